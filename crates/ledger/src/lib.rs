@@ -1,1 +1,164 @@
-//! placeholder
+//! herald's send ledger: the memory and the outbox of campaign sends.
+//!
+//! Owns: the [`Ledger`] storage trait used by plan, apply, reconcile, the receiver and the
+//! status/ledger/suppress commands; its SQLite backend ([`SqliteLedger`]); the recipient key
+//! and masking rules ([`LedgerKey`], [`mask_phone`], [`mask_email`]); the per-environment
+//! [`RunLock`]; and the hash-chained event log checked by [`Ledger::verify`].
+//!
+//! Invariants every backend keeps:
+//! - a send is identified by `(campaign, row_key)` and dispatched at most once unless the
+//!   caller explicitly asks to resend `unknown` rows;
+//! - every write happens in one serialisable write transaction (`BEGIN IMMEDIATE` on SQLite)
+//!   together with the event that records it;
+//! - no raw address, message body or key material is ever stored: recipients are keyed
+//!   HMACs plus a masked form, and only the key's fingerprint is kept;
+//! - reading never changes state; turning leftover `dispatching` rows into `unknown` happens
+//!   only for a caller that holds the run lock.
+
+mod chain;
+mod error;
+mod fsutil;
+mod key;
+mod lock;
+mod model;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::collections::HashSet;
+
+use jiff::Timestamp;
+
+pub use error::{LedgerError, Result};
+pub use key::{Channel, LedgerKey, MIN_SECRET_LEN, RecipientId, mask_email, mask_phone};
+pub use lock::{LockError, LockInfo, RunLock};
+pub use model::{
+    BrokenLink, CampaignCounts, Claim, ClaimResult, EventRecord, ExportRow, InboundAction,
+    InboundRecord, InboundResult, KeySet, NewRun, OpenReport, Outcome, OutcomeResult, ReceiptMatch,
+    Resolution, RunRecord, SendRecord, SendState, SentMessage, Suppression, SuppressionAction,
+    SuppressionAudit, SuppressionRow, SuppressionSet, TemplateBinding, TemplateVersionRecord,
+    TemplateWrite, UnknownPolicy, VerifyReport,
+};
+pub use sqlite::{SCHEMA_VERSION, SqliteLedger};
+
+/// Storage behind plan, apply and the receiver. Synchronous and object-safe
+/// (`Box<dyn Ledger>`); call it from a blocking thread.
+///
+/// Implementations must run each `&mut self` method as one atomic write transaction that
+/// also appends its events to the hash chain, and must not assume a local file, so that a
+/// PostgreSQL backend can implement the same contract (see [`testing::conformance_suite`]
+/// behind the `testing` feature).
+pub trait Ledger: Send {
+    /// Turns every leftover `dispatching` row into `unknown` and returns how many.
+    /// Call only while holding the run lock (another run's in-flight rows are `dispatching`).
+    fn recover_dispatching(&mut self) -> Result<u64>;
+
+    /// Records the start of a run; the run id must be new.
+    fn begin_run(&mut self, run: &NewRun) -> Result<()>;
+    /// Records the end of a run with an outcome text (`ok`, `error: …`, `interrupted`).
+    fn finish_run(&mut self, run_id: &str, outcome: &str) -> Result<()>;
+    /// Most recent runs first, at most `limit`.
+    fn runs(&self, limit: usize) -> Result<Vec<RunRecord>>;
+
+    /// The Genesys response bound to a template name.
+    fn template_binding(&self, name: &str) -> Result<Option<TemplateBinding>>;
+    /// Every template binding, sorted by name.
+    fn template_bindings(&self) -> Result<Vec<TemplateBinding>>;
+    /// Records a template write (history row + binding upsert). The run must exist.
+    fn record_template_write(&mut self, write: &TemplateWrite) -> Result<()>;
+    /// Moves a binding to a new name (a rename keeps the Genesys response id).
+    fn rename_template_binding(&mut self, run_id: &str, old: &str, new: &str) -> Result<()>;
+    /// Template writes, oldest first, for one name or all.
+    fn template_history(&self, name: Option<&str>) -> Result<Vec<TemplateVersionRecord>>;
+
+    /// Every existing row key of a campaign with its state, in one query (planner bulk check).
+    fn campaign_keys(&self, campaign: &str) -> Result<KeySet>;
+    /// Recipients of a campaign's rows in any state but `suppressed` (for `dedupe_by: address`).
+    fn campaign_recipients(&self, campaign: &str) -> Result<HashSet<RecipientId>>;
+    /// Every active suppression, for the planner's bulk check.
+    fn suppression_set(&self) -> Result<SuppressionSet>;
+
+    /// Claims a batch of sends in one transaction; results are in claim order.
+    ///
+    /// Per claim: a row in `sent`, `failed`, `dispatching` (or `unknown` under
+    /// [`UnknownPolicy::Skip`]) → `Skipped(state)`, unchanged; else if the recipient is
+    /// suppressed on the channel → `Suppressed`, stored as state `suppressed`; else the row is
+    /// inserted or moved to `dispatching` with `attempts + 1` → `Claimed`. The run must exist.
+    fn claim_batch(
+        &mut self,
+        run_id: &str,
+        campaign: &str,
+        claims: &[Claim],
+        unknown: UnknownPolicy,
+    ) -> Result<Vec<ClaimResult>>;
+    /// Records outcomes of `dispatching` rows in one transaction (all or none); `Sent` also
+    /// upserts the conversation map. Any row not `dispatching` fails the whole batch.
+    fn record_outcomes(&mut self, run_id: &str, outcomes: &[Outcome]) -> Result<()>;
+    /// Rows in a state, for one campaign or all, ordered by campaign and row key.
+    fn sends_in_state(&self, campaign: Option<&str>, state: SendState) -> Result<Vec<SendRecord>>;
+    /// One send row.
+    fn send(&self, campaign: &str, row_key: &str) -> Result<Option<SendRecord>>;
+    /// Resolves an `unknown` row: `Found` → `sent`, `NotFound` → `pending`.
+    fn resolve_unknown(
+        &mut self,
+        run_id: &str,
+        campaign: &str,
+        row_key: &str,
+        resolution: &Resolution,
+    ) -> Result<()>;
+    /// Counts per state (and held, receipts) per campaign, sorted by campaign.
+    /// `now` decides which `pending` rows are held.
+    fn campaign_counts(
+        &self,
+        campaign: Option<&str>,
+        now: Timestamp,
+    ) -> Result<Vec<CampaignCounts>>;
+    /// The latest Genesys conversation id of a recipient.
+    fn conversation_for(&self, recipient: &RecipientId) -> Result<Option<String>>;
+
+    /// Adds a suppression (with an audit entry); `false` if that exact scope already existed.
+    fn suppress(&mut self, suppression: &Suppression) -> Result<bool>;
+    /// Removes suppressions: `Some(channel)` removes only that channel's entry (an
+    /// all-channel entry stays); `None` removes every entry of the recipient. Returns how many.
+    fn unsuppress(
+        &mut self,
+        recipient: &RecipientId,
+        channel: Option<Channel>,
+        reason: &str,
+        source: &str,
+    ) -> Result<u64>;
+    /// Whether a recipient is suppressed on a channel (by a channel or all-channel entry).
+    fn is_suppressed(&self, recipient: &RecipientId, channel: Channel) -> Result<bool>;
+    /// Active suppressions, oldest first.
+    fn suppressions(&self) -> Result<Vec<SuppressionRow>>;
+    /// The append-only suppression audit trail, oldest first, for one recipient or all.
+    fn suppression_history(&self, recipient: Option<&RecipientId>)
+    -> Result<Vec<SuppressionAudit>>;
+
+    /// Records an inbound reply and its suppression change in one transaction;
+    /// `Duplicate` (and no change) if the message id was already recorded.
+    fn record_inbound(&mut self, inbound: &InboundRecord) -> Result<InboundResult>;
+    /// Records a delivery receipt; returns the send it belongs to, if known.
+    fn record_receipt(
+        &mut self,
+        message_id: &str,
+        status: &str,
+        reason: Option<&str>,
+        at: Timestamp,
+    ) -> Result<Option<ReceiptMatch>>;
+    /// Messages recorded `sent` at or after `since`, oldest first, at most `limit`.
+    fn recent_sent(&self, since: Timestamp, limit: usize) -> Result<Vec<SentMessage>>;
+
+    /// Events with `seq > after_seq`, oldest first, at most `limit`.
+    fn events(&self, after_seq: u64, limit: usize) -> Result<Vec<EventRecord>>;
+    /// Recomputes the hash chain and compares current sends and suppressions with it.
+    fn verify(&self) -> Result<VerifyReport>;
+    /// Streams masked rows (one campaign or all, ordered) into `sink`; returns the count.
+    fn export(
+        &self,
+        campaign: Option<&str>,
+        sink: &mut dyn FnMut(ExportRow) -> Result<()>,
+    ) -> Result<u64>;
+    /// The storage engine's own consistency check; `["ok"]` when healthy.
+    fn integrity_check(&self) -> Result<Vec<String>>;
+}

@@ -1,0 +1,301 @@
+//! The ledger key, pseudonymous recipient ids and masked addresses.
+//!
+//! Owns: turning a normalised address into what the ledger may store. The ledger never stores
+//! a raw address: a recipient is `HMAC-SHA256(key, "herald-recipient:v1:" ‖ channel ‖ ":" ‖
+//! address)` in lowercase hex, plus a masked display form. Invariants: the key is never
+//! printed (its `Debug` is redacted) and only its fingerprint is stored in a ledger; the
+//! HMAC input format is versioned and must never change for `v1`.
+
+use fs_err::os::unix::fs::OpenOptionsExt as _;
+use std::fmt;
+use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::error::{LedgerError, Result};
+use crate::fsutil;
+
+/// Minimum length of a secret passed through `HERALD_LEDGER_KEY`.
+pub const MIN_SECRET_LEN: usize = 16;
+
+/// Messaging channel of a send, suppression or inbound message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// SMS through the agentless messaging API.
+    Sms,
+    /// Email through the agentless email API.
+    Email,
+}
+
+impl Channel {
+    /// The stored spelling: `sms` or `email`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Email => "email",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Channel> {
+        match s {
+            "sms" => Some(Channel::Sms),
+            "email" => Some(Channel::Email),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A pseudonymous recipient: lowercase hex of the keyed HMAC of the normalised address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RecipientId(String);
+
+impl RecipientId {
+    /// Wraps a stored id; returns `None` unless it is 64 lowercase hex digits.
+    pub fn from_hex(s: &str) -> Option<RecipientId> {
+        (s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| RecipientId(s.to_owned()))
+    }
+
+    /// The hex form.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RecipientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The secret key that pseudonymises recipients. Never printed, never stored in a ledger.
+#[derive(Clone)]
+pub struct LedgerKey {
+    bytes: Vec<u8>,
+}
+
+impl fmt::Debug for LedgerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LedgerKey(fingerprint {})", self.fingerprint())
+    }
+}
+
+impl LedgerKey {
+    /// Builds a key from a secret (the value of `HERALD_LEDGER_KEY`).
+    ///
+    /// Surrounding whitespace is ignored. A value of exactly 64 hex digits is decoded to its
+    /// 32 bytes, so the contents of a key file can be copied into the variable unchanged;
+    /// anything else is used as UTF-8 bytes and must be at least [`MIN_SECRET_LEN`] long.
+    pub fn from_secret(secret: &str) -> Result<LedgerKey> {
+        let secret = secret.trim();
+        if secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let bytes = hex::decode(secret)
+                .map_err(|_| LedgerError::InvalidKey("malformed hex key".into()))?;
+            return Ok(LedgerKey { bytes });
+        }
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(LedgerError::InvalidKey(format!(
+                "the secret must be at least {MIN_SECRET_LEN} characters (64 hex digits recommended)"
+            )));
+        }
+        Ok(LedgerKey {
+            bytes: secret.as_bytes().to_vec(),
+        })
+    }
+
+    /// Reads the key file at `path`, or creates it (mode 0600, 32 random bytes as hex) if absent.
+    ///
+    /// The parent directory is created 0700 if missing. An existing file readable by group or
+    /// others is refused, as ssh does for private keys.
+    pub fn load_or_create(path: &Path) -> Result<LedgerKey> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fsutil::create_private_dir(parent)?;
+        }
+        let mut created = false;
+        match fs_err::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(mut file) => {
+                file.file()
+                    .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                let bytes: [u8; 32] = rand::random();
+                writeln!(file, "{}", hex::encode(bytes))?;
+                file.sync_all()?;
+                created = true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+        let meta = fs_err::metadata(path)?;
+        let mode = meta.permissions().mode() & 0o777;
+        if !created && mode & 0o077 != 0 {
+            return Err(LedgerError::KeyFilePermissions {
+                path: path.to_owned(),
+                mode,
+            });
+        }
+        let text = fs_err::read_to_string(path)?;
+        let text = text.trim();
+        if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(LedgerError::InvalidKey(format!(
+                "key file {} must hold 64 hex digits",
+                path.display()
+            )));
+        }
+        LedgerKey::from_secret(text)
+    }
+
+    /// A short public identifier of the key (16 hex digits), stored in the ledger to detect a
+    /// wrong key. It is an HMAC under the key, so it reveals nothing about recipients.
+    pub fn fingerprint(&self) -> String {
+        let mut full = self.mac(b"herald-ledger-key-fingerprint:v1");
+        full.truncate(16);
+        full
+    }
+
+    /// The pseudonymous id of a recipient; `normalised` is the E.164 number or the lowercased email.
+    pub fn recipient_id(&self, channel: Channel, normalised: &str) -> RecipientId {
+        let mut input = Vec::with_capacity(32 + normalised.len());
+        input.extend_from_slice(b"herald-recipient:v1:");
+        input.extend_from_slice(channel.as_str().as_bytes());
+        input.push(b':');
+        input.extend_from_slice(normalised.as_bytes());
+        RecipientId(self.mac(&input))
+    }
+
+    fn mac(&self, input: &[u8]) -> String {
+        let mut mac =
+            <Hmac<Sha256>>::new_from_slice(&self.bytes).expect("HMAC accepts keys of any length");
+        mac.update(input);
+        hex::encode(mac.finalize().into_bytes())
+    }
+}
+
+/// Masks a phone number for display and storage.
+///
+/// Rule: keep a leading `+`, the first digit and the last 4 digits; every other digit becomes
+/// `*` (`+15550100100` → `+1******0100`). Numbers with fewer than 7 digits keep only the `+`
+/// and have every digit masked. Non-digit characters other than a leading `+` are dropped.
+pub fn mask_phone(phone: &str) -> String {
+    let plus = phone.starts_with('+');
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    let mut out = String::with_capacity(digits.len() + 1);
+    if plus {
+        out.push('+');
+    }
+    let n = digits.len();
+    for (i, d) in digits.iter().enumerate() {
+        if n >= 7 && (i == 0 || i >= n - 4) {
+            out.push(*d);
+        } else {
+            out.push('*');
+        }
+    }
+    out
+}
+
+/// Masks an email address for display and storage.
+///
+/// Rule: keep the first character of the local part, replace the rest of it with exactly
+/// `***` (so the length is not revealed) and keep the domain (`jane@example.com` →
+/// `j***@example.com`). A value without `@` (or with an empty local part) becomes `***`.
+pub fn mask_email(email: &str) -> String {
+    match email.rsplit_once('@') {
+        Some((local, domain)) if !local.is_empty() => {
+            let first = local.chars().next().unwrap_or('*');
+            format!("{first}***@{domain}")
+        }
+        _ => "***".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_phone_keeping_country_digit_and_last_four() {
+        assert_eq!(mask_phone("+15550100100"), "+1******0100");
+        assert_eq!(mask_phone("+447700900123"), "+4*******0123");
+        assert_eq!(mask_phone("+12345"), "+*****");
+    }
+
+    #[test]
+    fn masks_email_hiding_local_part_length() {
+        assert_eq!(mask_email("jane@example.com"), "j***@example.com");
+        assert_eq!(mask_email("j@example.com"), "j***@example.com");
+        assert_eq!(mask_email("nonsense"), "***");
+        assert_eq!(mask_email("@example.com"), "***");
+    }
+
+    #[test]
+    fn recipient_id_depends_on_key_channel_and_address() {
+        let a = LedgerKey::from_secret(&"ab".repeat(32)).unwrap();
+        let b = LedgerKey::from_secret(&"cd".repeat(32)).unwrap();
+        let id = a.recipient_id(Channel::Sms, "+15550100100");
+        assert_eq!(id.as_str().len(), 64);
+        assert!(RecipientId::from_hex(id.as_str()).is_some());
+        assert_eq!(id, a.recipient_id(Channel::Sms, "+15550100100"));
+        assert_ne!(id, b.recipient_id(Channel::Sms, "+15550100100"));
+        assert_ne!(id, a.recipient_id(Channel::Email, "+15550100100"));
+        assert_ne!(id, a.recipient_id(Channel::Sms, "+15550100101"));
+        assert!(!id.as_str().contains("5550100100"));
+    }
+
+    #[test]
+    fn secrets_are_validated_and_hex_keys_match_key_files() {
+        assert!(matches!(
+            LedgerKey::from_secret("short"),
+            Err(LedgerError::InvalidKey(_))
+        ));
+        let hex_key = "0f".repeat(32);
+        let from_hex = LedgerKey::from_secret(&hex_key).unwrap();
+        let from_bytes = LedgerKey {
+            bytes: vec![0x0f; 32],
+        };
+        assert_eq!(from_hex.fingerprint(), from_bytes.fingerprint());
+        assert_eq!(from_hex.fingerprint().len(), 16);
+        assert!(!format!("{from_hex:?}").contains(&hex_key));
+    }
+
+    #[test]
+    fn key_file_is_created_private_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("ledger.key");
+        let k1 = LedgerKey::load_or_create(&path).unwrap();
+        let mode = fs_err::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let dir_mode = fs_err::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(dir_mode, 0o700);
+        let k2 = LedgerKey::load_or_create(&path).unwrap();
+        assert_eq!(k1.fingerprint(), k2.fingerprint());
+
+        fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            LedgerKey::load_or_create(&path),
+            Err(LedgerError::KeyFilePermissions { mode: 0o644, .. })
+        ));
+    }
+}

@@ -1,0 +1,551 @@
+//! Value types exchanged with a ledger backend.
+//!
+//! Owns: the vocabulary of the [`Ledger`](crate::Ledger) trait — send states, claims,
+//! outcomes, runs, template bindings, suppressions, inbound messages, receipts, reports.
+//! Invariants: no type here holds a raw address or message body; recipients appear only as
+//! [`RecipientId`] plus a masked string. Timestamps are [`jiff::Timestamp`] (stored with
+//! millisecond precision).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::key::{Channel, RecipientId};
+
+/// State of one send (one campaign × audience row).
+///
+/// `pending → dispatching → sent | failed | unknown | pending`; `unknown → sent | pending`
+/// through [`resolve_unknown`](crate::Ledger::resolve_unknown); `suppressed` rows were
+/// skipped because the recipient was suppressed and are re-checked by the next claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SendState {
+    /// Not yet dispatched (new, retryable, or held by quiet hours until `next_attempt_at`).
+    Pending,
+    /// Claimed by a run; the request may be in flight. Never survives a reopen.
+    Dispatching,
+    /// Genesys accepted the message (final).
+    Sent,
+    /// Genesys rejected the message permanently (final).
+    Failed,
+    /// Maybe sent: never resent without reconciliation or an explicit override.
+    Unknown,
+    /// Skipped at claim time because the recipient is suppressed; re-checked on the next claim.
+    Suppressed,
+}
+
+impl SendState {
+    /// Every state, in display order.
+    pub const ALL: [SendState; 6] = [
+        SendState::Pending,
+        SendState::Dispatching,
+        SendState::Sent,
+        SendState::Failed,
+        SendState::Unknown,
+        SendState::Suppressed,
+    ];
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendState::Pending => "pending",
+            SendState::Dispatching => "dispatching",
+            SendState::Sent => "sent",
+            SendState::Failed => "failed",
+            SendState::Unknown => "unknown",
+            SendState::Suppressed => "suppressed",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<SendState> {
+        SendState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Whether a claim may (re)dispatch a row in this state without an override.
+    pub fn is_claimable(self) -> bool {
+        matches!(self, SendState::Pending | SendState::Suppressed)
+    }
+}
+
+impl fmt::Display for SendState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run of a herald command that writes to the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewRun {
+    /// Unique run id (e.g. a UUID v4).
+    pub run_id: String,
+    /// The command (`apply`, `serve`, `suppress add`, …).
+    pub command: String,
+    /// Who ran it (OS user or CI actor).
+    pub user: String,
+    /// Host name.
+    pub host: String,
+    /// Workspace git commit, if known.
+    pub git_commit: Option<String>,
+    /// Hash of the executed plan, if any.
+    pub plan_hash: Option<String>,
+}
+
+/// A recorded run, as listed by `ledger history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// What was recorded at the start.
+    #[serde(flatten)]
+    pub run: NewRun,
+    /// Start time.
+    pub started_at: Timestamp,
+    /// End time, once finished.
+    pub finished_at: Option<Timestamp>,
+    /// Outcome text given to `finish_run` (`ok`, `error: …`, `interrupted`).
+    pub outcome: Option<String>,
+}
+
+/// The Genesys response a template name is bound to, as of the last herald write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateBinding {
+    /// Template name.
+    pub name: String,
+    /// Genesys response id.
+    pub response_id: String,
+    /// Genesys `version` after the write.
+    pub version: i64,
+    /// Canonical content hash herald wrote.
+    pub content_hash: String,
+    /// Canonical hash of the remote text as read back after the write (drift detection).
+    pub remote_hash: String,
+}
+
+/// One template write by `apply`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateWrite {
+    /// Run that wrote it.
+    pub run_id: String,
+    /// Template name.
+    pub name: String,
+    /// Genesys response id.
+    pub response_id: String,
+    /// Genesys `version` after the write.
+    pub version: i64,
+    /// Canonical content hash written.
+    pub content_hash: String,
+    /// Canonical hash of the remote after the write (usually equal to `content_hash`).
+    pub remote_hash: String,
+    /// Workspace git commit.
+    pub git_commit: Option<String>,
+    /// Hash of the remote text this write overwrote (drift restored), if any.
+    pub overwrote_hash: Option<String>,
+}
+
+/// A row of template history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateVersionRecord {
+    /// The write.
+    #[serde(flatten)]
+    pub write: TemplateWrite,
+    /// When it was recorded.
+    pub at: Timestamp,
+}
+
+/// A request to dispatch one send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    /// Audience row key (CRM id).
+    pub row_key: String,
+    /// Pseudonymous recipient.
+    pub recipient: RecipientId,
+    /// Masked address.
+    pub masked: String,
+    /// Channel.
+    pub channel: Channel,
+    /// Canonical hash of the template being sent.
+    pub template_hash: String,
+}
+
+/// What to do with `unknown` rows when claiming.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownPolicy {
+    /// Leave them alone (at-most-once; the default).
+    #[default]
+    Skip,
+    /// Dispatch them again (`--resend-unknown`: at-least-once).
+    Resend,
+}
+
+/// Result of one claim, in the order of the claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", content = "state", rename_all = "snake_case")]
+pub enum ClaimResult {
+    /// The row is now `dispatching`: send it, then record its outcome.
+    Claimed,
+    /// The recipient is suppressed on this channel: do not send. The row is stored (or kept)
+    /// in state `suppressed` so status can count it; a later claim re-checks it.
+    Suppressed,
+    /// The row already exists in this state and was left unchanged: do not send.
+    Skipped(SendState),
+}
+
+/// Outcome of one dispatched send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// Campaign of the send.
+    pub campaign: String,
+    /// Audience row key.
+    pub row_key: String,
+    /// What happened.
+    pub result: OutcomeResult,
+}
+
+/// What happened to a dispatched send.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutcomeResult {
+    /// 2xx: accepted.
+    Sent {
+        /// Genesys message id.
+        message_id: String,
+        /// Genesys conversation id.
+        conversation_id: Option<String>,
+    },
+    /// Permanent rejection.
+    Failed {
+        /// Genesys error code (never a message body).
+        code: String,
+    },
+    /// Maybe sent (timeout, reset after sending, 5xx).
+    Unknown {
+        /// Why (error kind, no PII).
+        reason: String,
+    },
+    /// Not sent and safe to retry (429, refused connection, quiet hours).
+    Pending {
+        /// Earliest time to try again (quiet hours open, `Retry-After`), if any.
+        next_attempt_at: Option<Timestamp>,
+        /// Why (no PII).
+        reason: String,
+    },
+}
+
+/// How `unknown` was resolved by reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Resolution {
+    /// The message was found at Genesys: the row becomes `sent`.
+    Found {
+        /// Genesys message id.
+        message_id: String,
+        /// Genesys conversation id.
+        conversation_id: Option<String>,
+    },
+    /// No such message: the row becomes `pending` and may be sent again.
+    NotFound,
+}
+
+/// A send as stored (masked; no address, no body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SendRecord {
+    /// Campaign.
+    pub campaign: String,
+    /// Audience row key.
+    pub row_key: String,
+    /// Pseudonymous recipient.
+    pub recipient: RecipientId,
+    /// Masked address.
+    pub masked: String,
+    /// Channel.
+    pub channel: Channel,
+    /// Template hash used.
+    pub template_hash: String,
+    /// Current state.
+    pub state: SendState,
+    /// Number of dispatches.
+    pub attempts: u32,
+    /// Earliest next attempt (held or rate-limited rows).
+    pub next_attempt_at: Option<Timestamp>,
+    /// Genesys message id.
+    pub message_id: Option<String>,
+    /// Genesys conversation id.
+    pub conversation_id: Option<String>,
+    /// Genesys error code.
+    pub error_code: Option<String>,
+    /// Reason of the last `unknown`/`pending` outcome.
+    pub note: Option<String>,
+    /// Last run that changed the row.
+    pub run_id: Option<String>,
+    /// Last time the row went to `dispatching`.
+    pub dispatched_at: Option<Timestamp>,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// Existing sends of one campaign, for the planner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeySet {
+    /// Row key → state.
+    pub states: HashMap<String, SendState>,
+}
+
+impl KeySet {
+    /// State of `row_key`, if the ledger has it.
+    pub fn get(&self, row_key: &str) -> Option<SendState> {
+        self.states.get(row_key).copied()
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+}
+
+/// Per-campaign counts for `herald status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignCounts {
+    /// Campaign name.
+    pub campaign: String,
+    /// Rows per state (every state present, zero if none).
+    pub by_state: BTreeMap<SendState, u64>,
+    /// `pending` rows with a future `next_attempt_at` (held by quiet hours or back-off).
+    pub held: u64,
+    /// Delivery receipts of this campaign's messages, by latest status.
+    pub receipts: BTreeMap<String, u64>,
+}
+
+/// A suppression request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    /// Pseudonymous recipient.
+    pub recipient: RecipientId,
+    /// Masked address.
+    pub masked: String,
+    /// Channel, or `None` for every channel.
+    pub channel: Option<Channel>,
+    /// Why (`STOP reply`, `RecipientOptedOut`, `manual`, …).
+    pub reason: String,
+    /// Where it came from (`serve`, `receipts`, `cli:alice`, `import:file.csv`).
+    pub source: String,
+}
+
+/// An active suppression.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuppressionRow {
+    /// The suppression.
+    #[serde(flatten)]
+    pub suppression: Suppression,
+    /// Since when.
+    pub since: Timestamp,
+}
+
+/// Direction of a suppression audit entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SuppressionAction {
+    /// Suppression added.
+    Add,
+    /// Suppression removed.
+    Remove,
+}
+
+/// An entry of the append-only suppression audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SuppressionAudit {
+    /// Add or remove.
+    pub action: SuppressionAction,
+    /// The recipient, channel, reason and source of the change.
+    #[serde(flatten)]
+    pub suppression: Suppression,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// What an inbound reply asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InboundAction {
+    /// Opt-out keyword: suppress the recipient on the channel.
+    Suppress,
+    /// `START`/`UNSTOP`: lift the suppression on the channel.
+    Resubscribe,
+    /// `HELP`/`INFO`.
+    Help,
+    /// Nothing recognised.
+    None,
+}
+
+/// An inbound message, as recorded by the receiver (no body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboundRecord {
+    /// Genesys message id (dedupe key).
+    pub message_id: String,
+    /// Pseudonymous sender.
+    pub recipient: RecipientId,
+    /// Masked sender.
+    pub masked: String,
+    /// Channel.
+    pub channel: Channel,
+    /// Recognised action.
+    pub action: InboundAction,
+    /// Keyword found inside a longer reply (for human review).
+    pub flagged: bool,
+    /// When Genesys received it.
+    pub received_at: Timestamp,
+}
+
+/// Result of recording an inbound message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InboundResult {
+    /// First time seen; says whether the suppression list changed.
+    Recorded {
+        /// Whether a suppression was added or removed.
+        suppression_changed: bool,
+    },
+    /// The message id was already recorded; nothing changed.
+    Duplicate,
+}
+
+/// The send a delivery receipt belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptMatch {
+    /// Campaign.
+    pub campaign: String,
+    /// Row key.
+    pub row_key: String,
+    /// Pseudonymous recipient (to suppress on `RecipientOptedOut`).
+    pub recipient: RecipientId,
+    /// Masked address.
+    pub masked: String,
+    /// Channel.
+    pub channel: Channel,
+}
+
+/// A sent message whose receipt may still be polled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentMessage {
+    /// Campaign.
+    pub campaign: String,
+    /// Row key.
+    pub row_key: String,
+    /// Genesys message id.
+    pub message_id: String,
+    /// Channel.
+    pub channel: Channel,
+    /// When it was recorded `sent`.
+    pub sent_at: Timestamp,
+    /// Latest receipt status, if any.
+    pub last_status: Option<String>,
+}
+
+/// A masked export row (CSV/JSONL for auditors).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRow {
+    /// Campaign.
+    pub campaign: String,
+    /// Row key.
+    pub row_key: String,
+    /// Pseudonymous recipient.
+    pub recipient: RecipientId,
+    /// Masked address.
+    pub masked: String,
+    /// Channel.
+    pub channel: Channel,
+    /// State.
+    pub state: SendState,
+    /// Attempts.
+    pub attempts: u32,
+    /// Template hash sent.
+    pub template_hash: String,
+    /// Genesys message id.
+    pub message_id: Option<String>,
+    /// Genesys conversation id.
+    pub conversation_id: Option<String>,
+    /// Error code.
+    pub error_code: Option<String>,
+    /// Git commit of the run that last changed the row.
+    pub git_commit: Option<String>,
+    /// Latest receipt status.
+    pub receipt_status: Option<String>,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// Result of opening a ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OpenReport {
+    /// The ledger file was created by this open.
+    pub created: bool,
+    /// Migrations applied by this open.
+    pub migrated_from: Option<i64>,
+    /// Leftover `dispatching` rows turned into `unknown`.
+    pub recovered_unknown: u64,
+}
+
+/// The first place the tamper-evidence check failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokenLink {
+    /// Sequence number of the first bad event, or of the last event that touched a row whose
+    /// current value disagrees with the events (`None` if no event ever touched it).
+    pub seq: Option<u64>,
+    /// Human-readable explanation (masked; no PII).
+    pub reason: String,
+}
+
+/// Result of `verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// Whether the chain and every current row check out.
+    pub ok: bool,
+    /// Number of events whose hash was checked.
+    pub events_checked: u64,
+    /// Send rows compared against the replayed events.
+    pub sends_checked: u64,
+    /// Suppression rows compared against the replayed events.
+    pub suppressions_checked: u64,
+    /// First failure found.
+    pub first_broken: Option<BrokenLink>,
+}
+
+/// One event of the hash chain, for `ledger history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    /// Sequence number (from 1).
+    pub seq: u64,
+    /// When.
+    pub at: Timestamp,
+    /// Kind (`run_started`, `sends_claimed`, …).
+    pub kind: String,
+    /// Canonical JSON payload (masked; no PII).
+    pub payload_json: String,
+    /// Hash of the previous event.
+    pub prev_hash: String,
+    /// This event's hash.
+    pub hash: String,
+}
+
+/// Suppressed recipients, for the planner's bulk check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SuppressionSet {
+    /// Suppressed on every channel.
+    pub all_channels: HashSet<RecipientId>,
+    /// Suppressed on one channel.
+    pub by_channel: HashMap<Channel, HashSet<RecipientId>>,
+}
+
+impl SuppressionSet {
+    /// Whether `recipient` is suppressed on `channel`.
+    pub fn contains(&self, recipient: &RecipientId, channel: Channel) -> bool {
+        self.all_channels.contains(recipient)
+            || self
+                .by_channel
+                .get(&channel)
+                .is_some_and(|s| s.contains(recipient))
+    }
+}

@@ -1,0 +1,3 @@
+//! Shared behaviour tests for [`Ledger`] backends.
+//!
+//! Placeholder replaced below.
