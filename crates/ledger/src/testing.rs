@@ -1,3 +1,717 @@
-//! Shared behaviour tests for [`Ledger`] backends.
+//! Shared behaviour tests for [`Ledger`] backends (feature `testing`).
 //!
-//! Placeholder replaced below.
+//! Owns: the backend-independent contract of the trait, written once so that the SQLite
+//! backend and a future PostgreSQL backend are held to exactly the same behaviour. Each
+//! case gets a fresh, empty ledger from the factory. Backend-specific properties (file
+//! permissions, tampering with raw rows, crash recovery across processes) are tested by the
+//! backend itself.
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::{
+    Channel, Claim, ClaimResult, InboundAction, InboundRecord, InboundResult, Ledger, LedgerError,
+    LedgerKey, NewRun, Outcome, OutcomeResult, RecipientId, Resolution, SendState, Suppression,
+    SuppressionAction, TemplateWrite, UnknownPolicy, mask_email, mask_phone,
+};
+
+type Case = fn(&mut dyn Ledger);
+
+/// Every conformance case, by name.
+pub const CASES: &[(&str, Case)] = &[
+    ("claim_and_outcomes", claim_and_outcomes),
+    (
+        "outcomes_need_dispatching_and_are_atomic",
+        outcomes_need_dispatching_and_are_atomic,
+    ),
+    ("writes_need_a_known_run", writes_need_a_known_run),
+    ("suppression_blocks_claims", suppression_blocks_claims),
+    (
+        "recover_dispatching_marks_unknown",
+        recover_dispatching_marks_unknown,
+    ),
+    ("resolve_unknown", resolve_unknown),
+    ("campaign_counts_and_receipts", campaign_counts_and_receipts),
+    (
+        "inbound_dedupes_and_changes_suppression",
+        inbound_dedupes_and_changes_suppression,
+    ),
+    (
+        "template_bindings_and_history",
+        template_bindings_and_history,
+    ),
+    ("runs_are_recorded", runs_are_recorded),
+    (
+        "verify_and_export_after_mixed_work",
+        verify_and_export_after_mixed_work,
+    ),
+];
+
+/// Runs every case in [`CASES`] against fresh ledgers from `make`; panics naming the first
+/// failing case.
+pub fn conformance_suite(make: &dyn Fn() -> Box<dyn Ledger>) {
+    for (name, case) in CASES {
+        let mut ledger = make();
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| case(ledger.as_mut()))) {
+            std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("ledger conformance case `{name}` failed\n").as_bytes(),
+            )
+            .ok();
+            resume_unwind(panic);
+        }
+    }
+}
+
+fn key() -> LedgerKey {
+    LedgerKey::from_secret(&"5a".repeat(32)).expect("valid test key")
+}
+
+fn phone(n: u32) -> String {
+    format!("+1555010{n:04}")
+}
+
+fn sms_recipient(n: u32) -> RecipientId {
+    key().recipient_id(Channel::Sms, &phone(n))
+}
+
+fn sms_claim(row: &str, n: u32) -> Claim {
+    Claim {
+        row_key: row.to_owned(),
+        recipient: sms_recipient(n),
+        masked: mask_phone(&phone(n)),
+        channel: Channel::Sms,
+        template_hash: "v1:aaaa".to_owned(),
+    }
+}
+
+fn run(l: &mut dyn Ledger, id: &str) {
+    l.begin_run(&NewRun {
+        run_id: id.to_owned(),
+        command: "apply".to_owned(),
+        user: "ci".to_owned(),
+        host: "runner-1".to_owned(),
+        git_commit: Some("0123abcd".to_owned()),
+        plan_hash: Some("plan-hash".to_owned()),
+    })
+    .expect("begin_run");
+}
+
+fn sent(campaign: &str, row: &str, msg: &str) -> Outcome {
+    Outcome {
+        campaign: campaign.to_owned(),
+        row_key: row.to_owned(),
+        result: OutcomeResult::Sent {
+            message_id: msg.to_owned(),
+            conversation_id: Some(format!("conv-{msg}")),
+        },
+    }
+}
+
+fn outcome(campaign: &str, row: &str, result: OutcomeResult) -> Outcome {
+    Outcome {
+        campaign: campaign.to_owned(),
+        row_key: row.to_owned(),
+        result,
+    }
+}
+
+fn state(l: &dyn Ledger, campaign: &str, row: &str) -> Option<SendState> {
+    l.send(campaign, row).expect("send").map(|s| s.state)
+}
+
+fn claim_and_outcomes(l: &mut dyn Ledger) {
+    run(l, "r1");
+    let claims: Vec<Claim> = (0..4).map(|i| sms_claim(&format!("k{i}"), i)).collect();
+    let res = l
+        .claim_batch("r1", "c", &claims, UnknownPolicy::Skip)
+        .unwrap();
+    assert_eq!(res, vec![ClaimResult::Claimed; 4]);
+    let rec = l.send("c", "k0").unwrap().unwrap();
+    assert_eq!(rec.state, SendState::Dispatching);
+    assert_eq!(rec.attempts, 1);
+    assert_eq!(rec.masked, "+1******0000");
+    assert_eq!(rec.run_id.as_deref(), Some("r1"));
+    assert!(rec.dispatched_at.is_some());
+
+    let later = Timestamp::now() + SignedDuration::from_hours(3);
+    l.record_outcomes(
+        "r1",
+        &[
+            sent("c", "k0", "m0"),
+            outcome(
+                "c",
+                "k1",
+                OutcomeResult::Failed {
+                    code: "bad.address".into(),
+                },
+            ),
+            outcome(
+                "c",
+                "k2",
+                OutcomeResult::Unknown {
+                    reason: "timeout".into(),
+                },
+            ),
+            outcome(
+                "c",
+                "k3",
+                OutcomeResult::Pending {
+                    next_attempt_at: Some(later),
+                    reason: "quiet hours".into(),
+                },
+            ),
+        ],
+    )
+    .unwrap();
+    let k0 = l.send("c", "k0").unwrap().unwrap();
+    assert_eq!(k0.state, SendState::Sent);
+    assert_eq!(k0.message_id.as_deref(), Some("m0"));
+    assert_eq!(k0.conversation_id.as_deref(), Some("conv-m0"));
+    assert_eq!(
+        l.conversation_for(&sms_recipient(0)).unwrap().as_deref(),
+        Some("conv-m0")
+    );
+    let k1 = l.send("c", "k1").unwrap().unwrap();
+    assert_eq!(
+        (k1.state, k1.error_code.as_deref()),
+        (SendState::Failed, Some("bad.address"))
+    );
+    assert_eq!(state(l, "c", "k2"), Some(SendState::Unknown));
+    let k3 = l.send("c", "k3").unwrap().unwrap();
+    assert_eq!(k3.state, SendState::Pending);
+    assert_eq!(
+        k3.next_attempt_at.map(Timestamp::as_millisecond),
+        Some(later.as_millisecond())
+    );
+
+    let mut again: Vec<Claim> = (0..4).map(|i| sms_claim(&format!("k{i}"), i)).collect();
+    again.push(sms_claim("k4", 4));
+    let res = l
+        .claim_batch("r1", "c", &again, UnknownPolicy::Skip)
+        .unwrap();
+    assert_eq!(
+        res,
+        vec![
+            ClaimResult::Skipped(SendState::Sent),
+            ClaimResult::Skipped(SendState::Failed),
+            ClaimResult::Skipped(SendState::Unknown),
+            ClaimResult::Claimed,
+            ClaimResult::Claimed,
+        ]
+    );
+    let k3 = l.send("c", "k3").unwrap().unwrap();
+    assert_eq!(
+        (k3.state, k3.attempts, k3.next_attempt_at),
+        (SendState::Dispatching, 2, None)
+    );
+    // A second claim of a row already dispatching in this run is skipped, never doubled.
+    let res = l
+        .claim_batch("r1", "c", &[sms_claim("k4", 4)], UnknownPolicy::Skip)
+        .unwrap();
+    assert_eq!(res, vec![ClaimResult::Skipped(SendState::Dispatching)]);
+    // The explicit at-least-once override re-dispatches unknown rows.
+    let res = l
+        .claim_batch("r1", "c", &[sms_claim("k2", 2)], UnknownPolicy::Resend)
+        .unwrap();
+    assert_eq!(res, vec![ClaimResult::Claimed]);
+    assert_eq!(l.send("c", "k2").unwrap().unwrap().attempts, 2);
+
+    let keys = l.campaign_keys("c").unwrap();
+    assert_eq!(keys.len(), 5);
+    assert_eq!(keys.get("k0"), Some(SendState::Sent));
+    assert_eq!(keys.get("k2"), Some(SendState::Dispatching));
+    assert_eq!(keys.get("nope"), None);
+    assert!(l.campaign_keys("other").unwrap().is_empty());
+    let recipients = l.campaign_recipients("c").unwrap();
+    assert_eq!(recipients.len(), 5);
+    assert!(recipients.contains(&sms_recipient(3)));
+}
+
+fn outcomes_need_dispatching_and_are_atomic(l: &mut dyn Ledger) {
+    run(l, "r1");
+    l.claim_batch(
+        "r1",
+        "c",
+        &[sms_claim("a", 1), sms_claim("b", 2)],
+        UnknownPolicy::Skip,
+    )
+    .unwrap();
+    l.record_outcomes("r1", &[sent("c", "a", "m1")]).unwrap();
+    let err = l
+        .record_outcomes("r1", &[sent("c", "b", "m2"), sent("c", "a", "m3")])
+        .unwrap_err();
+    assert!(
+        matches!(&err, LedgerError::InvalidTransition { row_key, from, .. } if row_key == "a" && from == "sent"),
+        "{err}"
+    );
+    // The whole batch rolled back: b is still dispatching, a keeps its first message id.
+    assert_eq!(state(l, "c", "b"), Some(SendState::Dispatching));
+    assert_eq!(
+        l.send("c", "a").unwrap().unwrap().message_id.as_deref(),
+        Some("m1")
+    );
+    let err = l
+        .record_outcomes("r1", &[sent("c", "missing", "m4")])
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::InvalidTransition { .. }));
+}
+
+fn writes_need_a_known_run(l: &mut dyn Ledger) {
+    let err = l
+        .claim_batch("ghost", "c", &[sms_claim("a", 1)], UnknownPolicy::Skip)
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::NotFound { what: "run", .. }));
+    assert_eq!(state(l, "c", "a"), None);
+    assert!(matches!(
+        l.finish_run("ghost", "ok"),
+        Err(LedgerError::NotFound { .. })
+    ));
+}
+
+fn suppression_blocks_claims(l: &mut dyn Ledger) {
+    run(l, "r1");
+    let r = sms_recipient(7);
+    let sup = Suppression {
+        recipient: r.clone(),
+        masked: mask_phone(&phone(7)),
+        channel: Some(Channel::Sms),
+        reason: "STOP reply".into(),
+        source: "serve".into(),
+    };
+    assert!(l.suppress(&sup).unwrap());
+    assert!(
+        !l.suppress(&sup).unwrap(),
+        "same scope twice is not a change"
+    );
+    assert!(l.is_suppressed(&r, Channel::Sms).unwrap());
+    assert!(!l.is_suppressed(&r, Channel::Email).unwrap());
+    assert!(l.suppression_set().unwrap().contains(&r, Channel::Sms));
+    assert!(!l.suppression_set().unwrap().contains(&r, Channel::Email));
+
+    let res = l
+        .claim_batch(
+            "r1",
+            "c",
+            &[sms_claim("a", 7), sms_claim("b", 8)],
+            UnknownPolicy::Skip,
+        )
+        .unwrap();
+    assert_eq!(res, vec![ClaimResult::Suppressed, ClaimResult::Claimed]);
+    let a = l.send("c", "a").unwrap().unwrap();
+    assert_eq!((a.state, a.attempts), (SendState::Suppressed, 0));
+    assert!(!l.campaign_recipients("c").unwrap().contains(&r));
+    let res = l
+        .claim_batch("r1", "c", &[sms_claim("a", 7)], UnknownPolicy::Skip)
+        .unwrap();
+    assert_eq!(res, vec![ClaimResult::Suppressed]);
+
+    assert_eq!(
+        l.unsuppress(&r, Some(Channel::Sms), "re-consented", "cli:alice")
+            .unwrap(),
+        1
+    );
+    assert!(!l.is_suppressed(&r, Channel::Sms).unwrap());
+    let res = l
+        .claim_batch("r1", "c", &[sms_claim("a", 7)], UnknownPolicy::Skip)
+        .unwrap();
+    assert_eq!(res, vec![ClaimResult::Claimed]);
+    assert_eq!(l.send("c", "a").unwrap().unwrap().attempts, 1);
+
+    // An all-channel entry covers every channel and is not lifted by a channel removal.
+    let email = key().recipient_id(Channel::Email, "jane@example.com");
+    l.suppress(&Suppression {
+        recipient: email.clone(),
+        masked: mask_email("jane@example.com"),
+        channel: None,
+        reason: "GDPR objection".into(),
+        source: "cli:alice".into(),
+    })
+    .unwrap();
+    assert!(l.is_suppressed(&email, Channel::Email).unwrap());
+    assert_eq!(
+        l.unsuppress(&email, Some(Channel::Email), "x", "y")
+            .unwrap(),
+        0
+    );
+    assert!(l.is_suppressed(&email, Channel::Email).unwrap());
+    assert!(l.suppression_set().unwrap().all_channels.contains(&email));
+    let rows = l.suppressions().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].suppression.masked, "j***@example.com");
+    assert_eq!(
+        l.unsuppress(&email, None, "erasure review", "cli:bob")
+            .unwrap(),
+        1
+    );
+    assert!(l.suppressions().unwrap().is_empty());
+
+    let hist = l.suppression_history(None).unwrap();
+    let actions: Vec<_> = hist.iter().map(|h| h.action).collect();
+    assert_eq!(
+        actions,
+        vec![
+            SuppressionAction::Add,
+            SuppressionAction::Remove,
+            SuppressionAction::Add,
+            SuppressionAction::Remove
+        ]
+    );
+    assert_eq!(hist[1].suppression.reason, "re-consented");
+    assert_eq!(hist[1].suppression.source, "cli:alice");
+    assert_eq!(l.suppression_history(Some(&r)).unwrap().len(), 2);
+}
+
+fn recover_dispatching_marks_unknown(l: &mut dyn Ledger) {
+    run(l, "r1");
+    let claims: Vec<Claim> = (0..3).map(|i| sms_claim(&format!("k{i}"), i)).collect();
+    l.claim_batch("r1", "c", &claims, UnknownPolicy::Skip)
+        .unwrap();
+    l.record_outcomes("r1", &[sent("c", "k0", "m0")]).unwrap();
+    assert_eq!(l.recover_dispatching().unwrap(), 2);
+    assert_eq!(state(l, "c", "k0"), Some(SendState::Sent));
+    let unknown = l.sends_in_state(Some("c"), SendState::Unknown).unwrap();
+    let keys: Vec<_> = unknown.iter().map(|s| s.row_key.as_str()).collect();
+    assert_eq!(keys, vec!["k1", "k2"]);
+    assert!(
+        unknown
+            .iter()
+            .all(|s| s.attempts == 1 && s.dispatched_at.is_some())
+    );
+    assert_eq!(l.recover_dispatching().unwrap(), 0);
+    assert!(
+        l.sends_in_state(None, SendState::Dispatching)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn resolve_unknown(l: &mut dyn Ledger) {
+    run(l, "r1");
+    l.claim_batch(
+        "r1",
+        "c",
+        &[sms_claim("a", 1), sms_claim("b", 2)],
+        UnknownPolicy::Skip,
+    )
+    .unwrap();
+    l.record_outcomes(
+        "r1",
+        &[
+            outcome(
+                "c",
+                "a",
+                OutcomeResult::Unknown {
+                    reason: "reset".into(),
+                },
+            ),
+            outcome(
+                "c",
+                "b",
+                OutcomeResult::Unknown {
+                    reason: "503".into(),
+                },
+            ),
+        ],
+    )
+    .unwrap();
+    run(l, "r2");
+    l.resolve_unknown(
+        "r2",
+        "c",
+        "a",
+        &Resolution::Found {
+            message_id: "m-a".into(),
+            conversation_id: Some("conv-a".into()),
+        },
+    )
+    .unwrap();
+    l.resolve_unknown("r2", "c", "b", &Resolution::NotFound)
+        .unwrap();
+    let a = l.send("c", "a").unwrap().unwrap();
+    assert_eq!(
+        (a.state, a.message_id.as_deref()),
+        (SendState::Sent, Some("m-a"))
+    );
+    assert_eq!(
+        l.conversation_for(&sms_recipient(1)).unwrap().as_deref(),
+        Some("conv-a")
+    );
+    assert_eq!(state(l, "c", "b"), Some(SendState::Pending));
+    let err = l
+        .resolve_unknown("r2", "c", "a", &Resolution::NotFound)
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::InvalidTransition { .. }));
+    assert_eq!(state(l, "c", "a"), Some(SendState::Sent));
+    // A row resolved as not found may be claimed again.
+    let res = l
+        .claim_batch("r2", "c", &[sms_claim("b", 2)], UnknownPolicy::Skip)
+        .unwrap();
+    assert_eq!(res, vec![ClaimResult::Claimed]);
+}
+
+fn campaign_counts_and_receipts(l: &mut dyn Ledger) {
+    run(l, "r1");
+    let claims: Vec<Claim> = (0..4).map(|i| sms_claim(&format!("k{i}"), i)).collect();
+    l.claim_batch("r1", "a", &claims, UnknownPolicy::Skip)
+        .unwrap();
+    l.claim_batch("r1", "b", &[sms_claim("x", 9)], UnknownPolicy::Skip)
+        .unwrap();
+    let now = Timestamp::now();
+    l.record_outcomes(
+        "r1",
+        &[
+            sent("a", "k0", "m0"),
+            sent("a", "k1", "m1"),
+            outcome(
+                "a",
+                "k2",
+                OutcomeResult::Pending {
+                    next_attempt_at: Some(now + SignedDuration::from_hours(8)),
+                    reason: "quiet hours".into(),
+                },
+            ),
+            outcome(
+                "a",
+                "k3",
+                OutcomeResult::Pending {
+                    next_attempt_at: None,
+                    reason: "429".into(),
+                },
+            ),
+        ],
+    )
+    .unwrap();
+    let t = now;
+    let m = l
+        .record_receipt("m0", "Delivered", None, t)
+        .unwrap()
+        .unwrap();
+    assert_eq!((m.campaign.as_str(), m.row_key.as_str()), ("a", "k0"));
+    assert_eq!(m.recipient, sms_recipient(0));
+    l.record_receipt("m1", "Queued", None, t).unwrap();
+    l.record_receipt(
+        "m1",
+        "Failed",
+        Some("RecipientOptedOut"),
+        t + SignedDuration::from_secs(5),
+    )
+    .unwrap();
+    // An older receipt arriving late does not overwrite the newer status.
+    l.record_receipt("m1", "Sent", None, t + SignedDuration::from_secs(1))
+        .unwrap();
+    assert!(
+        l.record_receipt("nope", "Delivered", None, t)
+            .unwrap()
+            .is_none()
+    );
+
+    let counts = l.campaign_counts(None, now).unwrap();
+    assert_eq!(counts.len(), 2);
+    let a = &counts[0];
+    assert_eq!(a.campaign, "a");
+    assert_eq!(a.by_state[&SendState::Sent], 2);
+    assert_eq!(a.by_state[&SendState::Pending], 2);
+    assert_eq!(a.by_state[&SendState::Failed], 0);
+    assert_eq!(a.held, 1);
+    assert_eq!(a.receipts.get("Delivered"), Some(&1));
+    assert_eq!(a.receipts.get("Failed"), Some(&1));
+    assert_eq!(a.receipts.len(), 2);
+    assert_eq!(counts[1].by_state[&SendState::Dispatching], 1);
+    let only_b = l.campaign_counts(Some("b"), now).unwrap();
+    assert_eq!(only_b.len(), 1);
+    assert_eq!(only_b[0].campaign, "b");
+
+    let recent = l
+        .recent_sent(now - SignedDuration::from_mins(5), 100)
+        .unwrap();
+    let ids: Vec<_> = recent.iter().map(|r| r.message_id.as_str()).collect();
+    assert_eq!(ids.len(), 2);
+    assert!(ids.contains(&"m0") && ids.contains(&"m1"));
+    assert!(
+        l.recent_sent(now + SignedDuration::from_hours(1), 100)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn inbound_dedupes_and_changes_suppression(l: &mut dyn Ledger) {
+    let r = sms_recipient(3);
+    let mut msg = InboundRecord {
+        message_id: "in-1".into(),
+        recipient: r.clone(),
+        masked: mask_phone(&phone(3)),
+        channel: Channel::Sms,
+        action: InboundAction::Suppress,
+        flagged: true,
+        received_at: Timestamp::now(),
+    };
+    assert_eq!(
+        l.record_inbound(&msg).unwrap(),
+        InboundResult::Recorded {
+            suppression_changed: true
+        }
+    );
+    assert!(l.is_suppressed(&r, Channel::Sms).unwrap());
+    assert_eq!(l.record_inbound(&msg).unwrap(), InboundResult::Duplicate);
+    assert_eq!(l.suppression_history(Some(&r)).unwrap().len(), 1);
+    let hist = l.suppression_history(Some(&r)).unwrap();
+    assert!(hist[0].suppression.reason.contains("flagged"));
+    assert_eq!(hist[0].suppression.source, "inbound:in-1");
+
+    msg.message_id = "in-2".into();
+    msg.action = InboundAction::Help;
+    msg.flagged = false;
+    assert_eq!(
+        l.record_inbound(&msg).unwrap(),
+        InboundResult::Recorded {
+            suppression_changed: false
+        }
+    );
+    msg.message_id = "in-3".into();
+    msg.action = InboundAction::Resubscribe;
+    assert_eq!(
+        l.record_inbound(&msg).unwrap(),
+        InboundResult::Recorded {
+            suppression_changed: true
+        }
+    );
+    assert!(!l.is_suppressed(&r, Channel::Sms).unwrap());
+}
+
+fn template_bindings_and_history(l: &mut dyn Ledger) {
+    run(l, "r1");
+    assert_eq!(l.template_binding("order-shipped").unwrap(), None);
+    let mut w = TemplateWrite {
+        run_id: "r1".into(),
+        name: "order-shipped".into(),
+        response_id: "resp-1".into(),
+        version: 1,
+        content_hash: "v1:h1".into(),
+        remote_hash: "v1:h1".into(),
+        git_commit: Some("c1".into()),
+        overwrote_hash: None,
+    };
+    l.record_template_write(&w).unwrap();
+    w.version = 2;
+    w.content_hash = "v1:h2".into();
+    w.remote_hash = "v1:h2".into();
+    w.overwrote_hash = Some("v1:drift".into());
+    l.record_template_write(&w).unwrap();
+    let b = l.template_binding("order-shipped").unwrap().unwrap();
+    assert_eq!(
+        (b.response_id.as_str(), b.version, b.content_hash.as_str()),
+        ("resp-1", 2, "v1:h2")
+    );
+
+    l.rename_template_binding("r1", "order-shipped", "order-dispatched")
+        .unwrap();
+    assert_eq!(l.template_binding("order-shipped").unwrap(), None);
+    assert_eq!(
+        l.template_binding("order-dispatched")
+            .unwrap()
+            .unwrap()
+            .response_id,
+        "resp-1"
+    );
+    assert!(matches!(
+        l.rename_template_binding("r1", "missing", "x"),
+        Err(LedgerError::NotFound { .. })
+    ));
+    w.name = "other".into();
+    l.record_template_write(&w).unwrap();
+    assert!(matches!(
+        l.rename_template_binding("r1", "other", "order-dispatched"),
+        Err(LedgerError::AlreadyExists { .. })
+    ));
+    assert_eq!(l.template_bindings().unwrap().len(), 2);
+
+    let hist = l.template_history(Some("order-shipped")).unwrap();
+    assert_eq!(hist.len(), 2);
+    assert_eq!(hist[1].write.overwrote_hash.as_deref(), Some("v1:drift"));
+    assert_eq!(hist[0].write.git_commit.as_deref(), Some("c1"));
+    assert_eq!(l.template_history(None).unwrap().len(), 3);
+    w.run_id = "ghost".into();
+    assert!(matches!(
+        l.record_template_write(&w),
+        Err(LedgerError::NotFound { .. })
+    ));
+}
+
+fn runs_are_recorded(l: &mut dyn Ledger) {
+    run(l, "r1");
+    let dup = l.begin_run(&NewRun {
+        run_id: "r1".into(),
+        command: "apply".into(),
+        user: "u".into(),
+        host: "h".into(),
+        git_commit: None,
+        plan_hash: None,
+    });
+    assert!(matches!(dup, Err(LedgerError::AlreadyExists { .. })));
+    l.finish_run("r1", "ok").unwrap();
+    let runs = l.runs(10).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].run.git_commit.as_deref(), Some("0123abcd"));
+    assert_eq!(runs[0].outcome.as_deref(), Some("ok"));
+    assert!(runs[0].finished_at.is_some());
+}
+
+fn verify_and_export_after_mixed_work(l: &mut dyn Ledger) {
+    run(l, "r1");
+    let claims: Vec<Claim> = (0..50).map(|i| sms_claim(&format!("k{i:02}"), i)).collect();
+    for chunk in claims.chunks(20) {
+        l.claim_batch("r1", "c", chunk, UnknownPolicy::Skip)
+            .unwrap();
+    }
+    let outcomes: Vec<Outcome> = (0..40)
+        .map(|i| sent("c", &format!("k{i:02}"), &format!("m{i}")))
+        .collect();
+    l.record_outcomes("r1", &outcomes).unwrap();
+    l.suppress(&Suppression {
+        recipient: sms_recipient(99),
+        masked: mask_phone(&phone(99)),
+        channel: None,
+        reason: "manual".into(),
+        source: "cli".into(),
+    })
+    .unwrap();
+    l.recover_dispatching().unwrap();
+    l.finish_run("r1", "ok").unwrap();
+
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.first_broken, None);
+    assert_eq!(report.sends_checked, 50);
+    assert_eq!(report.suppressions_checked, 1);
+    let events = l.events(0, 1000).unwrap();
+    assert_eq!(report.events_checked, events.len() as u64);
+    assert!(events.len() >= 7);
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.seq, i as u64 + 1);
+        if i > 0 {
+            assert_eq!(e.prev_hash, events[i - 1].hash);
+        }
+    }
+    assert_eq!(l.events(events.len() as u64 - 2, 10).unwrap().len(), 2);
+
+    let mut rows = Vec::new();
+    let n = l
+        .export(Some("c"), &mut |r| {
+            rows.push(r);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(n, 50);
+    assert_eq!(rows[0].row_key, "k00");
+    assert_eq!(rows[0].masked, "+1******0000");
+    assert_eq!(rows[0].git_commit.as_deref(), Some("0123abcd"));
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.state == SendState::Unknown)
+            .count(),
+        10
+    );
+    assert_eq!(l.integrity_check().unwrap(), vec!["ok".to_owned()]);
+}

@@ -1,0 +1,453 @@
+//! SQLite backend tests: the shared conformance suite plus what only a file-backed ledger
+//! has — permissions, key and schema checks, tampering with raw rows, crash recovery and
+//! the run lock across real processes.
+//!
+//! Cross-process tests re-execute this test binary with `HERALD_LEDGER_TEST_CHILD` set; the
+//! ignored `child_process` test is the child's entry point.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use herald_ledger::{
+    Channel, Claim, ClaimResult, Ledger, LedgerError, LedgerKey, LockError, LockInfo, NewRun,
+    Outcome, OutcomeResult, RunLock, SendState, SqliteLedger, Suppression, UnknownPolicy,
+    mask_email, mask_phone, testing,
+};
+use jiff::Timestamp;
+
+const CHILD_ENV: &str = "HERALD_LEDGER_TEST_CHILD";
+const DIR_ENV: &str = "HERALD_LEDGER_TEST_DIR";
+
+fn key() -> LedgerKey {
+    LedgerKey::from_secret(&"42".repeat(32)).unwrap()
+}
+
+fn mode(p: &Path) -> u32 {
+    fs_err::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn new_run(l: &mut dyn Ledger, id: &str) {
+    l.begin_run(&NewRun {
+        run_id: id.into(),
+        command: "apply".into(),
+        user: "tester".into(),
+        host: "host".into(),
+        git_commit: None,
+        plan_hash: None,
+    })
+    .unwrap();
+}
+
+fn claim(k: &LedgerKey, row: &str, phone: &str) -> Claim {
+    Claim {
+        row_key: row.into(),
+        recipient: k.recipient_id(Channel::Sms, phone),
+        masked: mask_phone(phone),
+        channel: Channel::Sms,
+        template_hash: "v1:t".into(),
+    }
+}
+
+#[test]
+fn sqlite_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = std::cell::Cell::new(0);
+    testing::conformance_suite(&|| {
+        counter.set(counter.get() + 1);
+        let path = dir
+            .path()
+            .join(format!("case-{}", counter.get()))
+            .join("ledger.db");
+        Box::new(SqliteLedger::open(&path, &key()).unwrap())
+    });
+    assert_eq!(counter.get(), testing::CASES.len());
+}
+
+/// Spawns this test binary running the `child_process` test in `mode`.
+fn spawn_child(mode: &str, dir: &Path, umask: Option<&str>) -> Child {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = if let Some(mask) = umask {
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(format!("umask {mask} && exec \"$0\" \"$@\""))
+            .arg(exe);
+        c
+    } else {
+        Command::new(exe)
+    };
+    cmd.args(["--ignored", "--exact", "child_process", "--test-threads=1"])
+        .env(CHILD_ENV, mode)
+        .env(DIR_ENV, dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd.spawn().unwrap()
+}
+
+fn wait_for_file(path: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "child never wrote {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Entry point of child processes; does nothing unless started by another test.
+#[test]
+#[ignore = "child-process helper, started by the cross-process tests"]
+fn child_process() {
+    let Ok(mode) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let dir = PathBuf::from(std::env::var(DIR_ENV).unwrap());
+    match mode.as_str() {
+        // Create a ledger (and let SQLite create -wal/-shm) under the inherited umask.
+        "create" => {
+            let mut l = SqliteLedger::open(&dir.join("state").join("ledger.db"), &key()).unwrap();
+            new_run(&mut l, "perm-run");
+            fs_err::write(dir.join("created"), b"").unwrap();
+            std::thread::sleep(Duration::from_secs(120));
+        }
+        // Commit a dispatching batch, then wait to be killed before recording outcomes.
+        "crash" => {
+            let k = key();
+            let mut l = SqliteLedger::open(&dir.join("ledger.db"), &k).unwrap();
+            new_run(&mut l, "crash-run");
+            let claims: Vec<Claim> = (0..5)
+                .map(|i| claim(&k, &format!("row-{i}"), &format!("+1555010{i:04}")))
+                .collect();
+            let res = l
+                .claim_batch("crash-run", "c", &claims, UnknownPolicy::Skip)
+                .unwrap();
+            assert!(res.iter().all(|r| *r == ClaimResult::Claimed));
+            fs_err::write(dir.join("dispatching"), b"").unwrap();
+            std::thread::sleep(Duration::from_secs(120));
+        }
+        // Hold the run lock until killed.
+        "lock" => {
+            let info = LockInfo {
+                pid: std::process::id(),
+                host: "child-host".into(),
+                run_id: "child-run".into(),
+                started_at: Timestamp::now(),
+                command: "apply".into(),
+            };
+            let _lock = RunLock::acquire(&dir.join("ledger.db.lock"), info, None).unwrap();
+            fs_err::write(dir.join("locked"), b"").unwrap();
+            std::thread::sleep(Duration::from_secs(120));
+        }
+        other => panic!("unknown child mode {other}"),
+    }
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn files_are_private_under_umask_022() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = KillOnDrop(spawn_child("create", dir.path(), Some("022")));
+    wait_for_file(&dir.path().join("created"));
+    let state = dir.path().join("state");
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&state.join("ledger.db")), 0o600);
+    // The child is still running with the database open, so WAL and SHM files exist.
+    assert_eq!(mode(&state.join("ledger.db-wal")), 0o600);
+    assert_eq!(mode(&state.join("ledger.db-shm")), 0o600);
+    drop(child);
+}
+
+#[test]
+fn sigkill_between_dispatching_and_outcome_leaves_unknown_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_child("crash", dir.path(), None);
+    wait_for_file(&dir.path().join("dispatching"));
+    child.kill().unwrap(); // SIGKILL on Unix
+    let status = child.wait().unwrap();
+    assert!(!status.success());
+
+    let path = dir.path().join("ledger.db");
+    // A reader that does not hold the lock must not touch in-flight rows.
+    let reader = SqliteLedger::open(&path, &key()).unwrap();
+    assert_eq!(
+        reader
+            .sends_in_state(None, SendState::Dispatching)
+            .unwrap()
+            .len(),
+        5
+    );
+    drop(reader);
+
+    let info = LockInfo {
+        pid: std::process::id(),
+        host: "h".into(),
+        run_id: "next".into(),
+        started_at: Timestamp::now(),
+        command: "apply".into(),
+    };
+    let lock = RunLock::acquire(&RunLock::path_for(&path), info, None).unwrap();
+    let mut l = SqliteLedger::open_locked(&path, &key(), &lock).unwrap();
+    assert_eq!(l.open_report().recovered_unknown, 5);
+    let unknown = l.sends_in_state(Some("c"), SendState::Unknown).unwrap();
+    assert_eq!(unknown.len(), 5);
+    assert!(unknown.iter().all(|s| s.attempts == 1));
+    // Unknown rows are not re-dispatched by a normal claim.
+    new_run(&mut l, "next");
+    let res = l
+        .claim_batch(
+            "next",
+            "c",
+            &[claim(&key(), "row-0", "+15550100000")],
+            UnknownPolicy::Skip,
+        )
+        .unwrap();
+    assert_eq!(res, vec![ClaimResult::Skipped(SendState::Unknown)]);
+    assert!(l.verify().unwrap().ok);
+    assert_eq!(l.integrity_check().unwrap(), vec!["ok"]);
+}
+
+#[test]
+fn lock_is_contended_across_processes_and_freed_when_the_holder_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_child("lock", dir.path(), None);
+    let child_pid = child.id();
+    wait_for_file(&dir.path().join("locked"));
+    let lock_path = dir.path().join("ledger.db.lock");
+    let me = |run: &str| LockInfo {
+        pid: std::process::id(),
+        host: "parent".into(),
+        run_id: run.into(),
+        started_at: Timestamp::now(),
+        command: "apply".into(),
+    };
+    match RunLock::acquire(&lock_path, me("p1"), None) {
+        Err(LockError::Held { holder: Some(h) }) => {
+            assert_eq!(h.pid, child_pid);
+            assert_eq!(h.run_id, "child-run");
+            assert_eq!(h.host, "child-host");
+        }
+        other => panic!("expected the child to hold the lock, got {other:?}"),
+    }
+    let err = RunLock::acquire(&lock_path, me("p2"), Some(Duration::from_millis(300))).unwrap_err();
+    assert!(err.to_string().contains("child-run"), "{err}");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lock = RunLock::acquire(&lock_path, me("p3"), None).unwrap();
+    assert_eq!(lock.info().run_id, "p3");
+    let text = fs_err::read_to_string(&lock_path).unwrap();
+    assert!(text.contains("\"p3\""), "{text}");
+}
+
+#[test]
+fn wrong_key_is_refused_and_right_key_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    drop(SqliteLedger::open(&path, &key()).unwrap());
+    let other = LedgerKey::from_secret("a different secret value").unwrap();
+    match SqliteLedger::open(&path, &other) {
+        Err(LedgerError::WrongKey { expected, actual }) => {
+            assert_eq!(expected, key().fingerprint());
+            assert_eq!(actual, other.fingerprint());
+        }
+        other => panic!("expected WrongKey, got {other:?}"),
+    }
+    let l = SqliteLedger::open(&path, &key()).unwrap();
+    assert!(!l.open_report().created);
+    assert!(l.verify().unwrap().ok);
+}
+
+#[test]
+fn ledger_from_a_newer_herald_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let l = SqliteLedger::open(&path, &key()).unwrap();
+    assert_eq!(l.open_report().migrated_from, Some(0));
+    l.connection()
+        .execute_batch(&format!(
+            "PRAGMA user_version = {}",
+            herald_ledger::SCHEMA_VERSION + 1
+        ))
+        .unwrap();
+    drop(l);
+    match SqliteLedger::open(&path, &key()) {
+        Err(LedgerError::NewerSchema {
+            found, supported, ..
+        }) => {
+            assert_eq!(found, herald_ledger::SCHEMA_VERSION + 1);
+            assert_eq!(supported, herald_ledger::SCHEMA_VERSION);
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+}
+
+#[test]
+fn connection_uses_wal_full_sync_and_busy_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = SqliteLedger::open(&dir.path().join("ledger.db"), &key()).unwrap();
+    let c = l.connection();
+    let q = |sql: &str| -> String {
+        c.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0))
+            .map(|v| format!("{v:?}"))
+            .unwrap()
+    };
+    assert_eq!(q("PRAGMA journal_mode"), "Text(\"wal\")");
+    assert_eq!(q("PRAGMA synchronous"), "Integer(2)"); // FULL
+    assert_eq!(q("PRAGMA busy_timeout"), "Integer(10000)");
+    assert_eq!(q("PRAGMA foreign_keys"), "Integer(1)");
+}
+
+/// Builds a ledger with sent rows and a suppression, for the tamper tests.
+fn populated(dir: &Path) -> SqliteLedger {
+    let k = key();
+    let mut l = SqliteLedger::open(&dir.join("ledger.db"), &k).unwrap();
+    new_run(&mut l, "r1");
+    let claims: Vec<Claim> = (0..10)
+        .map(|i| claim(&k, &format!("row-{i}"), &format!("+1555010{i:04}")))
+        .collect();
+    l.claim_batch("r1", "c", &claims, UnknownPolicy::Skip)
+        .unwrap();
+    let outcomes: Vec<Outcome> = (0..10)
+        .map(|i| Outcome {
+            campaign: "c".into(),
+            row_key: format!("row-{i}"),
+            result: OutcomeResult::Sent {
+                message_id: format!("m{i}"),
+                conversation_id: None,
+            },
+        })
+        .collect();
+    l.record_outcomes("r1", &outcomes).unwrap();
+    l.suppress(&Suppression {
+        recipient: k.recipient_id(Channel::Email, "jane@example.com"),
+        masked: mask_email("jane@example.com"),
+        channel: Some(Channel::Email),
+        reason: "unsubscribe link".into(),
+        source: "import".into(),
+    })
+    .unwrap();
+    l.finish_run("r1", "ok").unwrap();
+    assert!(l.verify().unwrap().ok);
+    l
+}
+
+fn outcome_event_seq(l: &SqliteLedger) -> u64 {
+    l.events(0, 100)
+        .unwrap()
+        .iter()
+        .find(|e| e.kind == "outcomes_recorded")
+        .unwrap()
+        .seq
+}
+
+#[test]
+fn verify_catches_an_edited_send_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = populated(dir.path());
+    let seq = outcome_event_seq(&l);
+    // Someone "un-sends" a row to get it messaged again.
+    l.connection()
+        .execute(
+            "UPDATE sends SET state = 'pending', message_id = NULL WHERE row_key = 'row-3'",
+            [],
+        )
+        .unwrap();
+    let report = l.verify().unwrap();
+    assert!(!report.ok);
+    let broken = report.first_broken.unwrap();
+    assert_eq!(broken.seq, Some(seq));
+    assert!(broken.reason.contains("c/row-3"), "{}", broken.reason);
+}
+
+#[test]
+fn verify_catches_deleted_and_forged_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = populated(dir.path());
+    l.connection()
+        .execute("DELETE FROM suppressions", [])
+        .unwrap();
+    let report = l.verify().unwrap();
+    assert!(!report.ok);
+    assert!(report.first_broken.unwrap().reason.contains("suppression"));
+
+    let dir2 = tempfile::tempdir().unwrap();
+    let l2 = populated(dir2.path());
+    l2.connection()
+        .execute(
+            "INSERT INTO sends (campaign, row_key, recipient, masked, channel, template_hash, state, attempts, created_at, updated_at) \
+             SELECT campaign, 'forged', recipient, masked, channel, template_hash, 'sent', 1, created_at, updated_at FROM sends LIMIT 1",
+            [],
+        )
+        .unwrap();
+    let broken = l2.verify().unwrap().first_broken.unwrap();
+    assert_eq!(broken.seq, None);
+    assert!(broken.reason.contains("c/forged"), "{}", broken.reason);
+}
+
+#[test]
+fn verify_reports_the_first_edited_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = populated(dir.path());
+    let seq = outcome_event_seq(&l);
+    let c = l.connection();
+    // Ordinary SQL cannot edit events at all …
+    let refused = c.execute("UPDATE events SET payload_json = '{}' WHERE seq = 1", []);
+    assert!(refused.unwrap_err().to_string().contains("append-only"));
+    // … so a tamperer drops the guard, then edits both the event and the row consistently.
+    c.execute_batch("DROP TRIGGER events_append_only_update")
+        .unwrap();
+    c.execute(
+        "UPDATE events SET payload_json = replace(payload_json, '\"m3\"', '\"mX\"') WHERE seq = ?1",
+        [i64::try_from(seq).unwrap()],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE sends SET message_id = 'mX' WHERE row_key = 'row-3'",
+        [],
+    )
+    .unwrap();
+    let report = l.verify().unwrap();
+    assert!(!report.ok);
+    let broken = report.first_broken.unwrap();
+    assert_eq!(broken.seq, Some(seq));
+    assert!(broken.reason.contains("modified"), "{}", broken.reason);
+    assert_eq!(report.events_checked, seq - 1);
+}
+
+#[test]
+fn no_raw_address_reaches_the_database_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = populated(dir.path());
+    let files = ["ledger.db", "ledger.db-wal"];
+    let mut bytes = Vec::new();
+    for f in files {
+        bytes.extend(fs_err::read(dir.path().join(f)).unwrap());
+    }
+    drop(l);
+    let contains = |needle: &str| bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+    assert!(contains("+1******0003"), "masked form is stored");
+    assert!(
+        !contains("5550100003"),
+        "raw phone digits must not be stored"
+    );
+    assert!(
+        !contains("jane@example.com"),
+        "raw email must not be stored"
+    );
+    assert!(contains("j***@example.com"));
+    assert!(
+        !contains(&"42".repeat(32)),
+        "key material must not be stored"
+    );
+}
