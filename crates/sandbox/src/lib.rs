@@ -1,1 +1,40 @@
-//! placeholder
+//! `herald-sandbox`: a faithful local emulator of the Genesys Cloud API subset herald uses —
+//! `/oauth/token`, Response Management, agentless SMS and email, message details, DNC lists,
+//! the analytics conversation-details query, per-token rate limits — with seeded fault
+//! injection and an admin API under `/__sandbox/`.
+//!
+//! It is product code: herald's embedded `sandbox` environment, the ground of the integration
+//! tests, and `herald sandbox serve`. Wire shapes follow the official SDK models
+//! (`purecloudplatformclientv2`); `tests/sdk_conformance.rs` drives the sandbox with that SDK.
+//!
+//! Invariants: every accepted message is committed to the state store before the client can
+//! see any answer; no token or secret is ever logged.
+
+mod admin;
+mod analytics;
+mod app;
+pub mod clock;
+mod config;
+mod error;
+mod messaging;
+mod oauth;
+mod outbound;
+pub mod ratelimit;
+mod responses;
+mod serve;
+mod server;
+mod store;
+pub mod wire;
+
+pub use config::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_EMAIL_DOMAIN, DEFAULT_FROM_NUMBER,
+    DEFAULT_RATE_LIMIT_PER_MINUTE, DEFAULT_TOKEN_LIFETIME_SECS, Faults, InboundForward,
+    SandboxConfig, StateLocation,
+};
+pub use error::{ApiError, SandboxError};
+pub use messaging::{
+    EMAIL_SUBJECT_MAX_CHARS, SMS_MAX_CHARS, Subscription, classify_reply, is_e164,
+};
+pub use serve::{ServeArgs, serve, write_banner};
+pub use server::{RunningSandbox, start, start_with_clock};
+pub use store::{AcceptedMessage, Channel, InboundMessage};

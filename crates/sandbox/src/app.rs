@@ -1,0 +1,297 @@
+//! The axum application: shared state, the router, and the guard every `/api/v2` request passes
+//! (latency → bearer auth → 429 burst → per-token rate limit → 5xx fault), in that order.
+//!
+//! Invariants: fault decisions draw exactly two numbers from the seeded generator per
+//! authenticated request, whatever the fault settings, so a seed fixes the sequence of faults
+//! for a given request order; only requests that pass the rate limiter are counted by it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use jiff::{SignedDuration, Timestamp};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::config::{Faults, InboundForward, SandboxConfig};
+use crate::error::ApiError;
+use crate::ratelimit::{Decision, SlidingWindowLimiter};
+use crate::store::Store;
+use crate::{admin, analytics, messaging, oauth, outbound, responses};
+
+/// Settings and bookkeeping that change while the sandbox runs.
+#[derive(Debug)]
+pub(crate) struct Runtime {
+    pub(crate) faults: Faults,
+    pub(crate) rate_limit_per_minute: Option<u32>,
+    pub(crate) token_lifetime_secs: u64,
+    pub(crate) limiter: SlidingWindowLimiter,
+    pub(crate) rng: StdRng,
+    pub(crate) tokens: HashMap<String, Timestamp>,
+}
+
+/// State shared by every handler.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) client_id: String,
+    pub(crate) client_secret: String,
+    pub(crate) from_numbers: Vec<String>,
+    pub(crate) email_domains: Vec<String>,
+    pub(crate) delivery_step: SignedDuration,
+    pub(crate) inbound_forward: Option<InboundForward>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) store: Store,
+    pub(crate) http: reqwest::Client,
+    runtime: Mutex<Runtime>,
+}
+
+/// Cheaply clonable handle on [`Inner`].
+#[derive(Debug, Clone)]
+pub(crate) struct AppState(pub(crate) Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub(crate) fn new(config: &SandboxConfig, clock: Arc<dyn Clock>, store: Store) -> Self {
+        let delivery_step =
+            SignedDuration::from_millis(i64::try_from(config.delivery_step_ms).unwrap_or(i64::MAX));
+        Self(Arc::new(Inner {
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
+            from_numbers: config.from_numbers.clone(),
+            email_domains: config.email_domains.clone(),
+            delivery_step,
+            inbound_forward: config.inbound_forward.clone(),
+            clock,
+            store,
+            http: reqwest::Client::new(),
+            runtime: Mutex::new(Runtime {
+                faults: config.faults.clone(),
+                rate_limit_per_minute: config.rate_limit_per_minute,
+                token_lifetime_secs: config.token_lifetime_secs,
+                limiter: SlidingWindowLimiter::new(),
+                rng: StdRng::seed_from_u64(config.seed),
+                tokens: HashMap::new(),
+            }),
+        }))
+    }
+
+    pub(crate) fn runtime(&self) -> MutexGuard<'_, Runtime> {
+        // A poisoned lock only means a handler panicked mid-update; the data is still usable.
+        self.runtime
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+}
+
+/// Signal from the connection loop: notify it to close the connection without answering.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnAbort(pub(crate) Arc<Notify>);
+
+/// Per-request fault decision for agentless sends: accept, then drop the connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DropAfterAccept(pub(crate) bool);
+
+/// The OAuth client id behind the request's token.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller(pub(crate) String);
+
+/// Builds the router (API, OAuth and admin routes).
+pub(crate) fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/api/v2/responsemanagement/libraries",
+            get(responses::list_libraries).post(responses::create_library),
+        )
+        .route(
+            "/api/v2/responsemanagement/libraries/{id}",
+            get(responses::get_library)
+                .put(responses::update_library)
+                .delete(responses::delete_library),
+        )
+        .route(
+            "/api/v2/responsemanagement/responses",
+            get(responses::list_responses).post(responses::create_response),
+        )
+        .route(
+            "/api/v2/responsemanagement/responses/query",
+            post(responses::query_responses),
+        )
+        .route(
+            "/api/v2/responsemanagement/responses/{id}",
+            get(responses::get_response)
+                .put(responses::update_response)
+                .delete(responses::delete_response),
+        )
+        .route(
+            "/api/v2/conversations/messages/agentless",
+            post(messaging::send_agentless_message),
+        )
+        .route(
+            "/api/v2/conversations/emails/agentless",
+            post(messaging::send_agentless_email),
+        )
+        .route(
+            "/api/v2/conversations/messages/{id}/details",
+            get(messaging::message_details),
+        )
+        .route(
+            "/api/v2/outbound/dnclists",
+            get(outbound::list_dnc_lists).post(outbound::create_dnc_list),
+        )
+        .route(
+            "/api/v2/outbound/dnclists/{id}",
+            get(outbound::get_dnc_list),
+        )
+        .route(
+            "/api/v2/outbound/dnclists/{id}/phonenumbers",
+            post(outbound::add_phone_numbers),
+        )
+        .route(
+            "/api/v2/analytics/conversations/details/query",
+            post(analytics::conversation_details_query),
+        )
+        .route(
+            "/api/v2/organizations/limits/namespaces/{ns}",
+            get(admin::limits_namespace),
+        )
+        .fallback(api_not_found)
+        .route_layer(middleware::from_fn_with_state(state.clone(), api_guard));
+
+    Router::new()
+        .merge(api)
+        .route("/oauth/token", post(oauth::token))
+        .nest("/__sandbox", admin::router())
+        .with_state(state)
+}
+
+async fn api_not_found(req: Request) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not.found",
+        format!(
+            "No resource found for {} {}",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+}
+
+/// Authenticates, rate-limits and injects faults before an `/api/v2` handler runs.
+async fn api_guard(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let latency = state.runtime().faults.latency_ms;
+    if latency > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
+    }
+
+    let token = match bearer_token(&req) {
+        Ok(token) => token,
+        Err(err) => return err.into_response(),
+    };
+    let now = state.now();
+    let drop_after_accept = {
+        let mut rt = state.runtime();
+        match rt.tokens.get(&token) {
+            None => {
+                return ApiError::unauthorized("bad.credentials", "Invalid login credentials.")
+                    .into_response();
+            }
+            Some(expiry) if *expiry <= now => {
+                return ApiError::unauthorized(
+                    "credentials.expired",
+                    "The authorization token has expired.",
+                )
+                .into_response();
+            }
+            Some(_) => {}
+        }
+        let fail_draw: f64 = rt.rng.random();
+        let drop_draw: f64 = rt.rng.random();
+        if rt.faults.burst_429 > 0 {
+            rt.faults.burst_429 -= 1;
+            let secs = rt.faults.burst_retry_after_secs.max(1);
+            return ApiError::too_many_requests(secs).into_response();
+        }
+        if let Some(limit) = rt.rate_limit_per_minute
+            && let Decision::Refuse { retry_after_secs } = rt.limiter.check(&token, limit, now)
+        {
+            let mut err = ApiError::too_many_requests(retry_after_secs);
+            err.body.limit = Some(crate::wire::Limit {
+                key: "client.credentials.token.rate.per.minute".to_owned(),
+                namespace: "platform.api".to_owned(),
+                value: i64::from(limit),
+            });
+            return err.into_response();
+        }
+        if fail_draw < rt.faults.error_5xx_ratio {
+            return ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "service.unavailable",
+                "The service is currently unavailable (injected sandbox fault).",
+            )
+            .into_response();
+        }
+        drop_draw < rt.faults.drop_ratio
+    };
+    req.extensions_mut()
+        .insert(DropAfterAccept(drop_after_accept));
+    let client = state.client_id.clone();
+    req.extensions_mut().insert(Caller(client));
+    next.run(req).await
+}
+
+fn bearer_token(req: &Request) -> Result<String, ApiError> {
+    let missing = || {
+        ApiError::unauthorized(
+            "authentication.required",
+            "No authentication bearer token specified in authorization header.",
+        )
+    };
+    let value = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(missing)?;
+    let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(missing());
+    }
+    Ok(token.trim().to_owned())
+}
+
+/// A JSON body extractor whose failures are Genesys `ErrorBody` 400s.
+#[derive(Debug)]
+pub(crate) struct GJson<T>(pub(crate) T);
+
+impl<S, T> axum::extract::FromRequest<S> for GJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("Unable to read the request body: {e}")))?;
+        serde_json::from_slice(&bytes)
+            .map(GJson)
+            .map_err(|e| ApiError::bad_request(format!("The request could not be understood: {e}")))
+    }
+}
