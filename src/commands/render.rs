@@ -1,0 +1,98 @@
+//! `herald render CAMPAIGN`: preview rendered messages with masked addresses.
+
+use std::fmt::Write as _;
+
+use crate::ExitStatus;
+use crate::cli::{Format, GlobalArgs, RenderArgs};
+use crate::diag;
+use crate::output::Printer;
+use crate::recipients::{CampaignRows, Message, Row};
+use crate::spec::Name;
+
+pub(crate) fn run(
+    global: &GlobalArgs,
+    args: &RenderArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let root = super::workspace_root(global)?;
+    let loaded = crate::load::load(&root);
+    let ws = &loaded.workspace;
+    let campaign = Name::parse(&args.campaign)
+        .ok()
+        .and_then(|n| ws.campaigns.get(&n));
+    let Some(campaign) = campaign else {
+        if loaded.has_errors() {
+            printer.err_raw(
+                diag::render_text(&loaded.diagnostics, &loaded.sources, printer.color_stderr())
+                    .trim_end(),
+            );
+            return Ok(ExitStatus::Invalid);
+        }
+        let known: Vec<&str> = ws.campaigns.keys().map(Name::as_str).collect();
+        anyhow::bail!(
+            "no campaign named `{}` (known: {})",
+            args.campaign,
+            known.join(", ")
+        );
+    };
+    let (rows, missing) = CampaignRows::open(ws, campaign)?;
+    if !missing.is_empty() {
+        printer.error(&format!(
+            "{} lacks the column(s) {}",
+            ws.audiences[&campaign.audience].source_display,
+            missing.join(", ")
+        ));
+        return Ok(ExitStatus::Invalid);
+    }
+    let mut out = String::new();
+    let mut json = Vec::new();
+    let mut shown = 0;
+    for row in rows {
+        if shown >= args.limit {
+            break;
+        }
+        let Row::Ready(r) = row else {
+            if let (Row::Skipped(s), Some(_)) = (&row, &args.recipient) {
+                let _ = s;
+            }
+            continue;
+        };
+        if args.recipient.as_ref().is_some_and(|k| *k != r.key) {
+            continue;
+        }
+        shown += 1;
+        match args.format {
+            Format::Json => json.push(match &r.message {
+                Message::Sms { text, info } => serde_json::json!({ "key": r.key, "to": r.address.masked(), "line": r.line, "text": text, "encoding": info.encoding, "chars": info.chars, "segments": info.segments }),
+                Message::Email { subject, html, text } => serde_json::json!({ "key": r.key, "to": r.address.masked(), "line": r.line, "subject": subject, "html": html, "text": text }),
+            }),
+            Format::Text => {
+                let _ = writeln!(out, "── {} → {} (line {})", r.key, r.address.masked(), r.line);
+                match &r.message {
+                    Message::Sms { text, info } => {
+                        let _ = writeln!(out, "{text}");
+                        let _ = writeln!(out, "   {}, {} chars, {} segment{}\n", info.encoding, info.chars, info.segments, if info.segments == 1 { "" } else { "s" });
+                    }
+                    Message::Email { subject, html, text } => {
+                        let _ = writeln!(out, "Subject: {subject}\n{html}");
+                        if let Some(t) = text {
+                            let _ = writeln!(out, "--- text ---\n{t}");
+                        }
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+    }
+    if args.recipient.is_some() && shown == 0 {
+        anyhow::bail!(
+            "campaign `{}` has no sendable row with that key",
+            campaign.name
+        );
+    }
+    match args.format {
+        Format::Json => printer.out(&format!("{}\n", serde_json::to_string_pretty(&json)?))?,
+        Format::Text => printer.out(&out)?,
+    }
+    Ok(ExitStatus::Success)
+}

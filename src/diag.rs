@@ -1,0 +1,331 @@
+//! Diagnostics: problems with the user's input, each with a stable code, a severity, a
+//! location (file, line, column), a message and a help line; rendered as text with a source
+//! excerpt (annotate-snippets) or as JSON. Validation collects all of them before failing.
+
+use std::fmt::Write as _;
+use std::ops::Range;
+
+use annotate_snippets::{AnnotationKind, Element, Group, Level, Origin, Renderer, Snippet};
+use serde::Serialize;
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Fails validation (exit 3).
+    Error,
+    /// Reported; the affected rows or objects are skipped.
+    Warning,
+}
+
+/// Stable diagnostic codes. The numbers never change meaning; retired codes are not reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Code {
+    /// H001: a file could not be read.
+    H001,
+    /// H002: YAML syntax, type, duplicate-key or unknown-field error.
+    H002,
+    /// H003: missing or unknown `kind`.
+    H003,
+    /// H004: two documents of one kind share a name.
+    H004,
+    /// H005: an invalid name.
+    H005,
+    /// H010: `herald.yaml` missing.
+    H010,
+    /// H011: an environment setting is invalid.
+    H011,
+    /// H012: an invalid time window.
+    H012,
+    /// H101: a placeholder is not declared in `variables`.
+    H101,
+    /// H102: a declared variable is never used.
+    H102,
+    /// H103: malformed placeholder braces.
+    H103,
+    /// H104: the texts do not fit the channel (SMS needs `body`; email needs `subject` + `html`).
+    H104,
+    /// H110: a campaign names a template that does not exist.
+    H110,
+    /// H111: a campaign names a draft template.
+    H111,
+    /// H112: a campaign names an audience that does not exist.
+    H112,
+    /// H120: a template variable is not mapped by the campaign.
+    H120,
+    /// H121: the campaign maps a variable the template does not have.
+    H121,
+    /// H122: a mapped column is not in the audience.
+    H122,
+    /// H130: a variable or column name matches a denied pattern (card, health, credential data).
+    H130,
+    /// H140: a marketing SMS without STOP instructions.
+    H140,
+    /// H141: a marketing email without an unsubscribe link.
+    H141,
+    /// H142: a marketing email without a postal address.
+    H142,
+    /// H150: a rendered SMS over the 765-character agentless limit.
+    H150,
+    /// H151: a value longer than the variable's `max_length`.
+    H151,
+    /// H152: rendered text contains a probable payment card number.
+    H152,
+    /// H160: an audience row has an invalid phone number.
+    H160,
+    /// H161: an audience row has an invalid email address.
+    H161,
+    /// H162: two audience rows share a recipient key.
+    H162,
+    /// H163: a column the audience names is missing from the data.
+    H163,
+    /// H164: an audience row cannot be parsed.
+    H164,
+    /// H165: an audience row has an unknown time zone.
+    H165,
+    /// H166: an audience row has an unrecognised consent value.
+    H166,
+    /// H167: an audience row has an empty key.
+    H167,
+    /// H170: a campaign's sender is invalid for its channel.
+    H170,
+    /// H171: a campaign's schedule ends before it starts.
+    H171,
+    /// H172: a campaign's rate is zero.
+    H172,
+}
+
+impl Code {
+    /// The code as text, e.g. `H101`.
+    pub fn as_str(self) -> String {
+        format!("{self:?}")
+    }
+}
+
+/// A position in a source file (1-based line and column, column counted in characters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Pos {
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column (characters).
+    pub column: u32,
+}
+
+impl Pos {
+    /// Builds a position from a serde-saphyr location.
+    pub fn from_location(loc: &serde_saphyr::Location) -> Option<Self> {
+        let (line, column) = (loc.line(), loc.column());
+        (line > 0).then(|| Self {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            column: u32::try_from(column.max(1)).unwrap_or(u32::MAX),
+        })
+    }
+}
+
+/// A place a diagnostic points at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Label {
+    /// Path relative to the workspace root.
+    pub file: String,
+    /// Where in the file, when known.
+    #[serde(flatten)]
+    pub pos: Option<Pos>,
+    /// What is at that place.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub note: String,
+}
+
+/// One problem with the user's input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Stable code.
+    pub code: Code,
+    /// Error or warning.
+    pub severity: Severity,
+    /// What is wrong.
+    pub message: String,
+    /// The main place.
+    pub primary: Label,
+    /// Other places involved (e.g. the template a campaign disagrees with).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<Label>,
+    /// How to fix it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error at `file:pos`.
+    pub fn error(code: Code, file: &str, pos: Option<Pos>, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            severity: Severity::Error,
+            message: message.into(),
+            primary: Label {
+                file: file.to_owned(),
+                pos,
+                note: String::new(),
+            },
+            related: Vec::new(),
+            help: None,
+        }
+    }
+
+    /// A warning at `file:pos`.
+    pub fn warning(code: Code, file: &str, pos: Option<Pos>, message: impl Into<String>) -> Self {
+        Self {
+            severity: Severity::Warning,
+            ..Self::error(code, file, pos, message)
+        }
+    }
+
+    /// Adds a help line.
+    #[must_use]
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Labels the primary location.
+    #[must_use]
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.primary.note = note.into();
+        self
+    }
+
+    /// Adds a related location.
+    #[must_use]
+    pub fn related(mut self, file: &str, pos: Option<Pos>, note: impl Into<String>) -> Self {
+        self.related.push(Label {
+            file: file.to_owned(),
+            pos,
+            note: note.into(),
+        });
+        self
+    }
+
+    /// `file:line:column` of the primary location.
+    pub fn location(&self) -> String {
+        match self.primary.pos {
+            Some(p) => format!("{}:{}:{}", self.primary.file, p.line, p.column),
+            None => self.primary.file.clone(),
+        }
+    }
+}
+
+/// Source texts by workspace-relative path, for excerpts.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    files: std::collections::BTreeMap<String, String>,
+}
+
+impl Sources {
+    /// Remembers a file's text.
+    pub fn insert(&mut self, path: &str, text: &str) {
+        self.files.insert(path.to_owned(), text.to_owned());
+    }
+
+    /// A file's text.
+    pub fn get(&self, path: &str) -> Option<&str> {
+        self.files.get(path).map(String::as_str)
+    }
+}
+
+/// Byte range of the token at `pos`: up to the end of the line, trimmed, at most one line.
+fn token_range(text: &str, pos: Pos) -> Option<Range<usize>> {
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == pos.line as usize {
+            let line_body = line.trim_end_matches(['\n', '\r']);
+            let col = (pos.column as usize).saturating_sub(1);
+            let start = line_body
+                .char_indices()
+                .nth(col)
+                .map_or(line_body.len(), |(b, _)| b);
+            let rest = &line_body[start..];
+            let len = rest.trim_end().len().max(usize::from(!rest.is_empty()));
+            return Some(offset + start..offset + start + len.max(1).min(rest.len().max(1)));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Renders diagnostics as text with source excerpts; `color` adds ANSI styling.
+pub fn render_text(diags: &[Diagnostic], sources: &Sources, color: bool) -> String {
+    let renderer = if color {
+        Renderer::styled()
+    } else {
+        Renderer::plain()
+    };
+    let mut out = String::new();
+    for d in diags {
+        let level = match d.severity {
+            Severity::Error => Level::ERROR,
+            Severity::Warning => Level::WARNING,
+        };
+        let code = d.code.as_str();
+        let mut elements: Vec<Element<'_>> = Vec::new();
+        let mut notes: Vec<Group<'_>> = Vec::new();
+        for (i, label) in std::iter::once(&d.primary).chain(&d.related).enumerate() {
+            let kind = if i == 0 {
+                AnnotationKind::Primary
+            } else {
+                AnnotationKind::Context
+            };
+            let excerpt = match (label.pos, sources.get(&label.file)) {
+                (Some(pos), Some(text)) => token_range(text, pos).map(|range| {
+                    Snippet::source(text)
+                        .path(label.file.as_str())
+                        .annotation(kind.span(range).label(label.note.as_str()))
+                }),
+                _ => None,
+            };
+            if let Some(snippet) = excerpt {
+                elements.push(snippet.into());
+                continue;
+            }
+            let mut where_ = label.file.clone();
+            if let Some(p) = label.pos {
+                let _ = write!(where_, ":{}:{}", p.line, p.column);
+            }
+            if i == 0 {
+                elements.push(Origin::path(where_).into());
+                if !label.note.is_empty() {
+                    notes.push(Group::with_title(
+                        Level::NOTE.secondary_title(label.note.as_str()),
+                    ));
+                }
+            } else {
+                if !label.note.is_empty() {
+                    let _ = write!(where_, ": {}", label.note);
+                }
+                notes.push(Group::with_title(Level::NOTE.secondary_title(where_)));
+            }
+        }
+        let mut report = vec![
+            level
+                .primary_title(d.message.as_str())
+                .id(code.as_str())
+                .elements(elements),
+        ];
+        report.extend(notes);
+        if let Some(help) = &d.help {
+            report.push(Group::with_title(
+                Level::HELP.secondary_title(help.as_str()),
+            ));
+        }
+        out.push_str(&renderer.render(&report));
+        out.push_str("\n\n");
+    }
+    out
+}
+
+/// Counts errors and warnings.
+pub fn count(diags: &[Diagnostic]) -> (usize, usize) {
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    (errors, diags.len() - errors)
+}

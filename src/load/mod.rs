@@ -1,0 +1,1154 @@
+//! Loading a workspace: find `herald.yaml`, discover documents, parse them through the one
+//! YAML wrapper, and turn them into the validated [`Workspace`], collecting every problem as a
+//! [`Diagnostic`] instead of stopping at the first. Checks that need the audience data live in
+//! [`crate::validate`].
+
+pub mod yaml;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use jiff::civil::Time;
+use serde_saphyr::Spanned;
+
+use crate::diag::{Code, Diagnostic, Pos, Sources};
+use crate::hash;
+use crate::spec::model::{
+    Audience, Campaign, Content, DEFAULT_DENY_PATTERNS, DEFAULT_LIBRARY, DEFAULT_RATE_PER_MINUTE,
+    Environment, Origin, Policy, Project, Source, Template, Variable, VariableSource, Window,
+    Workspace,
+};
+use crate::spec::{
+    AudienceDoc, CampaignDoc, CampaignStatus, Category, Channel, E164, Email, EnvironmentDoc,
+    KindProbe, Name, ProjectDoc, SendWindowDoc, SourceDoc, Target, TemplateDoc, TemplateStatus,
+    VariableSourceDoc, WindowDoc,
+};
+use crate::text::parse_placeholders;
+
+/// The workspace marker file.
+pub const PROJECT_FILE: &str = "herald.yaml";
+
+/// The result of loading: the valid part of the workspace plus every diagnostic.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The workspace built from the documents that passed their own checks.
+    pub workspace: Workspace,
+    /// Every problem found.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Source texts for excerpts.
+    pub sources: Sources,
+}
+
+impl Loaded {
+    /// Whether any diagnostic is an error.
+    pub fn has_errors(&self) -> bool {
+        crate::diag::count(&self.diagnostics).0 > 0
+    }
+}
+
+/// Finds the workspace root: `explicit` if given, else the nearest ancestor of `cwd` holding
+/// `herald.yaml`.
+pub fn find_root(explicit: Option<&Path>, cwd: &Path) -> Result<PathBuf, String> {
+    if let Some(dir) = explicit {
+        return if dir.join(PROJECT_FILE).is_file() {
+            Ok(dir.to_path_buf())
+        } else {
+            Err(format!(
+                "{} has no {PROJECT_FILE}; run `herald init {}` to create a workspace",
+                dir.display(),
+                dir.display()
+            ))
+        };
+    }
+    let mut dir = Some(cwd);
+    while let Some(d) = dir {
+        if d.join(PROJECT_FILE).is_file() {
+            return Ok(d.to_path_buf());
+        }
+        dir = d.parent();
+    }
+    Err(format!(
+        "no {PROJECT_FILE} in {} or any parent directory; run `herald init` to create a workspace, or pass -C DIR",
+        cwd.display()
+    ))
+}
+
+fn rel(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+fn pos<T>(s: &Spanned<T>) -> Option<Pos> {
+    Pos::from_location(&s.referenced)
+}
+
+struct Loader {
+    root: PathBuf,
+    diags: Vec<Diagnostic>,
+    sources: Sources,
+    files: BTreeMap<String, crate::spec::ContentHash>,
+}
+
+/// Loads and validates the workspace at `root`.
+pub fn load(root: &Path) -> Loaded {
+    let mut loader = Loader {
+        root: root.to_path_buf(),
+        diags: Vec::new(),
+        sources: Sources::default(),
+        files: BTreeMap::new(),
+    };
+    let project = loader.load_project();
+    let mut template_docs = Vec::new();
+    let mut audience_docs = Vec::new();
+    let mut campaign_docs = Vec::new();
+    for path in loader.discover(&project.directories) {
+        let display = rel(root, &path);
+        let Some(text) = loader.read(&path, &display) else {
+            continue;
+        };
+        let probe: KindProbe = match yaml::from_str(&text) {
+            Ok(p) => p,
+            Err(e) => {
+                loader
+                    .diags
+                    .push(Diagnostic::error(Code::H002, &display, e.pos, e.message));
+                continue;
+            }
+        };
+        let Some(kind) = probe.kind else {
+            loader.diags.push(
+                Diagnostic::error(
+                    Code::H003,
+                    &display,
+                    Some(Pos { line: 1, column: 1 }),
+                    "document has no `kind`",
+                )
+                .help("start the file with `kind: Template`, `kind: Audience` or `kind: Campaign`"),
+            );
+            continue;
+        };
+        match kind.value.as_str() {
+            "Template" => loader
+                .parse::<TemplateDoc>(&text, &display)
+                .map(|d| template_docs.push((display, d))),
+            "Audience" => loader
+                .parse::<AudienceDoc>(&text, &display)
+                .map(|d| audience_docs.push((display, d))),
+            "Campaign" => loader
+                .parse::<CampaignDoc>(&text, &display)
+                .map(|d| campaign_docs.push((display, d))),
+            other => {
+                loader.diags.push(
+                    Diagnostic::error(
+                        Code::H003,
+                        &display,
+                        pos(&kind),
+                        format!("unknown kind `{other}`"),
+                    )
+                    .help("kind is one of `Template`, `Audience`, `Campaign`"),
+                );
+                None
+            }
+        };
+    }
+    let templates = loader.templates(template_docs, &project.policy);
+    let audiences = loader.audiences(audience_docs);
+    let campaigns = loader.campaigns(campaign_docs, &templates, &audiences, &project.policy);
+    let Loader {
+        diags,
+        sources,
+        files,
+        ..
+    } = loader;
+    let mut diagnostics = diags;
+    diagnostics.sort_by(|a, b| {
+        (&a.primary.file, a.primary.pos, a.code).cmp(&(&b.primary.file, b.primary.pos, b.code))
+    });
+    Loaded {
+        workspace: Workspace {
+            root: root.to_path_buf(),
+            project,
+            templates,
+            audiences,
+            campaigns,
+            files,
+        },
+        diagnostics,
+        sources,
+    }
+}
+
+fn parse_time(raw: &str) -> Option<Time> {
+    let (h, m) = raw.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    Time::new(h.parse().ok()?, m.parse().ok()?, 0, 0).ok()
+}
+
+fn parse_window(doc: &WindowDoc) -> Result<Window, String> {
+    let start = parse_time(&doc.start)
+        .ok_or_else(|| format!("`{}` is not a time of day in HH:MM form", doc.start))?;
+    let end = parse_time(&doc.end)
+        .ok_or_else(|| format!("`{}` is not a time of day in HH:MM form", doc.end))?;
+    if start == end {
+        return Err("the window opens and closes at the same time".into());
+    }
+    Ok(Window { start, end })
+}
+
+/// Whether a name matches a denied pattern (case-insensitive substring).
+pub fn denied_pattern<'a>(name: &str, patterns: &'a [String]) -> Option<&'a str> {
+    let lower = name.to_lowercase();
+    patterns
+        .iter()
+        .find(|p| lower.contains(p.as_str()))
+        .map(String::as_str)
+}
+
+fn has_word(text: &str, word: &str) -> bool {
+    text.split(|c: char| !c.is_alphanumeric())
+        .any(|w| w.eq_ignore_ascii_case(word))
+}
+
+/// Whether a text plausibly contains a postal address: a US ZIP code (5 digits, optionally
+/// +4) or a UK/Canadian-style postcode, or a placeholder naming one.
+fn has_postal_address(text: &str) -> bool {
+    let words: Vec<&str> = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let zip = words.iter().any(|w| {
+        let (a, b) = w.split_once('-').unwrap_or((w, ""));
+        a.len() == 5
+            && a.bytes().all(|c| c.is_ascii_digit())
+            && (b.is_empty() || (b.len() == 4 && b.bytes().all(|c| c.is_ascii_digit())))
+    });
+    let postcode = words.windows(2).any(|w| {
+        let (a, b) = (w[0], w[1]);
+        (2..=4).contains(&a.len())
+            && a.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+            && a.chars().any(|c| c.is_ascii_digit())
+            && b.len() == 3
+            && b.chars().next().is_some_and(|c| c.is_ascii_digit())
+    });
+    let placeholder = parse_placeholders(text).0.iter().any(|p| {
+        let n = p.name.to_lowercase();
+        n.contains("postal") || n.contains("mailing_address")
+    });
+    zip || postcode || placeholder
+}
+
+impl Loader {
+    fn read(&mut self, path: &Path, display: &str) -> Option<String> {
+        match fs_err::read(path) {
+            Ok(bytes) => {
+                self.files.insert(display.to_owned(), hash::sha256(&bytes));
+                if let Ok(text) = String::from_utf8(bytes) {
+                    let text = text
+                        .strip_prefix('\u{FEFF}')
+                        .map(str::to_owned)
+                        .unwrap_or(text);
+                    self.sources.insert(display, &text);
+                    Some(text)
+                } else {
+                    self.diags.push(Diagnostic::error(
+                        Code::H001,
+                        display,
+                        None,
+                        "file is not valid UTF-8",
+                    ));
+                    None
+                }
+            }
+            Err(e) => {
+                self.diags.push(Diagnostic::error(
+                    Code::H001,
+                    display,
+                    None,
+                    format!("cannot read file: {e}"),
+                ));
+                None
+            }
+        }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(&mut self, text: &str, display: &str) -> Option<T> {
+        match yaml::from_str::<T>(text) {
+            Ok(doc) => Some(doc),
+            Err(e) => {
+                self.diags
+                    .push(Diagnostic::error(Code::H002, display, e.pos, e.message));
+                None
+            }
+        }
+    }
+
+    fn load_project(&mut self) -> Project {
+        let path = self.root.join(PROJECT_FILE);
+        let doc = self
+            .read(&path, PROJECT_FILE)
+            .and_then(|text| self.parse::<ProjectDoc>(&text, PROJECT_FILE));
+        let doc = doc.unwrap_or_else(|| ProjectDoc {
+            environments: BTreeMap::new(),
+            default_environment: None,
+            directories: None,
+            policy: crate::spec::PolicyDoc::default(),
+        });
+        let mut environments = BTreeMap::new();
+        environments.insert(
+            "sandbox".to_owned(),
+            env_from_doc(
+                "sandbox",
+                &EnvironmentDoc {
+                    target: Target::Sandbox,
+                    region: None,
+                    base_url: None,
+                    library: None,
+                    ledger: None,
+                    client_id: None,
+                    secret_file: None,
+                    credential_command: None,
+                    rate_per_minute: None,
+                },
+            ),
+        );
+        for (name, env) in &doc.environments {
+            if env.target == Target::Genesys && env.region.is_none() && env.base_url.is_none() {
+                // Region may come from GENESYSCLOUD_REGION at run time; nothing to report here.
+            }
+            if env.rate_per_minute == Some(0) {
+                self.diags.push(Diagnostic::error(
+                    Code::H011,
+                    PROJECT_FILE,
+                    None,
+                    format!("environment `{name}`: rate_per_minute must be at least 1"),
+                ));
+            }
+            environments.insert(name.clone(), env_from_doc(name, env));
+        }
+        let default_environment = match &doc.default_environment {
+            Some(d) if !environments.contains_key(&d.value) => {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::H011,
+                        PROJECT_FILE,
+                        pos(d),
+                        format!("default_environment `{}` is not defined", d.value),
+                    )
+                    .help(format!(
+                        "define it under `environments`, or use one of: {}",
+                        environments.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )),
+                );
+                "sandbox".to_owned()
+            }
+            Some(d) => d.value.clone(),
+            None => "sandbox".to_owned(),
+        };
+        let send_window = match &doc.policy.send_window {
+            None => Some(Window {
+                start: Time::constant(8, 0, 0, 0),
+                end: Time::constant(21, 0, 0, 0),
+            }),
+            Some(SendWindowDoc::None(_)) => None,
+            Some(SendWindowDoc::Window(w)) => match parse_window(w) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    self.diags.push(Diagnostic::error(
+                        Code::H012,
+                        PROJECT_FILE,
+                        None,
+                        format!("policy.send_window: {e}"),
+                    ));
+                    None
+                }
+            },
+        };
+        let deny = doc
+            .policy
+            .deny_variable_patterns
+            .clone()
+            .unwrap_or_else(|| {
+                DEFAULT_DENY_PATTERNS
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect()
+            })
+            .into_iter()
+            .map(|p| p.to_lowercase())
+            .collect();
+        Project {
+            environments,
+            default_environment,
+            directories: doc
+                .directories
+                .clone()
+                .unwrap_or_else(|| vec!["templates".into(), "campaigns".into()]),
+            policy: Policy {
+                send_window,
+                max_recipients_per_apply: doc.policy.max_recipients_per_apply.unwrap_or(50_000),
+                deny_variable_patterns: deny,
+                extra_opt_out_keywords: doc
+                    .policy
+                    .extra_opt_out_keywords
+                    .clone()
+                    .unwrap_or_default(),
+            },
+        }
+    }
+
+    fn discover(&mut self, directories: &[String]) -> Vec<PathBuf> {
+        let mut found = BTreeSet::new();
+        for dir in directories {
+            let mut stack = vec![self.root.join(dir)];
+            while let Some(d) = stack.pop() {
+                let Ok(entries) = fs_err::read_dir(&d) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                        found.insert(path);
+                    }
+                }
+            }
+        }
+        found.into_iter().collect()
+    }
+
+    fn name(&mut self, display: &str, raw: &Spanned<String>) -> Option<Name> {
+        match Name::parse(&raw.value) {
+            Ok(n) => Some(n),
+            Err(e) => {
+                self.diags
+                    .push(Diagnostic::error(Code::H005, display, pos(raw), e));
+                None
+            }
+        }
+    }
+
+    fn templates(
+        &mut self,
+        docs: Vec<(String, TemplateDoc)>,
+        policy: &Policy,
+    ) -> BTreeMap<Name, Template> {
+        let mut out: BTreeMap<Name, Template> = BTreeMap::new();
+        for (file, doc) in docs {
+            let Some(name) = self.name(&file, &doc.name) else {
+                continue;
+            };
+            if let Some(prev) = out.get(&name) {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::H004,
+                        &file,
+                        pos(&doc.name),
+                        format!("a template named `{name}` is already defined"),
+                    )
+                    .related(
+                        &prev.origin.file,
+                        prev.origin.pos,
+                        "first defined here",
+                    ),
+                );
+                continue;
+            }
+            let before = self.diags.len();
+            let content = self.template_content(&file, &doc);
+            let mut previous_names = Vec::new();
+            for p in &doc.previous_names {
+                match Name::parse(p) {
+                    Ok(n) => previous_names.push(n),
+                    Err(e) => self.diags.push(Diagnostic::error(
+                        Code::H005,
+                        &file,
+                        pos(&doc.name),
+                        format!("previous_names: {e}"),
+                    )),
+                }
+            }
+            let variables: BTreeMap<String, Variable> = doc
+                .variables
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        Variable {
+                            description: v.value.description.clone(),
+                            example: v.value.example.clone(),
+                            max_length: v.value.max_length,
+                        },
+                    )
+                })
+                .collect();
+            let variable_pos: BTreeMap<String, Option<Pos>> = doc
+                .variables
+                .iter()
+                .map(|(k, v)| (k.clone(), pos(v)))
+                .collect();
+            let origin = Origin {
+                file: file.clone(),
+                pos: pos(&doc.name),
+            };
+            if let Some(content) = content {
+                self.check_template(&file, &doc, &content, &variable_pos, policy);
+                if self.diags[before..]
+                    .iter()
+                    .any(|d| d.severity == crate::diag::Severity::Error)
+                {
+                    continue;
+                }
+                let hash =
+                    hash::template_hash(&name, doc.channel, doc.category, &content, &variables);
+                out.insert(
+                    name.clone(),
+                    Template {
+                        name,
+                        channel: doc.channel,
+                        category: doc.category,
+                        status: doc.status,
+                        previous_names,
+                        description: doc.description.clone(),
+                        content,
+                        variables,
+                        hash,
+                        origin,
+                        variable_pos,
+                    },
+                );
+            }
+        }
+        out
+    }
+
+    fn template_content(&mut self, file: &str, doc: &TemplateDoc) -> Option<Content> {
+        let norm = |s: &Option<Spanned<String>>| s.as_ref().map(|s| hash::normalize_text(&s.value));
+        match doc.channel {
+            Channel::Sms => {
+                for (field, value) in [
+                    ("subject", &doc.subject),
+                    ("html", &doc.html),
+                    ("text", &doc.text),
+                ] {
+                    if let Some(v) = value {
+                        self.diags.push(
+                            Diagnostic::error(Code::H104, file, pos(v), format!("an SMS template has no `{field}`"))
+                                .help("SMS templates have a `body`; `subject`, `html` and `text` are for email"),
+                        );
+                    }
+                }
+                match norm(&doc.body) {
+                    Some(body) if !body.is_empty() => Some(Content::Sms { body }),
+                    _ => {
+                        self.diags.push(Diagnostic::error(
+                            Code::H104,
+                            file,
+                            pos(&doc.name),
+                            "an SMS template needs a non-empty `body`",
+                        ));
+                        None
+                    }
+                }
+            }
+            Channel::Email => {
+                if let Some(b) = &doc.body {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::H104,
+                            file,
+                            pos(b),
+                            "an email template has no `body`",
+                        )
+                        .help("email templates have `subject`, `html` and optionally `text`"),
+                    );
+                }
+                let subject = norm(&doc.subject).filter(|s| !s.is_empty());
+                let html = norm(&doc.html).filter(|s| !s.is_empty());
+                if subject.is_none() {
+                    self.diags.push(Diagnostic::error(
+                        Code::H104,
+                        file,
+                        pos(&doc.name),
+                        "an email template needs a non-empty `subject`",
+                    ));
+                }
+                if html.is_none() {
+                    self.diags.push(Diagnostic::error(
+                        Code::H104,
+                        file,
+                        pos(&doc.name),
+                        "an email template needs a non-empty `html` body",
+                    ));
+                }
+                if let Some(s) = &subject
+                    && s.chars().count() > 400 {
+                        self.diags.push(Diagnostic::error(
+                            Code::H104,
+                            file,
+                            doc.subject.as_ref().and_then(pos),
+                            "an email subject is at most 400 characters (Genesys agentless email)",
+                        ));
+                    }
+                Some(Content::Email {
+                    subject: subject?,
+                    html: html?,
+                    text: norm(&doc.text),
+                })
+            }
+        }
+    }
+
+    fn check_template(
+        &mut self,
+        file: &str,
+        doc: &TemplateDoc,
+        content: &Content,
+        variable_pos: &BTreeMap<String, Option<Pos>>,
+        policy: &Policy,
+    ) {
+        let spans: BTreeMap<&str, Option<Pos>> = [
+            ("body", &doc.body),
+            ("subject", &doc.subject),
+            ("html", &doc.html),
+            ("text", &doc.text),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, pos(v))))
+        .collect();
+        let mut used = BTreeSet::new();
+        for (field, text) in content.texts() {
+            let field_pos = spans.get(field).copied().flatten();
+            let (placeholders, errors) = parse_placeholders(text);
+            for e in errors {
+                self.diags.push(
+                    Diagnostic::error(Code::H103, file, field_pos, format!("`{field}`: {}", e.message))
+                        .help("placeholders are written `{{name}}`, exactly as Genesys does; there is no escaping"),
+                );
+            }
+            let mut reported = BTreeSet::new();
+            for p in placeholders {
+                used.insert(p.name.clone());
+                if !variable_pos.contains_key(&p.name) && reported.insert(p.name.clone()) {
+                    let trimmed = p.name.trim();
+                    let help = if trimmed != p.name && variable_pos.contains_key(trimmed) {
+                        format!(
+                            "remove the spaces: write `{{{{{trimmed}}}}}` (Genesys ids are matched exactly)"
+                        )
+                    } else {
+                        format!(
+                            "declare it under `variables:` as `{}: {{ description: … }}`, or fix the spelling",
+                            p.name
+                        )
+                    };
+                    self.diags.push(
+                        Diagnostic::error(Code::H101, file, field_pos, format!("placeholder `{{{{{}}}}}` in `{field}` is not declared in `variables`", p.name))
+                            .help(help),
+                    );
+                }
+            }
+        }
+        for (var, vpos) in variable_pos {
+            if !used.contains(var) {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::H102,
+                        file,
+                        *vpos,
+                        format!("variable `{var}` is declared but no text uses `{{{{{var}}}}}`"),
+                    )
+                    .help("remove the declaration, or use it in the text"),
+                );
+            }
+            if let Some(p) = denied_pattern(var, &policy.deny_variable_patterns) {
+                self.diags.push(
+                    Diagnostic::error(Code::H130, file, *vpos, format!("variable `{var}` matches the denied pattern `{p}`"))
+                        .help("card, health and credential data must never be put in a message (PCI DSS, HIPAA); change policy.deny_variable_patterns only after review"),
+                );
+            }
+        }
+        if doc.category == Category::Marketing {
+            match content {
+                Content::Sms { body } => {
+                    if !has_word(body, "stop") {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::H140,
+                                file,
+                                spans.get("body").copied().flatten(),
+                                "marketing SMS without opt-out instructions",
+                            )
+                            .help(
+                                "add e.g. `Reply STOP to opt out.` (CTIA; TCPA revocation rules)",
+                            ),
+                        );
+                    }
+                }
+                Content::Email { html, text, .. } => {
+                    let all = format!("{html}\n{}", text.as_deref().unwrap_or(""));
+                    let lower = html.to_lowercase();
+                    if !(lower.contains("unsubscribe") && lower.contains("href")) {
+                        self.diags.push(
+                            Diagnostic::error(Code::H141, file, spans.get("html").copied().flatten(), "marketing email without an unsubscribe link")
+                                .help("add a link whose text says unsubscribe, e.g. `<a href=\"{{unsubscribe_url}}\">Unsubscribe</a>` (CAN-SPAM)"),
+                        );
+                    }
+                    if !has_postal_address(&all) {
+                        self.diags.push(
+                            Diagnostic::error(Code::H142, file, spans.get("html").copied().flatten(), "marketing email without a postal address")
+                                .help("CAN-SPAM requires the sender's valid physical postal address in every marketing email"),
+                        );
+                    }
+                }
+            }
+        }
+        if let Content::Sms { body } = content {
+            // Length with example values: a first warning before any data is read.
+            let values: BTreeMap<String, String> = doc
+                .variables
+                .iter()
+                .map(|(k, v)| (k.clone(), v.value.example.clone().unwrap_or_default()))
+                .collect();
+            if let Ok(rendered) = crate::text::render(body, &values) {
+                let info = crate::text::analyze_sms(&rendered);
+                if info.chars > crate::text::AGENTLESS_SMS_MAX_CHARS {
+                    self.diags.push(
+                        Diagnostic::error(Code::H150, file, spans.get("body").copied().flatten(), format!("rendered with the example values the SMS is {} characters; the agentless API accepts at most 765", info.chars))
+                            .help("shorten the text"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn audiences(&mut self, docs: Vec<(String, AudienceDoc)>) -> BTreeMap<Name, Audience> {
+        let mut out: BTreeMap<Name, Audience> = BTreeMap::new();
+        for (file, doc) in docs {
+            let Some(name) = self.name(&file, &doc.name) else {
+                continue;
+            };
+            if let Some(prev) = out.get(&name) {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::H004,
+                        &file,
+                        pos(&doc.name),
+                        format!("an audience named `{name}` is already defined"),
+                    )
+                    .related(
+                        &prev.origin.file,
+                        prev.origin.pos,
+                        "first defined here",
+                    ),
+                );
+                continue;
+            }
+            let base = self.root.join(&file);
+            let dir = base.parent().unwrap_or(&self.root).to_path_buf();
+            let (source, raw) = match &doc.source.value {
+                SourceDoc::Csv(p) => (Source::Csv(dir.join(p)), p),
+                SourceDoc::Jsonl(p) => (Source::Jsonl(dir.join(p)), p),
+            };
+            if !source.path().is_file() {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::H001,
+                        &file,
+                        pos(&doc.source),
+                        format!("audience data file `{raw}` does not exist"),
+                    )
+                    .help("the path is relative to the audience file"),
+                );
+                continue;
+            }
+            let source_display = rel(&self.root, source.path());
+            if let Ok(bytes) = fs_err::metadata(source.path()) {
+                let _ = bytes;
+            }
+            out.insert(
+                name.clone(),
+                Audience {
+                    name,
+                    source,
+                    source_display,
+                    key: doc.key.clone(),
+                    address: doc.address.clone(),
+                    timezone: doc.timezone.clone(),
+                    consent: doc.consent.clone(),
+                    origin: Origin {
+                        file: file.clone(),
+                        pos: pos(&doc.name),
+                    },
+                },
+            );
+        }
+        out
+    }
+
+    fn campaigns(
+        &mut self,
+        docs: Vec<(String, CampaignDoc)>,
+        templates: &BTreeMap<Name, Template>,
+        audiences: &BTreeMap<Name, Audience>,
+        policy: &Policy,
+    ) -> BTreeMap<Name, Campaign> {
+        let mut out: BTreeMap<Name, Campaign> = BTreeMap::new();
+        for (file, doc) in docs {
+            let Some(name) = self.name(&file, &doc.name) else {
+                continue;
+            };
+            if let Some(prev) = out.get(&name) {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::H004,
+                        &file,
+                        pos(&doc.name),
+                        format!("a campaign named `{name}` is already defined"),
+                    )
+                    .related(
+                        &prev.origin.file,
+                        prev.origin.pos,
+                        "first defined here",
+                    ),
+                );
+                continue;
+            }
+            let before = self.diags.len();
+            let template = Name::parse(&doc.template.value)
+                .ok()
+                .and_then(|n| templates.get(&n));
+            match template {
+                None => self.diags.push(
+                    Diagnostic::error(
+                        Code::H110,
+                        &file,
+                        pos(&doc.template),
+                        format!(
+                            "template `{}` does not exist (or is invalid)",
+                            doc.template.value
+                        ),
+                    )
+                    .help(format!(
+                        "known templates: {}",
+                        templates
+                            .keys()
+                            .map(Name::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                ),
+                Some(t) if t.status == TemplateStatus::Draft => self.diags.push(
+                    Diagnostic::error(
+                        Code::H111,
+                        &file,
+                        pos(&doc.template),
+                        format!("template `{}` is a draft; drafts are never sent", t.name),
+                    )
+                    .related(&t.origin.file, t.origin.pos, "the template")
+                    .help("set `status: published` in the template once it is reviewed"),
+                ),
+                Some(_) => {}
+            }
+            let audience = Name::parse(&doc.audience.value)
+                .ok()
+                .and_then(|n| audiences.get(&n));
+            if audience.is_none() {
+                self.diags.push(
+                    Diagnostic::error(
+                        Code::H112,
+                        &file,
+                        pos(&doc.audience),
+                        format!(
+                            "audience `{}` does not exist (or is invalid)",
+                            doc.audience.value
+                        ),
+                    )
+                    .help(format!(
+                        "known audiences: {}",
+                        audiences
+                            .keys()
+                            .map(Name::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+            }
+            if let Some(t) = template {
+                self.check_mapping(&file, &doc, t, policy);
+                match t.channel {
+                    Channel::Sms => {
+                        if let Err(e) = E164::parse(&doc.from.value) {
+                            self.diags.push(Diagnostic::error(
+                                Code::H170,
+                                &file,
+                                pos(&doc.from),
+                                format!(
+                                    "`from` must be a provisioned SMS number in E.164 form: {e}"
+                                ),
+                            ));
+                        }
+                    }
+                    Channel::Email => {
+                        if let Err(e) = Email::parse(&doc.from.value) {
+                            self.diags.push(Diagnostic::error(
+                                Code::H170,
+                                &file,
+                                pos(&doc.from),
+                                format!("`from` must be a sender email address: {e}"),
+                            ));
+                        }
+                        if let Some(r) = &doc.reply_to
+                            && let Err(e) = Email::parse(r) {
+                                self.diags.push(Diagnostic::error(
+                                    Code::H170,
+                                    &file,
+                                    pos(&doc.from),
+                                    format!("`reply_to`: {e}"),
+                                ));
+                            }
+                    }
+                }
+            }
+            let (not_before, not_after) = doc
+                .schedule
+                .as_ref()
+                .map_or((None, None), |s| (s.value.not_before, s.value.not_after));
+            if let (Some(a), Some(b)) = (not_before, not_after)
+                && b <= a {
+                    self.diags.push(Diagnostic::error(
+                        Code::H171,
+                        &file,
+                        doc.schedule.as_ref().and_then(pos),
+                        "schedule.not_after is not after schedule.not_before",
+                    ));
+                }
+            if let Some(r) = &doc.rate_per_minute
+                && r.value == 0 {
+                    self.diags.push(Diagnostic::error(
+                        Code::H172,
+                        &file,
+                        pos(r),
+                        "rate_per_minute must be at least 1",
+                    ));
+                }
+            let send_window = match &doc.send_window {
+                None => policy.send_window,
+                Some(SendWindowDoc::None(_)) => None,
+                Some(SendWindowDoc::Window(w)) => match parse_window(w) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        self.diags.push(Diagnostic::error(
+                            Code::H012,
+                            &file,
+                            pos(&doc.name),
+                            format!("send_window: {e}"),
+                        ));
+                        None
+                    }
+                },
+            };
+            if self.diags[before..]
+                .iter()
+                .any(|d| d.severity == crate::diag::Severity::Error)
+            {
+                continue;
+            }
+            let (Some(t), Some(a)) = (template, audience) else {
+                continue;
+            };
+            out.insert(
+                name.clone(),
+                Campaign {
+                    name,
+                    template: t.name.clone(),
+                    audience: a.name.clone(),
+                    from: doc.from.value.clone(),
+                    from_name: doc.from_name.clone(),
+                    reply_to: doc.reply_to.clone(),
+                    variables: doc
+                        .variables
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                match &v.value {
+                                    VariableSourceDoc::Column(c) => {
+                                        VariableSource::Column(c.clone())
+                                    }
+                                    VariableSourceDoc::Value(s) => VariableSource::Value(s.clone()),
+                                },
+                            )
+                        })
+                        .collect(),
+                    not_before,
+                    not_after,
+                    active: doc.status == CampaignStatus::Active,
+                    rate_per_minute: doc.rate_per_minute.as_ref().map(|r| r.value),
+                    send_window,
+                    dedupe_by: doc.dedupe_by,
+                    origin: Origin {
+                        file: file.clone(),
+                        pos: pos(&doc.name),
+                    },
+                },
+            );
+        }
+        out
+    }
+
+    /// The guide's trap: the campaign must map every template variable, exactly.
+    fn check_mapping(&mut self, file: &str, doc: &CampaignDoc, t: &Template, policy: &Policy) {
+        let campaign_pos = pos(&doc.name);
+        for (var, vpos) in &t.variable_pos {
+            if !doc.variables.contains_key(var) {
+                let near = doc.variables.keys().find(|k| similar_name(k, var));
+                let mut d = Diagnostic::error(
+                    Code::H120,
+                    file,
+                    near.and_then(|k| pos(&doc.variables[k])).or(campaign_pos),
+                    format!(
+                        "template variable `{var}` is not mapped by campaign `{}`",
+                        doc.name.value
+                    ),
+                )
+                .related(
+                    &t.origin.file,
+                    *vpos,
+                    format!("`{var}` is declared here"),
+                );
+                d = match near {
+                    Some(k) => d.help(format!("the campaign maps `{k}`; rename it to `{var}` (names must match exactly, or Genesys sends `{{{{{var}}}}}` literally)")),
+                    None => d.help(format!("add `{var}: {{ column: <audience column> }}` under the campaign's `variables`")),
+                };
+                self.diags.push(d);
+            }
+        }
+        for (var, source) in &doc.variables {
+            if !t.variables.contains_key(var) {
+                let near = t.variables.keys().find(|k| similar_name(k, var));
+                let mut d = Diagnostic::error(
+                    Code::H121,
+                    file,
+                    pos(source),
+                    format!(
+                        "campaign maps `{var}`, which template `{}` does not declare",
+                        t.name
+                    ),
+                );
+                d = match near {
+                    Some(k) => d
+                        .related(
+                            &t.origin.file,
+                            t.variable_pos.get(k).copied().flatten(),
+                            format!("the template declares `{k}`"),
+                        )
+                        .help(format!(
+                            "rename `{var}` to `{k}`: the template uses `{{{{{k}}}}}`"
+                        )),
+                    None => d
+                        .related(&t.origin.file, t.origin.pos, "the template")
+                        .help("remove the mapping, or add the variable to the template"),
+                };
+                self.diags.push(d);
+            }
+            if let VariableSourceDoc::Column(c) = &source.value
+                && let Some(p) = denied_pattern(c, &policy.deny_variable_patterns) {
+                    self.diags.push(
+                        Diagnostic::error(Code::H130, file, pos(source), format!("column `{c}` matches the denied pattern `{p}`"))
+                            .help("card, health and credential data must never be put in a message (PCI DSS, HIPAA)"),
+                    );
+                }
+        }
+    }
+}
+
+/// Two variable names that differ only in case, `_`/`-` or camelCase: `order_id` ~ `orderId`.
+fn similar_name(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    a != b && norm(a) == norm(b)
+}
+
+fn env_from_doc(name: &str, doc: &EnvironmentDoc) -> Environment {
+    Environment {
+        name: name.to_owned(),
+        target: doc.target,
+        region: doc.region.clone(),
+        base_url: doc.base_url.clone(),
+        library: doc
+            .library
+            .clone()
+            .unwrap_or_else(|| DEFAULT_LIBRARY.to_owned()),
+        ledger: doc.ledger.clone(),
+        client_id: doc.client_id.clone(),
+        secret_file: doc.secret_file.clone(),
+        credential_command: doc.credential_command.clone(),
+        rate_per_minute: doc.rate_per_minute.unwrap_or(DEFAULT_RATE_PER_MINUTE),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similar_names() {
+        assert!(similar_name("orderId", "order_id"));
+        assert!(similar_name("Order-ID", "order_id"));
+        assert!(!similar_name("order_id", "order_id"));
+        assert!(!similar_name("order", "order_id"));
+    }
+
+    #[test]
+    fn postal_addresses() {
+        assert!(has_postal_address(
+            "Herald Inc, 100 Main St, Springfield, IL 62701"
+        ));
+        assert!(has_postal_address("1 Example Road, London SW1A 1AA"));
+        assert!(has_postal_address("{{postal_address}}"));
+        assert!(!has_postal_address("Thanks for shopping with us"));
+    }
+
+    #[test]
+    fn windows() {
+        let w = parse_window(&WindowDoc {
+            start: "08:00".into(),
+            end: "21:00".into(),
+        })
+        .unwrap();
+        assert!(w.contains(Time::constant(8, 0, 0, 0)));
+        assert!(w.contains(Time::constant(20, 59, 59, 0)));
+        assert!(!w.contains(Time::constant(21, 0, 0, 0)));
+        assert!(!w.contains(Time::constant(7, 59, 0, 0)));
+        let night = parse_window(&WindowDoc {
+            start: "22:00".into(),
+            end: "06:00".into(),
+        })
+        .unwrap();
+        assert!(night.contains(Time::constant(23, 0, 0, 0)));
+        assert!(night.contains(Time::constant(5, 0, 0, 0)));
+        assert!(!night.contains(Time::constant(12, 0, 0, 0)));
+        assert!(
+            parse_window(&WindowDoc {
+                start: "8:00".into(),
+                end: "21:00".into()
+            })
+            .is_err()
+        );
+        assert!(
+            parse_window(&WindowDoc {
+                start: "25:00".into(),
+                end: "21:00".into()
+            })
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! The one owner of terminal output: results go to stdout, diagnostics and progress to stderr;
+//! colour only on a terminal and never with `NO_COLOR`.
+
+use std::io::{IsTerminal, Write};
+
+use crate::cli::{ColorChoice, GlobalArgs};
+
+/// Writes results and messages according to the user's quiet/verbose/colour choices.
+#[derive(Debug, Clone)]
+pub struct Printer {
+    color_stdout: bool,
+    color_stderr: bool,
+    quiet: bool,
+    verbose: u8,
+}
+
+fn want_color(choice: ColorChoice, is_tty: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => is_tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+    }
+}
+
+impl Printer {
+    /// Builds a printer from the global flags and the terminal state.
+    pub fn new(global: &GlobalArgs) -> Self {
+        Self {
+            color_stdout: want_color(global.color, std::io::stdout().is_terminal()),
+            color_stderr: want_color(global.color, std::io::stderr().is_terminal()),
+            quiet: global.quiet,
+            verbose: global.verbose,
+        }
+    }
+
+    /// A printer with no colour, for tests.
+    pub fn plain() -> Self {
+        Self {
+            color_stdout: false,
+            color_stderr: false,
+            quiet: false,
+            verbose: 0,
+        }
+    }
+
+    /// Whether stdout output may carry ANSI colour.
+    pub fn color_stdout(&self) -> bool {
+        self.color_stdout
+    }
+
+    /// Whether stderr output may carry ANSI colour.
+    pub fn color_stderr(&self) -> bool {
+        self.color_stderr
+    }
+
+    /// Whether `--quiet` was given.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// The `-v` count.
+    pub fn verbosity(&self) -> u8 {
+        self.verbose
+    }
+
+    /// Writes a result to stdout (never suppressed by `--quiet`).
+    pub fn out(&self, text: &str) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        if self.color_stdout {
+            out.write_all(text.as_bytes())?;
+        } else {
+            out.write_all(strip(text).as_bytes())?;
+        }
+        out.flush()
+    }
+
+    /// Writes an informational line to stderr (suppressed by `--quiet`).
+    pub fn info(&self, text: &str) {
+        if !self.quiet {
+            self.err_raw(text);
+        }
+    }
+
+    /// Writes a warning line to stderr.
+    pub fn warn(&self, text: &str) {
+        let label = self.paint(self.color_stderr, "warning", anstyle::AnsiColor::Yellow);
+        self.err_raw(&format!("{label}: {text}"));
+    }
+
+    /// Writes an error line to stderr (never suppressed).
+    pub fn error(&self, text: &str) {
+        let label = self.paint(self.color_stderr, "error", anstyle::AnsiColor::Red);
+        self.err_raw(&format!("{label}: {text}"));
+    }
+
+    /// Writes pre-rendered text to stderr, stripping colour when stderr may not have it.
+    pub fn err_raw(&self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        let text = if self.color_stderr {
+            text.to_owned()
+        } else {
+            strip(text)
+        };
+        // A closed stderr is not worth failing over.
+        let _ = writeln!(err, "{text}");
+    }
+
+    /// Wraps `text` in a bold colour when `enabled`.
+    pub fn paint(&self, enabled: bool, text: &str, color: anstyle::AnsiColor) -> String {
+        if enabled {
+            let style = anstyle::Style::new().fg_color(Some(color.into())).bold();
+            format!("{style}{text}{style:#}")
+        } else {
+            text.to_owned()
+        }
+    }
+}
+
+fn strip(text: &str) -> String {
+    anstream::adapter::strip_str(text).to_string()
+}
+
+/// Starts logging to stderr: `-v` info, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides.
+pub fn init_tracing(global: &GlobalArgs) {
+    let level = match global.verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(want_color(global.color, std::io::stderr().is_terminal()))
+        .try_init();
+}

@@ -1,0 +1,445 @@
+//! Turning audience rows into messages for one campaign: address validation, consent, time
+//! zone, variable mapping, rendering, length and card-number checks, and duplicate keys.
+//! Shared by `validate`, `render`, `plan` and `apply`, so they can never disagree about which
+//! row gets which message.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use jiff::tz::TimeZone;
+
+use crate::audience::{AudienceError, AudienceReader, RowBuf, RowError};
+use crate::spec::model::{Audience, Campaign, Content, Template, VariableSource, Workspace};
+use crate::spec::{Channel, DedupeBy, E164, Email};
+use crate::text::{self, SmsInfo};
+
+/// A recipient address, validated for the campaign's channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// An E.164 phone number.
+    Phone(E164),
+    /// An email address.
+    Email(Email),
+}
+
+impl Address {
+    /// The address as sent.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Phone(p) => p.as_str(),
+            Self::Email(e) => e.as_str(),
+        }
+    }
+
+    /// The masked form for output.
+    pub fn masked(&self) -> String {
+        match self {
+            Self::Phone(p) => p.masked(),
+            Self::Email(e) => e.masked(),
+        }
+    }
+
+    /// The normalised form that identifies a recipient (HMAC input): E.164 as is, email
+    /// lowercased.
+    pub fn normalized(&self) -> String {
+        match self {
+            Self::Phone(p) => p.as_str().to_owned(),
+            Self::Email(e) => e.as_str().to_lowercase(),
+        }
+    }
+}
+
+/// A rendered message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// SMS text and its cost.
+    Sms {
+        /// The text to send.
+        text: String,
+        /// Encoding and segments.
+        info: SmsInfo,
+    },
+    /// Email parts.
+    Email {
+        /// Subject.
+        subject: String,
+        /// HTML body.
+        html: String,
+        /// Plain-text body.
+        text: Option<String>,
+    },
+}
+
+/// A row ready to send.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    /// 1-based line in the data file.
+    pub line: u64,
+    /// The unique recipient key.
+    pub key: String,
+    /// Where to send.
+    pub address: Address,
+    /// The recipient's time zone, when known.
+    pub tz: Option<TimeZone>,
+    /// The rendered message.
+    pub message: Message,
+}
+
+/// Why a row is not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    /// The row cannot be parsed or has no key.
+    InvalidRow,
+    /// The consent column does not say yes.
+    NoConsent,
+    /// The address is not valid for the channel.
+    InvalidAddress,
+    /// A value is missing or too long, or the SMS is over 765 characters.
+    RenderError,
+    /// The rendered text contains a probable card number.
+    CardNumber,
+    /// Another row already has this key.
+    DuplicateKey,
+    /// Another row already has this address (`dedupe_by: address`).
+    DuplicateAddress,
+}
+
+impl SkipReason {
+    /// Human label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::InvalidRow => "invalid row",
+            Self::NoConsent => "no consent",
+            Self::InvalidAddress => "invalid address",
+            Self::RenderError => "render error",
+            Self::CardNumber => "card number in text",
+            Self::DuplicateKey => "duplicate key",
+            Self::DuplicateAddress => "duplicate address",
+        }
+    }
+}
+
+/// A skipped row with a message that never contains the address or values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// 1-based line.
+    pub line: u64,
+    /// Why.
+    pub reason: SkipReason,
+    /// Details for diagnostics.
+    pub message: String,
+    /// For duplicates: the line of the first occurrence.
+    pub first_line: Option<u64>,
+}
+
+/// The outcome for one row.
+#[derive(Debug, Clone)]
+pub enum Row {
+    /// Ready to send.
+    Ready(Box<Recipient>),
+    /// Not sent, and why.
+    Skipped(Skipped),
+}
+
+/// Also reported: a time-zone value that is not a known IANA zone (row kept, zone unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// 1-based line.
+    pub line: u64,
+    /// What.
+    pub message: String,
+    /// Which diagnostic code.
+    pub code: crate::diag::Code,
+}
+
+/// How one template variable gets its value: (name, column index, literal, max length).
+type VarSlot = (String, Option<usize>, Option<String>, Option<u32>);
+
+/// Streams one campaign's rows.
+pub struct CampaignRows<'w> {
+    /// The campaign.
+    pub campaign: &'w Campaign,
+    /// Its template.
+    pub template: &'w Template,
+    /// Its audience.
+    pub audience: &'w Audience,
+    reader: AudienceReader,
+    buf: RowBuf,
+    vars: Vec<VarSlot>,
+    tz_col: Option<usize>,
+    consent_col: Option<usize>,
+    seen_keys: HashMap<u64, u64>,
+    seen_addresses: HashMap<u64, u64>,
+    tz_cache: HashMap<String, Option<TimeZone>>,
+    values: BTreeMap<String, String>,
+    /// Non-fatal notes about kept rows (unknown time zone, odd consent values).
+    pub notes: Vec<Note>,
+}
+
+fn fingerprint(s: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
+/// Parses a consent value: yes/true/y/1 → Some(true); no/false/n/0/empty → Some(false).
+pub fn parse_consent(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "yes" | "y" | "1" => Some(true),
+        "false" | "no" | "n" | "0" | "" => Some(false),
+        _ => None,
+    }
+}
+
+impl<'w> CampaignRows<'w> {
+    /// Opens the campaign's audience. Returns the stream and the columns the data lacks.
+    pub fn open(
+        ws: &'w Workspace,
+        campaign: &'w Campaign,
+    ) -> Result<(Self, Vec<String>), AudienceError> {
+        let template = &ws.templates[&campaign.template];
+        let audience = &ws.audiences[&campaign.audience];
+        let mut columns = vec![audience.key.clone(), audience.address.clone()];
+        let mut push = |c: &str| {
+            if let Some(i) = columns.iter().position(|x| x == c) {
+                i
+            } else {
+                columns.push(c.to_owned());
+                columns.len() - 1
+            }
+        };
+        let tz_col = audience.timezone.as_deref().map(&mut push);
+        let consent_col = audience.consent.as_deref().map(&mut push);
+        let mut vars = Vec::new();
+        for (name, var) in &template.variables {
+            let (col, value) = match campaign.variables.get(name) {
+                Some(VariableSource::Column(c)) => (Some(push(c)), None),
+                Some(VariableSource::Value(v)) => (None, Some(v.clone())),
+                None => (None, None),
+            };
+            vars.push((name.clone(), col, value, var.max_length));
+        }
+        let (reader, missing) = AudienceReader::open(audience, &columns)?;
+        Ok((
+            Self {
+                campaign,
+                template,
+                audience,
+                reader,
+                buf: RowBuf::default(),
+                vars,
+                tz_col,
+                consent_col,
+                seen_keys: HashMap::new(),
+                seen_addresses: HashMap::new(),
+                tz_cache: HashMap::new(),
+                values: BTreeMap::new(),
+                notes: Vec::new(),
+            },
+            missing,
+        ))
+    }
+
+    fn skip(line: u64, reason: SkipReason, message: impl Into<String>) -> Row {
+        Row::Skipped(Skipped {
+            line,
+            reason,
+            message: message.into(),
+            first_line: None,
+        })
+    }
+
+    fn classify(&mut self) -> Row {
+        let line = self.buf.line;
+        let get = |i: usize| self.buf.values.get(i).and_then(Option::as_deref);
+        let key = get(0).unwrap_or("").to_owned();
+        if key.is_empty() {
+            return Self::skip(
+                line,
+                SkipReason::InvalidRow,
+                format!("empty recipient key (column `{}`)", self.audience.key),
+            );
+        }
+        let key_fp = fingerprint(&key);
+        if let Some(first) = self.seen_keys.get(&key_fp) {
+            return Row::Skipped(Skipped {
+                line,
+                reason: SkipReason::DuplicateKey,
+                message: format!("recipient key `{key}` repeats the row on line {first}"),
+                first_line: Some(*first),
+            });
+        }
+        self.seen_keys.insert(key_fp, line);
+        if let Some(c) = self.consent_col {
+            match get(c).map(parse_consent) {
+                Some(Some(true)) => {}
+                Some(Some(false)) | None => {
+                    return Self::skip(line, SkipReason::NoConsent, "no consent");
+                }
+                Some(None) => {
+                    self.notes.push(Note { line, message: format!("consent value in column `{}` is not yes/no/true/false/1/0; treated as no consent", self.audience.consent.as_deref().unwrap_or_default()), code: crate::diag::Code::H166 });
+                    return Self::skip(line, SkipReason::NoConsent, "unrecognised consent value");
+                }
+            }
+        }
+        let raw_address = get(1).unwrap_or("").trim();
+        let address = match self.template.channel {
+            Channel::Sms => E164::parse(raw_address).map(Address::Phone),
+            Channel::Email => Email::parse(raw_address).map(Address::Email),
+        };
+        let address = match address {
+            Ok(a) => a,
+            Err(e) => {
+                let what = match self.template.channel {
+                    Channel::Sms => "phone number",
+                    Channel::Email => "email address",
+                };
+                return Self::skip(
+                    line,
+                    SkipReason::InvalidAddress,
+                    format!("invalid {what} in column `{}`: {e}", self.audience.address),
+                );
+            }
+        };
+        if self.campaign.dedupe_by == DedupeBy::Address {
+            let fp = fingerprint(&address.normalized());
+            if let Some(first) = self.seen_addresses.get(&fp) {
+                return Row::Skipped(Skipped {
+                    line,
+                    reason: SkipReason::DuplicateAddress,
+                    message: format!("same address as the row on line {first}"),
+                    first_line: Some(*first),
+                });
+            }
+            self.seen_addresses.insert(fp, line);
+        }
+        let tz = match self
+            .tz_col
+            .and_then(get)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(name) => {
+                if let Some(cached) = self.tz_cache.get(name) {
+                    cached.clone()
+                } else {
+                    let tz = TimeZone::get(name).ok();
+                    if tz.is_none() {
+                        self.notes.push(Note { line, message: format!("`{name}` is not a known IANA time zone; the row is held until its zone is known"), code: crate::diag::Code::H165 });
+                    }
+                    self.tz_cache.insert(name.to_owned(), tz.clone());
+                    tz
+                }
+            }
+        };
+        self.values.clear();
+        for (name, col, literal, max_len) in &self.vars {
+            let value = match (col, literal) {
+                (Some(c), _) => self.buf.values.get(*c).and_then(Option::as_deref),
+                (None, Some(v)) => Some(v.as_str()),
+                (None, None) => None,
+            };
+            let Some(value) = value else {
+                return Self::skip(
+                    line,
+                    SkipReason::RenderError,
+                    format!("no value for variable `{name}`"),
+                );
+            };
+            if let Some(max) = max_len {
+                let len = value.chars().count();
+                if len > *max as usize {
+                    return Self::skip(
+                        line,
+                        SkipReason::RenderError,
+                        format!("value of `{name}` is {len} characters; max_length is {max}"),
+                    );
+                }
+            }
+            self.values.insert(name.clone(), value.to_owned());
+        }
+        let render = |t: &str| {
+            text::render(t, &self.values).map_err(|m| format!("no value for variable `{}`", m.0))
+        };
+        let message = match &self.template.content {
+            Content::Sms { body } => match render(body) {
+                Ok(text) => {
+                    let info = text::analyze_sms(&text);
+                    if info.chars > text::AGENTLESS_SMS_MAX_CHARS {
+                        return Self::skip(
+                            line,
+                            SkipReason::RenderError,
+                            format!(
+                                "rendered SMS is {} characters; the agentless API accepts at most 765",
+                                info.chars
+                            ),
+                        );
+                    }
+                    Message::Sms { text, info }
+                }
+                Err(e) => return Self::skip(line, SkipReason::RenderError, e),
+            },
+            Content::Email {
+                subject,
+                html,
+                text,
+            } => {
+                let parts = (
+                    render(subject),
+                    render(html),
+                    text.as_deref().map(render).transpose(),
+                );
+                match parts {
+                    (Ok(subject), Ok(html), Ok(text)) => Message::Email {
+                        subject,
+                        html,
+                        text,
+                    },
+                    (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+                        return Self::skip(line, SkipReason::RenderError, e);
+                    }
+                }
+            }
+        };
+        let card = match &message {
+            Message::Sms { text, .. } => text::find_card_number(text).is_some(),
+            Message::Email {
+                subject,
+                html,
+                text,
+            } => [Some(subject.as_str()), Some(html.as_str()), text.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|t| text::find_card_number(t).is_some()),
+        };
+        if card {
+            return Self::skip(
+                line,
+                SkipReason::CardNumber,
+                "rendered text contains a 13-19 digit number that passes the Luhn check (a probable card number)",
+            );
+        }
+        Row::Ready(Box::new(Recipient {
+            line,
+            key,
+            address,
+            tz,
+            message,
+        }))
+    }
+}
+
+impl Iterator for CampaignRows<'_> {
+    type Item = Row;
+
+    fn next(&mut self) -> Option<Row> {
+        match self.reader.next_row(&mut self.buf)? {
+            Ok(()) => Some(self.classify()),
+            Err(RowError { line, message }) => {
+                Some(Self::skip(line, SkipReason::InvalidRow, message))
+            }
+        }
+    }
+}
