@@ -1,1 +1,41 @@
-//! placeholder
+//! herald's Genesys Cloud client.
+//!
+//! Everything herald does remotely goes through [`GenesysClient`]: the OAuth
+//! client-credentials token (cached in memory, renewed single-flight), a rate limiter and
+//! `Retry-After` pause shared by every worker, retries chosen by request class so that a
+//! maybe-sent message is never sent twice, and a typed API over Response Management,
+//! agentless SMS/email, message details, DNC lists, the analytics conversation-details query
+//! and org limits. Errors are [`ApiError`], which keeps the Genesys `code`, `status`,
+//! `message` and correlation id.
+//!
+//! This crate never reads environment variables; it only names them ([`ENV_CLIENT_ID`],
+//! [`ENV_CLIENT_SECRET`], [`ENV_REGION`]). Secrets and tokens are `SecretString`s and never
+//! appear in logs, errors or `Debug` output.
+
+mod api;
+mod client;
+mod credentials;
+mod error;
+mod models;
+mod redact;
+mod region;
+mod retry;
+mod throttle;
+mod token;
+
+pub use client::{ClientConfig, GenesysClient, Timeouts};
+pub use credentials::{
+    Credentials, CredentialsError, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REGION,
+};
+pub use error::{ApiError, ErrorInfo};
+pub use models::{
+    AgentlessEmail, AgentlessSms, ConversationReason, ConversationSummary, DncList, EmailAddress,
+    EntityRef, Library, MessageData, NormalizedMessage, Response, ResponseDraft, ResponseQuery,
+    ResponseSubstitution, ResponseText, ResponseType, SentEmail, SentMessage, TextContentType,
+    TextType,
+};
+pub use region::{Region, UnknownRegion, login_base_for};
+pub use retry::RetryPolicy;
+pub use secrecy::{ExposeSecret, SecretString};
+pub use throttle::{BucketSize, LIMIT_WINDOW, bucket_for_limit, parse_retry_after};
+pub use token::RENEW_MARGIN;

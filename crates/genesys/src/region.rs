@@ -1,0 +1,225 @@
+//! Genesys Cloud regions and how their API and login hosts are derived.
+//!
+//! Owns the region table (SDK region ids → domain) and the `api.` → `login.` host swap the
+//! official SDKs use to find the OAuth token endpoint. Invariant: every region's API base is
+//! `https://api.<domain>` and its login base is `https://login.<domain>`.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A Genesys Cloud region, named by the SDK region id (`us_east_1`, `eu_west_1`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Region {
+    /// US East (Virginia), `mypurecloud.com`.
+    UsEast1,
+    /// US East 2 (US government), `use2.us-gov-pure.cloud`.
+    UsEast2,
+    /// US West (Oregon), `usw2.pure.cloud`.
+    UsWest2,
+    /// Canada (Central), `cac1.pure.cloud`.
+    CaCentral1,
+    /// South America (São Paulo), `sae1.pure.cloud`.
+    SaEast1,
+    /// Mexico (Central), `mxc1.pure.cloud`.
+    MxCentral1,
+    /// EU (Ireland), `mypurecloud.ie`.
+    EuWest1,
+    /// EU (London), `euw2.pure.cloud`.
+    EuWest2,
+    /// EU (Frankfurt), `mypurecloud.de`.
+    EuCentral1,
+    /// EU (Zurich), `euc2.pure.cloud`.
+    EuCentral2,
+    /// EU sovereign cloud (Germany East), `edee1.eusc-pure.cloud`.
+    EuscDeEast1,
+    /// Middle East (UAE), `mec1.pure.cloud`.
+    MeCentral1,
+    /// Asia Pacific (Mumbai), `aps1.pure.cloud`.
+    ApSouth1,
+    /// Asia Pacific (Singapore), `apse1.pure.cloud`.
+    ApSoutheast1,
+    /// Asia Pacific (Sydney), `mypurecloud.com.au`.
+    ApSoutheast2,
+    /// Asia Pacific (Tokyo), `mypurecloud.jp`.
+    ApNortheast1,
+    /// Asia Pacific (Seoul), `apne2.pure.cloud`.
+    ApNortheast2,
+    /// Asia Pacific (Osaka), `apne3.pure.cloud`.
+    ApNortheast3,
+}
+
+/// Every region with its SDK id and domain, in the order of the reference table.
+const TABLE: &[(Region, &str, &str)] = &[
+    (Region::UsEast1, "us_east_1", "mypurecloud.com"),
+    (Region::UsEast2, "us_east_2", "use2.us-gov-pure.cloud"),
+    (Region::UsWest2, "us_west_2", "usw2.pure.cloud"),
+    (Region::CaCentral1, "ca_central_1", "cac1.pure.cloud"),
+    (Region::SaEast1, "sa_east_1", "sae1.pure.cloud"),
+    (Region::MxCentral1, "mx_central_1", "mxc1.pure.cloud"),
+    (Region::EuWest1, "eu_west_1", "mypurecloud.ie"),
+    (Region::EuWest2, "eu_west_2", "euw2.pure.cloud"),
+    (Region::EuCentral1, "eu_central_1", "mypurecloud.de"),
+    (Region::EuCentral2, "eu_central_2", "euc2.pure.cloud"),
+    (
+        Region::EuscDeEast1,
+        "eusc_de_east_1",
+        "edee1.eusc-pure.cloud",
+    ),
+    (Region::MeCentral1, "me_central_1", "mec1.pure.cloud"),
+    (Region::ApSouth1, "ap_south_1", "aps1.pure.cloud"),
+    (Region::ApSoutheast1, "ap_southeast_1", "apse1.pure.cloud"),
+    (Region::ApSoutheast2, "ap_southeast_2", "mypurecloud.com.au"),
+    (Region::ApNortheast1, "ap_northeast_1", "mypurecloud.jp"),
+    (Region::ApNortheast2, "ap_northeast_2", "apne2.pure.cloud"),
+    (Region::ApNortheast3, "ap_northeast_3", "apne3.pure.cloud"),
+];
+
+impl Region {
+    /// All regions, in the order of the reference table.
+    pub fn all() -> impl Iterator<Item = Region> {
+        TABLE.iter().map(|(r, _, _)| *r)
+    }
+
+    fn entry(self) -> &'static (Region, &'static str, &'static str) {
+        TABLE
+            .iter()
+            .find(|(r, _, _)| *r == self)
+            .expect("every region is in the table")
+    }
+
+    /// The SDK region id, e.g. `us_east_1`.
+    pub fn id(self) -> &'static str {
+        self.entry().1
+    }
+
+    /// The region's domain, e.g. `mypurecloud.com`.
+    pub fn domain(self) -> &'static str {
+        self.entry().2
+    }
+
+    /// The API base URL, e.g. `https://api.mypurecloud.com`.
+    pub fn api_base(self) -> String {
+        format!("https://api.{}", self.domain())
+    }
+
+    /// The login (OAuth) base URL, e.g. `https://login.mypurecloud.com`.
+    pub fn login_base(self) -> String {
+        format!("https://login.{}", self.domain())
+    }
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// A region id that is not in the table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown Genesys Cloud region `{given}` (expected one of: {})",
+    known_ids()
+)]
+pub struct UnknownRegion {
+    /// What was given.
+    pub given: String,
+}
+
+fn known_ids() -> String {
+    TABLE
+        .iter()
+        .map(|(_, id, _)| *id)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl FromStr for Region {
+    type Err = UnknownRegion;
+
+    /// Parses an SDK region id; `-` is accepted for `_` and case is ignored (`US-EAST-1`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let normalised = s.trim().to_ascii_lowercase().replace('-', "_");
+        TABLE
+            .iter()
+            .find(|(_, id, _)| *id == normalised)
+            .map(|(r, _, _)| *r)
+            .ok_or_else(|| UnknownRegion {
+                given: s.to_owned(),
+            })
+    }
+}
+
+/// Derives the login base URL from an API base URL the way the SDKs do: `//api.` becomes
+/// `//login.`; a base without an `api.` host prefix (a sandbox or gateway) is its own login host.
+pub fn login_base_for(api_base: &str) -> String {
+    let trimmed = api_base.trim_end_matches('/');
+    match trimmed.find("//api.") {
+        Some(at) => format!(
+            "{}//login.{}",
+            &trimmed[..at],
+            &trimmed[at + "//api.".len()..]
+        ),
+        None => trimmed.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_eighteen_distinct_regions_that_round_trip() {
+        let all: Vec<Region> = Region::all().collect();
+        assert_eq!(all.len(), 18);
+        for r in &all {
+            assert_eq!(r.id().parse::<Region>().unwrap(), *r);
+            assert_eq!(r.to_string(), r.id());
+        }
+        let mut domains: Vec<&str> = all.iter().map(|r| r.domain()).collect();
+        domains.sort_unstable();
+        domains.dedup();
+        assert_eq!(domains.len(), 18, "domains must be distinct");
+    }
+
+    #[test]
+    fn known_region_urls() {
+        assert_eq!(Region::UsEast1.api_base(), "https://api.mypurecloud.com");
+        assert_eq!(
+            Region::UsEast1.login_base(),
+            "https://login.mypurecloud.com"
+        );
+        assert_eq!(
+            Region::ApNortheast3.api_base(),
+            "https://api.apne3.pure.cloud"
+        );
+        assert_eq!(Region::EuWest1.api_base(), "https://api.mypurecloud.ie");
+        assert_eq!(
+            Region::EuscDeEast1.api_base(),
+            "https://api.edee1.eusc-pure.cloud"
+        );
+    }
+
+    #[test]
+    fn parse_is_lenient_about_case_and_dashes_but_rejects_unknown() {
+        assert_eq!("US-WEST-2".parse::<Region>().unwrap(), Region::UsWest2);
+        let err = "mars_north_1".parse::<Region>().unwrap_err();
+        assert!(err.to_string().contains("mars_north_1"));
+        assert!(err.to_string().contains("ap_northeast_3"));
+    }
+
+    #[test]
+    fn login_base_swaps_api_host_or_keeps_sandbox_host() {
+        assert_eq!(
+            login_base_for("https://api.usw2.pure.cloud/"),
+            "https://login.usw2.pure.cloud"
+        );
+        assert_eq!(
+            login_base_for("http://127.0.0.1:8787"),
+            "http://127.0.0.1:8787"
+        );
+        for r in Region::all() {
+            assert_eq!(login_base_for(&r.api_base()), r.login_base());
+        }
+    }
+}

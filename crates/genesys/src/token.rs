@@ -1,0 +1,208 @@
+//! The OAuth access token: client-credentials grant, in-memory cache, single-flight renewal.
+//!
+//! Owns the token lifecycle. Invariants: the token lives only in memory, inside a
+//! `SecretString`; at most one token request is in flight at any time (a tokio mutex is held
+//! across the grant, so concurrent workers wait for it and share its result); a token is renewed
+//! when less than [`RENEW_MARGIN`] of its life remains (or half its life, for tokens shorter
+//! than twice that), or when a worker reports a 401 for the token generation it used — a
+//! report about an older generation is ignored, so N workers hitting 401 cause one request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+use tracing::{debug, instrument};
+
+use crate::credentials::Credentials;
+use crate::error::ApiError;
+use crate::redact::mask_pii;
+
+/// Renew a token when less than this remains (DESIGN §5).
+pub const RENEW_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// A token handed to a worker: the value and the generation it belongs to.
+#[derive(Clone)]
+pub(crate) struct IssuedToken {
+    pub(crate) value: Arc<SecretString>,
+    pub(crate) generation: u64,
+}
+
+impl IssuedToken {
+    /// The `Authorization: Bearer …` header value, marked sensitive.
+    pub(crate) fn header(&self) -> HeaderValue {
+        let mut value = HeaderValue::try_from(format!("Bearer {}", self.value.expose_secret()))
+            .unwrap_or_else(|_| HeaderValue::from_static("Bearer invalid"));
+        value.set_sensitive(true);
+        value
+    }
+}
+
+struct Cached {
+    token: IssuedToken,
+    renew_at: Instant,
+}
+
+/// Fetches and caches the access token.
+pub(crate) struct TokenManager {
+    http: reqwest::Client,
+    token_url: String,
+    credentials: Credentials,
+    state: Mutex<Option<Cached>>,
+    generation: std::sync::atomic::AtomicU64,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.credentials.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct AuthResponse {
+    access_token: SecretString,
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct AuthErrorResponse {
+    error: Option<String>,
+    error_description: Option<String>,
+    description: Option<String>,
+}
+
+impl TokenManager {
+    pub(crate) fn new(http: reqwest::Client, login_base: &str, credentials: Credentials) -> Self {
+        Self {
+            http,
+            token_url: format!("{}/oauth/token", login_base.trim_end_matches('/')),
+            credentials,
+            state: Mutex::new(None),
+            generation: std::sync::atomic::AtomicU64::new(0),
+            requests: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// How many token requests this manager has made (for diagnostics and tests).
+    pub(crate) fn requests_made(&self) -> u64 {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A valid token, fetching one if there is none or it is due for renewal.
+    pub(crate) async fn get(&self) -> Result<IssuedToken, ApiError> {
+        let mut state = self.state.lock().await;
+        if let Some(cached) = state.as_ref()
+            && Instant::now() < cached.renew_at
+        {
+            return Ok(cached.token.clone());
+        }
+        let fresh = self.fetch().await?;
+        let token = fresh.token.clone();
+        *state = Some(fresh);
+        Ok(token)
+    }
+
+    /// Reports that `generation` was refused with 401. The cached token is dropped only if it
+    /// is still that generation, so the next `get` fetches exactly one new token.
+    pub(crate) async fn invalidate(&self, generation: u64) {
+        let mut state = self.state.lock().await;
+        if state
+            .as_ref()
+            .is_some_and(|c| c.token.generation == generation)
+        {
+            debug!(generation, "access token refused; it will be renewed");
+            *state = None;
+        }
+    }
+
+    #[instrument(skip_all, name = "oauth_token")]
+    async fn fetch(&self) -> Result<Cached, ApiError> {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            self.credentials.client_id,
+            self.credentials.client_secret.expose_secret()
+        ));
+        let mut auth =
+            HeaderValue::try_from(format!("Basic {basic}")).map_err(|_| ApiError::Config {
+                reason: "the client id or secret contains characters not allowed in a header"
+                    .to_owned(),
+            })?;
+        auth.set_sensitive(true);
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(&self.token_url)
+            .header(AUTHORIZATION, auth)
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    ApiError::NotSent {
+                        reason: format!(
+                            "cannot reach the Genesys login service: {}",
+                            crate::client::error_chain(&e.without_url())
+                        ),
+                    }
+                } else {
+                    ApiError::Transport {
+                        reason: format!(
+                            "token request failed: {}",
+                            crate::client::error_chain(&e.without_url())
+                        ),
+                    }
+                }
+            })?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| ApiError::Transport {
+            reason: format!(
+                "token response could not be read: {}",
+                crate::client::error_chain(&e.without_url())
+            ),
+        })?;
+        if !status.is_success() {
+            let parsed: Option<AuthErrorResponse> = serde_json::from_slice(&body).ok();
+            let (error, description) = parsed
+                .map(|p| (p.error, p.error_description.or(p.description)))
+                .unwrap_or_default();
+            return Err(ApiError::Auth {
+                status: status.as_u16(),
+                error,
+                description: description.map(|d| mask_pii(&d)),
+            });
+        }
+        let parsed: AuthResponse = serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
+            what: "token response",
+            // serde_json errors name the position, never the value.
+            reason: e.to_string(),
+        })?;
+        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(86_400));
+        let margin = RENEW_MARGIN.min(lifetime / 2);
+        let generation = self
+            .generation
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
+        debug!(
+            generation,
+            lifetime_s = lifetime.as_secs(),
+            "obtained access token"
+        );
+        Ok(Cached {
+            token: IssuedToken {
+                value: Arc::new(parsed.access_token),
+                generation,
+            },
+            renew_at: started + lifetime.saturating_sub(margin),
+        })
+    }
+}
