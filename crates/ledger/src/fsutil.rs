@@ -3,7 +3,7 @@
 //! Owns: creating directories 0700 and files 0600 regardless of the process umask. The mode
 //! is passed at creation and then set again explicitly, because `open(2)`/`mkdir(2)` apply
 //! the umask but `chmod(2)` does not. Existing directories are left as they are (they may
-//! not be ours); existing files are never widened.
+//! not be ours); existing ledger files found readable by group or others are tightened to owner-only.
 
 use fs_err::os::unix::fs::OpenOptionsExt as _;
 use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
@@ -55,6 +55,21 @@ pub(crate) fn create_private_file(path: &Path) -> Result<bool> {
             Ok(true)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes group and other permissions from an existing file; a missing file is fine.
+pub(crate) fn tighten_file(path: &Path) -> Result<()> {
+    match fs_err::metadata(path) {
+        Ok(meta) => {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                fs_err::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e.into()),
     }
 }

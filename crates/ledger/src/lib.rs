@@ -34,10 +34,10 @@ pub use key::{Channel, LedgerKey, MIN_SECRET_LEN, RecipientId, mask_email, mask_
 pub use lock::{LockError, LockInfo, RunLock};
 pub use model::{
     BrokenLink, CampaignCounts, Claim, ClaimResult, EventRecord, ExportRow, InboundAction,
-    InboundRecord, InboundResult, KeySet, NewRun, OpenReport, Outcome, OutcomeResult, ReceiptMatch,
-    Resolution, RunRecord, SendRecord, SendState, SentMessage, Suppression, SuppressionAction,
-    SuppressionAudit, SuppressionRow, SuppressionSet, TemplateBinding, TemplateVersionRecord,
-    TemplateWrite, UnknownPolicy, VerifyReport,
+    InboundRecord, InboundResult, KeySet, NewRun, OpenReport, Outcome, OutcomeResult, Receipt,
+    ReceiptMatch, Resolution, RunRecord, SendRecord, SendState, SentMessage, Suppression,
+    SuppressionAction, SuppressionAudit, SuppressionRow, SuppressionSet, TemplateBinding,
+    TemplateVersionRecord, TemplateWrite, UnknownPolicy, VerifyReport,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteLedger};
 
@@ -117,7 +117,11 @@ pub trait Ledger: Send {
     fn conversation_for(&self, recipient: &RecipientId) -> Result<Option<String>>;
 
     /// Adds a suppression (with an audit entry); `false` if that exact scope already existed.
-    fn suppress(&mut self, suppression: &Suppression) -> Result<bool>;
+    fn suppress(&mut self, suppression: &Suppression) -> Result<bool> {
+        Ok(self.suppress_many(std::slice::from_ref(suppression))? == 1)
+    }
+    /// Adds many suppressions in one transaction (`suppress import`); returns how many were new.
+    fn suppress_many(&mut self, suppressions: &[Suppression]) -> Result<u64>;
     /// Removes suppressions: `Some(channel)` removes only that channel's entry (an
     /// all-channel entry stays); `None` removes every entry of the recipient. Returns how many.
     fn unsuppress(
@@ -145,7 +149,18 @@ pub trait Ledger: Send {
         status: &str,
         reason: Option<&str>,
         at: Timestamp,
-    ) -> Result<Option<ReceiptMatch>>;
+    ) -> Result<Option<ReceiptMatch>> {
+        let receipt = Receipt {
+            message_id: message_id.to_owned(),
+            status: status.to_owned(),
+            reason: reason.map(str::to_owned),
+            at,
+        };
+        Ok(self.record_receipts(&[receipt])?.pop().flatten())
+    }
+    /// Records many receipts in one transaction; results are in input order. A send keeps
+    /// the status of its newest receipt (by `at`), whatever the arrival order.
+    fn record_receipts(&mut self, receipts: &[Receipt]) -> Result<Vec<Option<ReceiptMatch>>>;
     /// Messages recorded `sent` at or after `since`, oldest first, at most `limit`.
     fn recent_sent(&self, since: Timestamp, limit: usize) -> Result<Vec<SentMessage>>;
 

@@ -412,6 +412,19 @@ pub enum InboundResult {
     Duplicate,
 }
 
+/// A delivery receipt polled from Genesys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// Genesys message id.
+    pub message_id: String,
+    /// Message status (`Delivered`, `Failed`, …).
+    pub status: String,
+    /// Failure reason (`RecipientOptedOut`, …), if any.
+    pub reason: Option<String>,
+    /// When Genesys reported the status.
+    pub at: Timestamp,
+}
+
 /// The send a delivery receipt belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReceiptMatch {

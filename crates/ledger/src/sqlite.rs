@@ -25,8 +25,8 @@ use crate::key::{Channel, LedgerKey, RecipientId};
 use crate::lock::RunLock;
 use crate::model::{
     CampaignCounts, Claim, ClaimResult, EventRecord, ExportRow, InboundAction, InboundRecord,
-    InboundResult, KeySet, NewRun, OpenReport, Outcome, OutcomeResult, ReceiptMatch, Resolution,
-    RunRecord, SendRecord, SendState, SentMessage, Suppression, SuppressionAction,
+    InboundResult, KeySet, NewRun, OpenReport, Outcome, OutcomeResult, Receipt, ReceiptMatch,
+    Resolution, RunRecord, SendRecord, SendState, SentMessage, Suppression, SuppressionAction,
     SuppressionAudit, SuppressionRow, SuppressionSet, TemplateBinding, TemplateVersionRecord,
     TemplateWrite, UnknownPolicy, VerifyReport,
 };
@@ -360,6 +360,13 @@ impl SqliteLedger {
         }
         if fsutil::create_private_file(path)? {
             created = true;
+        } else {
+            // A ledger copied or created by other means: make it (and its WAL/SHM) private.
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut p = path.as_os_str().to_owned();
+                p.push(suffix);
+                fsutil::tighten_file(Path::new(&p))?;
+            }
         }
         let conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -1032,11 +1039,17 @@ impl Ledger for SqliteLedger {
             .optional()?)
     }
 
-    fn suppress(&mut self, suppression: &Suppression) -> Result<bool> {
+    fn suppress_many(&mut self, suppressions: &[Suppression]) -> Result<u64> {
         let tx = self.write_tx()?;
-        let changed = suppress_in(&tx, now_ms(), suppression)?;
+        let at = now_ms();
+        let mut n = 0;
+        for s in suppressions {
+            if suppress_in(&tx, at, s)? {
+                n += 1;
+            }
+        }
         tx.commit()?;
-        Ok(changed)
+        Ok(n)
     }
 
     fn unsuppress(
@@ -1198,30 +1211,26 @@ impl Ledger for SqliteLedger {
         })
     }
 
-    fn record_receipt(
-        &mut self,
-        message_id: &str,
-        status: &str,
-        reason: Option<&str>,
-        at: Timestamp,
-    ) -> Result<Option<ReceiptMatch>> {
+    fn record_receipts(&mut self, receipts: &[Receipt]) -> Result<Vec<Option<ReceiptMatch>>> {
         let tx = self.write_tx()?;
         let now = now_ms();
-        let at_ms = at.as_millisecond();
-        tx.execute(
-            "INSERT INTO receipts (message_id, status, reason, at, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![message_id, status, reason, at_ms, now],
-        )?;
-        tx.execute(
-            "UPDATE sends SET receipt_status = ?2, receipt_at = ?3 \
-             WHERE message_id = ?1 AND (receipt_at IS NULL OR receipt_at <= ?3)",
-            params![message_id, status, at_ms],
-        )?;
-        let found = tx
-            .query_row(
-                "SELECT campaign, row_key, recipient, masked, channel FROM sends WHERE message_id = ?1 LIMIT 1",
-                [message_id],
-                |r| {
+        let mut found_all = Vec::with_capacity(receipts.len());
+        for rc in receipts {
+            let at_ms = rc.at.as_millisecond();
+            tx.prepare_cached(
+                "INSERT INTO receipts (message_id, status, reason, at, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![rc.message_id, rc.status, rc.reason, at_ms, now])?;
+            tx.prepare_cached(
+                "UPDATE sends SET receipt_status = ?2, receipt_at = ?3 \
+                 WHERE message_id = ?1 AND (receipt_at IS NULL OR receipt_at <= ?3)",
+            )?
+            .execute(params![rc.message_id, rc.status, at_ms])?;
+            let found = tx
+                .prepare_cached(
+                    "SELECT campaign, row_key, recipient, masked, channel FROM sends WHERE message_id = ?1 LIMIT 1",
+                )?
+                .query_row([&rc.message_id], |r| {
                     Ok((
                         r.get::<_, String>(0)?,
                         r.get::<_, String>(1)?,
@@ -1229,30 +1238,33 @@ impl Ledger for SqliteLedger {
                         r.get::<_, String>(3)?,
                         r.get::<_, String>(4)?,
                     ))
-                },
-            )
-            .optional()?;
-        append_event(
-            &tx,
-            now,
-            &Event::ReceiptRecorded {
-                message_id: message_id.to_owned(),
-                status: status.to_owned(),
-                reason: reason.map(str::to_owned),
-            },
-        )?;
-        tx.commit()?;
-        found
-            .map(|(campaign, row_key, recipient, masked, channel)| {
-                Ok(ReceiptMatch {
-                    campaign,
-                    row_key,
-                    recipient: parse_recipient(&recipient)?,
-                    masked,
-                    channel: parse_channel(&channel)?,
                 })
-            })
-            .transpose()
+                .optional()?;
+            append_event(
+                &tx,
+                now,
+                &Event::ReceiptRecorded {
+                    message_id: rc.message_id.clone(),
+                    status: rc.status.clone(),
+                    reason: rc.reason.clone(),
+                },
+            )?;
+            found_all.push(
+                found
+                    .map(|(campaign, row_key, recipient, masked, channel)| {
+                        Ok::<_, LedgerError>(ReceiptMatch {
+                            campaign,
+                            row_key,
+                            recipient: parse_recipient(&recipient)?,
+                            masked,
+                            channel: parse_channel(&channel)?,
+                        })
+                    })
+                    .transpose()?,
+            );
+        }
+        tx.commit()?;
+        Ok(found_all)
     }
 
     fn recent_sent(&self, since: Timestamp, limit: usize) -> Result<Vec<SentMessage>> {

@@ -12,8 +12,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::{
     Channel, Claim, ClaimResult, InboundAction, InboundRecord, InboundResult, Ledger, LedgerError,
-    LedgerKey, NewRun, Outcome, OutcomeResult, RecipientId, Resolution, SendState, Suppression,
-    SuppressionAction, TemplateWrite, UnknownPolicy, mask_email, mask_phone,
+    LedgerKey, NewRun, Outcome, OutcomeResult, Receipt, RecipientId, Resolution, SendState,
+    Suppression, SuppressionAction, TemplateWrite, UnknownPolicy, mask_email, mask_phone,
 };
 
 type Case = fn(&mut dyn Ledger);
@@ -46,6 +46,7 @@ pub const CASES: &[(&str, Case)] = &[
         "verify_and_export_after_mixed_work",
         verify_and_export_after_mixed_work,
     ),
+    ("bulk_suppress_and_receipts", bulk_suppress_and_receipts),
 ];
 
 /// Runs every case in [`CASES`] against fresh ledgers from `make`; panics naming the first
@@ -714,4 +715,60 @@ fn verify_and_export_after_mixed_work(l: &mut dyn Ledger) {
         10
     );
     assert_eq!(l.integrity_check().unwrap(), vec!["ok".to_owned()]);
+}
+
+fn bulk_suppress_and_receipts(l: &mut dyn Ledger) {
+    let batch: Vec<Suppression> = (0..30)
+        .map(|i| Suppression {
+            recipient: sms_recipient(i),
+            masked: mask_phone(&phone(i)),
+            channel: Some(Channel::Sms),
+            reason: "imported DNC".into(),
+            source: "import:dnc.csv".into(),
+        })
+        .collect();
+    assert_eq!(l.suppress_many(&batch[..20]).unwrap(), 20);
+    // Re-importing an overlapping file only adds the new entries.
+    assert_eq!(l.suppress_many(&batch).unwrap(), 10);
+    assert_eq!(l.suppressions().unwrap().len(), 30);
+    assert_eq!(l.suppression_history(None).unwrap().len(), 30);
+    let set = l.suppression_set().unwrap();
+    assert!((0..30).all(|i| set.contains(&sms_recipient(i), Channel::Sms)));
+    assert!(!set.contains(&sms_recipient(30), Channel::Sms));
+
+    run(l, "r1");
+    l.claim_batch(
+        "r1",
+        "c",
+        &[sms_claim("a", 40), sms_claim("b", 41)],
+        UnknownPolicy::Skip,
+    )
+    .unwrap();
+    l.record_outcomes("r1", &[sent("c", "a", "ma"), sent("c", "b", "mb")])
+        .unwrap();
+    let t = Timestamp::now();
+    let receipt = |id: &str, status: &str, secs: i64| Receipt {
+        message_id: id.into(),
+        status: status.into(),
+        reason: None,
+        at: t + SignedDuration::from_secs(secs),
+    };
+    let found = l
+        .record_receipts(&[
+            receipt("mb", "Delivered", 2),
+            receipt("zz", "Delivered", 0),
+            receipt("ma", "Failed", 3),
+            receipt("mb", "Sent", 1),
+        ])
+        .unwrap();
+    let rows: Vec<Option<&str>> = found
+        .iter()
+        .map(|m| m.as_ref().map(|m| m.row_key.as_str()))
+        .collect();
+    assert_eq!(rows, vec![Some("b"), None, Some("a"), Some("b")]);
+    let counts = l.campaign_counts(Some("c"), t).unwrap();
+    assert_eq!(counts[0].receipts.get("Delivered"), Some(&1));
+    assert_eq!(counts[0].receipts.get("Failed"), Some(&1));
+    assert_eq!(counts[0].receipts.get("Sent"), None);
+    assert!(l.verify().unwrap().ok);
 }

@@ -451,3 +451,15 @@ fn no_raw_address_reaches_the_database_files() {
         "key material must not be stored"
     );
 }
+
+#[test]
+fn reopening_tightens_a_ledger_left_readable_by_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    drop(SqliteLedger::open(&path, &key()).unwrap());
+    fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let l = SqliteLedger::open(&path, &key()).unwrap();
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.path().join("ledger.db-wal")), 0o600);
+    drop(l);
+}
