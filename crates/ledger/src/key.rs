@@ -126,7 +126,7 @@ impl LedgerKey {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fsutil::create_private_dir(parent)?;
         }
-        let mut created = false;
+        let created;
         match fs_err::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -141,17 +141,30 @@ impl LedgerKey {
                 file.sync_all()?;
                 created = true;
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => created = false,
             Err(e) => return Err(e.into()),
         }
+        if created {
+            return LedgerKey::read_file(path);
+        }
+        LedgerKey::load(path)
+    }
+
+    /// Reads an existing key file (never creates one: for environments other than the
+    /// sandbox a missing key is an error, not a fresh key that would miss every opt-out).
+    pub fn load(path: &Path) -> Result<LedgerKey> {
         let meta = fs_err::metadata(path)?;
         let mode = meta.permissions().mode() & 0o777;
-        if !created && mode & 0o077 != 0 {
+        if mode & 0o077 != 0 {
             return Err(LedgerError::KeyFilePermissions {
                 path: path.to_owned(),
                 mode,
             });
         }
+        LedgerKey::read_file(path)
+    }
+
+    fn read_file(path: &Path) -> Result<LedgerKey> {
         let text = fs_err::read_to_string(path)?;
         let text = text.trim();
         if text.len() != 64 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -291,6 +304,11 @@ mod tests {
         assert_eq!(dir_mode, 0o700);
         let k2 = LedgerKey::load_or_create(&path).unwrap();
         assert_eq!(k1.fingerprint(), k2.fingerprint());
+        assert_eq!(
+            LedgerKey::load(&path).unwrap().fingerprint(),
+            k1.fingerprint()
+        );
+        assert!(LedgerKey::load(&dir.path().join("missing.key")).is_err());
 
         fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(

@@ -14,6 +14,53 @@
 //!   HMACs plus a masked form, and only the key's fingerprint is kept;
 //! - reading never changes state; turning leftover `dispatching` rows into `unknown` happens
 //!   only for a caller that holds the run lock.
+//!
+//! The send protocol as `apply` drives it:
+//!
+//! ```
+//! use herald_ledger::*;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let key = LedgerKey::load_or_create(&dir.path().join("ledger.key"))?;
+//! let path = dir.path().join("ledger-sandbox.db");
+//! let info = LockInfo {
+//!     pid: std::process::id(),
+//!     host: "ci-runner".into(),
+//!     run_id: "run-1".into(),
+//!     started_at: jiff::Timestamp::now(),
+//!     command: "apply".into(),
+//! };
+//! let lock = RunLock::acquire(&RunLock::path_for(&path), info, None)?;
+//! let mut ledger = SqliteLedger::open_locked(&path, &key, &lock)?;
+//! ledger.begin_run(&NewRun {
+//!     run_id: "run-1".into(),
+//!     command: "apply".into(),
+//!     user: "ci".into(),
+//!     host: "ci-runner".into(),
+//!     git_commit: Some("4f2a9c1".into()),
+//!     plan_hash: None,
+//! })?;
+//! let phone = "+15550100100";
+//! let claim = Claim {
+//!     row_key: "cust-1".into(),
+//!     recipient: key.recipient_id(Channel::Sms, phone),
+//!     masked: mask_phone(phone),
+//!     channel: Channel::Sms,
+//!     template_hash: "v1:…".into(),
+//! };
+//! let results = ledger.claim_batch("run-1", "spring-sale", &[claim], UnknownPolicy::Skip)?;
+//! assert_eq!(results, [ClaimResult::Claimed]);
+//! // … send it, then record what happened before claiming the next batch:
+//! ledger.record_outcomes("run-1", &[Outcome {
+//!     campaign: "spring-sale".into(),
+//!     row_key: "cust-1".into(),
+//!     result: OutcomeResult::Sent { message_id: "m-1".into(), conversation_id: None },
+//! }])?;
+//! ledger.finish_run("run-1", "ok")?;
+//! assert_eq!(ledger.campaign_keys("spring-sale")?.get("cust-1"), Some(SendState::Sent));
+//! assert!(ledger.verify()?.ok);
+//! # Ok(()) }
+//! ```
 
 mod chain;
 mod error;
