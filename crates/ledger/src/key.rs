@@ -126,7 +126,6 @@ impl LedgerKey {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fsutil::create_private_dir(parent)?;
         }
-        let created;
         match fs_err::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -139,15 +138,11 @@ impl LedgerKey {
                 let bytes: [u8; 32] = rand::random();
                 writeln!(file, "{}", hex::encode(bytes))?;
                 file.sync_all()?;
-                created = true;
+                LedgerKey::read_file(path)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => created = false,
-            Err(e) => return Err(e.into()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => LedgerKey::load(path),
+            Err(e) => Err(e.into()),
         }
-        if created {
-            return LedgerKey::read_file(path);
-        }
-        LedgerKey::load(path)
     }
 
     /// Reads an existing key file (never creates one: for environments other than the
