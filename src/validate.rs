@@ -111,7 +111,7 @@ pub fn check_data(loaded: &mut Loaded) -> BTreeMap<String, CampaignStats> {
                             if s.reason == SkipReason::InvalidAddress
                                 && template.channel == crate::spec::Channel::Sms
                             {
-                                d = d.help("audiences hold E.164 numbers: `+` country code and number, no spaces (e.g. +12125550100)");
+                                d = d.help("audiences hold E.164 numbers: `+` country code and number, no spaces (e.g. +14155552671)");
                             }
                             diags.push(d);
                         }

@@ -86,6 +86,11 @@ fn pos<T>(s: &Spanned<T>) -> Option<Pos> {
 
 struct Loader {
     root: PathBuf,
+    /// Names of documents that exist but failed validation: references to them are not
+    /// reported again (the root cause already is).
+    invalid: BTreeSet<String>,
+    /// Whether some document failed to parse (it may define what a reference names).
+    unparsed: bool,
     diags: Vec<Diagnostic>,
     sources: Sources,
     files: BTreeMap<String, crate::spec::ContentHash>,
@@ -95,6 +100,8 @@ struct Loader {
 pub fn load(root: &Path) -> Loaded {
     let mut loader = Loader {
         root: root.to_path_buf(),
+        invalid: BTreeSet::new(),
+        unparsed: false,
         diags: Vec::new(),
         sources: Sources::default(),
         files: BTreeMap::new(),
@@ -111,6 +118,7 @@ pub fn load(root: &Path) -> Loaded {
         let probe: KindProbe = match yaml::from_str(&text) {
             Ok(p) => p,
             Err(e) => {
+                loader.unparsed = true;
                 loader
                     .diags
                     .push(Diagnostic::error(Code::H002, &display, e.pos, e.message));
@@ -279,6 +287,7 @@ impl Loader {
         match yaml::from_str::<T>(text) {
             Ok(doc) => Some(doc),
             Err(e) => {
+                self.unparsed = true;
                 self.diags
                     .push(Diagnostic::error(Code::H002, display, e.pos, e.message));
                 None
@@ -495,12 +504,16 @@ impl Loader {
                 file: file.clone(),
                 pos: pos(&doc.name),
             };
+            if content.is_none() {
+                self.invalid.insert(format!("template:{name}"));
+            }
             if let Some(content) = content {
                 self.check_template(&file, &doc, &content, &variable_pos, policy);
                 if self.diags[before..]
                     .iter()
                     .any(|d| d.severity == crate::diag::Severity::Error)
                 {
+                    self.invalid.insert(format!("template:{name}"));
                     continue;
                 }
                 let hash =
@@ -586,14 +599,15 @@ impl Loader {
                     ));
                 }
                 if let Some(s) = &subject
-                    && s.chars().count() > 400 {
-                        self.diags.push(Diagnostic::error(
-                            Code::H104,
-                            file,
-                            doc.subject.as_ref().and_then(pos),
-                            "an email subject is at most 400 characters (Genesys agentless email)",
-                        ));
-                    }
+                    && s.chars().count() > 400
+                {
+                    self.diags.push(Diagnostic::error(
+                        Code::H104,
+                        file,
+                        doc.subject.as_ref().and_then(pos),
+                        "an email subject is at most 400 characters (Genesys agentless email)",
+                    ));
+                }
                 Some(Content::Email {
                     subject: subject?,
                     html: html?,
@@ -754,6 +768,7 @@ impl Loader {
                 SourceDoc::Jsonl(p) => (Source::Jsonl(dir.join(p)), p),
             };
             if !source.path().is_file() {
+                self.invalid.insert(format!("audience:{name}"));
                 self.diags.push(
                     Diagnostic::error(
                         Code::H001,
@@ -822,6 +837,10 @@ impl Loader {
                 .ok()
                 .and_then(|n| templates.get(&n));
             match template {
+                None if self.unparsed
+                    || self
+                        .invalid
+                        .contains(&format!("template:{}", doc.template.value)) => {}
                 None => self.diags.push(
                     Diagnostic::error(
                         Code::H110,
@@ -856,7 +875,12 @@ impl Loader {
             let audience = Name::parse(&doc.audience.value)
                 .ok()
                 .and_then(|n| audiences.get(&n));
-            if audience.is_none() {
+            if audience.is_none()
+                && !self.unparsed
+                && !self
+                    .invalid
+                    .contains(&format!("audience:{}", doc.audience.value))
+            {
                 self.diags.push(
                     Diagnostic::error(
                         Code::H112,
@@ -902,14 +926,15 @@ impl Loader {
                             ));
                         }
                         if let Some(r) = &doc.reply_to
-                            && let Err(e) = Email::parse(r) {
-                                self.diags.push(Diagnostic::error(
-                                    Code::H170,
-                                    &file,
-                                    pos(&doc.from),
-                                    format!("`reply_to`: {e}"),
-                                ));
-                            }
+                            && let Err(e) = Email::parse(r)
+                        {
+                            self.diags.push(Diagnostic::error(
+                                Code::H170,
+                                &file,
+                                pos(&doc.from),
+                                format!("`reply_to`: {e}"),
+                            ));
+                        }
                     }
                 }
             }
@@ -918,23 +943,25 @@ impl Loader {
                 .as_ref()
                 .map_or((None, None), |s| (s.value.not_before, s.value.not_after));
             if let (Some(a), Some(b)) = (not_before, not_after)
-                && b <= a {
-                    self.diags.push(Diagnostic::error(
-                        Code::H171,
-                        &file,
-                        doc.schedule.as_ref().and_then(pos),
-                        "schedule.not_after is not after schedule.not_before",
-                    ));
-                }
+                && b <= a
+            {
+                self.diags.push(Diagnostic::error(
+                    Code::H171,
+                    &file,
+                    doc.schedule.as_ref().and_then(pos),
+                    "schedule.not_after is not after schedule.not_before",
+                ));
+            }
             if let Some(r) = &doc.rate_per_minute
-                && r.value == 0 {
-                    self.diags.push(Diagnostic::error(
-                        Code::H172,
-                        &file,
-                        pos(r),
-                        "rate_per_minute must be at least 1",
-                    ));
-                }
+                && r.value == 0
+            {
+                self.diags.push(Diagnostic::error(
+                    Code::H172,
+                    &file,
+                    pos(r),
+                    "rate_per_minute must be at least 1",
+                ));
+            }
             let send_window = match &doc.send_window {
                 None => policy.send_window,
                 Some(SendWindowDoc::None(_)) => None,
@@ -1056,12 +1083,13 @@ impl Loader {
                 self.diags.push(d);
             }
             if let VariableSourceDoc::Column(c) = &source.value
-                && let Some(p) = denied_pattern(c, &policy.deny_variable_patterns) {
-                    self.diags.push(
+                && let Some(p) = denied_pattern(c, &policy.deny_variable_patterns)
+            {
+                self.diags.push(
                         Diagnostic::error(Code::H130, file, pos(source), format!("column `{c}` matches the denied pattern `{p}`"))
                             .help("card, health and credential data must never be put in a message (PCI DSS, HIPAA)"),
                     );
-                }
+            }
         }
     }
 }

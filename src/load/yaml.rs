@@ -64,7 +64,12 @@ fn first_line(message: &str) -> String {
         Some((prefix, rest)) if prefix.starts_with("line ") => rest,
         _ => line,
     };
-    line.to_owned()
+    // The position is reported separately; drop the trailing "at line N, column M".
+    let line = match line.rfind(" at line ") {
+        Some(i) if line[i..].contains("column") => &line[..i],
+        _ => line,
+    };
+    line.replace(", set DuplicateKeyPolicy in Options if acceptable", "")
 }
 
 #[cfg(test)]

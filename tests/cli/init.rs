@@ -1,0 +1,45 @@
+//! `herald init`: a starter workspace that validates, and no overwrite.
+
+use crate::support::{TestWorkspace, herald_cmd, run};
+
+#[test]
+fn init_creates_a_valid_workspace() {
+    let ws = TestWorkspace::empty();
+    let (code, _, err) = run(herald_cmd().arg("init").arg(ws.path().join("new")));
+    assert_eq!(code, 0, "{err}");
+    let dir = ws.path().join("new");
+    for f in [
+        "herald.yaml",
+        "templates/appointment-reminder.yaml",
+        "campaigns/data/patients.csv",
+        ".gitignore",
+    ] {
+        assert!(dir.join(f).is_file(), "{f} missing");
+    }
+    assert!(
+        std::fs::read_to_string(dir.join(".gitignore"))
+            .unwrap()
+            .contains(".herald/")
+    );
+    let (code, out, err) = run(herald_cmd().current_dir(&dir).arg("validate"));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("1 template, 1 audience, 1 campaign: 0 errors"),
+        "{out}"
+    );
+}
+
+#[test]
+fn init_refuses_an_existing_workspace_and_writes_nothing() {
+    let ws = TestWorkspace::example();
+    let before = ws.read("herald.yaml");
+    let (code, _, err) = run(ws.herald().arg("init"));
+    assert_eq!(code, 1);
+    assert!(err.contains("already has a herald.yaml"), "{err}");
+    assert_eq!(ws.read("herald.yaml"), before);
+    assert!(
+        !ws.path()
+            .join("templates/appointment-reminder.yaml")
+            .exists()
+    );
+}

@@ -1,0 +1,9 @@
+//! The CLI integration suite: one binary, one module per command.
+
+mod support;
+
+mod hash;
+mod init;
+mod render;
+mod schema;
+mod validate;
