@@ -6,20 +6,20 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 /// A temporary workspace directory.
-pub struct TestWorkspace {
-    pub dir: tempfile::TempDir,
+pub(crate) struct TestWorkspace {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl TestWorkspace {
     /// An empty directory.
-    pub fn empty() -> Self {
+    pub(crate) fn empty() -> Self {
         Self {
             dir: tempfile::tempdir().expect("tempdir"),
         }
     }
 
     /// A copy of the repository's example workspace.
-    pub fn example() -> Self {
+    pub(crate) fn example() -> Self {
         let ws = Self::empty();
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         for rel in ["herald.yaml", "templates", "campaigns"] {
@@ -29,7 +29,7 @@ impl TestWorkspace {
     }
 
     /// A copy of a fixture under tests/fixtures/.
-    pub fn fixture(name: &str) -> Self {
+    pub(crate) fn fixture(name: &str) -> Self {
         let ws = Self::empty();
         copy_tree(
             &Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -40,24 +40,24 @@ impl TestWorkspace {
         ws
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Writes a file (creating parents).
-    pub fn write(&self, rel: &str, text: &str) -> &Self {
+    pub(crate) fn write(&self, rel: &str, text: &str) -> &Self {
         let path = self.path().join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
         self
     }
 
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.path().join(rel)).unwrap()
     }
 
     /// `herald ARGS` in this workspace.
-    pub fn herald(&self) -> Command {
+    pub(crate) fn herald(&self) -> Command {
         let mut cmd = herald_cmd();
         cmd.current_dir(self.path());
         cmd
@@ -65,7 +65,7 @@ impl TestWorkspace {
 }
 
 /// The herald binary with a clean, deterministic environment.
-pub fn herald_cmd() -> Command {
+pub(crate) fn herald_cmd() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
     cmd.env("NO_COLOR", "1")
         .env("TZ", "UTC")
@@ -74,7 +74,7 @@ pub fn herald_cmd() -> Command {
     cmd
 }
 
-pub fn copy_tree(from: &Path, to: &Path) {
+pub(crate) fn copy_tree(from: &Path, to: &Path) {
     if from.is_dir() {
         std::fs::create_dir_all(to).unwrap();
         for entry in std::fs::read_dir(from).unwrap() {
@@ -88,7 +88,7 @@ pub fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// Output of a finished command: (exit code, stdout, stderr).
-pub fn run(cmd: &mut Command) -> (i32, String, String) {
+pub(crate) fn run(cmd: &mut Command) -> (i32, String, String) {
     let out = cmd.output().expect("run herald");
     (
         out.status.code().unwrap_or(-1),
@@ -98,6 +98,6 @@ pub fn run(cmd: &mut Command) -> (i32, String, String) {
 }
 
 #[allow(dead_code)]
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -1,6 +1,8 @@
 //! `herald validate`: one fixture workspace per diagnostic code, each reported exactly once
 //! with its location; snapshots pin the rendered text.
 
+use std::fmt::Write as _;
+
 use crate::support::{TestWorkspace, run};
 
 fn validate(ws: &TestWorkspace) -> (i32, String, String) {
@@ -38,7 +40,10 @@ fn the_base_fixture_is_valid() {
 }
 
 /// (case name, expected code, files to write over the base fixture)
-fn cases() -> Vec<(&'static str, &'static str, Vec<(&'static str, String)>)> {
+/// (case name, expected code, files to write)
+type Case = (&'static str, &'static str, Vec<(&'static str, String)>);
+
+fn cases() -> Vec<Case> {
     let template = |body: &str, vars: &str| {
         format!(
             "kind: Template\nname: order-shipped\nchannel: sms\ncategory: transactional\nstatus: published\nbody: \"{body}\"\nvariables:\n{vars}"
@@ -186,9 +191,7 @@ fn many_bad_rows_are_summarised() {
     let ws = TestWorkspace::fixture("base");
     let mut csv = String::from("customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n");
     for i in 0..40 {
-        csv.push_str(&format!(
-            "C-{i},not-a-number,America/New_York,yes,ORD-{i},u\n"
-        ));
+        let _ = writeln!(csv, "C-{i},not-a-number,America/New_York,yes,ORD-{i},u");
     }
     ws.write("campaigns/data/shipped.csv", &csv);
     let found = codes(&ws);
