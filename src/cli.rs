@@ -40,6 +40,9 @@ pub struct GlobalArgs {
     /// More detail on stderr (-v, -vv, -vvv).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Target environment from herald.yaml (default: `HERALD_ENV`, then `default_environment`).
+    #[arg(short, long = "env", global = true, value_name = "ENV")]
+    pub env: Option<String>,
 }
 
 /// When to colour output.
@@ -84,6 +87,154 @@ pub enum Command {
         after_help = "Example:\n  herald init my-campaigns && cd my-campaigns && herald validate"
     )]
     Init(InitArgs),
+    /// Per-campaign send counts from the ledger: sent, pending, held, unknown, failed, suppressed.
+    #[command(
+        after_help = "Example:\n  herald status\n  herald status winter-sale-2026 --format json"
+    )]
+    Status(StatusArgs),
+    /// Inspect the ledger: verify its hash chain, export masked rows, list template history.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Manage the suppression (opt-out / do-not-contact) list.
+    #[command(subcommand)]
+    Suppress(SuppressCommand),
+    /// Run the built-in Genesys Cloud emulator.
+    #[command(subcommand)]
+    Sandbox(SandboxCommand),
+}
+
+/// Arguments of `herald status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this campaign.
+    pub campaign: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `herald ledger …`
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Check the hash chain and that every row matches it; exit 1 at the first broken link.
+    #[command(after_help = "Example:\n  herald ledger verify --env prod")]
+    Verify,
+    /// Export send rows (masked addresses, no message bodies) as CSV or JSON lines.
+    #[command(
+        after_help = "Example:\n  herald ledger export --campaign winter-sale-2026 --format csv > sends.csv"
+    )]
+    Export(ExportArgs),
+    /// Template versions written to Genesys, with git commits.
+    #[command(after_help = "Example:\n  herald ledger history order-shipped")]
+    History(HistoryArgs),
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Comma-separated values with a header.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Arguments of `herald ledger export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Only this campaign.
+    #[arg(long)]
+    pub campaign: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+    pub format: ExportFormat,
+}
+
+/// Arguments of `herald ledger history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this template.
+    pub template: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// A channel on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ChannelArg {
+    /// SMS.
+    Sms,
+    /// Email.
+    Email,
+    /// Every channel.
+    All,
+}
+
+/// `herald suppress …`
+#[derive(Debug, Subcommand)]
+pub enum SuppressCommand {
+    /// Suppress an address (E.164 phone or email); it is stored only as a keyed hash and a mask.
+    #[command(
+        after_help = "Example:\n  herald suppress add +12125550100 --reason \"asked by phone\""
+    )]
+    Add(SuppressArgs),
+    /// Lift a suppression (e.g. after a START reply obtained another way).
+    #[command(
+        after_help = "Example:\n  herald suppress remove +12125550100 --reason \"re-subscribed in store\""
+    )]
+    Remove(SuppressArgs),
+    /// List active suppressions (masked).
+    #[command(after_help = "Example:\n  herald suppress list --format json")]
+    List(ListArgs),
+    /// Suppress every address in a file: one per line, or a CSV with a `phone`, `email` or `address` column.
+    #[command(
+        after_help = "Example:\n  herald suppress import dnc-export.csv --reason \"CRM do-not-contact\""
+    )]
+    Import(ImportArgs),
+}
+
+/// Arguments of `herald suppress add|remove`.
+#[derive(Debug, Args)]
+pub struct SuppressArgs {
+    /// The E.164 phone number or email address.
+    pub address: String,
+    /// Channel scope (default: the address's own channel).
+    #[arg(long, value_enum)]
+    pub channel: Option<ChannelArg>,
+    /// Why (kept in the audit trail).
+    #[arg(long, default_value = "manual")]
+    pub reason: String,
+}
+
+/// Arguments of `herald suppress list`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Arguments of `herald suppress import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The file to import.
+    pub file: PathBuf,
+    /// Channel scope (default: each address's own channel).
+    #[arg(long, value_enum)]
+    pub channel: Option<ChannelArg>,
+    /// Why (kept in the audit trail).
+    #[arg(long, default_value = "import")]
+    pub reason: String,
+}
+
+/// `herald sandbox …`
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Serve the Genesys emulator on 127.0.0.1 until Ctrl-C; prints its URL and credentials.
+    #[command(
+        after_help = "Example:\n  herald sandbox serve --port 8787 --rate-limit 300 --drop-ratio 0.05"
+    )]
+    Serve(herald_sandbox::ServeArgs),
 }
 
 /// Arguments of `herald validate`.

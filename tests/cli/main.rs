@@ -4,6 +4,7 @@ mod support;
 
 mod hash;
 mod init;
+mod ledger;
 mod render;
 mod schema;
 mod validate;

@@ -1,0 +1,148 @@
+//! `herald ledger verify|export|history`.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+
+use crate::ExitStatus;
+use crate::cli::{ExportFormat, Format, GlobalArgs, LedgerCommand};
+use crate::output::Printer;
+
+pub(crate) fn run(
+    global: &GlobalArgs,
+    cmd: &LedgerCommand,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let (_, settings) = super::env_context(global)?;
+    let key = settings.ledger_key()?;
+    let ledger = crate::ledger_access::open(&settings, &key)?;
+    match cmd {
+        LedgerCommand::Verify => {
+            let report = ledger.verify()?;
+            let integrity = ledger.integrity_check()?;
+            let summary = format!(
+                "{} events, {} sends, {} suppressions checked",
+                report.events_checked, report.sends_checked, report.suppressions_checked
+            );
+            if !report.ok {
+                let b = report.first_broken.as_ref();
+                printer.error(&format!(
+                    "ledger verification failed at event {}: {} ({summary})",
+                    b.and_then(|b| b.seq)
+                        .map_or_else(|| "?".to_owned(), |s| s.to_string()),
+                    b.map_or("unknown", |b| b.reason.as_str())
+                ));
+                return Ok(ExitStatus::Error);
+            }
+            if integrity != ["ok"] {
+                printer.error(&format!(
+                    "storage integrity check failed: {}",
+                    integrity.join("; ")
+                ));
+                return Ok(ExitStatus::Error);
+            }
+            printer.out(&format!("ledger ok: {summary}\n"))?;
+            Ok(ExitStatus::Success)
+        }
+        LedgerCommand::Export(args) => {
+            let stdout = std::io::stdout();
+            let out = std::io::BufWriter::new(stdout.lock());
+            let campaign = args.campaign.as_deref();
+            let n = match args.format {
+                ExportFormat::Csv => {
+                    let mut w = csv::Writer::from_writer(out);
+                    w.write_record([
+                        "campaign",
+                        "row_key",
+                        "recipient",
+                        "masked",
+                        "channel",
+                        "state",
+                        "attempts",
+                        "template_hash",
+                        "message_id",
+                        "conversation_id",
+                        "error_code",
+                        "git_commit",
+                        "receipt_status",
+                        "updated_at",
+                    ])?;
+                    let n = ledger.export(campaign, &mut |row| {
+                        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+                        w.write_record([
+                            row.campaign.clone(),
+                            row.row_key.clone(),
+                            row.recipient.as_str().to_owned(),
+                            row.masked.clone(),
+                            row.channel.as_str().to_owned(),
+                            row.state.as_str().to_owned(),
+                            row.attempts.to_string(),
+                            row.template_hash.clone(),
+                            opt(&row.message_id),
+                            opt(&row.conversation_id),
+                            opt(&row.error_code),
+                            opt(&row.git_commit),
+                            opt(&row.receipt_status),
+                            row.updated_at.to_string(),
+                        ])
+                        .map_err(|e| herald_ledger::LedgerError::Io(std::io::Error::other(e)))
+                    })?;
+                    w.flush()?;
+                    n
+                }
+                ExportFormat::Jsonl => {
+                    let mut out = out;
+                    let n = ledger.export(campaign, &mut |row| {
+                        serde_json::to_writer(&mut out, &row)
+                            .map_err(std::io::Error::other)
+                            .and_then(|()| out.write_all(b"\n"))
+                            .map_err(herald_ledger::LedgerError::Io)
+                    })?;
+                    out.flush()?;
+                    n
+                }
+            };
+            printer.info(&format!("exported {n} rows"));
+            Ok(ExitStatus::Success)
+        }
+        LedgerCommand::History(args) => {
+            let history = ledger.template_history(args.template.as_deref())?;
+            match args.format {
+                Format::Json => {
+                    printer.out(&format!("{}\n", serde_json::to_string_pretty(&history)?))?;
+                }
+                Format::Text => {
+                    let mut out = String::new();
+                    if history.is_empty() {
+                        let _ = writeln!(out, "no template has been written to Genesys yet");
+                    }
+                    for h in &history {
+                        let w = &h.write;
+                        let _ = writeln!(
+                            out,
+                            "{}  {:<28} v{:<4} {}  commit {}  response {}{}",
+                            h.at.strftime("%Y-%m-%d %H:%M:%SZ"),
+                            w.name,
+                            w.version,
+                            short(&w.content_hash),
+                            w.git_commit
+                                .as_deref()
+                                .map_or("-", |c| &c[..c.len().min(12)]),
+                            w.response_id,
+                            w.overwrote_hash
+                                .as_deref()
+                                .map(|o| format!("  (overwrote drift {})", short(o)))
+                                .unwrap_or_default()
+                        );
+                    }
+                    printer.out(&out)?;
+                }
+            }
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+fn short(hash: &str) -> &str {
+    let h = hash.strip_prefix("sha256:").unwrap_or(hash);
+    &h[..h.len().min(12)]
+}

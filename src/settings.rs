@@ -1,0 +1,155 @@
+//! Settings resolved once per invocation: CLI > environment variables > herald.yaml > defaults.
+//! This is the only module that reads environment variables; their names are listed here.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use herald_ledger::LedgerKey;
+
+use crate::spec::Target;
+use crate::spec::model::{Environment, Workspace};
+
+/// Selects the environment when `--env` is absent.
+pub const ENV_ENVIRONMENT: &str = "HERALD_ENV";
+/// The ledger key (64 hex digits or a passphrase of at least 16 characters).
+pub const ENV_LEDGER_KEY: &str = "HERALD_LEDGER_KEY";
+/// Overrides the ledger location (a SQLite path or a `postgres://` URL).
+pub const ENV_LEDGER_URL: &str = "HERALD_LEDGER_URL";
+/// Pins "now" (RFC 3339) for reproducible plans and tests.
+pub const ENV_NOW: &str = "HERALD_NOW";
+/// Genesys OAuth client id (the name Genesys's own tools use).
+pub const ENV_CLIENT_ID: &str = "GENESYSCLOUD_OAUTHCLIENT_ID";
+/// Genesys OAuth client secret.
+pub const ENV_CLIENT_SECRET: &str = "GENESYSCLOUD_OAUTHCLIENT_SECRET";
+/// Genesys region id.
+pub const ENV_REGION: &str = "GENESYSCLOUD_REGION";
+/// Shared secret(s) for `herald serve`, comma-separated for rotation.
+pub const ENV_WEBHOOK_SECRET: &str = "HERALD_WEBHOOK_SECRET";
+
+/// The directory herald keeps its local state in, inside the workspace.
+pub const STATE_DIR: &str = ".herald";
+
+/// Reads an environment variable; empty counts as unset.
+pub fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Where the ledger lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerLocation {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL.
+    Postgres(String),
+}
+
+/// Everything a command needs to know about its target environment.
+#[derive(Debug, Clone)]
+pub struct EnvSettings {
+    /// The environment.
+    pub env: Environment,
+    /// The ledger.
+    pub ledger: LedgerLocation,
+    /// The ledger key file (used when `HERALD_LEDGER_KEY` is unset).
+    pub key_file: PathBuf,
+    /// The embedded sandbox's state file.
+    pub sandbox_state: PathBuf,
+    /// "Now", pinned by `HERALD_NOW` or the real clock.
+    pub now: jiff::Timestamp,
+}
+
+/// Resolves the environment named by `--env`, `HERALD_ENV` or `default_environment`.
+pub fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Result<EnvSettings> {
+    let name = cli_env
+        .map(str::to_owned)
+        .or_else(|| env_var(ENV_ENVIRONMENT))
+        .unwrap_or_else(|| ws.project.default_environment.clone());
+    let Some(env) = ws.project.environments.get(&name) else {
+        let known: Vec<&str> = ws.project.environments.keys().map(String::as_str).collect();
+        bail!(
+            "environment `{name}` is not defined in herald.yaml (known: {})",
+            known.join(", ")
+        );
+    };
+    let state = ws.root.join(STATE_DIR);
+    let ledger = match env_var(ENV_LEDGER_URL).or_else(|| env.ledger.clone()) {
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            LedgerLocation::Postgres(url)
+        }
+        Some(path) => LedgerLocation::Sqlite(resolve_path(
+            &ws.root,
+            path.strip_prefix("sqlite:").unwrap_or(&path),
+        )),
+        None => LedgerLocation::Sqlite(state.join(format!("ledger-{name}.db"))),
+    };
+    let now = match env_var(ENV_NOW) {
+        Some(raw) => raw
+            .parse()
+            .with_context(|| format!("{ENV_NOW}=`{raw}` is not an RFC 3339 instant"))?,
+        None => jiff::Timestamp::now(),
+    };
+    Ok(EnvSettings {
+        env: env.clone(),
+        ledger,
+        key_file: state.join("ledger.key"),
+        sandbox_state: state.join("sandbox-state.db"),
+        now,
+    })
+}
+
+fn resolve_path(root: &Path, raw: &str) -> PathBuf {
+    let p = PathBuf::from(raw);
+    if p.is_absolute() { p } else { root.join(p) }
+}
+
+impl EnvSettings {
+    /// The ledger key: `HERALD_LEDGER_KEY`, else the key file — created on first use for a
+    /// sandbox environment, required to exist otherwise (a missing key must never silently
+    /// become a new one, or every opt-out would stop matching).
+    pub fn ledger_key(&self) -> anyhow::Result<LedgerKey> {
+        if let Some(secret) = env_var(ENV_LEDGER_KEY) {
+            return LedgerKey::from_secret(&secret)
+                .with_context(|| format!("{ENV_LEDGER_KEY} is not a usable ledger key"));
+        }
+        if self.env.target == Target::Sandbox {
+            return LedgerKey::load_or_create(&self.key_file)
+                .with_context(|| format!("ledger key file {}", self.key_file.display()));
+        }
+        LedgerKey::load(&self.key_file).with_context(|| {
+            format!(
+                "no ledger key for environment `{}`: set {ENV_LEDGER_KEY}, or copy the team's key file to {} (mode 0600)",
+                self.env.name,
+                self.key_file.display()
+            )
+        })
+    }
+
+    /// The SQLite ledger path, or an error for backends this build cannot open.
+    pub fn sqlite_path(&self) -> anyhow::Result<&Path> {
+        match &self.ledger {
+            LedgerLocation::Sqlite(p) => Ok(p),
+            LedgerLocation::Postgres(_) => bail!(
+                "environment `{}` uses a PostgreSQL ledger, which this command does not support yet",
+                self.env.name
+            ),
+        }
+    }
+}
+
+/// The user running herald (for run records and lock holders).
+pub fn current_user() -> String {
+    env_var("USER")
+        .or_else(|| env_var("USERNAME"))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// This machine's host name.
+pub fn host_name() -> String {
+    fs_err::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs_err::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| env_var("HOSTNAME"))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
