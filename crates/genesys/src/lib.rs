@@ -8,6 +8,22 @@
 //! and org limits. Errors are [`ApiError`], which keeps the Genesys `code`, `status`,
 //! `message` and correlation id.
 //!
+//! ```no_run
+//! use herald_genesys::{AgentlessSms, ApiError, ClientConfig, Credentials, GenesysClient, Region};
+//! # async fn demo(secret: herald_genesys::SecretString) -> Result<(), ApiError> {
+//! let mut config = ClientConfig::for_region(Region::UsEast1, Credentials::new("client-id", secret));
+//! config.requests_per_minute = Some(300); // burst 30, refill 4.5/s
+//! let client = GenesysClient::new(config)?; // clone it into every worker task
+//! let sms = AgentlessSms { from: "+15550001111".into(), to: "+15550100123".into(), text: "Hi".into() };
+//! match client.send_sms(&sms).await {
+//!     Ok(sent) => println!("sent {}", sent.message_id),
+//!     Err(ApiError::Unknown { .. }) => { /* maybe sent: reconcile, never resend blindly */ }
+//!     Err(e) if e.is_definitely_not_sent() => { /* pending or failed, per the variant */ }
+//!     Err(e) => return Err(e),
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! This crate never reads environment variables; it only names them ([`ENV_CLIENT_ID`],
 //! [`ENV_CLIENT_SECRET`], [`ENV_REGION`]). Secrets and tokens are `SecretString`s and never
 //! appear in logs, errors or `Debug` output.
