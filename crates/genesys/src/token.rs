@@ -25,6 +25,17 @@ use crate::redact::mask_pii;
 /// Renew a token when less than this remains (DESIGN §5).
 pub const RENEW_MARGIN: Duration = Duration::from_secs(5 * 60);
 
+/// Attempts of one token grant when the login service fails transiently.
+const TOKEN_ATTEMPTS: u32 = 3;
+
+fn is_transient(err: &ApiError) -> bool {
+    match err {
+        ApiError::Transport { .. } | ApiError::NotSent { .. } => true,
+        ApiError::Auth { status, .. } => *status == 429 || *status >= 500,
+        _ => false,
+    }
+}
+
 /// A token handed to a worker: the value and the generation it belongs to.
 #[derive(Clone)]
 pub(crate) struct IssuedToken {
@@ -104,7 +115,21 @@ impl TokenManager {
         {
             return Ok(cached.token.clone());
         }
-        let fresh = self.fetch().await?;
+        let mut attempt = 0u32;
+        let fresh = loop {
+            attempt += 1;
+            match self.fetch().await {
+                Ok(fresh) => break fresh,
+                // The grant is safe to repeat: retry a few transient failures of the login
+                // service (never a refusal of the credentials).
+                Err(e) if attempt < TOKEN_ATTEMPTS && is_transient(&e) => {
+                    let delay = crate::retry::full_jitter(Duration::from_millis(200 << attempt));
+                    debug!(attempt, "token request failed transiently; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let token = fresh.token.clone();
         *state = Some(fresh);
         Ok(token)

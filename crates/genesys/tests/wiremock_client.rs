@@ -850,3 +850,35 @@ async fn dnc_analytics_message_details_and_limits() {
         "unreadable limits fall back"
     );
 }
+
+#[tokio::test]
+async fn login_is_retried_on_a_transient_failure_but_not_on_refused_credentials() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    mount_token(&server, 86_400).await;
+    let client = GenesysClient::new(config(&server.uri())).unwrap();
+    client.authenticate().await.unwrap();
+    assert_eq!(requests_to(&server, "/oauth/token").await.len(), 2);
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth/token"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({
+            "error": "invalid_client", "error_description": "bad client"
+        })))
+        .mount(&server)
+        .await;
+    let client = GenesysClient::new(config(&server.uri())).unwrap();
+    let err = client.send_sms(&sms()).await.unwrap_err();
+    assert!(matches!(err, ApiError::Auth { status: 401, .. }), "{err:?}");
+    assert_eq!(err.code(), Some("invalid_client"));
+    assert!(err.is_definitely_not_sent());
+    assert_eq!(requests_to(&server, "/oauth/token").await.len(), 1);
+    assert!(requests_to(&server, SMS_PATH).await.is_empty());
+}
