@@ -316,7 +316,7 @@ fn parse(bytes: &[u8]) -> Result<Inbound, BadRequest> {
     let from = normalise_e164(from_raw).ok_or_else(|| {
         BadRequest::field(
             "from",
-            "field `from` must be an E.164 phone number such as +15550100100".to_owned(),
+            "field `from` must be an E.164 phone number (`+` then 8 to 15 digits)".to_owned(),
         )
     })?;
     let text = required_string(&obj, "text")?;
