@@ -12,6 +12,14 @@ pub enum LedgerError {
     /// The underlying database reported an error.
     #[error("ledger database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The PostgreSQL server or driver reported an error.
+    #[cfg(feature = "postgres")]
+    #[error("ledger database error: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// The database cannot hold a ledger as configured (no schema selected, a lock for
+    /// another database, an unusable URL).
+    #[error("ledger database: {0}")]
+    Backend(String),
     /// A file or directory operation failed.
     #[error("ledger I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -20,7 +28,7 @@ pub enum LedgerError {
         "ledger {path} has schema version {found}, but this herald supports up to {supported}; upgrade herald"
     )]
     NewerSchema {
-        /// The ledger file.
+        /// The ledger file (or, for PostgreSQL, the database URL without its password).
         path: PathBuf,
         /// Schema version found in the file.
         found: i64,

@@ -68,6 +68,9 @@ mod fsutil;
 mod key;
 mod lock;
 mod model;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod raw;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -78,13 +81,19 @@ use jiff::Timestamp;
 
 pub use error::{LedgerError, Result};
 pub use key::{Channel, LedgerKey, MIN_SECRET_LEN, RecipientId, mask_email, mask_phone};
-pub use lock::{LockError, LockInfo, RunLock};
+pub use lock::{LedgerLock, LockError, LockInfo, RunLock};
 pub use model::{
     BrokenLink, CampaignCounts, Claim, ClaimResult, EventRecord, ExportRow, InboundAction,
     InboundRecord, InboundResult, KeySet, NewRun, OpenReport, Outcome, OutcomeResult, Receipt,
     ReceiptMatch, Resolution, RunRecord, SendRecord, SendState, SentMessage, Suppression,
     SuppressionAction, SuppressionAudit, SuppressionRow, SuppressionSet, TemplateBinding,
     TemplateVersionRecord, TemplateWrite, UnknownPolicy, VerifyReport,
+};
+#[cfg(feature = "postgres")]
+pub use postgres::{PgRunLock, PostgresLedger};
+pub use raw::{
+    MigrateReport, RawColumn, RawKind, RawRow, RawSink, RawTable, RawValue, TableCounts,
+    migrate_ledger,
 };
 pub use sqlite::{SCHEMA_VERSION, SqliteLedger};
 
@@ -223,4 +232,21 @@ pub trait Ledger: Send {
     ) -> Result<u64>;
     /// The storage engine's own consistency check; `["ok"]` when healthy.
     fn integrity_check(&self) -> Result<Vec<String>>;
+
+    /// Row count of every stored table, keyed by [`RawTable::name`].
+    fn table_counts(&self) -> Result<TableCounts>;
+    /// Streams every stored row as stored, table by table in [`RawTable::ALL`] order (each in
+    /// primary-key order), from one consistent snapshot. The sink must not call back into
+    /// this ledger. Used by [`migrate_ledger`].
+    fn export_raw(&self, sink: &mut RawSink<'_>) -> Result<()>;
+    /// Imports rows exactly as given (ids, timestamps, events and their hashes) in one
+    /// transaction: `feed` is called once with a sink to push rows into, in
+    /// [`RawTable::ALL`] order. This ledger must be fresh (only its own creation event) and
+    /// have been created with the same key as the rows (a `meta` key fingerprint that
+    /// differs is [`LedgerError::WrongKey`]); its creation event is replaced by the imported
+    /// chain. Returns the rows received per table. Used by [`migrate_ledger`].
+    fn import_raw(
+        &mut self,
+        feed: &mut dyn FnMut(&mut RawSink<'_>) -> Result<()>,
+    ) -> Result<TableCounts>;
 }

@@ -53,6 +53,15 @@ pub enum LockError {
         /// The holder, if its details could be read from the lock file.
         holder: Option<LockInfo>,
     },
+    /// The PostgreSQL connection holding (or asking for) the advisory lock failed.
+    #[cfg(feature = "postgres")]
+    #[error("run lock on {target}: {source}")]
+    Postgres {
+        /// The database URL, without its password.
+        target: String,
+        /// The driver error.
+        source: postgres::Error,
+    },
     /// The lock file could not be created, opened or written.
     #[error("lock file {path}: {source}")]
     Io {
@@ -69,6 +78,40 @@ pub struct RunLock {
     file: std::fs::File,
     path: PathBuf,
     info: LockInfo,
+}
+
+/// A held run lock of either backend, for code that works with both; released when dropped.
+#[derive(Debug)]
+pub enum LedgerLock {
+    /// The file lock next to a SQLite ledger.
+    File(RunLock),
+    /// The session advisory lock of a PostgreSQL ledger.
+    #[cfg(feature = "postgres")]
+    Postgres(Box<crate::PgRunLock>),
+}
+
+impl LedgerLock {
+    /// The holder details recorded for this lock.
+    pub fn info(&self) -> &LockInfo {
+        match self {
+            LedgerLock::File(l) => l.info(),
+            #[cfg(feature = "postgres")]
+            LedgerLock::Postgres(l) => l.info(),
+        }
+    }
+}
+
+impl From<RunLock> for LedgerLock {
+    fn from(lock: RunLock) -> LedgerLock {
+        LedgerLock::File(lock)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl From<crate::PgRunLock> for LedgerLock {
+    fn from(lock: crate::PgRunLock) -> LedgerLock {
+        LedgerLock::Postgres(Box::new(lock))
+    }
 }
 
 /// How often a waiting `acquire` retries.

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jiff::Timestamp;
+use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OptionalExtension as _, Row, Transaction, TransactionBehavior, params};
 
 use crate::Ledger;
@@ -30,6 +31,7 @@ use crate::model::{
     SuppressionAudit, SuppressionRow, SuppressionSet, TemplateBinding, TemplateVersionRecord,
     TemplateWrite, UnknownPolicy, VerifyReport,
 };
+use crate::raw::{RawRow, RawSink, RawTable, RawValue, TableCounts, check_fresh};
 
 /// Newest schema version this build writes.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -39,7 +41,7 @@ const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-const SEND_COLS: &str = "campaign, row_key, recipient, masked, channel, template_hash, state, \
+pub(crate) const SEND_COLS: &str = "campaign, row_key, recipient, masked, channel, template_hash, state, \
      attempts, next_attempt_at, message_id, conversation_id, error_code, note, run_id, \
      dispatched_at, updated_at";
 
@@ -51,32 +53,32 @@ pub struct SqliteLedger {
     report: OpenReport,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     Timestamp::now().as_millisecond()
 }
 
-fn ts(ms: i64) -> Result<Timestamp> {
+pub(crate) fn ts(ms: i64) -> Result<Timestamp> {
     Timestamp::from_millisecond(ms)
         .map_err(|e| LedgerError::Corrupt(format!("bad timestamp {ms}: {e}")))
 }
 
-fn opt_ts(ms: Option<i64>) -> Result<Option<Timestamp>> {
+pub(crate) fn opt_ts(ms: Option<i64>) -> Result<Option<Timestamp>> {
     ms.map(ts).transpose()
 }
 
-fn corrupt(what: &str, value: &str) -> LedgerError {
+pub(crate) fn corrupt(what: &str, value: &str) -> LedgerError {
     LedgerError::Corrupt(format!("unexpected {what} `{value}`"))
 }
 
-fn parse_state(s: &str) -> Result<SendState> {
+pub(crate) fn parse_state(s: &str) -> Result<SendState> {
     SendState::parse(s).ok_or_else(|| corrupt("send state", s))
 }
 
-fn parse_channel(s: &str) -> Result<Channel> {
+pub(crate) fn parse_channel(s: &str) -> Result<Channel> {
     Channel::parse(s).ok_or_else(|| corrupt("channel", s))
 }
 
-fn parse_scope(s: &str) -> Result<Option<Channel>> {
+pub(crate) fn parse_scope(s: &str) -> Result<Option<Channel>> {
     if s == "*" {
         Ok(None)
     } else {
@@ -84,36 +86,36 @@ fn parse_scope(s: &str) -> Result<Option<Channel>> {
     }
 }
 
-fn scope_str(channel: Option<Channel>) -> &'static str {
+pub(crate) fn scope_str(channel: Option<Channel>) -> &'static str {
     channel.map_or("*", Channel::as_str)
 }
 
-fn parse_recipient(s: &str) -> Result<RecipientId> {
+pub(crate) fn parse_recipient(s: &str) -> Result<RecipientId> {
     RecipientId::from_hex(s).ok_or_else(|| LedgerError::Corrupt("malformed recipient id".into()))
 }
 
-fn u32_of(v: i64) -> Result<u32> {
+pub(crate) fn u32_of(v: i64) -> Result<u32> {
     u32::try_from(v).map_err(|_| LedgerError::Corrupt(format!("attempts out of range: {v}")))
 }
 
 /// Raw columns of a `sends` row in [`SEND_COLS`] order.
-struct RawSend {
-    campaign: String,
-    row_key: String,
-    recipient: String,
-    masked: String,
-    channel: String,
-    template_hash: String,
-    state: String,
-    attempts: i64,
-    next_attempt_at: Option<i64>,
-    message_id: Option<String>,
-    conversation_id: Option<String>,
-    error_code: Option<String>,
-    note: Option<String>,
-    run_id: Option<String>,
-    dispatched_at: Option<i64>,
-    updated_at: i64,
+pub(crate) struct RawSend {
+    pub(crate) campaign: String,
+    pub(crate) row_key: String,
+    pub(crate) recipient: String,
+    pub(crate) masked: String,
+    pub(crate) channel: String,
+    pub(crate) template_hash: String,
+    pub(crate) state: String,
+    pub(crate) attempts: i64,
+    pub(crate) next_attempt_at: Option<i64>,
+    pub(crate) message_id: Option<String>,
+    pub(crate) conversation_id: Option<String>,
+    pub(crate) error_code: Option<String>,
+    pub(crate) note: Option<String>,
+    pub(crate) run_id: Option<String>,
+    pub(crate) dispatched_at: Option<i64>,
+    pub(crate) updated_at: i64,
 }
 
 impl RawSend {
@@ -138,7 +140,7 @@ impl RawSend {
         })
     }
 
-    fn image(&self) -> Result<SendImage> {
+    pub(crate) fn image(&self) -> Result<SendImage> {
         Ok(SendImage {
             campaign: self.campaign.clone(),
             row_key: self.row_key.clone(),
@@ -156,7 +158,7 @@ impl RawSend {
         })
     }
 
-    fn record(self) -> Result<SendRecord> {
+    pub(crate) fn record(self) -> Result<SendRecord> {
         Ok(SendRecord {
             recipient: parse_recipient(&self.recipient)?,
             channel: parse_channel(&self.channel)?,
@@ -1444,9 +1446,137 @@ impl Ledger for SqliteLedger {
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<rusqlite::Result<_>>()?)
     }
+
+    fn table_counts(&self) -> Result<TableCounts> {
+        table_counts_in(&self.conn)
+    }
+
+    fn export_raw(&self, sink: &mut RawSink<'_>) -> Result<()> {
+        // One read transaction: every table comes from the same snapshot.
+        let tx = self.conn.unchecked_transaction()?;
+        for table in RawTable::ALL {
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {} FROM {} ORDER BY {}",
+                table.column_list(),
+                table.name(),
+                table.order_by()
+            ))?;
+            let width = table.columns().len();
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let mut values = Vec::with_capacity(width);
+                for i in 0..width {
+                    values.push(match r.get_ref(i)? {
+                        ValueRef::Null => RawValue::Null,
+                        ValueRef::Integer(n) => RawValue::Int(n),
+                        ValueRef::Text(t) => RawValue::Text(
+                            String::from_utf8(t.to_vec())
+                                .map_err(|_| corrupt("non-UTF-8 text in", table.name()))?,
+                        ),
+                        ValueRef::Real(_) | ValueRef::Blob(_) => {
+                            return Err(corrupt("non-integer, non-text value in", table.name()));
+                        }
+                    });
+                }
+                let row = RawRow { table, values };
+                row.check()?;
+                sink(row)?;
+            }
+        }
+        tx.finish()?;
+        Ok(())
+    }
+
+    fn import_raw(
+        &mut self,
+        feed: &mut dyn FnMut(&mut RawSink<'_>) -> Result<()>,
+    ) -> Result<TableCounts> {
+        let tx = self.write_tx()?;
+        let first_kind: Option<String> = tx
+            .query_row("SELECT kind FROM events ORDER BY seq LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        check_fresh(&table_counts_in(&tx)?, first_kind.as_deref())?;
+        // The imported chain replaces this ledger's own creation event; the append-only
+        // guard is lifted for that one statement, inside the transaction.
+        tx.execute_batch(
+            "DROP TRIGGER events_append_only_delete; DELETE FROM events; \
+             CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events \
+             BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;",
+        )?;
+        let mut counts: TableCounts = RawTable::ALL
+            .iter()
+            .map(|t| (t.name().to_owned(), 0))
+            .collect();
+        feed(&mut |row: RawRow| {
+            row.check()?;
+            *counts.entry(row.table.name().to_owned()).or_default() += 1;
+            if let Some((key, value)) = row.meta_pair() {
+                return import_meta(&tx, key, value);
+            }
+            let table = row.table;
+            let placeholders = (1..=table.columns().len())
+                .map(|i| format!("?{i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            tx.prepare_cached(&format!(
+                "INSERT INTO {} ({}) VALUES ({placeholders})",
+                table.name(),
+                table.column_list()
+            ))?
+            .execute(rusqlite::params_from_iter(row.values.into_iter().map(
+                |v| match v {
+                    RawValue::Null => SqlValue::Null,
+                    RawValue::Int(n) => SqlValue::Integer(n),
+                    RawValue::Text(t) => SqlValue::Text(t),
+                },
+            )))?;
+            Ok(())
+        })?;
+        tx.commit()?;
+        Ok(counts)
+    }
 }
 
-fn corrupt_report(reason: &str) -> VerifyReport {
+fn table_counts_in(conn: &Connection) -> Result<TableCounts> {
+    let mut out = TableCounts::new();
+    for table in RawTable::ALL {
+        let n: i64 =
+            conn.query_row(&format!("SELECT COUNT(*) FROM {}", table.name()), [], |r| {
+                r.get(0)
+            })?;
+        out.insert(table.name().to_owned(), u64::try_from(n).unwrap_or(0));
+    }
+    Ok(out)
+}
+
+/// Imports one `meta` row: the key fingerprint must match this ledger's; others are upserted.
+fn import_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    if key == "key_fingerprint" {
+        let ours: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'key_fingerprint'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        return match ours {
+            Some(actual) if actual != value => Err(LedgerError::WrongKey {
+                expected: value.to_owned(),
+                actual,
+            }),
+            _ => Ok(()),
+        };
+    }
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn corrupt_report(reason: &str) -> VerifyReport {
     VerifyReport {
         ok: false,
         events_checked: 0,
@@ -1459,7 +1589,7 @@ fn corrupt_report(reason: &str) -> VerifyReport {
     }
 }
 
-fn counts_entry<'a>(
+pub(crate) fn counts_entry<'a>(
     out: &'a mut BTreeMap<String, CampaignCounts>,
     c: &str,
 ) -> &'a mut CampaignCounts {

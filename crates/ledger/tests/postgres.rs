@@ -1,0 +1,678 @@
+//! PostgreSQL backend tests: the shared conformance suite, concurrent claimers, the advisory
+//! run lock across real processes, migration from and to SQLite, key/schema checks,
+//! tampering and privacy.
+//!
+//! They run when `HERALD_TEST_POSTGRES_URL` is set (e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`) and fail if that server cannot be reached;
+//! without it each test reports that it was skipped. Every ledger lives in its own
+//! `herald_test_<random>` schema, dropped at the end, so tests run in parallel.
+#![cfg(feature = "postgres")]
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use herald_ledger::{
+    Channel, Claim, ClaimResult, InboundAction, InboundRecord, Ledger, LedgerError, LedgerKey,
+    LedgerLock, LockError, LockInfo, NewRun, Outcome, OutcomeResult, PgRunLock, PostgresLedger,
+    RawTable, SendState, SqliteLedger, Suppression, TemplateWrite, UnknownPolicy, mask_email,
+    mask_phone, migrate_ledger, testing,
+};
+use jiff::Timestamp;
+
+const URL_ENV: &str = "HERALD_TEST_POSTGRES_URL";
+const CHILD_ENV: &str = "HERALD_LEDGER_TEST_CHILD";
+const CHILD_URL_ENV: &str = "HERALD_LEDGER_TEST_PG_URL";
+const DIR_ENV: &str = "HERALD_LEDGER_TEST_DIR";
+/// Rows two concurrent claimers compete for.
+const ROWS: u32 = 300;
+
+/// The server URL, or `None` (and a note on stderr) when PostgreSQL tests are not requested.
+fn server(test: &str) -> Option<String> {
+    match std::env::var(URL_ENV) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            let _ = writeln!(std::io::stderr(), "{test}: skipped ({URL_ENV} is not set)");
+            None
+        }
+    }
+}
+
+fn admin(base: &str) -> postgres::Client {
+    postgres::Client::connect(base, postgres::NoTls).unwrap_or_else(|e| {
+        panic!("{URL_ENV} is set but the PostgreSQL server cannot be reached: {e}")
+    })
+}
+
+/// A private schema for one ledger, dropped (with everything in it) on drop.
+struct Schema {
+    base: String,
+    name: String,
+}
+
+impl Schema {
+    fn new(base: &str) -> Schema {
+        let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
+        admin(base)
+            .batch_execute(&format!("CREATE SCHEMA {name}"))
+            .unwrap();
+        Schema {
+            base: base.to_owned(),
+            name,
+        }
+    }
+
+    /// The server URL with this schema as the `search_path`.
+    fn url(&self) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-csearch_path%3D{}", self.base, self.name)
+    }
+
+    fn client(&self) -> postgres::Client {
+        let mut c = admin(&self.base);
+        c.batch_execute(&format!("SET search_path = {}", self.name))
+            .unwrap();
+        c
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.base, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
+        }
+    }
+}
+
+fn key() -> LedgerKey {
+    LedgerKey::from_secret(&"42".repeat(32)).unwrap()
+}
+
+fn new_run(l: &mut dyn Ledger, id: &str) {
+    l.begin_run(&NewRun {
+        run_id: id.into(),
+        command: "apply".into(),
+        user: "tester".into(),
+        host: "host".into(),
+        git_commit: Some("abc123".into()),
+        plan_hash: None,
+    })
+    .unwrap();
+}
+
+fn phone(i: u32) -> String {
+    format!("+1555010{i:04}")
+}
+
+fn claim(k: &LedgerKey, row: &str, i: u32) -> Claim {
+    Claim {
+        row_key: row.into(),
+        recipient: k.recipient_id(Channel::Sms, &phone(i)),
+        masked: mask_phone(&phone(i)),
+        channel: Channel::Sms,
+        template_hash: "v1:t".into(),
+    }
+}
+
+fn sent(row: &str, msg: &str) -> Outcome {
+    Outcome {
+        campaign: "c".into(),
+        row_key: row.into(),
+        result: OutcomeResult::Sent {
+            message_id: msg.into(),
+            conversation_id: Some(format!("conv-{msg}")),
+        },
+    }
+}
+
+fn lock_info(run: &str, host: &str) -> LockInfo {
+    LockInfo {
+        pid: std::process::id(),
+        host: host.into(),
+        run_id: run.into(),
+        started_at: Timestamp::now(),
+        command: "apply".into(),
+    }
+}
+
+#[test]
+fn postgres_passes_the_conformance_suite() {
+    let Some(base) = server("postgres_passes_the_conformance_suite") else {
+        return;
+    };
+    let schemas = RefCell::new(Vec::new());
+    testing::conformance_suite(&|| {
+        let schema = Schema::new(&base);
+        let ledger = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+        assert!(ledger.open_report().created);
+        schemas.borrow_mut().push(schema);
+        Box::new(ledger)
+    });
+    assert_eq!(schemas.borrow().len(), testing::CASES.len());
+}
+
+#[test]
+fn concurrent_claimers_never_claim_one_key_twice() {
+    let Some(base) = server("concurrent_claimers_never_claim_one_key_twice") else {
+        return;
+    };
+    let schema = Schema::new(&base);
+    let url = schema.url();
+    drop(PostgresLedger::connect(&url, &key()).unwrap());
+    let barrier = Arc::new(Barrier::new(2));
+    let worker = |name: &'static str, reverse: bool| {
+        let url = url.clone();
+        let barrier = Arc::clone(&barrier);
+        std::thread::spawn(move || {
+            let k = key();
+            let mut l = PostgresLedger::connect(&url, &k).unwrap();
+            new_run(&mut l, name);
+            let mut claims: Vec<Claim> = (0..ROWS)
+                .map(|i| claim(&k, &format!("row-{i:03}"), i))
+                .collect();
+            if reverse {
+                claims.reverse();
+            }
+            barrier.wait();
+            let mut mine: Vec<String> = Vec::new();
+            let mut skipped = 0;
+            for chunk in claims.chunks(7) {
+                let res = l
+                    .claim_batch(name, "c", chunk, UnknownPolicy::Skip)
+                    .unwrap();
+                let mut outcomes = Vec::new();
+                for (c, r) in chunk.iter().zip(res) {
+                    match r {
+                        ClaimResult::Claimed => {
+                            outcomes.push(sent(&c.row_key, &format!("{name}-{}", c.row_key)));
+                            mine.push(c.row_key.clone());
+                        }
+                        ClaimResult::Skipped(SendState::Dispatching | SendState::Sent) => {
+                            skipped += 1;
+                        }
+                        other => panic!("{name}: unexpected {other:?} for {}", c.row_key),
+                    }
+                }
+                // Send what was claimed, as apply does, before the next batch.
+                l.record_outcomes(name, &outcomes).unwrap();
+            }
+            (mine, skipped)
+        })
+    };
+    let a = worker("run-a", false);
+    let b = worker("run-b", true);
+    let (a, a_skipped) = a.join().unwrap();
+    let (b, b_skipped) = b.join().unwrap();
+
+    let a_set: HashSet<&String> = a.iter().collect();
+    let b_set: HashSet<&String> = b.iter().collect();
+    assert_eq!(a.len(), a_set.len(), "run-a claimed a key twice");
+    assert_eq!(b.len(), b_set.len(), "run-b claimed a key twice");
+    let both: Vec<_> = a_set.intersection(&b_set).collect();
+    assert!(both.is_empty(), "claimed by both runners: {both:?}");
+    assert_eq!(a.len() + b.len(), ROWS as usize);
+    assert_eq!(a_skipped + b_skipped, ROWS as usize);
+    // Both really ran against each other (each saw the other's rows).
+    assert!(a_skipped > 0 && b_skipped > 0, "{a_skipped} / {b_skipped}");
+
+    let l = PostgresLedger::connect(&url, &key()).unwrap();
+    let rows = l.sends_in_state(Some("c"), SendState::Sent).unwrap();
+    assert_eq!(rows.len(), ROWS as usize);
+    assert!(
+        rows.iter().all(|r| r.attempts == 1),
+        "a row was dispatched twice"
+    );
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.sends_checked, u64::from(ROWS));
+}
+
+/// Spawns this test binary running the `child_process` test in `mode`.
+fn spawn_child(mode: &str, url: &str, dir: &Path) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--ignored", "--exact", "child_process", "--test-threads=1"])
+        .env(CHILD_ENV, mode)
+        .env(CHILD_URL_ENV, url)
+        .env(DIR_ENV, dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for_file(path: &Path, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("child exited early with {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "child never wrote {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Entry point of child processes; does nothing unless started by another test.
+#[test]
+#[ignore = "child-process helper, started by the cross-process tests"]
+fn child_process() {
+    let Ok(mode) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let url = std::env::var(CHILD_URL_ENV).unwrap();
+    let dir = PathBuf::from(std::env::var(DIR_ENV).unwrap());
+    match mode.as_str() {
+        // Hold the advisory run lock, with a claimed batch in flight, until killed.
+        "pg-lock" => {
+            let lock =
+                PgRunLock::acquire(&url, lock_info("child-run", "child-host"), None).unwrap();
+            let k = key();
+            let mut l = PostgresLedger::open_locked(&url, &k, &lock).unwrap();
+            new_run(&mut l, "child-run");
+            let claims: Vec<Claim> = (0..4).map(|i| claim(&k, &format!("row-{i}"), i)).collect();
+            l.claim_batch("child-run", "c", &claims, UnknownPolicy::Skip)
+                .unwrap();
+            fs_err::write(dir.join("locked"), b"").unwrap();
+            std::thread::sleep(Duration::from_secs(120));
+        }
+        other => panic!("unknown child mode {other}"),
+    }
+}
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn advisory_lock_is_released_when_the_holder_is_killed() {
+    let Some(base) = server("advisory_lock_is_released_when_the_holder_is_killed") else {
+        return;
+    };
+    let schema = Schema::new(&base);
+    let url = schema.url();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = KillOnDrop(spawn_child("pg-lock", &url, dir.path()));
+    let child_pid = child.0.id();
+    wait_for_file(&dir.path().join("locked"), &mut child.0);
+
+    match PgRunLock::acquire(&url, lock_info("p1", "parent"), None) {
+        Err(LockError::Held { holder: Some(h) }) => {
+            assert_eq!(h.pid, child_pid);
+            assert_eq!(h.run_id, "child-run");
+            assert_eq!(h.host, "child-host");
+        }
+        other => panic!("expected the child to hold the lock, got {other:?}"),
+    }
+    let err = PgRunLock::acquire(
+        &url,
+        lock_info("p2", "parent"),
+        Some(Duration::from_millis(300)),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("child-run"), "{err}");
+    assert_eq!(
+        PgRunLock::holder(&url).unwrap().map(|h| h.pid),
+        Some(child_pid)
+    );
+    // Another schema on the same server is another ledger with its own lock.
+    let other = Schema::new(&base);
+    let other_lock = PgRunLock::acquire(&other.url(), lock_info("o", "parent"), None).unwrap();
+    assert_eq!(other_lock.schema(), other.name);
+
+    child.0.kill().unwrap(); // SIGKILL: the process never unlocks
+    child.0.wait().unwrap();
+    // The server ends the dead session and drops its advisory lock.
+    let mut lock = PgRunLock::acquire(
+        &url,
+        lock_info("p3", "parent"),
+        Some(Duration::from_secs(20)),
+    )
+    .unwrap();
+    assert!(lock.is_held());
+    let holder = PgRunLock::holder(&url).unwrap().unwrap();
+    assert_eq!(
+        (holder.pid, holder.run_id.as_str()),
+        (std::process::id(), "p3")
+    );
+
+    // The crashed run's in-flight rows become unknown for the new holder only.
+    let reader = PostgresLedger::connect(&url, &key()).unwrap();
+    assert_eq!(
+        reader
+            .sends_in_state(None, SendState::Dispatching)
+            .unwrap()
+            .len(),
+        4
+    );
+    let l = PostgresLedger::open_locked(&url, &key(), &lock).unwrap();
+    assert_eq!(l.open_report().recovered_unknown, 4);
+    assert_eq!(
+        reader
+            .sends_in_state(None, SendState::Unknown)
+            .unwrap()
+            .len(),
+        4
+    );
+    assert!(l.verify().unwrap().ok);
+    // A lock taken on one schema does not open another schema's ledger.
+    let err = PostgresLedger::open_locked(&other.url(), &key(), &lock).unwrap_err();
+    assert!(matches!(err, LedgerError::Backend(_)), "{err}");
+
+    let neutral = LedgerLock::from(lock);
+    assert_eq!(neutral.info().run_id, "p3");
+    drop(neutral);
+    assert_eq!(PgRunLock::holder(&url).unwrap(), None);
+    let again = PgRunLock::acquire(&url, lock_info("p4", "parent"), None).unwrap();
+    assert_eq!(again.info().run_id, "p4");
+}
+
+/// A ledger with every kind of row: runs, templates, sends in several states,
+/// suppressions (added and removed), inbound replies and receipts.
+fn populate(l: &mut dyn Ledger) {
+    let k = key();
+    new_run(l, "r1");
+    l.record_template_write(&TemplateWrite {
+        run_id: "r1".into(),
+        name: "promo".into(),
+        response_id: "resp-1".into(),
+        version: 1,
+        content_hash: "v1:h".into(),
+        remote_hash: "v1:h".into(),
+        git_commit: Some("abc123".into()),
+        overwrote_hash: None,
+    })
+    .unwrap();
+    let claims: Vec<Claim> = (0..12)
+        .map(|i| claim(&k, &format!("row-{i:02}"), i))
+        .collect();
+    l.claim_batch("r1", "c", &claims, UnknownPolicy::Skip)
+        .unwrap();
+    let mut outcomes: Vec<Outcome> = (0..8)
+        .map(|i| sent(&format!("row-{i:02}"), &format!("m{i}")))
+        .collect();
+    outcomes.push(Outcome {
+        campaign: "c".into(),
+        row_key: "row-08".into(),
+        result: OutcomeResult::Unknown {
+            reason: "timeout".into(),
+        },
+    });
+    l.record_outcomes("r1", &outcomes).unwrap();
+    l.record_receipt("m1", "Delivered", None, Timestamp::now())
+        .unwrap();
+    l.suppress(&Suppression {
+        recipient: k.recipient_id(Channel::Email, "jane@example.com"),
+        masked: mask_email("jane@example.com"),
+        channel: None,
+        reason: "GDPR objection".into(),
+        source: "cli:alice".into(),
+    })
+    .unwrap();
+    l.record_inbound(&InboundRecord {
+        message_id: "in-1".into(),
+        recipient: k.recipient_id(Channel::Sms, &phone(3)),
+        masked: mask_phone(&phone(3)),
+        channel: Channel::Sms,
+        action: InboundAction::Suppress,
+        flagged: true,
+        received_at: Timestamp::now(),
+    })
+    .unwrap();
+    l.unsuppress(
+        &k.recipient_id(Channel::Sms, &phone(3)),
+        None,
+        "re-consented",
+        "cli:bob",
+    )
+    .unwrap();
+    l.recover_dispatching().unwrap();
+    l.finish_run("r1", "ok").unwrap();
+    assert!(l.verify().unwrap().ok);
+}
+
+fn assert_same(a: &dyn Ledger, b: &dyn Ledger) {
+    assert_eq!(a.table_counts().unwrap(), b.table_counts().unwrap());
+    assert_eq!(a.events(0, 10_000).unwrap(), b.events(0, 10_000).unwrap());
+    assert_eq!(
+        a.sends_in_state(None, SendState::Unknown).unwrap(),
+        b.sends_in_state(None, SendState::Unknown).unwrap()
+    );
+    assert_eq!(a.runs(10).unwrap(), b.runs(10).unwrap());
+    assert_eq!(a.suppressions().unwrap(), b.suppressions().unwrap());
+    assert_eq!(
+        a.suppression_history(None).unwrap(),
+        b.suppression_history(None).unwrap()
+    );
+    assert_eq!(
+        a.template_history(None).unwrap(),
+        b.template_history(None).unwrap()
+    );
+    let (va, vb) = (a.verify().unwrap(), b.verify().unwrap());
+    assert!(va.ok && vb.ok, "{va:?} / {vb:?}");
+    assert_eq!(va, vb);
+}
+
+#[test]
+fn migrate_sqlite_to_postgres_and_back() {
+    let Some(base) = server("migrate_sqlite_to_postgres_and_back") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut lite = SqliteLedger::open(&dir.path().join("ledger.db"), &key()).unwrap();
+    populate(&mut lite);
+
+    let schema = Schema::new(&base);
+    let mut pg = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+    let report = migrate_ledger(&lite, &mut pg).unwrap();
+    assert_eq!(report.tables["sends"], 12);
+    assert_eq!(
+        report.tables["events"],
+        lite.events(0, 10_000).unwrap().len() as u64
+    );
+    assert_eq!(report.tables, lite.table_counts().unwrap());
+    assert!(
+        report.tables.values().all(|n| *n > 0),
+        "{:?}",
+        report.tables
+    );
+    assert_eq!(report.sends_verified, 12);
+    assert_same(&lite, &pg);
+
+    // A second copy into a ledger that now holds data is refused, and changes nothing.
+    let before = pg.table_counts().unwrap();
+    let err = migrate_ledger(&lite, &mut pg).unwrap_err();
+    assert!(matches!(err, LedgerError::AlreadyExists { .. }), "{err}");
+    assert_eq!(pg.table_counts().unwrap(), before);
+
+    // The copy is a working ledger: the chain continues and ids continue after the copy.
+    new_run(&mut pg, "r2");
+    let res = pg
+        .claim_batch(
+            "r2",
+            "c",
+            &[claim(&key(), "row-08", 8), claim(&key(), "row-20", 20)],
+            UnknownPolicy::Skip,
+        )
+        .unwrap();
+    assert_eq!(
+        res,
+        vec![
+            ClaimResult::Skipped(SendState::Unknown),
+            ClaimResult::Claimed
+        ]
+    );
+    pg.suppress(&Suppression {
+        recipient: key().recipient_id(Channel::Sms, &phone(30)),
+        masked: mask_phone(&phone(30)),
+        channel: Some(Channel::Sms),
+        reason: "STOP".into(),
+        source: "serve".into(),
+    })
+    .unwrap();
+    assert_eq!(pg.suppression_history(None).unwrap().len(), 4);
+    assert!(pg.verify().unwrap().ok);
+
+    // And back to a new SQLite file, byte for byte the same history.
+    let mut back = SqliteLedger::open(&dir.path().join("back.db"), &key()).unwrap();
+    migrate_ledger(&pg, &mut back).unwrap();
+    assert_same(&pg, &back);
+
+    // A target created with another key is refused before anything is written.
+    let other = Schema::new(&base);
+    let other_key = LedgerKey::from_secret("a different secret value").unwrap();
+    let mut wrong = PostgresLedger::connect(&other.url(), &other_key).unwrap();
+    match migrate_ledger(&lite, &mut wrong) {
+        Err(LedgerError::WrongKey { expected, actual }) => {
+            assert_eq!(expected, key().fingerprint());
+            assert_eq!(actual, other_key.fingerprint());
+        }
+        other => panic!("expected WrongKey, got {other:?}"),
+    }
+    assert_eq!(wrong.table_counts().unwrap()["events"], 1);
+    assert!(wrong.verify().unwrap().ok);
+}
+
+#[test]
+fn wrong_key_and_newer_schema_are_refused() {
+    let Some(base) = server("wrong_key_and_newer_schema_are_refused") else {
+        return;
+    };
+    let schema = Schema::new(&base);
+    let url = schema.url();
+    let first = PostgresLedger::connect(&url, &key()).unwrap();
+    assert_eq!(first.open_report().migrated_from, Some(0));
+    assert_eq!(first.schema(), schema.name);
+    assert!(!format!("{first:?}").contains("search_path"));
+    drop(first);
+    let other = LedgerKey::from_secret("a different secret value").unwrap();
+    match PostgresLedger::connect(&url, &other) {
+        Err(LedgerError::WrongKey { expected, actual }) => {
+            assert_eq!(expected, key().fingerprint());
+            assert_eq!(actual, other.fingerprint());
+        }
+        other => panic!("expected WrongKey, got {other:?}"),
+    }
+    let again = PostgresLedger::connect(&url, &key()).unwrap();
+    assert!(!again.open_report().created);
+    assert_eq!(again.open_report().migrated_from, None);
+    assert_eq!(again.integrity_check().unwrap(), vec!["ok"]);
+    drop(again);
+
+    schema
+        .client()
+        .batch_execute(&format!(
+            "UPDATE herald_meta SET schema_version = {}",
+            herald_ledger::SCHEMA_VERSION + 1
+        ))
+        .unwrap();
+    match PostgresLedger::connect(&url, &key()) {
+        Err(LedgerError::NewerSchema {
+            found, supported, ..
+        }) => {
+            assert_eq!(found, herald_ledger::SCHEMA_VERSION + 1);
+            assert_eq!(supported, herald_ledger::SCHEMA_VERSION);
+        }
+        other => panic!("expected NewerSchema, got {other:?}"),
+    }
+
+    // A search_path naming no existing schema is refused with an explanation.
+    let missing = format!(
+        "{base}{}options=-csearch_path%3Dherald_test_does_not_exist",
+        if base.contains('?') { '&' } else { '?' }
+    );
+    let err = PostgresLedger::connect(&missing, &key()).unwrap_err();
+    assert!(err.to_string().contains("no schema selected"), "{err}");
+}
+
+#[test]
+fn verify_catches_tampering_and_history_is_append_only() {
+    let Some(base) = server("verify_catches_tampering_and_history_is_append_only") else {
+        return;
+    };
+    let schema = Schema::new(&base);
+    let mut l = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+    populate(&mut l);
+    let mut c = schema.client();
+    for sql in [
+        "UPDATE events SET payload_json = '{}' WHERE seq = 1",
+        "DELETE FROM events",
+        "TRUNCATE events",
+        "DELETE FROM suppression_audit",
+        "UPDATE template_versions SET version = 9",
+    ] {
+        let err = c.batch_execute(sql).unwrap_err();
+        assert!(
+            err.as_db_error()
+                .is_some_and(|e| e.message().contains("append-only")),
+            "{sql}: {err}"
+        );
+    }
+    // Someone "un-sends" a row to get it messaged again.
+    c.batch_execute(
+        "UPDATE sends SET state = 'pending', message_id = NULL WHERE row_key = 'row-03'",
+    )
+    .unwrap();
+    let report = l.verify().unwrap();
+    assert!(!report.ok);
+    let broken = report.first_broken.unwrap();
+    assert!(broken.reason.contains("c/row-03"), "{}", broken.reason);
+    assert!(broken.seq.is_some());
+
+    // Disabling the guards shows up in the integrity check.
+    c.batch_execute("ALTER TABLE events DISABLE TRIGGER events_append_only")
+        .unwrap();
+    let problems = l.integrity_check().unwrap();
+    assert_ne!(problems, vec!["ok"]);
+    assert!(problems[0].contains("append-only"), "{problems:?}");
+}
+
+#[test]
+fn no_raw_address_reaches_the_database() {
+    let Some(base) = server("no_raw_address_reaches_the_database") else {
+        return;
+    };
+    let schema = Schema::new(&base);
+    let mut l = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+    populate(&mut l);
+    let mut c = schema.client();
+    let mut text = String::new();
+    for table in RawTable::ALL {
+        let row = c
+            .query_one(
+                &format!(
+                    "SELECT COALESCE(string_agg(t::text, E'\\n'), '') FROM {} t",
+                    table.name()
+                ),
+                &[],
+            )
+            .unwrap();
+        text.push_str(row.get::<_, &str>(0));
+    }
+    assert!(text.contains("+1******0003"), "masked form is stored");
+    assert!(
+        !text.contains("5550100003"),
+        "raw phone digits must not be stored"
+    );
+    assert!(
+        !text.contains("jane@example.com"),
+        "raw email must not be stored"
+    );
+    assert!(text.contains("j***@example.com"));
+    assert!(
+        !text.contains(&"42".repeat(32)),
+        "key material must not be stored"
+    );
+    assert!(text.contains(&key().fingerprint()));
+}
