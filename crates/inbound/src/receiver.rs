@@ -306,6 +306,15 @@ fn parse(bytes: &[u8]) -> Result<Inbound, BadRequest> {
             "field `messageId` must not be empty".to_owned(),
         ));
     }
+    if is_unrendered_template(message_id) {
+        // A Data Action whose input was not mapped sends the reference itself; accepting it
+        // would make every later message a "duplicate" of the first and lose its opt-out.
+        return Err(BadRequest::field(
+            "messageId",
+            "field `messageId` is an unrendered template reference; map the Data Action input"
+                .to_owned(),
+        ));
+    }
     if message_id.len() > MAX_MESSAGE_ID_LEN {
         return Err(BadRequest::field(
             "messageId",
@@ -341,6 +350,11 @@ fn parse(bytes: &[u8]) -> Result<Inbound, BadRequest> {
         text: text.to_owned(),
         timestamp,
     })
+}
+
+/// Whether a value is a Velocity reference the Data Action left unrendered (`${input.x}`).
+fn is_unrendered_template(value: &str) -> bool {
+    value.starts_with("${") || value.starts_with("$!{")
 }
 
 fn required_string<'a>(
@@ -527,6 +541,9 @@ mod tests {
         assert_eq!(e.message, "field `messageId` must be a string");
         let e = err(r#"{"messageId":"m","from":"+15550100100","text":"x","to":5}"#);
         assert_eq!(e.field, Some("to"));
+        let e = err(r#"{"messageId":"${input.messageId}","from":"+15550100100","text":"x"}"#);
+        assert_eq!(e.field, Some("messageId"));
+        assert!(e.message.contains("unrendered"));
         let e = err("[1,2]");
         assert_eq!(e.field, None);
         let e = err("{\"messageId\":");
