@@ -1,9 +1,12 @@
 //! herald's send ledger: the memory and the outbox of campaign sends.
 //!
 //! Owns: the [`Ledger`] storage trait used by plan, apply, reconcile, the receiver and the
-//! status/ledger/suppress commands; its SQLite backend ([`SqliteLedger`]); the recipient key
-//! and masking rules ([`LedgerKey`], [`mask_phone`], [`mask_email`]); the per-environment
-//! [`RunLock`]; and the hash-chained event log checked by [`Ledger::verify`].
+//! status/ledger/suppress commands; its SQLite backend ([`SqliteLedger`]) and, behind the
+//! default `postgres` feature, its PostgreSQL backend (`PostgresLedger`, run lock
+//! `PgRunLock`); the recipient key and masking rules ([`LedgerKey`], [`mask_phone`],
+//! [`mask_email`]); the per-environment run lock ([`RunLock`], or either kind as
+//! [`LedgerLock`], chosen with [`LedgerLocation`]); the hash-chained event log checked by
+//! [`Ledger::verify`]; and verbatim copies between backends ([`migrate_ledger`]).
 //!
 //! Invariants every backend keeps:
 //! - a send is identified by `(campaign, row_key)` and dispatched at most once unless the
@@ -66,6 +69,7 @@ mod chain;
 mod error;
 mod fsutil;
 mod key;
+mod location;
 mod lock;
 mod model;
 #[cfg(feature = "postgres")]
@@ -81,6 +85,7 @@ use jiff::Timestamp;
 
 pub use error::{LedgerError, Result};
 pub use key::{Channel, LedgerKey, MIN_SECRET_LEN, RecipientId, mask_email, mask_phone};
+pub use location::LedgerLocation;
 pub use lock::{LedgerLock, LockError, LockInfo, RunLock};
 pub use model::{
     BrokenLink, CampaignCounts, Claim, ClaimResult, EventRecord, ExportRow, InboundAction,

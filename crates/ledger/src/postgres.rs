@@ -161,6 +161,11 @@ fn config_for(url: &str, application: &str) -> Result<(Config, String)> {
     Ok((config, target))
 }
 
+/// How `url` is shown: `postgres://user@host:port/db`, never with the password.
+pub(crate) fn shown_url(url: &str) -> Result<String> {
+    Ok(config_for(url, "herald")?.1)
+}
+
 /// `postgres://user@host:port/db`, never with the password.
 fn describe(config: &Config) -> String {
     let host = match config.get_hosts().first() {

@@ -1,7 +1,7 @@
 //! Shared behaviour tests for [`Ledger`] backends (feature `testing`).
 //!
 //! Owns: the backend-independent contract of the trait, written once so that the SQLite
-//! backend and a future PostgreSQL backend are held to exactly the same behaviour. Each
+//! backend and the PostgreSQL backend are held to exactly the same behaviour. Each
 //! case gets a fresh, empty ledger from the factory. Backend-specific properties (file
 //! permissions, tampering with raw rows, crash recovery across processes) are tested by the
 //! backend itself.

@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use herald_ledger::{
     Channel, Claim, ClaimResult, InboundAction, InboundRecord, Ledger, LedgerError, LedgerKey,
-    LedgerLock, LockError, LockInfo, NewRun, Outcome, OutcomeResult, PgRunLock, PostgresLedger,
-    RawTable, SendState, SqliteLedger, Suppression, TemplateWrite, UnknownPolicy, mask_email,
-    mask_phone, migrate_ledger, testing,
+    LedgerLocation, LedgerLock, LockError, LockInfo, NewRun, Outcome, OutcomeResult, PgRunLock,
+    PostgresLedger, RawTable, SendState, SqliteLedger, Suppression, TemplateWrite, UnknownPolicy,
+    mask_email, mask_phone, migrate_ledger, testing,
 };
 use jiff::Timestamp;
 
@@ -569,6 +569,21 @@ fn wrong_key_and_newer_schema_are_refused() {
     assert_eq!(again.open_report().migrated_from, None);
     assert_eq!(again.integrity_check().unwrap(), vec!["ok"]);
     drop(again);
+
+    // The backend-neutral location picks the advisory lock and refuses a mismatched lock.
+    let loc = LedgerLocation::parse(&url).unwrap();
+    assert!(loc.is_postgres());
+    let lock = loc.acquire_lock(lock_info("loc", "h"), None).unwrap();
+    assert!(matches!(lock, LedgerLock::Postgres(_)));
+    let (mut l, report) = loc.open_locked(&key(), &lock).unwrap();
+    assert_eq!(report.recovered_unknown, 0);
+    new_run(l.as_mut(), "loc");
+    drop(l);
+    let dir = tempfile::tempdir().unwrap();
+    let file = LedgerLocation::sqlite(dir.path().join("l.db"));
+    let err = file.open_locked(&key(), &lock).err().unwrap();
+    assert!(matches!(err, LedgerError::Backend(_)), "{err}");
+    drop(lock);
 
     schema
         .client()

@@ -11,9 +11,9 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use herald_ledger::{
-    Channel, Claim, ClaimResult, Ledger, LedgerError, LedgerKey, LockError, LockInfo, NewRun,
-    Outcome, OutcomeResult, RunLock, SendState, SqliteLedger, Suppression, UnknownPolicy,
-    mask_email, mask_phone, testing,
+    Channel, Claim, ClaimResult, Ledger, LedgerError, LedgerKey, LedgerLocation, LedgerLock,
+    LockError, LockInfo, NewRun, Outcome, OutcomeResult, RunLock, SendState, SqliteLedger,
+    Suppression, UnknownPolicy, mask_email, mask_phone, migrate_ledger, testing,
 };
 use jiff::Timestamp;
 
@@ -462,4 +462,84 @@ fn reopening_tightens_a_ledger_left_readable_by_others() {
     assert_eq!(mode(&path), 0o600);
     assert_eq!(mode(&dir.path().join("ledger.db-wal")), 0o600);
     drop(l);
+}
+
+#[test]
+fn migrate_copies_rows_and_chain_verbatim_into_a_fresh_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = populated(dir.path());
+    let mut target = SqliteLedger::open(&dir.path().join("copy.db"), &key()).unwrap();
+    let report = migrate_ledger(&source, &mut target).unwrap();
+    assert_eq!(report.tables, source.table_counts().unwrap());
+    assert_eq!(report.tables["sends"], 10);
+    assert_eq!(report.sends_verified, 10);
+    assert_eq!(report.suppressions_verified, 1);
+    assert_eq!(
+        source.events(0, 1000).unwrap(),
+        target.events(0, 1000).unwrap()
+    );
+    assert_eq!(source.verify().unwrap(), target.verify().unwrap());
+    assert_eq!(
+        source.send("c", "row-3").unwrap(),
+        target.send("c", "row-3").unwrap()
+    );
+    // The target now holds data: a second copy is refused and changes nothing.
+    let err = migrate_ledger(&source, &mut target).unwrap_err();
+    assert!(matches!(err, LedgerError::AlreadyExists { .. }), "{err}");
+    assert_eq!(target.table_counts().unwrap(), report.tables);
+    // Appending continues the copied chain, and audit ids continue after the copied ones.
+    target
+        .suppress(&Suppression {
+            recipient: key().recipient_id(Channel::Sms, "+15550109999"),
+            masked: mask_phone("+15550109999"),
+            channel: Some(Channel::Sms),
+            reason: "STOP".into(),
+            source: "serve".into(),
+        })
+        .unwrap();
+    assert_eq!(target.suppression_history(None).unwrap().len(), 2);
+    assert!(target.verify().unwrap().ok);
+}
+
+#[test]
+fn migrate_refuses_a_source_that_fails_verification() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = populated(dir.path());
+    source
+        .connection()
+        .execute(
+            "UPDATE sends SET state = 'pending' WHERE row_key = 'row-1'",
+            [],
+        )
+        .unwrap();
+    let mut target = SqliteLedger::open(&dir.path().join("copy.db"), &key()).unwrap();
+    let err = migrate_ledger(&source, &mut target).unwrap_err();
+    assert!(err.to_string().contains("c/row-1"), "{err}");
+    // Nothing was copied: the target still has only its own creation event.
+    assert_eq!(target.table_counts().unwrap()["events"], 1);
+    assert_eq!(target.table_counts().unwrap()["sends"], 0);
+}
+
+#[test]
+fn location_locks_and_opens_a_sqlite_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let loc = LedgerLocation::parse(&format!("sqlite:{}", path.display())).unwrap();
+    let info = |run: &str| LockInfo {
+        pid: std::process::id(),
+        host: "h".into(),
+        run_id: run.into(),
+        started_at: Timestamp::now(),
+        command: "apply".into(),
+    };
+    let lock = loc.acquire_lock(info("a"), None).unwrap();
+    assert!(matches!(lock, LedgerLock::File(_)));
+    match loc.acquire_lock(info("b"), None) {
+        Err(LockError::Held { holder: Some(h) }) => assert_eq!(h.run_id, "a"),
+        other => panic!("expected Held, got {other:?}"),
+    }
+    let (mut l, report) = loc.open_locked(&key(), &lock).unwrap();
+    assert!(report.created);
+    new_run(l.as_mut(), "a");
+    assert_eq!(loc.open(&key()).unwrap().runs(5).unwrap().len(), 1);
 }
