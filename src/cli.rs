@@ -87,6 +87,11 @@ pub enum Command {
         after_help = "Example:\n  herald init my-campaigns && cd my-campaigns && herald validate"
     )]
     Init(InitArgs),
+    /// Show what apply would do: template diffs against Genesys and each campaign's send plan.
+    #[command(
+        after_help = "Example:\n  herald plan\n  herald plan --env prod --out plan.json --format markdown > plan.md\n  herald plan --detailed-exitcode   # 0 no changes, 2 changes pending"
+    )]
+    Plan(PlanArgs),
     /// Per-campaign send counts from the ledger: sent, pending, held, unknown, failed, suppressed.
     #[command(
         after_help = "Example:\n  herald status\n  herald status winter-sale-2026 --format json"
@@ -274,4 +279,35 @@ pub struct RenderArgs {
 pub struct InitArgs {
     /// Directory to create the workspace in (default: the current directory).
     pub dir: Option<PathBuf>,
+}
+
+/// Plan output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// Terminal text (colour on a terminal).
+    Text,
+    /// The plan document (same as `--out`).
+    Json,
+    /// Markdown for a pull-request comment.
+    Markdown,
+}
+
+/// Arguments of `herald plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Save the plan document here, for `herald apply PLAN_FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Exit 2 when there are changes, 0 when there are none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Plan only this campaign (and its template); repeatable.
+    #[arg(long = "campaign", value_name = "NAME")]
+    pub campaigns: Vec<String>,
+    /// Plan only this template; repeatable.
+    #[arg(long = "template", value_name = "NAME")]
+    pub templates: Vec<String>,
 }
