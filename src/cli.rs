@@ -92,6 +92,11 @@ pub enum Command {
         after_help = "Example:\n  herald plan\n  herald plan --env prod --out plan.json --format markdown > plan.md\n  herald plan --detailed-exitcode   # 0 no changes, 2 changes pending"
     )]
     Plan(PlanArgs),
+    /// Write the reviewed templates and send the campaigns, exactly once per recipient row.
+    #[command(
+        after_help = "Example:\n  herald apply                        # plan, show, ask\n  herald apply --auto-approve         # CI: no prompt\n  herald apply plan.json              # exactly the reviewed plan; stale objects are refused\n  herald apply --max-sends 10         # canary"
+    )]
+    Apply(ApplyArgs),
     /// Per-campaign send counts from the ledger: sent, pending, held, unknown, failed, suppressed.
     #[command(
         after_help = "Example:\n  herald status\n  herald status winter-sale-2026 --format json"
@@ -308,6 +313,37 @@ pub struct PlanArgs {
     #[arg(long = "campaign", value_name = "NAME")]
     pub campaigns: Vec<String>,
     /// Plan only this template; repeatable.
+    #[arg(long = "template", value_name = "NAME")]
+    pub templates: Vec<String>,
+}
+
+/// Arguments of `herald apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `herald plan --out`; without it, apply plans first and asks.
+    pub plan_file: Option<PathBuf>,
+    /// Do not ask for confirmation (required when stdin is not a terminal and no plan file is given).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Send at most this many messages in this run (a canary).
+    #[arg(long, value_name = "N")]
+    pub max_sends: Option<u64>,
+    /// Re-send `unknown` rows without reconciling them first (at-least-once: may duplicate).
+    #[arg(long)]
+    pub resend_unknown: bool,
+    /// Wait this long for another run's lock instead of exiting 4.
+    #[arg(long, value_name = "SECS")]
+    pub lock_timeout: Option<u64>,
+    /// Check the remote template every N batches (1 = before every batch).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub preflight_every: usize,
+    /// Stream NDJSON events on stdout instead of text and a progress bar.
+    #[arg(long)]
+    pub json: bool,
+    /// Apply only this campaign (and its template); repeatable.
+    #[arg(long = "campaign", value_name = "NAME")]
+    pub campaigns: Vec<String>,
+    /// Apply only this template; repeatable.
     #[arg(long = "template", value_name = "NAME")]
     pub templates: Vec<String>,
 }

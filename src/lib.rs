@@ -5,6 +5,7 @@
 //! and [`commands`] wire these together behind the CLI. Pure modules (`spec`, `text`, `hash`)
 //! do no I/O.
 
+pub mod apply;
 pub mod audience;
 pub mod cli;
 pub mod commands;

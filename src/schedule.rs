@@ -45,13 +45,15 @@ pub fn window_opens_at(window: &Window, tz: &TimeZone, now: Timestamp) -> Option
 /// Decides whether one message of `campaign` to a recipient in `tz` may go at `now`.
 pub fn timing(campaign: &Campaign, tz: Option<&TimeZone>, now: Timestamp) -> Timing {
     if let Some(start) = campaign.not_before
-        && now < start {
-            return Timing::BeforeSchedule(start);
-        }
+        && now < start
+    {
+        return Timing::BeforeSchedule(start);
+    }
     if let Some(end) = campaign.not_after
-        && now >= end {
-            return Timing::AfterSchedule;
-        }
+        && now >= end
+    {
+        return Timing::AfterSchedule;
+    }
     let Some(window) = &campaign.send_window else {
         return Timing::Now;
     };

@@ -1,6 +1,7 @@
 //! One module per command. Commands resolve their inputs, call library code and hand results
 //! to the printer; they hold no domain logic.
 
+mod apply;
 mod init;
 mod ledger;
 mod plan;
@@ -28,6 +29,7 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Schema(args) => schema::run(&cli.global, &args, printer),
         Command::Render(args) => render::run(&cli.global, &args, printer),
         Command::Init(args) => init::run(&args, printer),
+        Command::Apply(args) => apply::run(&cli.global, &args, printer),
         Command::Plan(args) => plan::run(&cli.global, &args, printer),
         Command::Status(args) => status::run(&cli.global, &args, printer),
         Command::Ledger(cmd) => ledger::run(&cli.global, &cmd, printer),

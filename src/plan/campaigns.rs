@@ -83,6 +83,7 @@ pub struct RowDecider<'a> {
     sent_now: u64,
     digest: Sha256,
     eligible: u64,
+    resend_unknown: bool,
 }
 
 impl<'a> RowDecider<'a> {
@@ -103,7 +104,16 @@ impl<'a> RowDecider<'a> {
             sent_now: 0,
             digest: Sha256::new(),
             eligible: 0,
+            resend_unknown: false,
         }
+    }
+
+    /// Treats `unknown` rows as sendable (`--resend-unknown`); they are not part of the
+    /// reviewed key digest.
+    #[must_use]
+    pub fn resend_unknown(mut self, yes: bool) -> Self {
+        self.resend_unknown = yes;
+        self
     }
 
     /// The recipient id of a ready row.
@@ -117,10 +127,11 @@ impl<'a> RowDecider<'a> {
             Row::Skipped(s) => return Decision::Skip(s.reason),
             Row::Ready(r) => r,
         };
-        match self.facts.keys.states.get(&r.key) {
-            None | Some(SendState::Pending | SendState::Suppressed) => {}
+        let resending = match self.facts.keys.states.get(&r.key) {
+            None | Some(SendState::Pending | SendState::Suppressed) => false,
+            Some(SendState::Unknown) if self.resend_unknown => true,
             Some(state) => return Decision::InLedger(*state),
-        }
+        };
         let rid = self.recipient_id(r);
         if self.campaign.dedupe_by == DedupeBy::Address
             && !self.facts.keys.states.contains_key(&r.key)
@@ -128,10 +139,12 @@ impl<'a> RowDecider<'a> {
         {
             return Decision::AddressAlreadySent;
         }
-        // Eligible: part of the reviewed set, whatever time or suppression say now.
-        self.digest.update(r.key.as_bytes());
-        self.digest.update(b"\n");
-        self.eligible += 1;
+        if !resending {
+            // Eligible: part of the reviewed set, whatever time or suppression say now.
+            self.digest.update(r.key.as_bytes());
+            self.digest.update(b"\n");
+            self.eligible += 1;
+        }
         if self.facts.suppressions.all_channels.contains(&rid)
             || self
                 .facts

@@ -174,9 +174,11 @@ fn diff_texts(plan: &mut TemplatePlan, remote: &Response, desired: &ResponseDraf
         });
     }
     if let (Some(a), Some(b)) = (before.get("body"), after.get("body"))
-        && plan.channel == "sms" && a != b {
-            plan.sms_before = Some(sms_cost(a));
-        }
+        && plan.channel == "sms"
+        && a != b
+    {
+        plan.sms_before = Some(sms_cost(a));
+    }
     let old: BTreeSet<&str> = remote.substitutions.iter().map(|s| s.id.as_str()).collect();
     let new: BTreeSet<&str> = desired
         .substitutions
