@@ -87,6 +87,16 @@ pub enum Command {
         after_help = "Example:\n  herald init my-campaigns && cd my-campaigns && herald validate"
     )]
     Init(InitArgs),
+    /// Show what apply would do: template diffs against Genesys and each campaign's send plan.
+    #[command(
+        after_help = "Example:\n  herald plan\n  herald plan --env prod --out plan.json --format markdown > plan.md\n  herald plan --detailed-exitcode   # 0 no changes, 2 changes pending"
+    )]
+    Plan(PlanArgs),
+    /// Write the reviewed templates and send the campaigns, exactly once per recipient row.
+    #[command(
+        after_help = "Example:\n  herald apply                        # plan, show, ask\n  herald apply --auto-approve         # CI: no prompt\n  herald apply plan.json              # exactly the reviewed plan; stale objects are refused\n  herald apply --max-sends 10         # canary"
+    )]
+    Apply(ApplyArgs),
     /// Per-campaign send counts from the ledger: sent, pending, held, unknown, failed, suppressed.
     #[command(
         after_help = "Example:\n  herald status\n  herald status winter-sale-2026 --format json"
@@ -274,4 +284,66 @@ pub struct RenderArgs {
 pub struct InitArgs {
     /// Directory to create the workspace in (default: the current directory).
     pub dir: Option<PathBuf>,
+}
+
+/// Plan output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// Terminal text (colour on a terminal).
+    Text,
+    /// The plan document (same as `--out`).
+    Json,
+    /// Markdown for a pull-request comment.
+    Markdown,
+}
+
+/// Arguments of `herald plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Save the plan document here, for `herald apply PLAN_FILE`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Exit 2 when there are changes, 0 when there are none.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Plan only this campaign (and its template); repeatable.
+    #[arg(long = "campaign", value_name = "NAME")]
+    pub campaigns: Vec<String>,
+    /// Plan only this template; repeatable.
+    #[arg(long = "template", value_name = "NAME")]
+    pub templates: Vec<String>,
+}
+
+/// Arguments of `herald apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A plan saved by `herald plan --out`; without it, apply plans first and asks.
+    pub plan_file: Option<PathBuf>,
+    /// Do not ask for confirmation (required when stdin is not a terminal and no plan file is given).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Send at most this many messages in this run (a canary).
+    #[arg(long, value_name = "N")]
+    pub max_sends: Option<u64>,
+    /// Re-send `unknown` rows without reconciling them first (at-least-once: may duplicate).
+    #[arg(long)]
+    pub resend_unknown: bool,
+    /// Wait this long for another run's lock instead of exiting 4.
+    #[arg(long, value_name = "SECS")]
+    pub lock_timeout: Option<u64>,
+    /// Check the remote template every N batches (1 = before every batch).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub preflight_every: usize,
+    /// Stream NDJSON events on stdout instead of text and a progress bar.
+    #[arg(long)]
+    pub json: bool,
+    /// Apply only this campaign (and its template); repeatable.
+    #[arg(long = "campaign", value_name = "NAME")]
+    pub campaigns: Vec<String>,
+    /// Apply only this template; repeatable.
+    #[arg(long = "template", value_name = "NAME")]
+    pub templates: Vec<String>,
 }

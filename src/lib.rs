@@ -5,6 +5,7 @@
 //! and [`commands`] wire these together behind the CLI. Pure modules (`spec`, `text`, `hash`)
 //! do no I/O.
 
+pub mod apply;
 pub mod audience;
 pub mod cli;
 pub mod commands;
@@ -14,7 +15,11 @@ pub mod hash;
 pub mod ledger_access;
 pub mod load;
 pub mod output;
+pub mod plan;
+pub mod planner;
 pub mod recipients;
+pub mod remote;
+pub mod schedule;
 pub mod settings;
 pub mod spec;
 pub mod text;

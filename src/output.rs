@@ -136,3 +136,24 @@ pub fn init_tracing(global: &GlobalArgs) {
         .with_ansi(want_color(global.color, std::io::stderr().is_terminal()))
         .try_init();
 }
+
+/// A progress bar on stderr when it is a terminal and output is neither quiet, verbose nor
+/// JSON; `None` otherwise.
+pub fn progress_bar(printer: &Printer, total: u64, json: bool) -> Option<indicatif::ProgressBar> {
+    if json
+        || printer.is_quiet()
+        || printer.verbosity() > 0
+        || total == 0
+        || !std::io::stderr().is_terminal()
+    {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(total);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} messages · {per_sec} · ETA {eta} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(pb)
+}

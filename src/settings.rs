@@ -56,6 +56,8 @@ pub struct EnvSettings {
     pub sandbox_state: PathBuf,
     /// "Now", pinned by `HERALD_NOW` or the real clock.
     pub now: jiff::Timestamp,
+    /// The workspace root.
+    pub workspace_root: PathBuf,
 }
 
 /// Resolves the environment named by `--env`, `HERALD_ENV` or `default_environment`.
@@ -94,6 +96,7 @@ pub fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Result<EnvS
         key_file: state.join("ledger.key"),
         sandbox_state: state.join("sandbox-state.db"),
         now,
+        workspace_root: ws.root.clone(),
     })
 }
 

@@ -1,8 +1,10 @@
 //! One module per command. Commands resolve their inputs, call library code and hand results
 //! to the printer; they hold no domain logic.
 
+mod apply;
 mod init;
 mod ledger;
+mod plan;
 mod render;
 mod sandbox;
 mod schema;
@@ -27,6 +29,8 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Schema(args) => schema::run(&cli.global, &args, printer),
         Command::Render(args) => render::run(&cli.global, &args, printer),
         Command::Init(args) => init::run(&args, printer),
+        Command::Apply(args) => apply::run(&cli.global, &args, printer),
+        Command::Plan(args) => plan::run(&cli.global, &args, printer),
         Command::Status(args) => status::run(&cli.global, &args, printer),
         Command::Ledger(cmd) => ledger::run(&cli.global, &cmd, printer),
         Command::Suppress(cmd) => suppress::run(&cli.global, &cmd, printer),
@@ -49,4 +53,29 @@ fn env_context(
     let loaded = crate::load::load(&root);
     let settings = crate::settings::resolve_env(&loaded.workspace, global.env.as_deref())?;
     Ok((loaded, settings))
+}
+
+/// Loads the workspace and refuses (rendering the diagnostics, `None`) when it has errors;
+/// resolves the environment.
+fn valid_env_context(
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> anyhow::Result<Option<(crate::load::Loaded, crate::settings::EnvSettings)>> {
+    let (loaded, settings) = env_context(global)?;
+    if loaded.has_errors() {
+        printer.err_raw(
+            crate::diag::render_text(&loaded.diagnostics, &loaded.sources, printer.color_stderr())
+                .trim_end(),
+        );
+        printer.error("the workspace has errors; nothing was done");
+        return Ok(None);
+    }
+    Ok(Some((loaded, settings)))
+}
+
+/// The async runtime for commands that talk to Genesys.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

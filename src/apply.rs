@@ -1,0 +1,622 @@
+//! The executor: turns a reviewed plan into Genesys state and delivered messages.
+//!
+//! Send protocol (DESIGN §5), per campaign, in batches of at most [`BATCH_SIZE`]:
+//! 1. pre-flight: the remote template's canonical hash must equal the reviewed one;
+//! 2. one ledger transaction claims the batch (suppressions re-checked inside it);
+//! 3. the claimed messages are sent concurrently under the client's shared rate limiter;
+//!    quiet hours are checked again per message at send time;
+//! 4. one ledger transaction records every outcome before the next batch is claimed.
+//!
+//! A crash leaves at most one batch `dispatching`; the next locked open turns it `unknown`,
+//! which is never resent without `reconcile` or `--resend-unknown`.
+//!
+//! The ledger is used only from the calling (non-async) thread; HTTP runs on the runtime.
+
+// Rows arrive boxed from the audience stream; re-boxing them into a batch would copy.
+#![allow(clippy::vec_box)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use herald_genesys::{AgentlessEmail, AgentlessSms, ApiError, EmailAddress, GenesysClient};
+use herald_ledger::{
+    Claim, ClaimResult, Ledger, LedgerKey, Outcome, OutcomeResult, TemplateWrite, UnknownPolicy,
+};
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::ledger_access::ledger_channel;
+use crate::plan::campaigns::{Decision, RowDecider};
+use crate::plan::templates::{desired_draft, response_hash};
+use crate::plan::{CampaignPlan, TemplateAction, TemplatePlan};
+use crate::recipients::{CampaignRows, Message, Recipient, Row};
+use crate::schedule::{Timing, timing};
+use crate::spec::model::{Campaign, Template, Workspace};
+
+/// Most messages claimed in one ledger transaction.
+pub const BATCH_SIZE: usize = 100;
+/// Most requests in flight at once.
+pub const CONCURRENCY: usize = 32;
+
+/// Run-wide options.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Stop after this many sends in the run (canary).
+    pub max_sends: Option<u64>,
+    /// Re-dispatch `unknown` rows (at-least-once escape hatch).
+    pub resend_unknown: bool,
+    /// Pre-flight template check every this many batches (1 = every batch).
+    pub preflight_every: usize,
+}
+
+/// An event for `--json` (NDJSON) and the progress display.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A template was written (or left alone).
+    Template {
+        /// Name.
+        name: String,
+        /// What was done.
+        action: String,
+        /// Remote version after the write.
+        version: Option<u32>,
+        /// Error, if it failed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// A batch's outcomes were committed.
+    Batch {
+        /// Campaign.
+        campaign: String,
+        /// Counts in this batch.
+        counts: BTreeMap<String, u64>,
+    },
+    /// A campaign finished (or halted).
+    Campaign(CampaignReport),
+}
+
+/// What happened to one campaign in this run.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CampaignReport {
+    /// Campaign name.
+    pub campaign: String,
+    /// Outcome counts: sent, failed, unknown, pending, suppressed, held, skipped reasons…
+    pub counts: BTreeMap<String, u64>,
+    /// Why the campaign stopped early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halted: Option<String>,
+}
+
+impl CampaignReport {
+    fn add(&mut self, key: &str, n: u64) {
+        *self.counts.entry(key.to_owned()).or_default() += n;
+    }
+
+    /// A count.
+    pub fn get(&self, key: &str) -> u64 {
+        self.counts.get(key).copied().unwrap_or(0)
+    }
+}
+
+/// Shared state of one run.
+pub struct Executor<'a> {
+    /// The workspace.
+    pub ws: &'a Workspace,
+    /// The ledger (locked).
+    pub ledger: &'a mut dyn Ledger,
+    /// Recipient keys.
+    pub key: &'a LedgerKey,
+    /// The client.
+    pub client: &'a GenesysClient,
+    /// The runtime that runs HTTP.
+    pub rt: &'a tokio::runtime::Runtime,
+    /// This run's id.
+    pub run_id: String,
+    /// Git commit of the workspace.
+    pub git_commit: Option<String>,
+    /// Options.
+    pub options: ApplyOptions,
+    /// Set by Ctrl-C: stop before the next batch.
+    pub interrupted: Arc<AtomicBool>,
+    /// Sends so far in this run.
+    pub sent_in_run: u64,
+    /// Receives events as they happen.
+    pub on_event: &'a mut dyn FnMut(&Event),
+    /// A fixed clock for tests (`HERALD_NOW`), else real time.
+    pub fixed_now: Option<Timestamp>,
+}
+
+/// A template phase result: the response id to pre-flight, or why campaigns cannot use it.
+pub type TemplateOutcome = Result<String, String>;
+
+fn describe(e: &ApiError) -> String {
+    let mut s = e.to_string();
+    if let Some(c) = e.context_id() {
+        s = format!("{s} (correlation id {c})");
+    }
+    s
+}
+
+impl Executor<'_> {
+    fn now(&self) -> Timestamp {
+        self.fixed_now.unwrap_or_else(Timestamp::now)
+    }
+
+    /// Ensures the managed library exists; returns its id.
+    pub fn ensure_library(&mut self, name: &str, existing: Option<&str>) -> anyhow::Result<String> {
+        if let Some(id) = existing {
+            return Ok(id.to_owned());
+        }
+        let client = self.client.clone();
+        let name = name.to_owned();
+        let lib = self.rt.block_on(async move {
+            match client.find_library_by_name(&name).await? {
+                Some(l) => Ok::<_, ApiError>(l),
+                None => client.create_library(&name).await,
+            }
+        })?;
+        Ok(lib.id)
+    }
+
+    /// Writes one template as planned (create, or PUT with the planned version) and records
+    /// the write. A conflict stops this template and the campaigns using it.
+    pub fn apply_template(
+        &mut self,
+        t: &Template,
+        plan: &TemplatePlan,
+        library_id: &str,
+    ) -> TemplateOutcome {
+        let draft = desired_draft(t, library_id);
+        let client = self.client.clone();
+        let result = match (plan.action, &plan.remote) {
+            (TemplateAction::Draft, _) => return Err(format!("template `{}` is a draft", t.name)),
+            (TemplateAction::Create, _) => self.rt.block_on(client.create_response(&draft)),
+            (TemplateAction::Noop, Some(r)) => {
+                // Bind (or re-bind) without writing, so later plans know this response.
+                let bound = self.ledger.template_binding(t.name.as_str()).ok().flatten();
+                if bound.as_ref().is_some_and(|b| {
+                    b.response_id == r.id
+                        && b.remote_hash == r.hash
+                        && b.version == i64::from(r.version)
+                }) {
+                    return Ok(r.id.clone());
+                }
+                let write = TemplateWrite {
+                    run_id: self.run_id.clone(),
+                    name: t.name.to_string(),
+                    response_id: r.id.clone(),
+                    version: i64::from(r.version),
+                    content_hash: t.hash.to_string(),
+                    remote_hash: r.hash.clone(),
+                    git_commit: self.git_commit.clone(),
+                    overwrote_hash: None,
+                };
+                return self
+                    .ledger
+                    .record_template_write(&write)
+                    .map(|()| r.id.clone())
+                    .map_err(|e| e.to_string());
+            }
+            (TemplateAction::Noop, None) => {
+                return Err(format!("template `{}` has no remote response", t.name));
+            }
+            (_, Some(r)) => {
+                if plan.action == TemplateAction::Rename
+                    && let Some(from) = &plan.renamed_from
+                        && self.ledger.template_binding(from).ok().flatten().is_some()
+                            && let Err(e) = self.ledger.rename_template_binding(
+                                &self.run_id,
+                                from,
+                                t.name.as_str(),
+                            ) {
+                                return Err(e.to_string());
+                            }
+                self.rt
+                    .block_on(client.update_response(&r.id, r.version, &draft))
+            }
+            (_, None) => self.rt.block_on(client.create_response(&draft)),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ApiError::Conflict { .. }) => {
+                let msg = format!(
+                    "template `{}` was changed in Genesys after the plan (it was version {}); nothing was written. Run `herald plan` again to review the remote change",
+                    t.name,
+                    plan.remote.as_ref().map_or(0, |r| r.version)
+                );
+                (self.on_event)(&Event::Template {
+                    name: t.name.to_string(),
+                    action: "conflict".into(),
+                    version: None,
+                    error: Some(msg.clone()),
+                });
+                return Err(msg);
+            }
+            Err(e) => {
+                let msg = format!("writing template `{}` failed: {}", t.name, describe(&e));
+                (self.on_event)(&Event::Template {
+                    name: t.name.to_string(),
+                    action: "error".into(),
+                    version: None,
+                    error: Some(msg.clone()),
+                });
+                return Err(msg);
+            }
+        };
+        let write = TemplateWrite {
+            run_id: self.run_id.clone(),
+            name: t.name.to_string(),
+            response_id: response.id.clone(),
+            version: i64::from(response.version),
+            content_hash: t.hash.to_string(),
+            remote_hash: response_hash(&response),
+            git_commit: self.git_commit.clone(),
+            overwrote_hash: (plan.action == TemplateAction::Drift)
+                .then(|| plan.remote.as_ref().map(|r| r.hash.clone()))
+                .flatten(),
+        };
+        if let Err(e) = self.ledger.record_template_write(&write) {
+            return Err(format!(
+                "template `{}` was written (response {}) but the ledger could not record it: {e}",
+                t.name, response.id
+            ));
+        }
+        let action = match plan.action {
+            TemplateAction::Create => "created",
+            TemplateAction::Drift => "restored",
+            TemplateAction::Rename => "renamed",
+            _ => "updated",
+        };
+        (self.on_event)(&Event::Template {
+            name: t.name.to_string(),
+            action: action.into(),
+            version: Some(response.version),
+            error: None,
+        });
+        Ok(response.id)
+    }
+
+    fn preflight(&self, response_id: &str, expected: &str) -> Result<(), String> {
+        match self.rt.block_on(self.client.get_response(response_id)) {
+            Ok(r) if response_hash(&r) == expected => Ok(()),
+            Ok(r) => Err(format!(
+                "the template in Genesys changed during the campaign (response {response_id} is now version {}): sending stopped; run `herald plan` to review",
+                r.version
+            )),
+            Err(ApiError::NotFound { .. }) => Err(format!(
+                "the template response {response_id} was deleted in Genesys: sending stopped"
+            )),
+            Err(e) => Err(format!(
+                "pre-flight template check failed: {}",
+                describe(&e)
+            )),
+        }
+    }
+
+    /// Sends one campaign. `response_id` is the template's bound response.
+    pub fn run_campaign(
+        &mut self,
+        campaign: &Campaign,
+        cplan: &CampaignPlan,
+        tplan: &TemplatePlan,
+        response_id: &str,
+    ) -> anyhow::Result<CampaignReport> {
+        let mut report = CampaignReport {
+            campaign: campaign.name.to_string(),
+            ..Default::default()
+        };
+        let template = &self.ws.templates[&campaign.template];
+        let facts = crate::planner::ledger_facts(self.ledger, campaign.name.as_str())?;
+        let policy_cap = self.ws.project.policy.max_recipients_per_apply;
+        let cap = match self.options.max_sends {
+            Some(m) => policy_cap.min(m.saturating_sub(self.sent_in_run)),
+            None => policy_cap,
+        };
+        let mut decider = RowDecider::new(campaign, template.channel, &facts, self.key, cap)
+            .resend_unknown(self.options.resend_unknown);
+        let (rows, missing) = CampaignRows::open(self.ws, campaign)?;
+        anyhow::ensure!(
+            missing.is_empty(),
+            "audience lacks columns {}",
+            missing.join(", ")
+        );
+        let mut batch: Vec<Box<Recipient>> = Vec::with_capacity(BATCH_SIZE);
+        let mut batches = 0usize;
+        let mut halted = None;
+        for row in rows {
+            let decision = decider.decide(&row, self.now());
+            match (&decision, row) {
+                (Decision::Send, Row::Ready(r)) => batch.push(r),
+                (d, _) => report.add(d.reason(), 1),
+            }
+            if batch.len() == BATCH_SIZE
+                && let Err(why) = self.flush(
+                    campaign,
+                    template,
+                    tplan,
+                    response_id,
+                    &mut batch,
+                    &mut batches,
+                    &mut report,
+                ) {
+                    halted = Some(why);
+                    break;
+                }
+        }
+        if halted.is_none() && !batch.is_empty()
+            && let Err(why) = self.flush(
+                campaign,
+                template,
+                tplan,
+                response_id,
+                &mut batch,
+                &mut batches,
+                &mut report,
+            ) {
+                halted = Some(why);
+            }
+        let _ = cplan;
+        report.halted = halted;
+        (self.on_event)(&Event::Campaign(report.clone()));
+        Ok(report)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn flush(
+        &mut self,
+        campaign: &Campaign,
+        template: &Template,
+        tplan: &TemplatePlan,
+        response_id: &str,
+        batch: &mut Vec<Box<Recipient>>,
+        batches: &mut usize,
+        report: &mut CampaignReport,
+    ) -> Result<(), String> {
+        if self.interrupted.load(Ordering::SeqCst) {
+            report.add("not_started", batch.len() as u64);
+            batch.clear();
+            return Err("interrupted (Ctrl-C): run `herald apply` again to resume".into());
+        }
+        if (*batches).is_multiple_of(self.options.preflight_every.max(1))
+            && let Err(why) = self.preflight(response_id, &tplan.desired_remote_hash) {
+                report.add("not_started", batch.len() as u64);
+                batch.clear();
+                return Err(why);
+            }
+        *batches += 1;
+        let channel = ledger_channel(template.channel);
+        let claims: Vec<Claim> = batch
+            .iter()
+            .map(|r| Claim {
+                row_key: r.key.clone(),
+                recipient: self.key.recipient_id(channel, &r.address.normalized()),
+                masked: r.address.masked(),
+                channel,
+                template_hash: template.hash.to_string(),
+            })
+            .collect();
+        let policy = if self.options.resend_unknown {
+            UnknownPolicy::Resend
+        } else {
+            UnknownPolicy::Skip
+        };
+        let results = self
+            .ledger
+            .claim_batch(&self.run_id, campaign.name.as_str(), &claims, policy)
+            .map_err(|e| format!("ledger claim failed: {e}"))?;
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut outcomes = Vec::new();
+        let mut to_send = Vec::new();
+        let now = self.now();
+        for (r, result) in batch.drain(..).zip(results) {
+            match result {
+                ClaimResult::Claimed => match timing(campaign, r.tz.as_ref(), now) {
+                    Timing::Now => to_send.push(r),
+                    other => {
+                        let next = match other {
+                            Timing::QuietHours(t) | Timing::BeforeSchedule(t) => Some(t),
+                            _ => None,
+                        };
+                        *counts.entry("held".into()).or_default() += 1;
+                        outcomes.push(Outcome {
+                            campaign: campaign.name.to_string(),
+                            row_key: r.key.clone(),
+                            result: OutcomeResult::Pending {
+                                next_attempt_at: next,
+                                reason: "quiet hours at send time".into(),
+                            },
+                        });
+                    }
+                },
+                ClaimResult::Suppressed => *counts.entry("suppressed".into()).or_default() += 1,
+                ClaimResult::Skipped(state) => {
+                    *counts
+                        .entry(format!("skipped_{}", state.as_str()))
+                        .or_default() += 1;
+                }
+            }
+        }
+        let sent = self.send_all(campaign, &to_send);
+        let mut stop = None;
+        for (r, res) in to_send.iter().zip(sent) {
+            let (key, result) = classify(res, &mut stop);
+            *counts.entry(key.into()).or_default() += 1;
+            outcomes.push(Outcome {
+                campaign: campaign.name.to_string(),
+                row_key: r.key.clone(),
+                result,
+            });
+        }
+        self.ledger
+            .record_outcomes(&self.run_id, &outcomes)
+            .map_err(|e| format!("ledger could not record a batch's outcomes: {e}"))?;
+        self.sent_in_run += counts.get("sent").copied().unwrap_or(0);
+        for (k, v) in &counts {
+            report.add(k, *v);
+        }
+        (self.on_event)(&Event::Batch {
+            campaign: campaign.name.to_string(),
+            counts,
+        });
+        match stop {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+
+    fn send_all(
+        &self,
+        campaign: &Campaign,
+        recipients: &[Box<Recipient>],
+    ) -> Vec<Result<(String, Option<String>), ApiError>> {
+        let client = self.client.clone();
+        let jobs: Vec<Job> = recipients
+            .iter()
+            .map(|r| match &r.message {
+                Message::Sms { text, .. } => Job::Sms(AgentlessSms {
+                    from: campaign.from.clone(),
+                    to: r.address.as_str().to_owned(),
+                    text: text.clone(),
+                }),
+                Message::Email {
+                    subject,
+                    html,
+                    text,
+                } => Job::Email(AgentlessEmail {
+                    from: EmailAddress {
+                        email: campaign.from.clone(),
+                        name: campaign.from_name.clone(),
+                    },
+                    to: EmailAddress {
+                        email: r.address.as_str().to_owned(),
+                        name: None,
+                    },
+                    subject: subject.clone(),
+                    text_body: text.clone(),
+                    html_body: Some(html.clone()),
+                    reply_to: campaign
+                        .reply_to
+                        .clone()
+                        .map(|email| EmailAddress { email, name: None }),
+                }),
+            })
+            .collect();
+        self.rt.block_on(async move {
+            let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+            let mut handles = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                let client = client.clone();
+                let permit = semaphore
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore open");
+                handles.push(tokio::spawn(async move {
+                    let _permit = permit;
+                    match job {
+                        Job::Sms(sms) => client
+                            .send_sms(&sms)
+                            .await
+                            .map(|s| (s.message_id, Some(s.conversation_id))),
+                        Job::Email(email) => client
+                            .send_email(&email)
+                            .await
+                            .map(|s| (s.id, Some(s.conversation_id))),
+                    }
+                }));
+            }
+            let mut out = Vec::with_capacity(handles.len());
+            for h in handles {
+                out.push(h.await.unwrap_or_else(|e| {
+                    Err(ApiError::Unknown {
+                        reason: format!("send task failed: {e}"),
+                        info: None,
+                    })
+                }));
+            }
+            out
+        })
+    }
+}
+
+enum Job {
+    Sms(AgentlessSms),
+    Email(AgentlessEmail),
+}
+
+/// Maps a send result to its ledger outcome (DESIGN §5); sets `stop` when the run cannot go
+/// on (credentials or permissions).
+fn classify(
+    res: Result<(String, Option<String>), ApiError>,
+    stop: &mut Option<String>,
+) -> (&'static str, OutcomeResult) {
+    match res {
+        Ok((message_id, conversation_id)) => (
+            "sent",
+            OutcomeResult::Sent {
+                message_id,
+                conversation_id,
+            },
+        ),
+        Err(ApiError::RateLimited { retry_after, .. }) => (
+            "pending",
+            OutcomeResult::Pending {
+                next_attempt_at: retry_after.and_then(|d| {
+                    Timestamp::now()
+                        .checked_add(jiff::SignedDuration::try_from(d).ok()?)
+                        .ok()
+                }),
+                reason: "rate limited (429)".into(),
+            },
+        ),
+        Err(e @ (ApiError::NotSent { .. } | ApiError::Auth { .. } | ApiError::Config { .. })) => {
+            stop.get_or_insert_with(|| format!("stopped: {}", describe(&e)));
+            (
+                "pending",
+                OutcomeResult::Pending {
+                    next_attempt_at: None,
+                    reason: "not sent".into(),
+                },
+            )
+        }
+        Err(e @ (ApiError::Unauthorized { .. } | ApiError::Forbidden { .. })) => {
+            stop.get_or_insert_with(|| {
+                format!(
+                    "stopped: Genesys refused the credentials or a permission: {}",
+                    describe(&e)
+                )
+            });
+            (
+                "pending",
+                OutcomeResult::Pending {
+                    next_attempt_at: None,
+                    reason: "unauthorized".into(),
+                },
+            )
+        }
+        Err(
+            e @ (ApiError::Rejected { .. } | ApiError::NotFound { .. } | ApiError::Conflict { .. }),
+        ) => (
+            "failed",
+            OutcomeResult::Failed {
+                code: e.code().unwrap_or("rejected").to_owned(),
+            },
+        ),
+        Err(e) => (
+            "unknown",
+            OutcomeResult::Unknown {
+                reason: short_reason(&e),
+            },
+        ),
+    }
+}
+
+fn short_reason(e: &ApiError) -> String {
+    match e {
+        ApiError::Unknown { reason, .. } => reason.clone(),
+        ApiError::Server { .. } => format!("server error {}", e.status().unwrap_or(500)),
+        _ => "transport error".to_owned(),
+    }
+}

@@ -1,0 +1,85 @@
+//! `herald plan`: the reviewed artifact.
+
+use anyhow::Context as _;
+
+use crate::ExitStatus;
+use crate::cli::{GlobalArgs, PlanArgs, PlanFormat};
+use crate::diag::{self, Severity};
+use crate::output::Printer;
+use crate::planner::{self, Narrow};
+
+pub(crate) fn run(
+    global: &GlobalArgs,
+    args: &PlanArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let Some((loaded, settings)) = super::valid_env_context(global, printer)? else {
+        return Ok(ExitStatus::Invalid);
+    };
+    let ws = &loaded.workspace;
+    let key = settings.ledger_key()?;
+    let ledger = crate::ledger_access::open(&settings, &key)?;
+    let bindings = ledger
+        .template_bindings()?
+        .into_iter()
+        .map(|b| (b.name.clone(), b))
+        .collect();
+    let rt = super::runtime()?;
+    let state = rt.block_on(async {
+        let remote = crate::remote::connect(&settings).await?;
+        let state = planner::fetch_remote(&remote, &settings.env.library, &bindings).await;
+        remote.shutdown().await;
+        state
+    })?;
+    let narrow = Narrow {
+        campaigns: args.campaigns.clone(),
+        templates: args.templates.clone(),
+    };
+    let (plan, diags) = planner::build(ws, &settings, &state, ledger.as_ref(), &key, &narrow)?;
+    if !diags.is_empty() {
+        let shown: Vec<_> = diags
+            .iter()
+            .filter(|d| !printer.is_quiet() || d.severity == Severity::Error)
+            .cloned()
+            .collect();
+        if !shown.is_empty() {
+            printer.err_raw(
+                diag::render_text(&shown, &loaded.sources, printer.color_stderr()).trim_end(),
+            );
+        }
+        if diag::count(&diags).0 > 0 {
+            printer.error(
+                "the plan was refused: fix the errors above (`herald validate` lists them too)",
+            );
+            return Ok(ExitStatus::Invalid);
+        }
+    }
+    if let Some(path) = &args.out {
+        write_atomic(path, plan.to_json().as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+        printer.info(&format!(
+            "saved the plan to {}; apply it with `herald apply {}`",
+            path.display(),
+            path.display()
+        ));
+    }
+    match args.format {
+        PlanFormat::Text => {
+            printer.out(&crate::plan::render::text(&plan, printer.color_stdout()))?;
+        }
+        PlanFormat::Json => printer.out(&plan.to_json())?,
+        PlanFormat::Markdown => printer.out(&crate::plan::render::markdown(&plan))?,
+    }
+    Ok(if args.detailed_exitcode && plan.has_changes() {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    })
+}
+
+/// Writes a file via a temporary sibling and a rename, so a reader never sees half of it.
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+    fs_err::write(&tmp, bytes)?;
+    fs_err::rename(&tmp, path)
+}

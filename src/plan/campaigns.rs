@@ -1,0 +1,271 @@
+//! Campaign send plans: each audience row classified against the ledger, the suppression
+//! list, the schedule, quiet hours and the per-apply cap. The same [`RowDecider`] drives
+//! `apply`, so the plan and the run can never disagree about a row.
+
+use std::collections::{BTreeMap, HashSet};
+
+use herald_ledger::{KeySet, LedgerKey, RecipientId, SendState, SuppressionSet};
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+
+use super::{CampaignPlan, KeyDigest, Sample, SmsCost};
+use crate::ledger_access::ledger_channel;
+use crate::recipients::{Message, Recipient, Row, SkipReason};
+use crate::schedule::{Timing, timing};
+use crate::spec::DedupeBy;
+use crate::spec::model::{Campaign, Workspace};
+
+/// What happens to one row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Send it now.
+    Send,
+    /// Already in the ledger in a state that is never sent again without help.
+    InLedger(SendState),
+    /// The recipient is on the suppression list.
+    Suppressed,
+    /// Another row of this campaign already reached this address (`dedupe_by: address`).
+    AddressAlreadySent,
+    /// Waits for the schedule or quiet hours.
+    Wait(Timing),
+    /// Over the per-apply cap.
+    OverCap,
+    /// Not sendable (validation).
+    Skip(SkipReason),
+}
+
+impl Decision {
+    /// The plan's count key.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Send => "to_send",
+            Self::InLedger(SendState::Sent) => "already_sent",
+            Self::InLedger(SendState::Failed) => "already_failed",
+            Self::InLedger(SendState::Unknown) => "unknown",
+            Self::InLedger(_) => "in_flight",
+            Self::Suppressed => "suppressed",
+            Self::AddressAlreadySent => "duplicate_address",
+            Self::Wait(Timing::BeforeSchedule(_)) => "before_schedule",
+            Self::Wait(Timing::AfterSchedule) => "after_schedule",
+            Self::Wait(Timing::QuietHours(_)) => "held_quiet_hours",
+            Self::Wait(Timing::NoTimezone) => "held_no_timezone",
+            Self::Wait(Timing::Now) | Self::OverCap => "over_cap",
+            Self::Skip(r) => match r {
+                SkipReason::InvalidRow => "invalid_row",
+                SkipReason::NoConsent => "no_consent",
+                SkipReason::InvalidAddress => "invalid_address",
+                SkipReason::RenderError => "render_error",
+                SkipReason::CardNumber => "card_number",
+                SkipReason::DuplicateKey => "duplicate_key",
+                SkipReason::DuplicateAddress => "duplicate_address",
+            },
+        }
+    }
+}
+
+/// The ledger facts a campaign's decisions depend on.
+pub struct LedgerFacts {
+    /// Existing rows of the campaign and their states.
+    pub keys: KeySet,
+    /// Recipients already claimed by the campaign (for `dedupe_by: address`).
+    pub recipients: HashSet<RecipientId>,
+    /// Active suppressions.
+    pub suppressions: SuppressionSet,
+}
+
+/// Decides rows of one campaign, in audience order.
+pub struct RowDecider<'a> {
+    campaign: &'a Campaign,
+    channel: herald_ledger::Channel,
+    facts: &'a LedgerFacts,
+    key: &'a LedgerKey,
+    cap: u64,
+    sent_now: u64,
+    digest: Sha256,
+    eligible: u64,
+    resend_unknown: bool,
+}
+
+impl<'a> RowDecider<'a> {
+    /// A decider for `campaign` with at most `cap` sends.
+    pub fn new(
+        campaign: &'a Campaign,
+        channel: crate::spec::Channel,
+        facts: &'a LedgerFacts,
+        key: &'a LedgerKey,
+        cap: u64,
+    ) -> Self {
+        Self {
+            campaign,
+            channel: ledger_channel(channel),
+            facts,
+            key,
+            cap,
+            sent_now: 0,
+            digest: Sha256::new(),
+            eligible: 0,
+            resend_unknown: false,
+        }
+    }
+
+    /// Treats `unknown` rows as sendable (`--resend-unknown`); they are not part of the
+    /// reviewed key digest.
+    #[must_use]
+    pub fn resend_unknown(mut self, yes: bool) -> Self {
+        self.resend_unknown = yes;
+        self
+    }
+
+    /// The recipient id of a ready row.
+    pub fn recipient_id(&self, r: &Recipient) -> RecipientId {
+        self.key.recipient_id(self.channel, &r.address.normalized())
+    }
+
+    /// Decides one row at `now`. Rows that could be sent (now or later) feed the key digest.
+    pub fn decide(&mut self, row: &Row, now: Timestamp) -> Decision {
+        let r = match row {
+            Row::Skipped(s) => return Decision::Skip(s.reason),
+            Row::Ready(r) => r,
+        };
+        let resending = match self.facts.keys.states.get(&r.key) {
+            None | Some(SendState::Pending | SendState::Suppressed) => false,
+            Some(SendState::Unknown) if self.resend_unknown => true,
+            Some(state) => return Decision::InLedger(*state),
+        };
+        let rid = self.recipient_id(r);
+        if self.campaign.dedupe_by == DedupeBy::Address
+            && !self.facts.keys.states.contains_key(&r.key)
+            && self.facts.recipients.contains(&rid)
+        {
+            return Decision::AddressAlreadySent;
+        }
+        if !resending {
+            // Eligible: part of the reviewed set, whatever time or suppression say now.
+            self.digest.update(r.key.as_bytes());
+            self.digest.update(b"\n");
+            self.eligible += 1;
+        }
+        if self.facts.suppressions.all_channels.contains(&rid)
+            || self
+                .facts
+                .suppressions
+                .by_channel
+                .get(&self.channel)
+                .is_some_and(|s| s.contains(&rid))
+        {
+            return Decision::Suppressed;
+        }
+        match timing(self.campaign, r.tz.as_ref(), now) {
+            Timing::Now => {}
+            other => return Decision::Wait(other),
+        }
+        if self.sent_now >= self.cap {
+            return Decision::OverCap;
+        }
+        self.sent_now += 1;
+        Decision::Send
+    }
+
+    /// The digest of every eligible key seen so far.
+    pub fn key_digest(&self) -> KeyDigest {
+        KeyDigest {
+            count: self.eligible,
+            digest: format!("sha256:{}", hex::encode(self.digest.clone().finalize())),
+        }
+    }
+}
+
+/// Inputs shared by every campaign plan.
+pub struct PlanContext<'a> {
+    /// The workspace.
+    pub ws: &'a Workspace,
+    /// The ledger key (recipient ids).
+    pub key: &'a LedgerKey,
+    /// "Now".
+    pub now: Timestamp,
+    /// The environment's default rate.
+    pub default_rate: u32,
+}
+
+fn sms_cost(m: &Message) -> Option<SmsCost> {
+    match m {
+        Message::Sms { info, .. } => Some(SmsCost {
+            encoding: info.encoding.to_string(),
+            segments: info.segments,
+            chars: info.chars,
+        }),
+        Message::Email { .. } => None,
+    }
+}
+
+/// Plans one campaign. `blocked_by` marks a campaign whose template cannot be used; rows are
+/// still counted so reviewers see the scale. Diagnostics from the scan go to `diags`.
+pub fn plan_campaign(
+    ctx: &PlanContext<'_>,
+    campaign: &Campaign,
+    facts: &LedgerFacts,
+    blocked_by: Option<String>,
+    diags: &mut Vec<crate::diag::Diagnostic>,
+) -> CampaignPlan {
+    let ws = ctx.ws;
+    let template = &ws.templates[&campaign.template];
+    let audience = &ws.audiences[&campaign.audience];
+    let cap = ws.project.policy.max_recipients_per_apply;
+    let mut decider = RowDecider::new(campaign, template.channel, facts, ctx.key, cap);
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut segments = 0u64;
+    let mut sample = None;
+    let mut next_opening: Option<Timestamp> = None;
+    let stats = crate::validate::scan_campaign(ws, campaign, diags, |row| {
+        let decision = decider.decide(row, ctx.now);
+        *counts.entry(decision.reason().to_owned()).or_default() += 1;
+        if let Decision::Wait(Timing::QuietHours(at) | Timing::BeforeSchedule(at)) = decision {
+            next_opening = Some(next_opening.map_or(at, |n| n.min(at)));
+        }
+        if let (Decision::Send, Row::Ready(r)) = (&decision, row) {
+            if let Some(c) = sms_cost(&r.message) {
+                segments += c.segments as u64;
+            }
+            if sample.is_none() {
+                sample = Some(Sample {
+                    to: r.address.masked(),
+                    text: match &r.message {
+                        Message::Sms { text, .. } => text.clone(),
+                        Message::Email { subject, .. } => subject.clone(),
+                    },
+                    sms: sms_cost(&r.message),
+                });
+            }
+        }
+    });
+    let rate = campaign.rate_per_minute.unwrap_or(ctx.default_rate).max(1);
+    let to_send = counts.get("to_send").copied().unwrap_or(0);
+    let plan_status = if blocked_by.is_some() {
+        "blocked"
+    } else if campaign.active {
+        "active"
+    } else {
+        "paused"
+    };
+    CampaignPlan {
+        name: campaign.name.to_string(),
+        status: plan_status.to_owned(),
+        blocked_by,
+        template: template.name.to_string(),
+        template_hash: template.hash.to_string(),
+        channel: template.channel.as_str().to_owned(),
+        audience: audience.name.to_string(),
+        audience_file: audience.source_display.clone(),
+        audience_hash: crate::hash::sha256_file(audience.source.path())
+            .map(|h| h.to_string())
+            .unwrap_or_default(),
+        rows: stats.map_or(0, |s| s.rows),
+        counts,
+        next_opening,
+        send_keys: decider.key_digest(),
+        segments,
+        rate_per_minute: rate,
+        estimated_seconds: (to_send * 60).div_ceil(u64::from(rate)),
+        sample,
+    }
+}

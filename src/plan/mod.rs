@@ -1,0 +1,278 @@
+//! The plan: what `apply` will do, as a value. Templates are state (level-based reconcile
+//! against Response Management); campaigns are events (audience rows against the ledger).
+//! The plan document is versioned, deterministic (sorted, no wall-clock fields) and holds no
+//! phone number or email address.
+
+pub mod campaigns;
+pub mod render;
+pub mod templates;
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Version of the saved plan format.
+pub const PLAN_FORMAT_VERSION: u32 = 1;
+
+/// A complete plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    /// Plan document format version.
+    pub format_version: u32,
+    /// herald version that made it.
+    pub herald_version: String,
+    /// Target environment.
+    pub environment: String,
+    /// The git state of the workspace.
+    pub workspace: WorkspaceState,
+    /// SHA-256 of every input file (workspace-relative path → hash).
+    pub inputs: BTreeMap<String, String>,
+    /// The managed Response Management library.
+    pub library: LibraryPlan,
+    /// One entry per template.
+    pub templates: Vec<TemplatePlan>,
+    /// Responses in the managed library that no template claims.
+    pub orphans: Vec<RemoteRef>,
+    /// One entry per campaign.
+    pub campaigns: Vec<CampaignPlan>,
+    /// Set when `--campaign`/`--template` narrowed the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub narrowed_to: Option<Vec<String>>,
+}
+
+/// Git commit and dirty flag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WorkspaceState {
+    /// `HEAD` commit, when the workspace is a git repository.
+    pub commit: Option<String>,
+    /// Whether tracked files differ from `HEAD`.
+    pub dirty: bool,
+}
+
+/// The managed library.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LibraryPlan {
+    /// Its name.
+    pub name: String,
+    /// Its id, when it exists.
+    pub id: Option<String>,
+    /// Whether apply creates it.
+    pub create: bool,
+}
+
+/// What happens to a template.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateAction {
+    /// New response.
+    Create,
+    /// Changed text, pushed with the remote version.
+    Update,
+    /// Changed in Genesys outside herald since the last apply; apply restores the reviewed text.
+    Drift,
+    /// Renamed (keeps the response id), maybe with other changes.
+    Rename,
+    /// Remote equals desired.
+    Noop,
+    /// A draft: never pushed.
+    Draft,
+}
+
+impl TemplateAction {
+    /// Whether apply writes something.
+    pub fn is_change(self) -> bool {
+        matches!(
+            self,
+            Self::Create | Self::Update | Self::Drift | Self::Rename
+        )
+    }
+}
+
+/// A remote response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RemoteRef {
+    /// Response id.
+    pub id: String,
+    /// Response name.
+    pub name: String,
+    /// Its `version`.
+    pub version: u32,
+    /// Canonical hash of its content.
+    pub hash: String,
+}
+
+/// One changed text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TextChange {
+    /// `body`, `subject`, `html` or `text`.
+    pub field: String,
+    /// Unified diff, remote → desired.
+    pub diff: String,
+    /// Only whitespace differs.
+    pub whitespace_only: bool,
+}
+
+/// SMS cost as written (with placeholders).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SmsCost {
+    /// `GSM-7` or `UCS-2`.
+    pub encoding: String,
+    /// Segments.
+    pub segments: usize,
+    /// Characters.
+    pub chars: usize,
+}
+
+/// The plan for one template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct TemplatePlan {
+    /// Template name.
+    pub name: String,
+    /// `sms` or `email`.
+    pub channel: String,
+    /// What apply does.
+    pub action: TemplateAction,
+    /// herald's content hash of the reviewed template (recorded with every send).
+    pub content_hash: String,
+    /// Canonical hash of the response apply writes.
+    pub desired_remote_hash: String,
+    /// The remote response it was diffed against.
+    pub remote: Option<RemoteRef>,
+    /// For renames: the previous name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renamed_from: Option<String>,
+    /// Text diffs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<TextChange>,
+    /// SMS cost before (remote) and after (desired).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_before: Option<SmsCost>,
+    /// SMS cost of the desired text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_after: Option<SmsCost>,
+    /// Variables added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variables_added: Vec<String>,
+    /// Variables removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variables_removed: Vec<String>,
+    /// Notes for reviewers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A masked example of what recipients get.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Sample {
+    /// Masked address.
+    pub to: String,
+    /// SMS text, or email subject.
+    pub text: String,
+    /// SMS cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms: Option<SmsCost>,
+}
+
+/// Digest of the exact set of keys a campaign would send (eligible now or held for later).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct KeyDigest {
+    /// How many keys.
+    pub count: u64,
+    /// SHA-256 over the keys in audience order.
+    pub digest: String,
+}
+
+/// The plan for one campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct CampaignPlan {
+    /// Campaign name.
+    pub name: String,
+    /// `active`, `paused` or `blocked`.
+    pub status: String,
+    /// Why it is blocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
+    /// Template name.
+    pub template: String,
+    /// Template content hash the sends will record.
+    pub template_hash: String,
+    /// `sms` or `email`.
+    pub channel: String,
+    /// Audience name.
+    pub audience: String,
+    /// Audience data file (workspace-relative).
+    pub audience_file: String,
+    /// SHA-256 of the audience data file.
+    pub audience_hash: String,
+    /// Rows read.
+    pub rows: u64,
+    /// Rows by outcome: `to_send`, `already_sent`, `suppressed`, `no_consent`, `held_quiet_hours`, …
+    pub counts: BTreeMap<String, u64>,
+    /// Earliest instant a held row opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub next_opening: Option<jiff::Timestamp>,
+    /// Keys eligible to send (now or once held rows open): what apply may send.
+    pub send_keys: KeyDigest,
+    /// SMS segments of the messages to send now.
+    pub segments: u64,
+    /// Messages per minute.
+    pub rate_per_minute: u32,
+    /// Estimated duration of sending now, in seconds.
+    pub estimated_seconds: u64,
+    /// A masked rendered example.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample: Option<Sample>,
+}
+
+impl CampaignPlan {
+    /// Rows sent now.
+    pub fn to_send(&self) -> u64 {
+        self.counts.get("to_send").copied().unwrap_or(0)
+    }
+}
+
+impl Plan {
+    /// Whether apply would change anything (write a template or send a message).
+    pub fn has_changes(&self) -> bool {
+        self.library.create
+            || self.templates.iter().any(|t| t.action.is_change())
+            || self
+                .campaigns
+                .iter()
+                .any(|c| c.status == "active" && c.to_send() > 0)
+    }
+
+    /// Deterministic JSON (the saved plan).
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("plans serialise");
+        s.push('\n');
+        s
+    }
+
+    /// SHA-256 of the saved form.
+    pub fn hash(&self) -> String {
+        crate::hash::sha256(self.to_json().as_bytes()).to_string()
+    }
+}
+
+/// Reads the workspace's git commit and dirty flag (none outside a repository).
+pub fn git_state(root: &std::path::Path) -> WorkspaceState {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "HEAD"]);
+    let dirty = commit.is_some()
+        && git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    WorkspaceState { commit, dirty }
+}

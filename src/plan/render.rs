@@ -1,0 +1,419 @@
+//! Human renderings of a plan: terminal text (symbols and colour like Terraform's, a summary
+//! line at the end) and Markdown for a pull-request comment (diffs in fenced blocks).
+
+use std::fmt::Write as _;
+
+use super::{CampaignPlan, Plan, TemplateAction, TemplatePlan};
+
+/// Reason keys in display order, with labels.
+const REASONS: &[(&str, &str)] = &[
+    ("already_sent", "already sent"),
+    ("already_failed", "failed before"),
+    ("unknown", "unknown (run `herald reconcile`)"),
+    ("in_flight", "in flight"),
+    ("suppressed", "suppressed"),
+    ("no_consent", "no consent"),
+    ("invalid_address", "invalid address"),
+    ("invalid_row", "invalid row"),
+    ("render_error", "render error"),
+    ("card_number", "card number in text"),
+    ("duplicate_key", "duplicate key"),
+    ("duplicate_address", "duplicate address"),
+    ("before_schedule", "before the schedule"),
+    ("after_schedule", "after the schedule"),
+    ("held_quiet_hours", "held by quiet hours"),
+    ("held_no_timezone", "held: no time zone"),
+    ("over_cap", "over the per-apply cap"),
+];
+
+fn symbol(a: TemplateAction) -> (&'static str, &'static str) {
+    match a {
+        TemplateAction::Create => ("+", "create"),
+        TemplateAction::Update => ("~", "update"),
+        TemplateAction::Drift => ("!", "drift"),
+        TemplateAction::Rename => ("~", "rename"),
+        TemplateAction::Noop => ("=", "no changes"),
+        TemplateAction::Draft => ("-", "draft, not pushed"),
+    }
+}
+
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn paint(&self, text: &str, code: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+    fn action(&self, a: TemplateAction, text: &str) -> String {
+        let code = match a {
+            TemplateAction::Create => "32",
+            TemplateAction::Update | TemplateAction::Rename => "33",
+            TemplateAction::Drift => "31;1",
+            TemplateAction::Noop | TemplateAction::Draft => "2",
+        };
+        self.paint(text, code)
+    }
+    fn diff_line(&self, line: &str) -> String {
+        if line.starts_with("+++") || line.starts_with("---") {
+            self.paint(line, "1")
+        } else if line.starts_with('+') {
+            self.paint(line, "32")
+        } else if line.starts_with('-') {
+            self.paint(line, "31")
+        } else if line.starts_with("@@") {
+            self.paint(line, "36")
+        } else {
+            line.to_owned()
+        }
+    }
+}
+
+fn duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, (secs % 3600) / 60),
+    }
+}
+
+fn other_counts(c: &CampaignPlan) -> String {
+    REASONS
+        .iter()
+        .filter_map(|(k, label)| {
+            c.counts
+                .get(*k)
+                .filter(|n| **n > 0)
+                .map(|n| format!("{label} {n}"))
+        })
+        .collect::<Vec<_>>()
+        .join(" · ")
+}
+
+fn template_detail(t: &TemplatePlan) -> String {
+    let mut parts = Vec::new();
+    if let Some(r) = &t.remote {
+        parts.push(format!("v{}", r.version));
+    }
+    if let Some(from) = &t.renamed_from {
+        parts.push(format!("from `{from}`"));
+    }
+    match (&t.sms_before, &t.sms_after) {
+        (Some(b), Some(a)) if b != a => parts.push(format!(
+            "{} {} seg → {} {} seg",
+            b.encoding, b.segments, a.encoding, a.segments
+        )),
+        (_, Some(a)) => parts.push(format!(
+            "{}, {} segment{}",
+            a.encoding,
+            a.segments,
+            if a.segments == 1 { "" } else { "s" }
+        )),
+        _ => parts.push(t.channel.clone()),
+    }
+    if !t.variables_added.is_empty() {
+        parts.push(format!("+vars {}", t.variables_added.join(", ")));
+    }
+    if !t.variables_removed.is_empty() {
+        parts.push(format!("-vars {}", t.variables_removed.join(", ")));
+    }
+    parts.join(", ")
+}
+
+/// Counts for the summary line.
+pub fn summary(plan: &Plan) -> String {
+    let count = |a: TemplateAction| plan.templates.iter().filter(|t| t.action == a).count();
+    let sends: u64 = plan
+        .campaigns
+        .iter()
+        .filter(|c| c.status == "active")
+        .map(CampaignPlan::to_send)
+        .sum();
+    let campaigns = plan
+        .campaigns
+        .iter()
+        .filter(|c| c.status == "active" && c.to_send() > 0)
+        .count();
+    let held: u64 = plan
+        .campaigns
+        .iter()
+        .map(|c| {
+            c.counts.get("held_quiet_hours").copied().unwrap_or(0)
+                + c.counts.get("held_no_timezone").copied().unwrap_or(0)
+        })
+        .sum();
+    let mut s = format!(
+        "Plan: {} to create, {} to update, {} drifted, {} renamed; {} message{} to send in {} campaign{}",
+        count(TemplateAction::Create),
+        count(TemplateAction::Update),
+        count(TemplateAction::Drift),
+        count(TemplateAction::Rename),
+        sends,
+        if sends == 1 { "" } else { "s" },
+        campaigns,
+        if campaigns == 1 { "" } else { "s" }
+    );
+    if held > 0 {
+        let _ = write!(s, ", {held} held for later");
+    }
+    if !plan.has_changes() {
+        return "No changes. Genesys and the ledger match the workspace.".to_owned();
+    }
+    s
+}
+
+/// Terminal text.
+pub fn text(plan: &Plan, color: bool) -> String {
+    let st = Style { color };
+    let mut out = String::new();
+    let commit = plan.workspace.commit.as_deref().map_or_else(
+        || "not a git repository".to_owned(),
+        |c| {
+            format!(
+                "commit {}{}",
+                &c[..c.len().min(12)],
+                if plan.workspace.dirty { " (dirty)" } else { "" }
+            )
+        },
+    );
+    let _ = writeln!(
+        out,
+        "herald plan · environment {} · {commit}",
+        plan.environment
+    );
+    if let Some(n) = &plan.narrowed_to {
+        let _ = writeln!(
+            out,
+            "{}",
+            st.paint(
+                &format!(
+                    "NOTE: plan narrowed to {}; other objects are not shown and not applied",
+                    n.join(", ")
+                ),
+                "33;1"
+            )
+        );
+    }
+    out.push('\n');
+    if plan.library.create {
+        let _ = writeln!(
+            out,
+            "Library \"{}\": {}",
+            plan.library.name,
+            st.paint("+ create", "32")
+        );
+    }
+    let _ = writeln!(out, "Templates");
+    for t in &plan.templates {
+        let (sym, word) = symbol(t.action);
+        let _ = writeln!(
+            out,
+            "  {} {:<32} {:<12} {}",
+            st.action(t.action, sym),
+            t.name,
+            st.action(t.action, word),
+            template_detail(t)
+        );
+        for n in &t.notes {
+            let _ = writeln!(out, "      note: {n}");
+        }
+        for c in &t.changes {
+            if c.whitespace_only {
+                let _ = writeln!(out, "      ({} changes whitespace only)", c.field);
+            }
+            for line in c.diff.lines() {
+                let _ = writeln!(out, "      {}", st.diff_line(line));
+            }
+        }
+    }
+    for o in &plan.orphans {
+        let _ = writeln!(
+            out,
+            "  {} {:<32} {:<12} response {} v{} is in the managed library but no template claims it; not deleted",
+            st.paint("?", "35"),
+            o.name,
+            st.paint("orphan", "35"),
+            o.id,
+            o.version
+        );
+    }
+    let _ = writeln!(out, "\nCampaigns");
+    for c in &plan.campaigns {
+        let headline = match c.status.as_str() {
+            "paused" => st.paint("paused: nothing is sent", "2"),
+            "blocked" => st.paint(
+                &format!("blocked: {}", c.blocked_by.as_deref().unwrap_or("")),
+                "31;1",
+            ),
+            _ if c.to_send() == 0 => st.paint("nothing to send now", "2"),
+            _ => st.paint(
+                &format!(
+                    "{} to send now ({}~{} at {}/min)",
+                    c.to_send(),
+                    if c.channel == "sms" {
+                        format!("{} segments, ", c.segments)
+                    } else {
+                        String::new()
+                    },
+                    duration(c.estimated_seconds),
+                    c.rate_per_minute
+                ),
+                "32",
+            ),
+        };
+        let sym = if c.status == "active" && c.to_send() > 0 {
+            st.paint("→", "32")
+        } else {
+            " ".to_owned()
+        };
+        let _ = writeln!(out, "  {sym} {:<32} {headline}", c.name);
+        let _ = writeln!(
+            out,
+            "      {} · {} rows in {} · template {}",
+            c.channel, c.rows, c.audience_file, c.template
+        );
+        let others = other_counts(c);
+        if !others.is_empty() {
+            let _ = writeln!(out, "      {others}");
+        }
+        if let Some(at) = c.next_opening {
+            let _ = writeln!(
+                out,
+                "      held rows open from {}",
+                at.strftime("%Y-%m-%d %H:%M UTC")
+            );
+        }
+        if let Some(s) = &c.sample {
+            let _ = writeln!(out, "      sample → {}: {}", s.to, s.text);
+        }
+    }
+    let _ = writeln!(out, "\n{}", st.paint(&summary(plan), "1"));
+    out
+}
+
+/// Markdown for a pull-request comment.
+pub fn markdown(plan: &Plan) -> String {
+    let mut out = String::new();
+    let commit = plan.workspace.commit.as_deref().map_or_else(
+        || "no git commit".to_owned(),
+        |c| {
+            format!(
+                "`{}`{}",
+                &c[..c.len().min(12)],
+                if plan.workspace.dirty { " (dirty)" } else { "" }
+            )
+        },
+    );
+    let _ = writeln!(out, "## herald plan — `{}` · {commit}\n", plan.environment);
+    if let Some(n) = &plan.narrowed_to {
+        let _ = writeln!(
+            out,
+            "> **Narrowed** to {}: other objects are not shown and not applied.\n",
+            n.join(", ")
+        );
+    }
+    let _ = writeln!(out, "**{}**\n", summary(plan));
+    if plan.library.create {
+        let _ = writeln!(out, "Library **{}** will be created.\n", plan.library.name);
+    }
+    let _ = writeln!(
+        out,
+        "### Templates\n\n| | template | action | details |\n|---|---|---|---|"
+    );
+    for t in &plan.templates {
+        let (sym, word) = symbol(t.action);
+        let _ = writeln!(
+            out,
+            "| `{sym}` | `{}` | {word} | {} |",
+            t.name,
+            template_detail(t)
+        );
+    }
+    for o in &plan.orphans {
+        let _ = writeln!(
+            out,
+            "| `?` | `{}` | orphan | response `{}` v{} not claimed by any template; not deleted |",
+            o.name, o.id, o.version
+        );
+    }
+    for t in plan
+        .templates
+        .iter()
+        .filter(|t| !t.changes.is_empty() || !t.notes.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "\n<details open><summary><code>{}</code> — {}</summary>\n",
+            t.name,
+            symbol(t.action).1
+        );
+        for n in &t.notes {
+            let _ = writeln!(out, "- {n}");
+        }
+        for c in &t.changes {
+            let _ = writeln!(
+                out,
+                "\n`{}`{}\n\n```diff\n{}```",
+                c.field,
+                if c.whitespace_only {
+                    " (whitespace only)"
+                } else {
+                    ""
+                },
+                c.diff
+            );
+        }
+        let _ = writeln!(out, "\n</details>");
+    }
+    let _ = writeln!(
+        out,
+        "\n### Campaigns\n\n| campaign | status | to send now | segments | est. time | not sent |\n|---|---|---:|---:|---:|---|"
+    );
+    for c in &plan.campaigns {
+        let status = match c.status.as_str() {
+            "blocked" => format!("blocked: {}", c.blocked_by.as_deref().unwrap_or("")),
+            s => s.to_owned(),
+        };
+        let others = other_counts(c);
+        let _ = writeln!(
+            out,
+            "| `{}` | {status} | {} | {} | {} | {} |",
+            c.name,
+            c.to_send(),
+            if c.channel == "sms" {
+                c.segments.to_string()
+            } else {
+                "—".to_owned()
+            },
+            duration(c.estimated_seconds),
+            if others.is_empty() {
+                "—".to_owned()
+            } else {
+                others
+            }
+        );
+    }
+    let samples: Vec<_> = plan
+        .campaigns
+        .iter()
+        .filter_map(|c| c.sample.as_ref().map(|s| (c, s)))
+        .collect();
+    if !samples.is_empty() {
+        let _ = writeln!(out, "\n<details><summary>Samples (masked)</summary>\n");
+        for (c, s) in samples {
+            let _ = writeln!(
+                out,
+                "- `{}` → {}: {}",
+                c.name,
+                s.to,
+                s.text.replace('\n', " ")
+            );
+        }
+        let _ = writeln!(out, "\n</details>");
+    }
+    out
+}

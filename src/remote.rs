@@ -1,0 +1,114 @@
+//! Connecting to the environment's Genesys API: the embedded sandbox (started in-process with
+//! its state in `.herald/sandbox-state.db`) or a real org (region or base URL, credentials
+//! from the environment, a secret file or a credential command — never the command line).
+
+use anyhow::{Context as _, bail};
+use herald_genesys::{ClientConfig, Credentials, GenesysClient, Region, SecretString};
+use herald_sandbox::{RunningSandbox, SandboxConfig, StateLocation};
+
+use crate::settings::{self, EnvSettings};
+use crate::spec::Target;
+
+/// A connected API client, keeping the embedded sandbox alive while it is in use.
+pub struct Remote {
+    /// The client.
+    pub client: GenesysClient,
+    /// The in-process sandbox, for the `sandbox` target.
+    pub sandbox: Option<RunningSandbox>,
+}
+
+impl Remote {
+    /// Stops the embedded sandbox, if any.
+    pub async fn shutdown(self) {
+        if let Some(s) = self.sandbox {
+            s.shutdown().await;
+        }
+    }
+}
+
+/// Connects to the environment's API (no request is made yet).
+pub async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
+    let env = &settings.env;
+    match env.target {
+        Target::Sandbox => {
+            if let Some(dir) = settings.sandbox_state.parent() {
+                fs_err::create_dir_all(dir)?;
+            }
+            let config = SandboxConfig {
+                state: StateLocation::File(settings.sandbox_state.clone()),
+                ..SandboxConfig::default()
+            };
+            let sandbox = herald_sandbox::start(config, "127.0.0.1:0".parse()?)
+                .await
+                .context("starting the embedded sandbox")?;
+            let credentials = Credentials::new(
+                sandbox.client_id(),
+                SecretString::from(sandbox.client_secret().to_owned()),
+            );
+            let mut config = ClientConfig::new(sandbox.base_url(), credentials);
+            config.requests_per_minute = Some(env.rate_per_minute);
+            Ok(Remote {
+                client: GenesysClient::new(config)?,
+                sandbox: Some(sandbox),
+            })
+        }
+        Target::Genesys => {
+            let region = env
+                .region
+                .clone()
+                .or_else(|| settings::env_var(settings::ENV_REGION));
+            let credentials = credentials(settings)?;
+            let mut config = match (&env.base_url, region) {
+                (Some(url), _) => ClientConfig::new(url.clone(), credentials),
+                (None, Some(r)) => {
+                    let region: Region = r
+                        .parse()
+                        .with_context(|| format!("environment `{}`", env.name))?;
+                    ClientConfig::for_region(region, credentials)
+                }
+                (None, None) => bail!(
+                    "environment `{}` has no region: set `region:` in herald.yaml or {}",
+                    env.name,
+                    settings::ENV_REGION
+                ),
+            };
+            config.requests_per_minute = Some(env.rate_per_minute);
+            Ok(Remote {
+                client: GenesysClient::new(config)?,
+                sandbox: None,
+            })
+        }
+    }
+}
+
+fn credentials(settings: &EnvSettings) -> anyhow::Result<Credentials> {
+    let env = &settings.env;
+    let client_id = settings::env_var(settings::ENV_CLIENT_ID)
+        .or_else(|| env.client_id.clone())
+        .with_context(|| {
+            format!(
+                "no OAuth client id for environment `{}`: set {} or `client_id:` in herald.yaml",
+                env.name,
+                settings::ENV_CLIENT_ID
+            )
+        })?;
+    if let Some(secret) = settings::env_var(settings::ENV_CLIENT_SECRET) {
+        return Ok(Credentials::new(client_id, SecretString::from(secret)));
+    }
+    if let Some(file) = &env.secret_file {
+        let path = if std::path::Path::new(file).is_absolute() {
+            file.into()
+        } else {
+            settings.workspace_root.join(file)
+        };
+        return Credentials::from_secret_file(client_id, path).map_err(anyhow::Error::new);
+    }
+    if let Some(argv) = &env.credential_command {
+        return Credentials::from_command(client_id, argv).map_err(anyhow::Error::new);
+    }
+    bail!(
+        "no OAuth client secret for environment `{}`: set {}, `secret_file:` or `credential_command:` in herald.yaml",
+        env.name,
+        settings::ENV_CLIENT_SECRET
+    )
+}
