@@ -97,6 +97,16 @@ pub enum Command {
         after_help = "Example:\n  herald apply                        # plan, show, ask\n  herald apply --auto-approve         # CI: no prompt\n  herald apply plan.json              # exactly the reviewed plan; stale objects are refused\n  herald apply --max-sends 10         # canary"
     )]
     Apply(ApplyArgs),
+    /// Resolve `unknown` sends (maybe sent) through the analytics conversation-details query.
+    #[command(
+        after_help = "Example:\n  herald reconcile\n  herald reconcile --campaign winter-sale-2026 --settle-secs 900"
+    )]
+    Reconcile(ReconcileArgs),
+    /// Adopt existing Genesys templates (responses in the managed library) as YAML.
+    #[command(
+        after_help = "Example:\n  herald import order-shipped\n  herald import --all --env prod"
+    )]
+    Import(ImportTemplatesArgs),
     /// Per-campaign send counts from the ledger: sent, pending, held, unknown, failed, suppressed.
     #[command(
         after_help = "Example:\n  herald status\n  herald status winter-sale-2026 --format json"
@@ -346,4 +356,25 @@ pub struct ApplyArgs {
     /// Apply only this template; repeatable.
     #[arg(long = "template", value_name = "NAME")]
     pub templates: Vec<String>,
+}
+
+/// Arguments of `herald reconcile`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Only this campaign.
+    #[arg(long)]
+    pub campaign: Option<String>,
+    /// How long after a dispatch a conversation must be indexed before "not found" means "not sent".
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub settle_secs: u64,
+}
+
+/// Arguments of `herald import`.
+#[derive(Debug, Args)]
+pub struct ImportTemplatesArgs {
+    /// Response names to import.
+    pub names: Vec<String>,
+    /// Import every campaign template in the managed library.
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
 }

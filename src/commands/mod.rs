@@ -2,9 +2,11 @@
 //! to the printer; they hold no domain logic.
 
 mod apply;
+mod import;
 mod init;
 mod ledger;
 mod plan;
+mod reconcile;
 mod render;
 mod sandbox;
 mod schema;
@@ -30,6 +32,8 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Render(args) => render::run(&cli.global, &args, printer),
         Command::Init(args) => init::run(&args, printer),
         Command::Apply(args) => apply::run(&cli.global, &args, printer),
+        Command::Reconcile(args) => reconcile::run(&cli.global, &args, printer),
+        Command::Import(args) => import::run(&cli.global, &args, printer),
         Command::Plan(args) => plan::run(&cli.global, &args, printer),
         Command::Status(args) => status::run(&cli.global, &args, printer),
         Command::Ledger(cmd) => ledger::run(&cli.global, &cmd, printer),
