@@ -77,17 +77,17 @@ pub(crate) fn run(
         let channel = ledger_channel(ws.templates[&c.template].channel);
         let (rows, _) = CampaignRows::open(ws, c)?;
         for row in rows {
-            if let Row::Ready(r) = row {
-                if keys.contains(r.key.as_str()) {
-                    let rid = key.recipient_id(channel, &r.address.normalized());
-                    if unknown.iter().any(|s| {
-                        s.campaign == c.name.as_str() && s.row_key == r.key && s.recipient == rid
-                    }) {
-                        addresses.insert(
-                            (c.name.to_string(), r.key.clone()),
-                            r.address.as_str().to_owned(),
-                        );
-                    }
+            if let Row::Ready(r) = row
+                && keys.contains(r.key.as_str())
+            {
+                let rid = key.recipient_id(channel, &r.address.normalized());
+                if unknown.iter().any(|s| {
+                    s.campaign == c.name.as_str() && s.row_key == r.key && s.recipient == rid
+                }) {
+                    addresses.insert(
+                        (c.name.to_string(), r.key.clone()),
+                        r.address.as_str().to_owned(),
+                    );
                 }
             }
         }
