@@ -147,6 +147,22 @@ pub enum LedgerCommand {
     /// Template versions written to Genesys, with git commits.
     #[command(after_help = "Example:\n  herald ledger history order-shipped")]
     History(HistoryArgs),
+    /// Copy a ledger to another location or backend (e.g. SQLite to PostgreSQL), verified on both sides.
+    #[command(
+        after_help = "Example:\n  herald ledger migrate --from sqlite:.herald/ledger-prod.db \\\n    --to 'postgres://herald@db.internal/herald?options=-csearch_path%3Dherald_prod'"
+    )]
+    Migrate(MigrateArgs),
+}
+
+/// Arguments of `herald ledger migrate`.
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Source: `sqlite:PATH`, a path, or a `postgres://` URL.
+    #[arg(long)]
+    pub from: String,
+    /// Target (must be new and empty): `sqlite:PATH`, a path, or a `postgres://` URL.
+    #[arg(long)]
+    pub to: String,
 }
 
 /// Export formats.

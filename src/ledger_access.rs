@@ -1,9 +1,10 @@
-//! Opening the environment's ledger (and its run lock) from resolved settings.
+//! Opening the environment's ledger (SQLite file or PostgreSQL) and its run lock from
+//! resolved settings.
 
 use anyhow::Context as _;
-use herald_ledger::{Channel as LChannel, Ledger, LedgerKey, LockInfo, RunLock, SqliteLedger};
+use herald_ledger::{Channel as LChannel, Ledger, LedgerKey, LedgerLocation, LedgerLock, LockInfo};
 
-use crate::settings::{self, EnvSettings, LedgerLocation};
+use crate::settings::{self, EnvSettings, LedgerLocation as Where};
 use crate::spec::Channel;
 
 /// Converts the model's channel to the ledger's.
@@ -14,24 +15,31 @@ pub fn ledger_channel(c: Channel) -> LChannel {
     }
 }
 
+/// The ledger crate's view of where the ledger lives (creating a SQLite file's directory).
+pub fn location(settings: &EnvSettings) -> anyhow::Result<LedgerLocation> {
+    match &settings.ledger {
+        Where::Sqlite(path) => {
+            if let Some(dir) = path.parent() {
+                fs_err::create_dir_all(dir)?;
+            }
+            Ok(LedgerLocation::sqlite(path.clone()))
+        }
+        Where::Postgres(url) => Ok(LedgerLocation::parse(url)?),
+    }
+}
+
 /// Opens the ledger for reading and unlocked writes (status, suppress, serve): leftover
 /// `dispatching` rows of a running apply are left alone.
 pub fn open(settings: &EnvSettings, key: &LedgerKey) -> anyhow::Result<Box<dyn Ledger>> {
-    match &settings.ledger {
-        LedgerLocation::Sqlite(path) => Ok(Box::new(
-            SqliteLedger::open(path, key)
-                .with_context(|| format!("opening the ledger {}", path.display()))?,
-        )),
-        LedgerLocation::Postgres(_) => {
-            anyhow::bail!("PostgreSQL ledgers are not supported by this build yet")
-        }
-    }
+    let loc = location(settings)?;
+    loc.open(key)
+        .with_context(|| format!("opening the ledger {loc}"))
 }
 
 /// A held run lock plus the ledger opened under it (recovering a crashed run's rows).
 pub struct Locked {
     /// The lock; dropping it releases it.
-    pub lock: RunLock,
+    pub lock: LedgerLock,
     /// The ledger.
     pub ledger: Box<dyn Ledger>,
     /// How many `dispatching` rows a crashed run left, now `unknown`.
@@ -47,10 +55,7 @@ pub fn open_locked(
     command: &str,
     wait: Option<std::time::Duration>,
 ) -> anyhow::Result<Result<Locked, herald_ledger::LockError>> {
-    let path = settings.sqlite_path()?;
-    if let Some(dir) = path.parent() {
-        fs_err::create_dir_all(dir)?;
-    }
+    let loc = location(settings)?;
     let info = LockInfo {
         pid: std::process::id(),
         host: settings::host_name(),
@@ -58,17 +63,17 @@ pub fn open_locked(
         started_at: jiff::Timestamp::now(),
         command: command.to_owned(),
     };
-    let lock = match RunLock::acquire(&RunLock::path_for(path), info, wait) {
+    let lock = match loc.acquire_lock(info, wait) {
         Ok(l) => l,
         Err(e @ herald_ledger::LockError::Held { .. }) => return Ok(Err(e)),
         Err(e) => return Err(anyhow::Error::new(e).context("taking the run lock")),
     };
-    let ledger = SqliteLedger::open_locked(path, key, &lock)
-        .with_context(|| format!("opening the ledger {}", path.display()))?;
-    let recovered_unknown = ledger.open_report().recovered_unknown;
+    let (ledger, report) = loc
+        .open_locked(key, &lock)
+        .with_context(|| format!("opening the ledger {loc}"))?;
     Ok(Ok(Locked {
         lock,
-        ledger: Box::new(ledger),
-        recovered_unknown,
+        ledger,
+        recovered_unknown: report.recovered_unknown,
     }))
 }

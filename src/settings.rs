@@ -126,17 +126,6 @@ impl EnvSettings {
             )
         })
     }
-
-    /// The SQLite ledger path, or an error for backends this build cannot open.
-    pub fn sqlite_path(&self) -> anyhow::Result<&Path> {
-        match &self.ledger {
-            LedgerLocation::Sqlite(p) => Ok(p),
-            LedgerLocation::Postgres(_) => bail!(
-                "environment `{}` uses a PostgreSQL ledger, which this command does not support yet",
-                self.env.name
-            ),
-        }
-    }
 }
 
 /// The user running herald (for run records and lock holders).

@@ -1,6 +1,8 @@
 //! `herald ledger verify|export|history`.
 
 use std::fmt::Write as _;
+
+use anyhow::Context as _;
 use std::io::Write as _;
 
 use crate::ExitStatus;
@@ -14,8 +16,31 @@ pub(crate) fn run(
 ) -> anyhow::Result<ExitStatus> {
     let (_, settings) = super::env_context(global)?;
     let key = settings.ledger_key()?;
+    if let LedgerCommand::Migrate(args) = cmd {
+        let from = herald_ledger::LedgerLocation::parse(&args.from)?;
+        let to = herald_ledger::LedgerLocation::parse(&args.to)?;
+        if let Some(dir) = to.sqlite_path().and_then(std::path::Path::parent) {
+            fs_err::create_dir_all(dir)?;
+        }
+        let source = from.open(&key).with_context(|| format!("opening {from}"))?;
+        let mut target = to.open(&key).with_context(|| format!("opening {to}"))?;
+        let report = herald_ledger::migrate_ledger(source.as_ref(), target.as_mut())
+            .with_context(|| format!("migrating {from} to {to}"))?;
+        let after = target.verify()?;
+        anyhow::ensure!(
+            after.ok,
+            "the migrated ledger at {to} fails verification; discard it"
+        );
+        let rows: u64 = report.tables.values().sum();
+        printer.out(&format!(
+            "migrated {rows} rows from {from} to {to}: {} events, {} sends, {} suppressions verified on both sides\n",
+            report.events_verified, report.sends_verified, report.suppressions_verified
+        ))?;
+        return Ok(ExitStatus::Success);
+    }
     let ledger = crate::ledger_access::open(&settings, &key)?;
     match cmd {
+        LedgerCommand::Migrate(_) => unreachable!("handled above"),
         LedgerCommand::Verify => {
             let report = ledger.verify()?;
             let integrity = ledger.integrity_check()?;
