@@ -398,11 +398,14 @@ pub(crate) fn run(
                 "unknown",
                 "pending",
                 "held",
+                "held_quiet_hours",
+                "held_no_timezone",
+                "before_schedule",
                 "suppressed",
                 "not_started",
             ] {
                 if r.get(k) > 0 {
-                    parts.push(format!("{k} {}", r.get(k)));
+                    parts.push(format!("{} {}", k.replace('_', " "), r.get(k)));
                 }
             }
             if parts.is_empty() {
