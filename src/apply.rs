@@ -126,6 +126,8 @@ pub struct Executor<'a> {
     pub on_event: &'a mut dyn FnMut(&Event),
     /// A fixed clock for tests (`HERALD_NOW`), else real time.
     pub fixed_now: Option<Timestamp>,
+    /// The current campaign's pacer (its `rate_per_minute`), set by `run_campaign`.
+    pub pacer: Option<Arc<Pacer>>,
 }
 
 /// A template phase result: the response id to pre-flight, or why campaigns cannot use it.
@@ -302,6 +304,7 @@ impl Executor<'_> {
         tplan: &TemplatePlan,
         response_id: &str,
     ) -> anyhow::Result<CampaignReport> {
+        self.pacer = campaign.rate_per_minute.map(|r| Arc::new(pacer(r)));
         let mut report = CampaignReport {
             campaign: campaign.name.to_string(),
             ..Default::default()
@@ -441,7 +444,8 @@ impl Executor<'_> {
                 }
             }
         }
-        let sent = self.send_all(campaign, &to_send);
+        let pacer = self.pacer.clone();
+        let sent = self.send_all(campaign, &to_send, pacer.as_ref());
         let mut stop = None;
         for (r, res) in to_send.iter().zip(sent) {
             let (key, result) = classify(res, &mut stop);
@@ -473,8 +477,10 @@ impl Executor<'_> {
         &self,
         campaign: &Campaign,
         recipients: &[Box<Recipient>],
+        pacer: Option<&Arc<Pacer>>,
     ) -> Vec<Result<(String, Option<String>), ApiError>> {
         let client = self.client.clone();
+        let pacer = pacer.cloned();
         let jobs: Vec<Job> = recipients
             .iter()
             .map(|r| match &r.message {
@@ -511,6 +517,9 @@ impl Executor<'_> {
             let mut handles = Vec::with_capacity(jobs.len());
             for job in jobs {
                 let client = client.clone();
+                if let Some(p) = &pacer {
+                    p.until_ready().await;
+                }
                 let permit = semaphore
                     .clone()
                     .acquire_owned()
@@ -542,6 +551,18 @@ impl Executor<'_> {
             out
         })
     }
+}
+
+/// Paces one campaign's sends at its `rate_per_minute` (on top of the client's per-token limit).
+pub type Pacer = governor::DefaultDirectRateLimiter;
+
+/// A pacer that never lets more than `per_minute` sends start in any 60 s window: one send
+/// per `60 s / per_minute` (rounded up), no burst.
+pub fn pacer(per_minute: u32) -> Pacer {
+    let period_us = 60_000_000u64.div_ceil(u64::from(per_minute.max(1))) + 1;
+    let quota = governor::Quota::with_period(std::time::Duration::from_micros(period_us))
+        .expect("non-zero period");
+    governor::RateLimiter::direct(quota)
 }
 
 enum Job {
@@ -621,5 +642,23 @@ fn short_reason(e: &ApiError) -> String {
         ApiError::Unknown { reason, .. } => reason.clone(),
         ApiError::Server { .. } => format!("server error {}", e.status().unwrap_or(500)),
         _ => "transport error".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pacer_never_admits_more_than_the_rate_in_a_window() {
+        // 120/min: one send every 500 ms (+1 µs); 121 sends need more than 60 s.
+        let p = pacer(120);
+        assert!(p.check().is_ok());
+        assert!(p.check().is_err(), "no burst beyond one");
+        let period = 60_000_000u64.div_ceil(120) + 1;
+        assert!(
+            period * 120 > 60_000_000,
+            "n periods exceed a minute, so n+1 sends never fit in one"
+        );
     }
 }

@@ -278,6 +278,7 @@ pub(crate) fn run(
         sent_in_run: 0,
         on_event: &mut on_event,
         fixed_now,
+        pacer: None,
     };
     let mut problems: Vec<String> = Vec::new();
     // Templates first.
