@@ -366,6 +366,9 @@ pub struct ApplyArgs {
     /// Stream NDJSON events on stdout instead of text and a progress bar.
     #[arg(long)]
     pub json: bool,
+    /// Keep running until recipients held by quiet hours or the schedule can be sent (up to 24 h).
+    #[arg(long)]
+    pub wait: bool,
     /// Apply only this campaign (and its template); repeatable.
     #[arg(long = "campaign", value_name = "NAME")]
     pub campaigns: Vec<String>,

@@ -258,6 +258,7 @@ pub(crate) fn run(
             ));
         }
     };
+    let can_wait = crate::settings::env_var(crate::settings::ENV_NOW).is_none();
     let fixed_now = crate::settings::env_var(crate::settings::ENV_NOW)
         .is_some()
         .then_some(settings.now);
@@ -321,49 +322,100 @@ pub(crate) fn run(
         }
         template_ok.insert(tplan.name.clone(), outcome);
     }
-    // Then campaigns.
+    // Then campaigns (again when held rows open, with --wait).
     let mut reports: Vec<CampaignReport> = Vec::new();
-    for cplan in &current.campaigns {
-        if cplan.status != "active" || stale_set.contains_key(&format!("campaign {}", cplan.name)) {
-            continue;
+    let mut plan_now = current.clone();
+    loop {
+        for cplan in &plan_now.campaigns {
+            if cplan.status != "active"
+                || stale_set.contains_key(&format!("campaign {}", cplan.name))
+            {
+                continue;
+            }
+            if interrupted.load(Ordering::SeqCst) {
+                break;
+            }
+            let campaign =
+                &ws.campaigns[&Name::parse(&cplan.name).expect("planned names are valid")];
+            let tplan = plan_now
+                .templates
+                .iter()
+                .find(|t| t.name == cplan.template)
+                .expect("campaign templates are planned");
+            let response_id = match template_ok.get(&cplan.template) {
+                Some(Ok(id)) => id.clone(),
+                Some(Err(why)) => {
+                    problems.push(format!(
+                        "campaign {} not sent: its template {} was not written ({why})",
+                        cplan.name, cplan.template
+                    ));
+                    continue;
+                }
+                None => continue,
+            };
+            if cplan.to_send() == 0
+                && cplan
+                    .counts
+                    .get("unknown")
+                    .is_none_or(|_| !args.resend_unknown)
+            {
+                continue;
+            }
+            match exec.run_campaign(campaign, cplan, tplan, &response_id) {
+                Ok(report) => {
+                    if let Some(h) = &report.halted {
+                        problems.push(format!("campaign {}: {h}", report.campaign));
+                    }
+                    reports.push(report);
+                }
+                Err(e) => problems.push(format!("campaign {}: {e:#}", cplan.name)),
+            }
+        }
+        if !args.wait || !can_wait || interrupted.load(Ordering::SeqCst) || !problems.is_empty() {
+            break;
+        }
+        let Some(next) = plan_now
+            .campaigns
+            .iter()
+            .filter(|c| c.status == "active")
+            .filter_map(|c| c.next_opening)
+            .min()
+        else {
+            break;
+        };
+        let limit = jiff::Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_hours(24))
+            .unwrap_or(next);
+        if next > limit {
+            printer.info(&format!(
+                "held rows open at {next}, more than 24 h away; not waiting"
+            ));
+            break;
+        }
+        printer.info(&format!(
+            "waiting until {} for held recipients (Ctrl-C stops)",
+            next.strftime("%Y-%m-%d %H:%M:%S UTC")
+        ));
+        while jiff::Timestamp::now() < next && !interrupted.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(500));
         }
         if interrupted.load(Ordering::SeqCst) {
             break;
         }
-        let campaign = &ws.campaigns[&Name::parse(&cplan.name).expect("planned names are valid")];
-        let tplan = current
-            .templates
-            .iter()
-            .find(|t| t.name == cplan.template)
-            .expect("campaign templates are planned");
-        let response_id = match template_ok.get(&cplan.template) {
-            Some(Ok(id)) => id.clone(),
-            Some(Err(why)) => {
-                problems.push(format!(
-                    "campaign {} not sent: its template {} was not written ({why})",
-                    cplan.name, cplan.template
-                ));
-                continue;
-            }
-            None => continue,
-        };
-        if cplan.to_send() == 0
-            && cplan
-                .counts
-                .get("unknown")
-                .is_none_or(|_| !args.resend_unknown)
-        {
-            continue;
-        }
-        match exec.run_campaign(campaign, cplan, tplan, &response_id) {
-            Ok(report) => {
-                if let Some(h) = &report.halted {
-                    problems.push(format!("campaign {}: {h}", report.campaign));
-                }
-                reports.push(report);
-            }
-            Err(e) => problems.push(format!("campaign {}: {e:#}", cplan.name)),
-        }
+        let mut fresh = settings.clone();
+        fresh.now = jiff::Timestamp::now();
+        let bindings_now = exec
+            .ledger
+            .template_bindings()?
+            .into_iter()
+            .map(|b| (b.name.clone(), b))
+            .collect();
+        let state_now = rt.block_on(planner::fetch_remote(
+            &remote,
+            &settings.env.library,
+            &bindings_now,
+        ))?;
+        plan_now = planner::build(ws, &fresh, &state_now, &*exec.ledger, &key, &narrow)?.0;
     }
     drop(exec);
     if let Some(pb) = progress {
