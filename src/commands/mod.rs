@@ -5,9 +5,11 @@ mod apply;
 mod init;
 mod ledger;
 mod plan;
+mod receipts;
 mod render;
 mod sandbox;
 mod schema;
+mod serve;
 mod status;
 mod suppress;
 mod validate;
@@ -34,6 +36,8 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Status(args) => status::run(&cli.global, &args, printer),
         Command::Ledger(cmd) => ledger::run(&cli.global, &cmd, printer),
         Command::Suppress(cmd) => suppress::run(&cli.global, &cmd, printer),
+        Command::Serve(args) => serve::run(&cli.global, &args, printer),
+        Command::Receipts(args) => receipts::run(&cli.global, &args, printer),
         Command::Sandbox(cmd) => sandbox::run(cmd, printer),
     }
 }
