@@ -436,3 +436,28 @@ pub struct ApplyArgs {
     #[arg(long = "template", value_name = "NAME")]
     pub templates: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_take_a_unit_and_must_be_positive() {
+        assert_eq!(parse_duration("72h").unwrap().as_secs(), 72 * 3600);
+        assert_eq!(parse_duration("7d").unwrap().as_secs(), 7 * 86_400);
+        assert_eq!(parse_duration("90m").unwrap().as_secs(), 90 * 60);
+        assert_eq!(parse_duration(" 45s ").unwrap().as_secs(), 45);
+        for bad in [
+            "72",
+            "0h",
+            "h",
+            "3w",
+            "1.5h",
+            "-1h",
+            "9999999999999999d",
+            "3 days",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

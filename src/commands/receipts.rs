@@ -73,50 +73,56 @@ pub(crate) fn run(
         }
     }
 
-    let rt = super::runtime()?;
-    let remote = rt.block_on(crate::remote::connect(&settings))?;
     let mut by_status: BTreeMap<String, u64> = BTreeMap::new();
     let mut receipts = Vec::new();
     let mut not_found = 0u64;
     let polled = todo.len();
-    let result: anyhow::Result<()> = rt.block_on(async {
-        for m in &todo {
-            let data = match remote.client.message_details(&m.message_id).await {
-                Ok(d) => d,
-                Err(ApiError::NotFound { .. }) => {
-                    not_found += 1;
-                    continue;
-                }
-                Err(e) => return Err(anyhow::Error::new(e).context("polling message details")),
-            };
-            let status = data.status.clone().unwrap_or_else(|| "unknown".to_owned());
-            *by_status.entry(status.clone()).or_default() += 1;
-            let reason = if data.recipient_opted_out() {
-                Some(OPTED_OUT.to_owned())
-            } else {
-                data.failure_reasons().first().map(|r| (*r).to_owned())
-            };
-            // Only final statuses are worth a ledger row; failures are re-recorded on each
-            // run so an interrupted suppression is retried.
-            let changed = m.last_status.as_deref() != Some(status.as_str());
-            let failed = reason.as_deref() == Some(OPTED_OUT);
-            if FINAL.contains(&status.as_str()) && (changed || failed) {
-                let at = data
-                    .timestamp
-                    .as_deref()
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or(settings.now);
-                receipts.push(Receipt {
-                    message_id: m.message_id.clone(),
-                    status,
-                    reason,
-                    at,
-                });
-            }
-        }
+    // Nothing to poll needs no connection (nor credentials).
+    let result: anyhow::Result<()> = if todo.is_empty() {
         Ok(())
-    });
-    rt.block_on(remote.shutdown());
+    } else {
+        let rt = super::runtime()?;
+        let remote = rt.block_on(crate::remote::connect(&settings))?;
+        let result = rt.block_on(async {
+            for m in &todo {
+                let data = match remote.client.message_details(&m.message_id).await {
+                    Ok(d) => d,
+                    Err(ApiError::NotFound { .. }) => {
+                        not_found += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(anyhow::Error::new(e).context("polling message details")),
+                };
+                let status = data.status.clone().unwrap_or_else(|| "unknown".to_owned());
+                *by_status.entry(status.clone()).or_default() += 1;
+                let reason = if data.recipient_opted_out() {
+                    Some(OPTED_OUT.to_owned())
+                } else {
+                    data.failure_reasons().first().map(|r| (*r).to_owned())
+                };
+                // Only final statuses are worth a ledger row; failures are re-recorded on each
+                // run so an interrupted suppression is retried.
+                let changed = m.last_status.as_deref() != Some(status.as_str());
+                let opted_out = reason.as_deref() == Some(OPTED_OUT);
+                if FINAL.contains(&status.as_str()) && (changed || opted_out) {
+                    let at = data
+                        .timestamp
+                        .as_deref()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(settings.now);
+                    receipts.push(Receipt {
+                        message_id: m.message_id.clone(),
+                        status,
+                        reason,
+                        at,
+                    });
+                }
+            }
+            Ok(())
+        });
+        rt.block_on(remote.shutdown());
+        result
+    };
     result?;
 
     let matches = ledger.record_receipts(&receipts)?;

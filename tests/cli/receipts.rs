@@ -61,3 +61,16 @@ fn receipts_rejects_a_bad_duration() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--since"), "{err}");
 }
+
+#[test]
+fn receipts_with_nothing_sent_needs_no_connection() {
+    // Port 9 (discard) is not a Genesys API: any request would fail.
+    let ws = genesys_env::workspace("http://127.0.0.1:9");
+    let (code, out, err) = run(herald(&ws).args(["receipts", "--since", "1h"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("0 messages sent since 2026-11-25 14:00:00Z"),
+        "{out}"
+    );
+    assert!(out.contains("0 newly suppressed"), "{out}");
+}
