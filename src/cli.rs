@@ -318,7 +318,7 @@ pub struct PushArgs {
     /// Candidate numbers: one per line, or a CSV with a `phone` or `address` column.
     #[arg(long, value_name = "FILE", group = "source")]
     pub from_file: Vec<PathBuf>,
-    /// Candidate numbers: the address column of every SMS audience in the workspace.
+    /// Candidate numbers: the phone numbers in the address column of every audience in the workspace.
     #[arg(long, group = "source")]
     pub from_audiences: bool,
     /// Show the counts, change nothing in Genesys.
