@@ -118,6 +118,16 @@ pub enum Command {
     /// Manage the suppression (opt-out / do-not-contact) list.
     #[command(subcommand)]
     Suppress(SuppressCommand),
+    /// Receive SMS replies (STOP, START, HELP…) posted by a Genesys inbound message flow's Data Action.
+    #[command(
+        after_help = "The shared secret comes from HERALD_WEBHOOK_SECRET (comma-separated: two during a\nrotation) or the environment's `webhook_secret_file:`. Plain HTTP: put TLS in front.\n\nExample:\n  HERALD_WEBHOOK_SECRET=\"$(cat inbound.secret)\" herald serve --env prod --listen 127.0.0.1:8788"
+    )]
+    Serve(ServeArgs),
+    /// Poll delivery receipts of recent sends; suppress recipients Genesys reports as opted out.
+    #[command(
+        after_help = "Example:\n  herald receipts --env prod               # sends of the last 72 hours\n  herald receipts --since 7d --format json"
+    )]
+    Receipts(ReceiptsArgs),
     /// Run the built-in Genesys Cloud emulator.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
@@ -227,7 +237,22 @@ pub enum SuppressCommand {
         after_help = "Example:\n  herald suppress import dnc-export.csv --reason \"CRM do-not-contact\""
     )]
     Import(ImportArgs),
+    /// Mirror the SMS suppression list into a Genesys internal DNC list (created if missing).
+    #[command(after_help = PUSH_HELP)]
+    Push(PushArgs),
 }
+
+const PUSH_HELP: &str = "\
+The ledger keeps no raw phone numbers (only keyed hashes and masks), so herald cannot
+recover the numbers to push on its own. You supply candidate numbers again, from a file
+and/or from the workspace's SMS audience data; herald pushes exactly those whose hash is on
+the suppression list (SMS or all channels) and nothing else. Suppressed numbers that are in
+none of the sources are counted but cannot be pushed. Pushing is idempotent: numbers
+already on the list stay once.
+
+Example:
+  herald suppress push --dnc-list \"Herald opt-outs\" --from-audiences
+  herald suppress push --dnc-list \"Herald opt-outs\" --from-file crm-numbers.csv --dry-run";
 
 /// Arguments of `herald suppress add|remove`.
 #[derive(Debug, Args)]
@@ -261,6 +286,70 @@ pub struct ImportArgs {
     /// Why (kept in the audit trail).
     #[arg(long, default_value = "import")]
     pub reason: String,
+}
+
+/// Arguments of `herald serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (use port 0 for any free port; the URL is printed on stdout).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8788")]
+    pub listen: std::net::SocketAddr,
+}
+
+/// Arguments of `herald receipts`.
+#[derive(Debug, Args)]
+pub struct ReceiptsArgs {
+    /// Poll messages sent within this long before now: `90m`, `72h`, `7d`.
+    #[arg(long, value_name = "DURATION", default_value = "72h", value_parser = parse_duration)]
+    pub since: jiff::SignedDuration,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Parses `<number><unit>` with unit `s`, `m`, `h` or `d`.
+fn parse_duration(raw: &str) -> Result<jiff::SignedDuration, String> {
+    let raw = raw.trim();
+    let split = raw
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("`{raw}` has no unit; use s, m, h or d (e.g. 72h)"))?;
+    let (n, unit) = raw.split_at(split);
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("`{raw}` does not start with a number"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}`; use s, m, h or d (e.g. 72h)"
+            ));
+        }
+    };
+    n.checked_mul(secs)
+        .filter(|s| *s > 0)
+        .map(jiff::SignedDuration::from_secs)
+        .ok_or_else(|| format!("`{raw}` must be a positive duration"))
+}
+
+/// Arguments of `herald suppress push`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(true)))]
+pub struct PushArgs {
+    /// Name of the Genesys internal DNC list (created when no list has this name).
+    #[arg(long, value_name = "NAME")]
+    pub dnc_list: String,
+    /// Candidate numbers: one per line, or a CSV with a `phone` or `address` column.
+    #[arg(long, value_name = "FILE", group = "source")]
+    pub from_file: Vec<PathBuf>,
+    /// Candidate numbers: the phone numbers in the address column of every audience in the workspace.
+    #[arg(long, group = "source")]
+    pub from_audiences: bool,
+    /// Show the counts, change nothing in Genesys.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `herald sandbox …`
@@ -396,4 +485,29 @@ pub struct ImportTemplatesArgs {
     /// Import every campaign template in the managed library.
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_take_a_unit_and_must_be_positive() {
+        assert_eq!(parse_duration("72h").unwrap().as_secs(), 72 * 3600);
+        assert_eq!(parse_duration("7d").unwrap().as_secs(), 7 * 86_400);
+        assert_eq!(parse_duration("90m").unwrap().as_secs(), 90 * 60);
+        assert_eq!(parse_duration(" 45s ").unwrap().as_secs(), 45);
+        for bad in [
+            "72",
+            "0h",
+            "h",
+            "3w",
+            "1.5h",
+            "-1h",
+            "9999999999999999d",
+            "3 days",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -126,6 +126,52 @@ impl EnvSettings {
             )
         })
     }
+
+    /// The shared secrets `herald serve` accepts: `HERALD_WEBHOOK_SECRET` (comma-separated,
+    /// two during a rotation), else the environment's `webhook_secret_file` (one per line),
+    /// which must not be readable by group or others. Values are never shown in errors.
+    pub fn webhook_secrets(&self) -> anyhow::Result<Vec<secrecy::SecretString>> {
+        let split = |text: &str, sep: char| -> Vec<secrecy::SecretString> {
+            text.split(sep)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| secrecy::SecretString::from(s.to_owned()))
+                .collect()
+        };
+        if let Some(raw) = env_var(ENV_WEBHOOK_SECRET) {
+            return Ok(split(&raw, ','));
+        }
+        let Some(file) = &self.env.webhook_secret_file else {
+            bail!(
+                "no webhook secret for environment `{}`: set {ENV_WEBHOOK_SECRET} or `webhook_secret_file:` in herald.yaml",
+                self.env.name
+            );
+        };
+        let path = resolve_path(&self.workspace_root, file);
+        let metadata = fs_err::metadata(&path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = metadata.permissions().mode() & 0o7777;
+            if mode & 0o077 != 0 {
+                bail!(
+                    "webhook secret file {} is readable by group or others (mode {mode:04o}); run `chmod 600` on it",
+                    path.display()
+                );
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = metadata;
+        let text = secrecy::SecretString::from(
+            fs_err::read_to_string(&path)
+                .with_context(|| format!("reading the webhook secret file {}", path.display()))?,
+        );
+        let secrets = split(secrecy::ExposeSecret::expose_secret(&text), '\n');
+        if secrets.is_empty() {
+            bail!("webhook secret file {} is empty", path.display());
+        }
+        Ok(secrets)
+    }
 }
 
 /// The user running herald (for run records and lock holders).

@@ -6,10 +6,12 @@ mod import;
 mod init;
 mod ledger;
 mod plan;
+mod receipts;
 mod reconcile;
 mod render;
 mod sandbox;
 mod schema;
+mod serve;
 mod status;
 mod suppress;
 mod validate;
@@ -38,6 +40,8 @@ pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Status(args) => status::run(&cli.global, &args, printer),
         Command::Ledger(cmd) => ledger::run(&cli.global, &cmd, printer),
         Command::Suppress(cmd) => suppress::run(&cli.global, &cmd, printer),
+        Command::Serve(args) => serve::run(&cli.global, &args, printer),
+        Command::Receipts(args) => receipts::run(&cli.global, &args, printer),
         Command::Sandbox(cmd) => sandbox::run(cmd, printer),
     }
 }

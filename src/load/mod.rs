@@ -320,6 +320,7 @@ impl Loader {
                     client_id: None,
                     secret_file: None,
                     credential_command: None,
+                    webhook_secret_file: None,
                     rate_per_minute: None,
                 },
             ),
@@ -1119,6 +1120,7 @@ fn env_from_doc(name: &str, doc: &EnvironmentDoc) -> Environment {
         client_id: doc.client_id.clone(),
         secret_file: doc.secret_file.clone(),
         credential_command: doc.credential_command.clone(),
+        webhook_secret_file: doc.webhook_secret_file.clone(),
         rate_per_minute: doc.rate_per_minute.unwrap_or(DEFAULT_RATE_PER_MINUTE),
     }
 }

@@ -70,6 +70,11 @@ pub struct EnvironmentDoc {
     /// Command printing the OAuth client secret on stdout (e.g. a Vault or AWS CLI call).
     #[serde(default)]
     pub credential_command: Option<Vec<String>>,
+    /// File holding the shared secret(s) `herald serve` accepts in `X-Herald-Secret`, one per
+    /// line (two during a rotation); must not be group- or world-readable. Overridden by
+    /// `HERALD_WEBHOOK_SECRET`.
+    #[serde(default)]
+    pub webhook_secret_file: Option<String>,
     /// Requests per minute per token (default 300, the Genesys default).
     #[serde(default)]
     pub rate_per_minute: Option<u32>,

@@ -61,6 +61,8 @@ pub struct Environment {
     pub secret_file: Option<String>,
     /// Credential command.
     pub credential_command: Option<Vec<String>>,
+    /// The `herald serve` shared-secret file.
+    pub webhook_secret_file: Option<String>,
     /// Requests per minute per token.
     pub rate_per_minute: u32,
 }
