@@ -205,14 +205,13 @@ impl Executor<'_> {
             (_, Some(r)) => {
                 if plan.action == TemplateAction::Rename
                     && let Some(from) = &plan.renamed_from
-                        && self.ledger.template_binding(from).ok().flatten().is_some()
-                            && let Err(e) = self.ledger.rename_template_binding(
-                                &self.run_id,
-                                from,
-                                t.name.as_str(),
-                            ) {
-                                return Err(e.to_string());
-                            }
+                    && self.ledger.template_binding(from).ok().flatten().is_some()
+                    && let Err(e) =
+                        self.ledger
+                            .rename_template_binding(&self.run_id, from, t.name.as_str())
+                {
+                    return Err(e.to_string());
+                }
                 self.rt
                     .block_on(client.update_response(&r.id, r.version, &draft))
             }
@@ -340,12 +339,14 @@ impl Executor<'_> {
                     &mut batch,
                     &mut batches,
                     &mut report,
-                ) {
-                    halted = Some(why);
-                    break;
-                }
+                )
+            {
+                halted = Some(why);
+                break;
+            }
         }
-        if halted.is_none() && !batch.is_empty()
+        if halted.is_none()
+            && !batch.is_empty()
             && let Err(why) = self.flush(
                 campaign,
                 template,
@@ -354,9 +355,10 @@ impl Executor<'_> {
                 &mut batch,
                 &mut batches,
                 &mut report,
-            ) {
-                halted = Some(why);
-            }
+            )
+        {
+            halted = Some(why);
+        }
         let _ = cplan;
         report.halted = halted;
         (self.on_event)(&Event::Campaign(report.clone()));
@@ -380,11 +382,12 @@ impl Executor<'_> {
             return Err("interrupted (Ctrl-C): run `herald apply` again to resume".into());
         }
         if (*batches).is_multiple_of(self.options.preflight_every.max(1))
-            && let Err(why) = self.preflight(response_id, &tplan.desired_remote_hash) {
-                report.add("not_started", batch.len() as u64);
-                batch.clear();
-                return Err(why);
-            }
+            && let Err(why) = self.preflight(response_id, &tplan.desired_remote_hash)
+        {
+            report.add("not_started", batch.len() as u64);
+            batch.clear();
+            return Err(why);
+        }
         *batches += 1;
         let channel = ledger_channel(template.channel);
         let claims: Vec<Claim> = batch
