@@ -2,9 +2,11 @@
 
 mod support;
 
+mod apply;
 mod hash;
 mod init;
 mod ledger;
+mod plan;
 mod render;
 mod schema;
 mod validate;
