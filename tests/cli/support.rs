@@ -225,10 +225,13 @@ pub(crate) fn write_audience(ws: &TestWorkspace, n: usize, tz: &str) {
     ws.write("campaigns/data/shipped.csv", &csv);
 }
 
-/// Parses a `plan --format json` document.
+/// Parses a `plan --format json` document, with the clock pinned to 2026-12-02T15:00:00Z.
 #[allow(dead_code)]
 pub(crate) fn plan_json(ws: &TestWorkspace) -> serde_json::Value {
-    let (code, out, err) = run(ws.herald().args(["plan", "--format", "json"]));
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", "2026-12-02T15:00:00Z")
+        .args(["plan", "--format", "json"]));
     assert_eq!(code, 0, "plan failed: {err}");
     serde_json::from_str(&out).expect("plan json")
 }
