@@ -236,7 +236,7 @@ fn example_addresses(root: &std::path::Path) -> Vec<String> {
     let mut found = BTreeSet::new();
     for entry in std::fs::read_dir(root.join("campaigns/data")).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-        for token in text.split(|c: char| matches!(c, ',' | '"' | '\n' | ' ' | ':' | '{' | '}')) {
+        for token in text.split([',', '"', '\n', ' ', ':', '{', '}']) {
             let is_phone = token.starts_with('+')
                 && token.len() >= 8
                 && token[1..].chars().all(|c| c.is_ascii_digit());
