@@ -392,17 +392,20 @@ pub(crate) fn run(
         let mut out = String::new();
         for r in &reports {
             let mut parts: Vec<String> = Vec::new();
-            for k in [
-                "sent",
-                "failed",
-                "unknown",
-                "pending",
-                "held",
-                "suppressed",
-                "not_started",
+            // Rows held when read (quiet hours, no time zone) and rows held at send time
+            // are one number to the reader: they stay pending for a later run.
+            let held = r.get("held") + r.get("held_quiet_hours") + r.get("held_no_timezone");
+            for (k, n) in [
+                ("sent", r.get("sent")),
+                ("failed", r.get("failed")),
+                ("unknown", r.get("unknown")),
+                ("pending", r.get("pending")),
+                ("held", held),
+                ("suppressed", r.get("suppressed")),
+                ("not_started", r.get("not_started")),
             ] {
-                if r.get(k) > 0 {
-                    parts.push(format!("{k} {}", r.get(k)));
+                if n > 0 {
+                    parts.push(format!("{k} {n}"));
                 }
             }
             if parts.is_empty() {

@@ -277,6 +277,25 @@ fn quiet_hours_hold_until_the_window_opens() {
     assert_exactly_once(&sb, all(1));
 }
 
+/// One recipient in New York (21:00: closed) and one in Chicago (20:00: open): the summary says
+/// what was held, and the held row goes out once the window opens.
+#[test]
+fn apply_summary_reports_held_rows() {
+    let ws = TestWorkspace::fixture("base");
+    let sb = LocalSandbox::start(&ws);
+    let (code, out, err) = apply_at(&ws, "2026-12-03T02:00:00Z");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("notify                           sent 1 · held 1"),
+        "{out}"
+    );
+    assert_exactly_once(&sb, ["+13125550101".to_owned()]);
+    let (code, out, err) = apply_at(&ws, "2026-12-03T13:00:00Z");
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sent 1"), "{out}");
+    assert_eq!(sb.per_address().len(), 2);
+}
+
 /// 12:30 UTC is 07:30 in New York the day before clocks go forward (EST) and 08:30 on the day
 /// (EDT): quiet hours follow the recipient's zone rules, not a fixed offset.
 #[test]
@@ -422,6 +441,49 @@ fn ctrl_c_mid_run_then_resume_sends_each_row_once() {
     assert!(partial < n, "stopped before the end ({partial})");
 
     sb.set_faults(Faults::default());
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_exactly_once(&sb, all(n));
+}
+
+/// The template is edited in Genesys while a campaign is sending: the pre-flight check before
+/// the next batch halts the campaign with a clear message, nothing is sent with the edited
+/// text, and a later (re-reviewed) apply restores the template and finishes exactly once.
+#[test]
+fn template_edited_mid_campaign_halts_it() {
+    let n = 250;
+    let (ws, sb) = local(n);
+    let (code, _, err) = apply(&ws, &["--max-sends", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let id = crate::support::response_id(&ws, "order-shipped");
+    sb.set_faults(Faults {
+        latency_ms: 20,
+        ..Faults::default()
+    });
+    let child = spawn_apply(&ws);
+    wait_for_messages(&sb, 10);
+    sb.edit_out_of_band(&id, "Edited in the Genesys UI {{order_id}}");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("campaign notify: the template in Genesys changed during the campaign"),
+        "{err}"
+    );
+    let halted_at = sb.messages().len();
+    assert!(halted_at < n, "the campaign stopped early ({halted_at})");
+    assert!(
+        sb.messages().iter().all(|m| m
+            .text
+            .as_deref()
+            .is_some_and(|t| t.starts_with("Your order"))),
+        "nothing was sent with the edited text"
+    );
+
+    sb.set_faults(Faults::default());
+    let (code, out, _) = run(ws.herald().env("HERALD_NOW", NOW).arg("plan"));
+    assert_eq!(code, 0);
+    assert!(out.contains("drift"), "{out}");
     let (code, _, err) = apply(&ws, &[]);
     assert_eq!(code, 0, "{err}");
     assert_exactly_once(&sb, all(n));
