@@ -169,10 +169,23 @@ pub(crate) fn run(
         &settings.env.library,
         &bindings,
     ))?;
-    let narrow = Narrow {
+    let mut narrow = Narrow {
         campaigns: args.campaigns.clone(),
         templates: args.templates.clone(),
     };
+    // A saved plan narrowed with `--campaign`/`--template` applies exactly those objects;
+    // everything else was left out on purpose, not by a stale plan.
+    if !narrow.active()
+        && let Some(objects) = saved.as_ref().and_then(|s| s.narrowed_to.as_ref())
+    {
+        for object in objects {
+            if let Some(c) = object.strip_prefix("campaign ") {
+                narrow.campaigns.push(c.to_owned());
+            } else if let Some(t) = object.strip_prefix("template ") {
+                narrow.templates.push(t.to_owned());
+            }
+        }
+    }
     let (current, diags) =
         planner::build(ws, &settings, &state, locked.ledger.as_ref(), &key, &narrow)?;
     if diag::count(&diags).0 > 0 {
