@@ -169,10 +169,23 @@ pub(crate) fn run(
         &settings.env.library,
         &bindings,
     ))?;
-    let narrow = Narrow {
+    let mut narrow = Narrow {
         campaigns: args.campaigns.clone(),
         templates: args.templates.clone(),
     };
+    // A saved plan narrowed with `--campaign`/`--template` applies exactly those objects;
+    // everything else was left out on purpose, not by a stale plan.
+    if !narrow.active()
+        && let Some(objects) = saved.as_ref().and_then(|s| s.narrowed_to.as_ref())
+    {
+        for object in objects {
+            if let Some(c) = object.strip_prefix("campaign ") {
+                narrow.campaigns.push(c.to_owned());
+            } else if let Some(t) = object.strip_prefix("template ") {
+                narrow.templates.push(t.to_owned());
+            }
+        }
+    }
     let (current, diags) =
         planner::build(ws, &settings, &state, locked.ledger.as_ref(), &key, &narrow)?;
     if diag::count(&diags).0 > 0 {
@@ -445,20 +458,21 @@ pub(crate) fn run(
         let mut out = String::new();
         for r in &reports {
             let mut parts: Vec<String> = Vec::new();
-            for k in [
-                "sent",
-                "failed",
-                "unknown",
-                "pending",
-                "held",
-                "held_quiet_hours",
-                "held_no_timezone",
-                "before_schedule",
-                "suppressed",
-                "not_started",
+            // Rows held when read (quiet hours, no time zone) and rows held at send time
+            // are one number to the reader: they stay pending for a later run.
+            let held = r.get("held") + r.get("held_quiet_hours") + r.get("held_no_timezone");
+            for (k, n) in [
+                ("sent", r.get("sent")),
+                ("failed", r.get("failed")),
+                ("unknown", r.get("unknown")),
+                ("pending", r.get("pending")),
+                ("held", held),
+                ("before_schedule", r.get("before_schedule")),
+                ("suppressed", r.get("suppressed")),
+                ("not_started", r.get("not_started")),
             ] {
-                if r.get(k) > 0 {
-                    parts.push(format!("{} {}", k.replace('_', " "), r.get(k)));
+                if n > 0 {
+                    parts.push(format!("{k} {n}"));
                 }
             }
             if parts.is_empty() {

@@ -3,9 +3,11 @@
 mod genesys_env;
 mod support;
 
+mod apply;
 mod hash;
 mod init;
 mod ledger;
+mod plan;
 mod receipts;
 mod render;
 mod schema;

@@ -1,6 +1,7 @@
 //! Test harness: a temporary workspace and a command builder running the real binary with
 //! colour off and a fixed time zone.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -100,4 +101,151 @@ pub(crate) fn run(cmd: &mut Command) -> (i32, String, String) {
 #[allow(dead_code)]
 pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A Genesys sandbox running in the test process, with the workspace's `local` environment
+/// pointed at it, so a test can inject faults and read every accepted message.
+pub(crate) struct LocalSandbox {
+    pub(crate) rt: tokio::runtime::Runtime,
+    pub(crate) sandbox: Option<herald_sandbox::RunningSandbox>,
+}
+
+#[allow(dead_code)]
+impl LocalSandbox {
+    /// Starts an in-memory sandbox with no rate limit and makes `local` (at 6000 requests/min)
+    /// the workspace's default environment.
+    pub(crate) fn start(ws: &TestWorkspace) -> Self {
+        Self::start_with(ws, None, 6000)
+    }
+
+    /// Starts a sandbox with the given per-token limit; `rate` is herald's own client limit.
+    pub(crate) fn start_with(ws: &TestWorkspace, limit: Option<u32>, rate: u32) -> Self {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let config = herald_sandbox::SandboxConfig {
+            rate_limit_per_minute: limit,
+            delivery_step_ms: 10,
+            ..herald_sandbox::SandboxConfig::default()
+        };
+        let sandbox = rt
+            .block_on(herald_sandbox::start(
+                config,
+                "127.0.0.1:0".parse().expect("addr"),
+            ))
+            .expect("start sandbox");
+        // A team key, as a real environment requires one to exist.
+        herald_ledger::LedgerKey::load_or_create(&ws.path().join(".herald/ledger.key"))
+            .expect("ledger key");
+        let secret = ws.path().join("local-secret");
+        std::fs::write(&secret, sandbox.client_secret()).unwrap();
+        std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        ws.write(
+            "herald.yaml",
+            &format!(
+                "environments:\n  local:\n    target: genesys\n    base_url: {}\n    client_id: {}\n    secret_file: local-secret\n    rate_per_minute: {rate}\ndefault_environment: local\n",
+                sandbox.base_url(),
+                sandbox.client_id()
+            ),
+        );
+        Self {
+            rt,
+            sandbox: Some(sandbox),
+        }
+    }
+
+    pub(crate) fn sandbox(&self) -> &herald_sandbox::RunningSandbox {
+        self.sandbox.as_ref().expect("running")
+    }
+
+    /// Every accepted message.
+    pub(crate) fn messages(&self) -> Vec<herald_sandbox::AcceptedMessage> {
+        self.rt
+            .block_on(self.sandbox().messages())
+            .expect("messages")
+    }
+
+    /// How many messages each recipient address received.
+    pub(crate) fn per_address(&self) -> std::collections::BTreeMap<String, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for msg in self.messages() {
+            *m.entry(msg.to).or_insert(0) += 1;
+        }
+        m
+    }
+
+    pub(crate) fn set_faults(&self, faults: herald_sandbox::Faults) {
+        self.sandbox().set_faults(faults).expect("faults");
+    }
+
+    /// Edits a response's text outside herald (drift).
+    pub(crate) fn edit_out_of_band(&self, id: &str, text: &str) {
+        self.rt
+            .block_on(self.sandbox().edit_response_out_of_band(id, text))
+            .expect("edit");
+    }
+
+    /// Injects an inbound reply.
+    pub(crate) fn inbound(&self, from: &str, text: &str) {
+        self.rt
+            .block_on(self.sandbox().inbound(from, text))
+            .expect("inbound");
+    }
+}
+
+impl Drop for LocalSandbox {
+    fn drop(&mut self) {
+        if let Some(s) = self.sandbox.take() {
+            self.rt.block_on(s.shutdown());
+        }
+    }
+}
+
+/// The fictional NANP number of row `i` (555-01xx numbers are reserved for fiction; larger
+/// audiences use other 555 lines of the same exchange).
+#[allow(dead_code)]
+pub(crate) fn phone(i: usize) -> String {
+    format!("+1212555{:04}", 100 + i)
+}
+
+/// Writes `campaigns/data/shipped.csv` with `n` consenting rows in `tz` (keys C-0…).
+#[allow(dead_code)]
+pub(crate) fn write_audience(ws: &TestWorkspace, n: usize, tz: &str) {
+    let mut csv = String::from("customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n");
+    for i in 0..n {
+        let _ = writeln!(
+            csv,
+            "C-{i},{},{tz},yes,ORD-{i},https://track.example.com/{i}",
+            phone(i)
+        );
+    }
+    ws.write("campaigns/data/shipped.csv", &csv);
+}
+
+/// Parses a `plan --format json` document, with the clock pinned to 2026-12-02T15:00:00Z.
+#[allow(dead_code)]
+pub(crate) fn plan_json(ws: &TestWorkspace) -> serde_json::Value {
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", "2026-12-02T15:00:00Z")
+        .args(["plan", "--format", "json"]));
+    assert_eq!(code, 0, "plan failed: {err}");
+    serde_json::from_str(&out).expect("plan json")
+}
+
+/// The response id bound to a template, from the current plan.
+#[allow(dead_code)]
+pub(crate) fn response_id(ws: &TestWorkspace, template: &str) -> String {
+    let plan = plan_json(ws);
+    plan["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == template)
+        .and_then(|t| t["remote"]["id"].as_str())
+        .expect("template is bound to a response")
+        .to_owned()
 }
