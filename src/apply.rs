@@ -135,7 +135,7 @@ pub type TemplateOutcome = Result<String, String>;
 
 fn describe(e: &ApiError) -> String {
     let mut s = e.to_string();
-    if let Some(c) = e.context_id() {
+    if let Some(c) = e.context_id().filter(|c| !s.contains(*c)) {
         s = format!("{s} (correlation id {c})");
     }
     s

@@ -134,11 +134,7 @@ pub(crate) fn run(
         return Ok(ExitStatus::Error);
     }
     let key = settings.ledger_key()?;
-    let run_id = format!(
-        "{}-{}",
-        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
+    let run_id = super::new_run_id("apply");
     let wait = args.lock_timeout.map(std::time::Duration::from_secs);
     let mut locked =
         match crate::ledger_access::open_locked(&settings, &key, &run_id, "apply", wait)? {

@@ -107,10 +107,7 @@ pub(crate) fn run(
     let (loaded, settings) = super::env_context(global)?;
     let ws = &loaded.workspace;
     let key = settings.ledger_key()?;
-    let run_id = format!(
-        "{}-import",
-        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ")
-    );
+    let run_id = super::new_run_id("import");
     let mut locked =
         match crate::ledger_access::open_locked(&settings, &key, &run_id, "import", None)? {
             Ok(l) => l,

@@ -87,3 +87,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()?)
 }
+
+/// A unique run id: UTC time, the command and a random suffix.
+fn new_run_id(command: &str) -> String {
+    format!(
+        "{}-{command}-{}",
+        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}

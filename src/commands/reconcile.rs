@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use herald_ledger::{NewRun, Resolution, SendState};
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 
 use crate::ExitStatus;
 use crate::cli::{GlobalArgs, ReconcileArgs};
@@ -32,7 +32,7 @@ pub(crate) fn run(
     };
     let ws = &loaded.workspace;
     let key = settings.ledger_key()?;
-    let run_id = format!("{}-reconcile", Timestamp::now().strftime("%Y%m%dT%H%M%SZ"));
+    let run_id = super::new_run_id("reconcile");
     let mut locked =
         match crate::ledger_access::open_locked(&settings, &key, &run_id, "reconcile", None)? {
             Ok(l) => l,

@@ -9,6 +9,7 @@ mod init;
 mod ledger;
 mod plan;
 mod receipts;
+mod reconcile;
 mod render;
 mod schema;
 mod serve;

@@ -1,0 +1,152 @@
+//! `herald reconcile` and `herald import` against a sandbox in the test process.
+
+use herald_sandbox::Faults;
+
+use crate::support::{LocalSandbox, TestWorkspace, phone, plan_json, run, write_audience};
+
+fn local(n: usize) -> (TestWorkspace, LocalSandbox) {
+    let ws = TestWorkspace::fixture("base");
+    write_audience(&ws, n, "America/New_York");
+    let sb = LocalSandbox::start(&ws);
+    (ws, sb)
+}
+
+fn status_unknown(ws: &TestWorkspace) -> u64 {
+    let (_, out, _) = run(ws.herald().args(["status", "--format", "json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["states"]["unknown"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+fn apply(ws: &TestWorkspace) -> (i32, String, String) {
+    run(ws
+        .herald()
+        .env("HERALD_NOW", "2026-12-02T15:00:00Z")
+        .args(["apply", "--auto-approve"]))
+}
+
+#[test]
+fn dropped_replies_are_found_and_marked_sent() {
+    let (ws, sb) = local(20);
+    sb.set_faults(Faults {
+        drop_ratio: 0.4,
+        ..Faults::default()
+    });
+    let (code, _, err) = apply(&ws);
+    assert_eq!(code, 0, "{err}");
+    let unknown = status_unknown(&ws);
+    assert!(unknown > 0, "the drop fault left unknown rows");
+    sb.set_faults(Faults::default());
+    let (code, out, err) = run(ws.herald().arg("reconcile"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("{unknown} found (now sent), 0 not sent")),
+        "{out}"
+    );
+    assert!(!out.contains("2125550"), "addresses are masked: {out}");
+    assert_eq!(status_unknown(&ws), 0);
+    // Nothing is resent: every address got exactly one message.
+    let (code, _, _) = apply(&ws);
+    assert_eq!(code, 0);
+    let per = sb.per_address();
+    assert_eq!(per.len(), 20);
+    assert!(per.values().all(|n| *n == 1), "{per:?}");
+}
+
+#[test]
+fn unknown_sends_that_never_arrived_become_pending_after_the_settle_time() {
+    let (ws, sb) = local(20);
+    // Write the template first (its create is not retried either).
+    let (code, _, err) = run(ws.herald().env("HERALD_NOW", "2026-12-02T15:00:00Z").args([
+        "apply",
+        "--auto-approve",
+        "--max-sends",
+        "0",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(sb.messages().is_empty());
+    // 503s are answered before the sandbox records anything: maybe-sent to herald, not sent.
+    sb.set_faults(Faults {
+        error_5xx_ratio: 0.3,
+        ..Faults::default()
+    });
+    let (_, out, err) = apply(&ws);
+    let unknown = status_unknown(&ws);
+    assert!(unknown > 0, "503s on sends leave unknown rows: {out}{err}");
+    sb.set_faults(Faults::default());
+    // Too early: nothing is decided.
+    let (code, out, err) = run(ws.herald().arg("reconcile"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!(
+            "0 found (now sent), 0 not sent (now pending), {unknown} still unknown"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("not indexed yet"), "{out}");
+    // After the settle time the absent ones are pending, and the next apply sends them once.
+    let (code, out, err) = run(ws.herald().args(["reconcile", "--settle-secs", "0"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!(
+            "0 found (now sent), {unknown} not sent (now pending)"
+        )),
+        "{out}"
+    );
+    let (code, out, err) = apply(&ws);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("sent {unknown}")), "{out}");
+    let per = sb.per_address();
+    assert_eq!(per.len(), 20, "every recipient reached");
+    assert!(per.values().all(|n| *n == 1), "no duplicates: {per:?}");
+    assert!(per.contains_key(&phone(0)));
+}
+
+#[test]
+fn nothing_to_reconcile() {
+    let (ws, _sb) = local(2);
+    let (code, out, _) = run(ws.herald().arg("reconcile"));
+    assert_eq!(code, 0);
+    assert_eq!(out, "no unknown sends\n");
+}
+
+#[test]
+fn import_adopts_a_drifted_remote_text_and_the_plan_is_then_clean() {
+    let (ws, sb) = local(2);
+    let (code, _, err) = apply(&ws);
+    assert_eq!(code, 0, "{err}");
+    let id = crate::support::response_id(&ws, "order-shipped");
+    sb.edit_out_of_band(
+        &id,
+        "Order {{order_id}} is on its way: {{tracking_link}}. Reply STOP to opt out.",
+    );
+    let plan = plan_json(&ws);
+    assert_eq!(plan["templates"][0]["action"], "drift");
+    let (code, out, err) = run(ws.herald().args(["import", "order-shipped"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("imported order-shipped"), "{out}");
+    let yaml = ws.read("templates/order-shipped.yaml");
+    assert!(yaml.contains("Order {{order_id}} is on its way"), "{yaml}");
+    assert!(
+        yaml.contains("category: transactional"),
+        "the existing category is kept: {yaml}"
+    );
+    let (code, _, err) = run(ws.herald().arg("validate"));
+    assert_eq!(code, 0, "the imported YAML validates: {err}");
+    let plan = plan_json(&ws);
+    assert_eq!(plan["templates"][0]["action"], "noop", "{plan}");
+}
+
+#[test]
+fn import_of_an_unknown_name_fails() {
+    let (ws, _sb) = local(1);
+    let (code, _, _) = apply(&ws);
+    assert_eq!(code, 0);
+    let (code, _, err) = run(ws.herald().args(["import", "nope"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("no response named `nope`"), "{err}");
+}
