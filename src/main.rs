@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = herald::cli::Cli::parse();
-    herald::run(cli)
+    match herald::cli::Cli::try_parse() {
+        Ok(cli) => herald::run(cli),
+        Err(err) => {
+            // Usage errors exit 1, not clap's 2: 2 means "changes pending" to herald's callers.
+            let _ = err.print();
+            ExitCode::from(u8::from(err.use_stderr()))
+        }
+    }
 }

@@ -5,6 +5,7 @@ mod support;
 
 mod apply;
 mod hash;
+mod help;
 mod init;
 mod ledger;
 mod plan;
