@@ -431,6 +431,33 @@ impl Loader {
         found.into_iter().collect()
     }
 
+    /// Reports a second document of a kind with the same name; true when it is one.
+    fn is_duplicate(
+        &mut self,
+        kind: &str,
+        file: &str,
+        at: Option<Pos>,
+        name: &Name,
+        first: Option<&Origin>,
+    ) -> bool {
+        let Some(first) = first else { return false };
+        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        self.diags.push(
+            Diagnostic::error(
+                Code::H004,
+                file,
+                at,
+                format!("{article} {kind} named `{name}` is already defined"),
+            )
+            .related(&first.file, first.pos, "first defined here"),
+        );
+        true
+    }
+
     fn name(&mut self, display: &str, raw: &Spanned<String>) -> Option<Name> {
         match Name::parse(&raw.value) {
             Ok(n) => Some(n),
@@ -452,20 +479,13 @@ impl Loader {
             let Some(name) = self.name(&file, &doc.name) else {
                 continue;
             };
-            if let Some(prev) = out.get(&name) {
-                self.diags.push(
-                    Diagnostic::error(
-                        Code::H004,
-                        &file,
-                        pos(&doc.name),
-                        format!("a template named `{name}` is already defined"),
-                    )
-                    .related(
-                        &prev.origin.file,
-                        prev.origin.pos,
-                        "first defined here",
-                    ),
-                );
+            if self.is_duplicate(
+                "template",
+                &file,
+                pos(&doc.name),
+                &name,
+                out.get(&name).map(|x| &x.origin),
+            ) {
                 continue;
             }
             let before = self.diags.len();
@@ -746,20 +766,13 @@ impl Loader {
             let Some(name) = self.name(&file, &doc.name) else {
                 continue;
             };
-            if let Some(prev) = out.get(&name) {
-                self.diags.push(
-                    Diagnostic::error(
-                        Code::H004,
-                        &file,
-                        pos(&doc.name),
-                        format!("an audience named `{name}` is already defined"),
-                    )
-                    .related(
-                        &prev.origin.file,
-                        prev.origin.pos,
-                        "first defined here",
-                    ),
-                );
+            if self.is_duplicate(
+                "audience",
+                &file,
+                pos(&doc.name),
+                &name,
+                out.get(&name).map(|x| &x.origin),
+            ) {
                 continue;
             }
             let base = self.root.join(&file);
@@ -817,20 +830,13 @@ impl Loader {
             let Some(name) = self.name(&file, &doc.name) else {
                 continue;
             };
-            if let Some(prev) = out.get(&name) {
-                self.diags.push(
-                    Diagnostic::error(
-                        Code::H004,
-                        &file,
-                        pos(&doc.name),
-                        format!("a campaign named `{name}` is already defined"),
-                    )
-                    .related(
-                        &prev.origin.file,
-                        prev.origin.pos,
-                        "first defined here",
-                    ),
-                );
+            if self.is_duplicate(
+                "campaign",
+                &file,
+                pos(&doc.name),
+                &name,
+                out.get(&name).map(|x| &x.origin),
+            ) {
                 continue;
             }
             let before = self.diags.len();

@@ -80,31 +80,12 @@ impl E164 {
     }
 }
 
-/// Masks a phone number: keeps `+`, the first digit and the last four digits.
-pub fn mask_phone(raw: &str) -> String {
-    let digits: Vec<char> = raw.chars().filter(char::is_ascii_digit).collect();
-    if digits.len() < 6 {
-        return "+*****".to_owned();
-    }
-    let mut out = String::from("+");
-    out.push(digits[0]);
-    for _ in 1..digits.len() - 4 {
-        out.push('*');
-    }
-    out.extend(&digits[digits.len() - 4..]);
-    out
-}
+/// Masks a phone number: keeps `+`, the first digit and the last four digits (the ledger's rule,
+/// so output and stored masks agree).
+pub use herald_ledger::mask_phone;
 
 /// Masks an email address: first character of the local part, then `***@domain`.
-pub fn mask_email(raw: &str) -> String {
-    match raw.rsplit_once('@') {
-        Some((local, domain)) => {
-            let first: String = local.chars().take(1).collect();
-            format!("{first}***@{domain}")
-        }
-        None => "***".to_owned(),
-    }
-}
+pub use herald_ledger::mask_email;
 
 /// An email address accepted for sending: RFC syntax, no display text, no domain literal,
 /// a domain with at least two labels.

@@ -58,7 +58,7 @@ fn receipts_suppress_recipients_genesys_reports_opted_out() {
 fn receipts_rejects_a_bad_duration() {
     let ws = genesys_env::workspace("http://127.0.0.1:9");
     let (code, _, err) = run(herald(&ws).args(["receipts", "--since", "3 weeks"]));
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "usage errors exit 1: {err}");
     assert!(err.contains("--since"), "{err}");
 }
 

@@ -103,7 +103,7 @@ fn push_needs_a_source_and_dry_run_changes_nothing() {
     let sandbox = Sandbox::start(None);
     let ws = genesys_env::workspace(&sandbox.get().base_url());
     let (code, _, err) = run(herald(&ws).args(["suppress", "push", "--dnc-list", "x"]));
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 1, "usage errors exit 1: {err}");
     run(herald(&ws).args(["suppress", "add", PHONES[3]]));
     let (code, out, err) = run(herald(&ws).args([
         "suppress",
