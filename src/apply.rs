@@ -7,6 +7,8 @@
 //!    quiet hours are checked again per message at send time;
 //! 4. one ledger transaction records every outcome before the next batch is claimed.
 //!
+//! Named failpoints ([`crate::failpoint`]) sit at each edge of this protocol for crash tests.
+//!
 //! A crash leaves at most one batch `dispatching`; the next locked open turns it `unknown`,
 //! which is never resent without `reconcile` or `--resend-unknown`.
 //!
@@ -17,7 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use herald_genesys::{AgentlessEmail, AgentlessSms, ApiError, EmailAddress, GenesysClient};
 use herald_ledger::{
@@ -26,6 +28,7 @@ use herald_ledger::{
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::failpoint;
 use crate::ledger_access::ledger_channel;
 use crate::plan::campaigns::{Decision, RowDecider};
 use crate::plan::templates::{desired_draft, response_hash};
@@ -205,14 +208,13 @@ impl Executor<'_> {
             (_, Some(r)) => {
                 if plan.action == TemplateAction::Rename
                     && let Some(from) = &plan.renamed_from
-                        && self.ledger.template_binding(from).ok().flatten().is_some()
-                            && let Err(e) = self.ledger.rename_template_binding(
-                                &self.run_id,
-                                from,
-                                t.name.as_str(),
-                            ) {
-                                return Err(e.to_string());
-                            }
+                    && self.ledger.template_binding(from).ok().flatten().is_some()
+                    && let Err(e) =
+                        self.ledger
+                            .rename_template_binding(&self.run_id, from, t.name.as_str())
+                {
+                    return Err(e.to_string());
+                }
                 self.rt
                     .block_on(client.update_response(&r.id, r.version, &draft))
             }
@@ -340,12 +342,14 @@ impl Executor<'_> {
                     &mut batch,
                     &mut batches,
                     &mut report,
-                ) {
-                    halted = Some(why);
-                    break;
-                }
+                )
+            {
+                halted = Some(why);
+                break;
+            }
         }
-        if halted.is_none() && !batch.is_empty()
+        if halted.is_none()
+            && !batch.is_empty()
             && let Err(why) = self.flush(
                 campaign,
                 template,
@@ -354,9 +358,10 @@ impl Executor<'_> {
                 &mut batch,
                 &mut batches,
                 &mut report,
-            ) {
-                halted = Some(why);
-            }
+            )
+        {
+            halted = Some(why);
+        }
         let _ = cplan;
         report.halted = halted;
         (self.on_event)(&Event::Campaign(report.clone()));
@@ -380,11 +385,12 @@ impl Executor<'_> {
             return Err("interrupted (Ctrl-C): run `herald apply` again to resume".into());
         }
         if (*batches).is_multiple_of(self.options.preflight_every.max(1))
-            && let Err(why) = self.preflight(response_id, &tplan.desired_remote_hash) {
-                report.add("not_started", batch.len() as u64);
-                batch.clear();
-                return Err(why);
-            }
+            && let Err(why) = self.preflight(response_id, &tplan.desired_remote_hash)
+        {
+            report.add("not_started", batch.len() as u64);
+            batch.clear();
+            return Err(why);
+        }
         *batches += 1;
         let channel = ledger_channel(template.channel);
         let claims: Vec<Claim> = batch
@@ -406,6 +412,7 @@ impl Executor<'_> {
             .ledger
             .claim_batch(&self.run_id, campaign.name.as_str(), &claims, policy)
             .map_err(|e| format!("ledger claim failed: {e}"))?;
+        failpoint::hit(failpoint::AFTER_CLAIM);
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         let mut outcomes = Vec::new();
         let mut to_send = Vec::new();
@@ -439,6 +446,7 @@ impl Executor<'_> {
             }
         }
         let sent = self.send_all(campaign, &to_send);
+        failpoint::hit(failpoint::BEFORE_RECORD);
         let mut stop = None;
         for (r, res) in to_send.iter().zip(sent) {
             let (key, result) = classify(res, &mut stop);
@@ -452,6 +460,7 @@ impl Executor<'_> {
         self.ledger
             .record_outcomes(&self.run_id, &outcomes)
             .map_err(|e| format!("ledger could not record a batch's outcomes: {e}"))?;
+        failpoint::hit(failpoint::AFTER_RECORD);
         self.sent_in_run += counts.get("sent").copied().unwrap_or(0);
         for (k, v) in &counts {
             report.add(k, *v);
@@ -503,11 +512,14 @@ impl Executor<'_> {
                 }),
             })
             .collect();
+        let half = jobs.len().div_ceil(2);
+        let returned = Arc::new(AtomicUsize::new(0));
         self.rt.block_on(async move {
             let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
             let mut handles = Vec::with_capacity(jobs.len());
             for job in jobs {
                 let client = client.clone();
+                let returned = returned.clone();
                 let permit = semaphore
                     .clone()
                     .acquire_owned()
@@ -515,7 +527,7 @@ impl Executor<'_> {
                     .expect("semaphore open");
                 handles.push(tokio::spawn(async move {
                     let _permit = permit;
-                    match job {
+                    let result = match job {
                         Job::Sms(sms) => client
                             .send_sms(&sms)
                             .await
@@ -524,7 +536,12 @@ impl Executor<'_> {
                             .send_email(&email)
                             .await
                             .map(|s| (s.id, Some(s.conversation_id))),
+                    };
+                    failpoint::hit(failpoint::AFTER_SEND);
+                    if returned.fetch_add(1, Ordering::SeqCst) + 1 == half {
+                        failpoint::hit(failpoint::MID_BATCH);
                     }
+                    result
                 }));
             }
             let mut out = Vec::with_capacity(handles.len());

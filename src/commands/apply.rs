@@ -313,9 +313,11 @@ pub(crate) fn run(
             Err("the managed library is unavailable".to_owned())
         };
         if let Err(why) = &outcome
-            && !why.starts_with("stale") && why != "draft" {
-                problems.push(why.clone());
-            }
+            && !why.starts_with("stale")
+            && why != "draft"
+        {
+            problems.push(why.clone());
+        }
         template_ok.insert(tplan.name.clone(), outcome);
     }
     // Then campaigns.
