@@ -116,7 +116,13 @@ fn crash_run(seed: u64, rows: usize, kills: usize, latency_ms: u64) -> Result<Cr
             .spawn()
             .map_err(|e| e.to_string())?;
         let deadline = if killed < kills {
-            Some(Instant::now() + Duration::from_millis(1 + rng.below(ceiling_ms)))
+            // One kill in six lands later, so that some runs get whole batches through.
+            let late = if rng.below(6) == 0 {
+                rng.below(6 * startup_ms)
+            } else {
+                0
+            };
+            Some(Instant::now() + Duration::from_millis(1 + rng.below(ceiling_ms) + late))
         } else {
             None
         };
