@@ -7,6 +7,8 @@
 //!    quiet hours are checked again per message at send time;
 //! 4. one ledger transaction records every outcome before the next batch is claimed.
 //!
+//! Named failpoints ([`crate::failpoint`]) sit at each edge of this protocol for crash tests.
+//!
 //! A crash leaves at most one batch `dispatching`; the next locked open turns it `unknown`,
 //! which is never resent without `reconcile` or `--resend-unknown`.
 //!
@@ -17,7 +19,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use herald_genesys::{AgentlessEmail, AgentlessSms, ApiError, EmailAddress, GenesysClient};
 use herald_ledger::{
@@ -26,6 +28,7 @@ use herald_ledger::{
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::failpoint;
 use crate::ledger_access::ledger_channel;
 use crate::plan::campaigns::{Decision, RowDecider};
 use crate::plan::templates::{desired_draft, response_hash};
@@ -412,6 +415,7 @@ impl Executor<'_> {
             .ledger
             .claim_batch(&self.run_id, campaign.name.as_str(), &claims, policy)
             .map_err(|e| format!("ledger claim failed: {e}"))?;
+        failpoint::hit(failpoint::AFTER_CLAIM);
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         let mut outcomes = Vec::new();
         let mut to_send = Vec::new();
@@ -446,6 +450,7 @@ impl Executor<'_> {
         }
         let pacer = self.pacer.clone();
         let sent = self.send_all(campaign, &to_send, pacer.as_ref());
+        failpoint::hit(failpoint::BEFORE_RECORD);
         let mut stop = None;
         for (r, res) in to_send.iter().zip(sent) {
             let (key, result) = classify(res, &mut stop);
@@ -459,6 +464,7 @@ impl Executor<'_> {
         self.ledger
             .record_outcomes(&self.run_id, &outcomes)
             .map_err(|e| format!("ledger could not record a batch's outcomes: {e}"))?;
+        failpoint::hit(failpoint::AFTER_RECORD);
         self.sent_in_run += counts.get("sent").copied().unwrap_or(0);
         for (k, v) in &counts {
             report.add(k, *v);
@@ -512,6 +518,8 @@ impl Executor<'_> {
                 }),
             })
             .collect();
+        let half = jobs.len().div_ceil(2);
+        let returned = Arc::new(AtomicUsize::new(0));
         self.rt.block_on(async move {
             let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
             let mut handles = Vec::with_capacity(jobs.len());
@@ -520,6 +528,7 @@ impl Executor<'_> {
                 if let Some(p) = &pacer {
                     p.until_ready().await;
                 }
+                let returned = returned.clone();
                 let permit = semaphore
                     .clone()
                     .acquire_owned()
@@ -527,7 +536,7 @@ impl Executor<'_> {
                     .expect("semaphore open");
                 handles.push(tokio::spawn(async move {
                     let _permit = permit;
-                    match job {
+                    let result = match job {
                         Job::Sms(sms) => client
                             .send_sms(&sms)
                             .await
@@ -536,7 +545,12 @@ impl Executor<'_> {
                             .send_email(&email)
                             .await
                             .map(|s| (s.id, Some(s.conversation_id))),
+                    };
+                    failpoint::hit(failpoint::AFTER_SEND);
+                    if returned.fetch_add(1, Ordering::SeqCst) + 1 == half {
+                        failpoint::hit(failpoint::MID_BATCH);
                     }
+                    result
                 }));
             }
             let mut out = Vec::with_capacity(handles.len());

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod diag;
 pub mod exit;
+pub mod failpoint;
 pub mod hash;
 pub mod ledger_access;
 pub mod load;

@@ -26,6 +26,9 @@ pub const ENV_REGION: &str = "GENESYSCLOUD_REGION";
 /// Shared secret(s) for `herald serve`, comma-separated for rotation.
 pub const ENV_WEBHOOK_SECRET: &str = "HERALD_WEBHOOK_SECRET";
 
+/// Names a failpoint that aborts the process when reached (crash testing; see `failpoint`).
+pub const ENV_FAILPOINT: &str = "HERALD_FAILPOINT";
+
 /// The directory herald keeps its local state in, inside the workspace.
 pub const STATE_DIR: &str = ".herald";
 

@@ -12,7 +12,7 @@
 //! use herald_genesys::{AgentlessSms, ApiError, ClientConfig, Credentials, GenesysClient, Region};
 //! # async fn demo(secret: herald_genesys::SecretString) -> Result<(), ApiError> {
 //! let mut config = ClientConfig::for_region(Region::UsEast1, Credentials::new("client-id", secret));
-//! config.requests_per_minute = Some(300); // burst 30, refill 4.5/s
+//! config.requests_per_minute = Some(300); // burst 15, refill 4.75/s
 //! let client = GenesysClient::new(config)?; // clone it into every worker task
 //! let sms = AgentlessSms { from: "+15550001111".into(), to: "+15550100123".into(), text: "Hi".into() };
 //! match client.send_sms(&sms).await {

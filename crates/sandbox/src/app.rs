@@ -35,6 +35,8 @@ pub(crate) struct Runtime {
     pub(crate) limiter: SlidingWindowLimiter,
     pub(crate) rng: StdRng,
     pub(crate) tokens: HashMap<String, Timestamp>,
+    /// `429` answers given so far (burst faults and the per-token limit), for benchmarks.
+    pub(crate) answered_429: u64,
 }
 
 /// State shared by every handler.
@@ -84,6 +86,7 @@ impl AppState {
                 limiter: SlidingWindowLimiter::new(),
                 rng: StdRng::seed_from_u64(config.seed),
                 tokens: HashMap::new(),
+                answered_429: 0,
             }),
         }))
     }
@@ -225,12 +228,14 @@ async fn api_guard(State(state): State<AppState>, mut req: Request, next: Next) 
         let drop_draw: f64 = rt.rng.random();
         if rt.faults.burst_429 > 0 {
             rt.faults.burst_429 -= 1;
+            rt.answered_429 += 1;
             let secs = rt.faults.burst_retry_after_secs.max(1);
             return ApiError::too_many_requests(secs).into_response();
         }
         if let Some(limit) = rt.rate_limit_per_minute
             && let Decision::Refuse { retry_after_secs } = rt.limiter.check(&token, limit, now)
         {
+            rt.answered_429 += 1;
             let mut err = ApiError::too_many_requests(retry_after_secs);
             err.body.limit = Some(crate::wire::Limit {
                 key: "client.credentials.token.rate.per.minute".to_owned(),

@@ -195,6 +195,12 @@ impl RunningSandbox {
         self.state.runtime().token_lifetime_secs = seconds;
     }
 
+    /// How many `429 Too Many Requests` answers the sandbox has given (rate limit and burst
+    /// faults together).
+    pub fn answered_429(&self) -> u64 {
+        self.state.runtime().answered_429
+    }
+
     /// Every accepted outbound message, in arrival order.
     pub async fn messages(&self) -> Result<Vec<AcceptedMessage>, SandboxError> {
         self.state.store.call(|c| store::list_messages(c)).await

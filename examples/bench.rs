@@ -1,0 +1,359 @@
+//! Benchmark harness behind `scripts/bench.sh` (DESIGN §10 budgets). Build it in release:
+//!
+//! ```text
+//! cargo build --release --bin herald --example bench
+//! target/release/examples/bench plan-setup DIR          # 1,000,000 rows, 500,000 in the ledger
+//! target/release/examples/bench rate HERALD SECS        # apply at 300/min for about SECS
+//! target/release/examples/bench unlimited HERALD ROWS [PYTHON]
+//! target/release/examples/bench sdk-limited PYTHON ROWS       # the SDK loop at 300/min
+//! target/release/examples/bench sdk-crash PYTHON ROWS SHARE    # killed at SHARE, rerun
+//! ```
+//!
+//! Every mode prints `name=value` lines that the script turns into one table.
+
+// A benchmark reports on stdout; its counts and nanosecond spans fit f64's mantissa, and
+// the kill threshold is a non-negative share of a small row count.
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use herald_ledger::{
+    Channel, Claim, Ledger as _, LedgerKey, NewRun, Outcome, OutcomeResult, SqliteLedger,
+    UnknownPolicy, mask_phone,
+};
+use herald_sandbox::{RunningSandbox, SandboxConfig, StateLocation};
+
+const LEDGER_KEY: &str = "benchmark-ledger-key";
+const CAMPAIGN: &str = "notice";
+const SDK_LOOP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_sdk_loop.py");
+
+/// Phone number of row `n`: fictional 555 numbers in four area codes (up to 40,000 rows),
+/// beyond that distinct exchanges of one area code.
+fn phone(n: usize) -> String {
+    if n < 40_000 {
+        format!("+1{}555{:04}", [212, 312, 415, 617][n / 10_000], n % 10_000)
+    } else {
+        format!("+1646{:03}{:04}", 200 + n / 10_000, n % 10_000)
+    }
+}
+
+fn row_key(n: usize) -> String {
+    format!("R-{n:07}")
+}
+
+/// Writes a workspace of `rows` recipients; `env` is the environment block of herald.yaml.
+fn write_workspace(root: &Path, env: &str, rows: usize) {
+    let write = |rel: &str, text: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "herald.yaml",
+        &format!(
+            "environments:\n{env}default_environment: bench\npolicy:\n  max_recipients_per_apply: 10000000\n"
+        ),
+    );
+    write(
+        "templates/notice.yaml",
+        "kind: Template\nname: notice\nchannel: sms\ncategory: transactional\nstatus: published\nbody: \"Notice {{ref}}.\"\nvariables:\n  ref: { description: Row key, example: R-1, max_length: 20 }\n",
+    );
+    write(
+        "campaigns/recipients.yaml",
+        "kind: Audience\nname: recipients\nsource: { csv: data/recipients.csv }\nkey: key\naddress: phone\ntimezone: tz\n",
+    );
+    write(
+        "campaigns/notice.yaml",
+        &format!(
+            "kind: Campaign\nname: {CAMPAIGN}\ntemplate: notice\naudience: recipients\nfrom: \"+15550001111\"\nvariables:\n  ref: {{ column: key }}\nstatus: active\nsend_window: none\n"
+        ),
+    );
+    let mut csv = String::with_capacity(rows * 48);
+    csv.push_str("key,phone,tz\n");
+    for n in 0..rows {
+        let _ = writeln!(csv, "{},{},America/New_York", row_key(n), phone(n));
+    }
+    write("campaigns/data/recipients.csv", &csv);
+}
+
+fn genesys_env(sandbox: &RunningSandbox, root: &Path, rate: u32) -> String {
+    let secret = root.join("sandbox-secret");
+    std::fs::create_dir_all(root).unwrap();
+    std::fs::write(&secret, sandbox.client_secret()).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    format!(
+        "  bench:\n    target: genesys\n    base_url: {}\n    client_id: {}\n    secret_file: sandbox-secret\n    rate_per_minute: {rate}\n",
+        sandbox.base_url(),
+        sandbox.client_id()
+    )
+}
+
+/// `plan-setup DIR`: the 1,000,000-row workspace with 500,000 rows already sent.
+fn plan_setup(dir: &Path) {
+    const ROWS: usize = 1_000_000;
+    const SENT: usize = 500_000;
+    let t = Instant::now();
+    write_workspace(dir, "  bench: { target: sandbox }\n", ROWS);
+    let key = LedgerKey::from_secret(LEDGER_KEY).unwrap();
+    let mut ledger = SqliteLedger::open(&dir.join(".herald/ledger-bench.db"), &key).unwrap();
+    ledger
+        .begin_run(&NewRun {
+            run_id: "seed".into(),
+            command: "bench".into(),
+            user: "bench".into(),
+            host: "bench".into(),
+            git_commit: None,
+            plan_hash: None,
+        })
+        .unwrap();
+    for start in (0..SENT).step_by(10_000) {
+        let claims: Vec<Claim> = (start..(start + 10_000).min(SENT))
+            .map(|n| {
+                let p = phone(n);
+                Claim {
+                    row_key: row_key(n),
+                    recipient: key.recipient_id(Channel::Sms, &p),
+                    masked: mask_phone(&p),
+                    channel: Channel::Sms,
+                    template_hash: "seeded".into(),
+                }
+            })
+            .collect();
+        ledger
+            .claim_batch("seed", CAMPAIGN, &claims, UnknownPolicy::Skip)
+            .unwrap();
+        let outcomes: Vec<Outcome> = claims
+            .iter()
+            .map(|c| Outcome {
+                campaign: CAMPAIGN.into(),
+                row_key: c.row_key.clone(),
+                result: OutcomeResult::Sent {
+                    message_id: format!("m-{}", c.row_key),
+                    conversation_id: None,
+                },
+            })
+            .collect();
+        ledger.record_outcomes("seed", &outcomes).unwrap();
+    }
+    ledger.finish_run("seed", "completed").unwrap();
+    println!("setup_rows={ROWS}");
+    println!("setup_ledger_sent={SENT}");
+    println!("setup_seconds={:.1}", t.elapsed().as_secs_f64());
+}
+
+fn start_sandbox(rt: &tokio::runtime::Runtime, limit: Option<u32>) -> RunningSandbox {
+    rt.block_on(herald_sandbox::start(
+        SandboxConfig {
+            state: StateLocation::Memory,
+            rate_limit_per_minute: limit,
+            ..SandboxConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    ))
+    .unwrap()
+}
+
+fn apply(herald: &Path, root: &Path) -> Duration {
+    let t = Instant::now();
+    let out = Command::new(herald)
+        .args(["apply", "--auto-approve"])
+        .current_dir(root)
+        .env("HERALD_LEDGER_KEY", LEDGER_KEY)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "herald apply failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.elapsed()
+}
+
+/// Accepted-at instants in seconds since the first, sorted.
+fn accepted_secs(rt: &tokio::runtime::Runtime, sandbox: &RunningSandbox) -> Vec<f64> {
+    let messages = rt.block_on(sandbox.messages()).unwrap();
+    let mut t: Vec<i128> = messages
+        .iter()
+        .map(|m| m.accepted_at.as_nanosecond())
+        .collect();
+    t.sort_unstable();
+    let first = t.first().copied().unwrap_or(0);
+    t.iter().map(|x| (x - first) as f64 / 1e9).collect()
+}
+
+/// Most messages inside any closed 60 s window.
+fn worst_window(t: &[f64]) -> usize {
+    let mut lo = 0;
+    let mut worst = 0;
+    for hi in 0..t.len() {
+        while t[hi] - t[lo] > 60.0 {
+            lo += 1;
+        }
+        worst = worst.max(hi - lo + 1);
+    }
+    worst
+}
+
+/// `rate HERALD SECS`: apply at a 300/min limit for about SECS seconds.
+fn rate(herald: &Path, secs: u64) {
+    let limit = 300u32;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = start_sandbox(&rt, Some(limit));
+    let dir = tempfile::tempdir().unwrap();
+    // burst 15 + 4.75/s: rows that take about SECS at the client's sustained rate.
+    let rows = usize::try_from(15 + secs * 285 / 60).unwrap();
+    let env = genesys_env(&sandbox, dir.path(), limit);
+    write_workspace(dir.path(), &env, rows);
+    let wall = apply(herald, dir.path());
+    let t = accepted_secs(&rt, &sandbox);
+    let span = t.last().copied().unwrap_or(0.0);
+    // Share of the limit used after the opening burst: (n − 1) sends over the span.
+    let per_minute = (t.len() as f64 - 1.0) / span * 60.0;
+    println!("rate_rows={rows}");
+    println!("rate_wall_seconds={:.1}", wall.as_secs_f64());
+    println!("rate_send_span_seconds={span:.1}");
+    println!("rate_per_minute={per_minute:.1}");
+    println!(
+        "rate_share_of_limit_percent={:.1}",
+        per_minute * 100.0 / f64::from(limit)
+    );
+    println!("rate_worst_60s_window={}", worst_window(&t));
+    println!("rate_limit={limit}");
+    println!("rate_429={}", sandbox.answered_429());
+    rt.block_on(sandbox.shutdown());
+}
+
+fn duplicates(rt: &tokio::runtime::Runtime, sandbox: &RunningSandbox) -> (usize, usize) {
+    let messages = rt.block_on(sandbox.messages()).unwrap();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for m in &messages {
+        *seen.entry(m.text.clone().unwrap_or_default()).or_default() += 1;
+    }
+    (messages.len(), seen.values().filter(|n| **n > 1).count())
+}
+
+fn sdk_loop(python: &Path, sandbox: &RunningSandbox, first: usize, count: usize) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.arg(SDK_LOOP)
+        .arg(sandbox.base_url())
+        .arg(sandbox.client_id())
+        .arg(sandbox.from_number())
+        .arg(first.to_string())
+        .arg(count.to_string())
+        .env("HERALD_SANDBOX_CLIENT_SECRET", sandbox.client_secret())
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit());
+    cmd
+}
+
+/// `unlimited HERALD ROWS [PYTHON]`: sends per second with no limit, herald versus the SDK
+/// loop, each on a fresh sandbox.
+fn unlimited(herald: &Path, rows: usize, python: Option<&Path>) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = start_sandbox(&rt, None);
+    let dir = tempfile::tempdir().unwrap();
+    let env = genesys_env(&sandbox, dir.path(), 1_000_000);
+    write_workspace(dir.path(), &env, rows);
+    let wall = apply(herald, dir.path());
+    let t = accepted_secs(&rt, &sandbox);
+    let span = t.last().copied().unwrap_or(0.0).max(1e-3);
+    println!("unlimited_rows={rows}");
+    println!("herald_wall_seconds={:.2}", wall.as_secs_f64());
+    println!("herald_sends_per_second={:.0}", t.len() as f64 / span);
+    println!(
+        "herald_sends_per_second_wall={:.0}",
+        t.len() as f64 / wall.as_secs_f64()
+    );
+    rt.block_on(sandbox.shutdown());
+    let Some(python) = python else { return };
+    let sandbox = start_sandbox(&rt, None);
+    let started = Instant::now();
+    let out = sdk_loop(python, &sandbox, 0, rows).output().unwrap();
+    assert!(out.status.success(), "SDK loop failed");
+    let wall = started.elapsed();
+    let t = accepted_secs(&rt, &sandbox);
+    let span = t.last().copied().unwrap_or(0.0).max(1e-3);
+    println!("sdk_wall_seconds={:.2}", wall.as_secs_f64());
+    println!("sdk_sends_per_second={:.0}", t.len() as f64 / span);
+    println!(
+        "sdk_sends_per_second_wall={:.0}",
+        t.len() as f64 / wall.as_secs_f64()
+    );
+    rt.block_on(sandbox.shutdown());
+}
+
+/// `sdk-limited PYTHON ROWS`: the SDK loop against a 300/min limit: 429s.
+fn sdk_limited(python: &Path, rows: usize) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = start_sandbox(&rt, Some(300));
+    let out = sdk_loop(python, &sandbox, 0, rows).output().unwrap();
+    assert!(out.status.success(), "SDK loop failed");
+    let t = accepted_secs(&rt, &sandbox);
+    println!("sdk_limited_rows={rows}");
+    println!("sdk_limited_429={}", sandbox.answered_429());
+    println!("sdk_limited_worst_60s_window={}", worst_window(&t));
+    rt.block_on(sandbox.shutdown());
+}
+
+/// `sdk-crash PYTHON ROWS SHARE`: the SDK loop killed once SHARE (0–1) of the rows were
+/// accepted, then rerun from the start (it keeps no state): duplicates.
+fn sdk_crash(python: &Path, rows: usize, kill_after: f64) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sandbox = start_sandbox(&rt, None);
+    let mut child = sdk_loop(python, &sandbox, 0, rows)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill once the given share of the rows has been accepted.
+    let target = (rows as f64 * kill_after) as usize;
+    while rt.block_on(sandbox.messages()).unwrap().len() < target {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before = rt.block_on(sandbox.messages()).unwrap().len();
+    let out = sdk_loop(python, &sandbox, 0, rows).output().unwrap();
+    assert!(out.status.success(), "SDK loop failed");
+    let (total, dups) = duplicates(&rt, &sandbox);
+    println!("sdk_crash_rows={rows}");
+    println!("sdk_crash_sent_before_kill={before}");
+    println!("sdk_crash_accepted_total={total}");
+    println!("sdk_crash_duplicates={dups}");
+    rt.block_on(sandbox.shutdown());
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let path = |i: usize| PathBuf::from(&args[i]);
+    let num = |i: usize| args[i].parse::<usize>().expect("a number");
+    match args.first().map(String::as_str) {
+        Some("plan-setup") => plan_setup(&path(1)),
+        Some("rate") => rate(&path(1), num(2) as u64),
+        Some("unlimited") => unlimited(&path(1), num(2), args.get(3).map(Path::new)),
+        Some("sdk-limited") => sdk_limited(&path(1), num(2)),
+        Some("sdk-crash") => sdk_crash(
+            &path(1),
+            num(2),
+            args[3].parse().expect("a share between 0 and 1"),
+        ),
+        _ => {
+            eprintln!(
+                "usage: bench plan-setup DIR | rate HERALD SECS | unlimited HERALD ROWS [PYTHON] | sdk-limited PYTHON ROWS | sdk-crash PYTHON ROWS SHARE"
+            );
+            std::process::exit(2);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Named crash points for testing the send protocol's recovery.
+//!
+//! `HERALD_FAILPOINT=<name>` makes the process call [`std::process::abort`] the first time
+//! execution reaches the point with that name — no unwinding, no destructors, no flushes,
+//! like a `SIGKILL` or a power cut at that exact instruction. Unset (the normal case), every
+//! point is a single load of a cached `Option` and does nothing. The variable is read once.
+
+use std::sync::OnceLock;
+
+use crate::settings::{ENV_FAILPOINT, env_var};
+
+/// After the batch's `dispatching` claim is committed, before any request is made.
+pub const AFTER_CLAIM: &str = "apply-after-claim";
+/// Inside a send task, right after the first HTTP send of the run returned (accepted or not).
+pub const AFTER_SEND: &str = "apply-after-send";
+/// When half of a batch's sends have returned, the rest still in flight.
+pub const MID_BATCH: &str = "apply-mid-batch";
+/// After every send of the batch returned, before the outcome transaction.
+pub const BEFORE_RECORD: &str = "apply-before-record";
+/// After the outcome transaction committed, before the next batch.
+pub const AFTER_RECORD: &str = "apply-after-record";
+
+/// Every failpoint, for documentation and tests.
+pub const ALL: [&str; 5] = [
+    AFTER_CLAIM,
+    AFTER_SEND,
+    MID_BATCH,
+    BEFORE_RECORD,
+    AFTER_RECORD,
+];
+
+fn active() -> Option<&'static str> {
+    static ACTIVE: OnceLock<Option<String>> = OnceLock::new();
+    ACTIVE.get_or_init(|| env_var(ENV_FAILPOINT)).as_deref()
+}
+
+/// Aborts the process if `name` is the configured failpoint.
+#[inline]
+pub fn hit(name: &str) {
+    if active() == Some(name) {
+        std::process::abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_distinct_and_kebab_case() {
+        let mut names = ALL.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+        assert!(
+            ALL.iter()
+                .all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        );
+    }
+}
