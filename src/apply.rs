@@ -313,7 +313,7 @@ impl Executor<'_> {
             ..Default::default()
         };
         let template = &self.ws.templates[&campaign.template];
-        let facts = crate::planner::ledger_facts(self.ledger, campaign.name.as_str())?;
+        let facts = crate::planner::ledger_facts(self.ledger, campaign)?;
         let policy_cap = self.ws.project.policy.max_recipients_per_apply;
         let cap = match self.options.max_sends {
             Some(m) => policy_cap.min(m.saturating_sub(self.sent_in_run)),
@@ -322,6 +322,14 @@ impl Executor<'_> {
         let mut decider = RowDecider::new(campaign, template.channel, &facts, self.key, cap)
             .resend_unknown(self.options.resend_unknown);
         let (rows, missing) = CampaignRows::open(self.ws, campaign)?;
+        let resend = self.options.resend_unknown;
+        let rows = rows.skip_known(|key: &str| {
+            facts
+                .keys
+                .states
+                .get(key)
+                .is_some_and(|s| crate::plan::campaigns::is_final(*s, resend))
+        });
         anyhow::ensure!(
             missing.is_empty(),
             "audience lacks columns {}",

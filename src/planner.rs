@@ -77,11 +77,21 @@ impl Narrow {
     }
 }
 
-/// Ledger facts for one campaign.
-pub fn ledger_facts(ledger: &dyn Ledger, campaign: &str) -> anyhow::Result<LedgerFacts> {
+/// Ledger facts for one campaign (recipients only for `dedupe_by: address`, the one rule
+/// that needs them).
+pub fn ledger_facts(
+    ledger: &dyn Ledger,
+    campaign: &crate::spec::model::Campaign,
+) -> anyhow::Result<LedgerFacts> {
+    let name = campaign.name.as_str();
+    let recipients = if campaign.dedupe_by == crate::spec::DedupeBy::Address {
+        ledger.campaign_recipients(name)?
+    } else {
+        std::collections::HashSet::new()
+    };
     Ok(LedgerFacts {
-        keys: ledger.campaign_keys(campaign)?,
-        recipients: ledger.campaign_recipients(campaign)?,
+        keys: ledger.campaign_keys(name)?,
+        recipients,
         suppressions: ledger.suppression_set()?,
     })
 }
@@ -165,7 +175,7 @@ pub fn build(
     let mut diags = Vec::new();
     let mut campaign_plans = Vec::new();
     for c in campaigns {
-        let facts = ledger_facts(ledger, c.name.as_str())?;
+        let facts = ledger_facts(ledger, c)?;
         campaign_plans.push(plan_campaign(&ctx, c, &facts, None, &mut diags));
     }
     let mut inputs: BTreeMap<String, String> = ws

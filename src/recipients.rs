@@ -140,6 +140,13 @@ pub enum Row {
     Ready(Box<Recipient>),
     /// Not sent, and why.
     Skipped(Skipped),
+    /// Already final in the ledger (see [`CampaignRows::skip_known`]): not rendered again.
+    Known {
+        /// 1-based line.
+        line: u64,
+        /// The recipient key.
+        key: String,
+    },
 }
 
 /// Also reported: a time-zone value that is not a known IANA zone (row kept, zone unknown).
@@ -169,12 +176,37 @@ pub struct CampaignRows<'w> {
     vars: Vec<VarSlot>,
     tz_col: Option<usize>,
     consent_col: Option<usize>,
-    seen_keys: HashMap<u64, u64>,
-    seen_addresses: HashMap<u64, u64>,
+    seen_keys: FpMap,
+    seen_addresses: FpMap,
     tz_cache: HashMap<String, Option<TimeZone>>,
     values: BTreeMap<String, String>,
+    known: Option<KnownKeys<'w>>,
     /// Non-fatal notes about kept rows (unknown time zone, odd consent values).
     pub notes: Vec<Note>,
+}
+
+/// Says whether a recipient key is already final in the ledger.
+type KnownKeys<'w> = Box<dyn Fn(&str) -> bool + 'w>;
+
+/// A map keyed by fingerprints that are already good hashes: hashing them again is waste.
+type FpMap = HashMap<u64, u64, std::hash::BuildHasherDefault<IdentityHasher>>;
+
+/// Passes a `u64` key through as its own hash.
+#[derive(Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 fn fingerprint(s: &str) -> u64 {
@@ -231,14 +263,24 @@ impl<'w> CampaignRows<'w> {
                 vars,
                 tz_col,
                 consent_col,
-                seen_keys: HashMap::new(),
-                seen_addresses: HashMap::new(),
+                seen_keys: FpMap::default(),
+                seen_addresses: FpMap::default(),
                 tz_cache: HashMap::new(),
                 values: BTreeMap::new(),
+                known: None,
                 notes: Vec::new(),
             },
             missing,
         ))
+    }
+
+    /// Rows whose key `is_known` says is already final in the ledger are returned as
+    /// [`Row::Known`] without being validated or rendered again (duplicate keys are still
+    /// detected). Plan and apply use this; `validate` checks every row.
+    #[must_use]
+    pub fn skip_known(mut self, is_known: impl Fn(&str) -> bool + 'w) -> Self {
+        self.known = Some(Box::new(is_known));
+        self
     }
 
     fn skip(line: u64, reason: SkipReason, message: impl Into<String>) -> Row {
@@ -271,6 +313,9 @@ impl<'w> CampaignRows<'w> {
             });
         }
         self.seen_keys.insert(key_fp, line);
+        if self.known.as_ref().is_some_and(|k| k(&key)) {
+            return Row::Known { line, key };
+        }
         if let Some(c) = self.consent_col {
             match get(c).map(parse_consent) {
                 Some(Some(true)) => {}

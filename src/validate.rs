@@ -46,7 +46,7 @@ pub fn check_data(loaded: &mut Loaded) -> BTreeMap<String, CampaignStats> {
     let mut stats = BTreeMap::new();
     let mut diags = Vec::new();
     for campaign in loaded.workspace.campaigns.values() {
-        if let Some(st) = scan_campaign(&loaded.workspace, campaign, &mut diags, |_| {}) {
+        if let Some(st) = scan_campaign(&loaded.workspace, campaign, &mut diags, None, |_| {}) {
             stats.insert(campaign.name.to_string(), st);
         }
     }
@@ -54,20 +54,25 @@ pub fn check_data(loaded: &mut Loaded) -> BTreeMap<String, CampaignStats> {
     stats
 }
 
-/// Streams one campaign's audience once: every row is classified, handed to `visit`, and
+/// Streams one campaign's audience once: every row is classified (rows `known` says are
+/// final in the ledger are not rendered again), handed to `visit`, and
 /// problems become diagnostics (appended to `diags`). `None` when the audience cannot be read
 /// or lacks columns (reported as diagnostics).
 pub fn scan_campaign(
     ws: &Workspace,
     campaign: &Campaign,
     diags: &mut Vec<Diagnostic>,
+    known: Option<&dyn Fn(&str) -> bool>,
     mut visit: impl FnMut(&Row),
 ) -> Option<CampaignStats> {
     let audience = &ws.audiences[&campaign.audience];
     let template = &ws.templates[&campaign.template];
     let data = audience.source_display.as_str();
     let (mut rows, missing) = match CampaignRows::open(ws, campaign) {
-        Ok(x) => x,
+        Ok((rows, missing)) => match known {
+            Some(k) => (rows.skip_known(k), missing),
+            None => (rows, missing),
+        },
         Err(e) => {
             diags.push(Diagnostic::error(Code::H001, data, None, e.to_string()));
             return None;
@@ -103,6 +108,7 @@ pub fn scan_campaign(
                     st.total_segments += info.segments as u64;
                 }
             }
+            Row::Known { .. } => {}
             Row::Skipped(s) => {
                 *st.skipped.entry(s.reason).or_default() += 1;
                 let Some((code, sev)) = severity(s.reason) else {

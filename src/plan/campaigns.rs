@@ -63,6 +63,16 @@ impl Decision {
     }
 }
 
+/// Whether a ledger state means the row is never sent again by a normal run (`unknown` is
+/// sent again only with `--resend-unknown`).
+pub fn is_final(state: SendState, resend_unknown: bool) -> bool {
+    match state {
+        SendState::Sent | SendState::Failed | SendState::Dispatching => true,
+        SendState::Unknown => !resend_unknown,
+        SendState::Pending | SendState::Suppressed => false,
+    }
+}
+
 /// The ledger facts a campaign's decisions depend on.
 pub struct LedgerFacts {
     /// Existing rows of the campaign and their states.
@@ -125,6 +135,16 @@ impl<'a> RowDecider<'a> {
     pub fn decide(&mut self, row: &Row, now: Timestamp) -> Decision {
         let r = match row {
             Row::Skipped(s) => return Decision::Skip(s.reason),
+            Row::Known { key, .. } => {
+                return Decision::InLedger(
+                    self.facts
+                        .keys
+                        .states
+                        .get(key)
+                        .copied()
+                        .unwrap_or(SendState::Sent),
+                );
+            }
             Row::Ready(r) => r,
         };
         let resending = match self.facts.keys.states.get(&r.key) {
@@ -132,10 +152,24 @@ impl<'a> RowDecider<'a> {
             Some(SendState::Unknown) if self.resend_unknown => true,
             Some(state) => return Decision::InLedger(*state),
         };
-        let rid = self.recipient_id(r);
+        // The HMAC is only needed to check suppressions and address dedupe.
+        let needs_rid = self.campaign.dedupe_by == DedupeBy::Address
+            || !self.facts.suppressions.all_channels.is_empty()
+            || self
+                .facts
+                .suppressions
+                .by_channel
+                .get(&self.channel)
+                .is_some_and(|s| !s.is_empty());
+        let rid = if needs_rid {
+            Some(self.recipient_id(r))
+        } else {
+            None
+        };
+        let rid = rid.as_ref();
         if self.campaign.dedupe_by == DedupeBy::Address
             && !self.facts.keys.states.contains_key(&r.key)
-            && self.facts.recipients.contains(&rid)
+            && rid.is_some_and(|rid| self.facts.recipients.contains(rid))
         {
             return Decision::AddressAlreadySent;
         }
@@ -145,13 +179,14 @@ impl<'a> RowDecider<'a> {
             self.digest.update(b"\n");
             self.eligible += 1;
         }
-        if self.facts.suppressions.all_channels.contains(&rid)
-            || self
-                .facts
-                .suppressions
-                .by_channel
-                .get(&self.channel)
-                .is_some_and(|s| s.contains(&rid))
+        if let Some(rid) = rid
+            && (self.facts.suppressions.all_channels.contains(rid)
+                || self
+                    .facts
+                    .suppressions
+                    .by_channel
+                    .get(&self.channel)
+                    .is_some_and(|s| s.contains(rid)))
         {
             return Decision::Suppressed;
         }
@@ -216,7 +251,14 @@ pub fn plan_campaign(
     let mut segments = 0u64;
     let mut sample = None;
     let mut next_opening: Option<Timestamp> = None;
-    let stats = crate::validate::scan_campaign(ws, campaign, diags, |row| {
+    let known = |key: &str| {
+        facts
+            .keys
+            .states
+            .get(key)
+            .is_some_and(|s| is_final(*s, false))
+    };
+    let stats = crate::validate::scan_campaign(ws, campaign, diags, Some(&known), |row| {
         let decision = decider.decide(row, ctx.now);
         *counts.entry(decision.reason().to_owned()).or_default() += 1;
         if let Decision::Wait(Timing::QuietHours(at) | Timing::BeforeSchedule(at)) = decision {
