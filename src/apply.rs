@@ -427,27 +427,9 @@ impl Executor<'_> {
         let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         let mut outcomes = Vec::new();
         let mut to_send = Vec::new();
-        let now = self.now();
         for (r, result) in batch.drain(..).zip(results) {
             match result {
-                ClaimResult::Claimed => match timing(campaign, r.tz.as_ref(), now) {
-                    Timing::Now => to_send.push(r),
-                    other => {
-                        let next = match other {
-                            Timing::QuietHours(t) | Timing::BeforeSchedule(t) => Some(t),
-                            _ => None,
-                        };
-                        *counts.entry("held".into()).or_default() += 1;
-                        outcomes.push(Outcome {
-                            campaign: campaign.name.to_string(),
-                            row_key: r.key.clone(),
-                            result: OutcomeResult::Pending {
-                                next_attempt_at: next,
-                                reason: "quiet hours at send time".into(),
-                            },
-                        });
-                    }
-                },
+                ClaimResult::Claimed => to_send.push(r),
                 ClaimResult::Suppressed => *counts.entry("suppressed".into()).or_default() += 1,
                 ClaimResult::Skipped(state) => {
                     *counts
@@ -461,7 +443,16 @@ impl Executor<'_> {
         failpoint::hit(failpoint::BEFORE_RECORD);
         let mut stop = None;
         for (r, res) in to_send.iter().zip(sent) {
-            let (key, result) = classify(res, &mut stop);
+            let (key, result) = match res {
+                SendResult::Done(res) => classify(res, &mut stop),
+                SendResult::Held(at) => (
+                    "held",
+                    OutcomeResult::Pending {
+                        next_attempt_at: at,
+                        reason: "quiet hours at send time".into(),
+                    },
+                ),
+            };
             *counts.entry(key.into()).or_default() += 1;
             outcomes.push(Outcome {
                 campaign: campaign.name.to_string(),
@@ -487,14 +478,20 @@ impl Executor<'_> {
         }
     }
 
+    /// Sends each message, paced; quiet hours and the schedule are checked again for each
+    /// message just before it goes (a paced batch can take minutes), and a message whose
+    /// window closed meanwhile is held instead of sent.
     fn send_all(
         &self,
         campaign: &Campaign,
         recipients: &[Box<Recipient>],
         pacer: Option<&Arc<Pacer>>,
-    ) -> Vec<Result<(String, Option<String>), ApiError>> {
+    ) -> Vec<SendResult> {
         let client = self.client.clone();
         let pacer = pacer.cloned();
+        let fixed_now = self.fixed_now;
+        let zones: Vec<Option<jiff::tz::TimeZone>> =
+            recipients.iter().map(|r| r.tz.clone()).collect();
         let jobs: Vec<Job> = recipients
             .iter()
             .map(|r| match &r.message {
@@ -531,10 +528,22 @@ impl Executor<'_> {
         self.rt.block_on(async move {
             let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
             let mut handles = Vec::with_capacity(jobs.len());
-            for job in jobs {
+            for (job, tz) in jobs.into_iter().zip(zones) {
                 let client = client.clone();
                 if let Some(p) = &pacer {
                     p.until_ready().await;
+                }
+                let now = fixed_now.unwrap_or_else(Timestamp::now);
+                match timing(campaign, tz.as_ref(), now) {
+                    Timing::Now => {}
+                    Timing::QuietHours(t) | Timing::BeforeSchedule(t) => {
+                        handles.push(Dispatch::Held(Some(t)));
+                        continue;
+                    }
+                    Timing::AfterSchedule | Timing::NoTimezone => {
+                        handles.push(Dispatch::Held(None));
+                        continue;
+                    }
                 }
                 let returned = returned.clone();
                 let permit = semaphore
@@ -542,7 +551,7 @@ impl Executor<'_> {
                     .acquire_owned()
                     .await
                     .expect("semaphore open");
-                handles.push(tokio::spawn(async move {
+                handles.push(Dispatch::Task(tokio::spawn(async move {
                     let _permit = permit;
                     let result = match job {
                         Job::Sms(sms) => client
@@ -559,20 +568,36 @@ impl Executor<'_> {
                         failpoint::hit(failpoint::MID_BATCH);
                     }
                     result
-                }));
+                })));
             }
             let mut out = Vec::with_capacity(handles.len());
             for h in handles {
-                out.push(h.await.unwrap_or_else(|e| {
-                    Err(ApiError::Unknown {
-                        reason: format!("send task failed: {e}"),
-                        info: None,
-                    })
-                }));
+                out.push(match h {
+                    Dispatch::Held(at) => SendResult::Held(at),
+                    Dispatch::Task(h) => SendResult::Done(h.await.unwrap_or_else(|e| {
+                        Err(ApiError::Unknown {
+                            reason: format!("send task failed: {e}"),
+                            info: None,
+                        })
+                    })),
+                });
             }
             out
         })
     }
+}
+
+/// What happened to one message of a batch.
+enum SendResult {
+    /// It was sent (or the attempt failed as the error says).
+    Done(Result<(String, Option<String>), ApiError>),
+    /// Its window closed before its turn: not sent, held until this instant (if known).
+    Held(Option<Timestamp>),
+}
+
+enum Dispatch {
+    Task(tokio::task::JoinHandle<Result<(String, Option<String>), ApiError>>),
+    Held(Option<Timestamp>),
 }
 
 /// Paces one campaign's sends at its `rate_per_minute` (on top of the client's per-token limit).
