@@ -321,6 +321,22 @@ impl Executor<'_> {
         };
         let mut decider = RowDecider::new(campaign, template.channel, &facts, self.key, cap)
             .resend_unknown(self.options.resend_unknown);
+        // The audience must still be the reviewed file: a new export that landed after the
+        // plan (or during a confirmation prompt) is not sent under the old review.
+        let audience = &self.ws.audiences[&campaign.audience];
+        let now_hash = crate::hash::sha256_file(audience.source.path())?.to_string();
+        if now_hash != cplan.audience_hash {
+            let report = CampaignReport {
+                campaign: campaign.name.to_string(),
+                halted: Some(format!(
+                    "its audience file {} changed after the plan; nothing was sent: plan again",
+                    audience.source_display
+                )),
+                ..Default::default()
+            };
+            (self.on_event)(&Event::Campaign(report.clone()));
+            return Ok(report);
+        }
         let (rows, missing) = CampaignRows::open(self.ws, campaign)?;
         let resend = self.options.resend_unknown;
         let rows = rows.skip_known(|key: &str| {
@@ -373,7 +389,6 @@ impl Executor<'_> {
         {
             halted = Some(why);
         }
-        let _ = cplan;
         report.halted = halted;
         (self.on_event)(&Event::Campaign(report.clone()));
         Ok(report)
@@ -445,11 +460,15 @@ impl Executor<'_> {
         for (r, res) in to_send.iter().zip(sent) {
             let (key, result) = match res {
                 SendResult::Done(res) => classify(res, &mut stop),
-                SendResult::Held(at) => (
-                    "held",
+                SendResult::Held(at, why) => (
+                    if why.starts_with("interrupted") {
+                        "not_started"
+                    } else {
+                        "held"
+                    },
                     OutcomeResult::Pending {
                         next_attempt_at: at,
-                        reason: "quiet hours at send time".into(),
+                        reason: why.into(),
                     },
                 ),
             };
@@ -490,6 +509,7 @@ impl Executor<'_> {
         let client = self.client.clone();
         let pacer = pacer.cloned();
         let fixed_now = self.fixed_now;
+        let interrupted = self.interrupted.clone();
         let zones: Vec<Option<jiff::tz::TimeZone>> =
             recipients.iter().map(|r| r.tz.clone()).collect();
         let jobs: Vec<Job> = recipients
@@ -533,15 +553,20 @@ impl Executor<'_> {
                 if let Some(p) = &pacer {
                     p.until_ready().await;
                 }
+                if interrupted.load(Ordering::SeqCst) {
+                    // Ctrl-C: nothing more leaves; the rest of the batch is recorded pending.
+                    handles.push(Dispatch::Held(None, "interrupted before sending"));
+                    continue;
+                }
                 let now = fixed_now.unwrap_or_else(Timestamp::now);
                 match timing(campaign, tz.as_ref(), now) {
                     Timing::Now => {}
                     Timing::QuietHours(t) | Timing::BeforeSchedule(t) => {
-                        handles.push(Dispatch::Held(Some(t)));
+                        handles.push(Dispatch::Held(Some(t), "quiet hours at send time"));
                         continue;
                     }
                     Timing::AfterSchedule | Timing::NoTimezone => {
-                        handles.push(Dispatch::Held(None));
+                        handles.push(Dispatch::Held(None, "quiet hours at send time"));
                         continue;
                     }
                 }
@@ -573,7 +598,7 @@ impl Executor<'_> {
             let mut out = Vec::with_capacity(handles.len());
             for h in handles {
                 out.push(match h {
-                    Dispatch::Held(at) => SendResult::Held(at),
+                    Dispatch::Held(at, why) => SendResult::Held(at, why),
                     Dispatch::Task(h) => SendResult::Done(h.await.unwrap_or_else(|e| {
                         Err(ApiError::Unknown {
                             reason: format!("send task failed: {e}"),
@@ -591,13 +616,14 @@ impl Executor<'_> {
 enum SendResult {
     /// It was sent (or the attempt failed as the error says).
     Done(Result<(String, Option<String>), ApiError>),
-    /// Its window closed before its turn: not sent, held until this instant (if known).
-    Held(Option<Timestamp>),
+    /// Not sent (its window closed before its turn, or Ctrl-C): pending until this instant
+    /// (if known), with why.
+    Held(Option<Timestamp>, &'static str),
 }
 
 enum Dispatch {
     Task(tokio::task::JoinHandle<Result<(String, Option<String>), ApiError>>),
-    Held(Option<Timestamp>),
+    Held(Option<Timestamp>, &'static str),
 }
 
 /// Paces one campaign's sends at its `rate_per_minute` (on top of the client's per-token limit).

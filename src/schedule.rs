@@ -34,10 +34,17 @@ pub fn window_opens_at(window: &Window, tz: &TimeZone, now: Timestamp) -> Option
     } else {
         today.tomorrow().unwrap_or(today)
     };
+    // Outside the window: an opening that cannot be computed (dates near the end of the
+    // supported range) holds the message a day rather than failing open.
     let opens = tz
         .to_zoned_datetime(date.to_datetime(window.start))
-        .map(|z| z.timestamp())
-        .ok()?;
+        .map_or_else(
+            |_| {
+                now.checked_add(jiff::SignedDuration::from_hours(24))
+                    .unwrap_or(now)
+            },
+            |z| z.timestamp(),
+        );
     // A window start inside a DST gap resolves forward; never report a past instant.
     Some(if opens <= now { now } else { opens })
 }

@@ -19,7 +19,11 @@ use crate::spec::Name;
 
 /// Compares a saved plan with the current one; returns the objects that are stale, with why.
 /// Objects absent from the saved plan are not applied either (nobody reviewed them).
-pub(crate) fn stale_objects(saved: &Plan, current: &Plan) -> BTreeMap<String, String> {
+pub(crate) fn stale_objects(
+    saved: &Plan,
+    current: &Plan,
+    ws: &crate::spec::model::Workspace,
+) -> BTreeMap<String, String> {
     let mut stale_set = BTreeMap::new();
     for t in &current.templates {
         let key = format!("template {}", t.name);
@@ -64,12 +68,34 @@ pub(crate) fn stale_objects(saved: &Plan, current: &Plan) -> BTreeMap<String, St
     for c in &current.campaigns {
         let key = format!("campaign {}", c.name);
         let Some(s) = saved.campaigns.iter().find(|s| s.name == c.name) else {
-            if c.to_send() > 0 {
+            if c.status == "active" {
                 stale_set.insert(key, "not in the saved plan".to_owned());
             }
             continue;
         };
-        if s.audience_hash != c.audience_hash {
+        // The campaign's and its audience's definitions, and the policy in herald.yaml
+        // (send window, caps), must be the reviewed ones: an address column or a variable
+        // mapping that changed sends something nobody reviewed.
+        let definition_files: Vec<String> = Name::parse(&c.name)
+            .ok()
+            .and_then(|n| ws.campaigns.get(&n))
+            .map(|camp| {
+                let mut files = vec![
+                    crate::load::PROJECT_FILE.to_owned(),
+                    camp.origin.file.clone(),
+                ];
+                if let Some(a) = ws.audiences.get(&camp.audience) {
+                    files.push(a.origin.file.clone());
+                }
+                files
+            })
+            .unwrap_or_default();
+        let changed_file = definition_files
+            .iter()
+            .find(|f| saved.inputs.get(*f) != current.inputs.get(*f));
+        if let Some(f) = changed_file {
+            stale_set.insert(key, format!("{f} changed since the plan"));
+        } else if s.audience_hash != c.audience_hash {
             stale_set.insert(
                 key,
                 format!(
@@ -93,7 +119,7 @@ pub(crate) fn stale_objects(saved: &Plan, current: &Plan) -> BTreeMap<String, St
 
 fn short(h: &str) -> &str {
     let h = h.strip_prefix("sha256:").unwrap_or(h);
-    &h[..h.len().min(12)]
+    h.get(..12).unwrap_or(h)
 }
 
 #[allow(clippy::too_many_lines)]
@@ -198,7 +224,7 @@ pub(crate) fn run(
     }
     let stale_set = saved
         .as_ref()
-        .map(|s| stale_objects(s, &current))
+        .map(|s| stale_objects(s, &current, ws))
         .unwrap_or_default();
     for (object, why) in &stale_set {
         printer.error(&format!("stale plan: {object} is not applied: {why}"));
@@ -206,7 +232,12 @@ pub(crate) fn run(
     if saved.is_none() && !args.json {
         printer.err_raw(&crate::plan::render::text(&current, printer.color_stderr()));
     }
-    if !current.has_changes() {
+    let waits = args.wait
+        && current
+            .campaigns
+            .iter()
+            .any(|c| c.status == "active" && c.next_opening.is_some());
+    if !current.has_changes() && !waits {
         printer.info("nothing to do");
         rt.block_on(remote.shutdown());
         return Ok(if stale_set.is_empty() {
@@ -425,6 +456,20 @@ pub(crate) fn run(
             &bindings_now,
         ))?;
         plan_now = planner::build(ws, &fresh, &state_now, &*exec.ledger, &key, &narrow)?.0;
+        // Only what was reviewed: a campaign whose audience or definition changed while
+        // waiting is not sent.
+        for c in &mut plan_now.campaigns {
+            let reviewed = current.campaigns.iter().find(|r| r.name == c.name);
+            if reviewed.is_none_or(|r| {
+                r.audience_hash != c.audience_hash || r.template_hash != c.template_hash
+            }) {
+                problems.push(format!(
+                    "campaign {} changed while waiting; not sent: plan again",
+                    c.name
+                ));
+                "blocked".clone_into(&mut c.status);
+            }
+        }
     }
     drop(exec);
     if let Some(pb) = progress {

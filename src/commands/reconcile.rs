@@ -95,8 +95,16 @@ pub(crate) fn run(
     let rt = super::runtime()?;
     let remote = rt.block_on(crate::remote::connect(&settings))?;
     let settle = SignedDuration::from_secs(i64::try_from(args.settle_secs).unwrap_or(i64::MAX));
-    let now = settings.now;
-    let mut used: BTreeSet<String> = BTreeSet::new();
+    // Real time, not `HERALD_NOW`: dispatch times are real, and "not indexed yet" must be
+    // judged against the real clock or a maybe-sent message could be sent again.
+    let now = jiff::Timestamp::now();
+    // Conversations already recorded for sent rows belong to those rows.
+    let mut used: BTreeSet<String> = locked
+        .ledger
+        .sends_in_state(None, SendState::Sent)?
+        .into_iter()
+        .filter_map(|r| r.conversation_id)
+        .collect();
     let (mut found, mut not_found, mut waiting, mut missing) = (0u64, 0u64, 0u64, 0u64);
     let mut out = String::new();
     for s in &unknown {
@@ -118,13 +126,29 @@ pub(crate) fn run(
         );
         let conversations = rt.block_on(remote.client.find_conversations(address, start, end))?;
         let from = froms.get(&s.campaign);
-        let hit = conversations.into_iter().find(|c| {
-            !used.contains(&c.conversation_id)
-                && c.direction.as_deref().is_none_or(|d| d == "outbound")
-                && c.address_from
-                    .as_deref()
-                    .is_none_or(|f| from.is_none_or(|x| x == f))
-        });
+        let candidates: Vec<_> = conversations
+            .into_iter()
+            .filter(|c| {
+                !used.contains(&c.conversation_id)
+                    && c.direction.as_deref().is_none_or(|d| d == "outbound")
+                    && c.address_from
+                        .as_deref()
+                        .is_none_or(|f| from.is_none_or(|x| x == f))
+            })
+            .collect();
+        if candidates.len() > 1 {
+            waiting += 1;
+            let _ = writeln!(
+                out,
+                "  ? {} {} ({}): {} unclaimed conversations match; left unknown for a person to decide",
+                s.campaign,
+                s.row_key,
+                s.masked,
+                candidates.len()
+            );
+            continue;
+        }
+        let hit = candidates.into_iter().next();
         let resolution = match hit {
             Some(c) => {
                 used.insert(c.conversation_id.clone());

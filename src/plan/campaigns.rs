@@ -271,10 +271,11 @@ pub fn plan_campaign(
             if sample.is_none() {
                 sample = Some(Sample {
                     to: r.address.masked(),
-                    text: match &r.message {
-                        Message::Sms { text, .. } => text.clone(),
-                        Message::Email { subject, .. } => subject.clone(),
-                    },
+                    // A message may quote an address (a footer "sent to {{email}}"): never show it.
+                    text: crate::text::mask_contacts(match &r.message {
+                        Message::Sms { text, .. } => text,
+                        Message::Email { subject, .. } => subject,
+                    }),
                     sms: sms_cost(&r.message),
                 });
             }

@@ -88,3 +88,72 @@ mod tests {
         assert_eq!(find_card_number(text), Some(2..18));
     }
 }
+
+/// Masks what looks like a phone number (`+` and 8–15 digits) or an email address inside a
+/// text, for output that must never show a full address (plan samples).
+pub fn mask_contacts(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let is_local = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
+    let is_domain = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '-';
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '+' {
+            let digits = chars[i + 1..]
+                .iter()
+                .take_while(|d| d.is_ascii_digit())
+                .count();
+            if (8..=15).contains(&digits) {
+                let phone: String = chars[i..=i + digits].iter().collect();
+                out.push_str(&crate::spec::mask_phone(&phone));
+                i += digits + 1;
+                continue;
+            }
+        }
+        if c == '@' {
+            let start = out.chars().rev().take_while(|c| is_local(*c)).count();
+            let mut end = i + 1;
+            while end < chars.len() && is_domain(chars[end]) {
+                end += 1;
+            }
+            while end > i + 1 && chars[end - 1] == '.' {
+                end -= 1;
+            }
+            let domain: String = chars[i + 1..end].iter().collect();
+            if start > 0 && domain.contains('.') {
+                let keep = out.chars().count() - start;
+                let local: String = out.chars().skip(keep).collect();
+                out = out.chars().take(keep).collect();
+                out.push_str(&crate::spec::mask_email(&format!("{local}@{domain}")));
+                i = end;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::mask_contacts;
+
+    #[test]
+    fn masks_phones_and_emails_in_text() {
+        assert_eq!(
+            mask_contacts("Call +12125550100 now."),
+            "Call +1******0100 now."
+        );
+        assert_eq!(
+            mask_contacts("sent to (jane.doe@example.com)."),
+            "sent to (j***@example.com)."
+        );
+        assert_eq!(
+            mask_contacts("order ORD-1 for 20% off @ noon"),
+            "order ORD-1 for 20% off @ noon"
+        );
+        assert_eq!(mask_contacts("+123 is short"), "+123 is short");
+    }
+}
