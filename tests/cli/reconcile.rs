@@ -150,3 +150,50 @@ fn import_of_an_unknown_name_fails() {
     assert_eq!(code, 1);
     assert!(err.contains("no response named `nope`"), "{err}");
 }
+
+#[test]
+fn a_saved_plan_is_stale_when_the_audience_definition_changed() {
+    let (ws, sb) = local(3);
+    let (code, _, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", "2026-12-02T15:00:00Z")
+        .args(["plan", "--out", "p.json"]));
+    assert_eq!(code, 0, "{err}");
+    // Same keys and data file, but the consent column is no longer required: not reviewed.
+    let yaml = ws
+        .read("campaigns/shipped.yaml")
+        .replace("consent: sms_opt_in\n", "");
+    ws.write("campaigns/shipped.yaml", &yaml);
+    let (code, _, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", "2026-12-02T15:00:00Z")
+        .args(["apply", "p.json"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("stale plan: campaign notify is not applied: campaigns/shipped.yaml changed since the plan"), "{err}");
+    assert!(sb.messages().is_empty(), "nothing unreviewed was sent");
+}
+
+#[test]
+fn plan_samples_mask_addresses_quoted_in_the_text() {
+    let (ws, _sb) = local(2);
+    ws.write(
+        "templates/order-shipped.yaml",
+        "kind: Template\nname: order-shipped\nchannel: sms\ncategory: transactional\nstatus: published\nbody: \"Order {{order_id}} ({{tracking_link}}) for {{phone}}. Reply STOP to opt out.\"\nvariables:\n  order_id: {}\n  tracking_link: {}\n  phone: {}\n",
+    );
+    let yaml = ws
+        .read("campaigns/notify.yaml")
+        .replace("variables:\n", "variables:\n  phone: { column: phone }\n");
+    ws.write("campaigns/notify.yaml", &yaml);
+    for format in ["text", "markdown", "json"] {
+        let (code, out, err) = run(ws
+            .herald()
+            .env("HERALD_NOW", "2026-12-02T15:00:00Z")
+            .args(["plan", "--format", format]));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            !out.contains(&phone(0)[1..]),
+            "{format} plan shows a full number:\n{out}"
+        );
+        assert!(out.contains("+1******0100"), "{format}: {out}");
+    }
+}
