@@ -133,8 +133,39 @@ pub struct Executor<'a> {
     pub pacer: Option<Arc<Pacer>>,
 }
 
-/// A template phase result: the response id to pre-flight, or why campaigns cannot use it.
-pub type TemplateOutcome = Result<String, String>;
+/// A template phase result: the response id campaigns pre-flight, or why they cannot use it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateOutcome {
+    /// Written or bound: the response id.
+    Ready(String),
+    /// Not applied: the saved plan is stale for it (why).
+    Stale(String),
+    /// A draft: never written.
+    Draft,
+    /// Writing failed, or the library is unavailable (why).
+    Failed(String),
+}
+
+impl std::fmt::Display for TemplateOutcome {
+    /// Why campaigns cannot use the template (or the response id when they can).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ready(id) => write!(f, "response {id}"),
+            Self::Stale(why) => write!(f, "stale: {why}"),
+            Self::Draft => f.write_str("draft"),
+            Self::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
+impl From<Result<String, String>> for TemplateOutcome {
+    fn from(r: Result<String, String>) -> Self {
+        match r {
+            Ok(id) => Self::Ready(id),
+            Err(why) => Self::Failed(why),
+        }
+    }
+}
 
 fn describe(e: &ApiError) -> String {
     let mut s = e.to_string();
@@ -173,6 +204,15 @@ impl Executor<'_> {
         plan: &TemplatePlan,
         library_id: &str,
     ) -> TemplateOutcome {
+        self.write_template(t, plan, library_id).into()
+    }
+
+    fn write_template(
+        &mut self,
+        t: &Template,
+        plan: &TemplatePlan,
+        library_id: &str,
+    ) -> Result<String, String> {
         let draft = desired_draft(t, library_id);
         let client = self.client.clone();
         let result = match (plan.action, &plan.remote) {
@@ -461,14 +501,10 @@ impl Executor<'_> {
             let (key, result) = match res {
                 SendResult::Done(res) => classify(res, &mut stop),
                 SendResult::Held(at, why) => (
-                    if why.starts_with("interrupted") {
-                        "not_started"
-                    } else {
-                        "held"
-                    },
+                    why.count_key(),
                     OutcomeResult::Pending {
                         next_attempt_at: at,
-                        reason: why.into(),
+                        reason: why.reason().into(),
                     },
                 ),
             };
@@ -555,18 +591,18 @@ impl Executor<'_> {
                 }
                 if interrupted.load(Ordering::SeqCst) {
                     // Ctrl-C: nothing more leaves; the rest of the batch is recorded pending.
-                    handles.push(Dispatch::Held(None, "interrupted before sending"));
+                    handles.push(Dispatch::Held(None, Hold::Interrupted));
                     continue;
                 }
                 let now = fixed_now.unwrap_or_else(Timestamp::now);
                 match timing(campaign, tz.as_ref(), now) {
                     Timing::Now => {}
                     Timing::QuietHours(t) | Timing::BeforeSchedule(t) => {
-                        handles.push(Dispatch::Held(Some(t), "quiet hours at send time"));
+                        handles.push(Dispatch::Held(Some(t), Hold::WindowClosed));
                         continue;
                     }
                     Timing::AfterSchedule | Timing::NoTimezone => {
-                        handles.push(Dispatch::Held(None, "quiet hours at send time"));
+                        handles.push(Dispatch::Held(None, Hold::WindowClosed));
                         continue;
                     }
                 }
@@ -618,12 +654,39 @@ enum SendResult {
     Done(Result<(String, Option<String>), ApiError>),
     /// Not sent (its window closed before its turn, or Ctrl-C): pending until this instant
     /// (if known), with why.
-    Held(Option<Timestamp>, &'static str),
+    Held(Option<Timestamp>, Hold),
+}
+
+/// Why a claimed message was not sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// Ctrl-C came before its turn.
+    Interrupted,
+    /// Its send window (quiet hours, schedule) closed before its turn.
+    WindowClosed,
+}
+
+impl Hold {
+    /// The report count it adds to.
+    fn count_key(self) -> &'static str {
+        match self {
+            Self::Interrupted => "not_started",
+            Self::WindowClosed => "held",
+        }
+    }
+
+    /// The reason recorded with the pending row.
+    fn reason(self) -> &'static str {
+        match self {
+            Self::Interrupted => "interrupted before sending",
+            Self::WindowClosed => "quiet hours at send time",
+        }
+    }
 }
 
 enum Dispatch {
     Task(tokio::task::JoinHandle<Result<(String, Option<String>), ApiError>>),
-    Held(Option<Timestamp>, &'static str),
+    Held(Option<Timestamp>, Hold),
 }
 
 /// Paces one campaign's sends at its `rate_per_minute` (on top of the client's per-token limit).
@@ -632,10 +695,13 @@ pub type Pacer = governor::DefaultDirectRateLimiter;
 /// A pacer that never lets more than `per_minute` sends start in any 60 s window: one send
 /// per `60 s / per_minute` (rounded up), no burst.
 pub fn pacer(per_minute: u32) -> Pacer {
+    governor::RateLimiter::direct(pacer_quota(per_minute))
+}
+
+fn pacer_quota(per_minute: u32) -> governor::Quota {
     let period_us = 60_000_000u64.div_ceil(u64::from(per_minute.max(1))) + 1;
-    let quota = governor::Quota::with_period(std::time::Duration::from_micros(period_us))
-        .expect("non-zero period");
-    governor::RateLimiter::direct(quota)
+    governor::Quota::with_period(std::time::Duration::from_micros(period_us))
+        .expect("non-zero period")
 }
 
 enum Job {
@@ -722,16 +788,64 @@ fn short_reason(e: &ApiError) -> String {
 mod tests {
     use super::*;
 
+    use std::time::Duration;
+
+    use governor::clock::FakeRelativeClock;
+
+    /// Drives a pacer on a virtual clock for `secs` seconds as a sender would: send when it
+    /// admits, else wait exactly as long as it says. Returns the admission times (ns).
+    fn admissions(per_minute: u32, secs: u64) -> Vec<u64> {
+        use governor::clock::{Clock as _, Reference as _};
+        let clock = FakeRelativeClock::default();
+        let start = clock.now();
+        let p = governor::RateLimiter::direct_with_clock(pacer_quota(per_minute), clock.clone());
+        let end = Duration::from_secs(secs);
+        let mut at = Vec::new();
+        loop {
+            let elapsed = Duration::from(clock.now().duration_since(start));
+            if elapsed >= end {
+                return at;
+            }
+            match p.check() {
+                Ok(()) => at.push(u64::try_from(elapsed.as_nanos()).expect("fits")),
+                Err(not_until) => clock.advance(not_until.wait_time_from(clock.now())),
+            }
+        }
+    }
+
+    /// The most admissions in any closed 60 s window starting at an admission.
+    fn busiest_minute(at: &[u64]) -> usize {
+        const MINUTE: u64 = 60_000_000_000;
+        let mut end = 0;
+        let mut most = 0;
+        for (start, t) in at.iter().enumerate() {
+            while end < at.len() && at[end] <= t + MINUTE {
+                end += 1;
+            }
+            most = most.max(end - start);
+        }
+        most
+    }
+
     #[test]
     fn pacer_never_admits_more_than_the_rate_in_a_window() {
-        // 120/min: one send every 500 ms (+1 µs); 121 sends need more than 60 s.
-        let p = pacer(120);
-        assert!(p.check().is_ok());
-        assert!(p.check().is_err(), "no burst beyond one");
-        let period = 60_000_000u64.div_ceil(120) + 1;
-        assert!(
-            period * 120 > 60_000_000,
-            "n periods exceed a minute, so n+1 sends never fit in one"
-        );
+        for rate in [7u32, 120, 600] {
+            let at = admissions(rate, 180);
+            let rate = rate as usize;
+            assert_eq!(
+                busiest_minute(&at),
+                rate,
+                "{rate}/min: every 60 s window holds at most the rate, and the rate is reached"
+            );
+            assert!(
+                at.windows(2).all(|w| w[0] != w[1]),
+                "{rate}/min: no burst (two admissions at the same instant)"
+            );
+            assert!(
+                at.len() >= rate * 3 - 1,
+                "{rate}/min over 3 minutes admitted only {}",
+                at.len()
+            );
+        }
     }
 }

@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use herald_ledger::{Channel as LChannel, Ledger, LedgerKey, LedgerLocation, LedgerLock, LockInfo};
 
-use crate::settings::{self, EnvSettings, LedgerLocation as Where};
+use crate::settings::{EnvSettings, LedgerLocation as Where};
 use crate::spec::Channel;
 
 /// Converts the model's channel to the ledger's.
@@ -58,7 +58,7 @@ pub fn open_locked(
     let loc = location(settings)?;
     let info = LockInfo {
         pid: std::process::id(),
-        host: settings::host_name(),
+        host: settings.vars.host.clone(),
         run_id: run_id.to_owned(),
         started_at: jiff::Timestamp::now(),
         command: command.to_owned(),

@@ -2,14 +2,17 @@
 //!
 //! Data flow: [`load`] reads the workspace into validated [`spec`] types (collecting
 //! [`diag`]nostics), [`audience`] streams recipients, [`text`] renders and measures messages,
-//! and [`commands`] wire these together behind the CLI. Pure modules (`spec`, `text`, `hash`)
+//! [`planner`] builds a plan, [`engine`] orchestrates applying it (and reconcile, receipts,
+//! suppressions) over the executor in [`apply`], and [`commands`] resolve arguments, call one
+//! entry point and print its report. Pure modules (`spec`, `text`, `hash`)
 //! do no I/O.
 
 pub mod apply;
 pub mod audience;
 pub mod cli;
-pub mod commands;
+mod commands;
 pub mod diag;
+mod engine;
 pub mod exit;
 pub mod failpoint;
 pub mod hash;

@@ -74,6 +74,12 @@ impl Printer {
         out.flush()
     }
 
+    /// A byte stream to stdout for streamed results (ledger exports, the sandbox banner):
+    /// bytes pass unchanged, for data formats that must not be altered.
+    pub fn stream(&self) -> Stream {
+        Stream(())
+    }
+
     /// Writes an informational line to stderr (suppressed by `--quiet`).
     pub fn info(&self, text: &str) {
         if !self.quiet {
@@ -113,6 +119,20 @@ impl Printer {
         } else {
             text.to_owned()
         }
+    }
+}
+
+/// Stdout as a byte stream, from [`Printer::stream`].
+#[derive(Debug)]
+pub struct Stream(());
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::io::stdout().write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
     }
 }
 

@@ -53,10 +53,7 @@ pub async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
             })
         }
         Target::Genesys => {
-            let region = env
-                .region
-                .clone()
-                .or_else(|| settings::env_var(settings::ENV_REGION));
+            let region = env.region.clone().or_else(|| settings.vars.region.clone());
             let credentials = credentials(settings)?;
             let mut config = match (&env.base_url, region) {
                 (Some(url), _) => ClientConfig::new(url.clone(), credentials),
@@ -83,7 +80,10 @@ pub async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
 
 fn credentials(settings: &EnvSettings) -> anyhow::Result<Credentials> {
     let env = &settings.env;
-    let client_id = settings::env_var(settings::ENV_CLIENT_ID)
+    let client_id = settings
+        .vars
+        .client_id
+        .clone()
         .or_else(|| env.client_id.clone())
         .with_context(|| {
             format!(
@@ -92,8 +92,8 @@ fn credentials(settings: &EnvSettings) -> anyhow::Result<Credentials> {
                 settings::ENV_CLIENT_ID
             )
         })?;
-    if let Some(secret) = settings::env_var(settings::ENV_CLIENT_SECRET) {
-        return Ok(Credentials::new(client_id, SecretString::from(secret)));
+    if let Some(secret) = &settings.vars.client_secret {
+        return Ok(Credentials::new(client_id, secret.clone()));
     }
     if let Some(file) = &env.secret_file {
         let path = if std::path::Path::new(file).is_absolute() {

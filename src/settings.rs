@@ -59,8 +59,48 @@ pub struct EnvSettings {
     pub sandbox_state: PathBuf,
     /// "Now", pinned by `HERALD_NOW` or the real clock.
     pub now: jiff::Timestamp,
+    /// Whether "now" was pinned by `HERALD_NOW` (then no real waiting happens).
+    pub now_pinned: bool,
     /// The workspace root.
     pub workspace_root: PathBuf,
+    /// Values read from the process environment, once.
+    pub vars: EnvVars,
+}
+
+/// The environment variables herald reads, captured once when settings are resolved
+/// (secrets stay wrapped; they are never printed).
+#[derive(Debug, Clone, Default)]
+pub struct EnvVars {
+    /// `HERALD_LEDGER_KEY`.
+    pub ledger_key: Option<secrecy::SecretString>,
+    /// `GENESYSCLOUD_OAUTHCLIENT_ID`.
+    pub client_id: Option<String>,
+    /// `GENESYSCLOUD_OAUTHCLIENT_SECRET`.
+    pub client_secret: Option<secrecy::SecretString>,
+    /// `GENESYSCLOUD_REGION`.
+    pub region: Option<String>,
+    /// `HERALD_WEBHOOK_SECRET`.
+    pub webhook_secret: Option<secrecy::SecretString>,
+    /// The user running herald (for run records and lock holders).
+    pub user: String,
+    /// This machine's host name.
+    pub host: String,
+}
+
+impl EnvVars {
+    /// Reads the variables from the process environment.
+    pub fn from_process() -> Self {
+        let secret = |name: &str| env_var(name).map(secrecy::SecretString::from);
+        Self {
+            ledger_key: secret(ENV_LEDGER_KEY),
+            client_id: env_var(ENV_CLIENT_ID),
+            client_secret: secret(ENV_CLIENT_SECRET),
+            region: env_var(ENV_REGION),
+            webhook_secret: secret(ENV_WEBHOOK_SECRET),
+            user: current_user(),
+            host: host_name(),
+        }
+    }
 }
 
 /// Resolves the environment named by `--env`, `HERALD_ENV` or `default_environment`.
@@ -87,7 +127,8 @@ pub fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Result<EnvS
         )),
         None => LedgerLocation::Sqlite(state.join(format!("ledger-{name}.db"))),
     };
-    let now = match env_var(ENV_NOW) {
+    let pinned = env_var(ENV_NOW);
+    let now = match &pinned {
         Some(raw) => raw
             .parse()
             .with_context(|| format!("{ENV_NOW}=`{raw}` is not an RFC 3339 instant"))?,
@@ -99,7 +140,9 @@ pub fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Result<EnvS
         key_file: state.join("ledger.key"),
         sandbox_state: state.join("sandbox-state.db"),
         now,
+        now_pinned: pinned.is_some(),
         workspace_root: ws.root.clone(),
+        vars: EnvVars::from_process(),
     })
 }
 
@@ -113,8 +156,8 @@ impl EnvSettings {
     /// sandbox environment, required to exist otherwise (a missing key must never silently
     /// become a new one, or every opt-out would stop matching).
     pub fn ledger_key(&self) -> anyhow::Result<LedgerKey> {
-        if let Some(secret) = env_var(ENV_LEDGER_KEY) {
-            return LedgerKey::from_secret(&secret)
+        if let Some(secret) = &self.vars.ledger_key {
+            return LedgerKey::from_secret(secrecy::ExposeSecret::expose_secret(secret))
                 .with_context(|| format!("{ENV_LEDGER_KEY} is not a usable ledger key"));
         }
         if self.env.target == Target::Sandbox {
@@ -141,8 +184,8 @@ impl EnvSettings {
                 .map(|s| secrecy::SecretString::from(s.to_owned()))
                 .collect()
         };
-        if let Some(raw) = env_var(ENV_WEBHOOK_SECRET) {
-            return Ok(split(&raw, ','));
+        if let Some(raw) = &self.vars.webhook_secret {
+            return Ok(split(secrecy::ExposeSecret::expose_secret(raw), ','));
         }
         let Some(file) = &self.env.webhook_secret_file else {
             bail!(
@@ -175,17 +218,31 @@ impl EnvSettings {
         }
         Ok(secrets)
     }
+
+    /// Where the webhook secrets come from, for error messages (never their values).
+    pub fn webhook_secret_source(&self) -> &'static str {
+        if self.vars.webhook_secret.is_some() {
+            ENV_WEBHOOK_SECRET
+        } else {
+            "`webhook_secret_file`"
+        }
+    }
+
+    /// The instant sends are judged against: the pinned `HERALD_NOW`, else `None` (real time).
+    pub fn fixed_now(&self) -> Option<jiff::Timestamp> {
+        self.now_pinned.then_some(self.now)
+    }
 }
 
 /// The user running herald (for run records and lock holders).
-pub fn current_user() -> String {
+fn current_user() -> String {
     env_var("USER")
         .or_else(|| env_var("USERNAME"))
         .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// This machine's host name.
-pub fn host_name() -> String {
+fn host_name() -> String {
     fs_err::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| fs_err::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_owned())

@@ -69,8 +69,7 @@ pub(crate) fn run(
             Ok(ExitStatus::Success)
         }
         LedgerCommand::Export(args) => {
-            let stdout = std::io::stdout();
-            let out = std::io::BufWriter::new(stdout.lock());
+            let out = std::io::BufWriter::new(printer.stream());
             let campaign = args.campaign.as_deref();
             let n = match args.format {
                 ExportFormat::Csv => {

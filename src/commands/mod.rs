@@ -1,5 +1,7 @@
-//! One module per command. Commands resolve their inputs, call library code and hand results
-//! to the printer; they hold no domain logic.
+//! One module per command. A command resolves its arguments and settings, calls one library
+//! entry point (orchestration lives in [`crate::engine`]; planning in [`crate::planner`]) and
+//! hands the typed result to the printer. Commands hold no domain logic and are the only
+//! code that prints.
 
 mod apply;
 mod import;
@@ -24,10 +26,8 @@ use crate::ExitStatus;
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::output::Printer;
 
-pub use schema::generate as generate_schemas;
-
 /// Runs the parsed command.
-pub fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
+pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Validate(args) => validate::run(&cli.global, &args, printer),
         Command::Schema(args) => schema::run(&cli.global, &args, printer),
@@ -79,20 +79,4 @@ fn valid_env_context(
         return Ok(None);
     }
     Ok(Some((loaded, settings)))
-}
-
-/// The async runtime for commands that talk to Genesys.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
-
-/// A unique run id: UTC time, the command and a random suffix.
-fn new_run_id(command: &str) -> String {
-    format!(
-        "{}-{command}-{}",
-        jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ"),
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
 }

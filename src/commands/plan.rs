@@ -24,7 +24,7 @@ pub(crate) fn run(
         .into_iter()
         .map(|b| (b.name.clone(), b))
         .collect();
-    let rt = super::runtime()?;
+    let rt = crate::engine::runtime()?;
     let state = rt.block_on(async {
         let remote = crate::remote::connect(&settings).await?;
         let state = planner::fetch_remote(&remote, &settings.env.library, &bindings).await;
@@ -55,7 +55,7 @@ pub(crate) fn run(
         }
     }
     if let Some(path) = &args.out {
-        write_atomic(path, plan.to_json().as_bytes())
+        crate::engine::write_atomic(path, plan.to_json().as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
         printer.info(&format!(
             "saved the plan to {}; apply it with `herald apply {}`",
@@ -75,11 +75,4 @@ pub(crate) fn run(
     } else {
         ExitStatus::Success
     })
-}
-
-/// Writes a file via a temporary sibling and a rename, so a reader never sees half of it.
-pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-    fs_err::write(&tmp, bytes)?;
-    fs_err::rename(&tmp, path)
 }

@@ -7,10 +7,8 @@ use crate::output::Printer;
 pub(crate) fn run(cmd: SandboxCommand, printer: &Printer) -> anyhow::Result<ExitStatus> {
     match cmd {
         SandboxCommand::Serve(args) => {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            let mut out = std::io::stdout();
+            let rt = crate::engine::runtime()?;
+            let mut out = printer.stream();
             rt.block_on(herald_sandbox::serve(args, &mut out))?;
             printer.info("sandbox stopped");
             Ok(ExitStatus::Success)

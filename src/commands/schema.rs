@@ -19,7 +19,7 @@ fn schema_of<T: JsonSchema>() -> String {
 }
 
 /// The generated schema files: (file name, contents).
-pub fn generate() -> Vec<(&'static str, String)> {
+pub(crate) fn generate() -> Vec<(&'static str, String)> {
     vec![
         ("herald.schema.json", schema_of::<ProjectDoc>()),
         ("template.schema.json", schema_of::<TemplateDoc>()),

@@ -27,10 +27,10 @@ pub(crate) fn run(
     let ledger = crate::ledger_access::open(&settings, &key)?;
     let extra = &loaded.workspace.project.policy.extra_opt_out_keywords;
     let state = herald_inbound::ReceiverState::new(Arc::new(Mutex::new(ledger)), key, &secrets)
-        .map_err(|e| anyhow::anyhow!("{e} (from {})", secret_source()))?
+        .map_err(|e| anyhow::anyhow!("{e} (from {})", settings.webhook_secret_source()))?
         .with_extra_keywords(extra);
 
-    let rt = super::runtime()?;
+    let rt = crate::engine::runtime()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
@@ -57,15 +57,6 @@ pub(crate) fn run(
         anyhow::Ok(())
     })?;
     Ok(ExitStatus::Success)
-}
-
-/// Where the secrets came from, for error messages (never their values).
-fn secret_source() -> &'static str {
-    if crate::settings::env_var(crate::settings::ENV_WEBHOOK_SECRET).is_some() {
-        crate::settings::ENV_WEBHOOK_SECRET
-    } else {
-        "`webhook_secret_file`"
-    }
 }
 
 /// Completes on Ctrl-C or (on Unix) SIGTERM.

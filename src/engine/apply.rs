@@ -1,0 +1,540 @@
+//! `apply` orchestration: take the run lock, re-plan against the current remote and ledger,
+//! check a saved plan for stale objects, then write templates and send campaigns (again as
+//! held rows open, with `--wait`). The command prompts and prints between the steps:
+//! [`Session::open`] → [`Session::plan`] → [`Planned::execute`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::Context as _;
+use herald_ledger::{LedgerKey, LockError, NewRun};
+use jiff::Timestamp;
+
+use super::stale::{PlanObject, StaleSet, stale_objects};
+use crate::apply::{ApplyOptions, CampaignReport, Event, Executor, TemplateOutcome};
+use crate::diag::{self, Diagnostic, Severity};
+use crate::ledger_access::Locked;
+use crate::plan::{PLAN_FORMAT_VERSION, Plan, TemplateAction};
+use crate::planner::{self, Narrow};
+use crate::remote::Remote;
+use crate::settings::EnvSettings;
+use crate::spec::Name;
+use crate::spec::model::Workspace;
+
+/// Reads a plan saved with `herald plan --out` and checks it was made for this herald and
+/// this environment.
+pub(crate) fn read_saved_plan(path: &Path, settings: &EnvSettings) -> anyhow::Result<Plan> {
+    let text = fs_err::read_to_string(path)?;
+    let plan: Plan = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a herald plan", path.display()))?;
+    anyhow::ensure!(
+        plan.format_version == PLAN_FORMAT_VERSION,
+        "{} has plan format {}, this herald reads {PLAN_FORMAT_VERSION}",
+        path.display(),
+        plan.format_version
+    );
+    anyhow::ensure!(
+        plan.environment == settings.env.name,
+        "{} was made for environment `{}`, not `{}`: pass --env {}",
+        path.display(),
+        plan.environment,
+        settings.env.name,
+        plan.environment
+    );
+    Ok(plan)
+}
+
+/// A run that holds the environment's lock.
+pub(crate) struct Session<'a> {
+    ws: &'a Workspace,
+    settings: &'a EnvSettings,
+    key: LedgerKey,
+    run_id: String,
+    locked: Locked,
+}
+
+impl<'a> Session<'a> {
+    /// Resolves the ledger key and takes the run lock (waiting up to `lock_timeout`); a lock
+    /// held by a live run is the inner error.
+    pub(crate) fn open(
+        ws: &'a Workspace,
+        settings: &'a EnvSettings,
+        lock_timeout: Option<std::time::Duration>,
+    ) -> anyhow::Result<Result<Self, LockError>> {
+        let key = settings.ledger_key()?;
+        let run_id = super::new_run_id("apply");
+        let locked = match crate::ledger_access::open_locked(
+            settings,
+            &key,
+            &run_id,
+            "apply",
+            lock_timeout,
+        )? {
+            Ok(l) => l,
+            Err(e) => return Ok(Err(e)),
+        };
+        Ok(Ok(Self {
+            ws,
+            settings,
+            key,
+            run_id,
+            locked,
+        }))
+    }
+
+    /// How many `dispatching` rows a crashed run left (now `unknown`).
+    pub(crate) fn recovered_unknown(&self) -> u64 {
+        self.locked.recovered_unknown
+    }
+
+    /// Connects to Genesys and builds the current plan, narrowed by `narrow` or else by the
+    /// saved plan's own narrowing, and compares it with the saved plan.
+    pub(crate) fn plan(
+        self,
+        saved: Option<Plan>,
+        mut narrow: Narrow,
+    ) -> anyhow::Result<Planned<'a>> {
+        let Self {
+            ws,
+            settings,
+            key,
+            run_id,
+            locked,
+        } = self;
+        let rt = super::runtime()?;
+        let remote = rt.block_on(crate::remote::connect(settings))?;
+        let bindings = locked
+            .ledger
+            .template_bindings()?
+            .into_iter()
+            .map(|b| (b.name.clone(), b))
+            .collect();
+        let remote_state = rt.block_on(planner::fetch_remote(
+            &remote,
+            &settings.env.library,
+            &bindings,
+        ))?;
+        // A saved plan narrowed with `--campaign`/`--template` applies exactly those objects;
+        // everything else was left out on purpose, not by a stale plan.
+        if !narrow.active()
+            && let Some(objects) = saved.as_ref().and_then(|s| s.narrowed_to.as_ref())
+        {
+            for object in objects {
+                if let Some(c) = object.strip_prefix("campaign ") {
+                    narrow.campaigns.push(c.to_owned());
+                } else if let Some(t) = object.strip_prefix("template ") {
+                    narrow.templates.push(t.to_owned());
+                }
+            }
+        }
+        let (current, diags) = planner::build(
+            ws,
+            settings,
+            &remote_state,
+            locked.ledger.as_ref(),
+            &key,
+            &narrow,
+        )?;
+        let errors: Vec<Diagnostic> = if diag::count(&diags).0 > 0 {
+            diags
+                .into_iter()
+                .filter(|d| d.severity == Severity::Error)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let stale = saved
+            .as_ref()
+            .map(|s| stale_objects(s, &current, ws))
+            .unwrap_or_default();
+        Ok(Planned {
+            ws,
+            settings,
+            key,
+            run_id,
+            locked,
+            rt,
+            remote,
+            saved,
+            narrow,
+            current,
+            errors,
+            stale,
+        })
+    }
+}
+
+/// A locked, connected run with its current plan, ready to execute.
+pub(crate) struct Planned<'a> {
+    ws: &'a Workspace,
+    settings: &'a EnvSettings,
+    key: LedgerKey,
+    run_id: String,
+    locked: Locked,
+    rt: tokio::runtime::Runtime,
+    remote: Remote,
+    saved: Option<Plan>,
+    narrow: Narrow,
+    /// The plan as of now.
+    pub(crate) current: Plan,
+    /// Errors in the audience data: apply refuses when there are any.
+    pub(crate) errors: Vec<Diagnostic>,
+    /// Objects of the saved plan that are stale (not applied), with why.
+    pub(crate) stale: StaleSet,
+}
+
+/// A message about the `--wait` loop, for the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitNotice {
+    /// Held rows open too far ahead (more than 24 h): not waiting.
+    TooFar(Timestamp),
+    /// Waiting until this instant for held rows.
+    Waiting(Timestamp),
+}
+
+impl fmt::Display for WaitNotice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooFar(next) => write!(
+                f,
+                "held rows open at {next}, more than 24 h away; not waiting"
+            ),
+            Self::Waiting(next) => write!(
+                f,
+                "waiting until {} for held recipients (Ctrl-C stops)",
+                next.strftime("%Y-%m-%d %H:%M:%S UTC")
+            ),
+        }
+    }
+}
+
+/// How a run ended, as recorded in the ledger's run record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RunOutcome {
+    /// Everything planned was done.
+    Ok,
+    /// Ctrl-C stopped the run.
+    Interrupted,
+    /// A problem (the first one) or a stale plan.
+    Error(String),
+}
+
+impl fmt::Display for RunOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ok => f.write_str("ok"),
+            Self::Interrupted => f.write_str("interrupted"),
+            Self::Error(first) => write!(f, "error: {first}"),
+        }
+    }
+}
+
+/// What an apply did.
+#[derive(Debug, Clone)]
+pub(crate) struct ApplyReport {
+    /// The run id.
+    pub(crate) run_id: String,
+    /// How it ended.
+    pub(crate) outcome: RunOutcome,
+    /// Per campaign sent (in order).
+    pub(crate) campaigns: Vec<CampaignReport>,
+    /// Everything that went wrong, in order.
+    pub(crate) problems: Vec<String>,
+}
+
+impl ApplyReport {
+    /// Whether the run did everything it was asked to.
+    pub(crate) fn succeeded(&self) -> bool {
+        self.outcome == RunOutcome::Ok
+    }
+
+    /// Whether Ctrl-C stopped it.
+    pub(crate) fn interrupted(&self) -> bool {
+        self.outcome == RunOutcome::Interrupted
+    }
+}
+
+impl Planned<'_> {
+    /// Whether there is anything to do: changes, or held rows to wait for with `--wait`.
+    pub(crate) fn has_work(&self, wait: bool) -> bool {
+        let waits = wait
+            && self
+                .current
+                .campaigns
+                .iter()
+                .any(|c| c.status == "active" && c.next_opening.is_some());
+        self.current.has_changes() || waits
+    }
+
+    /// Messages the current plan sends (for a progress bar).
+    pub(crate) fn total_to_send(&self) -> u64 {
+        self.current
+            .campaigns
+            .iter()
+            .filter(|c| c.status == "active")
+            .map(crate::plan::CampaignPlan::to_send)
+            .sum()
+    }
+
+    /// Ends without doing anything (nothing is recorded).
+    pub(crate) fn close(self) {
+        self.rt.block_on(self.remote.shutdown());
+    }
+
+    /// Writes templates, then sends campaigns; with `wait`, sends held rows as they open (up
+    /// to 24 h ahead, not with a pinned clock). Records the run in the ledger.
+    #[allow(clippy::too_many_lines)]
+    pub(crate) fn execute(
+        self,
+        options: ApplyOptions,
+        wait: bool,
+        on_event: &mut dyn FnMut(&Event),
+        on_wait: &mut dyn FnMut(WaitNotice),
+    ) -> anyhow::Result<ApplyReport> {
+        let Planned {
+            ws,
+            settings,
+            key,
+            run_id,
+            mut locked,
+            rt,
+            remote,
+            saved,
+            narrow,
+            current,
+            stale,
+            ..
+        } = self;
+        let interrupted = Arc::new(AtomicBool::new(false));
+        {
+            let flag = interrupted.clone();
+            rt.spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    flag.store(true, Ordering::SeqCst);
+                }
+            });
+        }
+        let git = current.workspace.commit.clone();
+        locked.ledger.begin_run(&NewRun {
+            run_id: run_id.clone(),
+            command: "apply".into(),
+            user: settings.vars.user.clone(),
+            host: settings.vars.host.clone(),
+            git_commit: git.clone(),
+            plan_hash: saved.as_ref().map(Plan::hash),
+        })?;
+        let resend_unknown = options.resend_unknown;
+        let mut exec = Executor {
+            ws,
+            ledger: locked.ledger.as_mut(),
+            key: &key,
+            client: &remote.client,
+            rt: &rt,
+            run_id: run_id.clone(),
+            git_commit: git,
+            options,
+            interrupted: interrupted.clone(),
+            sent_in_run: 0,
+            on_event,
+            fixed_now: settings.fixed_now(),
+            pacer: None,
+        };
+        let mut problems: Vec<String> = Vec::new();
+        let template_ok = template_phase(&mut exec, ws, &current, &stale, &mut problems);
+        // Then campaigns (again when held rows open, with --wait).
+        let can_wait = !settings.now_pinned;
+        let mut reports: Vec<CampaignReport> = Vec::new();
+        let mut plan_now = current.clone();
+        loop {
+            campaign_phase(
+                &mut exec,
+                ws,
+                &plan_now,
+                &stale,
+                &template_ok,
+                resend_unknown,
+                &mut reports,
+                &mut problems,
+            );
+            if !wait || !can_wait || interrupted.load(Ordering::SeqCst) || !problems.is_empty() {
+                break;
+            }
+            let Some(next) = plan_now
+                .campaigns
+                .iter()
+                .filter(|c| c.status == "active")
+                .filter_map(|c| c.next_opening)
+                .min()
+            else {
+                break;
+            };
+            let limit = Timestamp::now()
+                .checked_add(jiff::SignedDuration::from_hours(24))
+                .unwrap_or(next);
+            if next > limit {
+                on_wait(WaitNotice::TooFar(next));
+                break;
+            }
+            on_wait(WaitNotice::Waiting(next));
+            while Timestamp::now() < next && !interrupted.load(Ordering::SeqCst) {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            if interrupted.load(Ordering::SeqCst) {
+                break;
+            }
+            let mut fresh = settings.clone();
+            fresh.now = Timestamp::now();
+            let bindings_now = exec
+                .ledger
+                .template_bindings()?
+                .into_iter()
+                .map(|b| (b.name.clone(), b))
+                .collect();
+            let state_now = rt.block_on(planner::fetch_remote(
+                &remote,
+                &settings.env.library,
+                &bindings_now,
+            ))?;
+            plan_now = planner::build(ws, &fresh, &state_now, &*exec.ledger, &key, &narrow)?.0;
+            // Only what was reviewed: a campaign whose audience or definition changed while
+            // waiting is not sent.
+            for c in &mut plan_now.campaigns {
+                let reviewed = current.campaigns.iter().find(|r| r.name == c.name);
+                if reviewed.is_none_or(|r| {
+                    r.audience_hash != c.audience_hash || r.template_hash != c.template_hash
+                }) {
+                    problems.push(format!(
+                        "campaign {} changed while waiting; not sent: plan again",
+                        c.name
+                    ));
+                    "blocked".clone_into(&mut c.status);
+                }
+            }
+        }
+        drop(exec);
+        let outcome = if interrupted.load(Ordering::SeqCst) {
+            RunOutcome::Interrupted
+        } else if problems.is_empty() && stale.is_empty() {
+            RunOutcome::Ok
+        } else {
+            RunOutcome::Error(
+                problems
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "stale plan".into()),
+            )
+        };
+        locked.ledger.finish_run(&run_id, &outcome.to_string())?;
+        rt.block_on(remote.shutdown());
+        drop(locked);
+        Ok(ApplyReport {
+            run_id,
+            outcome,
+            campaigns: reports,
+            problems,
+        })
+    }
+}
+
+/// Writes the planned templates (creating the managed library when one is needed); returns
+/// each template's outcome by name.
+fn template_phase(
+    exec: &mut Executor<'_>,
+    ws: &Workspace,
+    current: &Plan,
+    stale: &StaleSet,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, TemplateOutcome> {
+    let is_stale = |name: &str| stale.contains_key(&PlanObject::Template(name.to_owned()));
+    let needs_library = current
+        .templates
+        .iter()
+        .any(|t| t.action.is_change() && !is_stale(&t.name));
+    let library_id = if needs_library || current.library.id.is_some() {
+        match exec.ensure_library(&current.library.name, current.library.id.as_deref()) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                problems.push(format!(
+                    "creating the library `{}` failed: {e:#}",
+                    current.library.name
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut outcomes = BTreeMap::new();
+    for tplan in &current.templates {
+        let t = &ws.templates[&Name::parse(&tplan.name).expect("planned names are valid")];
+        let outcome = if let Some(why) = stale.get(&PlanObject::Template(tplan.name.clone())) {
+            TemplateOutcome::Stale(why.clone())
+        } else if tplan.action == TemplateAction::Draft {
+            TemplateOutcome::Draft
+        } else if let Some(lib) = &library_id {
+            exec.apply_template(t, tplan, lib)
+        } else {
+            TemplateOutcome::Failed("the managed library is unavailable".to_owned())
+        };
+        if let TemplateOutcome::Failed(why) = &outcome {
+            problems.push(why.clone());
+        }
+        outcomes.insert(tplan.name.clone(), outcome);
+    }
+    outcomes
+}
+
+/// Sends every active, non-stale campaign of `plan` whose template is ready.
+#[allow(clippy::too_many_arguments)]
+fn campaign_phase(
+    exec: &mut Executor<'_>,
+    ws: &Workspace,
+    plan: &Plan,
+    stale: &StaleSet,
+    templates: &BTreeMap<String, TemplateOutcome>,
+    resend_unknown: bool,
+    reports: &mut Vec<CampaignReport>,
+    problems: &mut Vec<String>,
+) {
+    for cplan in &plan.campaigns {
+        if cplan.status != "active" || stale.contains_key(&PlanObject::Campaign(cplan.name.clone()))
+        {
+            continue;
+        }
+        if exec.interrupted.load(Ordering::SeqCst) {
+            break;
+        }
+        let campaign = &ws.campaigns[&Name::parse(&cplan.name).expect("planned names are valid")];
+        let tplan = plan
+            .templates
+            .iter()
+            .find(|t| t.name == cplan.template)
+            .expect("campaign templates are planned");
+        let response_id = match templates.get(&cplan.template) {
+            Some(TemplateOutcome::Ready(id)) => id.clone(),
+            Some(not_ready) => {
+                problems.push(format!(
+                    "campaign {} not sent: its template {} was not written ({not_ready})",
+                    cplan.name, cplan.template
+                ));
+                continue;
+            }
+            None => continue,
+        };
+        if cplan.to_send() == 0 && cplan.counts.get("unknown").is_none_or(|_| !resend_unknown) {
+            continue;
+        }
+        match exec.run_campaign(campaign, cplan, tplan, &response_id) {
+            Ok(report) => {
+                if let Some(h) = &report.halted {
+                    problems.push(format!("campaign {}: {h}", report.campaign));
+                }
+                reports.push(report);
+            }
+            Err(e) => problems.push(format!("campaign {}: {e:#}", cplan.name)),
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! Reconcile: resolve `unknown` sends (maybe sent: a timeout, a reset or a 5xx after the
+//! request left) through the analytics conversation-details query. Found → `sent`; absent
+//! once the indexing delay has safely passed → `pending` (a later apply sends it); absent but
+//! recent → left `unknown` for a later reconcile.
+//!
+//! The ledger keeps no addresses, so the address is read again from the campaign's audience
+//! (matched by row key and checked against the stored recipient HMAC).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use herald_ledger::{LockError, NewRun, Resolution, SendState};
+use jiff::{SignedDuration, Timestamp};
+
+use crate::ledger_access::ledger_channel;
+use crate::recipients::{CampaignRows, Row};
+use crate::settings::EnvSettings;
+use crate::spec::Name;
+use crate::spec::model::Workspace;
+
+/// How long before a dispatch a matching conversation may have started (clock skew).
+const BEFORE: SignedDuration = SignedDuration::from_mins(2);
+
+/// What reconcile found for one `unknown` send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Finding {
+    /// The row is no longer in the audience: its address cannot be looked up.
+    NotInAudience,
+    /// Several unclaimed conversations match (how many): left unknown for a person.
+    Ambiguous(usize),
+    /// Found: now `sent`, with this conversation.
+    Found(String),
+    /// Not found after the settle time: now `pending`.
+    NotSent,
+    /// Not found yet, but too recent to tell: reconcile again after this instant.
+    NotIndexed(Timestamp),
+}
+
+/// One `unknown` send and what became of it.
+#[derive(Debug, Clone)]
+pub(crate) struct Reconciled {
+    /// Campaign.
+    pub(crate) campaign: String,
+    /// Row key.
+    pub(crate) row_key: String,
+    /// Masked address.
+    pub(crate) masked: String,
+    /// The finding.
+    pub(crate) finding: Finding,
+}
+
+/// Every `unknown` send looked at, in ledger order (empty: there were none).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReconcileReport {
+    /// The sends.
+    pub(crate) rows: Vec<Reconciled>,
+}
+
+impl ReconcileReport {
+    /// How many sends had each kind of finding: (found, not sent, still unknown, not in the
+    /// audience).
+    pub(crate) fn totals(&self) -> (u64, u64, u64, u64) {
+        let mut t = (0, 0, 0, 0);
+        for r in &self.rows {
+            match r.finding {
+                Finding::Found(_) => t.0 += 1,
+                Finding::NotSent => t.1 += 1,
+                Finding::Ambiguous(_) | Finding::NotIndexed(_) => t.2 += 1,
+                Finding::NotInAudience => t.3 += 1,
+            }
+        }
+        t
+    }
+}
+
+/// Reconciles the `unknown` sends of `campaign` (all campaigns when `None`) under the run
+/// lock; a send not found is judged not sent once `settle` has passed since its dispatch.
+pub(crate) fn reconcile(
+    ws: &Workspace,
+    settings: &EnvSettings,
+    campaign: Option<&str>,
+    settle: SignedDuration,
+) -> anyhow::Result<Result<ReconcileReport, LockError>> {
+    let key = settings.ledger_key()?;
+    let run_id = super::new_run_id("reconcile");
+    let mut locked =
+        match crate::ledger_access::open_locked(settings, &key, &run_id, "reconcile", None)? {
+            Ok(l) => l,
+            Err(e) => return Ok(Err(e)),
+        };
+    let unknown = locked.ledger.sends_in_state(campaign, SendState::Unknown)?;
+    if unknown.is_empty() {
+        return Ok(Ok(ReconcileReport::default()));
+    }
+    locked.ledger.begin_run(&NewRun {
+        run_id: run_id.clone(),
+        command: "reconcile".into(),
+        user: settings.vars.user.clone(),
+        host: settings.vars.host.clone(),
+        git_commit: crate::plan::git_state(&ws.root).commit,
+        plan_hash: None,
+    })?;
+    // Addresses of the unknown rows, from the audiences.
+    let mut wanted: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for s in &unknown {
+        wanted
+            .entry(s.campaign.as_str())
+            .or_default()
+            .insert(s.row_key.as_str());
+    }
+    let mut addresses: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut froms: BTreeMap<String, String> = BTreeMap::new();
+    for (campaign, keys) in &wanted {
+        let Some(c) = Name::parse(campaign)
+            .ok()
+            .and_then(|n| ws.campaigns.get(&n))
+        else {
+            continue;
+        };
+        froms.insert(c.name.to_string(), c.from.clone());
+        let channel = ledger_channel(ws.templates[&c.template].channel);
+        let (rows, _) = CampaignRows::open(ws, c)?;
+        for row in rows {
+            if let Row::Ready(r) = row
+                && keys.contains(r.key.as_str())
+            {
+                let rid = key.recipient_id(channel, &r.address.normalized());
+                if unknown.iter().any(|s| {
+                    s.campaign == c.name.as_str() && s.row_key == r.key && s.recipient == rid
+                }) {
+                    addresses.insert(
+                        (c.name.to_string(), r.key.clone()),
+                        r.address.as_str().to_owned(),
+                    );
+                }
+            }
+        }
+    }
+    let rt = super::runtime()?;
+    let remote = rt.block_on(crate::remote::connect(settings))?;
+    // Real time, not `HERALD_NOW`: dispatch times are real, and "not indexed yet" must be
+    // judged against the real clock or a maybe-sent message could be sent again.
+    let now = Timestamp::now();
+    // Conversations already recorded for sent rows belong to those rows.
+    let mut used: BTreeSet<String> = locked
+        .ledger
+        .sends_in_state(None, SendState::Sent)?
+        .into_iter()
+        .filter_map(|r| r.conversation_id)
+        .collect();
+    let mut report = ReconcileReport::default();
+    for s in &unknown {
+        let mut note = |finding: Finding| {
+            report.rows.push(Reconciled {
+                campaign: s.campaign.clone(),
+                row_key: s.row_key.clone(),
+                masked: s.masked.clone(),
+                finding,
+            });
+        };
+        let Some(address) = addresses.get(&(s.campaign.clone(), s.row_key.clone())) else {
+            note(Finding::NotInAudience);
+            continue;
+        };
+        let dispatched = s.dispatched_at.unwrap_or(s.updated_at);
+        let start = dispatched.checked_sub(BEFORE).unwrap_or(dispatched);
+        let end = now.max(
+            dispatched
+                .checked_add(SignedDuration::from_secs(1))
+                .unwrap_or(dispatched),
+        );
+        let conversations = rt.block_on(remote.client.find_conversations(address, start, end))?;
+        let from = froms.get(&s.campaign);
+        let candidates: Vec<_> = conversations
+            .into_iter()
+            .filter(|c| {
+                !used.contains(&c.conversation_id)
+                    && c.direction.as_deref().is_none_or(|d| d == "outbound")
+                    && c.address_from
+                        .as_deref()
+                        .is_none_or(|f| from.is_none_or(|x| x == f))
+            })
+            .collect();
+        if candidates.len() > 1 {
+            note(Finding::Ambiguous(candidates.len()));
+            continue;
+        }
+        let resolution = match candidates.into_iter().next() {
+            Some(c) => {
+                used.insert(c.conversation_id.clone());
+                note(Finding::Found(c.conversation_id.clone()));
+                // Analytics exposes conversations, not message ids: the conversation id stands in.
+                Resolution::Found {
+                    message_id: c.conversation_id.clone(),
+                    conversation_id: Some(c.conversation_id),
+                }
+            }
+            None if now.duration_since(dispatched) >= settle => {
+                note(Finding::NotSent);
+                Resolution::NotFound
+            }
+            None => {
+                note(Finding::NotIndexed(
+                    dispatched.checked_add(settle).unwrap_or(dispatched),
+                ));
+                continue;
+            }
+        };
+        locked
+            .ledger
+            .resolve_unknown(&run_id, &s.campaign, &s.row_key, &resolution)?;
+    }
+    rt.block_on(remote.shutdown());
+    locked.ledger.finish_run(&run_id, "ok")?;
+    Ok(Ok(report))
+}
