@@ -40,23 +40,23 @@ use crate::spec::model::{Campaign, Template, Workspace};
 /// Most messages claimed in one ledger transaction.
 pub const BATCH_SIZE: usize = 100;
 /// Most requests in flight at once.
-pub const CONCURRENCY: usize = 32;
+pub(crate) const CONCURRENCY: usize = 32;
 
 /// Run-wide options.
 #[derive(Debug, Clone)]
-pub struct ApplyOptions {
+pub(crate) struct ApplyOptions {
     /// Stop after this many sends in the run (canary).
-    pub max_sends: Option<u64>,
+    pub(crate) max_sends: Option<u64>,
     /// Re-dispatch `unknown` rows (at-least-once escape hatch).
-    pub resend_unknown: bool,
+    pub(crate) resend_unknown: bool,
     /// Pre-flight template check every this many batches (1 = every batch).
-    pub preflight_every: usize,
+    pub(crate) preflight_every: usize,
 }
 
 /// An event for `--json` (NDJSON) and the progress display.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     /// A template was written (or left alone).
     Template {
         /// Name.
@@ -82,14 +82,14 @@ pub enum Event {
 
 /// What happened to one campaign in this run.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct CampaignReport {
+pub(crate) struct CampaignReport {
     /// Campaign name.
-    pub campaign: String,
+    pub(crate) campaign: String,
     /// Outcome counts: sent, failed, unknown, pending, suppressed, held, skipped reasons…
-    pub counts: BTreeMap<String, u64>,
+    pub(crate) counts: BTreeMap<String, u64>,
     /// Why the campaign stopped early, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub halted: Option<String>,
+    pub(crate) halted: Option<String>,
 }
 
 impl CampaignReport {
@@ -98,44 +98,44 @@ impl CampaignReport {
     }
 
     /// A count.
-    pub fn get(&self, key: &str) -> u64 {
+    pub(crate) fn get(&self, key: &str) -> u64 {
         self.counts.get(key).copied().unwrap_or(0)
     }
 }
 
 /// Shared state of one run.
-pub struct Executor<'a> {
+pub(crate) struct Executor<'a> {
     /// The workspace.
-    pub ws: &'a Workspace,
+    pub(crate) ws: &'a Workspace,
     /// The ledger (locked).
-    pub ledger: &'a mut dyn Ledger,
+    pub(crate) ledger: &'a mut dyn Ledger,
     /// Recipient keys.
-    pub key: &'a LedgerKey,
+    pub(crate) key: &'a LedgerKey,
     /// The client.
-    pub client: &'a GenesysClient,
+    pub(crate) client: &'a GenesysClient,
     /// The runtime that runs HTTP.
-    pub rt: &'a tokio::runtime::Runtime,
+    pub(crate) rt: &'a tokio::runtime::Runtime,
     /// This run's id.
-    pub run_id: String,
+    pub(crate) run_id: String,
     /// Git commit of the workspace.
-    pub git_commit: Option<String>,
+    pub(crate) git_commit: Option<String>,
     /// Options.
-    pub options: ApplyOptions,
+    pub(crate) options: ApplyOptions,
     /// Set by Ctrl-C: stop before the next batch.
-    pub interrupted: Arc<AtomicBool>,
+    pub(crate) interrupted: Arc<AtomicBool>,
     /// Sends so far in this run.
-    pub sent_in_run: u64,
+    pub(crate) sent_in_run: u64,
     /// Receives events as they happen.
-    pub on_event: &'a mut dyn FnMut(&Event),
+    pub(crate) on_event: &'a mut dyn FnMut(&Event),
     /// A fixed clock for tests (`HERALD_NOW`), else real time.
-    pub fixed_now: Option<Timestamp>,
+    pub(crate) fixed_now: Option<Timestamp>,
     /// The current campaign's pacer (its `rate_per_minute`), set by `run_campaign`.
-    pub pacer: Option<Arc<Pacer>>,
+    pub(crate) pacer: Option<Arc<Pacer>>,
 }
 
 /// A template phase result: the response id campaigns pre-flight, or why they cannot use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TemplateOutcome {
+pub(crate) enum TemplateOutcome {
     /// Written or bound: the response id.
     Ready(String),
     /// Not applied: the saved plan is stale for it (why).
@@ -181,7 +181,11 @@ impl Executor<'_> {
     }
 
     /// Ensures the managed library exists; returns its id.
-    pub fn ensure_library(&mut self, name: &str, existing: Option<&str>) -> anyhow::Result<String> {
+    pub(crate) fn ensure_library(
+        &mut self,
+        name: &str,
+        existing: Option<&str>,
+    ) -> anyhow::Result<String> {
         if let Some(id) = existing {
             return Ok(id.to_owned());
         }
@@ -198,7 +202,7 @@ impl Executor<'_> {
 
     /// Writes one template as planned (create, or PUT with the planned version) and records
     /// the write. A conflict stops this template and the campaigns using it.
-    pub fn apply_template(
+    pub(crate) fn apply_template(
         &mut self,
         t: &Template,
         plan: &TemplatePlan,
@@ -340,7 +344,7 @@ impl Executor<'_> {
     }
 
     /// Sends one campaign. `response_id` is the template's bound response.
-    pub fn run_campaign(
+    pub(crate) fn run_campaign(
         &mut self,
         campaign: &Campaign,
         cplan: &CampaignPlan,
@@ -690,11 +694,11 @@ enum Dispatch {
 }
 
 /// Paces one campaign's sends at its `rate_per_minute` (on top of the client's per-token limit).
-pub type Pacer = governor::DefaultDirectRateLimiter;
+pub(crate) type Pacer = governor::DefaultDirectRateLimiter;
 
 /// A pacer that never lets more than `per_minute` sends start in any 60 s window: one send
 /// per `60 s / per_minute` (rounded up), no burst.
-pub fn pacer(per_minute: u32) -> Pacer {
+pub(crate) fn pacer(per_minute: u32) -> Pacer {
     governor::RateLimiter::direct(pacer_quota(per_minute))
 }
 

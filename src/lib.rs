@@ -18,7 +18,7 @@ pub mod failpoint;
 pub mod hash;
 pub mod ledger_access;
 pub mod load;
-pub mod output;
+mod output;
 pub mod plan;
 pub mod planner;
 pub mod recipients;

@@ -7,7 +7,7 @@ use crate::cli::{ColorChoice, GlobalArgs};
 
 /// Writes results and messages according to the user's quiet/verbose/colour choices.
 #[derive(Debug, Clone)]
-pub struct Printer {
+pub(crate) struct Printer {
     color_stdout: bool,
     color_stderr: bool,
     quiet: bool,
@@ -24,7 +24,7 @@ fn want_color(choice: ColorChoice, is_tty: bool) -> bool {
 
 impl Printer {
     /// Builds a printer from the global flags and the terminal state.
-    pub fn new(global: &GlobalArgs) -> Self {
+    pub(crate) fn new(global: &GlobalArgs) -> Self {
         Self {
             color_stdout: want_color(global.color, std::io::stdout().is_terminal()),
             color_stderr: want_color(global.color, std::io::stderr().is_terminal()),
@@ -33,38 +33,28 @@ impl Printer {
         }
     }
 
-    /// A printer with no colour, for tests.
-    pub fn plain() -> Self {
-        Self {
-            color_stdout: false,
-            color_stderr: false,
-            quiet: false,
-            verbose: 0,
-        }
-    }
-
     /// Whether stdout output may carry ANSI colour.
-    pub fn color_stdout(&self) -> bool {
+    pub(crate) fn color_stdout(&self) -> bool {
         self.color_stdout
     }
 
     /// Whether stderr output may carry ANSI colour.
-    pub fn color_stderr(&self) -> bool {
+    pub(crate) fn color_stderr(&self) -> bool {
         self.color_stderr
     }
 
     /// Whether `--quiet` was given.
-    pub fn is_quiet(&self) -> bool {
+    pub(crate) fn is_quiet(&self) -> bool {
         self.quiet
     }
 
     /// The `-v` count.
-    pub fn verbosity(&self) -> u8 {
+    pub(crate) fn verbosity(&self) -> u8 {
         self.verbose
     }
 
     /// Writes a result to stdout (never suppressed by `--quiet`).
-    pub fn out(&self, text: &str) -> std::io::Result<()> {
+    pub(crate) fn out(&self, text: &str) -> std::io::Result<()> {
         let mut out = std::io::stdout().lock();
         if self.color_stdout {
             out.write_all(text.as_bytes())?;
@@ -76,31 +66,33 @@ impl Printer {
 
     /// A byte stream to stdout for streamed results (ledger exports, the sandbox banner):
     /// bytes pass unchanged, for data formats that must not be altered.
-    pub fn stream(&self) -> Stream {
+    // A method, not a function: stdout is reached only through the printer.
+    #[allow(clippy::unused_self)]
+    pub(crate) fn stream(&self) -> Stream {
         Stream(())
     }
 
     /// Writes an informational line to stderr (suppressed by `--quiet`).
-    pub fn info(&self, text: &str) {
+    pub(crate) fn info(&self, text: &str) {
         if !self.quiet {
             self.err_raw(text);
         }
     }
 
     /// Writes a warning line to stderr.
-    pub fn warn(&self, text: &str) {
+    pub(crate) fn warn(&self, text: &str) {
         let label = self.paint(self.color_stderr, "warning", anstyle::AnsiColor::Yellow);
         self.err_raw(&format!("{label}: {text}"));
     }
 
     /// Writes an error line to stderr (never suppressed).
-    pub fn error(&self, text: &str) {
+    pub(crate) fn error(&self, text: &str) {
         let label = self.paint(self.color_stderr, "error", anstyle::AnsiColor::Red);
         self.err_raw(&format!("{label}: {text}"));
     }
 
     /// Writes pre-rendered text to stderr, stripping colour when stderr may not have it.
-    pub fn err_raw(&self, text: &str) {
+    pub(crate) fn err_raw(&self, text: &str) {
         let mut err = std::io::stderr().lock();
         let text = if self.color_stderr {
             text.to_owned()
@@ -112,7 +104,8 @@ impl Printer {
     }
 
     /// Wraps `text` in a bold colour when `enabled`.
-    pub fn paint(&self, enabled: bool, text: &str, color: anstyle::AnsiColor) -> String {
+    #[allow(clippy::unused_self)]
+    pub(crate) fn paint(&self, enabled: bool, text: &str, color: anstyle::AnsiColor) -> String {
         if enabled {
             let style = anstyle::Style::new().fg_color(Some(color.into())).bold();
             format!("{style}{text}{style:#}")
@@ -124,7 +117,7 @@ impl Printer {
 
 /// Stdout as a byte stream, from [`Printer::stream`].
 #[derive(Debug)]
-pub struct Stream(());
+pub(crate) struct Stream(());
 
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -141,7 +134,7 @@ fn strip(text: &str) -> String {
 }
 
 /// Starts logging to stderr: `-v` info, `-vv` debug, `-vvv` trace; `RUST_LOG` overrides.
-pub fn init_tracing(global: &GlobalArgs) {
+pub(crate) fn init_tracing(global: &GlobalArgs) {
     let level = match global.verbose {
         0 => "warn",
         1 => "info",
@@ -159,7 +152,11 @@ pub fn init_tracing(global: &GlobalArgs) {
 
 /// A progress bar on stderr when it is a terminal and output is neither quiet, verbose nor
 /// JSON; `None` otherwise.
-pub fn progress_bar(printer: &Printer, total: u64, json: bool) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress_bar(
+    printer: &Printer,
+    total: u64,
+    json: bool,
+) -> Option<indicatif::ProgressBar> {
     if json
         || printer.is_quiet()
         || printer.verbosity() > 0

@@ -27,7 +27,7 @@ impl Remote {
 }
 
 /// Connects to the environment's API (no request is made yet).
-pub async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
+pub(crate) async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
     let env = &settings.env;
     match env.target {
         Target::Sandbox => {

@@ -10,30 +10,30 @@ use crate::spec::Target;
 use crate::spec::model::{Environment, Workspace};
 
 /// Selects the environment when `--env` is absent.
-pub const ENV_ENVIRONMENT: &str = "HERALD_ENV";
+pub(crate) const ENV_ENVIRONMENT: &str = "HERALD_ENV";
 /// The ledger key (64 hex digits or a passphrase of at least 16 characters).
-pub const ENV_LEDGER_KEY: &str = "HERALD_LEDGER_KEY";
+pub(crate) const ENV_LEDGER_KEY: &str = "HERALD_LEDGER_KEY";
 /// Overrides the ledger location (a SQLite path or a `postgres://` URL).
-pub const ENV_LEDGER_URL: &str = "HERALD_LEDGER_URL";
+pub(crate) const ENV_LEDGER_URL: &str = "HERALD_LEDGER_URL";
 /// Pins "now" (RFC 3339) for reproducible plans and tests.
-pub const ENV_NOW: &str = "HERALD_NOW";
+pub(crate) const ENV_NOW: &str = "HERALD_NOW";
 /// Genesys OAuth client id (the name Genesys's own tools use).
-pub const ENV_CLIENT_ID: &str = "GENESYSCLOUD_OAUTHCLIENT_ID";
+pub(crate) const ENV_CLIENT_ID: &str = "GENESYSCLOUD_OAUTHCLIENT_ID";
 /// Genesys OAuth client secret.
-pub const ENV_CLIENT_SECRET: &str = "GENESYSCLOUD_OAUTHCLIENT_SECRET";
+pub(crate) const ENV_CLIENT_SECRET: &str = "GENESYSCLOUD_OAUTHCLIENT_SECRET";
 /// Genesys region id.
-pub const ENV_REGION: &str = "GENESYSCLOUD_REGION";
+pub(crate) const ENV_REGION: &str = "GENESYSCLOUD_REGION";
 /// Shared secret(s) for `herald serve`, comma-separated for rotation.
-pub const ENV_WEBHOOK_SECRET: &str = "HERALD_WEBHOOK_SECRET";
+pub(crate) const ENV_WEBHOOK_SECRET: &str = "HERALD_WEBHOOK_SECRET";
 
 /// Names a failpoint that aborts the process when reached (crash testing; see `failpoint`).
-pub const ENV_FAILPOINT: &str = "HERALD_FAILPOINT";
+pub(crate) const ENV_FAILPOINT: &str = "HERALD_FAILPOINT";
 
 /// The directory herald keeps its local state in, inside the workspace.
-pub const STATE_DIR: &str = ".herald";
+pub(crate) const STATE_DIR: &str = ".herald";
 
 /// Reads an environment variable; empty counts as unset.
-pub fn env_var(name: &str) -> Option<String> {
+pub(crate) fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
@@ -89,7 +89,7 @@ pub struct EnvVars {
 
 impl EnvVars {
     /// Reads the variables from the process environment.
-    pub fn from_process() -> Self {
+    pub(crate) fn from_process() -> Self {
         let secret = |name: &str| env_var(name).map(secrecy::SecretString::from);
         Self {
             ledger_key: secret(ENV_LEDGER_KEY),
@@ -104,7 +104,7 @@ impl EnvVars {
 }
 
 /// Resolves the environment named by `--env`, `HERALD_ENV` or `default_environment`.
-pub fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Result<EnvSettings> {
+pub(crate) fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Result<EnvSettings> {
     let name = cli_env
         .map(str::to_owned)
         .or_else(|| env_var(ENV_ENVIRONMENT))
@@ -155,7 +155,7 @@ impl EnvSettings {
     /// The ledger key: `HERALD_LEDGER_KEY`, else the key file — created on first use for a
     /// sandbox environment, required to exist otherwise (a missing key must never silently
     /// become a new one, or every opt-out would stop matching).
-    pub fn ledger_key(&self) -> anyhow::Result<LedgerKey> {
+    pub(crate) fn ledger_key(&self) -> anyhow::Result<LedgerKey> {
         if let Some(secret) = &self.vars.ledger_key {
             return LedgerKey::from_secret(secrecy::ExposeSecret::expose_secret(secret))
                 .with_context(|| format!("{ENV_LEDGER_KEY} is not a usable ledger key"));
@@ -176,7 +176,7 @@ impl EnvSettings {
     /// The shared secrets `herald serve` accepts: `HERALD_WEBHOOK_SECRET` (comma-separated,
     /// two during a rotation), else the environment's `webhook_secret_file` (one per line),
     /// which must not be readable by group or others. Values are never shown in errors.
-    pub fn webhook_secrets(&self) -> anyhow::Result<Vec<secrecy::SecretString>> {
+    pub(crate) fn webhook_secrets(&self) -> anyhow::Result<Vec<secrecy::SecretString>> {
         let split = |text: &str, sep: char| -> Vec<secrecy::SecretString> {
             text.split(sep)
                 .map(str::trim)
@@ -220,7 +220,7 @@ impl EnvSettings {
     }
 
     /// Where the webhook secrets come from, for error messages (never their values).
-    pub fn webhook_secret_source(&self) -> &'static str {
+    pub(crate) fn webhook_secret_source(&self) -> &'static str {
         if self.vars.webhook_secret.is_some() {
             ENV_WEBHOOK_SECRET
         } else {
@@ -229,7 +229,7 @@ impl EnvSettings {
     }
 
     /// The instant sends are judged against: the pinned `HERALD_NOW`, else `None` (real time).
-    pub fn fixed_now(&self) -> Option<jiff::Timestamp> {
+    pub(crate) fn fixed_now(&self) -> Option<jiff::Timestamp> {
         self.now_pinned.then_some(self.now)
     }
 }
