@@ -794,6 +794,31 @@ mod tests {
 
     use std::time::Duration;
 
+    #[test]
+    fn template_outcomes_say_why_campaigns_cannot_use_them() {
+        assert_eq!(
+            TemplateOutcome::Stale("its text changed".into()).to_string(),
+            "stale: its text changed"
+        );
+        assert_eq!(TemplateOutcome::Draft.to_string(), "draft");
+        assert_eq!(
+            TemplateOutcome::from(Err::<String, _>("writing failed".into())),
+            TemplateOutcome::Failed("writing failed".into())
+        );
+        assert_eq!(
+            TemplateOutcome::from(Ok::<_, String>("r-1".into())),
+            TemplateOutcome::Ready("r-1".into())
+        );
+    }
+
+    #[test]
+    fn holds_count_and_record_as_their_kind() {
+        assert_eq!(Hold::Interrupted.count_key(), "not_started");
+        assert_eq!(Hold::Interrupted.reason(), "interrupted before sending");
+        assert_eq!(Hold::WindowClosed.count_key(), "held");
+        assert_eq!(Hold::WindowClosed.reason(), "quiet hours at send time");
+    }
+
     use governor::clock::FakeRelativeClock;
 
     /// Drives a pacer on a virtual clock for `secs` seconds as a sender would: send when it

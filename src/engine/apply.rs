@@ -538,3 +538,28 @@ fn campaign_phase(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_outcomes_are_recorded_as_before() {
+        assert_eq!(RunOutcome::Ok.to_string(), "ok");
+        assert_eq!(RunOutcome::Interrupted.to_string(), "interrupted");
+        assert_eq!(
+            RunOutcome::Error("stale plan".into()).to_string(),
+            "error: stale plan"
+        );
+    }
+
+    #[test]
+    fn wait_notices_name_the_opening_time() {
+        let at: Timestamp = "2026-03-02T14:00:00Z".parse().expect("valid");
+        assert_eq!(
+            WaitNotice::Waiting(at).to_string(),
+            "waiting until 2026-03-02 14:00:00 UTC for held recipients (Ctrl-C stops)"
+        );
+        assert!(WaitNotice::TooFar(at).to_string().ends_with("not waiting"));
+    }
+}

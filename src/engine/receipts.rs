@@ -57,14 +57,14 @@ pub(crate) struct ReceiptsReport {
     pub(crate) newly_suppressed: Vec<NewSuppression>,
 }
 
-/// Polls every message sent in the last `since` whose delivery is not settled.
+/// Polls every message sent in the last `window` whose delivery is not settled.
 pub(crate) fn poll_receipts(
     settings: &EnvSettings,
-    since: jiff::SignedDuration,
+    window: jiff::SignedDuration,
 ) -> anyhow::Result<ReceiptsReport> {
     let key = settings.ledger_key()?;
     let mut ledger = crate::ledger_access::open(settings, &key)?;
-    let since = settings.now.checked_sub(since)?;
+    let since = settings.now.checked_sub(window)?;
 
     // Every `sent` message since then, except those whose delivery is already settled.
     let mut todo: Vec<SentMessage> = Vec::new();

@@ -131,3 +131,33 @@ fn short(h: &str) -> &str {
     let h = h.strip_prefix("sha256:").unwrap_or(h);
     h.get(..12).unwrap_or(h)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_print_and_sort_as_the_plan_names_them() {
+        let mut set = StaleSet::new();
+        for o in [
+            PlanObject::Template("a-template".into()),
+            PlanObject::Campaign("z-campaign".into()),
+            PlanObject::Campaign("b-campaign".into()),
+        ] {
+            set.insert(o, String::new());
+        }
+        let shown: Vec<String> = set.keys().map(ToString::to_string).collect();
+        // The same order as the plan's own "campaign X" / "template Y" strings sort in.
+        let mut as_strings = shown.clone();
+        as_strings.sort();
+        assert_eq!(shown, as_strings);
+        assert_eq!(
+            shown,
+            [
+                "campaign b-campaign",
+                "campaign z-campaign",
+                "template a-template"
+            ]
+        );
+    }
+}
