@@ -1,4 +1,5 @@
-//! `herald status [CAMPAIGN]`: per-campaign counts from the ledger.
+//! `herald status [CAMPAIGN]`: per-campaign counts from the ledger (see
+//! [`crate::engine::status`]).
 
 use std::fmt::Write as _;
 
@@ -6,6 +7,7 @@ use herald_ledger::SendState;
 
 use crate::ExitStatus;
 use crate::cli::{Format, GlobalArgs, StatusArgs};
+use crate::engine::status::{StatusReport, status};
 use crate::output::Printer;
 
 pub(crate) fn run(
@@ -14,26 +16,10 @@ pub(crate) fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let (loaded, settings) = super::env_context(global)?;
-    let key = settings.ledger_key()?;
-    let ledger = crate::ledger_access::open(&settings, &key)?;
-    let mut counts = ledger.campaign_counts(args.campaign.as_deref(), settings.now)?;
-    // Campaigns defined in the workspace but never applied show as zero rows.
-    for name in loaded.workspace.campaigns.keys() {
-        let wanted = args.campaign.as_deref().is_none_or(|c| c == name.as_str());
-        if wanted && !counts.iter().any(|c| c.campaign == name.as_str()) {
-            counts.push(herald_ledger::CampaignCounts {
-                campaign: name.to_string(),
-                ..Default::default()
-            });
-        }
-    }
-    counts.sort_by(|a, b| a.campaign.cmp(&b.campaign));
-    if let Some(c) = &args.campaign
-        && counts.is_empty()
-    {
-        anyhow::bail!("no campaign `{c}` in the workspace or the ledger");
-    }
-    let suppressions = ledger.suppressions()?.len();
+    let StatusReport {
+        campaigns: counts,
+        suppressions,
+    } = status(&loaded.workspace, &settings, args.campaign.as_deref())?;
     match args.format {
         Format::Json => {
             let doc = serde_json::json!({

@@ -7,13 +7,15 @@
 //! - [`reconcile`]: resolve `unknown` sends through the analytics API;
 //! - [`receipts`]: poll delivery receipts and suppress opted-out recipients;
 //! - [`suppress`]: the suppression list and `suppress push` to a Genesys DNC list;
-//! - [`import`]: adopt Genesys responses as template YAML.
+//! - [`import`]: adopt Genesys responses as template YAML;
+//! - [`status`]: per-campaign counts from the ledger.
 
 pub(crate) mod apply;
 pub(crate) mod import;
 pub(crate) mod receipts;
 pub(crate) mod reconcile;
 pub(crate) mod stale;
+pub(crate) mod status;
 pub(crate) mod suppress;
 
 /// The async runtime for work that talks to Genesys.
