@@ -1,6 +1,9 @@
 //! Streaming audience readers: CSV (with a header row) and JSON lines. Rows are read one at a
 //! time into a reused buffer, never loaded whole; each row carries its line number for
-//! diagnostics. Values are returned verbatim (no trimming).
+//! diagnostics. Values are returned verbatim (no trimming). A line that cannot be decoded
+//! (not UTF-8, not JSON, not CSV) is a row error and reading goes on with the next line: an
+//! audience never ends silently. The data file must be a regular file (checked before it is
+//! opened; it is opened non-blocking, so a FIFO can never hang a run).
 
 use std::io::{BufRead, BufReader};
 
@@ -37,6 +40,30 @@ pub enum AudienceError {
         /// The cause.
         message: String,
     },
+    /// The CSV header names a column twice: which value would be used is ambiguous.
+    #[error("{path}: column `{column}` appears twice in the header (columns {first} and {second})")]
+    DuplicateColumn {
+        /// Workspace-relative path.
+        path: String,
+        /// The column name.
+        column: String,
+        /// 1-based position of the first occurrence.
+        first: usize,
+        /// 1-based position of the second occurrence.
+        second: usize,
+    },
+}
+
+impl AudienceError {
+    /// Where in the data file the problem is, when it is in the header.
+    pub fn pos(&self) -> Option<crate::diag::Pos> {
+        match self {
+            Self::Io { .. } => None,
+            Self::Header { .. } | Self::DuplicateColumn { .. } => {
+                Some(crate::diag::Pos { line: 1, column: 1 })
+            }
+        }
+    }
 }
 
 /// A row that could not be parsed.
@@ -56,7 +83,7 @@ enum Inner {
     },
     Jsonl {
         reader: BufReader<fs_err::File>,
-        line: String,
+        line: Vec<u8>,
         line_no: u64,
     },
 }
@@ -66,6 +93,32 @@ pub struct AudienceReader {
     inner: Inner,
     columns: Vec<String>,
     row: u64,
+    /// Set after a read error: the error was reported as a row, and nothing more can be read.
+    done: bool,
+}
+
+/// Opens the data file: a regular file, checked before opening and opened non-blocking.
+fn open_data(path: &std::path::Path) -> std::io::Result<fs_err::File> {
+    let meta = fs_err::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, socket or device); refused",
+        ));
+    }
+    let file = crate::load::boundary::open_regular(path)?;
+    Ok(fs_err::File::from_parts(file, path))
+}
+
+/// Whether the CSV header names a column twice: (name, first, second), 1-based.
+fn duplicate_column(headers: &csv::StringRecord) -> Option<(String, usize, usize)> {
+    let mut seen = std::collections::HashMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        if let Some(first) = seen.insert(h, i) {
+            return Some((h.to_owned(), first + 1, i + 1));
+        }
+    }
+    None
 }
 
 impl AudienceReader {
@@ -77,7 +130,7 @@ impl AudienceReader {
     ) -> Result<(Self, Vec<String>), AudienceError> {
         let path = audience.source.path();
         let display = audience.source_display.clone();
-        let file = fs_err::File::open(path).map_err(|source| AudienceError::Io {
+        let file = open_data(path).map_err(|source| AudienceError::Io {
             path: display.clone(),
             source,
         })?;
@@ -90,10 +143,18 @@ impl AudienceReader {
                 let headers = reader
                     .headers()
                     .map_err(|e| AudienceError::Header {
-                        path: display,
+                        path: display.clone(),
                         message: e.to_string(),
                     })?
                     .clone();
+                if let Some((column, first, second)) = duplicate_column(&headers) {
+                    return Err(AudienceError::DuplicateColumn {
+                        path: display,
+                        column,
+                        first,
+                        second,
+                    });
+                }
                 let indices: Vec<Option<usize>> = columns
                     .iter()
                     .map(|c| headers.iter().position(|h| h == c))
@@ -113,6 +174,7 @@ impl AudienceReader {
                         },
                         columns: columns.to_vec(),
                         row: 0,
+                        done: false,
                     },
                     missing,
                 ))
@@ -121,11 +183,12 @@ impl AudienceReader {
                 Self {
                     inner: Inner::Jsonl {
                         reader: BufReader::with_capacity(1 << 16, file),
-                        line: String::new(),
+                        line: Vec::new(),
                         line_no: 0,
                     },
                     columns: columns.to_vec(),
                     row: 0,
+                    done: false,
                 },
                 Vec::new(),
             )),
@@ -134,6 +197,9 @@ impl AudienceReader {
 
     /// Reads the next row into `buf`. `None` at the end of the file.
     pub fn next_row(&mut self, buf: &mut RowBuf) -> Option<Result<(), RowError>> {
+        if self.done {
+            return None;
+        }
         buf.values.resize(self.columns.len(), None);
         match &mut self.inner {
             Inner::Csv {
@@ -185,8 +251,13 @@ impl AudienceReader {
                         csv::ErrorKind::Utf8 { .. } => "row is not valid UTF-8".to_owned(),
                         _ => "row cannot be parsed as CSV".to_owned(),
                     };
-                    if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                        return None;
+                    if let csv::ErrorKind::Io(io) = e.kind() {
+                        // Reported, never a silent end: the rows after it cannot be read.
+                        self.done = true;
+                        return Some(Err(RowError {
+                            line,
+                            message: format!("cannot read the file past this line: {io}"),
+                        }));
                     }
                     Some(Err(RowError { line, message }))
                 }
@@ -197,18 +268,38 @@ impl AudienceReader {
                 line_no,
             } => loop {
                 line.clear();
-                match reader.read_line(line) {
-                    Ok(0) | Err(_) => return None,
+                match reader.read_until(b'\n', line) {
+                    Ok(0) => return None,
+                    Err(e) => {
+                        self.done = true;
+                        self.row += 1;
+                        buf.row = self.row;
+                        buf.line = *line_no + 1;
+                        return Some(Err(RowError {
+                            line: buf.line,
+                            message: format!("cannot read the file past this line: {e}"),
+                        }));
+                    }
                     Ok(_) => {
                         *line_no += 1;
-                        if line.trim().is_empty() {
+                        let mut bytes = line.as_slice();
+                        if *line_no == 1 {
+                            bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+                        }
+                        if bytes.trim_ascii().is_empty() {
                             continue;
                         }
                         self.row += 1;
                         buf.row = self.row;
                         buf.line = *line_no;
+                        let Ok(text) = std::str::from_utf8(bytes) else {
+                            return Some(Err(RowError {
+                                line: *line_no,
+                                message: "line is not valid UTF-8".into(),
+                            }));
+                        };
                         let parsed: Result<serde_json::Map<String, serde_json::Value>, _> =
-                            serde_json::from_str(line);
+                            serde_json::from_str(text);
                         let Ok(obj) = parsed else {
                             return Some(Err(RowError {
                                 line: *line_no,
