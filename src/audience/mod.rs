@@ -97,6 +97,63 @@ pub struct AudienceReader {
     done: bool,
 }
 
+/// The longest JSON line read; a longer one is a row error (and is skipped, not buffered).
+pub const MAX_LINE_BYTES: u64 = 1 << 20;
+
+/// Skips the rest of an over-long line, up to and including its newline, without buffering it.
+fn skip_line(reader: &mut impl BufRead) -> std::io::Result<()> {
+    loop {
+        let chunk = reader.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        if let Some(i) = chunk.iter().position(|b| *b == b'\n') {
+            reader.consume(i + 1);
+            return Ok(());
+        }
+        let n = chunk.len();
+        reader.consume(n);
+    }
+}
+
+/// Marks the error for a key that appears twice in one JSON object.
+const DUPLICATE: &str = "duplicate-field:";
+
+/// A JSON object whose keys are unique: `serde_json` silently keeps the last of two equal
+/// keys, which would make the value used ambiguous (like a CSV header naming a column twice).
+struct UniqueObject(serde_json::Map<String, serde_json::Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = UniqueObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<UniqueObject, A::Error> {
+                let mut map = serde_json::Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        let shown: String = key.chars().take(64).collect();
+                        return Err(serde::de::Error::custom(format!(
+                            "{DUPLICATE}field `{}` appears twice in the object",
+                            shown.escape_debug()
+                        )));
+                    }
+                    let value = access.next_value()?;
+                    map.insert(key, value);
+                }
+                Ok(UniqueObject(map))
+            }
+        }
+        deserializer.deserialize_map(V)
+    }
+}
+
 /// Opens the data file: a regular file, checked before opening and opened non-blocking.
 fn open_data(path: &std::path::Path) -> std::io::Result<fs_err::File> {
     let meta = fs_err::metadata(path)?;
@@ -268,7 +325,15 @@ impl AudienceReader {
                 line_no,
             } => loop {
                 line.clear();
-                match reader.read_until(b'\n', line) {
+                let read = std::io::Read::take(&mut *reader, MAX_LINE_BYTES + 1)
+                    .read_until(b'\n', line)
+                    .and_then(|n| {
+                        if line.len() as u64 > MAX_LINE_BYTES && !line.ends_with(b"\n") {
+                            skip_line(reader)?;
+                        }
+                        Ok(n)
+                    });
+                match read {
                     Ok(0) => return None,
                     Err(e) => {
                         self.done = true;
@@ -292,19 +357,34 @@ impl AudienceReader {
                         self.row += 1;
                         buf.row = self.row;
                         buf.line = *line_no;
+                        if bytes.len() as u64 > MAX_LINE_BYTES {
+                            return Some(Err(RowError {
+                                line: *line_no,
+                                message: format!("line is longer than {MAX_LINE_BYTES} bytes"),
+                            }));
+                        }
                         let Ok(text) = std::str::from_utf8(bytes) else {
                             return Some(Err(RowError {
                                 line: *line_no,
                                 message: "line is not valid UTF-8".into(),
                             }));
                         };
-                        let parsed: Result<serde_json::Map<String, serde_json::Value>, _> =
-                            serde_json::from_str(text);
-                        let Ok(obj) = parsed else {
-                            return Some(Err(RowError {
-                                line: *line_no,
-                                message: "line is not a JSON object".into(),
-                            }));
+                        let obj = match serde_json::from_str::<UniqueObject>(text) {
+                            Ok(UniqueObject(obj)) => obj,
+                            Err(e) => {
+                                let message = e.to_string();
+                                let message = match message.split_once(DUPLICATE) {
+                                    Some((_, rest)) => rest
+                                        .rsplit_once(" at line ")
+                                        .map_or(rest, |(m, _)| m)
+                                        .to_owned(),
+                                    None => "line is not a JSON object".to_owned(),
+                                };
+                                return Some(Err(RowError {
+                                    line: *line_no,
+                                    message,
+                                }));
+                            }
                         };
                         for (slot, col) in buf.values.iter_mut().zip(&self.columns) {
                             *slot = match obj.get(col) {
@@ -328,5 +408,91 @@ impl AudienceReader {
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn audience(dir: &std::path::Path, data: &[u8]) -> Audience {
+        let path = dir.join("a.jsonl");
+        std::fs::write(&path, data).unwrap();
+        Audience {
+            name: crate::spec::Name::parse("a").unwrap(),
+            source: Source::Jsonl(path),
+            source_display: "a.jsonl".into(),
+            key: "k".into(),
+            address: "to".into(),
+            timezone: None,
+            consent: None,
+            origin: crate::spec::model::Origin {
+                file: "a.yaml".into(),
+                pos: None,
+            },
+        }
+    }
+
+    /// One row read: its values, or the row error's message.
+    type Read = Result<Vec<Option<String>>, String>;
+
+    /// (line, what was read) for every row.
+    fn rows(data: &[u8]) -> Vec<(u64, Read)> {
+        let dir = tempfile::tempdir().unwrap();
+        let a = audience(dir.path(), data);
+        let (mut reader, _) = AudienceReader::open(&a, &["k".into(), "to".into()]).unwrap();
+        let mut buf = RowBuf::default();
+        let mut out = Vec::new();
+        while let Some(r) = reader.next_row(&mut buf) {
+            out.push(match r {
+                Ok(()) => (buf.line, Ok(buf.values.clone())),
+                Err(e) => (e.line, Err(e.message)),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn jsonl_lines_that_cannot_be_decoded_are_row_errors_and_reading_goes_on() {
+        let mut data = b"\xEF\xBB\xBF{\"k\":\"1\",\"to\":\"a\"}\n".to_vec();
+        data.extend(b"{\"k\":\"\xff\"}\n");
+        data.extend(b"{\"k\":\"3\",\"k\":\"4\",\"to\":\"b\"}\n");
+        data.extend(b"\n[1]\n");
+        data.extend(b"{\"k\":\"");
+        data.extend(std::iter::repeat_n(
+            b'x',
+            usize::try_from(MAX_LINE_BYTES).unwrap(),
+        ));
+        data.extend(b"\"}\n{\"k\":\"7\",\"to\":\"c\"}");
+        let got = rows(&data);
+        let lines: Vec<u64> = got.iter().map(|r| r.0).collect();
+        assert_eq!(lines, [1, 2, 3, 5, 6, 7]);
+        assert_eq!(got[0].1, Ok(vec![Some("1".into()), Some("a".into())]));
+        assert_eq!(got[1].1, Err("line is not valid UTF-8".into()));
+        assert_eq!(
+            got[2].1,
+            Err("field `k` appears twice in the object".into())
+        );
+        assert_eq!(got[3].1, Err("line is not a JSON object".into()));
+        assert_eq!(
+            got[4].1,
+            Err(format!("line is longer than {MAX_LINE_BYTES} bytes"))
+        );
+        assert_eq!(got[5].1, Ok(vec![Some("7".into()), Some("c".into())]));
+    }
+
+    #[test]
+    fn a_duplicated_csv_header_column_names_both_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.csv");
+        std::fs::write(&path, "k,to,x,to\n1,a,b,c\n").unwrap();
+        let mut a = audience(dir.path(), b"");
+        a.source = Source::Csv(path);
+        let err = AudienceReader::open(&a, &["k".into()]).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "a.jsonl: column `to` appears twice in the header (columns 2 and 4)"
+        );
+        assert_eq!(err.pos().map(|p| p.line), Some(1));
     }
 }
