@@ -167,10 +167,14 @@ fn open_data(path: &std::path::Path) -> std::io::Result<fs_err::File> {
     Ok(fs_err::File::from_parts(file, path))
 }
 
-/// Whether the CSV header names a column twice: (name, first, second), 1-based.
+/// Whether the CSV header names a column twice: (name, first, second), 1-based. Unnamed
+/// columns (a trailing comma) cannot be referenced and are not compared.
 fn duplicate_column(headers: &csv::StringRecord) -> Option<(String, usize, usize)> {
     let mut seen = std::collections::HashMap::new();
     for (i, h) in headers.iter().enumerate() {
+        if h.is_empty() {
+            continue;
+        }
         if let Some(first) = seen.insert(h, i) {
             return Some((h.to_owned(), first + 1, i + 1));
         }
@@ -485,13 +489,13 @@ mod tests {
     fn a_duplicated_csv_header_column_names_both_positions() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.csv");
-        std::fs::write(&path, "k,to,x,to\n1,a,b,c\n").unwrap();
+        std::fs::write(&path, "k,,to,,to\n1,,a,,c\n").unwrap();
         let mut a = audience(dir.path(), b"");
         a.source = Source::Csv(path);
         let err = AudienceReader::open(&a, &["k".into()]).err().unwrap();
         assert_eq!(
             err.to_string(),
-            "a.jsonl: column `to` appears twice in the header (columns 2 and 4)"
+            "a.jsonl: column `to` appears twice in the header (columns 3 and 5)"
         );
         assert_eq!(err.pos().map(|p| p.line), Some(1));
     }

@@ -125,6 +125,8 @@ fn pos<T>(s: &Spanned<T>) -> Option<Pos> {
 struct Loader {
     root: PathBuf,
     boundary: Boundary,
+    /// Whether `policy.send_window` is literally `none` (not merely invalid).
+    policy_window_none: bool,
     /// Names of documents that exist but failed validation: references to them are not
     /// reported again (the root cause already is).
     invalid: BTreeSet<String>,
@@ -140,6 +142,7 @@ pub fn load(root: &Path) -> Loaded {
     let mut loader = Loader {
         root: root.to_path_buf(),
         boundary: Boundary::new(root),
+        policy_window_none: false,
         invalid: BTreeSet::new(),
         unparsed: false,
         diags: Vec::new(),
@@ -327,8 +330,11 @@ impl Loader {
             Refusal::TooLarge(_) => Code::H008,
             Refusal::Missing | Refusal::Io(_) => Code::H001,
         };
+        // A refused document is reported at its first line (it is never read, so there is no
+        // excerpt); a directory has no lines.
         let at = at.or(match refusal {
             Refusal::Missing | Refusal::Io(_) => None,
+            _ if what != "the file" => None,
             _ => Some(Pos { line: 1, column: 1 }),
         });
         let message = match refusal {
@@ -434,7 +440,10 @@ impl Loader {
                 start: Time::constant(8, 0, 0, 0),
                 end: Time::constant(21, 0, 0, 0),
             }),
-            Some(SendWindowDoc::None(_)) => None,
+            Some(SendWindowDoc::None(_)) => {
+                self.policy_window_none = true;
+                None
+            }
             Some(SendWindowDoc::Window(w)) => match parse_window(w) {
                 Ok(w) => Some(w),
                 Err(e) => {
@@ -1124,9 +1133,14 @@ impl Loader {
                     }
                 },
             };
+            // Only a literal `none` (here or inherited): an invalid window is reported as such.
+            let window_none = match doc.send_window.as_ref().map(|w| &w.value) {
+                None => self.policy_window_none,
+                Some(w) => matches!(w, SendWindowDoc::None(_)),
+            };
             if let Some(t) = template
                 && t.category == Category::Marketing
-                && send_window.is_none()
+                && window_none
             {
                 self.quiet_hours_required(&file, &doc, t);
             }

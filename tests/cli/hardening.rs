@@ -401,6 +401,20 @@ fn a_marketing_campaign_without_quiet_hours_is_an_error() {
     let found = diags(&json, "H173");
     assert_eq!(found.len(), 1, "{all}");
     assert_eq!(found[0].0, "campaigns/notify.yaml", "{all}");
+
+    // An invalid window is reported as such, not also as missing quiet hours.
+    ws.write(
+        "campaigns/notify.yaml",
+        &format!("{c}send_window: {{ start: \"25:00\", end: \"21:00\" }}\n"),
+    );
+    ws.write(
+        "herald.yaml",
+        "environments:\n  sandbox: { target: sandbox }\ndefault_environment: sandbox\n",
+    );
+    let (code, json, all) = validate_json(&ws);
+    assert_eq!(code, 3, "{all}");
+    assert!(diags(&json, "H173").is_empty(), "{all}");
+    assert_eq!(diags(&json, "H012").len(), 1, "{all}");
 }
 
 #[test]
