@@ -96,7 +96,6 @@ fn documents_symlinked_outside_the_workspace_are_refused_and_never_echoed() {
         ws.path().join("campaigns/leak.yml"),
     )
     .unwrap();
-    // A herald.yaml that is itself a link out of the workspace is refused the same way.
     let (code, json, all) = validate_json(&ws);
     assert_eq!(code, 3, "{all}");
     assert!(!all.contains(SECRET), "{all}");
@@ -106,6 +105,16 @@ fn documents_symlinked_outside_the_workspace_are_refused_and_never_echoed() {
         ["campaigns/leak.yml", "templates/leak.yaml"],
         "{all}"
     );
+
+    // A herald.yaml that is itself a link out of the workspace is refused the same way.
+    let ws = TestWorkspace::fixture("base");
+    std::fs::remove_file(ws.path().join("herald.yaml")).unwrap();
+    symlink(outside.path().join("secret"), ws.path().join("herald.yaml")).unwrap();
+    let (code, json, all) = validate_json(&ws);
+    assert_eq!(code, 3, "{all}");
+    assert!(!all.contains(SECRET), "{all}");
+    let files: Vec<String> = diags(&json, "H006").into_iter().map(|d| d.0).collect();
+    assert_eq!(files, ["herald.yaml"], "{all}");
 }
 
 #[test]
