@@ -31,6 +31,13 @@ pub enum Code {
     H004,
     /// H005: an invalid name.
     H005,
+    /// H006: a document, audience data file or configured directory resolves outside the
+    /// workspace root or into herald's private state; it is refused and never read.
+    H006,
+    /// H007: a workspace file is not a regular file (a FIFO, socket or device); never opened.
+    H007,
+    /// H008: a workspace file is larger than the size cap; refused before reading.
+    H008,
     /// H010: `herald.yaml` missing.
     H010,
     /// H011: an environment setting is invalid.
@@ -93,6 +100,8 @@ pub enum Code {
     H171,
     /// H172: a campaign's rate is zero.
     H172,
+    /// H173: a marketing template used without quiet hours (`send_window: none`).
+    H173,
 }
 
 impl Code {

@@ -74,7 +74,7 @@ pub fn scan_campaign(
             None => (rows, missing),
         },
         Err(e) => {
-            diags.push(Diagnostic::error(Code::H001, data, None, e.to_string()));
+            diags.push(Diagnostic::error(Code::H001, data, e.pos(), e.to_string()));
             return None;
         }
     };

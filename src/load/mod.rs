@@ -3,6 +3,7 @@
 //! [`Diagnostic`] instead of stopping at the first. Checks that need the audience data live in
 //! [`crate::validate`].
 
+pub mod boundary;
 pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use jiff::civil::Time;
 use serde_saphyr::Spanned;
 
+use self::boundary::{Boundary, Refusal};
 use crate::diag::{Code, Diagnostic, Pos, Sources};
 use crate::hash;
 use crate::spec::model::{
@@ -80,12 +82,51 @@ fn rel(root: &Path, path: &Path) -> String {
         .replace('\\', "/")
 }
 
+/// Whether a workspace-relative path leaves the root lexically: absolute, or more `..` than
+/// directories.
+fn escapes(path: &Path) -> bool {
+    use std::path::Component;
+    let mut depth = 0usize;
+    for c in path.components() {
+        match c {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if depth == 0 {
+                    return true;
+                }
+                depth -= 1;
+            }
+            Component::RootDir | Component::Prefix(_) => return true,
+        }
+    }
+    false
+}
+
+/// Where `item` is written in the list under the top-level `key` of a YAML text.
+fn list_item_pos(text: &str, key: &str, item: &str) -> Option<Pos> {
+    let start = text.lines().position(|l| {
+        l.strip_prefix(key)
+            .is_some_and(|r| r.trim_start().starts_with(':'))
+    })?;
+    text.lines().enumerate().skip(start).find_map(|(i, l)| {
+        let col = l.find(item)?;
+        Some(Pos {
+            line: u32::try_from(i + 1).ok()?,
+            column: u32::try_from(l[..col].chars().count() + 1).ok()?,
+        })
+    })
+}
+
 fn pos<T>(s: &Spanned<T>) -> Option<Pos> {
     Pos::from_location(&s.referenced)
 }
 
 struct Loader {
     root: PathBuf,
+    boundary: Boundary,
+    /// Whether `policy.send_window` is literally `none` (not merely invalid).
+    policy_window_none: bool,
     /// Names of documents that exist but failed validation: references to them are not
     /// reported again (the root cause already is).
     invalid: BTreeSet<String>,
@@ -100,6 +141,8 @@ struct Loader {
 pub fn load(root: &Path) -> Loaded {
     let mut loader = Loader {
         root: root.to_path_buf(),
+        boundary: Boundary::new(root),
+        policy_window_none: false,
         invalid: BTreeSet::new(),
         unparsed: false,
         diags: Vec::new(),
@@ -110,7 +153,7 @@ pub fn load(root: &Path) -> Loaded {
     let mut template_docs = Vec::new();
     let mut audience_docs = Vec::new();
     let mut campaign_docs = Vec::new();
-    for path in loader.discover(&project.directories) {
+    for path in loader.discover(&project) {
         let display = rel(root, &path);
         let Some(text) = loader.read(&path, &display) else {
             continue;
@@ -251,7 +294,8 @@ fn has_postal_address(text: &str) -> bool {
 
 impl Loader {
     fn read(&mut self, path: &Path, display: &str) -> Option<String> {
-        match fs_err::read(path) {
+        let cap = yaml::MAX_YAML_BYTES as u64;
+        match self.boundary.read(path, cap) {
             Ok(bytes) => {
                 self.files.insert(display.to_owned(), hash::sha256(&bytes));
                 if let Ok(text) = String::from_utf8(bytes) {
@@ -271,16 +315,49 @@ impl Loader {
                     None
                 }
             }
-            Err(e) => {
-                self.diags.push(Diagnostic::error(
-                    Code::H001,
-                    display,
-                    None,
-                    format!("cannot read file: {e}"),
-                ));
+            Err(refusal) => {
+                self.refuse(display, None, "the file", &refusal, cap);
                 None
             }
         }
+    }
+
+    /// Reports a refused path at `display` (line 1 unless `at` says where it is named).
+    fn refuse(&mut self, display: &str, at: Option<Pos>, what: &str, refusal: &Refusal, cap: u64) {
+        let code = match refusal {
+            Refusal::Outside | Refusal::Private => Code::H006,
+            Refusal::NotRegular(_) => Code::H007,
+            Refusal::TooLarge(_) => Code::H008,
+            Refusal::Missing | Refusal::Io(_) => Code::H001,
+        };
+        // A refused document is reported at its first line (it is never read, so there is no
+        // excerpt); a directory has no lines.
+        let at = at.or(match refusal {
+            Refusal::Missing | Refusal::Io(_) => None,
+            _ if what != "the file" => None,
+            _ => Some(Pos { line: 1, column: 1 }),
+        });
+        let message = match refusal {
+            Refusal::Missing if what == "the file" => {
+                "cannot read file: it does not exist (a dangling symlink?)".to_owned()
+            }
+            _ => refusal.describe(what, cap),
+        };
+        let help = match refusal {
+            Refusal::Outside | Refusal::Private => Some(
+                "documents, audience data and configured directories must be inside the workspace root (symlinks may point only inside it, never into .herald/ or at a secret file); copy the file in instead",
+            ),
+            Refusal::NotRegular(_) => Some("workspace files must be regular files"),
+            Refusal::TooLarge(_) => {
+                Some("split the document, or move bulk data into an audience file")
+            }
+            Refusal::Missing | Refusal::Io(_) => None,
+        };
+        let mut d = Diagnostic::error(code, display, at, message);
+        if let Some(h) = help {
+            d = d.help(h);
+        }
+        self.diags.push(d);
     }
 
     fn parse<T: serde::de::DeserializeOwned>(&mut self, text: &str, display: &str) -> Option<T> {
@@ -363,7 +440,10 @@ impl Loader {
                 start: Time::constant(8, 0, 0, 0),
                 end: Time::constant(21, 0, 0, 0),
             }),
-            Some(SendWindowDoc::None(_)) => None,
+            Some(SendWindowDoc::None(_)) => {
+                self.policy_window_none = true;
+                None
+            }
             Some(SendWindowDoc::Window(w)) => match parse_window(w) {
                 Ok(w) => Some(w),
                 Err(e) => {
@@ -410,25 +490,85 @@ impl Loader {
         }
     }
 
-    fn discover(&mut self, directories: &[String]) -> Vec<PathBuf> {
-        let mut found = BTreeSet::new();
-        for dir in directories {
-            let mut stack = vec![self.root.join(dir)];
+    /// Finds every YAML document under the configured directories. Each directory must be
+    /// inside the workspace; symlinks are followed only inside it, each real directory is
+    /// walked once (loop-safe), and two paths to one file yield it once.
+    fn discover(&mut self, project: &Project) -> Vec<PathBuf> {
+        for env in project.environments.values() {
+            for p in [&env.secret_file, &env.webhook_secret_file, &env.ledger]
+                .into_iter()
+                .flatten()
+            {
+                self.boundary.add_private(p);
+            }
+        }
+        let project_text = self.sources.get(PROJECT_FILE).map(str::to_owned);
+        let mut visited: BTreeSet<PathBuf> = BTreeSet::new();
+        let mut candidates = BTreeSet::new();
+        for dir in &project.directories {
+            let start = self.root.join(dir);
+            let resolved = if escapes(Path::new(dir)) {
+                Err(Refusal::Outside)
+            } else {
+                self.boundary.resolve(&start)
+            };
+            let real = match resolved {
+                Ok(real) => real,
+                Err(Refusal::Missing) => continue,
+                Err(refusal) => {
+                    let at = project_text
+                        .as_deref()
+                        .and_then(|t| list_item_pos(t, "directories", dir));
+                    self.refuse(PROJECT_FILE, at, &format!("directory `{dir}`"), &refusal, 0);
+                    continue;
+                }
+            };
+            if !real.is_dir() || !visited.insert(real.clone()) {
+                continue;
+            }
+            let mut stack = vec![start];
             while let Some(d) = stack.pop() {
                 let Ok(entries) = fs_err::read_dir(&d) else {
                     continue;
                 };
                 for entry in entries.flatten() {
                     let path = entry.path();
-                    if path.is_dir() {
-                        stack.push(path);
-                    } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                        found.insert(path);
+                    let Ok(ft) = entry.file_type() else { continue };
+                    let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+                    if ft.is_dir() || ft.is_symlink() {
+                        let target_is_dir = ft.is_dir() || path.is_dir();
+                        if !target_is_dir {
+                            if is_yaml {
+                                candidates.insert(path);
+                            }
+                            continue;
+                        }
+                        match self.boundary.resolve(&path) {
+                            Ok(real) => {
+                                if visited.insert(real) {
+                                    stack.push(path);
+                                }
+                            }
+                            Err(refusal) => {
+                                let display = rel(&self.root, &path);
+                                self.refuse(&display, None, "the directory", &refusal, 0);
+                            }
+                        }
+                    } else if is_yaml {
+                        candidates.insert(path);
                     }
                 }
             }
         }
-        found.into_iter().collect()
+        // One file reached by two paths (a symlink inside the workspace) is one document.
+        let mut seen = BTreeSet::new();
+        candidates
+            .into_iter()
+            .filter(|p| match std::fs::canonicalize(p) {
+                Ok(real) => seen.insert(real),
+                Err(_) => true,
+            })
+            .collect()
     }
 
     /// Reports a second document of a kind with the same name; true when it is one.
@@ -781,23 +921,31 @@ impl Loader {
                 SourceDoc::Csv(p) => (Source::Csv(dir.join(p)), p),
                 SourceDoc::Jsonl(p) => (Source::Jsonl(dir.join(p)), p),
             };
-            if !source.path().is_file() {
+            let what = format!("audience data file `{raw}`");
+            let checked = if escapes(&Path::new(&file).parent().unwrap_or(Path::new("")).join(raw))
+            {
+                Err(Refusal::Outside)
+            } else {
+                self.boundary.check_file(source.path()).map(|_| ())
+            };
+            if let Err(refusal) = checked {
                 self.invalid.insert(format!("audience:{name}"));
-                self.diags.push(
-                    Diagnostic::error(
-                        Code::H001,
-                        &file,
-                        pos(&doc.source),
-                        format!("audience data file `{raw}` does not exist"),
-                    )
-                    .help("the path is relative to the audience file"),
-                );
+                if matches!(refusal, Refusal::Missing) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::H001,
+                            &file,
+                            pos(&doc.source),
+                            format!("audience data file `{raw}` does not exist"),
+                        )
+                        .help("the path is relative to the audience file"),
+                    );
+                } else {
+                    self.refuse(&file, pos(&doc.source), &what, &refusal, 0);
+                }
                 continue;
             }
             let source_display = rel(&self.root, source.path());
-            if let Ok(bytes) = fs_err::metadata(source.path()) {
-                let _ = bytes;
-            }
             out.insert(
                 name.clone(),
                 Audience {
@@ -969,7 +1117,7 @@ impl Loader {
                     "rate_per_minute must be at least 1",
                 ));
             }
-            let send_window = match &doc.send_window {
+            let send_window = match doc.send_window.as_ref().map(|w| &w.value) {
                 None => policy.send_window,
                 Some(SendWindowDoc::None(_)) => None,
                 Some(SendWindowDoc::Window(w)) => match parse_window(w) {
@@ -985,6 +1133,17 @@ impl Loader {
                     }
                 },
             };
+            // Only a literal `none` (here or inherited): an invalid window is reported as such.
+            let window_none = match doc.send_window.as_ref().map(|w| &w.value) {
+                None => self.policy_window_none,
+                Some(w) => matches!(w, SendWindowDoc::None(_)),
+            };
+            if let Some(t) = template
+                && t.category == Category::Marketing
+                && window_none
+            {
+                self.quiet_hours_required(&file, &doc, t);
+            }
             if self.diags[before..]
                 .iter()
                 .any(|d| d.severity == crate::diag::Severity::Error)
@@ -1032,6 +1191,38 @@ impl Loader {
             );
         }
         out
+    }
+
+    /// A marketing template sent without quiet hours (`send_window: none`, on the campaign or
+    /// inherited from the policy): marketing messages must respect the recipient's local
+    /// calling hours (TCPA, 47 CFR 64.1200(c)(1)), so there is no opting out of the window.
+    fn quiet_hours_required(&mut self, file: &str, doc: &CampaignDoc, t: &Template) {
+        let explicit = doc
+            .send_window
+            .as_ref()
+            .filter(|w| matches!(w.value, SendWindowDoc::None(_)));
+        let mut d = Diagnostic::error(
+            Code::H173,
+            file,
+            explicit.and_then(pos).or_else(|| pos(&doc.name)),
+            format!(
+                "marketing template `{}` is used without quiet hours (`send_window: none`)",
+                t.name
+            ),
+        )
+        .related(&t.origin.file, t.origin.pos, "the marketing template");
+        if explicit.is_none() {
+            d = d.related(
+                PROJECT_FILE,
+                self.sources
+                    .get(PROJECT_FILE)
+                    .and_then(|text| list_item_pos(text, "policy", "send_window")),
+                "`policy.send_window: none` applies to this campaign",
+            );
+        }
+        self.diags.push(d.help(
+            "quiet hours are not optional for marketing: give the campaign a `send_window` (e.g. `{ start: \"08:00\", end: \"21:00\" }`) or remove `send_window: none`",
+        ));
     }
 
     /// The guide's trap: the campaign must map every template variable, exactly.

@@ -397,7 +397,8 @@ pub struct CampaignDoc {
     pub rate_per_minute: Option<Spanned<u32>>,
     /// Overrides the policy's send window; `none` for messages that may go out at any hour.
     #[serde(default)]
-    pub send_window: Option<SendWindowDoc>,
+    #[schemars(with = "Option<SendWindowDoc>")]
+    pub send_window: Option<Spanned<SendWindowDoc>>,
     /// `key` (one message per row) or `address` (one per recipient address).
     #[serde(default)]
     pub dedupe_by: DedupeBy,
