@@ -18,6 +18,7 @@ pub mod load;
 pub mod output;
 pub mod plan;
 pub mod planner;
+pub mod preview;
 pub mod recipients;
 pub mod remote;
 pub mod schedule;
