@@ -2,6 +2,7 @@
 //! page's view types. Every text it copies has its phone numbers and email addresses masked.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use herald_genesys::{Response, ResponseType, TextContentType, TextType};
 
@@ -68,7 +69,9 @@ pub fn page(i: &Inputs<'_>) -> PreviewPage {
         .filter_map(|n| Name::parse(n).ok().and_then(|n| ws.templates.get(&n)))
         .collect();
     let mut claimed: BTreeSet<usize> = BTreeSet::new();
-    let templates = shown.iter().map(|t| template(i, t, &mut claimed)).collect();
+    let mut templates: Vec<PreviewTemplate> =
+        shown.iter().map(|t| template(i, t, &mut claimed)).collect();
+    templates.extend(unloaded_templates(i, narrowed, &mut claimed));
     let problems: Vec<PreviewProblem> = i
         .diagnostics
         .iter()
@@ -380,7 +383,7 @@ fn template(i: &Inputs<'_>, t: &Template, claimed: &mut BTreeSet<usize>) -> Prev
         notes: plan.map_or_else(Vec::new, |p| {
             p.notes.iter().map(|n| mask_contacts(n)).collect()
         }),
-        content,
+        content: Some(content),
         variables: t
             .variables
             .iter()
@@ -394,6 +397,82 @@ fn template(i: &Inputs<'_>, t: &Template, claimed: &mut BTreeSet<usize>) -> Prev
         checks,
         diffs,
     }
+}
+
+/// Diagnostic codes only template files get.
+const TEMPLATE_CODES: &[Code] = &[
+    Code::H101,
+    Code::H102,
+    Code::H103,
+    Code::H104,
+    Code::H140,
+    Code::H141,
+    Code::H142,
+    Code::H150,
+];
+
+/// Template files the loader refused (errors): shown by file name with their failed checks,
+/// so a reviewer sees why, instead of the template silently missing from the page.
+fn unloaded_templates(
+    i: &Inputs<'_>,
+    narrowed: bool,
+    claimed: &mut BTreeSet<usize>,
+) -> Vec<PreviewTemplate> {
+    let loaded: BTreeSet<&str> =
+        i.ws.templates
+            .values()
+            .map(|t| t.origin.file.as_str())
+            .collect();
+    let mut by_file: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (n, d) in i.diagnostics.iter().enumerate() {
+        if TEMPLATE_CODES.contains(&d.code) && !loaded.contains(d.primary.file.as_str()) {
+            by_file.entry(d.primary.file.as_str()).or_default().push(n);
+        }
+    }
+    let mut out = Vec::new();
+    for (file, found) in by_file {
+        let name = Path::new(file)
+            .file_stem()
+            .map_or_else(|| file.to_owned(), |s| s.to_string_lossy().into_owned());
+        if narrowed && !i.templates.contains(&name) {
+            continue;
+        }
+        let mut checks: Vec<PreviewCheck> = Vec::new();
+        for &n in &found {
+            claimed.insert(n);
+            let d = &i.diagnostics[n];
+            let code = d.code.as_str();
+            let message = mask_contacts(&d.message);
+            if let Some(c) = checks.iter_mut().find(|c| c.code == code) {
+                c.messages.push(message);
+            } else {
+                checks.push(PreviewCheck {
+                    code,
+                    title: "see the message".to_owned(),
+                    state: if d.severity == Severity::Error {
+                        CheckState::Failed
+                    } else {
+                        CheckState::Warning
+                    },
+                    messages: vec![message],
+                });
+            }
+        }
+        out.push(PreviewTemplate {
+            name,
+            category: "unknown".to_owned(),
+            status: "not loaded".to_owned(),
+            description: None,
+            file: file.to_owned(),
+            action: None,
+            notes: Vec::new(),
+            content: None,
+            variables: Vec::new(),
+            checks,
+            diffs: Vec::new(),
+        });
+    }
+    out
 }
 
 fn find_response<'r>(remote: &'r RemoteState, id: &str) -> Option<&'r Response> {

@@ -16,6 +16,20 @@ use crate::text::Encoding;
 /// no script, no fetch, no form, no navigation target outside.
 pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'";
 
+// The policy is a constant and needs no escaping in a double-quoted attribute.
+const _: () = assert!(!const_contains_quote(CSP.as_bytes()));
+
+const fn const_contains_quote(b: &[u8]) -> bool {
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'"' || b[i] == b'<' || b[i] == b'&' {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// Escapes text for an element's content or a double-quoted attribute value.
 fn e(s: &str) -> Cow<'_, str> {
     html_escape::encode_safe(s)
@@ -35,7 +49,7 @@ pub fn render(page: &PreviewPage) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"referrer\" content=\"no-referrer\">\n\
          <title>herald preview · {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
-        e(CSP),
+        CSP,
         e(&page.environment)
     );
     header(&mut o, page);
@@ -126,8 +140,9 @@ fn header(o: &mut String, page: &PreviewPage) {
 
 fn template(o: &mut String, t: &PreviewTemplate) {
     let channel = match t.content {
-        PreviewContent::Sms { .. } => "sms",
-        PreviewContent::Email { .. } => "email",
+        Some(PreviewContent::Sms { .. }) => "sms",
+        Some(PreviewContent::Email { .. }) => "email",
+        None => "not loaded",
     };
     let _ = writeln!(
         o,
@@ -164,14 +179,20 @@ fn template(o: &mut String, t: &PreviewTemplate) {
     }
     let _ = writeln!(o, "<div class=\"cols\"><div class=\"look\">");
     match &t.content {
-        PreviewContent::Sms { text } => sms_bubble(o, text, "bubble"),
-        PreviewContent::Email {
+        None => {
+            let _ = writeln!(
+                o,
+                "<p class=\"notice bad\">This template has errors, so it cannot be rendered: fix the failed checks.</p>"
+            );
+        }
+        Some(PreviewContent::Sms { text }) => sms_bubble(o, text, "bubble"),
+        Some(PreviewContent::Email {
             subject,
             html,
             text,
             unsubscribe,
             postal_address,
-        } => email(
+        }) => email(
             o,
             &t.name,
             subject,

@@ -63,8 +63,9 @@ pub struct PreviewTemplate {
     pub action: Option<String>,
     /// Reviewer notes from the plan.
     pub notes: Vec<String>,
-    /// The message rendered with the example values.
-    pub content: PreviewContent,
+    /// The message rendered with the example values; `None` when the template has errors
+    /// that kept it from loading.
+    pub content: Option<PreviewContent>,
     /// Declared variables.
     pub variables: Vec<PreviewVariable>,
     /// Every check `validate` runs on a template.
