@@ -50,19 +50,17 @@ pub fn page(i: &Inputs<'_>) -> PreviewPage {
     let names: Vec<String> = if let Some(p) = i.plan {
         p.templates.iter().map(|t| t.name.clone()).collect()
     } else {
-        {
-            let mut wanted: BTreeSet<String> = i.templates.iter().cloned().collect();
-            for c in i.campaigns {
-                if let Some(c) = Name::parse(c).ok().and_then(|n| ws.campaigns.get(&n)) {
-                    wanted.insert(c.template.to_string());
-                }
+        let mut wanted: BTreeSet<String> = i.templates.iter().cloned().collect();
+        for c in i.campaigns {
+            if let Some(c) = Name::parse(c).ok().and_then(|n| ws.campaigns.get(&n)) {
+                wanted.insert(c.template.to_string());
             }
-            ws.templates
-                .keys()
-                .map(ToString::to_string)
-                .filter(|n| !narrowed || wanted.contains(n))
-                .collect()
         }
+        ws.templates
+            .keys()
+            .map(ToString::to_string)
+            .filter(|n| !narrowed || wanted.contains(n))
+            .collect()
     };
     let shown: Vec<&Template> = names
         .iter()

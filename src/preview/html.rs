@@ -585,3 +585,68 @@ ins{background:var(--ins);color:#0d4d22;text-decoration:none}
 .sample-text{white-space:pre-wrap;background:#eef1f5;border-radius:10px;padding:4px 10px;display:inline-block;max-width:640px}
 .problems{margin-top:10px}
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::preview::{PreviewCheck, PreviewVariable};
+
+    fn page_with(content: PreviewContent) -> PreviewPage {
+        PreviewPage {
+            environment: "sandbox".into(),
+            templates: vec![PreviewTemplate {
+                name: "t".into(),
+                category: "marketing".into(),
+                status: "published".into(),
+                description: Some("<b>notes</b>".into()),
+                file: "templates/t.yaml".into(),
+                action: Some("create".into()),
+                notes: Vec::new(),
+                content: Some(content),
+                variables: vec![PreviewVariable {
+                    name: "x\"><script>".into(),
+                    description: None,
+                    example: Some("<img src=x onerror=alert(1)>".into()),
+                    max_length: Some(3),
+                }],
+                checks: vec![PreviewCheck {
+                    code: "H101".into(),
+                    title: "t".into(),
+                    state: CheckState::Failed,
+                    messages: vec!["<script>".into()],
+                }],
+                diffs: Vec::new(),
+            }],
+            ..PreviewPage::default()
+        }
+    }
+
+    #[test]
+    fn no_value_can_open_an_element() {
+        let html = render(&page_with(PreviewContent::Email {
+            subject: "</title><script>alert(1)</script>".into(),
+            html: "\"></iframe><script>alert(1)</script><img src=x>".into(),
+            text: Some("</pre><script>".into()),
+            unsubscribe: CheckState::Failed,
+            postal_address: CheckState::Passed,
+        }));
+        assert!(!html.contains("<script"), "{html}");
+        assert!(!html.contains("<img"), "{html}");
+        assert_eq!(html.matches("<iframe").count(), 1);
+        assert!(html.contains("<iframe class=\"mail-body\" sandbox=\"\""));
+        // The email document sits, escaped, in the one srcdoc attribute.
+        assert!(
+            html.contains("&lt;&#x2F;iframe&gt;&lt;script&gt;"),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn sms_text_is_escaped_inside_the_bubble() {
+        let html = render(&page_with(PreviewContent::Sms {
+            text: "a <b>&</b> ✓".into(),
+        }));
+        assert!(html.contains("a &lt;b&gt;&amp;&lt;&#x2F;b&gt; <mark class=\"ucs2\""));
+        assert!(!html.contains("<b>&"));
+    }
+}
