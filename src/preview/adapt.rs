@@ -378,9 +378,7 @@ fn template(i: &Inputs<'_>, t: &Template, claimed: &mut BTreeSet<usize>) -> Prev
         description: t.description.as_deref().map(mask_contacts),
         file,
         action: plan.map(|p| action_label(p.action).to_owned()),
-        notes: plan.map_or_else(Vec::new, |p| {
-            p.notes.iter().map(|n| mask_contacts(n)).collect()
-        }),
+        notes: plan.map_or_else(Vec::new, plan_notes),
         content: Some(content),
         variables: t
             .variables
@@ -395,6 +393,33 @@ fn template(i: &Inputs<'_>, t: &Template, claimed: &mut BTreeSet<usize>) -> Prev
         checks,
         diffs,
     }
+}
+
+/// The plan's notes for a template, with the SMS cost change and the variables added or removed.
+fn plan_notes(p: &crate::plan::TemplatePlan) -> Vec<String> {
+    let mut notes: Vec<String> = p.notes.iter().map(|n| mask_contacts(n)).collect();
+    if let (Some(b), Some(a)) = (&p.sms_before, &p.sms_after)
+        && (b.encoding != a.encoding || b.segments != a.segments)
+    {
+        let seg = |n: usize| format!("{n} segment{}", if n == 1 { "" } else { "s" });
+        notes.push(format!(
+            "SMS cost as written (with placeholders): {}, {} → {}, {}",
+            b.encoding,
+            seg(b.segments),
+            a.encoding,
+            seg(a.segments)
+        ));
+    }
+    if !p.variables_added.is_empty() {
+        notes.push(format!("variables added: {}", p.variables_added.join(", ")));
+    }
+    if !p.variables_removed.is_empty() {
+        notes.push(format!(
+            "variables removed: {}",
+            p.variables_removed.join(", ")
+        ));
+    }
+    notes
 }
 
 /// Diagnostic codes only template files get.

@@ -192,6 +192,14 @@ fn the_page_shows_every_template_as_sent_and_no_address() {
     let (del, ins) = (words(".diff-body del"), words(".diff-body ins"));
     assert_eq!(del, ["Sunday."]);
     assert_eq!(ins, ["Monday — don’t miss it."]);
+    assert!(
+        html_has(
+            &doc,
+            "section[data-template=\"winter-sale\"] .notice",
+            "GSM-7, 2 segments → UCS-2, 3 segments"
+        ),
+        "the cost change is shown"
+    );
     let order = doc
         .select(&sel("section[data-template=\"order-shipped\"]"))
         .next()
