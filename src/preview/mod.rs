@@ -5,7 +5,7 @@
 //! The page is built from the view types below, which hold display-ready values only
 //! (addresses already masked). [`adapt::page`] fills them from the workspace and the plan;
 //! [`html::render`] turns them into HTML and escapes every value it writes. [`diff`] and
-//! [`sms`] are pure helpers.
+//! [`sms`] are pure functions.
 
 pub mod adapt;
 pub mod diff;
