@@ -92,6 +92,11 @@ pub enum Command {
         after_help = "Example:\n  herald plan\n  herald plan --env prod --out plan.json --format markdown > plan.md\n  herald plan --detailed-exitcode   # 0 no changes, 2 changes pending"
     )]
     Plan(PlanArgs),
+    /// Write a static page showing every message as the recipient sees it, for reviewers.
+    #[command(
+        after_help = "Example:\n  herald preview                      # writes preview/index.html\n  herald preview --out site --campaign winter-sale-2026"
+    )]
+    Preview(PreviewArgs),
     /// Write the reviewed templates and send the campaigns, exactly once per recipient row.
     #[command(
         after_help = "Example:\n  herald apply                        # plan, show, ask\n  herald apply --auto-approve         # CI: no prompt\n  herald apply plan.json              # exactly the reviewed plan; stale objects are refused\n  herald apply --max-sends 10         # canary"
@@ -428,6 +433,20 @@ pub struct PlanArgs {
     #[arg(long = "campaign", value_name = "NAME")]
     pub campaigns: Vec<String>,
     /// Plan only this template; repeatable.
+    #[arg(long = "template", value_name = "NAME")]
+    pub templates: Vec<String>,
+}
+
+/// Arguments of `herald preview`.
+#[derive(Debug, Args)]
+pub struct PreviewArgs {
+    /// Directory to write `index.html` into (created when missing).
+    #[arg(long, value_name = "DIR", default_value = "preview")]
+    pub out: PathBuf,
+    /// Show only this campaign (and its template); repeatable.
+    #[arg(long = "campaign", value_name = "NAME")]
+    pub campaigns: Vec<String>,
+    /// Show only this template; repeatable.
     #[arg(long = "template", value_name = "NAME")]
     pub templates: Vec<String>,
 }

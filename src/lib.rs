@@ -21,6 +21,7 @@ pub mod load;
 mod output;
 pub mod plan;
 pub mod planner;
+pub mod preview;
 pub mod recipients;
 pub mod remote;
 pub mod schedule;

@@ -8,6 +8,7 @@ mod import;
 mod init;
 mod ledger;
 mod plan;
+mod preview;
 mod receipts;
 mod reconcile;
 mod render;
@@ -37,6 +38,7 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus
         Command::Reconcile(args) => reconcile::run(&cli.global, &args, printer),
         Command::Import(args) => import::run(&cli.global, &args, printer),
         Command::Plan(args) => plan::run(&cli.global, &args, printer),
+        Command::Preview(args) => preview::run(&cli.global, &args, printer),
         Command::Status(args) => status::run(&cli.global, &args, printer),
         Command::Ledger(cmd) => ledger::run(&cli.global, &cmd, printer),
         Command::Suppress(cmd) => suppress::run(&cli.global, &cmd, printer),

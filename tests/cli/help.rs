@@ -8,6 +8,7 @@ const COMMANDS: &[&[&str]] = &[
     &["render"],
     &["init"],
     &["plan"],
+    &["preview"],
     &["apply"],
     &["reconcile"],
     &["import"],

@@ -10,6 +10,7 @@ mod help;
 mod init;
 mod ledger;
 mod plan;
+mod preview;
 mod receipts;
 mod reconcile;
 mod render;
