@@ -32,7 +32,7 @@ pub(crate) fn run(
             .into_iter()
             .map(|b| (b.name.clone(), b))
             .collect();
-        let rt = super::runtime()?;
+        let rt = crate::engine::runtime()?;
         let state = rt.block_on(async {
             let remote = crate::remote::connect(&settings).await?;
             let state = planner::fetch_remote(&remote, &settings.env.library, &bindings).await;
@@ -81,7 +81,7 @@ pub(crate) fn run(
     fs_err::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let path = args.out.join("index.html");
-    super::plan::write_atomic(&path, html.as_bytes())
+    crate::engine::write_atomic(&path, html.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     printer.info(&format!(
         "wrote {} ({} template{}, {} campaign{})",
