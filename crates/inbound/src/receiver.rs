@@ -175,7 +175,8 @@ struct HealthProbe {
 /// Everything the receiver needs: the ledger, the recipient key, the accepted secrets and
 /// the keyword lists.
 pub struct ReceiverState {
-    ledger: SharedLedger,
+    /// `None` only while dropping (see the `Drop` impl).
+    ledger: Option<SharedLedger>,
     key: LedgerKey,
     secret_digests: Vec<[u8; 32]>,
     keywords: KeywordSet,
@@ -197,6 +198,21 @@ impl std::fmt::Debug for ReceiverState {
             .field("body_timeout", &self.body_timeout)
             .field("health_timeout", &self.health_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ReceiverState {
+    /// The router, and with it this state, is usually dropped on an async thread (the end of
+    /// [`serve`], a finished connection task). A PostgreSQL ledger closes its connection by
+    /// blocking on its own runtime, which panics there; so the ledger handle is released on
+    /// a plain thread instead.
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        if let Some(ledger) = self.ledger.take() {
+            let _ = std::thread::spawn(move || drop(ledger)).join();
+        }
     }
 }
 
@@ -226,7 +242,7 @@ impl ReceiverState {
             secret_digests.push(digest(bytes));
         }
         Ok(ReceiverState {
-            ledger,
+            ledger: Some(ledger),
             key,
             secret_digests,
             keywords: KeywordSet::default(),
@@ -237,6 +253,15 @@ impl ReceiverState {
             replays: Mutex::new(ReplayMemory::new()),
             health: tokio::sync::Mutex::new(HealthProbe::default()),
         })
+    }
+
+    /// The shared ledger handle.
+    fn ledger(&self) -> SharedLedger {
+        Arc::clone(
+            self.ledger
+                .as_ref()
+                .expect("the ledger handle is released only on drop"),
+        )
     }
 
     /// Adds configured opt-out keywords to the built-in list.
@@ -301,7 +326,7 @@ impl ReceiverState {
             return ok;
         }
         let mut handle = probe.running.take().unwrap_or_else(|| {
-            let ledger = Arc::clone(&self.ledger);
+            let ledger = self.ledger();
             tokio::task::spawn_blocking(move || {
                 let mut ledger = ledger.lock().unwrap_or_else(PoisonError::into_inner);
                 ledger
@@ -798,7 +823,7 @@ async fn with_ledger<T: Send + 'static>(
     state: &ReceiverState,
     call: impl FnOnce(&mut dyn Ledger) -> herald_ledger::Result<T> + Send + 'static,
 ) -> Result<herald_ledger::Result<T>, tokio::task::JoinError> {
-    let ledger = Arc::clone(&state.ledger);
+    let ledger = state.ledger();
     let started = Instant::now();
     let outcome = tokio::task::spawn_blocking(move || {
         // A panic in an earlier call poisons the mutex; every ledger method is one
