@@ -434,3 +434,65 @@ fn json_logs_metrics_healthz_and_header_timeout() {
         assert!(!err.contains(leak), "{leak} leaked:\n{err}");
     }
 }
+
+/// `herald serve` on a PostgreSQL ledger exits 0 on SIGTERM (dropping the ledger's
+/// synchronous client on an async thread used to abort the process). Runs when
+/// `HERALD_TEST_POSTGRES_URL` is set; otherwise it says so on stderr.
+#[test]
+fn serve_on_a_postgres_ledger_stops_cleanly_on_sigterm() {
+    let Some(base) = std::env::var("HERALD_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"serve_on_a_postgres_ledger_stops_cleanly_on_sigterm: skipped (HERALD_TEST_POSTGRES_URL is not set)\n",
+        );
+        return;
+    };
+    let schema = format!("herald_serve_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls)
+        .expect("HERALD_TEST_POSTGRES_URL is set but PostgreSQL is unreachable");
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+
+    let ws = genesys_env::workspace("http://127.0.0.1:9");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .current_dir(ws.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("NO_COLOR", "1")
+        .env("HERALD_LEDGER_KEY", LEDGER_KEY)
+        .env("HERALD_LEDGER_URL", &url)
+        .env("HERALD_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env_remove("HERALD_ENV")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn herald serve");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let served = line.trim().strip_prefix("listening on ").map(str::to_owned);
+    let stderr = child.stderr.take().unwrap();
+    let outcome = served.map(|u| post(&u, Some(WEBHOOK_SECRET), stop("pg-1", PHONES[0], "STOP")));
+    sigterm(&child);
+    let code = child.wait().unwrap().code();
+    let err = read_all(stderr);
+    let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+
+    let (status, answer) = outcome.unwrap_or_else(|| panic!("did not start: {line:?}\n{err}"));
+    assert_eq!((status, &answer["status"]), (200, &json!("recorded")));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("stopped") && !err.contains("panicked"),
+        "{err}"
+    );
+}
