@@ -125,7 +125,7 @@ pub enum Command {
     Suppress(SuppressCommand),
     /// Receive SMS replies (STOP, START, HELP…) posted by a Genesys inbound message flow's Data Action.
     #[command(
-        after_help = "The shared secret comes from HERALD_WEBHOOK_SECRET (comma-separated: two during a\nrotation) or the environment's `webhook_secret_file:`. Plain HTTP: put TLS in front.\n\nExample:\n  HERALD_WEBHOOK_SECRET=\"$(cat inbound.secret)\" herald serve --env prod --listen 127.0.0.1:8788"
+        after_help = "The shared secret comes from HERALD_WEBHOOK_SECRET (comma-separated: two during a\nrotation) or the environment's `webhook_secret_file:`. Plain HTTP: put TLS in front.\nRoutes: POST /v1/inbound; GET /healthz (503 when the ledger is not writable), /livez,\n/metrics (Prometheus). See docs/deploy.md.\n\nExample:\n  HERALD_WEBHOOK_SECRET=\"$(cat inbound.secret)\" herald serve --env prod --listen 127.0.0.1:8788 --log-format json"
     )]
     Serve(ServeArgs),
     /// Poll delivery receipts of recent sends; suppress recipients Genesys reports as opted out.
@@ -299,6 +299,26 @@ pub struct ServeArgs {
     /// Address to listen on (use port 0 for any free port; the URL is printed on stdout).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8788")]
     pub listen: std::net::SocketAddr,
+    /// Log format on stderr: `json` writes one object per line, one per request at the
+    /// `info` level (numbers masked; no text or secret).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Close a connection that has not sent a complete request head within this long; also
+    /// how long a keep-alive connection may sit idle.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: jiff::SignedDuration,
+    /// Answer 408 when a request body has not arrived within this long.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: jiff::SignedDuration,
+}
+
+/// Log format of `herald serve`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Arguments of `herald receipts`.

@@ -1,13 +1,15 @@
 //! `herald serve`: the inbound opt-out receiver (`herald-inbound`) wired to the environment's
 //! ledger and key. Prints its URL on stdout; stops gracefully on Ctrl-C or SIGTERM, answering
-//! the requests in flight first.
+//! the requests in flight first. `--log-format json` writes one JSON object per line on
+//! stderr, one per request (masked numbers only).
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
 
 use crate::ExitStatus;
-use crate::cli::{GlobalArgs, ServeArgs};
+use crate::cli::{GlobalArgs, LogFormat, ServeArgs};
 use crate::output::Printer;
 
 pub(crate) fn run(
@@ -15,6 +17,8 @@ pub(crate) fn run(
     args: &ServeArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
+    let header_timeout = positive(args.header_timeout, "--header-timeout")?;
+    let body_timeout = positive(args.body_timeout, "--body-timeout")?;
     // A broken template must not stop opt-outs from being recorded: diagnostics are ignored.
     let (loaded, settings) = super::env_context(global)?;
     let secrets = settings.webhook_secrets()?;
@@ -28,21 +32,40 @@ pub(crate) fn run(
     let extra = &loaded.workspace.project.policy.extra_opt_out_keywords;
     let state = herald_inbound::ReceiverState::new(Arc::new(Mutex::new(ledger)), key, &secrets)
         .map_err(|e| anyhow::anyhow!("{e} (from {})", settings.webhook_secret_source()))?
-        .with_extra_keywords(extra);
+        .with_extra_keywords(extra)
+        .with_body_timeout(body_timeout)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let options = herald_inbound::ServeOptions { header_timeout };
 
-    let rt = crate::engine::runtime()?;
+    let json = (args.log_format == LogFormat::Json).then(|| json_logs(global));
+    let rt = runtime(json.as_ref())?;
+    // The main thread runs the accept loop; runtime threads got the dispatcher at start.
+    let _logs = json.as_ref().map(tracing::dispatcher::set_default);
+    // In JSON mode stderr carries JSON lines only, so status lines go through the log too.
+    let say = |text: &str| {
+        if json.is_some() {
+            tracing::info!("{text}");
+        } else {
+            printer.info(text);
+        }
+    };
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         if !addr.ip().is_loopback() {
-            printer.warn(&format!(
+            let warning = format!(
                 "listening on {addr}, which is not a loopback address; herald serve speaks plain HTTP, so put TLS in front of it"
-            ));
+            );
+            if json.is_some() {
+                tracing::warn!("{warning}");
+            } else {
+                printer.warn(&warning);
+            }
         }
-        printer.info(&format!(
-            "environment `{}`: {} secret{}, {} extra opt-out keyword{}; POST /v1/inbound, GET /healthz; Ctrl-C to stop",
+        say(&format!(
+            "environment `{}`: {} secret{}, {} extra opt-out keyword{}; POST /v1/inbound, GET /healthz, /livez, /metrics; Ctrl-C to stop",
             settings.env.name,
             secrets.len(),
             if secrets.len() == 1 { "" } else { "s" },
@@ -50,13 +73,60 @@ pub(crate) fn run(
             if extra.len() == 1 { "" } else { "s" },
         ));
         printer.out(&format!("listening on http://{addr}/v1/inbound\n"))?;
-        herald_inbound::serve(listener, state, shutdown_signal())
+        herald_inbound::serve_with(listener, state, options, shutdown_signal())
             .await
             .context("serving inbound messages")?;
-        printer.info("stopped; every answered request is committed");
+        say("stopped; every answered request is committed");
         anyhow::Ok(())
     })?;
     Ok(ExitStatus::Success)
+}
+
+/// A duration flag as a positive [`Duration`].
+fn positive(value: jiff::SignedDuration, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| anyhow::anyhow!("{flag} must be longer than zero"))
+}
+
+/// The JSON log dispatcher: `info` by default (one line per request), `-vv` debug, `-vvv`
+/// trace; `RUST_LOG` overrides. Fields are the ones the receiver logs: masked numbers, never
+/// a message text or secret.
+fn json_logs(global: &GlobalArgs) -> tracing::Dispatch {
+    let level = match global.verbose {
+        0 | 1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .finish(),
+    )
+}
+
+/// The runtime; with JSON logs, every runtime thread (workers and the blocking pool that
+/// runs ledger calls) logs through that dispatcher instead of the global text one.
+fn runtime(json: Option<&tracing::Dispatch>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let Some(dispatch) = json else {
+        return crate::engine::runtime();
+    };
+    let dispatch = dispatch.clone();
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(move || {
+            // Kept for the thread's life: the thread ends with the runtime.
+            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+        })
+        .build()?)
 }
 
 /// Completes on Ctrl-C or (on Unix) SIGTERM.
@@ -81,4 +151,5 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+    tracing::info!("shutdown requested; finishing the requests in flight");
 }

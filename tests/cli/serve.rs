@@ -211,3 +211,288 @@ fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
 }
+
+/// `herald serve` with extra flags; returns the child (stdout read up to the URL), the URL
+/// and the child's stderr.
+fn serve_with_args(
+    ws: &TestWorkspace,
+    extra: &[&str],
+) -> (std::process::Child, String, std::process::ChildStderr) {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .current_dir(ws.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .env("NO_COLOR", "1")
+        .env("HERALD_LEDGER_KEY", LEDGER_KEY)
+        .env("HERALD_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env_remove("HERALD_ENV")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn herald serve");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    let stderr = child.stderr.take().unwrap();
+    (child, url, stderr)
+}
+
+fn sigterm(child: &std::process::Child) {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+fn read_all(stderr: std::process::ChildStderr) -> String {
+    use std::io::Read as _;
+    let mut out = String::new();
+    std::io::BufReader::new(stderr)
+        .read_to_string(&mut out)
+        .unwrap();
+    out
+}
+
+/// The SQLite ledger file of the workspace's environment.
+fn ledger_file(ws: &TestWorkspace) -> std::path::PathBuf {
+    fs_err::read_dir(ws.path().join(".herald"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("ledger-") && p.extension().is_some_and(|e| e == "db")
+            })
+        })
+        .expect("ledger file")
+}
+
+/// Issue 15 §4: SIGTERM during a slow request (the ledger is busy) lets it finish and commit
+/// before the process exits 0.
+#[test]
+fn sigterm_lets_a_slow_in_flight_request_finish_before_exiting() {
+    let ws = genesys_env::workspace("http://127.0.0.1:9");
+    let (mut child, url, stderr) = serve_with_args(&ws, &[]);
+    let key = herald_ledger::LedgerKey::from_secret(LEDGER_KEY).unwrap();
+    let locker = herald_ledger::SqliteLedger::open(&ledger_file(&ws), &key).unwrap();
+    locker
+        .connection()
+        .execute_batch("BEGIN EXCLUSIVE")
+        .unwrap();
+
+    let in_flight = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            post(
+                &url,
+                Some(WEBHOOK_SECRET),
+                stop("slow-1", PHONES[0], "STOP"),
+            )
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    sigterm(&child);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the process waits for the request in flight"
+    );
+    locker.connection().execute_batch("COMMIT").unwrap();
+
+    let (status, answer) = in_flight.join().unwrap();
+    assert_eq!((status, &answer["status"]), (200, &json!("recorded")));
+    let code = child.wait().unwrap().code();
+    let err = read_all(stderr);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("stopped"), "{err}");
+    let rows = suppressions(&ws);
+    assert_eq!(rows.len(), 1, "the answered STOP is committed: {rows:?}");
+}
+
+/// Issue 15 §4 and 17 §3: JSON log lines (one per request, masked), `/metrics`, readiness,
+/// and the header timeout closing a half-sent request head.
+#[test]
+fn json_logs_metrics_healthz_and_header_timeout() {
+    use std::io::{Read as _, Write as _};
+    let ws = genesys_env::workspace("http://127.0.0.1:9");
+    let (child, url, stderr) =
+        serve_with_args(&ws, &["--log-format", "json", "--header-timeout", "1s"]);
+    let base = url.trim_end_matches("/v1/inbound").to_owned();
+
+    let (status, _) = post(&url, Some(WEBHOOK_SECRET), stop("j-1", PHONES[1], "STOP"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        post(
+            &url,
+            Some("wrong-secret-0123456789"),
+            stop("j-2", PHONES[1], "STOP")
+        )
+        .0,
+        401
+    );
+    let (status, _) = post(
+        &url,
+        Some(WEBHOOK_SECRET),
+        stop("j-3", PHONES[1], "${input.text}"),
+    );
+    assert_eq!(status, 400);
+
+    let get = |path: &str| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let resp = reqwest::get(format!("{base}{path}")).await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        })
+    };
+    let (status, health) = get("/healthz");
+    assert_eq!(status, 200, "{health}");
+    let (status, metrics) = get("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("herald_inbound_requests_total{outcome=\"recorded\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("herald_inbound_opt_outs_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("herald_inbound_rejected_secrets_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("0101") && !metrics.contains("j-1"),
+        "{metrics}"
+    );
+
+    // Half a request head: closed after the 1 s header timeout.
+    let addr = base.trim_start_matches("http://");
+    let mut half = std::net::TcpStream::connect(addr).unwrap();
+    half.write_all(b"POST /v1/inbound HTTP/1.1\r\nHost: x\r\nX-Herald")
+        .unwrap();
+    half.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let read = half.read_to_end(&mut buf);
+    assert!(
+        read.is_ok() && started.elapsed() < std::time::Duration::from_secs(4),
+        "slow-header connection not closed: {read:?} after {:?}",
+        started.elapsed()
+    );
+
+    sigterm(&child);
+    let err = read_all(stderr);
+    let mut child = child;
+    assert_eq!(child.wait().unwrap().code(), Some(0), "{err}");
+    let lines: Vec<serde_json::Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let request = |outcome: &str| {
+        lines
+            .iter()
+            .find(|l| l["message"] == "request" && l["outcome"] == outcome)
+            .unwrap_or_else(|| panic!("no {outcome} request line in:\n{err}"))
+    };
+    let recorded = request("recorded");
+    assert_eq!(recorded["status"], 200);
+    assert_eq!(recorded["path"], "/v1/inbound");
+    assert!(recorded["latency_ms"].is_u64(), "{recorded}");
+    assert_eq!(request("unauthorized")["status"], 401);
+    assert_eq!(request("bad_request")["status"], 400);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["from"] == "+1******0101" && l["action"] == "suppress"),
+        "{err}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"].as_str().is_some_and(|m| m.contains("stopped")))
+    );
+    for leak in [
+        PHONES[1],
+        WEBHOOK_SECRET,
+        LEDGER_KEY,
+        "wrong-secret",
+        "${input.text}",
+    ] {
+        assert!(!err.contains(leak), "{leak} leaked:\n{err}");
+    }
+}
+
+/// `herald serve` on a PostgreSQL ledger exits 0 on SIGTERM (dropping the ledger's
+/// synchronous client on an async thread used to abort the process). Runs when
+/// `HERALD_TEST_POSTGRES_URL` is set; otherwise it says so on stderr.
+#[test]
+fn serve_on_a_postgres_ledger_stops_cleanly_on_sigterm() {
+    let Some(base) = std::env::var("HERALD_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+    else {
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"serve_on_a_postgres_ledger_stops_cleanly_on_sigterm: skipped (HERALD_TEST_POSTGRES_URL is not set)\n",
+        );
+        return;
+    };
+    let schema = format!("herald_serve_test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = postgres::Client::connect(&base, postgres::NoTls)
+        .expect("HERALD_TEST_POSTGRES_URL is set but PostgreSQL is unreachable");
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-csearch_path%3D{schema}");
+
+    let ws = genesys_env::workspace("http://127.0.0.1:9");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
+        .current_dir(ws.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("NO_COLOR", "1")
+        .env("HERALD_LEDGER_KEY", LEDGER_KEY)
+        .env("HERALD_LEDGER_URL", &url)
+        .env("HERALD_WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env_remove("HERALD_ENV")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn herald serve");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let served = line.trim().strip_prefix("listening on ").map(str::to_owned);
+    let stderr = child.stderr.take().unwrap();
+    let outcome = served.map(|u| post(&u, Some(WEBHOOK_SECRET), stop("pg-1", PHONES[0], "STOP")));
+    sigterm(&child);
+    let code = child.wait().unwrap().code();
+    let err = read_all(stderr);
+    let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+
+    let (status, answer) = outcome.unwrap_or_else(|| panic!("did not start: {line:?}\n{err}"));
+    assert_eq!((status, &answer["status"]), (200, &json!("recorded")));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("stopped") && !err.contains("panicked"),
+        "{err}"
+    );
+}

@@ -7,7 +7,8 @@
 //! the JSON contract and ships a ready Data Action (`data-action.json`).
 //!
 //! - [`keywords`]: pure classification of a reply ([`classify`], [`KeywordSet`]).
-//! - [`receiver`]: the axum [`router`] and [`serve`] with graceful shutdown.
+//! - [`receiver`]: the axum [`router`] and [`serve`] with timeouts and graceful shutdown.
+//! - [`metrics`]: the Prometheus metrics behind `GET /metrics`.
 //!
 //! Must not: log or return a full phone number, the message text or a secret; answer 2xx
 //! before the ledger transaction has committed.
@@ -32,6 +33,7 @@
 //! ```
 
 pub mod keywords;
+pub mod metrics;
 pub mod receiver;
 
 pub use herald_ledger::InboundAction;
@@ -39,6 +41,7 @@ pub use keywords::{
     Classification, HELP_KEYWORDS, KeywordSet, RESUBSCRIBE_KEYWORDS, SUPPRESS_KEYWORDS, classify,
 };
 pub use receiver::{
-    ConfigError, DEFAULT_MAX_BODY_BYTES, MAX_SECRETS, MIN_SECRET_LEN, RETRY_AFTER_SECS,
-    ReceiverState, SECRET_HEADER, SharedLedger, router, serve,
+    ConfigError, DEFAULT_BODY_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_HEALTH_TIMEOUT,
+    DEFAULT_MAX_BODY_BYTES, MAX_SECRETS, MIN_SECRET_LEN, RETRY_AFTER_SECS, ReceiverState,
+    SECRET_HEADER, ServeOptions, SharedLedger, router, serve, serve_with,
 };

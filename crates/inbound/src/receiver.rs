@@ -1,28 +1,42 @@
 //! The HTTP receiver for inbound SMS replies (`herald serve`).
 //!
 //! Owns: the `POST /v1/inbound` contract posted by a Genesys Web Services Data Action, its
-//! authentication, limits and status codes, and `GET /healthz`. Invariants (compliance
-//! reference §5):
+//! authentication, limits, timeouts and status codes, `GET /healthz`, `GET /livez` and
+//! `GET /metrics`. Invariants (compliance reference §5):
 //! - the shared secret is checked first, in constant time, against every configured secret;
 //!   nothing is read or echoed before that;
-//! - the body is capped (64 KiB by default) and never logged or returned: no message text,
-//!   no full phone number (only [`mask_phone`]), no secret;
+//! - the body is capped (64 KiB by default), must arrive within the body timeout, and is never
+//!   logged or returned: no message text, no full phone number (only [`mask_phone`]), no
+//!   secret;
+//! - a value that is an unrendered Data Action placeholder (`${input.text}`) is a 400 naming
+//!   the field, never recorded;
 //! - a 2xx means the inbound row and its suppression change are committed in one ledger
 //!   transaction; any ledger failure is a 503 with `Retry-After` so the flow retries;
-//! - a replayed message id is a 200 `duplicate` and changes nothing.
+//! - a replayed message id is a 200 `duplicate` and changes nothing, unless its text differs
+//!   from the delivery this process recorded: then it is a 409 `conflict`, logged (masked) and
+//!   counted, and an opt-out keyword in it still suppresses the sender (a STOP is never lost
+//!   to a mis-mapped id; a START in it never lifts anything);
+//! - connections that do not finish a request head within the header timeout, including idle
+//!   keep-alive connections, are closed.
 
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
+use std::hash::BuildHasher as _;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use herald_ledger::{
-    Channel, InboundAction, InboundRecord, InboundResult, Ledger, LedgerKey, mask_phone,
+    Channel, InboundAction, InboundRecord, InboundResult, Ledger, LedgerKey, Suppression,
+    mask_phone,
 };
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use jiff::Timestamp;
@@ -32,6 +46,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use crate::keywords::KeywordSet;
+use crate::metrics::{self, Metrics, Outcome};
 
 /// The header carrying the shared secret.
 pub const SECRET_HEADER: &str = "X-Herald-Secret";
@@ -45,6 +60,17 @@ pub const MAX_SECRETS: usize = 2;
 pub const RETRY_AFTER_SECS: u32 = 5;
 /// The longest accepted `messageId`, in bytes.
 pub const MAX_MESSAGE_ID_LEN: usize = 256;
+/// The default time a client has to send a request head (and the longest a keep-alive
+/// connection may sit idle between requests).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time a client has to send the request body once its head arrived.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default time `/healthz` waits for the ledger write probe.
+pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a `/healthz` probe result is reused, so probes cannot load the ledger.
+const HEALTH_CACHE: Duration = Duration::from_secs(1);
+/// How many recent message ids the replay check remembers (about 20 MB at most).
+const REPLAY_MEMORY: usize = 50_000;
 
 /// A ledger shared between request handlers; each call runs on a blocking thread.
 pub type SharedLedger = Arc<Mutex<Box<dyn Ledger>>>;
@@ -68,16 +94,98 @@ pub enum ConfigError {
     /// The body limit is zero.
     #[error("the inbound body limit must be at least 1 byte")]
     ZeroBodyLimit,
+    /// A timeout is zero.
+    #[error("the {0} timeout must be longer than zero")]
+    ZeroTimeout(&'static str),
+}
+
+/// Options of the HTTP server around the routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// Time allowed for a request head, counted from the moment the connection waits for
+    /// one: a new connection, or an idle keep-alive connection between requests.
+    pub header_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> ServeOptions {
+        ServeOptions {
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+        }
+    }
+}
+
+/// Remembers a keyed digest of each recently recorded message's text, to tell a retry from
+/// a different message under a reused id. Memory only: never stored, logged or returned.
+struct ReplayMemory {
+    salt: [u8; 16],
+    digests: HashMap<String, [u8; 32]>,
+    order: VecDeque<String>,
+}
+
+impl ReplayMemory {
+    fn new() -> ReplayMemory {
+        // Two independently seeded SipHash outputs: enough to make the in-memory digests
+        // useless outside this process.
+        let a = RandomState::new().hash_one(0x6865_7261_6c64_u64);
+        let b = RandomState::new().hash_one(Instant::now());
+        let mut salt = [0; 16];
+        salt[..8].copy_from_slice(&a.to_le_bytes());
+        salt[8..].copy_from_slice(&b.to_le_bytes());
+        ReplayMemory {
+            salt,
+            digests: HashMap::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    fn digest(&self, text: &str) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.salt);
+        h.update(text.as_bytes());
+        h.finalize().into()
+    }
+
+    fn remember(&mut self, message_id: &str, digest: [u8; 32]) {
+        if self.digests.insert(message_id.to_owned(), digest).is_none() {
+            self.order.push_back(message_id.to_owned());
+            if self.order.len() > REPLAY_MEMORY
+                && let Some(oldest) = self.order.pop_front()
+            {
+                self.digests.remove(&oldest);
+            }
+        }
+    }
+
+    /// `Some(true)` when the id was recorded here with a different text.
+    fn differs(&self, message_id: &str, digest: &[u8; 32]) -> Option<bool> {
+        self.digests
+            .get(message_id)
+            .map(|first| first.ct_ne(digest).into())
+    }
+}
+
+/// The last `/healthz` probe: when it ended and what it found, or the probe still running.
+#[derive(Default)]
+struct HealthProbe {
+    last: Option<(Instant, bool)>,
+    running: Option<tokio::task::JoinHandle<Result<(), String>>>,
 }
 
 /// Everything the receiver needs: the ledger, the recipient key, the accepted secrets and
 /// the keyword lists.
 pub struct ReceiverState {
-    ledger: SharedLedger,
+    /// `None` only while dropping (see the `Drop` impl).
+    ledger: Option<SharedLedger>,
     key: LedgerKey,
     secret_digests: Vec<[u8; 32]>,
     keywords: KeywordSet,
     max_body_bytes: usize,
+    body_timeout: Duration,
+    health_timeout: Duration,
+    metrics: Metrics,
+    replays: Mutex<ReplayMemory>,
+    health: tokio::sync::Mutex<HealthProbe>,
 }
 
 impl std::fmt::Debug for ReceiverState {
@@ -87,7 +195,24 @@ impl std::fmt::Debug for ReceiverState {
             .field("secrets", &self.secret_digests.len())
             .field("keywords", &self.keywords)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("body_timeout", &self.body_timeout)
+            .field("health_timeout", &self.health_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for ReceiverState {
+    /// The router, and with it this state, is usually dropped on an async thread (the end of
+    /// [`serve`], a finished connection task). A PostgreSQL ledger closes its connection by
+    /// blocking on its own runtime, which panics there; so the ledger handle is released on
+    /// a plain thread instead.
+    fn drop(&mut self) {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
+        if let Some(ledger) = self.ledger.take() {
+            let _ = std::thread::spawn(move || drop(ledger)).join();
+        }
     }
 }
 
@@ -117,12 +242,26 @@ impl ReceiverState {
             secret_digests.push(digest(bytes));
         }
         Ok(ReceiverState {
-            ledger,
+            ledger: Some(ledger),
             key,
             secret_digests,
             keywords: KeywordSet::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            health_timeout: DEFAULT_HEALTH_TIMEOUT,
+            metrics: Metrics::new(),
+            replays: Mutex::new(ReplayMemory::new()),
+            health: tokio::sync::Mutex::new(HealthProbe::default()),
         })
+    }
+
+    /// The shared ledger handle.
+    fn ledger(&self) -> SharedLedger {
+        Arc::clone(
+            self.ledger
+                .as_ref()
+                .expect("the ledger handle is released only on drop"),
+        )
     }
 
     /// Adds configured opt-out keywords to the built-in list.
@@ -141,6 +280,26 @@ impl ReceiverState {
         Ok(self)
     }
 
+    /// Sets how long a client may take to send the body (default [`DEFAULT_BODY_TIMEOUT`]);
+    /// a slower body is answered `408`.
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Result<ReceiverState, ConfigError> {
+        if timeout.is_zero() {
+            return Err(ConfigError::ZeroTimeout("body"));
+        }
+        self.body_timeout = timeout;
+        Ok(self)
+    }
+
+    /// Sets how long `/healthz` waits for the ledger write probe before answering `503`
+    /// (default [`DEFAULT_HEALTH_TIMEOUT`]).
+    pub fn with_health_timeout(mut self, timeout: Duration) -> Result<ReceiverState, ConfigError> {
+        if timeout.is_zero() {
+            return Err(ConfigError::ZeroTimeout("health"));
+        }
+        self.health_timeout = timeout;
+        Ok(self)
+    }
+
     /// Whether `presented` matches a configured secret. Compares SHA-256 digests in constant
     /// time (so neither content nor length leaks) against every secret, without stopping early.
     fn authorised(&self, presented: Option<&HeaderValue>) -> bool {
@@ -154,39 +313,202 @@ impl ReceiverState {
         }
         bool::from(ok)
     }
+
+    /// Whether the ledger can start a write transaction now. Uses an empty
+    /// `suppress_many`: one write transaction (SQLite `BEGIN IMMEDIATE`, PostgreSQL the
+    /// chain lock row `FOR UPDATE`) that changes nothing. Results are reused for a second,
+    /// and a probe still stuck from before counts as not writable without starting another.
+    async fn ledger_writable(&self) -> bool {
+        let mut probe = self.health.lock().await;
+        if let Some((at, ok)) = probe.last
+            && at.elapsed() < HEALTH_CACHE
+        {
+            return ok;
+        }
+        let mut handle = probe.running.take().unwrap_or_else(|| {
+            let ledger = self.ledger();
+            tokio::task::spawn_blocking(move || {
+                let mut ledger = ledger.lock().unwrap_or_else(PoisonError::into_inner);
+                ledger
+                    .suppress_many(&[])
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            })
+        });
+        let ok = match tokio::time::timeout(self.health_timeout, &mut handle).await {
+            Ok(Ok(Ok(()))) => true,
+            Ok(Ok(Err(e))) => {
+                tracing::warn!(error = %e, "health check: the ledger is not writable");
+                false
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "health check: the ledger probe failed");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = self.health_timeout.as_millis(),
+                    "health check: the ledger did not open a write transaction in time (locked or unreachable)"
+                );
+                probe.running = Some(handle);
+                false
+            }
+        };
+        self.metrics.ledger_writable(ok);
+        probe.last = Some((Instant::now(), ok));
+        ok
+    }
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// The receiver's routes: `POST /v1/inbound` and `GET /healthz`.
+/// The receiver's routes: `POST /v1/inbound`, `GET /healthz` (readiness: the ledger is
+/// writable), `GET /livez` (liveness: the process answers) and `GET /metrics`.
 pub fn router(state: ReceiverState) -> Router {
     Router::new()
         .route("/v1/inbound", post(inbound))
         .route("/healthz", get(healthz))
+        .route("/livez", get(livez))
+        .route("/metrics", get(metrics_page))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(log_request))
         .with_state(Arc::new(state))
 }
 
-/// Serves the receiver on `listener` until `shutdown` completes, then stops accepting
-/// connections and waits for in-flight requests (so a STOP being committed is answered).
+/// Serves the receiver on `listener` with the default [`ServeOptions`] until `shutdown`
+/// completes, then stops accepting connections and waits for in-flight requests (so a STOP
+/// being committed is answered).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: ReceiverState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_with(listener, state, ServeOptions::default(), shutdown).await
 }
 
-async fn healthz() -> Response {
+/// [`serve`] with explicit options. HTTP/1.1 only (the TLS proxy in front speaks it
+/// upstream); each connection must send a request head within `header_timeout` or is closed.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: ReceiverState,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let app = router(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(options.header_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(error = %e, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection =
+            graceful.watch(builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                if e.is_timeout() {
+                    tracing::debug!("connection closed: no complete request head in time");
+                } else {
+                    tracing::debug!(error = %e, "connection closed with an error");
+                }
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// One log line per request: method, route, status, outcome and latency. The path is logged
+/// only when it is one of the receiver's routes; no header, query or body is.
+async fn log_request(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = match request.uri().path() {
+        "/v1/inbound" => "/v1/inbound",
+        "/healthz" => "/healthz",
+        "/livez" => "/livez",
+        "/metrics" => "/metrics",
+        _ => "other",
+    };
+    let response = next.run(request).await;
+    let outcome = response
+        .extensions()
+        .get::<Outcome>()
+        .map_or("-", |o| o.as_str());
+    let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(
+        method = %method,
+        path,
+        status = response.status().as_u16(),
+        outcome,
+        latency_ms,
+        "request"
+    );
+    response
+}
+
+async fn healthz(State(state): State<Arc<ReceiverState>>) -> Response {
+    if state.ledger_writable().await {
+        (
+            StatusCode::OK,
+            axum::Json(json!({ "status": "ok", "ledger": "writable" })),
+        )
+            .into_response()
+    } else {
+        let mut response = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "unavailable", "ledger": "not writable" })),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        response
+    }
+}
+
+async fn livez() -> Response {
     (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response()
 }
 
-async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "not found", None)
+async fn metrics_page(State(state): State<Arc<ReceiverState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn not_found(State(state): State<Arc<ReceiverState>>) -> Response {
+    counted(
+        &state,
+        Outcome::NotFound,
+        error(StatusCode::NOT_FOUND, "not found", None),
+    )
+}
+
+/// Counts the request and tags the response with its outcome for the request log.
+fn counted(state: &ReceiverState, outcome: Outcome, mut response: Response) -> Response {
+    state.metrics.request(outcome);
+    response.extensions_mut().insert(outcome);
+    response
 }
 
 fn error(status: StatusCode, message: &str, field: Option<&str>) -> Response {
@@ -208,19 +530,23 @@ struct Inbound {
 /// A 400 naming the field at fault (never its value).
 struct BadRequest {
     message: String,
-    field: Option<&'static str>,
+    field: Option<String>,
 }
 
 impl BadRequest {
-    fn field(field: &'static str, message: String) -> BadRequest {
+    fn field(field: &str, message: String) -> BadRequest {
         BadRequest {
             message,
-            field: Some(field),
+            field: Some(field.to_owned()),
         }
     }
 
     fn into_response(self) -> Response {
-        error(StatusCode::BAD_REQUEST, &self.message, self.field)
+        error(
+            StatusCode::BAD_REQUEST,
+            &self.message,
+            self.field.as_deref(),
+        )
     }
 }
 
@@ -229,39 +555,59 @@ async fn inbound(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let (outcome, response) = handle(&state, &headers, body).await;
+    counted(&state, outcome, response)
+}
+
+async fn handle(
+    state: &Arc<ReceiverState>,
+    headers: &HeaderMap,
+    body: Body,
+) -> (Outcome, Response) {
     if !state.authorised(headers.get(SECRET_HEADER)) {
         tracing::warn!("inbound request rejected: missing or wrong {SECRET_HEADER} header");
-        return error(
-            StatusCode::UNAUTHORIZED,
-            &format!("missing or invalid {SECRET_HEADER} header"),
-            None,
+        return (
+            Outcome::Unauthorized,
+            error(
+                StatusCode::UNAUTHORIZED,
+                &format!("missing or invalid {SECRET_HEADER} header"),
+                None,
+            ),
         );
     }
-    let bytes = match read_body(&headers, body, state.max_body_bytes).await {
+    let bytes = match read_body(headers, body, state.max_body_bytes, state.body_timeout).await {
         Ok(b) => b,
-        Err(response) => return response,
+        Err(rejected) => return rejected,
     };
     let message = match parse(&bytes) {
         Ok(m) => m,
         Err(bad) => {
             tracing::warn!(
-                field = bad.field.unwrap_or("-"),
+                field = bad.field.as_deref().unwrap_or("-"),
                 "inbound request rejected: {}",
                 bad.message
             );
-            return bad.into_response();
+            return (Outcome::BadRequest, bad.into_response());
         }
     };
-    record(&state, message).await
+    record(state, message).await
 }
 
-async fn read_body(headers: &HeaderMap, body: Body, max: usize) -> Result<Vec<u8>, Response> {
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    max: usize,
+    timeout: Duration,
+) -> Result<Vec<u8>, (Outcome, Response)> {
     let too_large = || {
         tracing::warn!(limit = max, "inbound request rejected: body too large");
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            &format!("request body is larger than {max} bytes"),
-            None,
+        (
+            Outcome::TooLarge,
+            error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body is larger than {max} bytes"),
+                None,
+            ),
         )
     };
     let declared = headers
@@ -271,14 +617,34 @@ async fn read_body(headers: &HeaderMap, body: Body, max: usize) -> Result<Vec<u8
     if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes().to_vec()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(_) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "could not read the request body",
-            None,
+    match tokio::time::timeout(timeout, Limited::new(body, max).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(_)) => Err((
+            Outcome::BadRequest,
+            error(
+                StatusCode::BAD_REQUEST,
+                "could not read the request body",
+                None,
+            ),
         )),
+        Err(_) => {
+            tracing::warn!(
+                timeout_ms = timeout.as_millis(),
+                "inbound request rejected: body not received in time"
+            );
+            Err((
+                Outcome::Timeout,
+                error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "the request body did not arrive within {} ms",
+                        timeout.as_millis()
+                    ),
+                    None,
+                ),
+            ))
+        }
     }
 }
 
@@ -298,21 +664,23 @@ fn parse(bytes: &[u8]) -> Result<Inbound, BadRequest> {
             field: None,
         });
     };
+    // Before any other check: a Data Action whose input was not mapped sends the reference
+    // itself. Recording it would key a suppression to nobody, or make every later message a
+    // "duplicate" of the first and lose its opt-out.
+    if let Some(field) = find_placeholder(&obj) {
+        return Err(BadRequest::field(
+            &field,
+            format!(
+                "field `{field}` is an unrendered Data Action placeholder (`${{input.…}}`); map the Data Action input to it"
+            ),
+        ));
+    }
     let message_id = required_string(&obj, "messageId")?;
     let message_id = message_id.trim();
     if message_id.is_empty() {
         return Err(BadRequest::field(
             "messageId",
             "field `messageId` must not be empty".to_owned(),
-        ));
-    }
-    if is_unrendered_template(message_id) {
-        // A Data Action whose input was not mapped sends the reference itself; accepting it
-        // would make every later message a "duplicate" of the first and lose its opt-out.
-        return Err(BadRequest::field(
-            "messageId",
-            "field `messageId` is an unrendered template reference; map the Data Action input"
-                .to_owned(),
         ));
     }
     if message_id.len() > MAX_MESSAGE_ID_LEN {
@@ -352,9 +720,54 @@ fn parse(bytes: &[u8]) -> Result<Inbound, BadRequest> {
     })
 }
 
-/// Whether a value is a Velocity reference the Data Action left unrendered (`${input.x}`).
+/// The path (`text`, `extra.note`, `list[2]`) of the first string value, at any depth, that
+/// is an unrendered Velocity reference. Object keys in the path are cut to 64 characters.
+fn find_placeholder(obj: &Map<String, Value>) -> Option<String> {
+    fn walk(value: &Value, path: &str) -> Option<String> {
+        match value {
+            Value::String(s) => is_unrendered_template(s).then(|| path.to_owned()),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| walk(v, &format!("{path}[{i}]"))),
+            Value::Object(map) => map.iter().find_map(|(k, v)| {
+                let k: String = k.chars().take(64).collect();
+                let path = if path.is_empty() {
+                    k
+                } else {
+                    format!("{path}.{k}")
+                };
+                walk(v, &path)
+            }),
+            Value::Null | Value::Bool(_) | Value::Number(_) => None,
+        }
+    }
+    // Check the contract's own fields first, so the message names the one that matters.
+    for field in [
+        "messageId",
+        "from",
+        "text",
+        "conversationId",
+        "to",
+        "timestamp",
+    ] {
+        if let Some(path) = obj.get(field).and_then(|v| walk(v, field)) {
+            return Some(path);
+        }
+    }
+    walk(&Value::Object(obj.clone()), "")
+}
+
+/// Whether a value is a Velocity reference the Data Action left unrendered: the whole value
+/// is one (`${input.x}`, `$!{x}`), or it contains a reference to the action's input
+/// (`${input.`, `$!{input.`, `$input.`, `$!input.`).
 fn is_unrendered_template(value: &str) -> bool {
-    value.starts_with("${") || value.starts_with("$!{")
+    let v = value.trim();
+    let whole = (v.starts_with("${") || v.starts_with("$!{")) && v.ends_with('}');
+    whole
+        || ["${input.", "$!{input.", "$input.", "$!input."]
+            .iter()
+            .any(|r| v.contains(r))
 }
 
 fn required_string<'a>(
@@ -405,7 +818,25 @@ fn normalise_e164(raw: &str) -> Option<String> {
     ((8..=15).contains(&digits.len()) && !digits.starts_with('0')).then_some(out)
 }
 
-async fn record(state: &Arc<ReceiverState>, message: Inbound) -> Response {
+/// Runs a ledger call on a blocking thread, timing it.
+async fn with_ledger<T: Send + 'static>(
+    state: &ReceiverState,
+    call: impl FnOnce(&mut dyn Ledger) -> herald_ledger::Result<T> + Send + 'static,
+) -> Result<herald_ledger::Result<T>, tokio::task::JoinError> {
+    let ledger = state.ledger();
+    let started = Instant::now();
+    let outcome = tokio::task::spawn_blocking(move || {
+        // A panic in an earlier call poisons the mutex; every ledger method is one
+        // transaction that rolls back when dropped, so the ledger itself is still consistent.
+        let mut ledger = ledger.lock().unwrap_or_else(PoisonError::into_inner);
+        call(ledger.as_mut())
+    })
+    .await;
+    state.metrics.ledger_write(started.elapsed());
+    outcome
+}
+
+async fn record(state: &Arc<ReceiverState>, message: Inbound) -> (Outcome, Response) {
     let Inbound {
         message_id,
         from,
@@ -413,32 +844,41 @@ async fn record(state: &Arc<ReceiverState>, message: Inbound) -> Response {
         timestamp,
     } = message;
     let classification = state.keywords.classify(&text);
+    let text_digest = state
+        .replays
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .digest(&text);
     drop(text);
     let masked = mask_phone(&from);
+    let recipient = state.key.recipient_id(Channel::Sms, &from);
+    drop(from);
     let record = InboundRecord {
         message_id: message_id.clone(),
-        recipient: state.key.recipient_id(Channel::Sms, &from),
+        recipient: recipient.clone(),
         masked: masked.clone(),
         channel: Channel::Sms,
         action: classification.action,
         flagged: classification.flagged,
         received_at: timestamp.unwrap_or_else(Timestamp::now),
     };
-    drop(from);
-    let ledger = Arc::clone(&state.ledger);
-    let outcome = tokio::task::spawn_blocking(move || {
-        // A panic in an earlier call poisons the mutex; every ledger method is one
-        // transaction that rolls back when dropped, so the ledger itself is still consistent.
-        let mut ledger = ledger.lock().unwrap_or_else(PoisonError::into_inner);
-        ledger.record_inbound(&record)
-    })
-    .await;
+    let outcome = with_ledger(state, move |ledger| ledger.record_inbound(&record)).await;
     let action = action_str(classification.action);
     let keyword = classification.keyword.as_deref().unwrap_or("-");
     match outcome {
         Ok(Ok(InboundResult::Recorded {
             suppression_changed,
         })) => {
+            state
+                .replays
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remember(&message_id, text_digest);
+            match classification.action {
+                InboundAction::Suppress => state.metrics.opt_out(),
+                InboundAction::Resubscribe => state.metrics.resubscribe(),
+                InboundAction::Help | InboundAction::None => {}
+            }
             if classification.flagged {
                 tracing::warn!(
                     message_id,
@@ -459,28 +899,107 @@ async fn record(state: &Arc<ReceiverState>, message: Inbound) -> Response {
                 );
             }
             (
-                StatusCode::OK,
-                axum::Json(json!({
-                    "status": "recorded",
-                    "action": action,
-                    "flagged": classification.flagged,
-                })),
+                Outcome::Recorded,
+                (
+                    StatusCode::OK,
+                    axum::Json(json!({
+                        "status": "recorded",
+                        "action": action,
+                        "flagged": classification.flagged,
+                    })),
+                )
+                    .into_response(),
             )
-                .into_response()
         }
         Ok(Ok(InboundResult::Duplicate)) => {
+            let differs = state
+                .replays
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .differs(&message_id, &text_digest);
+            if differs == Some(true) {
+                return replay_conflict(
+                    state,
+                    message_id,
+                    recipient,
+                    masked,
+                    classification.action,
+                )
+                .await;
+            }
             tracing::info!(message_id, from = masked, "inbound reply already recorded");
-            (StatusCode::OK, axum::Json(json!({ "status": "duplicate" }))).into_response()
+            (
+                Outcome::Duplicate,
+                (StatusCode::OK, axum::Json(json!({ "status": "duplicate" }))).into_response(),
+            )
         }
         Ok(Err(e)) => {
             tracing::error!(message_id, from = masked, error = %e, "inbound reply NOT recorded: ledger error; answering 503 so the sender retries");
-            unavailable()
+            (Outcome::Unavailable, unavailable())
         }
         Err(e) => {
             tracing::error!(message_id, from = masked, error = %e, "inbound reply NOT recorded: ledger task failed; answering 503 so the sender retries");
-            unavailable()
+            (Outcome::Unavailable, unavailable())
         }
     }
+}
+
+/// A recorded message id arrived again with a different text: a mis-mapped id (e.g. the
+/// conversation id) or a forged replay. Not a plain duplicate: logged and counted, answered
+/// `409`; an opt-out keyword in it still suppresses the sender (its own audit source), a
+/// re-subscribe keyword is ignored.
+async fn replay_conflict(
+    state: &Arc<ReceiverState>,
+    message_id: String,
+    recipient: herald_ledger::RecipientId,
+    masked: String,
+    action: InboundAction,
+) -> (Outcome, Response) {
+    let action_name = action_str(action);
+    let mut suppressed = false;
+    if action == InboundAction::Suppress {
+        let suppression = Suppression {
+            recipient,
+            masked: masked.clone(),
+            channel: Some(Channel::Sms),
+            reason:
+                "opt-out keyword in a replayed message id whose text differs (flagged for review)"
+                    .to_owned(),
+            source: format!("inbound-replay:{message_id}"),
+        };
+        match with_ledger(state, move |ledger| ledger.suppress(&suppression)).await {
+            Ok(Ok(_)) => suppressed = true,
+            Ok(Err(e)) => {
+                tracing::error!(message_id, from = masked, error = %e, "opt-out in a conflicting replay NOT recorded: ledger error; answering 503 so the sender retries");
+                return (Outcome::Unavailable, unavailable());
+            }
+            Err(e) => {
+                tracing::error!(message_id, from = masked, error = %e, "opt-out in a conflicting replay NOT recorded: ledger task failed; answering 503 so the sender retries");
+                return (Outcome::Unavailable, unavailable());
+            }
+        }
+    }
+    tracing::warn!(
+        message_id,
+        from = masked,
+        action = action_name,
+        suppressed,
+        "replayed message id with a different text: flagged, not treated as a duplicate; check that the Data Action maps messageId to the message's own id"
+    );
+    (
+        Outcome::ReplayConflict,
+        (
+            StatusCode::CONFLICT,
+            axum::Json(json!({
+                "status": "conflict",
+                "error": "this messageId was already recorded with a different text; map messageId to the message's own id",
+                "field": "messageId",
+                "action": action_name,
+                "suppressed": suppressed,
+            })),
+        )
+            .into_response(),
+    )
 }
 
 fn unavailable() -> Response {
@@ -531,18 +1050,18 @@ mod tests {
     fn parse_names_the_missing_or_mistyped_field() {
         let err = |body: &str| parse(body.as_bytes()).err().expect("rejected");
         let e = err(r#"{"from":"+15550100100","text":"STOP"}"#);
-        assert_eq!(e.field, Some("messageId"));
+        assert_eq!(e.field.as_deref(), Some("messageId"));
         assert!(e.message.contains("missing field `messageId`"));
         let e = err(r#"{"messageId":"m","text":"STOP"}"#);
-        assert_eq!(e.field, Some("from"));
+        assert_eq!(e.field.as_deref(), Some("from"));
         let e = err(r#"{"messageId":"m","from":"+15550100100"}"#);
-        assert_eq!(e.field, Some("text"));
+        assert_eq!(e.field.as_deref(), Some("text"));
         let e = err(r#"{"messageId":7,"from":"+15550100100","text":"x"}"#);
         assert_eq!(e.message, "field `messageId` must be a string");
         let e = err(r#"{"messageId":"m","from":"+15550100100","text":"x","to":5}"#);
-        assert_eq!(e.field, Some("to"));
+        assert_eq!(e.field.as_deref(), Some("to"));
         let e = err(r#"{"messageId":"${input.messageId}","from":"+15550100100","text":"x"}"#);
-        assert_eq!(e.field, Some("messageId"));
+        assert_eq!(e.field.as_deref(), Some("messageId"));
         assert!(e.message.contains("unrendered"));
         let e = err("[1,2]");
         assert_eq!(e.field, None);

@@ -87,6 +87,21 @@ async fn logs_mask_the_number_and_never_contain_the_text_or_the_secret() {
         send(&app, SECRET, message("m-3", "15550100100", text)).await,
         StatusCode::BAD_REQUEST
     );
+    // The same id with another text: a flagged conflict, logged with the masked number only.
+    assert_eq!(
+        send(
+            &app,
+            SECRET,
+            message("m-1", phone, "STOP texting me about the sofa")
+        )
+        .await,
+        StatusCode::CONFLICT
+    );
+    // An unmapped Data Action placeholder names the field, not the value.
+    assert_eq!(
+        send(&app, SECRET, message("m-5", phone, "${input.text} sofa")).await,
+        StatusCode::BAD_REQUEST
+    );
     SqliteLedger::open(&path, &key)
         .expect("reopen")
         .connection()
@@ -103,6 +118,17 @@ async fn logs_mask_the_number_and_never_contain_the_text_or_the_secret() {
     assert!(out.contains("already recorded"), "{out}");
     assert!(out.contains("X-Herald-Secret"), "{out}");
     assert!(out.contains("NOT recorded"), "{out}");
+    assert!(out.contains("different text"), "{out}");
+    assert!(
+        out.contains("placeholder") && out.contains("field=\"text\""),
+        "{out}"
+    );
+    // One line per request, with its outcome.
+    assert!(out.contains("outcome=\"replay_conflict\""), "{out}");
+    assert!(
+        out.contains("outcome=\"recorded\"") && out.contains("status=200"),
+        "{out}"
+    );
     for secret_or_pii in ["5550100100", "sofa", "texting", SECRET, "wrong-secret"] {
         assert!(
             !out.contains(secret_or_pii),

@@ -139,7 +139,7 @@ async fn healthz_needs_no_secret() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.json, json!({ "status": "ok" }));
+    assert_eq!(r.json, json!({ "status": "ok", "ledger": "writable" }));
 }
 
 #[tokio::test]
@@ -303,9 +303,11 @@ async fn a_replayed_message_id_is_a_duplicate_and_changes_nothing() {
         assert_eq!(again.status, StatusCode::OK);
         assert_eq!(again.json, json!({ "status": "duplicate" }));
     }
-    // Even a replay with different text is the same message.
+    // A replay with a different text is not a plain duplicate (issue 17 §3): it is a 409
+    // conflict, and a START in it lifts nothing.
     let again = send(&app, Some(SECRET), message("m-replay", "START")).await;
-    assert_eq!(again.json, json!({ "status": "duplicate" }));
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(again.json["status"], "conflict");
     assert_eq!(h.inbound_rows("m-replay"), 1);
     assert_eq!(h.suppression_adds(), 1);
     assert!(h.suppressed());
