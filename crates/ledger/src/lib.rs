@@ -66,16 +66,22 @@
 //! ```
 
 mod chain;
+mod codec;
 mod error;
 mod fsutil;
 mod key;
 mod location;
 mod lock;
 mod model;
+mod ops;
+#[cfg(feature = "postgres")]
+mod pg_lock;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod raw;
+mod rules;
 mod sqlite;
+mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
@@ -94,13 +100,16 @@ pub use model::{
     SuppressionAction, SuppressionAudit, SuppressionRow, SuppressionSet, TemplateBinding,
     TemplateVersionRecord, TemplateWrite, UnknownPolicy, VerifyReport,
 };
+pub use ops::SCHEMA_VERSION;
 #[cfg(feature = "postgres")]
-pub use postgres::{PgRunLock, PostgresLedger};
+pub use pg_lock::PgRunLock;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresLedger;
 pub use raw::{
     MigrateReport, RawColumn, RawKind, RawRow, RawSink, RawTable, RawValue, TableCounts,
     migrate_ledger,
 };
-pub use sqlite::{SCHEMA_VERSION, SqliteLedger};
+pub use sqlite::SqliteLedger;
 
 /// Storage behind plan, apply and the receiver. Synchronous and object-safe
 /// (`Box<dyn Ledger>`); call it from a blocking thread.
