@@ -116,7 +116,7 @@ pub use sqlite::SqliteLedger;
 ///
 /// Implementations must run each `&mut self` method as one atomic write transaction that
 /// also appends its events to the hash chain, and must not assume a local file, so that a
-/// PostgreSQL backend can implement the same contract (see [`testing::conformance_suite`]
+/// PostgreSQL backend can implement the same contract (see `conformance_tests!`
 /// behind the `testing` feature).
 pub trait Ledger: Send {
     /// Turns every leftover `dispatching` row into `unknown` and returns how many.
