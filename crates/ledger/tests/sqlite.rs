@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use herald_ledger::{
     Channel, Claim, ClaimResult, Ledger, LedgerError, LedgerKey, LedgerLocation, LedgerLock,
     LockError, LockInfo, NewRun, Outcome, OutcomeResult, RunLock, SendState, SqliteLedger,
-    Suppression, UnknownPolicy, mask_email, mask_phone, migrate_ledger, testing,
+    Suppression, UnknownPolicy, mask_email, mask_phone, migrate_ledger,
 };
 use jiff::Timestamp;
 
