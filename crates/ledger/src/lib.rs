@@ -8,6 +8,13 @@
 //! [`LedgerLock`], chosen with [`LedgerLocation`]); the hash-chained event log checked by
 //! [`Ledger::verify`]; and verbatim copies between backends ([`migrate_ledger`]).
 //!
+//! Layout: every [`Ledger`] operation is written once (`ops` for reads and dispatch, `writes`
+//! for changes and the hash-chain append, `audit` for verify replay and raw copies, `rules`
+//! for the claim decision and the outcome → columns mapping, `codec` for row decoding) over a
+//! small private transaction trait (`store`). The backends (`sqlite`, `postgres`) keep only
+//! connections, migrations, transactions and their dialect points (row locks in claims, array
+//! parameters, bulk import); `pg_lock` is the PostgreSQL run lock.
+//!
 //! Invariants every backend keeps:
 //! - a send is identified by `(campaign, row_key)` and dispatched at most once unless the
 //!   caller explicitly asks to resend `unknown` rows;
@@ -65,6 +72,7 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod chain;
 mod codec;
 mod error;
@@ -84,6 +92,7 @@ mod sqlite;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod writes;
 
 use std::collections::HashSet;
 

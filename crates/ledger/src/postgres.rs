@@ -31,14 +31,16 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, Config, GenericClient, NoTls, Row, Statement, Transaction};
 
 use crate::Ledger as _;
+use crate::audit::{check_import_target, import_meta, zero_counts};
 use crate::codec::now_ms;
 use crate::error::{LedgerError, Result};
 use crate::key::LedgerKey;
 use crate::model::OpenReport;
-use crate::ops::{SCHEMA_VERSION, check_import_target, check_key, import_meta, zero_counts};
+use crate::ops::SCHEMA_VERSION;
 use crate::pg_lock::PgRunLock;
 use crate::raw::{RawKind, RawRow, RawSink, RawTable, RawValue, TableCounts};
 use crate::store::{Cells, Db, Each, Store, Val};
+use crate::writes::check_key;
 
 /// PostgreSQL migrations, in order; entry `i` upgrades version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_initial.sql")];

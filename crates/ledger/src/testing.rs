@@ -52,7 +52,7 @@ pub const CASES: &[(&str, Case)] = &[
 /// returns `(guard, Box<dyn Ledger>)`; the guard (a temporary directory, a schema) outlives
 /// the ledger. Attributes written before `make` (e.g. `#[ignore = "…"]`) go on every test.
 ///
-/// ```ignore
+/// ```text
 /// mod conformance {
 ///     herald_ledger::conformance_tests!(make = || {
 ///         let dir = tempfile::tempdir().unwrap();
