@@ -134,7 +134,7 @@ pub(crate) fn import_meta(db: &mut dyn Db, key: &str, value: &str) -> Result<()>
         };
     }
     db.execute(
-        "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         p![key, value],
     )?;
     Ok(())

@@ -25,6 +25,13 @@ macro_rules! send_cols {
 }
 pub(crate) use send_cols;
 
+/// One `sends` row by `(campaign, row_key)`.
+pub(crate) const SEND_BY_KEY: &str = concat!(
+    "SELECT ",
+    send_cols!(),
+    " FROM sends WHERE campaign = ?1 AND row_key = ?2"
+);
+
 pub(crate) fn now_ms() -> i64 {
     Timestamp::now().as_millisecond()
 }

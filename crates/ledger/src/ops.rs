@@ -14,8 +14,9 @@ use crate::Ledger;
 use crate::audit::{table_counts_in, verify_in};
 use crate::chain::Event;
 use crate::codec::{
-    RawSend, binding, corrupt, count, export_row, limit, parse_channel, parse_recipient,
-    parse_scope, parse_state, run_record, send_cols, seq_of, suppression, template_version, ts,
+    RawSend, SEND_BY_KEY, binding, corrupt, count, export_row, limit, parse_channel,
+    parse_recipient, parse_scope, parse_state, run_record, send_cols, seq_of, suppression,
+    template_version, ts,
 };
 use crate::error::{LedgerError, Result};
 use crate::key::{Channel, RecipientId};
@@ -37,12 +38,6 @@ pub const SCHEMA_VERSION: i64 = 1;
 
 const EXPORT_PAGE: i64 = 2_000;
 
-const SEND_BY_KEY: &str = concat!(
-    "SELECT ",
-    send_cols!(),
-    " FROM sends WHERE campaign = $1 AND row_key = $2"
-);
-
 fn counts_entry<'a>(
     out: &'a mut BTreeMap<String, CampaignCounts>,
     c: &str,
@@ -59,7 +54,7 @@ impl<S: Store> Ledger for S {
         self.write(|db, at| {
             let mut images = db.rows(
                 concat!(
-                    "UPDATE sends SET state = 'unknown', note = 'interrupted while dispatching', updated_at = $1 \
+                    "UPDATE sends SET state = 'unknown', note = 'interrupted while dispatching', updated_at = ?1 \
                      WHERE state = 'dispatching' RETURNING ",
                     send_cols!()
                 ),
@@ -80,7 +75,7 @@ impl<S: Store> Ledger for S {
         self.write(|db, at| {
             let n = db.execute(
                 "INSERT INTO runs (run_id, command, user_name, host, git_commit, plan_hash, started_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (run_id) DO NOTHING",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (run_id) DO NOTHING",
                 p![&run.run_id, &run.command, &run.user, &run.host, &run.git_commit, &run.plan_hash, at],
             )?;
             if n == 0 {
@@ -96,7 +91,7 @@ impl<S: Store> Ledger for S {
     fn finish_run(&mut self, run_id: &str, outcome: &str) -> Result<()> {
         self.write(|db, at| {
             let n = db.execute(
-                "UPDATE runs SET finished_at = $2, outcome = $3 WHERE run_id = $1",
+                "UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE run_id = ?1",
                 p![run_id, at, outcome],
             )?;
             if n == 0 {
@@ -120,7 +115,7 @@ impl<S: Store> Ledger for S {
         self.read(|db| {
             db.rows(
                 "SELECT run_id, command, user_name, host, git_commit, plan_hash, started_at, finished_at, outcome \
-                 FROM runs ORDER BY started_at DESC, run_id DESC LIMIT $1",
+                 FROM runs ORDER BY started_at DESC, run_id DESC LIMIT ?1",
                 p![limit(n)],
                 run_record,
             )
@@ -130,7 +125,7 @@ impl<S: Store> Ledger for S {
     fn template_binding(&self, name: &str) -> Result<Option<TemplateBinding>> {
         self.read(|db| {
             db.row(
-                "SELECT name, response_id, version, content_hash, remote_hash FROM template_bindings WHERE name = $1",
+                "SELECT name, response_id, version, content_hash, remote_hash FROM template_bindings WHERE name = ?1",
                 p![name],
                 binding,
             )
@@ -152,12 +147,12 @@ impl<S: Store> Ledger for S {
             run_exists(db, &w.run_id)?;
             db.execute(
                 "INSERT INTO template_versions (name, response_id, version, content_hash, remote_hash, git_commit, overwrote_hash, run_id, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 p![&w.name, &w.response_id, w.version, &w.content_hash, &w.remote_hash, &w.git_commit, &w.overwrote_hash, &w.run_id, at],
             )?;
             db.execute(
                 "INSERT INTO template_bindings (name, response_id, version, content_hash, remote_hash, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                  ON CONFLICT (name) DO UPDATE SET response_id = excluded.response_id, version = excluded.version, \
                  content_hash = excluded.content_hash, remote_hash = excluded.remote_hash, updated_at = excluded.updated_at",
                 p![&w.name, &w.response_id, w.version, &w.content_hash, &w.remote_hash, at],
@@ -171,7 +166,7 @@ impl<S: Store> Ledger for S {
             run_exists(db, run_id)?;
             if db
                 .row(
-                    "SELECT 1 FROM template_bindings WHERE name = $1",
+                    "SELECT 1 FROM template_bindings WHERE name = ?1",
                     p![new],
                     |_| Ok(()),
                 )?
@@ -183,7 +178,7 @@ impl<S: Store> Ledger for S {
                 });
             }
             let n = db.execute(
-                "UPDATE template_bindings SET name = $2, updated_at = $3 WHERE name = $1",
+                "UPDATE template_bindings SET name = ?2, updated_at = ?3 WHERE name = ?1",
                 p![old, new, at],
             )?;
             if n == 0 {
@@ -208,7 +203,7 @@ impl<S: Store> Ledger for S {
         self.read(|db| {
             db.rows(
                 "SELECT run_id, name, response_id, version, content_hash, remote_hash, git_commit, overwrote_hash, at \
-                 FROM template_versions WHERE CAST($1 AS TEXT) IS NULL OR name = CAST($1 AS TEXT) ORDER BY id",
+                 FROM template_versions WHERE CAST(?1 AS TEXT) IS NULL OR name = CAST(?1 AS TEXT) ORDER BY id",
                 p![name],
                 template_version,
             )
@@ -219,7 +214,7 @@ impl<S: Store> Ledger for S {
         self.read(|db| {
             let mut set = KeySet::default();
             db.each(
-                "SELECT row_key, state FROM sends WHERE campaign = $1",
+                "SELECT row_key, state FROM sends WHERE campaign = ?1",
                 p![campaign],
                 &mut |r| {
                     set.states.insert(r.s(0)?, parse_state(r.str(1)?)?);
@@ -234,7 +229,7 @@ impl<S: Store> Ledger for S {
         self.read(|db| {
             let mut set = HashSet::new();
             db.each(
-                "SELECT DISTINCT recipient FROM sends WHERE campaign = $1 AND state <> 'suppressed'",
+                "SELECT DISTINCT recipient FROM sends WHERE campaign = ?1 AND state <> 'suppressed'",
                 p![campaign],
                 &mut |r| {
                     set.insert(parse_recipient(r.str(0)?)?);
@@ -284,7 +279,7 @@ impl<S: Store> Ledger for S {
                 concat!(
                     "SELECT ",
                     send_cols!(),
-                    " FROM sends WHERE state = $1 AND (CAST($2 AS TEXT) IS NULL OR campaign = CAST($2 AS TEXT)) \
+                    " FROM sends WHERE state = ?1 AND (CAST(?2 AS TEXT) IS NULL OR campaign = CAST(?2 AS TEXT)) \
                      ORDER BY campaign, row_key"
                 ),
                 p![state.as_str(), campaign],
@@ -320,8 +315,8 @@ impl<S: Store> Ledger for S {
             let mut out: BTreeMap<String, CampaignCounts> = BTreeMap::new();
             db.each(
                 "SELECT campaign, state, COUNT(*), \
-                 SUM(CASE WHEN state = 'pending' AND next_attempt_at > $2 THEN 1 ELSE 0 END) \
-                 FROM sends WHERE CAST($1 AS TEXT) IS NULL OR campaign = CAST($1 AS TEXT) GROUP BY campaign, state",
+                 SUM(CASE WHEN state = 'pending' AND next_attempt_at > ?2 THEN 1 ELSE 0 END) \
+                 FROM sends WHERE CAST(?1 AS TEXT) IS NULL OR campaign = CAST(?1 AS TEXT) GROUP BY campaign, state",
                 p![campaign, now.as_millisecond()],
                 &mut |r| {
                     let entry = counts_entry(&mut out, r.str(0)?);
@@ -332,7 +327,7 @@ impl<S: Store> Ledger for S {
             )?;
             db.each(
                 "SELECT campaign, receipt_status, COUNT(*) FROM sends \
-                 WHERE receipt_status IS NOT NULL AND (CAST($1 AS TEXT) IS NULL OR campaign = CAST($1 AS TEXT)) \
+                 WHERE receipt_status IS NOT NULL AND (CAST(?1 AS TEXT) IS NULL OR campaign = CAST(?1 AS TEXT)) \
                  GROUP BY campaign, receipt_status",
                 p![campaign],
                 &mut |r| {
@@ -349,7 +344,7 @@ impl<S: Store> Ledger for S {
     fn conversation_for(&self, recipient: &RecipientId) -> Result<Option<String>> {
         self.read(|db| {
             db.row(
-                "SELECT conversation_id FROM conversations WHERE recipient = $1",
+                "SELECT conversation_id FROM conversations WHERE recipient = ?1",
                 p![recipient.as_str()],
                 |r| r.s(0),
             )
@@ -382,7 +377,7 @@ impl<S: Store> Ledger for S {
         self.read(|db| {
             Ok(db
                 .row(
-                    "SELECT 1 FROM suppressions WHERE recipient = $1 AND (channel = $2 OR channel = '*') LIMIT 1",
+                    "SELECT 1 FROM suppressions WHERE recipient = ?1 AND (channel = ?2 OR channel = '*') LIMIT 1",
                     p![recipient.as_str(), channel.as_str()],
                     |_| Ok(()),
                 )?
@@ -413,7 +408,7 @@ impl<S: Store> Ledger for S {
         self.read(|db| {
             db.rows(
                 "SELECT action, recipient, channel, masked, reason, source, at FROM suppression_audit \
-                 WHERE CAST($1 AS TEXT) IS NULL OR recipient = CAST($1 AS TEXT) ORDER BY id",
+                 WHERE CAST(?1 AS TEXT) IS NULL OR recipient = CAST(?1 AS TEXT) ORDER BY id",
                 p![recipient.map(RecipientId::as_str)],
                 |r| {
                     Ok(SuppressionAudit {
@@ -442,8 +437,8 @@ impl<S: Store> Ledger for S {
         self.read(|db| {
             db.rows(
                 "SELECT campaign, row_key, message_id, channel, updated_at, receipt_status FROM sends \
-                 WHERE state = 'sent' AND message_id IS NOT NULL AND updated_at >= $1 \
-                 ORDER BY updated_at, campaign, row_key LIMIT $2",
+                 WHERE state = 'sent' AND message_id IS NOT NULL AND updated_at >= ?1 \
+                 ORDER BY updated_at, campaign, row_key LIMIT ?2",
                 p![since.as_millisecond(), limit(n)],
                 |r| {
                     Ok(SentMessage {
@@ -462,7 +457,7 @@ impl<S: Store> Ledger for S {
     fn events(&self, after_seq: u64, n: usize) -> Result<Vec<EventRecord>> {
         self.read(|db| {
             db.rows(
-                "SELECT seq, at, kind, payload_json, prev_hash, hash FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                "SELECT seq, at, kind, payload_json, prev_hash, hash FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
                 p![i64::try_from(after_seq).unwrap_or(i64::MAX), limit(n)],
                 |r| {
                     Ok(EventRecord {
@@ -499,9 +494,9 @@ impl<S: Store> Ledger for S {
                     "SELECT s.campaign, s.row_key, s.recipient, s.masked, s.channel, s.state, s.attempts, s.template_hash, \
                      s.message_id, s.conversation_id, s.error_code, r.git_commit, s.receipt_status, s.updated_at \
                      FROM sends s LEFT JOIN runs r ON r.run_id = s.run_id \
-                     WHERE (CAST($1 AS TEXT) IS NULL OR s.campaign = CAST($1 AS TEXT)) \
-                     AND ($2 OR (s.campaign, s.row_key) > ($3, $4)) \
-                     ORDER BY s.campaign, s.row_key LIMIT $5",
+                     WHERE (CAST(?1 AS TEXT) IS NULL OR s.campaign = CAST(?1 AS TEXT)) \
+                     AND (?2 OR (s.campaign, s.row_key) > (?3, ?4)) \
+                     ORDER BY s.campaign, s.row_key LIMIT ?5",
                     p![campaign, first, &after.0, &after.1, EXPORT_PAGE],
                     export_row,
                 )

@@ -32,14 +32,14 @@ use postgres::{Client, Config, GenericClient, NoTls, Row, Statement, Transaction
 
 use crate::Ledger as _;
 use crate::audit::{check_import_target, import_meta, zero_counts};
-use crate::codec::now_ms;
+use crate::codec::{RawSend, now_ms};
 use crate::error::{LedgerError, Result};
 use crate::key::LedgerKey;
 use crate::model::OpenReport;
 use crate::ops::SCHEMA_VERSION;
 use crate::pg_lock::PgRunLock;
 use crate::raw::{RawKind, RawRow, RawSink, RawTable, RawValue, TableCounts};
-use crate::store::{Cells, Db, Each, Store, Val};
+use crate::store::{Cells, Db, Each, SendChange, Store, Val};
 use crate::writes::check_key;
 
 /// PostgreSQL migrations, in order; entry `i` upgrades version `i` to `i + 1`.
@@ -189,12 +189,27 @@ impl Cells for PgRow<'_> {
     }
 }
 
+/// The shared SQL (`?N` parameters) in PostgreSQL's spelling (`$N`); done once per
+/// statement and connection, when it is prepared.
+fn pg_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('$');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl<C: GenericClient> Pg<'_, C> {
     fn prep(&mut self, sql: &str) -> Result<Statement> {
         if let Some(s) = self.stmts.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.c.prepare(sql)?;
+        let s = self.c.prepare(&pg_sql(sql))?;
         self.stmts.insert(sql.to_owned(), s.clone());
         Ok(s)
     }
@@ -227,10 +242,15 @@ impl<C: GenericClient> Db for Pg<'_, C> {
         " FOR UPDATE"
     }
 
+    fn change_send(&mut self, change: &SendChange, p: &[Val<'_>]) -> Result<Option<RawSend>> {
+        let db: &mut dyn Db = self;
+        db.row(change.returning, p, RawSend::from_row)
+    }
+
     fn suppressions_of(&mut self, recipients: &[&str]) -> Result<Vec<(String, String)>> {
         let mut out = Vec::new();
         self.each(
-            "SELECT recipient, channel FROM suppressions WHERE recipient = ANY($1)",
+            "SELECT recipient, channel FROM suppressions WHERE recipient = ANY(?1)",
             &[Val::Texts(recipients)],
             &mut |r| {
                 out.push((r.s(0)?, r.s(1)?));
@@ -530,4 +550,17 @@ fn copy_rows(tx: &mut Transaction<'_>, rows: &[RawRow]) -> Result<()> {
     }
     writer.finish()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pg_sql;
+
+    #[test]
+    fn shared_parameters_are_spelt_for_postgres() {
+        assert_eq!(
+            pg_sql("UPDATE t SET a = ?3 WHERE b = ?1 AND c = ?12 AND d <> '?'"),
+            "UPDATE t SET a = $3 WHERE b = $1 AND c = $12 AND d <> '?'"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! The SQLite ledger backend.
 //!
 //! Owns: the connection settings, the schema and its migrations, transactions and the
-//! SQLite side of the dialect points (parameters as `?N`, bulk import row by row); every
+//! SQLite side of the dialect points (suppression lookups one recipient at a time, bulk
+//! import row by row); every
 //! ledger operation is the shared core's ([`crate::ops`]).
 //! Invariants: the file is created 0600 (in a 0700 directory when the directory is new)
 //! before SQLite first opens it, so the `-wal`/`-shm` files inherit 0600; the connection runs
@@ -11,7 +12,6 @@
 //! the stored key fingerprint must match the supplied key. Timestamps are i64 Unix
 //! milliseconds.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use rusqlite::{Connection, Row, TransactionBehavior};
 
 use crate::Ledger as _;
 use crate::audit::{check_import_target, import_meta, raw_params, zero_counts};
-use crate::codec::now_ms;
+use crate::codec::{RawSend, SEND_BY_KEY, now_ms};
 use crate::error::{LedgerError, Result};
 use crate::fsutil;
 use crate::key::LedgerKey;
@@ -28,7 +28,7 @@ use crate::lock::RunLock;
 use crate::model::OpenReport;
 use crate::ops::SCHEMA_VERSION;
 use crate::raw::{RawRow, RawSink, TableCounts};
-use crate::store::{Cells, Db, Each, Store, Val};
+use crate::store::{Cells, Db, Each, SendChange, Store, Val};
 use crate::writes::check_key;
 
 /// Migrations, in order; entry `i` upgrades version `i` to `i + 1`.
@@ -148,15 +148,6 @@ impl SqliteLedger {
 /// One SQLite connection (or the transaction open on it).
 struct Lite<'c>(&'c Connection);
 
-/// The shared SQL with `$N` parameters spelt `?N`.
-fn lite_sql(sql: &str) -> Cow<'_, str> {
-    if sql.contains('$') {
-        Cow::Owned(sql.replace('$', "?"))
-    } else {
-        Cow::Borrowed(sql)
-    }
-}
-
 impl rusqlite::ToSql for Val<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match *self {
@@ -201,13 +192,13 @@ impl Db for Lite<'_> {
     fn execute(&mut self, sql: &str, p: &[Val<'_>]) -> Result<u64> {
         let n = self
             .0
-            .prepare_cached(&lite_sql(sql))?
+            .prepare_cached(sql)?
             .execute(rusqlite::params_from_iter(p))?;
         Ok(n as u64)
     }
 
     fn each(&mut self, sql: &str, p: &[Val<'_>], f: &mut Each<'_>) -> Result<()> {
-        let mut stmt = self.0.prepare_cached(&lite_sql(sql))?;
+        let mut stmt = self.0.prepare_cached(sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(p))?;
         while let Some(r) = rows.next()? {
             f(&LiteRow(r))?;
@@ -222,6 +213,16 @@ impl Db for Lite<'_> {
     fn row_lock(&self) -> &'static str {
         // `BEGIN IMMEDIATE` already holds the only write lock.
         ""
+    }
+
+    fn change_send(&mut self, change: &SendChange, p: &[Val<'_>]) -> Result<Option<RawSend>> {
+        // `RETURNING` costs SQLite an ephemeral table per statement: change, then read back.
+        if self.execute(change.sql, p)? == 0 {
+            return Ok(None);
+        }
+        let key = p.get(..2).unwrap_or_default();
+        let db: &mut dyn Db = self;
+        db.row(SEND_BY_KEY, key, RawSend::from_row)
     }
 
     fn suppressions_of(&mut self, recipients: &[&str]) -> Result<Vec<(String, String)>> {
@@ -291,7 +292,7 @@ impl Store for SqliteLedger {
                 }
                 let table = row.table;
                 let placeholders = (1..=table.columns().len())
-                    .map(|i| format!("${i}"))
+                    .map(|i| format!("?{i}"))
                     .collect::<Vec<_>>()
                     .join(", ");
                 db.execute(

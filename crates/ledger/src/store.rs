@@ -3,10 +3,11 @@
 //! Owns: [`Store`] (what a backend provides: a read connection, a read snapshot, a write
 //! transaction, its storage check and its bulk import) and [`Db`] (one connection or
 //! transaction: run a statement, stream rows). SQL handed to a [`Db`] is written once in the
-//! dialect both engines accept: `$N` parameters, `CAST(… AS …)` instead of `::`, `RETURNING`,
+//! dialect both engines accept: `?N` parameters (spelt `$N` for PostgreSQL when prepared), `CAST(… AS …)` instead of `::`, `RETURNING`,
 //! `ON CONFLICT`. Invariants: a [`Store::write`] closure runs inside one transaction that
 //! serialises writers (so events append one at a time) and commits only if it returns `Ok`.
 
+use crate::codec::RawSend;
 use crate::error::{LedgerError, Result};
 use crate::raw::{RawSink, TableCounts};
 
@@ -77,6 +78,24 @@ macro_rules! p {
 }
 pub(crate) use p;
 
+/// A statement that changes at most one `sends` row (`?1` = campaign, `?2` = row key), as
+/// is and with `RETURNING` that row (see [`send_change!`]).
+pub(crate) struct SendChange {
+    pub(crate) sql: &'static str,
+    pub(crate) returning: &'static str,
+}
+
+/// `send_change!("UPDATE sends … WHERE campaign = ?1 AND row_key = ?2 …")`.
+macro_rules! send_change {
+    ($sql:literal $(,)?) => {
+        $crate::store::SendChange {
+            sql: $sql,
+            returning: concat!($sql, " RETURNING ", $crate::codec::send_cols!()),
+        }
+    };
+}
+pub(crate) use send_change;
+
 /// One result row.
 pub(crate) trait Cells {
     /// A text column (`None` for NULL); any other kind is corrupt.
@@ -119,6 +138,8 @@ pub(crate) trait Db {
     fn batch(&mut self, sql: &str) -> Result<()>;
     /// Dialect point: the clause that locks a row read inside a write (` FOR UPDATE`).
     fn row_lock(&self) -> &'static str;
+    /// Dialect point: runs `change` and returns the row it changed (`None` if none).
+    fn change_send(&mut self, change: &SendChange, p: &[Val<'_>]) -> Result<Option<RawSend>>;
     /// Dialect point: `(recipient, scope)` of every suppression of `recipients`.
     fn suppressions_of(&mut self, recipients: &[&str]) -> Result<Vec<(String, String)>>;
 }

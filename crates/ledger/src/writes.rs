@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use crate::chain::{Event, GENESIS, SuppressionImage, event_hash};
 use crate::codec::{
-    RawSend, parse_channel, parse_recipient, parse_scope, parse_state, scope_str, send_cols, seq_of,
+    RawSend, parse_channel, parse_recipient, parse_scope, parse_state, scope_str, seq_of,
 };
 use crate::error::{LedgerError, Result};
 use crate::key::{Channel, LedgerKey, RecipientId};
@@ -18,7 +18,7 @@ use crate::model::{
     ReceiptMatch, Resolution, SendState, Suppression, SuppressionAction, UnknownPolicy,
 };
 use crate::rules::{Decision, OutcomeColumns, decide, resolved_state};
-use crate::store::{Db, Store, p};
+use crate::store::{Db, Store, p, send_change};
 
 use crate::ops::SCHEMA_VERSION;
 
@@ -37,7 +37,7 @@ pub(crate) fn append_event(db: &mut dyn Db, at_ms: i64, event: &Event) -> Result
     let hash = event_hash(&prev, seq, at_ms, &payload);
     let seq = i64::try_from(seq).map_err(|_| LedgerError::Corrupt("event seq overflow".into()))?;
     db.execute(
-        "INSERT INTO events (seq, at, kind, payload_json, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO events (seq, at, kind, payload_json, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         p![seq, at_ms, event.kind(), &payload, &prev, &hash],
     )?;
     Ok(())
@@ -58,7 +58,7 @@ pub(crate) fn check_key(store: &mut impl Store, key: &LedgerKey) -> Result<()> {
             Some(expected) => Err(LedgerError::WrongKey { expected, actual }),
             None => {
                 db.execute(
-                    "INSERT INTO meta (key, value) VALUES ('key_fingerprint', $1)",
+                    "INSERT INTO meta (key, value) VALUES ('key_fingerprint', ?1)",
                     p![&actual],
                 )?;
                 append_event(
@@ -76,7 +76,7 @@ pub(crate) fn check_key(store: &mut impl Store, key: &LedgerKey) -> Result<()> {
 
 pub(crate) fn run_exists(db: &mut dyn Db, run_id: &str) -> Result<()> {
     if db
-        .row("SELECT 1 FROM runs WHERE run_id = $1", p![run_id], |_| {
+        .row("SELECT 1 FROM runs WHERE run_id = ?1", p![run_id], |_| {
             Ok(())
         })?
         .is_none()
@@ -92,7 +92,7 @@ pub(crate) fn run_exists(db: &mut dyn Db, run_id: &str) -> Result<()> {
 fn state_of(db: &mut dyn Db, campaign: &str, row_key: &str) -> Result<String> {
     Ok(db
         .row(
-            "SELECT state FROM sends WHERE campaign = $1 AND row_key = $2",
+            "SELECT state FROM sends WHERE campaign = ?1 AND row_key = ?2",
             p![campaign, row_key],
             |r| r.s(0),
         )?
@@ -119,7 +119,7 @@ fn audit_in(db: &mut dyn Db, at: i64, action: SuppressionAction, s: &Suppression
     };
     db.execute(
         "INSERT INTO suppression_audit (action, recipient, channel, masked, reason, source, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         p![
             action_str,
             s.recipient.as_str(),
@@ -136,7 +136,7 @@ fn audit_in(db: &mut dyn Db, at: i64, action: SuppressionAction, s: &Suppression
 pub(crate) fn suppress_in(db: &mut dyn Db, at: i64, s: &Suppression) -> Result<bool> {
     let inserted = db.execute(
         "INSERT INTO suppressions (recipient, channel, masked, reason, source, since) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (recipient, channel) DO NOTHING",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (recipient, channel) DO NOTHING",
         p![
             s.recipient.as_str(),
             scope_str(s.channel),
@@ -162,7 +162,7 @@ pub(crate) fn unsuppress_in(
     source: &str,
 ) -> Result<u64> {
     let mut removed = db.rows(
-        "DELETE FROM suppressions WHERE recipient = $1 AND (CAST($2 AS TEXT) IS NULL OR channel = CAST($2 AS TEXT)) \
+        "DELETE FROM suppressions WHERE recipient = ?1 AND (CAST(?2 AS TEXT) IS NULL OR channel = CAST(?2 AS TEXT)) \
          RETURNING channel, masked",
         p![recipient.as_str(), channel.map(Channel::as_str)],
         |r| Ok((r.s(0)?, r.s(1)?)),
@@ -183,7 +183,7 @@ pub(crate) fn unsuppress_in(
 
 fn upsert_conversation(db: &mut dyn Db, raw: &RawSend, conversation: &str, at: i64) -> Result<()> {
     db.execute(
-        "INSERT INTO conversations (recipient, channel, conversation_id, updated_at) VALUES ($1, $2, $3, $4) \
+        "INSERT INTO conversations (recipient, channel, conversation_id, updated_at) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (recipient) DO UPDATE SET channel = excluded.channel, \
          conversation_id = excluded.conversation_id, updated_at = excluded.updated_at",
         p![&raw.recipient, &raw.channel, conversation, at],
@@ -204,13 +204,12 @@ fn write_claim(
 ) -> Result<Option<RawSend>> {
     let state = state.as_str();
     match from {
-        None => db.row(
-            concat!(
+        None => db.change_send(
+            &send_change!(
                 "INSERT INTO sends (campaign, row_key, recipient, masked, channel, template_hash, state, attempts, \
                    run_id, created_at, dispatched_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, CASE WHEN CAST($8 AS BIGINT) > 0 THEN CAST($10 AS BIGINT) END, $10) \
-                 ON CONFLICT (campaign, row_key) DO NOTHING RETURNING ",
-                send_cols!()
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN CAST(?8 AS BIGINT) > 0 THEN CAST(?10 AS BIGINT) END, ?10) \
+                 ON CONFLICT (campaign, row_key) DO NOTHING",
             ),
             p![
                 campaign,
@@ -224,16 +223,14 @@ fn write_claim(
                 run_id,
                 at
             ],
-            RawSend::from_row,
         ),
-        Some(from) => db.row(
-            concat!(
-                "UPDATE sends SET recipient = $3, masked = $4, channel = $5, template_hash = $6, state = $7, \
-                   attempts = attempts + CAST($8 AS BIGINT), next_attempt_at = NULL, message_id = NULL, \
-                   conversation_id = NULL, error_code = NULL, note = NULL, run_id = $9, \
-                   dispatched_at = CASE WHEN CAST($8 AS BIGINT) > 0 THEN $10 ELSE dispatched_at END, updated_at = $10 \
-                 WHERE campaign = $1 AND row_key = $2 AND state = $11 RETURNING ",
-                send_cols!()
+        Some(from) => db.change_send(
+            &send_change!(
+                "UPDATE sends SET recipient = ?3, masked = ?4, channel = ?5, template_hash = ?6, state = ?7, \
+                   attempts = attempts + CAST(?8 AS BIGINT), next_attempt_at = NULL, message_id = NULL, \
+                   conversation_id = NULL, error_code = NULL, note = NULL, run_id = ?9, \
+                   dispatched_at = CASE WHEN CAST(?8 AS BIGINT) > 0 THEN ?10 ELSE dispatched_at END, updated_at = ?10 \
+                 WHERE campaign = ?1 AND row_key = ?2 AND state = ?11",
             ),
             p![
                 campaign,
@@ -248,7 +245,6 @@ fn write_claim(
                 at,
                 from.as_str()
             ],
-            RawSend::from_row,
         ),
     }
 }
@@ -274,7 +270,7 @@ pub(crate) fn claim_in(
             .is_some_and(|scopes| scopes.iter().any(|s| s == "*" || s == c.channel.as_str()))
     };
     let state_sql = format!(
-        "SELECT state FROM sends WHERE campaign = $1 AND row_key = $2{}",
+        "SELECT state FROM sends WHERE campaign = ?1 AND row_key = ?2{}",
         db.row_lock()
     );
     let mut results = Vec::with_capacity(claims.len());
@@ -339,12 +335,11 @@ pub(crate) fn outcomes_in(
     let mut images = Vec::with_capacity(outcomes.len());
     for o in outcomes {
         let cols = OutcomeColumns::of(&o.result);
-        let row = db.row(
-            concat!(
-                "UPDATE sends SET state = $3, message_id = $4, conversation_id = $5, error_code = $6, \
-                 next_attempt_at = $7, note = $8, run_id = $9, updated_at = $10 \
-                 WHERE campaign = $1 AND row_key = $2 AND state = 'dispatching' RETURNING ",
-                send_cols!()
+        let row = db.change_send(
+            &send_change!(
+                "UPDATE sends SET state = ?3, message_id = ?4, conversation_id = ?5, error_code = ?6, \
+                 next_attempt_at = ?7, note = ?8, run_id = ?9, updated_at = ?10 \
+                 WHERE campaign = ?1 AND row_key = ?2 AND state = 'dispatching'",
             ),
             p![
                 &o.campaign,
@@ -358,7 +353,6 @@ pub(crate) fn outcomes_in(
                 run_id,
                 at
             ],
-            RawSend::from_row,
         )?;
         let Some(raw) = row else {
             return Err(LedgerError::InvalidTransition {
@@ -398,23 +392,19 @@ pub(crate) fn resolve_in(
         Resolution::Found {
             message_id,
             conversation_id,
-        } => db.row(
-            concat!(
-                "UPDATE sends SET state = 'sent', message_id = $3, conversation_id = $4, note = 'found by reconcile', \
-                 run_id = $5, updated_at = $6 WHERE campaign = $1 AND row_key = $2 AND state = 'unknown' RETURNING ",
-                send_cols!()
+        } => db.change_send(
+            &send_change!(
+                "UPDATE sends SET state = 'sent', message_id = ?3, conversation_id = ?4, note = 'found by reconcile', \
+                 run_id = ?5, updated_at = ?6 WHERE campaign = ?1 AND row_key = ?2 AND state = 'unknown'",
             ),
             p![campaign, row_key, message_id, conversation_id, run_id, at],
-            RawSend::from_row,
         )?,
-        Resolution::NotFound => db.row(
-            concat!(
-                "UPDATE sends SET state = 'pending', note = 'not found by reconcile', run_id = $3, updated_at = $4 \
-                 WHERE campaign = $1 AND row_key = $2 AND state = 'unknown' RETURNING ",
-                send_cols!()
+        Resolution::NotFound => db.change_send(
+            &send_change!(
+                "UPDATE sends SET state = 'pending', note = 'not found by reconcile', run_id = ?3, updated_at = ?4 \
+                 WHERE campaign = ?1 AND row_key = ?2 AND state = 'unknown'",
             ),
             p![campaign, row_key, run_id, at],
-            RawSend::from_row,
         )?,
     };
     let Some(raw) = row else {
@@ -455,7 +445,7 @@ pub(crate) fn inbound_in(
     };
     let n = db.execute(
         "INSERT INTO inbound (message_id, recipient, masked, channel, action, flagged, received_at, recorded_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (message_id) DO NOTHING",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (message_id) DO NOTHING",
         p![
             &inbound.message_id,
             inbound.recipient.as_str(),
@@ -524,16 +514,16 @@ pub(crate) fn receipts_in(
     for rc in receipts {
         let at_ms = rc.at.as_millisecond();
         db.execute(
-            "INSERT INTO receipts (message_id, status, reason, at, recorded_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO receipts (message_id, status, reason, at, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             p![&rc.message_id, &rc.status, &rc.reason, at_ms, now],
         )?;
         db.execute(
-            "UPDATE sends SET receipt_status = $2, receipt_at = $3 \
-             WHERE message_id = $1 AND (receipt_at IS NULL OR receipt_at <= $3)",
+            "UPDATE sends SET receipt_status = ?2, receipt_at = ?3 \
+             WHERE message_id = ?1 AND (receipt_at IS NULL OR receipt_at <= ?3)",
             p![&rc.message_id, &rc.status, at_ms],
         )?;
         let found = db.row(
-            "SELECT campaign, row_key, recipient, masked, channel FROM sends WHERE message_id = $1 \
+            "SELECT campaign, row_key, recipient, masked, channel FROM sends WHERE message_id = ?1 \
              ORDER BY campaign, row_key LIMIT 1",
             p![&rc.message_id],
             |r| {
