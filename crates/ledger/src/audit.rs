@@ -1,5 +1,5 @@
-//! Reading a ledger whole: verify replay, table counts, and the helpers of the raw copy
-//! between backends (import target check, `meta` import, raw rows as parameters).
+//! Reading a ledger whole: verify replay, table counts, and what the raw copy between
+//! backends needs (import target check, `meta` import, raw rows as parameters).
 
 use crate::chain::{Replay, StoredEvent};
 use crate::codec::{RawSend, count, parse_scope, send_cols};
