@@ -1,6 +1,8 @@
 //! The crash invariants with two `herald apply` processes on one PostgreSQL ledger: the
 //! second waits on the advisory run lock, takes over when the first is killed, and no
-//! message is sent twice. Runs when `HERALD_TEST_POSTGRES_URL` is set (`.ci/run` sets it).
+//! message is sent twice. Ignored by default; run it with `HERALD_TEST_POSTGRES_URL` set and
+//! `cargo test --test crash -- --include-ignored postgres::` (as `.ci/run` does). Asked for
+//! without the variable, it fails.
 
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::Stdio;
@@ -44,14 +46,12 @@ impl Drop for Schema {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
 fn two_applies_on_one_postgres_ledger_never_send_twice() {
-    let Some(base) = std::env::var("HERALD_TEST_POSTGRES_URL")
+    let base = std::env::var("HERALD_TEST_POSTGRES_URL")
         .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        eprintln!("HERALD_TEST_POSTGRES_URL is not set: skipped the PostgreSQL apply test");
-        return;
-    };
+        .filter(|u| !u.trim().is_empty())
+        .expect("HERALD_TEST_POSTGRES_URL is not set: this test needs a PostgreSQL server");
     let schema = Schema::create(&base);
     let sandbox = Sandbox::start(
         Faults {

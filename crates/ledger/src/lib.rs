@@ -8,6 +8,13 @@
 //! [`LedgerLock`], chosen with [`LedgerLocation`]); the hash-chained event log checked by
 //! [`Ledger::verify`]; and verbatim copies between backends ([`migrate_ledger`]).
 //!
+//! Layout: every [`Ledger`] operation is written once (`ops` for reads and dispatch, `writes`
+//! for changes and the hash-chain append, `audit` for verify replay and raw copies, `rules`
+//! for the claim decision and the outcome → columns mapping, `codec` for row decoding) over a
+//! small private transaction trait (`store`). The backends (`sqlite`, `postgres`) keep only
+//! connections, migrations, transactions and their dialect points (row locks in claims, array
+//! parameters, bulk import); `pg_lock` is the PostgreSQL run lock.
+//!
 //! Invariants every backend keeps:
 //! - a send is identified by `(campaign, row_key)` and dispatched at most once unless the
 //!   caller explicitly asks to resend `unknown` rows;
@@ -65,19 +72,27 @@
 //! # Ok(()) }
 //! ```
 
+mod audit;
 mod chain;
+mod codec;
 mod error;
 mod fsutil;
 mod key;
 mod location;
 mod lock;
 mod model;
+mod ops;
+#[cfg(feature = "postgres")]
+mod pg_lock;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod raw;
+mod rules;
 mod sqlite;
+mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod writes;
 
 use std::collections::HashSet;
 
@@ -94,20 +109,23 @@ pub use model::{
     SuppressionAction, SuppressionAudit, SuppressionRow, SuppressionSet, TemplateBinding,
     TemplateVersionRecord, TemplateWrite, UnknownPolicy, VerifyReport,
 };
+pub use ops::SCHEMA_VERSION;
 #[cfg(feature = "postgres")]
-pub use postgres::{PgRunLock, PostgresLedger};
+pub use pg_lock::PgRunLock;
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresLedger;
 pub use raw::{
     MigrateReport, RawColumn, RawKind, RawRow, RawSink, RawTable, RawValue, TableCounts,
     migrate_ledger,
 };
-pub use sqlite::{SCHEMA_VERSION, SqliteLedger};
+pub use sqlite::SqliteLedger;
 
 /// Storage behind plan, apply and the receiver. Synchronous and object-safe
 /// (`Box<dyn Ledger>`); call it from a blocking thread.
 ///
 /// Implementations must run each `&mut self` method as one atomic write transaction that
 /// also appends its events to the hash chain, and must not assume a local file, so that a
-/// PostgreSQL backend can implement the same contract (see [`testing::conformance_suite`]
+/// PostgreSQL backend can implement the same contract (see `conformance_tests!`
 /// behind the `testing` feature).
 pub trait Ledger: Send {
     /// Turns every leftover `dispatching` row into `unknown` and returns how many.

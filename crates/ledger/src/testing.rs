@@ -6,8 +6,6 @@
 //! permissions, tampering with raw rows, crash recovery across processes) are tested by the
 //! backend itself.
 
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-
 use jiff::{SignedDuration, Timestamp};
 
 use crate::{
@@ -49,20 +47,63 @@ pub const CASES: &[(&str, Case)] = &[
     ("bulk_suppress_and_receipts", bulk_suppress_and_receipts),
 ];
 
-/// Runs every case in [`CASES`] against fresh ledgers from `make`; panics naming the first
-/// failing case.
-pub fn conformance_suite(make: &dyn Fn() -> Box<dyn Ledger>) {
-    for (name, case) in CASES {
-        let mut ledger = make();
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| case(ledger.as_mut()))) {
-            std::io::Write::write_all(
-                &mut std::io::stderr(),
-                format!("ledger conformance case `{name}` failed\n").as_bytes(),
-            )
-            .ok();
-            resume_unwind(panic);
+/// Generates one `#[test]` per conformance case, each on a fresh ledger, plus a test that
+/// the generated tests cover every case in [`CASES`]. `make = …` is called once per test and
+/// returns `(guard, Box<dyn Ledger>)`; the guard (a temporary directory, a schema) outlives
+/// the ledger. Attributes written before `make` (e.g. `#[ignore = "…"]`) go on every test.
+///
+/// ```text
+/// mod conformance {
+///     herald_ledger::conformance_tests!(make = || {
+///         let dir = tempfile::tempdir().unwrap();
+///         let ledger = SqliteLedger::open(&dir.path().join("l.db"), &key()).unwrap();
+///         (dir, Box::new(ledger) as Box<dyn Ledger>)
+///     });
+/// }
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($(#[$attr:meta])* make = $make:expr) => {
+        $crate::conformance_tests!(@cases [$(#[$attr])*] $make;
+            claim_and_outcomes,
+            outcomes_need_dispatching_and_are_atomic,
+            writes_need_a_known_run,
+            suppression_blocks_claims,
+            recover_dispatching_marks_unknown,
+            resolve_unknown,
+            campaign_counts_and_receipts,
+            inbound_dedupes_and_changes_suppression,
+            template_bindings_and_history,
+            runs_are_recorded,
+            verify_and_export_after_mixed_work,
+            bulk_suppress_and_receipts
+        );
+    };
+    (@cases $attrs:tt $make:expr; $($case:ident),* $(,)?) => {
+        $( $crate::__conformance_test!($attrs $make, $case); )*
+
+        #[test]
+        fn conformance_tests_cover_every_case() {
+            let generated: &[&str] = &[$(stringify!($case)),*];
+            let cases: ::std::vec::Vec<&str> =
+                $crate::testing::CASES.iter().map(|(name, _)| *name).collect();
+            assert_eq!(generated, cases.as_slice());
         }
-    }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_test {
+    ([$(#[$attr:meta])*] $make:expr, $case:ident) => {
+        $(#[$attr])*
+        #[test]
+        fn $case() {
+            let (_guard, mut ledger) = ($make)();
+            let ledger: &mut dyn $crate::Ledger = &mut *ledger;
+            $crate::testing::$case(ledger);
+        }
+    };
 }
 
 fn key() -> LedgerKey {
@@ -122,7 +163,8 @@ fn state(l: &dyn Ledger, campaign: &str, row: &str) -> Option<SendState> {
     l.send(campaign, row).expect("send").map(|s| s.state)
 }
 
-fn claim_and_outcomes(l: &mut dyn Ledger) {
+/// Conformance case (see [`CASES`]).
+pub fn claim_and_outcomes(l: &mut dyn Ledger) {
     run(l, "r1");
     let claims: Vec<Claim> = (0..4).map(|i| sms_claim(&format!("k{i}"), i)).collect();
     let res = l
@@ -230,7 +272,8 @@ fn claim_and_outcomes(l: &mut dyn Ledger) {
     assert!(recipients.contains(&sms_recipient(3)));
 }
 
-fn outcomes_need_dispatching_and_are_atomic(l: &mut dyn Ledger) {
+/// Conformance case (see [`CASES`]).
+pub fn outcomes_need_dispatching_and_are_atomic(l: &mut dyn Ledger) {
     run(l, "r1");
     l.claim_batch(
         "r1",
@@ -259,7 +302,8 @@ fn outcomes_need_dispatching_and_are_atomic(l: &mut dyn Ledger) {
     assert!(matches!(err, LedgerError::InvalidTransition { .. }));
 }
 
-fn writes_need_a_known_run(l: &mut dyn Ledger) {
+/// Conformance case (see [`CASES`]).
+pub fn writes_need_a_known_run(l: &mut dyn Ledger) {
     let err = l
         .claim_batch("ghost", "c", &[sms_claim("a", 1)], UnknownPolicy::Skip)
         .unwrap_err();
@@ -271,7 +315,8 @@ fn writes_need_a_known_run(l: &mut dyn Ledger) {
     ));
 }
 
-fn suppression_blocks_claims(l: &mut dyn Ledger) {
+/// Conformance case (see [`CASES`]).
+pub fn suppression_blocks_claims(l: &mut dyn Ledger) {
     run(l, "r1");
     let r = sms_recipient(7);
     let sup = Suppression {
@@ -364,7 +409,8 @@ fn suppression_blocks_claims(l: &mut dyn Ledger) {
     assert_eq!(l.suppression_history(Some(&r)).unwrap().len(), 2);
 }
 
-fn recover_dispatching_marks_unknown(l: &mut dyn Ledger) {
+/// Conformance case (see [`CASES`]).
+pub fn recover_dispatching_marks_unknown(l: &mut dyn Ledger) {
     run(l, "r1");
     let claims: Vec<Claim> = (0..3).map(|i| sms_claim(&format!("k{i}"), i)).collect();
     l.claim_batch("r1", "c", &claims, UnknownPolicy::Skip)
@@ -388,7 +434,8 @@ fn recover_dispatching_marks_unknown(l: &mut dyn Ledger) {
     );
 }
 
-fn resolve_unknown(l: &mut dyn Ledger) {
+/// Conformance case (see [`CASES`]).
+pub fn resolve_unknown(l: &mut dyn Ledger) {
     run(l, "r1");
     l.claim_batch(
         "r1",
@@ -452,7 +499,8 @@ fn resolve_unknown(l: &mut dyn Ledger) {
     assert_eq!(res, vec![ClaimResult::Claimed]);
 }
 
-fn campaign_counts_and_receipts(l: &mut dyn Ledger) {
+/// Conformance case (see [`CASES`]).
+pub fn campaign_counts_and_receipts(l: &mut dyn Ledger) {
     run(l, "r1");
     let claims: Vec<Claim> = (0..4).map(|i| sms_claim(&format!("k{i}"), i)).collect();
     l.claim_batch("r1", "a", &claims, UnknownPolicy::Skip)
@@ -537,7 +585,8 @@ fn campaign_counts_and_receipts(l: &mut dyn Ledger) {
     );
 }
 
-fn inbound_dedupes_and_changes_suppression(l: &mut dyn Ledger) {
+/// Conformance case (see [`CASES`]).
+pub fn inbound_dedupes_and_changes_suppression(l: &mut dyn Ledger) {
     let r = sms_recipient(3);
     let mut msg = InboundRecord {
         message_id: "in-1".into(),
@@ -581,7 +630,8 @@ fn inbound_dedupes_and_changes_suppression(l: &mut dyn Ledger) {
     assert!(!l.is_suppressed(&r, Channel::Sms).unwrap());
 }
 
-fn template_bindings_and_history(l: &mut dyn Ledger) {
+/// Conformance case (see [`CASES`]).
+pub fn template_bindings_and_history(l: &mut dyn Ledger) {
     run(l, "r1");
     assert_eq!(l.template_binding("order-shipped").unwrap(), None);
     let mut w = TemplateWrite {
@@ -640,7 +690,8 @@ fn template_bindings_and_history(l: &mut dyn Ledger) {
     ));
 }
 
-fn runs_are_recorded(l: &mut dyn Ledger) {
+/// Conformance case (see [`CASES`]).
+pub fn runs_are_recorded(l: &mut dyn Ledger) {
     run(l, "r1");
     let dup = l.begin_run(&NewRun {
         run_id: "r1".into(),
@@ -659,7 +710,8 @@ fn runs_are_recorded(l: &mut dyn Ledger) {
     assert!(runs[0].finished_at.is_some());
 }
 
-fn verify_and_export_after_mixed_work(l: &mut dyn Ledger) {
+/// Conformance case (see [`CASES`]).
+pub fn verify_and_export_after_mixed_work(l: &mut dyn Ledger) {
     run(l, "r1");
     let claims: Vec<Claim> = (0..50).map(|i| sms_claim(&format!("k{i:02}"), i)).collect();
     for chunk in claims.chunks(20) {
@@ -717,7 +769,8 @@ fn verify_and_export_after_mixed_work(l: &mut dyn Ledger) {
     assert_eq!(l.integrity_check().unwrap(), vec!["ok".to_owned()]);
 }
 
-fn bulk_suppress_and_receipts(l: &mut dyn Ledger) {
+/// Conformance case (see [`CASES`]).
+pub fn bulk_suppress_and_receipts(l: &mut dyn Ledger) {
     let batch: Vec<Suppression> = (0..30)
         .map(|i| Suppression {
             recipient: sms_recipient(i),

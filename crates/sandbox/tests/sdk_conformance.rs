@@ -1,7 +1,8 @@
 //! Conformance with the official Genesys Cloud Python SDK (`purecloudplatformclientv2`):
 //! starts the sandbox in-process and runs `tests/sdk/conformance.py` with the interpreter named
-//! by `HERALD_SDK_PYTHON` (create it with `tests/sdk/setup.sh`). Without that variable the test
-//! says it did not run and passes.
+//! by `HERALD_SDK_PYTHON` (create it with `tests/sdk/setup.sh`). The test is ignored by default;
+//! run it with that variable and `-- --include-ignored` (as `.ci/run` does). Asked for without
+//! the variable, it fails.
 
 // The test reports whether it ran and what the SDK checked on stderr, for CI logs.
 #![allow(clippy::print_stderr)]
@@ -9,13 +10,13 @@
 use std::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the official Python SDK: set HERALD_SDK_PYTHON (see tests/sdk/setup.sh) and run with --include-ignored"]
 async fn official_sdk_drives_the_sandbox_unchanged() {
-    let Some(python) = std::env::var_os("HERALD_SDK_PYTHON") else {
-        eprintln!(
-            "sdk_conformance NOT RUN: set HERALD_SDK_PYTHON (see crates/sandbox/tests/sdk/setup.sh)"
+    let python = std::env::var_os("HERALD_SDK_PYTHON")
+        .filter(|p| !p.is_empty())
+        .expect(
+            "HERALD_SDK_PYTHON is not set: create the SDK with crates/sandbox/tests/sdk/setup.sh",
         );
-        return;
-    };
     let sandbox = herald_sandbox::start(
         herald_sandbox::SandboxConfig::default(),
         "127.0.0.1:0".parse().unwrap(),

@@ -1,0 +1,237 @@
+//! The PostgreSQL run lock ([`PgRunLock`]): a session advisory lock on its own connection.
+//!
+//! Owns: taking, reporting and releasing the lock, and the `run_lock` row naming the holder.
+//! Invariants: the lock belongs to one server session, so it is released when that
+//! connection ends however the holder dies; it must not go through a transaction-pooling
+//! proxy. Connection URLs are never printed with their password.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use postgres::{Client, NoTls};
+
+use crate::codec::now_ms;
+use crate::lock::{LockError, LockInfo};
+use crate::postgres::{MIGRATE_LOCK_CLASS, SCHEMA_KEY_SQL, config_for, location};
+
+/// Advisory lock class of the run lock ("HRL1"); the object id is the schema's hash.
+const RUN_LOCK_CLASS: i32 = 0x4852_4c31;
+
+const POLL: Duration = Duration::from_millis(100);
+
+/// The run lock on a PostgreSQL ledger: a session advisory lock (`pg_try_advisory_lock`) on
+/// a dedicated connection, plus a `run_lock` row naming the holder for `status`.
+///
+/// The server releases the lock when the connection ends, however the holder dies (the
+/// connection uses TCP keepalives so a vanished runner is noticed). Connect directly or
+/// through a session-pooling proxy, never a transaction-pooling one: the lock belongs to
+/// one server session. Dropping the lock releases it.
+pub struct PgRunLock {
+    client: Client,
+    info: LockInfo,
+    target: String,
+    location: (String, String),
+}
+
+impl std::fmt::Debug for PgRunLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgRunLock")
+            .field("target", &self.target)
+            .field("schema", &self.location.1)
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+const HOLDER_SQL: &str = "SELECT l.pid, l.host, l.run_id, l.started_at, l.command FROM run_lock l \
+     WHERE l.id = 1 AND EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory' AND p.granted \
+       AND p.pid = l.backend_pid AND p.classid::bigint = $1::bigint \
+       AND p.objid::bigint = (hashtext(current_schema()) & 2147483647)::bigint AND p.objsubid = 2 \
+       AND p.database = (SELECT oid FROM pg_database WHERE datname = current_database()))";
+
+fn holder_of(client: &mut Client) -> Option<LockInfo> {
+    let row = client
+        .query_opt(HOLDER_SQL, &[&i64::from(RUN_LOCK_CLASS)])
+        .ok()??;
+    Some(LockInfo {
+        pid: u32::try_from(row.try_get::<_, i64>(0).ok()?).ok()?,
+        host: row.try_get(1).ok()?,
+        run_id: row.try_get(2).ok()?,
+        started_at: Timestamp::from_millisecond(row.try_get(3).ok()?).ok()?,
+        command: row.try_get(4).ok()?,
+    })
+}
+
+impl PgRunLock {
+    /// Takes the run lock of the ledger at `url` (same URL, hence same schema, as the
+    /// ledger). With `wait: None` it fails at once with [`LockError::Held`] naming the
+    /// holder; with `Some(d)` it retries every 100 ms for up to `d` first.
+    pub fn acquire(
+        url: &str,
+        info: LockInfo,
+        wait: Option<Duration>,
+    ) -> Result<PgRunLock, LockError> {
+        let (mut config, target) =
+            config_for(url, "herald run lock").map_err(|e| LockError::Io {
+                path: PathBuf::from("<postgres url>"),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3);
+        let pg_target = target.clone();
+        let pg = |source: postgres::Error| LockError::Postgres {
+            target: pg_target.clone(),
+            source,
+        };
+        let mut client = config.connect(NoTls).map_err(pg)?;
+        // Server side: notice a vanished runner within about a minute, and never end this
+        // idle session on a timeout (that would drop the lock in the middle of a run).
+        for setting in [
+            "SET tcp_keepalives_idle = 30",
+            "SET tcp_keepalives_interval = 10",
+            "SET tcp_keepalives_count = 3",
+            "SET idle_session_timeout = 0",
+            "SET idle_in_transaction_session_timeout = 0",
+        ] {
+            // Older servers lack some settings; the lock works without them.
+            let _ = client.batch_execute(setting);
+        }
+        let location = location(&mut client).map_err(|e| LockError::Io {
+            path: PathBuf::from(&target),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let deadline = wait.map(|d| Instant::now() + d);
+        let try_sql = format!("SELECT pg_try_advisory_lock($1, {SCHEMA_KEY_SQL})");
+        loop {
+            let got: bool = client
+                .query_one(try_sql.as_str(), &[&RUN_LOCK_CLASS])
+                .and_then(|r| r.try_get(0))
+                .map_err(pg)?;
+            if got {
+                break;
+            }
+            if deadline.is_some_and(|d| Instant::now() < d) {
+                std::thread::sleep(POLL);
+                continue;
+            }
+            // The holder writes its row just after locking: retry briefly.
+            let mut holder = None;
+            for _ in 0..10 {
+                holder = holder_of(&mut client);
+                if holder.is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            return Err(LockError::Held { holder });
+        }
+        let mut lock = PgRunLock {
+            client,
+            info,
+            target,
+            location,
+        };
+        lock.write_info().map_err(pg)?;
+        Ok(lock)
+    }
+
+    fn write_info(&mut self) -> Result<(), postgres::Error> {
+        let mut tx = self.client.transaction()?;
+        // The table may not exist yet (the lock is taken before the ledger is migrated):
+        // create it under the migration lock so it never races the migration.
+        tx.execute(
+            format!("SELECT pg_advisory_xact_lock($1, {SCHEMA_KEY_SQL})").as_str(),
+            &[&MIGRATE_LOCK_CLASS],
+        )?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS run_lock (\
+               id SMALLINT PRIMARY KEY CHECK (id = 1), pid BIGINT NOT NULL, host TEXT NOT NULL, \
+               run_id TEXT NOT NULL, started_at BIGINT NOT NULL, command TEXT NOT NULL, \
+               backend_pid INTEGER NOT NULL, acquired_at BIGINT NOT NULL)",
+        )?;
+        tx.execute(
+            "INSERT INTO run_lock (id, pid, host, run_id, started_at, command, backend_pid, acquired_at) \
+             VALUES (1, $1, $2, $3, $4, $5, pg_backend_pid(), $6) \
+             ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, host = excluded.host, run_id = excluded.run_id, \
+             started_at = excluded.started_at, command = excluded.command, backend_pid = excluded.backend_pid, \
+             acquired_at = excluded.acquired_at",
+            &[
+                &i64::from(self.info.pid),
+                &self.info.host,
+                &self.info.run_id,
+                &self.info.started_at.as_millisecond(),
+                &self.info.command,
+                &now_ms(),
+            ],
+        )?;
+        tx.commit()
+    }
+
+    /// The live holder of the run lock of the ledger at `url`, if any (for `status`). A
+    /// holder row left by a process that died is not reported.
+    pub fn holder(url: &str) -> Result<Option<LockInfo>, LockError> {
+        let (config, target) = config_for(url, "herald status").map_err(|e| LockError::Io {
+            path: PathBuf::from("<postgres url>"),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        let mut client = config
+            .connect(NoTls)
+            .map_err(|source| LockError::Postgres { target, source })?;
+        Ok(holder_of(&mut client))
+    }
+
+    /// Whether this lock is still held: `false` once its connection was lost (the server
+    /// released the lock then, so a run must stop writing).
+    pub fn is_held(&mut self) -> bool {
+        self.client
+            .query_one(
+                format!(
+                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+                     AND pid = pg_backend_pid() AND classid::bigint = $1::bigint \
+                     AND objid::bigint = {SCHEMA_KEY_SQL}::bigint AND objsubid = 2)"
+                )
+                .as_str(),
+                &[&i64::from(RUN_LOCK_CLASS)],
+            )
+            .and_then(|r| r.try_get(0))
+            .unwrap_or(false)
+    }
+
+    /// The holder details recorded for this lock.
+    pub fn info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    /// The database, as `postgres://user@host:port/db` (no password).
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+
+    /// The schema whose ledger this lock guards.
+    pub fn schema(&self) -> &str {
+        &self.location.1
+    }
+
+    /// `(database, schema)` of the lock.
+    pub(crate) fn location(&self) -> &(String, String) {
+        &self.location
+    }
+}
+
+impl Drop for PgRunLock {
+    fn drop(&mut self) {
+        // Best effort: closing the connection releases the lock regardless.
+        let _ = self.client.execute(
+            "DELETE FROM run_lock WHERE backend_pid = pg_backend_pid()",
+            &[],
+        );
+        let _ = self.client.execute(
+            format!("SELECT pg_advisory_unlock($1, {SCHEMA_KEY_SQL})").as_str(),
+            &[&RUN_LOCK_CLASS],
+        );
+    }
+}

@@ -1,0 +1,551 @@
+//! The ledger's write operations, each run inside one [`Store::write`] transaction: event
+//! append (the hash chain), the key check, the claim loop, outcomes, resolutions,
+//! suppression changes, inbound replies and receipts.
+//!
+//! Invariants: every change appends the event that records it, with the payloads and hashes
+//! of [`crate::chain`]; the claim and outcome rules come from [`crate::rules`].
+
+use std::collections::HashMap;
+
+use crate::chain::{Event, GENESIS, SuppressionImage, event_hash};
+use crate::codec::{
+    RawSend, parse_channel, parse_recipient, parse_scope, parse_state, scope_str, seq_of,
+};
+use crate::error::{LedgerError, Result};
+use crate::key::{Channel, LedgerKey, RecipientId};
+use crate::model::{
+    Claim, ClaimResult, InboundAction, InboundRecord, InboundResult, Outcome, Receipt,
+    ReceiptMatch, Resolution, SendState, Suppression, SuppressionAction, UnknownPolicy,
+};
+use crate::rules::{Decision, OutcomeColumns, decide, resolved_state};
+use crate::store::{Db, Store, p, send_change};
+
+use crate::ops::SCHEMA_VERSION;
+
+/// Appends one event to the chain inside the caller's write transaction.
+pub(crate) fn append_event(db: &mut dyn Db, at_ms: i64, event: &Event) -> Result<()> {
+    let last = db.row(
+        "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+        &[],
+        |r| Ok((seq_of(r.i(0)?)?, r.s(1)?)),
+    )?;
+    let (seq, prev) = match last {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, GENESIS.to_owned()),
+    };
+    let payload = event.to_payload();
+    let hash = event_hash(&prev, seq, at_ms, &payload);
+    let seq = i64::try_from(seq).map_err(|_| LedgerError::Corrupt("event seq overflow".into()))?;
+    db.execute(
+        "INSERT INTO events (seq, at, kind, payload_json, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        p![seq, at_ms, event.kind(), &payload, &prev, &hash],
+    )?;
+    Ok(())
+}
+
+/// Checks `key` against the stored fingerprint, recording it (and the creation event) on a
+/// new ledger.
+pub(crate) fn check_key(store: &mut impl Store, key: &LedgerKey) -> Result<()> {
+    let actual = key.fingerprint();
+    store.write(|db, at| {
+        let stored = db.row(
+            "SELECT value FROM meta WHERE key = 'key_fingerprint'",
+            &[],
+            |r| r.s(0),
+        )?;
+        match stored {
+            Some(expected) if expected == actual => Ok(()),
+            Some(expected) => Err(LedgerError::WrongKey { expected, actual }),
+            None => {
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('key_fingerprint', ?1)",
+                    p![&actual],
+                )?;
+                append_event(
+                    db,
+                    at,
+                    &Event::LedgerCreated {
+                        key_fingerprint: actual,
+                        schema_version: SCHEMA_VERSION,
+                    },
+                )
+            }
+        }
+    })
+}
+
+pub(crate) fn run_exists(db: &mut dyn Db, run_id: &str) -> Result<()> {
+    if db
+        .row("SELECT 1 FROM runs WHERE run_id = ?1", p![run_id], |_| {
+            Ok(())
+        })?
+        .is_none()
+    {
+        return Err(LedgerError::NotFound {
+            what: "run",
+            name: run_id.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn state_of(db: &mut dyn Db, campaign: &str, row_key: &str) -> Result<String> {
+    Ok(db
+        .row(
+            "SELECT state FROM sends WHERE campaign = ?1 AND row_key = ?2",
+            p![campaign, row_key],
+            |r| r.s(0),
+        )?
+        .unwrap_or_else(|| "absent".to_owned()))
+}
+
+fn suppression_event(action: SuppressionAction, s: &Suppression) -> Event {
+    Event::SuppressionChanged {
+        change: SuppressionImage {
+            action,
+            recipient: s.recipient.clone(),
+            channel: s.channel,
+            masked: s.masked.clone(),
+            reason: s.reason.clone(),
+            source: s.source.clone(),
+        },
+    }
+}
+
+fn audit_in(db: &mut dyn Db, at: i64, action: SuppressionAction, s: &Suppression) -> Result<()> {
+    let action_str = match action {
+        SuppressionAction::Add => "add",
+        SuppressionAction::Remove => "remove",
+    };
+    db.execute(
+        "INSERT INTO suppression_audit (action, recipient, channel, masked, reason, source, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        p![
+            action_str,
+            s.recipient.as_str(),
+            scope_str(s.channel),
+            &s.masked,
+            &s.reason,
+            &s.source,
+            at
+        ],
+    )?;
+    append_event(db, at, &suppression_event(action, s))
+}
+
+pub(crate) fn suppress_in(db: &mut dyn Db, at: i64, s: &Suppression) -> Result<bool> {
+    let inserted = db.execute(
+        "INSERT INTO suppressions (recipient, channel, masked, reason, source, since) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (recipient, channel) DO NOTHING",
+        p![
+            s.recipient.as_str(),
+            scope_str(s.channel),
+            &s.masked,
+            &s.reason,
+            &s.source,
+            at
+        ],
+    )?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    audit_in(db, at, SuppressionAction::Add, s)?;
+    Ok(true)
+}
+
+pub(crate) fn unsuppress_in(
+    db: &mut dyn Db,
+    at: i64,
+    recipient: &RecipientId,
+    channel: Option<Channel>,
+    reason: &str,
+    source: &str,
+) -> Result<u64> {
+    let mut removed = db.rows(
+        "DELETE FROM suppressions WHERE recipient = ?1 AND (CAST(?2 AS TEXT) IS NULL OR channel = CAST(?2 AS TEXT)) \
+         RETURNING channel, masked",
+        p![recipient.as_str(), channel.map(Channel::as_str)],
+        |r| Ok((r.s(0)?, r.s(1)?)),
+    )?;
+    removed.sort();
+    for (scope, masked) in &removed {
+        let s = Suppression {
+            recipient: recipient.clone(),
+            masked: masked.clone(),
+            channel: parse_scope(scope)?,
+            reason: reason.to_owned(),
+            source: source.to_owned(),
+        };
+        audit_in(db, at, SuppressionAction::Remove, &s)?;
+    }
+    Ok(removed.len() as u64)
+}
+
+fn upsert_conversation(db: &mut dyn Db, raw: &RawSend, conversation: &str, at: i64) -> Result<()> {
+    db.execute(
+        "INSERT INTO conversations (recipient, channel, conversation_id, updated_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (recipient) DO UPDATE SET channel = excluded.channel, \
+         conversation_id = excluded.conversation_id, updated_at = excluded.updated_at",
+        p![&raw.recipient, &raw.channel, conversation, at],
+    )?;
+    Ok(())
+}
+
+/// Writes one claim's row (insert, or move from `from`); `None` if a concurrent writer got
+/// there first.
+fn write_claim(
+    db: &mut dyn Db,
+    run_id: &str,
+    campaign: &str,
+    c: &Claim,
+    from: Option<SendState>,
+    (state, bump): (SendState, i64),
+    at: i64,
+) -> Result<Option<RawSend>> {
+    let state = state.as_str();
+    match from {
+        None => db.change_send(
+            &send_change!(
+                "INSERT INTO sends (campaign, row_key, recipient, masked, channel, template_hash, state, attempts, \
+                   run_id, created_at, dispatched_at, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN CAST(?8 AS BIGINT) > 0 THEN CAST(?10 AS BIGINT) END, ?10) \
+                 ON CONFLICT (campaign, row_key) DO NOTHING",
+            ),
+            p![
+                campaign,
+                &c.row_key,
+                c.recipient.as_str(),
+                &c.masked,
+                c.channel.as_str(),
+                &c.template_hash,
+                state,
+                bump,
+                run_id,
+                at
+            ],
+        ),
+        Some(from) => db.change_send(
+            &send_change!(
+                "UPDATE sends SET recipient = ?3, masked = ?4, channel = ?5, template_hash = ?6, state = ?7, \
+                   attempts = attempts + CAST(?8 AS BIGINT), next_attempt_at = NULL, message_id = NULL, \
+                   conversation_id = NULL, error_code = NULL, note = NULL, run_id = ?9, \
+                   dispatched_at = CASE WHEN CAST(?8 AS BIGINT) > 0 THEN ?10 ELSE dispatched_at END, updated_at = ?10 \
+                 WHERE campaign = ?1 AND row_key = ?2 AND state = ?11",
+            ),
+            p![
+                campaign,
+                &c.row_key,
+                c.recipient.as_str(),
+                &c.masked,
+                c.channel.as_str(),
+                &c.template_hash,
+                state,
+                bump,
+                run_id,
+                at,
+                from.as_str()
+            ],
+        ),
+    }
+}
+
+pub(crate) fn claim_in(
+    db: &mut dyn Db,
+    at: i64,
+    run_id: &str,
+    campaign: &str,
+    claims: &[Claim],
+    unknown: UnknownPolicy,
+) -> Result<Vec<ClaimResult>> {
+    run_exists(db, run_id)?;
+    // Suppressions of every recipient in the batch, in one lookup.
+    let recipients: Vec<&str> = claims.iter().map(|c| c.recipient.as_str()).collect();
+    let mut suppressed: HashMap<String, Vec<String>> = HashMap::new();
+    for (recipient, scope) in db.suppressions_of(&recipients)? {
+        suppressed.entry(recipient).or_default().push(scope);
+    }
+    let is_suppressed = |c: &Claim| {
+        suppressed
+            .get(c.recipient.as_str())
+            .is_some_and(|scopes| scopes.iter().any(|s| s == "*" || s == c.channel.as_str()))
+    };
+    let state_sql = format!(
+        "SELECT state FROM sends WHERE campaign = ?1 AND row_key = ?2{}",
+        db.row_lock()
+    );
+    let mut results = Vec::with_capacity(claims.len());
+    let mut images = Vec::new();
+    for c in claims {
+        let sup = is_suppressed(c);
+        // At most two rounds: a row inserted by a concurrent claimer between the lookup and
+        // the insert is decided again on its committed state.
+        let mut written = None;
+        for _ in 0..2 {
+            // Locks the row (if any, where the engine can) until commit.
+            let existing = db.row(&state_sql, p![campaign, &c.row_key], |r| {
+                parse_state(r.str(0)?)
+            })?;
+            let write = match decide(existing, sup, unknown) {
+                Decision::Skip(s) => {
+                    written = Some(ClaimResult::Skipped(s));
+                    break;
+                }
+                Decision::Suppressed => {
+                    written = Some(ClaimResult::Suppressed);
+                    break;
+                }
+                Decision::Write { state, bump } => (state, bump),
+            };
+            if let Some(raw) = write_claim(db, run_id, campaign, c, existing, write, at)? {
+                images.push(raw.image()?);
+                written = Some(if sup {
+                    ClaimResult::Suppressed
+                } else {
+                    ClaimResult::Claimed
+                });
+                break;
+            }
+        }
+        results.push(written.ok_or_else(|| {
+            LedgerError::Backend(format!(
+                "send {campaign}/{} kept changing under a concurrent claim",
+                c.row_key
+            ))
+        })?);
+    }
+    if !images.is_empty() {
+        append_event(
+            db,
+            at,
+            &Event::SendsClaimed {
+                run_id: run_id.to_owned(),
+                rows: images,
+            },
+        )?;
+    }
+    Ok(results)
+}
+
+pub(crate) fn outcomes_in(
+    db: &mut dyn Db,
+    at: i64,
+    run_id: &str,
+    outcomes: &[Outcome],
+) -> Result<()> {
+    let mut images = Vec::with_capacity(outcomes.len());
+    for o in outcomes {
+        let cols = OutcomeColumns::of(&o.result);
+        let row = db.change_send(
+            &send_change!(
+                "UPDATE sends SET state = ?3, message_id = ?4, conversation_id = ?5, error_code = ?6, \
+                 next_attempt_at = ?7, note = ?8, run_id = ?9, updated_at = ?10 \
+                 WHERE campaign = ?1 AND row_key = ?2 AND state = 'dispatching'",
+            ),
+            p![
+                &o.campaign,
+                &o.row_key,
+                cols.state.as_str(),
+                cols.message_id,
+                cols.conversation_id,
+                cols.error_code,
+                cols.next_attempt_at,
+                cols.note,
+                run_id,
+                at
+            ],
+        )?;
+        let Some(raw) = row else {
+            return Err(LedgerError::InvalidTransition {
+                campaign: o.campaign.clone(),
+                row_key: o.row_key.clone(),
+                from: state_of(db, &o.campaign, &o.row_key)?,
+                to: cols.state.as_str().to_owned(),
+            });
+        };
+        if let Some(conv) = cols.conversation_id {
+            upsert_conversation(db, &raw, conv, at)?;
+        }
+        images.push(raw.image()?);
+    }
+    if !images.is_empty() {
+        append_event(
+            db,
+            at,
+            &Event::OutcomesRecorded {
+                run_id: run_id.to_owned(),
+                rows: images,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+pub(crate) fn resolve_in(
+    db: &mut dyn Db,
+    at: i64,
+    run_id: &str,
+    campaign: &str,
+    row_key: &str,
+    resolution: &Resolution,
+) -> Result<()> {
+    let row = match resolution {
+        Resolution::Found {
+            message_id,
+            conversation_id,
+        } => db.change_send(
+            &send_change!(
+                "UPDATE sends SET state = 'sent', message_id = ?3, conversation_id = ?4, note = 'found by reconcile', \
+                 run_id = ?5, updated_at = ?6 WHERE campaign = ?1 AND row_key = ?2 AND state = 'unknown'",
+            ),
+            p![campaign, row_key, message_id, conversation_id, run_id, at],
+        )?,
+        Resolution::NotFound => db.change_send(
+            &send_change!(
+                "UPDATE sends SET state = 'pending', note = 'not found by reconcile', run_id = ?3, updated_at = ?4 \
+                 WHERE campaign = ?1 AND row_key = ?2 AND state = 'unknown'",
+            ),
+            p![campaign, row_key, run_id, at],
+        )?,
+    };
+    let Some(raw) = row else {
+        return Err(LedgerError::InvalidTransition {
+            campaign: campaign.to_owned(),
+            row_key: row_key.to_owned(),
+            from: state_of(db, campaign, row_key)?,
+            to: resolved_state(resolution).as_str().to_owned(),
+        });
+    };
+    if let Resolution::Found {
+        conversation_id: Some(conv),
+        ..
+    } = resolution
+    {
+        upsert_conversation(db, &raw, conv, at)?;
+    }
+    append_event(
+        db,
+        at,
+        &Event::UnknownResolved {
+            run_id: run_id.to_owned(),
+            rows: vec![raw.image()?],
+        },
+    )
+}
+
+pub(crate) fn inbound_in(
+    db: &mut dyn Db,
+    at: i64,
+    inbound: &InboundRecord,
+) -> Result<InboundResult> {
+    let action = match inbound.action {
+        InboundAction::Suppress => "suppress",
+        InboundAction::Resubscribe => "resubscribe",
+        InboundAction::Help => "help",
+        InboundAction::None => "none",
+    };
+    let n = db.execute(
+        "INSERT INTO inbound (message_id, recipient, masked, channel, action, flagged, received_at, recorded_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (message_id) DO NOTHING",
+        p![
+            &inbound.message_id,
+            inbound.recipient.as_str(),
+            &inbound.masked,
+            inbound.channel.as_str(),
+            action,
+            inbound.flagged,
+            inbound.received_at.as_millisecond(),
+            at
+        ],
+    )?;
+    if n == 0 {
+        return Ok(InboundResult::Duplicate);
+    }
+    append_event(
+        db,
+        at,
+        &Event::InboundRecorded {
+            message_id: inbound.message_id.clone(),
+            recipient: inbound.recipient.clone(),
+            channel: inbound.channel,
+            action: inbound.action,
+            flagged: inbound.flagged,
+        },
+    )?;
+    let source = format!("inbound:{}", inbound.message_id);
+    let changed = match inbound.action {
+        InboundAction::Suppress => suppress_in(
+            db,
+            at,
+            &Suppression {
+                recipient: inbound.recipient.clone(),
+                masked: inbound.masked.clone(),
+                channel: Some(inbound.channel),
+                reason: if inbound.flagged {
+                    "opt-out keyword inside a longer reply (flagged for review)".to_owned()
+                } else {
+                    "opt-out keyword reply".to_owned()
+                },
+                source,
+            },
+        )?,
+        InboundAction::Resubscribe => {
+            unsuppress_in(
+                db,
+                at,
+                &inbound.recipient,
+                Some(inbound.channel),
+                "re-subscribe keyword reply",
+                &source,
+            )? > 0
+        }
+        InboundAction::Help | InboundAction::None => false,
+    };
+    Ok(InboundResult::Recorded {
+        suppression_changed: changed,
+    })
+}
+
+pub(crate) fn receipts_in(
+    db: &mut dyn Db,
+    now: i64,
+    receipts: &[Receipt],
+) -> Result<Vec<Option<ReceiptMatch>>> {
+    let mut found_all = Vec::with_capacity(receipts.len());
+    for rc in receipts {
+        let at_ms = rc.at.as_millisecond();
+        db.execute(
+            "INSERT INTO receipts (message_id, status, reason, at, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            p![&rc.message_id, &rc.status, &rc.reason, at_ms, now],
+        )?;
+        db.execute(
+            "UPDATE sends SET receipt_status = ?2, receipt_at = ?3 \
+             WHERE message_id = ?1 AND (receipt_at IS NULL OR receipt_at <= ?3)",
+            p![&rc.message_id, &rc.status, at_ms],
+        )?;
+        let found = db.row(
+            "SELECT campaign, row_key, recipient, masked, channel FROM sends WHERE message_id = ?1 \
+             ORDER BY campaign, row_key LIMIT 1",
+            p![&rc.message_id],
+            |r| {
+                Ok(ReceiptMatch {
+                    campaign: r.s(0)?,
+                    row_key: r.s(1)?,
+                    recipient: parse_recipient(r.str(2)?)?,
+                    masked: r.s(3)?,
+                    channel: parse_channel(r.str(4)?)?,
+                })
+            },
+        )?;
+        append_event(
+            db,
+            now,
+            &Event::ReceiptRecorded {
+                message_id: rc.message_id.clone(),
+                status: rc.status.clone(),
+                reason: rc.reason.clone(),
+            },
+        )?;
+        found_all.push(found);
+    }
+    Ok(found_all)
+}
