@@ -436,20 +436,15 @@ fn json_logs_metrics_healthz_and_header_timeout() {
 }
 
 /// `herald serve` on a PostgreSQL ledger exits 0 on SIGTERM (dropping the ledger's
-/// synchronous client on an async thread used to abort the process). Runs when
-/// `HERALD_TEST_POSTGRES_URL` is set; otherwise it says so on stderr.
+/// synchronous client on an async thread used to abort the process). Ignored by default; run
+/// with `HERALD_TEST_POSTGRES_URL` set and `--include-ignored` (as `.ci/run` does).
 #[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
 fn serve_on_a_postgres_ledger_stops_cleanly_on_sigterm() {
-    let Some(base) = std::env::var("HERALD_TEST_POSTGRES_URL")
+    let base = std::env::var("HERALD_TEST_POSTGRES_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
-    else {
-        let _ = std::io::Write::write_all(
-            &mut std::io::stderr(),
-            b"serve_on_a_postgres_ledger_stops_cleanly_on_sigterm: skipped (HERALD_TEST_POSTGRES_URL is not set)\n",
-        );
-        return;
-    };
+        .expect("HERALD_TEST_POSTGRES_URL is not set: this test needs a PostgreSQL server");
     let schema = format!("herald_serve_test_{}", uuid::Uuid::new_v4().simple());
     let mut admin = postgres::Client::connect(&base, postgres::NoTls)
         .expect("HERALD_TEST_POSTGRES_URL is set but PostgreSQL is unreachable");
