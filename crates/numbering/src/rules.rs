@@ -148,6 +148,21 @@ pub static STATE_RULES: &[StateRule] = &[
         note: "The rule governs automated solicitation calls; \"no solicitation calls are allowed on Sundays or holidays\".",
     },
     StateRule {
+        state: "CT",
+        law: "Connecticut telemarketing law, as amended by Public Act 23-98 (SB 1058, effective 2023-10-01)",
+        citation: "Conn. Gen. Stat. § 42-288a",
+        sources: &[
+            "https://cga.ct.gov/current/pub/chap_743m.htm",
+            "https://tcpaworld.com/2023/06/28/connecticut-rolls-out-new-telemarketing-requirements-here-is-what-you-need-to-know/",
+            "https://www.tcpadefenseforce.com/tcpa-law-blog/connecticut-broadens-its-telemarketing-laws",
+        ],
+        days: [Some(Window::hours(9, 20)); 7],
+        holidays: Holidays::None,
+        cap: None,
+        texts: TextCoverage::Explicit,
+        note: "The 2023 amendment ended the window at 8 p.m. (was 9 p.m.) and brought text and media messages into \"telephonic sales call\"; calls to a Connecticut area code are presumed to reach Connecticut.",
+    },
+    StateRule {
         state: "FL",
         law: "Florida Telemarketing Act and Florida Telephone Solicitation Act",
         citation: "Fla. Stat. § 501.616(6)(a)-(b) (hours and frequency, as amended by SB 1120 (2021)); Fla. Stat. § 501.059 (telephonic sales calls by call, text message or voicemail)",
