@@ -358,7 +358,7 @@ impl Executor<'_> {
             let decision = decider.decide(&row, self.now());
             match (&decision, row) {
                 (Decision::Send, Row::Ready(r)) => batch.push(r),
-                (d, _) => report.add(d.reason(), 1),
+                (d, _) => report.add(d.reason().as_str(), 1),
             }
             if batch.len() == BATCH_SIZE
                 && let Err(why) = self.flush(

@@ -9,7 +9,7 @@ use herald_ledger::{Ledger, LedgerKey, TemplateBinding};
 use crate::diag::Diagnostic;
 use crate::plan::campaigns::{LedgerFacts, PlanContext, plan_campaign};
 use crate::plan::templates::{RemoteTemplates, reconcile};
-use crate::plan::{LibraryPlan, PLAN_FORMAT_VERSION, Plan};
+use crate::plan::{LibraryPlan, Narrowing, PLAN_FORMAT_VERSION, Plan};
 use crate::remote::Remote;
 use crate::settings::EnvSettings;
 use crate::spec::Name;
@@ -204,8 +204,13 @@ pub fn build(
             narrow
                 .campaigns
                 .iter()
-                .map(|c| format!("campaign {c}"))
-                .chain(narrow.templates.iter().map(|t| format!("template {t}")))
+                .map(|c| Narrowing::Campaign(c.clone()))
+                .chain(
+                    narrow
+                        .templates
+                        .iter()
+                        .map(|t| Narrowing::Template(t.clone())),
+                )
                 .collect()
         }),
     };

@@ -13,7 +13,7 @@ use crate::apply::{ApplyOptions, CampaignReport, Event, Executor};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::diag::{self, Severity};
 use crate::output::Printer;
-use crate::plan::{PLAN_FORMAT_VERSION, Plan, TemplateAction};
+use crate::plan::{CampaignStatus, Narrowing, PLAN_FORMAT_VERSION, Plan, Reason, TemplateAction};
 use crate::planner::{self, Narrow};
 use crate::spec::Name;
 
@@ -68,7 +68,7 @@ pub(crate) fn stale_objects(
     for c in &current.campaigns {
         let key = format!("campaign {}", c.name);
         let Some(s) = saved.campaigns.iter().find(|s| s.name == c.name) else {
-            if c.status == "active" {
+            if c.status == CampaignStatus::Active {
                 stale_set.insert(key, "not in the saved plan".to_owned());
             }
             continue;
@@ -201,10 +201,9 @@ pub(crate) fn run(
         && let Some(objects) = saved.as_ref().and_then(|s| s.narrowed_to.as_ref())
     {
         for object in objects {
-            if let Some(c) = object.strip_prefix("campaign ") {
-                narrow.campaigns.push(c.to_owned());
-            } else if let Some(t) = object.strip_prefix("template ") {
-                narrow.templates.push(t.to_owned());
+            match object {
+                Narrowing::Campaign(c) => narrow.campaigns.push(c.clone()),
+                Narrowing::Template(t) => narrow.templates.push(t.clone()),
             }
         }
     }
@@ -236,7 +235,7 @@ pub(crate) fn run(
         && current
             .campaigns
             .iter()
-            .any(|c| c.status == "active" && c.next_opening.is_some());
+            .any(|c| c.status == CampaignStatus::Active && c.next_opening.is_some());
     if !current.has_changes() && !waits {
         printer.info("nothing to do");
         rt.block_on(remote.shutdown());
@@ -277,7 +276,7 @@ pub(crate) fn run(
     let total: u64 = current
         .campaigns
         .iter()
-        .filter(|c| c.status == "active")
+        .filter(|c| c.status == CampaignStatus::Active)
         .map(crate::plan::CampaignPlan::to_send)
         .sum();
     let progress = crate::output::progress_bar(printer, total, args.json);
@@ -367,7 +366,7 @@ pub(crate) fn run(
     let mut plan_now = current.clone();
     loop {
         for cplan in &plan_now.campaigns {
-            if cplan.status != "active"
+            if cplan.status != CampaignStatus::Active
                 || stale_set.contains_key(&format!("campaign {}", cplan.name))
             {
                 continue;
@@ -394,10 +393,7 @@ pub(crate) fn run(
                 None => continue,
             };
             if cplan.to_send() == 0
-                && cplan
-                    .counts
-                    .get("unknown")
-                    .is_none_or(|_| !args.resend_unknown)
+                && (cplan.counts.get(Reason::Unknown) == 0 || !args.resend_unknown)
             {
                 continue;
             }
@@ -417,7 +413,7 @@ pub(crate) fn run(
         let Some(next) = plan_now
             .campaigns
             .iter()
-            .filter(|c| c.status == "active")
+            .filter(|c| c.status == CampaignStatus::Active)
             .filter_map(|c| c.next_opening)
             .min()
         else {
@@ -467,7 +463,7 @@ pub(crate) fn run(
                     "campaign {} changed while waiting; not sent: plan again",
                     c.name
                 ));
-                "blocked".clone_into(&mut c.status);
+                c.status = CampaignStatus::Blocked;
             }
         }
     }

@@ -2,13 +2,13 @@
 //! list, the schedule, quiet hours and the per-apply cap. The same [`RowDecider`] drives
 //! `apply`, so the plan and the run can never disagree about a row.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use herald_ledger::{KeySet, LedgerKey, RecipientId, SendState, SuppressionSet};
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
-use super::{CampaignPlan, KeyDigest, Sample, SmsCost};
+use super::{CampaignPlan, CampaignStatus, Counts, KeyDigest, Reason, Sample, SmsCost};
 use crate::ledger_access::ledger_channel;
 use crate::recipients::{Message, Recipient, Row, SkipReason};
 use crate::schedule::{Timing, timing};
@@ -36,28 +36,28 @@ pub enum Decision {
 
 impl Decision {
     /// The plan's count key.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Send => "to_send",
-            Self::InLedger(SendState::Sent) => "already_sent",
-            Self::InLedger(SendState::Failed) => "already_failed",
-            Self::InLedger(SendState::Unknown) => "unknown",
-            Self::InLedger(_) => "in_flight",
-            Self::Suppressed => "suppressed",
-            Self::AddressAlreadySent => "duplicate_address",
-            Self::Wait(Timing::BeforeSchedule(_)) => "before_schedule",
-            Self::Wait(Timing::AfterSchedule) => "after_schedule",
-            Self::Wait(Timing::QuietHours(_)) => "held_quiet_hours",
-            Self::Wait(Timing::NoTimezone) => "held_no_timezone",
-            Self::Wait(Timing::Now) | Self::OverCap => "over_cap",
+            Self::Send => Reason::ToSend,
+            Self::InLedger(SendState::Sent) => Reason::AlreadySent,
+            Self::InLedger(SendState::Failed) => Reason::AlreadyFailed,
+            Self::InLedger(SendState::Unknown) => Reason::Unknown,
+            Self::InLedger(_) => Reason::InFlight,
+            Self::Suppressed => Reason::Suppressed,
+            Self::AddressAlreadySent => Reason::DuplicateAddress,
+            Self::Wait(Timing::BeforeSchedule(_)) => Reason::BeforeSchedule,
+            Self::Wait(Timing::AfterSchedule) => Reason::AfterSchedule,
+            Self::Wait(Timing::QuietHours(_)) => Reason::HeldQuietHours,
+            Self::Wait(Timing::NoTimezone) => Reason::HeldNoTimezone,
+            Self::Wait(Timing::Now) | Self::OverCap => Reason::OverCap,
             Self::Skip(r) => match r {
-                SkipReason::InvalidRow => "invalid_row",
-                SkipReason::NoConsent => "no_consent",
-                SkipReason::InvalidAddress => "invalid_address",
-                SkipReason::RenderError => "render_error",
-                SkipReason::CardNumber => "card_number",
-                SkipReason::DuplicateKey => "duplicate_key",
-                SkipReason::DuplicateAddress => "duplicate_address",
+                SkipReason::InvalidRow => Reason::InvalidRow,
+                SkipReason::NoConsent => Reason::NoConsent,
+                SkipReason::InvalidAddress => Reason::InvalidAddress,
+                SkipReason::RenderError => Reason::RenderError,
+                SkipReason::CardNumber => Reason::CardNumber,
+                SkipReason::DuplicateKey => Reason::DuplicateKey,
+                SkipReason::DuplicateAddress => Reason::DuplicateAddress,
             },
         }
     }
@@ -247,7 +247,7 @@ pub fn plan_campaign(
     let audience = &ws.audiences[&campaign.audience];
     let cap = ws.project.policy.max_recipients_per_apply;
     let mut decider = RowDecider::new(campaign, template.channel, facts, ctx.key, cap);
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut counts = Counts::default();
     let mut segments = 0u64;
     let mut sample = None;
     let mut next_opening: Option<Timestamp> = None;
@@ -260,7 +260,7 @@ pub fn plan_campaign(
     };
     let stats = crate::validate::scan_campaign(ws, campaign, diags, Some(&known), |row| {
         let decision = decider.decide(row, ctx.now);
-        *counts.entry(decision.reason().to_owned()).or_default() += 1;
+        counts.add(decision.reason(), 1);
         if let Decision::Wait(Timing::QuietHours(at) | Timing::BeforeSchedule(at)) = decision {
             next_opening = Some(next_opening.map_or(at, |n| n.min(at)));
         }
@@ -282,17 +282,17 @@ pub fn plan_campaign(
         }
     });
     let rate = campaign.rate_per_minute.unwrap_or(ctx.default_rate).max(1);
-    let to_send = counts.get("to_send").copied().unwrap_or(0);
+    let to_send = counts.to_send;
     let plan_status = if blocked_by.is_some() {
-        "blocked"
+        CampaignStatus::Blocked
     } else if campaign.active {
-        "active"
+        CampaignStatus::Active
     } else {
-        "paused"
+        CampaignStatus::Paused
     };
     CampaignPlan {
         name: campaign.name.to_string(),
-        status: plan_status.to_owned(),
+        status: plan_status,
         blocked_by,
         template: template.name.to_string(),
         template_hash: template.hash.to_string(),

@@ -4,12 +4,15 @@
 //! phone number or email address.
 
 pub mod campaigns;
+pub mod contract;
 pub mod render;
 pub mod templates;
 
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
+
+pub use contract::{CampaignStatus, Counts, Narrowing, Reason};
 use serde::{Deserialize, Serialize};
 
 /// Version of the saved plan format.
@@ -38,7 +41,7 @@ pub struct Plan {
     pub campaigns: Vec<CampaignPlan>,
     /// Set when `--campaign`/`--template` narrowed the plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub narrowed_to: Option<Vec<String>>,
+    pub narrowed_to: Option<Vec<Narrowing>>,
 }
 
 /// Git commit and dirty flag.
@@ -191,7 +194,7 @@ pub struct CampaignPlan {
     /// Campaign name.
     pub name: String,
     /// `active`, `paused` or `blocked`.
-    pub status: String,
+    pub status: CampaignStatus,
     /// Why it is blocked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<String>,
@@ -210,7 +213,7 @@ pub struct CampaignPlan {
     /// Rows read.
     pub rows: u64,
     /// Rows by outcome: `to_send`, `already_sent`, `suppressed`, `no_consent`, `held_quiet_hours`, …
-    pub counts: BTreeMap<String, u64>,
+    pub counts: Counts,
     /// Earliest instant a held row opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
@@ -231,7 +234,7 @@ pub struct CampaignPlan {
 impl CampaignPlan {
     /// Rows sent now.
     pub fn to_send(&self) -> u64 {
-        self.counts.get("to_send").copied().unwrap_or(0)
+        self.counts.to_send
     }
 }
 
@@ -243,7 +246,7 @@ impl Plan {
             || self
                 .campaigns
                 .iter()
-                .any(|c| c.status == "active" && c.to_send() > 0)
+                .any(|c| c.status == CampaignStatus::Active && c.to_send() > 0)
     }
 
     /// Deterministic JSON (the saved plan).
