@@ -12,9 +12,9 @@ use crate::ExitStatus;
 use crate::apply::{ApplyOptions, CampaignReport, Event, Executor};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::diag::{self, Severity};
+use crate::gather::{self, Narrow};
 use crate::output::Printer;
 use crate::plan::{CampaignStatus, Narrowing, PLAN_FORMAT_VERSION, Plan, Reason, TemplateAction};
-use crate::planner::{self, Narrow};
 use crate::spec::Name;
 
 /// Compares a saved plan with the current one; returns the objects that are stale, with why.
@@ -186,7 +186,7 @@ pub(crate) fn run(
         .into_iter()
         .map(|b| (b.name.clone(), b))
         .collect();
-    let state = rt.block_on(planner::fetch_remote(
+    let state = rt.block_on(gather::fetch_remote(
         &remote,
         &settings.env.library,
         &bindings,
@@ -208,7 +208,7 @@ pub(crate) fn run(
         }
     }
     let (current, diags) =
-        planner::build(ws, &settings, &state, locked.ledger.as_ref(), &key, &narrow)?;
+        gather::build(ws, &settings, &state, locked.ledger.as_ref(), &key, &narrow)?;
     if diag::count(&diags).0 > 0 {
         let errors: Vec<_> = diags
             .into_iter()
@@ -229,7 +229,7 @@ pub(crate) fn run(
         printer.error(&format!("stale plan: {object} is not applied: {why}"));
     }
     if saved.is_none() && !args.json {
-        printer.err_raw(&crate::plan::render::text(&current, printer.color_stderr()));
+        printer.err_raw(&crate::plan::report::text(&current, printer.color_stderr()));
     }
     let waits = args.wait
         && current
@@ -446,12 +446,12 @@ pub(crate) fn run(
             .into_iter()
             .map(|b| (b.name.clone(), b))
             .collect();
-        let state_now = rt.block_on(planner::fetch_remote(
+        let state_now = rt.block_on(gather::fetch_remote(
             &remote,
             &settings.env.library,
             &bindings_now,
         ))?;
-        plan_now = planner::build(ws, &fresh, &state_now, &*exec.ledger, &key, &narrow)?.0;
+        plan_now = gather::build(ws, &fresh, &state_now, &*exec.ledger, &key, &narrow)?.0;
         // Only what was reviewed: a campaign whose audience or definition changed while
         // waiting is not sent.
         for c in &mut plan_now.campaigns {

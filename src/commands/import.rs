@@ -145,7 +145,7 @@ pub(crate) fn run(
         command: "import".into(),
         user: crate::settings::current_user(),
         host: crate::settings::host_name(),
-        git_commit: crate::plan::git_state(&ws.root).commit,
+        git_commit: crate::gather::git_state(&ws.root).commit,
         plan_hash: None,
     })?;
     let mut imported = 0;
@@ -197,7 +197,7 @@ pub(crate) fn run(
             response_id: r.id.clone(),
             version: i64::from(r.version),
             content_hash: hash.unwrap_or_default(),
-            remote_hash: crate::plan::templates::response_hash(r),
+            remote_hash: crate::gather::response_hash(r),
             git_commit: None,
             overwrote_hash: None,
         })?;

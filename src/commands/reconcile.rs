@@ -15,8 +15,8 @@ use jiff::SignedDuration;
 use crate::ExitStatus;
 use crate::cli::{GlobalArgs, ReconcileArgs};
 use crate::ledger_access::ledger_channel;
+use crate::messages::{CampaignRows, Row};
 use crate::output::Printer;
-use crate::recipients::{CampaignRows, Row};
 use crate::spec::Name;
 
 /// How long before a dispatch a matching conversation may have started (clock skew).
@@ -53,7 +53,7 @@ pub(crate) fn run(
         command: "reconcile".into(),
         user: crate::settings::current_user(),
         host: crate::settings::host_name(),
-        git_commit: crate::plan::git_state(&ws.root).commit,
+        git_commit: crate::gather::git_state(&ws.root).commit,
         plan_hash: None,
     })?;
     // Addresses of the unknown rows, from the audiences.

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use crate::ExitStatus;
 use crate::cli::{Format, GlobalArgs, RenderArgs};
 use crate::diag;
+use crate::messages::{CampaignRows, Message, Row};
 use crate::output::Printer;
-use crate::recipients::{CampaignRows, Message, Row};
 use crate::spec::Name;
 
 pub(crate) fn run(

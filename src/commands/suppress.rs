@@ -11,8 +11,8 @@ use herald_ledger::{Channel as LChannel, Ledger, LedgerKey, Suppression};
 use crate::ExitStatus;
 use crate::audience::{AudienceReader, RowBuf};
 use crate::cli::{ChannelArg, Format, GlobalArgs, PushArgs, SuppressArgs, SuppressCommand};
+use crate::messages::Address;
 use crate::output::Printer;
-use crate::recipients::Address;
 use crate::spec::{E164, Email};
 
 /// Parses an address as a phone (leading `+`) or an email (contains `@`).

@@ -5,7 +5,8 @@
 
 pub mod campaigns;
 pub mod contract;
-pub mod render;
+pub mod observed;
+pub mod report;
 pub mod templates;
 
 use std::collections::BTreeMap;
@@ -260,22 +261,4 @@ impl Plan {
     pub fn hash(&self) -> String {
         crate::hash::sha256(self.to_json().as_bytes()).to_string()
     }
-}
-
-/// Reads the workspace's git commit and dirty flag (none outside a repository).
-pub fn git_state(root: &std::path::Path) -> WorkspaceState {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let commit = git(&["rev-parse", "HEAD"]);
-    let dirty = commit.is_some()
-        && git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    WorkspaceState { commit, dirty }
 }

@@ -476,6 +476,14 @@ impl<'w> CampaignRows<'w> {
     }
 }
 
+impl CampaignRows<'_> {
+    /// SHA-256 of the audience file, hashed while its rows streamed (the rest of the file is
+    /// read first). `None` when it cannot be read to its end.
+    pub fn content_hash(&mut self) -> Option<crate::spec::ContentHash> {
+        self.reader.content_hash()
+    }
+}
+
 impl Iterator for CampaignRows<'_> {
     type Item = Row;
 
