@@ -368,7 +368,7 @@ pub fn plan_one(
                 None,
                 rows.by_ref().inspect(|row| checker.visit(row)),
             );
-            checker.finish(std::mem::take(&mut rows.notes), diags);
+            checker.finish(rows.take_notes(), diags);
             (plan, rows.content_hash().map(|h| h.to_string()))
         }
         None => (

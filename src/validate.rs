@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use crate::diag::{Code, Diagnostic, Pos, Severity};
 use crate::load::Loaded;
-use crate::messages::{CampaignRows, Message, Note, Row, SkipReason};
+use crate::audience::CampaignRows;
+use crate::messages::{Message, Note, Row, SkipReason};
 use crate::spec::model::{Campaign, Workspace};
 use crate::text::Encoding;
 
@@ -75,7 +76,7 @@ pub fn scan_campaign(
         visit(&row);
         checker.visit(&row);
     }
-    Some(checker.finish(std::mem::take(&mut rows.notes), diags))
+    Some(checker.finish(rows.take_notes(), diags))
 }
 
 /// Opens one campaign's rows. `None` when the audience cannot be read or lacks columns

@@ -2,7 +2,11 @@
 //! time into a reused buffer, never loaded whole; each row carries its line number for
 //! diagnostics. Values are returned verbatim (no trimming).
 
+mod campaign;
+
 use std::io::{BufRead, BufReader};
+
+pub use campaign::CampaignRows;
 
 use crate::spec::model::{Audience, Source};
 

@@ -15,7 +15,8 @@ use jiff::SignedDuration;
 use crate::ExitStatus;
 use crate::cli::{GlobalArgs, ReconcileArgs};
 use crate::ledger_access::ledger_channel;
-use crate::messages::{CampaignRows, Row};
+use crate::audience::CampaignRows;
+use crate::messages::Row;
 use crate::output::Printer;
 use crate::spec::Name;
 

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use crate::ExitStatus;
 use crate::cli::{Format, GlobalArgs, RenderArgs};
 use crate::diag;
-use crate::messages::{CampaignRows, Message, Row};
+use crate::audience::CampaignRows;
+use crate::messages::{Message, Row};
 use crate::output::Printer;
 use crate::spec::Name;
 
