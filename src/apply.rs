@@ -28,10 +28,10 @@ use herald_ledger::{
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::audience::CampaignRows;
 use crate::failpoint;
 use crate::gather::{desired_draft, response_hash};
 use crate::ledger_access::ledger_channel;
-use crate::audience::CampaignRows;
 use crate::messages::{Message, Recipient, Row};
 use crate::plan::campaigns::{RowDecider, RowDecision};
 use crate::plan::{CampaignPlan, TemplateAction, TemplatePlan};

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::audience::CampaignRows;
 use crate::diag::{Code, Diagnostic, Pos, Severity};
 use crate::load::Loaded;
-use crate::audience::CampaignRows;
 use crate::messages::{Message, Note, Row, SkipReason};
 use crate::spec::model::{Campaign, Workspace};
 use crate::text::Encoding;
@@ -164,8 +164,9 @@ impl<'w> RowChecker<'w> {
                     return;
                 }
                 let data = self.data;
-                let mut d = Diagnostic::error(code, data, Some(line_pos(s.line)), s.message.clone())
-                    .note(format!("campaign `{}`", self.campaign.name));
+                let mut d =
+                    Diagnostic::error(code, data, Some(line_pos(s.line)), s.message.clone())
+                        .note(format!("campaign `{}`", self.campaign.name));
                 d.severity = sev;
                 if let Some(first) = s.first_line {
                     d = d.related(data, Some(line_pos(first)), "first seen here");

@@ -122,7 +122,11 @@ fn check(root: &Path) -> Vec<String> {
     let mut files = Vec::new();
     for p in PURE {
         let path = root.join(p);
-        assert!(path.exists(), "{} is listed as pure but missing", path.display());
+        assert!(
+            path.exists(),
+            "{} is listed as pure but missing",
+            path.display()
+        );
         rust_files(&path, &mut files);
     }
     let mut problems = Vec::new();

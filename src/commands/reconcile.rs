@@ -13,9 +13,9 @@ use herald_ledger::{NewRun, Resolution, SendState};
 use jiff::SignedDuration;
 
 use crate::ExitStatus;
+use crate::audience::CampaignRows;
 use crate::cli::{GlobalArgs, ReconcileArgs};
 use crate::ledger_access::ledger_channel;
-use crate::audience::CampaignRows;
 use crate::messages::Row;
 use crate::output::Printer;
 use crate::spec::Name;

@@ -3,9 +3,9 @@
 use std::fmt::Write as _;
 
 use crate::ExitStatus;
+use crate::audience::CampaignRows;
 use crate::cli::{Format, GlobalArgs, RenderArgs};
 use crate::diag;
-use crate::audience::CampaignRows;
 use crate::messages::{Message, Row};
 use crate::output::Printer;
 use crate::spec::Name;
