@@ -1,9 +1,14 @@
 //! herald: campaign-as-code for Genesys Cloud outbound SMS and email.
 //!
 //! Data flow: [`load`] reads the workspace into validated [`spec`] types (collecting
-//! [`diag`]nostics), [`audience`] streams recipients, [`text`] renders and measures messages,
-//! and [`commands`] wire these together behind the CLI. Pure modules (`spec`, `text`, `hash`)
-//! do no I/O.
+//! [`diag`]nostics); [`audience`] streams each campaign's rows, which [`messages`] turns into
+//! messages ([`text`] renders and measures them); [`gather`] reads the remote templates, the
+//! ledger, the audience files and git, and runs the pure planning core ([`plan`]) over them;
+//! [`apply`] carries a plan out; [`commands`] wire these together behind the CLI.
+//!
+//! The planning core ([`plan`], [`spec`], [`text`], [`hash`], [`messages`], [`schedule`],
+//! [`diag`]) does no I/O: it takes observed state as values and returns typed results
+//! (`tests/architecture.rs` keeps it so).
 
 pub mod apply;
 pub mod audience;

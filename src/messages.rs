@@ -409,7 +409,8 @@ impl<'w> RowClassifier<'w> {
             self.values.insert(name.clone(), value.to_owned());
         }
         let render = |t: &str| {
-            text::render(t, &self.values).map_err(|m| format!("no value for variable `{}`", m.0))
+            text::substitute(t, &self.values)
+                .map_err(|m| format!("no value for variable `{}`", m.0))
         };
         let message = match &self.template.content {
             Content::Sms { body } => match render(body) {

@@ -2,6 +2,9 @@
 //! against Response Management); campaigns are events (audience rows against the ledger).
 //! The plan document is versioned, deterministic (sorted, no wall-clock fields) and holds no
 //! phone number or email address.
+//!
+//! Pure: the observed state comes in as [`observed`] values and audience rows (gathered by
+//! [`crate::gather`]); [`report`] formats a plan for people.
 
 pub mod campaigns;
 pub mod contract;
