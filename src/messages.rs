@@ -40,6 +40,14 @@ impl Address {
         }
     }
 
+    /// The channel this kind of address is reached on.
+    pub fn channel(&self) -> Channel {
+        match self {
+            Self::Phone(_) => Channel::Sms,
+            Self::Email(_) => Channel::Email,
+        }
+    }
+
     /// The normalised form that identifies a recipient (HMAC input): E.164 as is, email
     /// lowercased.
     pub fn normalized(&self) -> String {
