@@ -28,12 +28,13 @@ use herald_ledger::{
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::audience::CampaignRows;
 use crate::failpoint;
+use crate::gather::{desired_draft, response_hash};
 use crate::ledger_access::ledger_channel;
-use crate::plan::campaigns::{Decision, RowDecider};
-use crate::plan::templates::{desired_draft, response_hash};
+use crate::messages::{Message, Recipient, Row};
+use crate::plan::campaigns::{RowDecider, RowDecision};
 use crate::plan::{CampaignPlan, TemplateAction, TemplatePlan};
-use crate::recipients::{CampaignRows, Message, Recipient, Row};
 use crate::schedule::{Timing, timing};
 use crate::spec::model::{Campaign, Template, Workspace};
 
@@ -357,18 +358,18 @@ impl Executor<'_> {
             ..Default::default()
         };
         let template = &self.ws.templates[&campaign.template];
-        let facts = crate::planner::ledger_facts(self.ledger, campaign)?;
+        let facts = crate::gather::ledger_facts(self.ledger, self.key, campaign)?;
         let policy_cap = self.ws.project.policy.max_recipients_per_apply;
         let cap = match self.options.max_sends {
             Some(m) => policy_cap.min(m.saturating_sub(self.sent_in_run)),
             None => policy_cap,
         };
-        let mut decider = RowDecider::new(campaign, template.channel, &facts, self.key, cap)
+        let mut decider = RowDecider::new(campaign, template.channel, &facts, cap)
             .resend_unknown(self.options.resend_unknown);
         // The audience must still be the reviewed file: a new export that landed after the
         // plan (or during a confirmation prompt) is not sent under the old review.
         let audience = &self.ws.audiences[&campaign.audience];
-        let now_hash = crate::hash::sha256_file(audience.source.path())?.to_string();
+        let now_hash = crate::gather::sha256_file(audience.source.path())?.to_string();
         if now_hash != cplan.audience_hash {
             let report = CampaignReport {
                 campaign: campaign.name.to_string(),
@@ -388,7 +389,7 @@ impl Executor<'_> {
                 .keys
                 .states
                 .get(key)
-                .is_some_and(|s| crate::plan::campaigns::is_final(*s, resend))
+                .is_some_and(|s| crate::gather::send_state(*s).is_final(resend))
         });
         anyhow::ensure!(
             missing.is_empty(),
@@ -401,8 +402,8 @@ impl Executor<'_> {
         for row in rows {
             let decision = decider.decide(&row, self.now());
             match (&decision, row) {
-                (Decision::Send, Row::Ready(r)) => batch.push(r),
-                (d, _) => report.add(d.reason(), 1),
+                (RowDecision::Send, Row::Ready(r)) => batch.push(r),
+                (d, _) => report.add(d.reason().as_str(), 1),
             }
             if batch.len() == BATCH_SIZE
                 && let Err(why) = self.flush(

@@ -18,22 +18,6 @@ pub fn sha256(bytes: &[u8]) -> ContentHash {
     ContentHash::from_digest(&Sha256::digest(bytes))
 }
 
-/// SHA-256 of a file's bytes, streamed.
-pub fn sha256_file(path: &std::path::Path) -> std::io::Result<ContentHash> {
-    use std::io::Read as _;
-    let mut file = fs_err::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(ContentHash::from_digest(&hasher.finalize()))
-}
-
 /// The canonical `v1:` serialisation of a template.
 pub fn template_canonical(
     name: &Name,

@@ -7,7 +7,8 @@ use herald_ledger::{Channel as LChannel, Ledger, LedgerKey, LedgerLocation, Ledg
 use crate::settings::{EnvSettings, LedgerLocation as Where};
 use crate::spec::Channel;
 
-/// Converts the model's channel to the ledger's.
+/// Converts the model's channel to the ledger's: the one place the two channel types meet
+/// (the ledger crate does not depend on this one).
 pub fn ledger_channel(c: Channel) -> LChannel {
     match c {
         Channel::Sms => LChannel::Sms,

@@ -1,11 +1,16 @@
 //! herald: campaign-as-code for Genesys Cloud outbound SMS and email.
 //!
 //! Data flow: [`load`] reads the workspace into validated [`spec`] types (collecting
-//! [`diag`]nostics), [`audience`] streams recipients, [`text`] renders and measures messages,
-//! [`planner`] builds a plan, [`engine`] orchestrates applying it (and reconcile, receipts,
-//! suppressions) over the executor in [`apply`], and [`commands`] resolve arguments, call one
-//! entry point and print its report. Pure modules (`spec`, `text`, `hash`)
-//! do no I/O.
+//! [`diag`]nostics); [`audience`] streams each campaign's rows, which [`messages`] turns into
+//! messages ([`text`] renders and measures them); [`gather`] reads the remote templates, the
+//! ledger, the audience files and git, and runs the pure planning core ([`plan`]) over them;
+//! `engine` orchestrates applying a plan (and reconcile, receipts, suppressions) over the
+//! executor in [`apply`]; `commands` resolve arguments, call one entry point and print its
+//! report.
+//!
+//! The planning core ([`plan`], [`spec`], [`text`], [`hash`], [`messages`], [`schedule`],
+//! [`diag`]) does no I/O: it takes observed state as values and returns typed results
+//! (`tests/architecture.rs` keeps it so).
 
 pub mod apply;
 pub mod audience;
@@ -15,14 +20,14 @@ pub mod diag;
 mod engine;
 pub mod exit;
 pub mod failpoint;
+pub mod gather;
 pub mod hash;
 pub mod ledger_access;
 pub mod load;
+pub mod messages;
 mod output;
 pub mod plan;
-pub mod planner;
 pub mod preview;
-pub mod recipients;
 pub mod remote;
 pub mod schedule;
 pub mod settings;

@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
+use crate::audience::CampaignRows;
 use crate::diag::{Code, Diagnostic, Pos, Severity};
 use crate::load::Loaded;
-use crate::recipients::{CampaignRows, Message, Row, SkipReason};
+use crate::messages::{Message, Note, Row, SkipReason};
 use crate::spec::model::{Campaign, Workspace};
 use crate::text::Encoding;
 
@@ -65,14 +66,30 @@ pub fn scan_campaign(
     known: Option<&dyn Fn(&str) -> bool>,
     mut visit: impl FnMut(&Row),
 ) -> Option<CampaignStats> {
+    let rows = open_rows(ws, campaign, diags)?;
+    let mut rows = match known {
+        Some(k) => rows.skip_known(k),
+        None => rows,
+    };
+    let mut checker = RowChecker::new(ws, campaign);
+    for row in rows.by_ref() {
+        visit(&row);
+        checker.visit(&row);
+    }
+    Some(checker.finish(rows.take_notes(), diags))
+}
+
+/// Opens one campaign's rows. `None` when the audience cannot be read or lacks columns
+/// (reported as diagnostics, appended to `diags`).
+pub fn open_rows<'w>(
+    ws: &'w Workspace,
+    campaign: &'w Campaign,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<CampaignRows<'w>> {
     let audience = &ws.audiences[&campaign.audience];
-    let template = &ws.templates[&campaign.template];
     let data = audience.source_display.as_str();
-    let (mut rows, missing) = match CampaignRows::open(ws, campaign) {
-        Ok((rows, missing)) => match known {
-            Some(k) => (rows.skip_known(k), missing),
-            None => (rows, missing),
-        },
+    let (rows, missing) = match CampaignRows::open(ws, campaign) {
+        Ok(opened) => opened,
         Err(e) => {
             diags.push(Diagnostic::error(Code::H001, data, e.pos(), e.to_string()));
             return None;
@@ -88,18 +105,45 @@ pub fn scan_campaign(
         }
         return None;
     }
-    let mut st = CampaignStats::default();
-    let mut per_code: BTreeMap<Code, usize> = BTreeMap::new();
-    let line_pos = |line: u64| {
-        Some(Pos {
-            line: u32::try_from(line).unwrap_or(u32::MAX),
-            column: 1,
-        })
-    };
-    for row in rows.by_ref() {
+    Some(rows)
+}
+
+fn line_pos(line: u64) -> Pos {
+    Pos {
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        column: 1,
+    }
+}
+
+/// Turns a campaign's classified rows into statistics and row diagnostics, one row at a time
+/// (so the same pass can also plan or send).
+pub struct RowChecker<'w> {
+    campaign: &'w Campaign,
+    channel: crate::spec::Channel,
+    data: &'w str,
+    stats: CampaignStats,
+    per_code: BTreeMap<Code, usize>,
+    diags: Vec<Diagnostic>,
+}
+
+impl<'w> RowChecker<'w> {
+    /// A checker for `campaign`.
+    pub fn new(ws: &'w Workspace, campaign: &'w Campaign) -> Self {
+        Self {
+            campaign,
+            channel: ws.templates[&campaign.template].channel,
+            data: ws.audiences[&campaign.audience].source_display.as_str(),
+            stats: CampaignStats::default(),
+            per_code: BTreeMap::new(),
+            diags: Vec::new(),
+        }
+    }
+
+    /// Counts one row and records its diagnostic, if any.
+    pub fn visit(&mut self, row: &Row) {
+        let st = &mut self.stats;
         st.rows += 1;
-        visit(&row);
-        match &row {
+        match row {
             Row::Ready(r) => {
                 st.ready += 1;
                 if let Message::Sms { info, .. } = &r.message {
@@ -112,61 +156,67 @@ pub fn scan_campaign(
             Row::Skipped(s) => {
                 *st.skipped.entry(s.reason).or_default() += 1;
                 let Some((code, sev)) = severity(s.reason) else {
-                    continue;
+                    return;
                 };
-                let n = per_code.entry(code).or_default();
+                let n = self.per_code.entry(code).or_default();
                 *n += 1;
                 if *n > MAX_ROW_DIAGNOSTICS {
-                    continue;
+                    return;
                 }
-                let mut d = Diagnostic::error(code, data, line_pos(s.line), s.message.clone())
-                    .note(format!("campaign `{}`", campaign.name));
+                let data = self.data;
+                let mut d =
+                    Diagnostic::error(code, data, Some(line_pos(s.line)), s.message.clone())
+                        .note(format!("campaign `{}`", self.campaign.name));
                 d.severity = sev;
                 if let Some(first) = s.first_line {
-                    d = d.related(data, line_pos(first), "first seen here");
+                    d = d.related(data, Some(line_pos(first)), "first seen here");
                 }
                 if s.reason == SkipReason::InvalidAddress
-                    && template.channel == crate::spec::Channel::Sms
+                    && self.channel == crate::spec::Channel::Sms
                 {
                     d = d.help("audiences hold E.164 numbers: `+` country code and number, no spaces (e.g. +14155552671)");
                 }
-                diags.push(d);
+                self.diags.push(d);
             }
         }
     }
-    for note in std::mem::take(&mut rows.notes)
-        .into_iter()
-        .take(MAX_ROW_DIAGNOSTICS)
-    {
-        diags.push(Diagnostic::warning(
-            note.code,
-            data,
-            line_pos(note.line),
-            note.message,
-        ));
-    }
-    for (code, n) in per_code {
-        if n > MAX_ROW_DIAGNOSTICS {
-            let sev = diags
-                .iter()
-                .rev()
-                .find(|d| d.code == code)
-                .map_or(Severity::Warning, |d| d.severity);
-            let mut d = Diagnostic::warning(
-                code,
+
+    /// Appends the diagnostics (row diagnostics, then the stream's `notes`, then the counts of
+    /// rows not listed) to `diags` and returns the statistics.
+    pub fn finish(self, notes: Vec<Note>, diags: &mut Vec<Diagnostic>) -> CampaignStats {
+        let data = self.data;
+        diags.extend(self.diags);
+        for note in notes.into_iter().take(MAX_ROW_DIAGNOSTICS) {
+            diags.push(Diagnostic::warning(
+                note.code,
                 data,
-                None,
-                format!(
-                    "… and {} more rows with {code:?} in campaign `{}`",
-                    n - MAX_ROW_DIAGNOSTICS,
-                    campaign.name
-                ),
-            );
-            d.severity = sev;
-            diags.push(d);
+                Some(line_pos(note.line)),
+                note.message,
+            ));
         }
+        for (code, n) in self.per_code {
+            if n > MAX_ROW_DIAGNOSTICS {
+                let sev = diags
+                    .iter()
+                    .rev()
+                    .find(|d| d.code == code)
+                    .map_or(Severity::Warning, |d| d.severity);
+                let mut d = Diagnostic::warning(
+                    code,
+                    data,
+                    None,
+                    format!(
+                        "… and {} more rows with {code:?} in campaign `{}`",
+                        n - MAX_ROW_DIAGNOSTICS,
+                        self.campaign.name
+                    ),
+                );
+                d.severity = sev;
+                diags.push(d);
+            }
+        }
+        self.stats
     }
-    Some(st)
 }
 
 /// A one-line description of a stats entry's SMS cost.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use herald::load::yaml;
 use herald::spec::{AudienceDoc, CampaignDoc, ProjectDoc, TemplateDoc};
-use herald::text::{Encoding, analyze_sms, parse_placeholders, render};
+use herald::text::{Encoding, analyze_sms, parse_placeholders, substitute};
 use proptest::prelude::*;
 
 /// YAML-ish text: the tokens that steer a YAML parser into its corners.
@@ -83,14 +83,14 @@ proptest! {
         let (found, errors) = parse_placeholders(&text);
         let values: BTreeMap<String, String> =
             found.iter().map(|p| (p.name.clone(), value.clone())).collect();
-        let out = render(&text, &values).expect("every value is given");
+        let out = substitute(&text, &values).expect("every value is given");
         if errors.is_empty() {
             prop_assert!(!out.contains("{{") && !out.contains("}}"), "{:?} -> {:?}", text, out);
         }
         if let Some(p) = found.first() {
             let mut missing = values.clone();
             missing.remove(&p.name);
-            prop_assert!(render(&text, &missing).is_err());
+            prop_assert!(substitute(&text, &missing).is_err());
         }
     }
 

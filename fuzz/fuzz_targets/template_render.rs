@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use herald::text::{analyze_sms, parse_placeholders, render};
+use herald::text::{analyze_sms, parse_placeholders, substitute};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: (String, String)| {
@@ -19,7 +19,7 @@ fuzz_target!(|input: (String, String)| {
         .iter()
         .map(|p| (p.name.clone(), value.clone()))
         .collect();
-    let out = render(&text, &values).expect("every value is given");
+    let out = substitute(&text, &values).expect("every value is given");
     if errors.is_empty() {
         assert!(!out.contains("{{") && !out.contains("}}"));
     }

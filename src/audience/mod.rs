@@ -5,7 +5,11 @@
 //! audience never ends silently. The data file must be a regular file (checked before it is
 //! opened; it is opened non-blocking, so a FIFO can never hang a run).
 
+mod campaign;
+
 use std::io::{BufRead, BufReader};
+
+pub use campaign::CampaignRows;
 
 use crate::spec::model::{Audience, Source};
 
@@ -77,12 +81,12 @@ pub struct RowError {
 
 enum Inner {
     Csv {
-        reader: csv::Reader<fs_err::File>,
+        reader: csv::Reader<HashingFile>,
         record: csv::ByteRecord,
         indices: Vec<Option<usize>>,
     },
     Jsonl {
-        reader: BufReader<fs_err::File>,
+        reader: BufReader<HashingFile>,
         line: Vec<u8>,
         line_no: u64,
     },
@@ -195,6 +199,7 @@ impl AudienceReader {
             path: display.clone(),
             source,
         })?;
+        let file = HashingFile::new(file);
         match &audience.source {
             Source::Csv(_) => {
                 let mut reader = csv::ReaderBuilder::new()
@@ -412,6 +417,53 @@ impl AudienceReader {
                 }
             },
         }
+    }
+}
+
+impl AudienceReader {
+    /// SHA-256 of the whole file, hashed as it was read: the rest of the file (after the last
+    /// row read, or all of it after a header error) is read and hashed first. `None` when the
+    /// file cannot be read to its end.
+    pub fn content_hash(&mut self) -> Option<crate::spec::ContentHash> {
+        let file = match &mut self.inner {
+            Inner::Csv { reader, .. } => reader.get_mut(),
+            Inner::Jsonl { reader, .. } => reader.get_mut(),
+        };
+        file.finish()
+    }
+}
+
+/// The audience file, hashed as it is read (the plan records the hash of exactly the bytes
+/// it classified, and the file is read once per pass).
+struct HashingFile {
+    file: fs_err::File,
+    hasher: sha2::Sha256,
+}
+
+impl HashingFile {
+    fn new(file: fs_err::File) -> Self {
+        use sha2::Digest as _;
+        Self {
+            file,
+            hasher: sha2::Sha256::new(),
+        }
+    }
+
+    fn finish(&mut self) -> Option<crate::spec::ContentHash> {
+        use sha2::Digest as _;
+        std::io::copy(self, &mut std::io::sink()).ok()?;
+        Some(crate::spec::ContentHash::from_digest(
+            &self.hasher.clone().finalize(),
+        ))
+    }
+}
+
+impl std::io::Read for HashingFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use sha2::Digest as _;
+        let n = self.file.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }
 

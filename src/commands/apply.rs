@@ -8,8 +8,8 @@ use crate::ExitStatus;
 use crate::apply::{ApplyOptions, Event};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::engine::apply::{ApplyReport, Session, read_saved_plan};
+use crate::gather::Narrow;
 use crate::output::Printer;
-use crate::planner::Narrow;
 
 pub(crate) fn run(
     global: &GlobalArgs,
@@ -62,7 +62,7 @@ pub(crate) fn run(
         printer.error(&format!("stale plan: {object} is not applied: {why}"));
     }
     if !reviewed && !args.json {
-        printer.err_raw(&crate::plan::render::text(
+        printer.err_raw(&crate::plan::report::text(
             &planned.current,
             printer.color_stderr(),
         ));

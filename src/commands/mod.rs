@@ -1,5 +1,5 @@
 //! One module per command. A command resolves its arguments and settings, calls one library
-//! entry point (orchestration lives in [`crate::engine`]; planning in [`crate::planner`]) and
+//! entry point (orchestration lives in [`crate::engine`]; planning in [`crate::gather`]) and
 //! hands the typed result to the printer. Commands hold no domain logic and are the only
 //! code that prints.
 

@@ -5,8 +5,8 @@ use anyhow::Context as _;
 use crate::ExitStatus;
 use crate::cli::{GlobalArgs, PlanArgs, PlanFormat};
 use crate::diag::{self, Severity};
+use crate::gather::{self, Narrow};
 use crate::output::Printer;
-use crate::planner::{self, Narrow};
 
 pub(crate) fn run(
     global: &GlobalArgs,
@@ -27,7 +27,7 @@ pub(crate) fn run(
     let rt = crate::engine::runtime()?;
     let state = rt.block_on(async {
         let remote = crate::remote::connect(&settings).await?;
-        let state = planner::fetch_remote(&remote, &settings.env.library, &bindings).await;
+        let state = gather::fetch_remote(&remote, &settings.env.library, &bindings).await;
         remote.shutdown().await;
         state
     })?;
@@ -35,7 +35,7 @@ pub(crate) fn run(
         campaigns: args.campaigns.clone(),
         templates: args.templates.clone(),
     };
-    let (plan, diags) = planner::build(ws, &settings, &state, ledger.as_ref(), &key, &narrow)?;
+    let (plan, diags) = gather::build(ws, &settings, &state, ledger.as_ref(), &key, &narrow)?;
     if !diags.is_empty() {
         let shown: Vec<_> = diags
             .iter()
@@ -65,10 +65,10 @@ pub(crate) fn run(
     }
     match args.format {
         PlanFormat::Text => {
-            printer.out(&crate::plan::render::text(&plan, printer.color_stdout()))?;
+            printer.out(&crate::plan::report::text(&plan, printer.color_stdout()))?;
         }
         PlanFormat::Json => printer.out(&plan.to_json())?,
-        PlanFormat::Markdown => printer.out(&crate::plan::render::markdown(&plan))?,
+        PlanFormat::Markdown => printer.out(&crate::plan::report::markdown(&plan))?,
     }
     Ok(if args.detailed_exitcode && plan.has_changes() {
         ExitStatus::Changes

@@ -5,8 +5,8 @@ use anyhow::Context as _;
 use crate::ExitStatus;
 use crate::cli::{GlobalArgs, PreviewArgs};
 use crate::diag::{self, Severity};
+use crate::gather::{self, Narrow};
 use crate::output::Printer;
-use crate::planner::{self, Narrow};
 use crate::preview::adapt::{Inputs, page};
 
 pub(crate) fn run(
@@ -35,7 +35,7 @@ pub(crate) fn run(
         let rt = crate::engine::runtime()?;
         let state = rt.block_on(async {
             let remote = crate::remote::connect(&settings).await?;
-            let state = planner::fetch_remote(&remote, &settings.env.library, &bindings).await;
+            let state = gather::fetch_remote(&remote, &settings.env.library, &bindings).await;
             remote.shutdown().await;
             state
         })?;
@@ -43,7 +43,7 @@ pub(crate) fn run(
             campaigns: args.campaigns.clone(),
             templates: args.templates.clone(),
         };
-        let (plan, scan) = planner::build(ws, &settings, &state, ledger.as_ref(), &key, &narrow)?;
+        let (plan, scan) = gather::build(ws, &settings, &state, ledger.as_ref(), &key, &narrow)?;
         let refused = diag::count(&scan).0 > 0;
         diags.extend(scan);
         if refused {

@@ -3,10 +3,11 @@
 use std::fmt::Write as _;
 
 use crate::ExitStatus;
+use crate::audience::CampaignRows;
 use crate::cli::{Format, GlobalArgs, RenderArgs};
 use crate::diag;
+use crate::messages::{Message, Row};
 use crate::output::Printer;
-use crate::recipients::{CampaignRows, Message, Row};
 use crate::spec::Name;
 
 pub(crate) fn run(

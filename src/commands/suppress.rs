@@ -11,8 +11,8 @@ use crate::engine::suppress::{
     BadAddresses, own_channel, parse_address, push_to_dnc, read_address_file, scope, select_push,
     suppression,
 };
+use crate::messages::Address;
 use crate::output::Printer;
-use crate::recipients::Address;
 
 fn plural(one: bool, s: &'static str) -> &'static str {
     if one { "" } else { s }

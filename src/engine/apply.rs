@@ -16,9 +16,9 @@ use jiff::Timestamp;
 use super::stale::{PlanObject, StaleSet, stale_objects};
 use crate::apply::{ApplyOptions, CampaignReport, Event, Executor, TemplateOutcome};
 use crate::diag::{self, Diagnostic, Severity};
+use crate::gather::{self, Narrow};
 use crate::ledger_access::Locked;
-use crate::plan::{PLAN_FORMAT_VERSION, Plan, TemplateAction};
-use crate::planner::{self, Narrow};
+use crate::plan::{CampaignStatus, Narrowing, PLAN_FORMAT_VERSION, Plan, Reason, TemplateAction};
 use crate::remote::Remote;
 use crate::settings::EnvSettings;
 use crate::spec::Name;
@@ -112,7 +112,7 @@ impl<'a> Session<'a> {
             .into_iter()
             .map(|b| (b.name.clone(), b))
             .collect();
-        let remote_state = rt.block_on(planner::fetch_remote(
+        let remote_state = rt.block_on(gather::fetch_remote(
             &remote,
             &settings.env.library,
             &bindings,
@@ -123,14 +123,13 @@ impl<'a> Session<'a> {
             && let Some(objects) = saved.as_ref().and_then(|s| s.narrowed_to.as_ref())
         {
             for object in objects {
-                if let Some(c) = object.strip_prefix("campaign ") {
-                    narrow.campaigns.push(c.to_owned());
-                } else if let Some(t) = object.strip_prefix("template ") {
-                    narrow.templates.push(t.to_owned());
+                match object {
+                    Narrowing::Campaign(c) => narrow.campaigns.push(c.clone()),
+                    Narrowing::Template(t) => narrow.templates.push(t.clone()),
                 }
             }
         }
-        let (current, diags) = planner::build(
+        let (current, diags) = gather::build(
             ws,
             settings,
             &remote_state,
@@ -265,7 +264,7 @@ impl Planned<'_> {
                 .current
                 .campaigns
                 .iter()
-                .any(|c| c.status == "active" && c.next_opening.is_some());
+                .any(|c| c.status == CampaignStatus::Active && c.next_opening.is_some());
         self.current.has_changes() || waits
     }
 
@@ -274,7 +273,7 @@ impl Planned<'_> {
         self.current
             .campaigns
             .iter()
-            .filter(|c| c.status == "active")
+            .filter(|c| c.status == CampaignStatus::Active)
             .map(crate::plan::CampaignPlan::to_send)
             .sum()
     }
@@ -365,7 +364,7 @@ impl Planned<'_> {
             let Some(next) = plan_now
                 .campaigns
                 .iter()
-                .filter(|c| c.status == "active")
+                .filter(|c| c.status == CampaignStatus::Active)
                 .filter_map(|c| c.next_opening)
                 .min()
             else {
@@ -393,12 +392,12 @@ impl Planned<'_> {
                 .into_iter()
                 .map(|b| (b.name.clone(), b))
                 .collect();
-            let state_now = rt.block_on(planner::fetch_remote(
+            let state_now = rt.block_on(gather::fetch_remote(
                 &remote,
                 &settings.env.library,
                 &bindings_now,
             ))?;
-            plan_now = planner::build(ws, &fresh, &state_now, &*exec.ledger, &key, &narrow)?.0;
+            plan_now = gather::build(ws, &fresh, &state_now, &*exec.ledger, &key, &narrow)?.0;
             // Only what was reviewed: a campaign whose audience or definition changed while
             // waiting is not sent.
             for c in &mut plan_now.campaigns {
@@ -410,7 +409,7 @@ impl Planned<'_> {
                         "campaign {} changed while waiting; not sent: plan again",
                         c.name
                     ));
-                    "blocked".clone_into(&mut c.status);
+                    c.status = CampaignStatus::Blocked;
                 }
             }
         }
@@ -500,7 +499,8 @@ fn campaign_phase(
     problems: &mut Vec<String>,
 ) {
     for cplan in &plan.campaigns {
-        if cplan.status != "active" || stale.contains_key(&PlanObject::Campaign(cplan.name.clone()))
+        if cplan.status != CampaignStatus::Active
+            || stale.contains_key(&PlanObject::Campaign(cplan.name.clone()))
         {
             continue;
         }
@@ -524,7 +524,7 @@ fn campaign_phase(
             }
             None => continue,
         };
-        if cplan.to_send() == 0 && cplan.counts.get("unknown").is_none_or(|_| !resend_unknown) {
+        if cplan.to_send() == 0 && (cplan.counts.get(Reason::Unknown) == 0 || !resend_unknown) {
             continue;
         }
         match exec.run_campaign(campaign, cplan, tplan, &response_id) {

@@ -170,7 +170,7 @@ pub(crate) fn import_templates(
         command: "import".into(),
         user: settings.vars.user.clone(),
         host: settings.vars.host.clone(),
-        git_commit: crate::plan::git_state(&ws.root).commit,
+        git_commit: crate::gather::git_state(&ws.root).commit,
         plan_hash: None,
     })?;
     for r in selected {
@@ -220,7 +220,7 @@ pub(crate) fn import_templates(
             response_id: r.id.clone(),
             version: i64::from(r.version),
             content_hash: hash.unwrap_or_default(),
-            remote_hash: crate::plan::templates::response_hash(r),
+            remote_hash: crate::gather::response_hash(r),
             git_commit: None,
             overwrote_hash: None,
         })?;

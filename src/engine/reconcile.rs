@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use herald_ledger::{LockError, NewRun, Resolution, SendState};
 use jiff::{SignedDuration, Timestamp};
 
+use crate::audience::CampaignRows;
 use crate::ledger_access::ledger_channel;
-use crate::recipients::{CampaignRows, Row};
+use crate::messages::Row;
 use crate::settings::EnvSettings;
 use crate::spec::Name;
 use crate::spec::model::Workspace;
@@ -96,7 +97,7 @@ pub(crate) fn reconcile(
         command: "reconcile".into(),
         user: settings.vars.user.clone(),
         host: settings.vars.host.clone(),
-        git_commit: crate::plan::git_state(&ws.root).commit,
+        git_commit: crate::gather::git_state(&ws.root).commit,
         plan_hash: None,
     })?;
     // Addresses of the unknown rows, from the audiences.

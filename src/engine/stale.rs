@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::plan::Plan;
+use crate::plan::{CampaignStatus, Plan};
 use crate::spec::Name;
 use crate::spec::model::Workspace;
 
@@ -78,7 +78,7 @@ pub(crate) fn stale_objects(saved: &Plan, current: &Plan, ws: &Workspace) -> Sta
     for c in &current.campaigns {
         let key = PlanObject::Campaign(c.name.clone());
         let Some(s) = saved.campaigns.iter().find(|s| s.name == c.name) else {
-            if c.status == "active" {
+            if c.status == CampaignStatus::Active {
                 stale_set.insert(key, "not in the saved plan".to_owned());
             }
             continue;

@@ -11,7 +11,7 @@ use herald_ledger::{Channel as LChannel, Ledger, LedgerKey, Suppression};
 
 use crate::audience::{AudienceReader, RowBuf};
 use crate::cli::ChannelArg;
-use crate::recipients::Address;
+use crate::messages::Address;
 use crate::settings::EnvSettings;
 use crate::spec::{E164, Email};
 

@@ -888,7 +888,7 @@ impl Loader {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.value.example.clone().unwrap_or_default()))
                 .collect();
-            if let Ok(rendered) = crate::text::render(body, &values) {
+            if let Ok(rendered) = crate::text::substitute(body, &values) {
                 let info = crate::text::analyze_sms(&rendered);
                 if info.chars > crate::text::AGENTLESS_SMS_MAX_CHARS {
                     self.diags.push(

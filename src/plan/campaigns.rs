@@ -2,22 +2,19 @@
 //! list, the schedule, quiet hours and the per-apply cap. The same [`RowDecider`] drives
 //! `apply`, so the plan and the run can never disagree about a row.
 
-use std::collections::{BTreeMap, HashSet};
-
-use herald_ledger::{KeySet, LedgerKey, RecipientId, SendState, SuppressionSet};
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
-use super::{CampaignPlan, KeyDigest, Sample, SmsCost};
-use crate::ledger_access::ledger_channel;
-use crate::recipients::{Message, Recipient, Row, SkipReason};
+use super::observed::{LedgerFacts, SendState};
+use super::{CampaignPlan, CampaignStatus, Counts, KeyDigest, Reason, Sample, SmsCost};
+use crate::messages::{Message, Recipient, Row, SkipReason};
 use crate::schedule::{Timing, timing};
-use crate::spec::DedupeBy;
 use crate::spec::model::{Campaign, Workspace};
+use crate::spec::{Channel, DedupeBy};
 
 /// What happens to one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub enum RowDecision {
     /// Send it now.
     Send,
     /// Already in the ledger in a state that is never sent again without help.
@@ -34,30 +31,30 @@ pub enum Decision {
     Skip(SkipReason),
 }
 
-impl Decision {
+impl RowDecision {
     /// The plan's count key.
-    pub fn reason(&self) -> &'static str {
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Send => "to_send",
-            Self::InLedger(SendState::Sent) => "already_sent",
-            Self::InLedger(SendState::Failed) => "already_failed",
-            Self::InLedger(SendState::Unknown) => "unknown",
-            Self::InLedger(_) => "in_flight",
-            Self::Suppressed => "suppressed",
-            Self::AddressAlreadySent => "duplicate_address",
-            Self::Wait(Timing::BeforeSchedule(_)) => "before_schedule",
-            Self::Wait(Timing::AfterSchedule) => "after_schedule",
-            Self::Wait(Timing::QuietHours(_)) => "held_quiet_hours",
-            Self::Wait(Timing::NoTimezone) => "held_no_timezone",
-            Self::Wait(Timing::Now) | Self::OverCap => "over_cap",
+            Self::Send => Reason::ToSend,
+            Self::InLedger(SendState::Sent) => Reason::AlreadySent,
+            Self::InLedger(SendState::Failed) => Reason::AlreadyFailed,
+            Self::InLedger(SendState::Unknown) => Reason::Unknown,
+            Self::InLedger(_) => Reason::InFlight,
+            Self::Suppressed => Reason::Suppressed,
+            Self::AddressAlreadySent => Reason::DuplicateAddress,
+            Self::Wait(Timing::BeforeSchedule(_)) => Reason::BeforeSchedule,
+            Self::Wait(Timing::AfterSchedule) => Reason::AfterSchedule,
+            Self::Wait(Timing::QuietHours(_)) => Reason::HeldQuietHours,
+            Self::Wait(Timing::NoTimezone) => Reason::HeldNoTimezone,
+            Self::Wait(Timing::Now) | Self::OverCap => Reason::OverCap,
             Self::Skip(r) => match r {
-                SkipReason::InvalidRow => "invalid_row",
-                SkipReason::NoConsent => "no_consent",
-                SkipReason::InvalidAddress => "invalid_address",
-                SkipReason::RenderError => "render_error",
-                SkipReason::CardNumber => "card_number",
-                SkipReason::DuplicateKey => "duplicate_key",
-                SkipReason::DuplicateAddress => "duplicate_address",
+                SkipReason::InvalidRow => Reason::InvalidRow,
+                SkipReason::NoConsent => Reason::NoConsent,
+                SkipReason::InvalidAddress => Reason::InvalidAddress,
+                SkipReason::RenderError => Reason::RenderError,
+                SkipReason::CardNumber => Reason::CardNumber,
+                SkipReason::DuplicateKey => Reason::DuplicateKey,
+                SkipReason::DuplicateAddress => Reason::DuplicateAddress,
             },
         }
     }
@@ -66,55 +63,35 @@ impl Decision {
 /// Whether a ledger state means the row is never sent again by a normal run (`unknown` is
 /// sent again only with `--resend-unknown`).
 pub fn is_final(state: SendState, resend_unknown: bool) -> bool {
-    match state {
-        SendState::Sent | SendState::Failed | SendState::Dispatching => true,
-        SendState::Unknown => !resend_unknown,
-        SendState::Pending | SendState::Suppressed => false,
-    }
-}
-
-/// The ledger facts a campaign's decisions depend on.
-pub struct LedgerFacts {
-    /// Existing rows of the campaign and their states.
-    pub keys: KeySet,
-    /// Recipients already claimed by the campaign (for `dedupe_by: address`).
-    pub recipients: HashSet<RecipientId>,
-    /// Active suppressions.
-    pub suppressions: SuppressionSet,
+    state.is_final(resend_unknown)
 }
 
 /// Decides rows of one campaign, in audience order.
-pub struct RowDecider<'a> {
+pub struct RowDecider<'a, F: LedgerFacts> {
     campaign: &'a Campaign,
-    channel: herald_ledger::Channel,
-    facts: &'a LedgerFacts,
-    key: &'a LedgerKey,
+    channel: Channel,
+    facts: &'a F,
     cap: u64,
     sent_now: u64,
     digest: Sha256,
     eligible: u64,
     resend_unknown: bool,
+    last_recipient: Option<F::RecipientId>,
 }
 
-impl<'a> RowDecider<'a> {
+impl<'a, F: LedgerFacts> RowDecider<'a, F> {
     /// A decider for `campaign` with at most `cap` sends.
-    pub fn new(
-        campaign: &'a Campaign,
-        channel: crate::spec::Channel,
-        facts: &'a LedgerFacts,
-        key: &'a LedgerKey,
-        cap: u64,
-    ) -> Self {
+    pub fn new(campaign: &'a Campaign, channel: Channel, facts: &'a F, cap: u64) -> Self {
         Self {
             campaign,
-            channel: ledger_channel(channel),
+            channel,
             facts,
-            key,
             cap,
             sent_now: 0,
             digest: Sha256::new(),
             eligible: 0,
             resend_unknown: false,
+            last_recipient: None,
         }
     }
 
@@ -127,51 +104,45 @@ impl<'a> RowDecider<'a> {
     }
 
     /// The recipient id of a ready row.
-    pub fn recipient_id(&self, r: &Recipient) -> RecipientId {
-        self.key.recipient_id(self.channel, &r.address.normalized())
+    pub fn recipient_id(&self, r: &Recipient) -> F::RecipientId {
+        self.facts
+            .recipient_id(self.channel, &r.address.normalized())
+    }
+
+    /// The recipient id computed while deciding the last row, if the decision needed one
+    /// (suppressions or `dedupe_by: address`). A sender takes it instead of computing the
+    /// keyed hash a second time.
+    pub fn take_recipient_id(&mut self) -> Option<F::RecipientId> {
+        self.last_recipient.take()
     }
 
     /// Decides one row at `now`. Rows that could be sent (now or later) feed the key digest.
-    pub fn decide(&mut self, row: &Row, now: Timestamp) -> Decision {
+    pub fn decide(&mut self, row: &Row, now: Timestamp) -> RowDecision {
+        self.last_recipient = None;
         let r = match row {
-            Row::Skipped(s) => return Decision::Skip(s.reason),
+            Row::Skipped(s) => return RowDecision::Skip(s.reason),
             Row::Known { key, .. } => {
-                return Decision::InLedger(
-                    self.facts
-                        .keys
-                        .states
-                        .get(key)
-                        .copied()
-                        .unwrap_or(SendState::Sent),
-                );
+                return RowDecision::InLedger(self.facts.state(key).unwrap_or(SendState::Sent));
             }
             Row::Ready(r) => r,
         };
-        let resending = match self.facts.keys.states.get(&r.key) {
+        let existing = self.facts.state(&r.key);
+        let resending = match existing {
             None | Some(SendState::Pending | SendState::Suppressed) => false,
             Some(SendState::Unknown) if self.resend_unknown => true,
-            Some(state) => return Decision::InLedger(*state),
+            Some(state) => return RowDecision::InLedger(state),
         };
-        // The HMAC is only needed to check suppressions and address dedupe.
-        let needs_rid = self.campaign.dedupe_by == DedupeBy::Address
-            || !self.facts.suppressions.all_channels.is_empty()
-            || self
-                .facts
-                .suppressions
-                .by_channel
-                .get(&self.channel)
-                .is_some_and(|s| !s.is_empty());
-        let rid = if needs_rid {
-            Some(self.recipient_id(r))
-        } else {
-            None
-        };
-        let rid = rid.as_ref();
-        if self.campaign.dedupe_by == DedupeBy::Address
-            && !self.facts.keys.states.contains_key(&r.key)
-            && rid.is_some_and(|rid| self.facts.recipients.contains(rid))
+        // The keyed hash is only needed to check suppressions and address dedupe.
+        let dedupe = self.campaign.dedupe_by == DedupeBy::Address;
+        let needs_rid = dedupe || self.facts.any_suppressed(self.channel);
+        let rid = needs_rid.then(|| self.recipient_id(r));
+        if dedupe
+            && existing.is_none()
+            && rid
+                .as_ref()
+                .is_some_and(|rid| self.facts.campaign_reached(rid))
         {
-            return Decision::AddressAlreadySent;
+            return RowDecision::AddressAlreadySent;
         }
         if !resending {
             // Eligible: part of the reviewed set, whatever time or suppression say now.
@@ -179,26 +150,21 @@ impl<'a> RowDecider<'a> {
             self.digest.update(b"\n");
             self.eligible += 1;
         }
-        if let Some(rid) = rid
-            && (self.facts.suppressions.all_channels.contains(rid)
-                || self
-                    .facts
-                    .suppressions
-                    .by_channel
-                    .get(&self.channel)
-                    .is_some_and(|s| s.contains(rid)))
+        if let Some(rid) = &rid
+            && self.facts.is_suppressed(rid, self.channel)
         {
-            return Decision::Suppressed;
+            return RowDecision::Suppressed;
         }
         match timing(self.campaign, r.tz.as_ref(), now) {
             Timing::Now => {}
-            other => return Decision::Wait(other),
+            other => return RowDecision::Wait(other),
         }
         if self.sent_now >= self.cap {
-            return Decision::OverCap;
+            return RowDecision::OverCap;
         }
         self.sent_now += 1;
-        Decision::Send
+        self.last_recipient = rid;
+        RowDecision::Send
     }
 
     /// The digest of every eligible key seen so far.
@@ -214,8 +180,6 @@ impl<'a> RowDecider<'a> {
 pub struct PlanContext<'a> {
     /// The workspace.
     pub ws: &'a Workspace,
-    /// The ledger key (recipient ids).
-    pub key: &'a LedgerKey,
     /// "Now".
     pub now: Timestamp,
     /// The environment's default rate.
@@ -233,38 +197,35 @@ fn sms_cost(m: &Message) -> Option<SmsCost> {
     }
 }
 
-/// Plans one campaign. `blocked_by` marks a campaign whose template cannot be used; rows are
-/// still counted so reviewers see the scale. Diagnostics from the scan go to `diags`.
-pub fn plan_campaign(
+/// Plans one campaign from its audience rows, streamed once. `blocked_by` marks a campaign
+/// whose template cannot be used; rows are still counted so reviewers see the scale.
+/// `audience_hash` is left empty: the gathering side hashes the file while the rows stream and
+/// fills it in.
+pub fn plan_campaign<F: LedgerFacts>(
     ctx: &PlanContext<'_>,
     campaign: &Campaign,
-    facts: &LedgerFacts,
+    facts: &F,
     blocked_by: Option<String>,
-    diags: &mut Vec<crate::diag::Diagnostic>,
+    rows: impl IntoIterator<Item = Row>,
 ) -> CampaignPlan {
     let ws = ctx.ws;
     let template = &ws.templates[&campaign.template];
     let audience = &ws.audiences[&campaign.audience];
     let cap = ws.project.policy.max_recipients_per_apply;
-    let mut decider = RowDecider::new(campaign, template.channel, facts, ctx.key, cap);
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut decider = RowDecider::new(campaign, template.channel, facts, cap);
+    let mut counts = Counts::default();
+    let mut read = 0u64;
     let mut segments = 0u64;
     let mut sample = None;
     let mut next_opening: Option<Timestamp> = None;
-    let known = |key: &str| {
-        facts
-            .keys
-            .states
-            .get(key)
-            .is_some_and(|s| is_final(*s, false))
-    };
-    let stats = crate::validate::scan_campaign(ws, campaign, diags, Some(&known), |row| {
-        let decision = decider.decide(row, ctx.now);
-        *counts.entry(decision.reason().to_owned()).or_default() += 1;
-        if let Decision::Wait(Timing::QuietHours(at) | Timing::BeforeSchedule(at)) = decision {
+    for row in rows {
+        read += 1;
+        let decision = decider.decide(&row, ctx.now);
+        counts.add(decision.reason(), 1);
+        if let RowDecision::Wait(Timing::QuietHours(at) | Timing::BeforeSchedule(at)) = decision {
             next_opening = Some(next_opening.map_or(at, |n| n.min(at)));
         }
-        if let (Decision::Send, Row::Ready(r)) = (&decision, row) {
+        if let (RowDecision::Send, Row::Ready(r)) = (&decision, &row) {
             if let Some(c) = sms_cost(&r.message) {
                 segments += c.segments as u64;
             }
@@ -280,29 +241,27 @@ pub fn plan_campaign(
                 });
             }
         }
-    });
+    }
     let rate = campaign.rate_per_minute.unwrap_or(ctx.default_rate).max(1);
-    let to_send = counts.get("to_send").copied().unwrap_or(0);
+    let to_send = counts.to_send;
     let plan_status = if blocked_by.is_some() {
-        "blocked"
+        CampaignStatus::Blocked
     } else if campaign.active {
-        "active"
+        CampaignStatus::Active
     } else {
-        "paused"
+        CampaignStatus::Paused
     };
     CampaignPlan {
         name: campaign.name.to_string(),
-        status: plan_status.to_owned(),
+        status: plan_status,
         blocked_by,
         template: template.name.to_string(),
         template_hash: template.hash.to_string(),
         channel: template.channel.as_str().to_owned(),
         audience: audience.name.to_string(),
         audience_file: audience.source_display.clone(),
-        audience_hash: crate::hash::sha256_file(audience.source.path())
-            .map(|h| h.to_string())
-            .unwrap_or_default(),
-        rows: stats.map_or(0, |s| s.rows),
+        audience_hash: String::new(),
+        rows: read,
         counts,
         next_opening,
         send_keys: decider.key_digest(),

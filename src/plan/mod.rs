@@ -2,14 +2,21 @@
 //! against Response Management); campaigns are events (audience rows against the ledger).
 //! The plan document is versioned, deterministic (sorted, no wall-clock fields) and holds no
 //! phone number or email address.
+//!
+//! Pure: the observed state comes in as [`observed`] values and audience rows (gathered by
+//! [`crate::gather`]); [`report`] formats a plan for people.
 
 pub mod campaigns;
-pub mod render;
+pub mod contract;
+pub mod observed;
+pub mod report;
 pub mod templates;
 
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
+
+pub use contract::{CampaignStatus, Counts, Narrowing, Reason};
 use serde::{Deserialize, Serialize};
 
 /// Version of the saved plan format.
@@ -38,7 +45,7 @@ pub struct Plan {
     pub campaigns: Vec<CampaignPlan>,
     /// Set when `--campaign`/`--template` narrowed the plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub narrowed_to: Option<Vec<String>>,
+    pub narrowed_to: Option<Vec<Narrowing>>,
 }
 
 /// Git commit and dirty flag.
@@ -191,7 +198,7 @@ pub struct CampaignPlan {
     /// Campaign name.
     pub name: String,
     /// `active`, `paused` or `blocked`.
-    pub status: String,
+    pub status: CampaignStatus,
     /// Why it is blocked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<String>,
@@ -210,7 +217,7 @@ pub struct CampaignPlan {
     /// Rows read.
     pub rows: u64,
     /// Rows by outcome: `to_send`, `already_sent`, `suppressed`, `no_consent`, `held_quiet_hours`, …
-    pub counts: BTreeMap<String, u64>,
+    pub counts: Counts,
     /// Earliest instant a held row opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
@@ -231,7 +238,7 @@ pub struct CampaignPlan {
 impl CampaignPlan {
     /// Rows sent now.
     pub fn to_send(&self) -> u64 {
-        self.counts.get("to_send").copied().unwrap_or(0)
+        self.counts.to_send
     }
 }
 
@@ -243,7 +250,7 @@ impl Plan {
             || self
                 .campaigns
                 .iter()
-                .any(|c| c.status == "active" && c.to_send() > 0)
+                .any(|c| c.status == CampaignStatus::Active && c.to_send() > 0)
     }
 
     /// Deterministic JSON (the saved plan).
@@ -257,22 +264,4 @@ impl Plan {
     pub fn hash(&self) -> String {
         crate::hash::sha256(self.to_json().as_bytes()).to_string()
     }
-}
-
-/// Reads the workspace's git commit and dirty flag (none outside a repository).
-pub fn git_state(root: &std::path::Path) -> WorkspaceState {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let commit = git(&["rev-parse", "HEAD"]);
-    let dirty = commit.is_some()
-        && git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    WorkspaceState { commit, dirty }
 }

@@ -1,58 +1,58 @@
 //! Template reconcile: desired templates against Response Management responses and the
-//! ledger's bindings. Pure: the caller fetches the remote state and the bindings.
+//! ledger's bindings. Pure: the gathering side fetches the remote state and the bindings and
+//! converts them to [`super::observed`] values.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use herald_genesys::{
-    EntityRef, Response, ResponseDraft, ResponseSubstitution, ResponseText, ResponseType,
-    TextContentType, TextType,
-};
-use herald_ledger::TemplateBinding;
 use serde_json::json;
 use similar::TextDiff;
 
+use super::observed::{
+    ContentKind, RemoteResponse, RemoteState, ResponseContent, ResponseKind, ResponseText,
+    Substitution, TemplateBinding, TextKind,
+};
 use super::{RemoteRef, SmsCost, TemplateAction, TemplatePlan, TextChange};
 use crate::spec::model::{Content, Template};
 use crate::spec::{Channel, TemplateStatus};
 use crate::text::analyze_sms;
 
-/// The response herald writes for a template.
-pub fn desired_draft(t: &Template, library_id: &str) -> ResponseDraft {
-    let plain = |content: &str, text_type: Option<TextType>| ResponseText {
+/// The response content herald writes for a template (the wire form is built from it by the
+/// side that talks to Genesys).
+pub fn desired_content(t: &Template) -> ResponseContent {
+    let plain = |content: &str, text_type: Option<TextKind>| ResponseText {
         content: content.to_owned(),
-        content_type: TextContentType::Plain,
+        content_type: ContentKind::Plain,
         text_type,
     };
-    let (response_type, texts) = match &t.content {
-        Content::Sms { body } => (ResponseType::CampaignSmsTemplate, vec![plain(body, None)]),
+    let (kind, texts) = match &t.content {
+        Content::Sms { body } => (ResponseKind::SmsTemplate, vec![plain(body, None)]),
         Content::Email {
             subject,
             html,
             text,
         } => {
             let mut texts = vec![
-                plain(subject, Some(TextType::Subject)),
+                plain(subject, Some(TextKind::Subject)),
                 ResponseText {
                     content: html.clone(),
-                    content_type: TextContentType::Html,
-                    text_type: Some(TextType::Body),
+                    content_type: ContentKind::Html,
+                    text_type: Some(TextKind::Body),
                 },
             ];
             if let Some(text) = text {
-                texts.push(plain(text, Some(TextType::Body)));
+                texts.push(plain(text, Some(TextKind::Body)));
             }
-            (ResponseType::CampaignEmailTemplate, texts)
+            (ResponseKind::EmailTemplate, texts)
         }
     };
-    ResponseDraft {
+    ResponseContent {
         name: t.name.to_string(),
-        libraries: vec![EntityRef::id(library_id)],
-        response_type: Some(response_type),
+        kind: Some(kind),
         texts,
         substitutions: t
             .variables
             .iter()
-            .map(|(id, v)| ResponseSubstitution {
+            .map(|(id, v)| Substitution {
                 id: id.clone(),
                 description: v.description.clone(),
                 default_value: None,
@@ -63,14 +63,14 @@ pub fn desired_draft(t: &Template, library_id: &str) -> ResponseDraft {
 
 fn text_key(t: &ResponseText) -> (String, String, String) {
     let ty = match t.text_type {
-        Some(TextType::Subject) => "subject",
-        Some(TextType::Body) | None => "body",
-        Some(_) => "other",
+        Some(TextKind::Subject) => "subject",
+        Some(TextKind::Body) | None => "body",
+        Some(TextKind::Other) => "other",
     };
     let ct = match t.content_type {
-        TextContentType::Plain => "text/plain",
-        TextContentType::Html => "text/html",
-        _ => "other",
+        ContentKind::Plain => "text/plain",
+        ContentKind::Html => "text/html",
+        ContentKind::Other => "other",
     };
     (
         ty.to_owned(),
@@ -81,59 +81,43 @@ fn text_key(t: &ResponseText) -> (String, String, String) {
 
 /// Canonical hash of what a response carries that herald manages: name, type, texts and
 /// substitutions (sorted; CRLF normalised). Libraries, ids and versions are not content.
-pub fn remote_hash(
-    name: &str,
-    response_type: Option<ResponseType>,
-    texts: &[ResponseText],
-    subs: &[ResponseSubstitution],
-) -> String {
-    let mut texts: Vec<_> = texts.iter().map(text_key).collect();
+/// Stored in the ledger and compared with saved plans: the format never changes.
+pub fn content_hash(c: &ResponseContent) -> String {
+    let mut texts: Vec<_> = c.texts.iter().map(text_key).collect();
     texts.sort();
-    let mut subs: Vec<_> = subs
+    let mut subs: Vec<_> = c
+        .substitutions
         .iter()
         .map(|s| (s.id.clone(), s.description.clone(), s.default_value.clone()))
         .collect();
     subs.sort();
-    let rt = match response_type {
-        Some(ResponseType::CampaignSmsTemplate) => "CampaignSmsTemplate",
-        Some(ResponseType::CampaignEmailTemplate) => "CampaignEmailTemplate",
-        Some(_) => "other",
+    let rt = match c.kind {
+        Some(ResponseKind::SmsTemplate) => "CampaignSmsTemplate",
+        Some(ResponseKind::EmailTemplate) => "CampaignEmailTemplate",
+        Some(ResponseKind::Other) => "other",
         None => "standard",
     };
-    let doc = json!({ "name": name, "responseType": rt, "texts": texts, "substitutions": subs });
+    let doc = json!({ "name": c.name, "responseType": rt, "texts": texts, "substitutions": subs });
     crate::hash::sha256(format!("v1:{doc}").as_bytes()).to_string()
 }
 
-/// The hash of a fetched response.
-pub fn response_hash(r: &Response) -> String {
-    remote_hash(&r.name, r.response_type, &r.texts, &r.substitutions)
-}
-
-/// The hash of a draft.
-pub fn draft_hash(d: &ResponseDraft) -> String {
-    remote_hash(&d.name, d.response_type, &d.texts, &d.substitutions)
-}
-
-fn remote_ref(r: &Response) -> RemoteRef {
+fn remote_ref(r: &RemoteResponse) -> RemoteRef {
     RemoteRef {
         id: r.id.clone(),
-        name: r.name.clone(),
+        name: r.content.name.clone(),
         version: r.version,
-        hash: response_hash(r),
+        hash: content_hash(&r.content),
     }
 }
 
 /// Texts by herald field name.
-fn fields(
-    response_type: Option<ResponseType>,
-    texts: &[ResponseText],
-) -> BTreeMap<&'static str, String> {
+pub(crate) fn fields(c: &ResponseContent) -> BTreeMap<&'static str, String> {
     let mut out = BTreeMap::new();
-    for t in texts {
-        let field = match (response_type, t.text_type, t.content_type) {
-            (_, Some(TextType::Subject), _) => "subject",
-            (Some(ResponseType::CampaignEmailTemplate), _, TextContentType::Html) => "html",
-            (Some(ResponseType::CampaignEmailTemplate), _, _) => "text",
+    for t in &c.texts {
+        let field = match (c.kind, t.text_type, t.content_type) {
+            (_, Some(TextKind::Subject), _) => "subject",
+            (Some(ResponseKind::EmailTemplate), _, ContentKind::Html) => "html",
+            (Some(ResponseKind::EmailTemplate), _, _) => "text",
             _ => "body",
         };
         out.entry(field)
@@ -151,9 +135,9 @@ fn sms_cost(text: &str) -> SmsCost {
     }
 }
 
-fn diff_texts(plan: &mut TemplatePlan, remote: &Response, desired: &ResponseDraft) {
-    let before = fields(remote.response_type, &remote.texts);
-    let after = fields(desired.response_type, &desired.texts);
+fn diff_texts(plan: &mut TemplatePlan, remote: &ResponseContent, desired: &ResponseContent) {
+    let before = fields(remote);
+    let after = fields(desired);
     let keys: BTreeSet<&str> = before.keys().chain(after.keys()).copied().collect();
     for field in keys {
         let a = before.get(field).map_or("", String::as_str);
@@ -197,30 +181,18 @@ fn ensure_nl(s: &str) -> String {
     }
 }
 
-/// Remote state the reconcile needs.
-pub struct RemoteTemplates<'a> {
-    /// The managed library's id (None when it does not exist yet).
-    pub library_id: Option<&'a str>,
-    /// Responses in the managed library.
-    pub in_library: &'a [Response],
-    /// Responses fetched by their bound id (`None` = 404).
-    pub by_id: &'a BTreeMap<String, Option<Response>>,
-    /// Ledger bindings by template name.
-    pub bindings: &'a BTreeMap<String, TemplateBinding>,
-}
-
 /// Classifies every template; returns the plans and the orphans of the managed library.
 pub fn reconcile<'t>(
     templates: impl IntoIterator<Item = &'t Template>,
-    remote: &RemoteTemplates<'_>,
+    remote: &RemoteState,
+    bindings: &BTreeMap<String, TemplateBinding>,
 ) -> (Vec<TemplatePlan>, Vec<RemoteRef>) {
     let mut plans = Vec::new();
     let mut claimed: BTreeSet<String> = BTreeSet::new();
-    let library_id = remote.library_id.unwrap_or("");
-    let by_name = |name: &str| remote.in_library.iter().find(|r| r.name == name);
+    let by_name = |name: &str| remote.in_library.iter().find(|r| r.name() == name);
     for t in templates {
-        let draft = desired_draft(t, library_id);
-        let desired_remote_hash = draft_hash(&draft);
+        let desired = desired_content(t);
+        let desired_remote_hash = content_hash(&desired);
         let mut plan = TemplatePlan {
             name: t.name.to_string(),
             channel: t.channel.as_str().to_owned(),
@@ -245,8 +217,8 @@ pub fn reconcile<'t>(
             .collect();
         let binding = names
             .iter()
-            .find_map(|n| remote.bindings.get(n).map(|b| (n.clone(), b)));
-        let found: Option<Response> = match &binding {
+            .find_map(|n| bindings.get(n).map(|b| (n.clone(), b)));
+        let found: Option<RemoteResponse> = match &binding {
             Some((_, b)) => remote.by_id.get(&b.response_id).cloned().flatten(),
             None => names.iter().find_map(|n| by_name(n)).cloned(),
         };
@@ -270,16 +242,16 @@ pub fn reconcile<'t>(
                 }
             }
             (binding, Some(r)) => {
-                let rhash = response_hash(&r);
+                let rhash = content_hash(&r.content);
                 plan.remote = Some(remote_ref(&r));
-                let renamed = r.name != t.name.as_str();
+                let renamed = r.name() != t.name.as_str();
                 if renamed {
-                    plan.renamed_from = Some(r.name.clone());
+                    plan.renamed_from = Some(r.name().to_owned());
                 }
                 if rhash == desired_remote_hash {
                     plan.action = TemplateAction::Noop;
                 } else {
-                    diff_texts(&mut plan, &r, &draft);
+                    diff_texts(&mut plan, &r.content, &desired);
                     let drifted = binding
                         .as_ref()
                         .is_some_and(|(_, b)| b.remote_hash != rhash);

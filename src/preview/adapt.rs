@@ -4,20 +4,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use herald_genesys::{Response, ResponseType, TextContentType, TextType};
-
 use super::diff::word_diff;
 use super::{
     CheckState, FieldDiff, MAX_SAMPLES, PreviewCampaign, PreviewCheck, PreviewContent, PreviewPage,
     PreviewProblem, PreviewSample, PreviewTemplate, PreviewVariable,
 };
+use crate::audience::CampaignRows;
 use crate::diag::{Code, Diagnostic, Severity};
-use crate::plan::{Plan, TemplateAction};
-use crate::planner::RemoteState;
-use crate::recipients::{CampaignRows, Message, Row};
+use crate::messages::{Message, Row};
+use crate::plan::observed::{RemoteResponse, RemoteState};
+use crate::plan::{Plan, Reason, TemplateAction};
 use crate::spec::model::{Content, Template, Workspace};
 use crate::spec::{Category, Channel, Name, TemplateStatus};
-use crate::text::{find_card_number, mask_contacts, render};
+use crate::text::{find_card_number, mask_contacts, substitute};
 
 /// Problems listed at the top of the page at most (audience scans can report many rows).
 const MAX_PROBLEMS: usize = 100;
@@ -103,15 +102,13 @@ pub fn page(i: &Inputs<'_>) -> PreviewPage {
                 let holds: Vec<(String, u64)> = HOLDS
                     .iter()
                     .filter_map(|(k, label)| {
-                        c.counts
-                            .get(*k)
-                            .filter(|n| **n > 0)
-                            .map(|n| ((*label).to_owned(), *n))
+                        let n = c.counts.get(Reason::parse(k)?);
+                        (n > 0).then(|| ((*label).to_owned(), n))
                     })
                     .collect();
                 PreviewCampaign {
                     name: c.name.clone(),
-                    status: c.status.clone(),
+                    status: c.status.to_string(),
                     blocked_by: c.blocked_by.clone(),
                     template: c.template.clone(),
                     channel: c.channel.clone(),
@@ -122,10 +119,8 @@ pub fn page(i: &Inputs<'_>) -> PreviewPage {
                     counts: REASONS
                         .iter()
                         .filter_map(|(k, label)| {
-                            c.counts
-                                .get(*k)
-                                .filter(|n| **n > 0)
-                                .map(|n| ((*label).to_owned(), *n))
+                            let n = c.counts.get(Reason::parse(k)?);
+                            (n > 0).then(|| ((*label).to_owned(), n))
                         })
                         .collect(),
                     next_opening: c
@@ -204,7 +199,8 @@ fn template(i: &Inputs<'_>, t: &Template, claimed: &mut BTreeSet<usize>) -> Prev
             )
         })
         .collect();
-    let rendered = |s: &str| mask_contacts(&render(s, &values).unwrap_or_else(|_| s.to_owned()));
+    let rendered =
+        |s: &str| mask_contacts(&substitute(s, &values).unwrap_or_else(|_| s.to_owned()));
     let mine: Vec<(usize, &Diagnostic)> = i
         .diagnostics
         .iter()
@@ -498,7 +494,7 @@ fn unloaded_templates(
     out
 }
 
-fn find_response<'r>(remote: &'r RemoteState, id: &str) -> Option<&'r Response> {
+fn find_response<'r>(remote: &'r RemoteState, id: &str) -> Option<&'r RemoteResponse> {
     remote
         .in_library
         .iter()
@@ -507,19 +503,8 @@ fn find_response<'r>(remote: &'r RemoteState, id: &str) -> Option<&'r Response> 
 }
 
 /// A response's texts by herald field name (as the plan's diff names them).
-fn remote_fields(r: &Response) -> BTreeMap<&'static str, String> {
-    let mut out = BTreeMap::new();
-    for t in &r.texts {
-        let field = match (r.response_type, t.text_type, t.content_type) {
-            (_, Some(TextType::Subject), _) => "subject",
-            (Some(ResponseType::CampaignEmailTemplate), _, TextContentType::Html) => "html",
-            (Some(ResponseType::CampaignEmailTemplate), _, _) => "text",
-            _ => "body",
-        };
-        out.entry(field)
-            .or_insert_with(|| crate::hash::normalize_text(&t.content));
-    }
-    out
+fn remote_fields(r: &RemoteResponse) -> BTreeMap<&'static str, String> {
+    crate::plan::templates::fields(&r.content)
 }
 
 /// Up to [`MAX_SAMPLES`] rendered messages of a campaign's sendable rows, masked.

@@ -80,12 +80,40 @@ impl E164 {
     }
 }
 
-/// Masks a phone number: keeps `+`, the first digit and the last four digits (the ledger's rule,
-/// so output and stored masks agree).
-pub use herald_ledger::mask_phone;
+/// Masks a phone number for output: keeps a leading `+`, the first digit and the last four
+/// digits; every other digit becomes `*` (`+15550100100` → `+1******0100`). Numbers with fewer
+/// than 7 digits have every digit masked; other characters are dropped. The ledger stores masks
+/// by the same rule (a test checks that the two agree).
+pub fn mask_phone(phone: &str) -> String {
+    let plus = phone.starts_with('+');
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    let mut out = String::with_capacity(digits.len() + 1);
+    if plus {
+        out.push('+');
+    }
+    let n = digits.len();
+    for (i, d) in digits.iter().enumerate() {
+        if n >= 7 && (i == 0 || i >= n - 4) {
+            out.push(*d);
+        } else {
+            out.push('*');
+        }
+    }
+    out
+}
 
-/// Masks an email address: first character of the local part, then `***@domain`.
-pub use herald_ledger::mask_email;
+/// Masks an email address for output: the first character of the local part, then exactly
+/// `***` (the length is not revealed), then `@domain`; a value without a local part becomes
+/// `***`. The ledger stores masks by the same rule (a test checks that the two agree).
+pub fn mask_email(email: &str) -> String {
+    match email.rsplit_once('@') {
+        Some((local, domain)) if !local.is_empty() => {
+            let first = local.chars().next().unwrap_or('*');
+            format!("{first}***@{domain}")
+        }
+        _ => "***".to_owned(),
+    }
+}
 
 /// An email address accepted for sending: RFC syntax, no display text, no domain literal,
 /// a domain with at least two labels.

@@ -99,7 +99,7 @@ pub struct MissingValue(pub String);
 
 /// Substitutes every well-formed placeholder with its value, verbatim (no escaping, no
 /// trimming). Malformed braces are left as written (validation refuses such templates).
-pub fn render(text: &str, values: &BTreeMap<String, String>) -> Result<String, MissingValue> {
+pub fn substitute(text: &str, values: &BTreeMap<String, String>) -> Result<String, MissingValue> {
     let (placeholders, _) = parse_placeholders(text);
     let mut out = String::with_capacity(text.len() + 32);
     let mut last = 0;
@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn renders_verbatim() {
-        let out = render(
+        let out = substitute(
             "Hi {{name}}, {{name}}! {{x}}",
             &values(&[("name", "{{x}} & <b>"), ("x", "1")]),
         )
@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn missing_value_is_an_error() {
         assert_eq!(
-            render("Hi {{name}}", &values(&[])),
+            substitute("Hi {{name}}", &values(&[])),
             Err(MissingValue("name".into()))
         );
     }
@@ -190,7 +190,7 @@ mod tests {
                 text.push_str("}}");
                 vals.insert(n.clone(), value.clone());
             }
-            let out = render(&text, &vals).unwrap();
+            let out = substitute(&text, &vals).unwrap();
             prop_assert!(!out.contains("{{"));
             prop_assert!(!out.contains("}}"));
         }

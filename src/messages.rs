@@ -1,14 +1,15 @@
 //! Turning audience rows into messages for one campaign: address validation, consent, time
 //! zone, variable mapping, rendering, length and card-number checks, and duplicate keys.
-//! Shared by `validate`, `render`, `plan` and `apply`, so they can never disagree about which
-//! row gets which message.
+//! Shared by `validate`, `render`, `plan` and `apply` (through
+//! [`crate::audience::CampaignRows`], which streams a campaign's audience through a
+//! [`RowClassifier`]), so they can never disagree about which row gets which message. Pure: the
+//! values come in as plain strings.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use jiff::tz::TimeZone;
 
-use crate::audience::{AudienceError, AudienceReader, RowBuf, RowError};
 use crate::spec::model::{Audience, Campaign, Content, Template, VariableSource, Workspace};
 use crate::spec::{Channel, DedupeBy, E164, Email};
 use crate::text::{self, SmsInfo};
@@ -36,6 +37,14 @@ impl Address {
         match self {
             Self::Phone(p) => p.masked(),
             Self::Email(e) => e.masked(),
+        }
+    }
+
+    /// The channel this kind of address is reached on.
+    pub fn channel(&self) -> Channel {
+        match self {
+            Self::Phone(_) => Channel::Sms,
+            Self::Email(_) => Channel::Email,
         }
     }
 
@@ -140,7 +149,7 @@ pub enum Row {
     Ready(Box<Recipient>),
     /// Not sent, and why.
     Skipped(Skipped),
-    /// Already final in the ledger (see [`CampaignRows::skip_known`]): not rendered again.
+    /// Already final in the ledger (see [`RowClassifier::skip_known`]): not rendered again.
     Known {
         /// 1-based line.
         line: u64,
@@ -163,16 +172,15 @@ pub struct Note {
 /// How one template variable gets its value: (name, column index, literal, max length).
 type VarSlot = (String, Option<usize>, Option<String>, Option<u32>);
 
-/// Streams one campaign's rows.
-pub struct CampaignRows<'w> {
+/// Classifies one campaign's rows, in audience order.
+pub struct RowClassifier<'w> {
     /// The campaign.
     pub campaign: &'w Campaign,
     /// Its template.
     pub template: &'w Template,
     /// Its audience.
     pub audience: &'w Audience,
-    reader: AudienceReader,
-    buf: RowBuf,
+    columns: Vec<String>,
     vars: Vec<VarSlot>,
     tz_col: Option<usize>,
     consent_col: Option<usize>,
@@ -224,12 +232,9 @@ pub fn parse_consent(raw: &str) -> Option<bool> {
     }
 }
 
-impl<'w> CampaignRows<'w> {
-    /// Opens the campaign's audience. Returns the stream and the columns the data lacks.
-    pub fn open(
-        ws: &'w Workspace,
-        campaign: &'w Campaign,
-    ) -> Result<(Self, Vec<String>), AudienceError> {
+impl<'w> RowClassifier<'w> {
+    /// A classifier for `campaign`; [`Self::columns`] says which audience columns it reads.
+    pub fn new(ws: &'w Workspace, campaign: &'w Campaign) -> Self {
         let template = &ws.templates[&campaign.template];
         let audience = &ws.audiences[&campaign.audience];
         let mut columns = vec![audience.key.clone(), audience.address.clone()];
@@ -252,26 +257,27 @@ impl<'w> CampaignRows<'w> {
             };
             vars.push((name.clone(), col, value, var.max_length));
         }
-        let (reader, missing) = AudienceReader::open(audience, &columns)?;
-        Ok((
-            Self {
-                campaign,
-                template,
-                audience,
-                reader,
-                buf: RowBuf::default(),
-                vars,
-                tz_col,
-                consent_col,
-                seen_keys: FpMap::default(),
-                seen_addresses: FpMap::default(),
-                tz_cache: HashMap::new(),
-                values: BTreeMap::new(),
-                known: None,
-                notes: Vec::new(),
-            },
-            missing,
-        ))
+        Self {
+            campaign,
+            template,
+            audience,
+            columns,
+            vars,
+            tz_col,
+            consent_col,
+            seen_keys: FpMap::default(),
+            seen_addresses: FpMap::default(),
+            tz_cache: HashMap::new(),
+            values: BTreeMap::new(),
+            known: None,
+            notes: Vec::new(),
+        }
+    }
+
+    /// The audience columns the campaign reads, in the order [`Self::classify`] expects their
+    /// values: the key, the address, then time zone, consent and variable columns.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
     }
 
     /// Rows whose key `is_known` says is already final in the ledger are returned as
@@ -283,6 +289,11 @@ impl<'w> CampaignRows<'w> {
         self
     }
 
+    /// A row that could not be read.
+    pub fn invalid(line: u64, message: impl Into<String>) -> Row {
+        Self::skip(line, SkipReason::InvalidRow, message)
+    }
+
     fn skip(line: u64, reason: SkipReason, message: impl Into<String>) -> Row {
         Row::Skipped(Skipped {
             line,
@@ -292,9 +303,9 @@ impl<'w> CampaignRows<'w> {
         })
     }
 
-    fn classify(&mut self) -> Row {
-        let line = self.buf.line;
-        let get = |i: usize| self.buf.values.get(i).and_then(Option::as_deref);
+    /// Classifies the row on `line` whose values of [`Self::columns`] are `values`.
+    pub fn classify(&mut self, line: u64, values: &[Option<String>]) -> Row {
+        let get = |i: usize| values.get(i).and_then(Option::as_deref);
         let key = get(0).unwrap_or("").to_owned();
         if key.is_empty() {
             return Self::skip(
@@ -382,7 +393,7 @@ impl<'w> CampaignRows<'w> {
         self.values.clear();
         for (name, col, literal, max_len) in &self.vars {
             let value = match (col, literal) {
-                (Some(c), _) => self.buf.values.get(*c).and_then(Option::as_deref),
+                (Some(c), _) => values.get(*c).and_then(Option::as_deref),
                 (None, Some(v)) => Some(v.as_str()),
                 (None, None) => None,
             };
@@ -406,7 +417,8 @@ impl<'w> CampaignRows<'w> {
             self.values.insert(name.clone(), value.to_owned());
         }
         let render = |t: &str| {
-            text::render(t, &self.values).map_err(|m| format!("no value for variable `{}`", m.0))
+            text::substitute(t, &self.values)
+                .map_err(|m| format!("no value for variable `{}`", m.0))
         };
         let message = match &self.template.content {
             Content::Sms { body } => match render(body) {
@@ -473,18 +485,5 @@ impl<'w> CampaignRows<'w> {
             tz,
             message,
         }))
-    }
-}
-
-impl Iterator for CampaignRows<'_> {
-    type Item = Row;
-
-    fn next(&mut self) -> Option<Row> {
-        match self.reader.next_row(&mut self.buf)? {
-            Ok(()) => Some(self.classify()),
-            Err(RowError { line, message }) => {
-                Some(Self::skip(line, SkipReason::InvalidRow, message))
-            }
-        }
     }
 }

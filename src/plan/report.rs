@@ -3,27 +3,27 @@
 
 use std::fmt::Write as _;
 
-use super::{CampaignPlan, Plan, TemplateAction, TemplatePlan};
+use super::{CampaignPlan, CampaignStatus, Plan, Reason, TemplateAction, TemplatePlan};
 
 /// Reason keys in display order, with labels.
-const REASONS: &[(&str, &str)] = &[
-    ("already_sent", "already sent"),
-    ("already_failed", "failed before"),
-    ("unknown", "unknown (run `herald reconcile`)"),
-    ("in_flight", "in flight"),
-    ("suppressed", "suppressed"),
-    ("no_consent", "no consent"),
-    ("invalid_address", "invalid address"),
-    ("invalid_row", "invalid row"),
-    ("render_error", "render error"),
-    ("card_number", "card number in text"),
-    ("duplicate_key", "duplicate key"),
-    ("duplicate_address", "duplicate address"),
-    ("before_schedule", "before the schedule"),
-    ("after_schedule", "after the schedule"),
-    ("held_quiet_hours", "held by quiet hours"),
-    ("held_no_timezone", "held: no time zone"),
-    ("over_cap", "over the per-apply cap"),
+const REASONS: &[(Reason, &str)] = &[
+    (Reason::AlreadySent, "already sent"),
+    (Reason::AlreadyFailed, "failed before"),
+    (Reason::Unknown, "unknown (run `herald reconcile`)"),
+    (Reason::InFlight, "in flight"),
+    (Reason::Suppressed, "suppressed"),
+    (Reason::NoConsent, "no consent"),
+    (Reason::InvalidAddress, "invalid address"),
+    (Reason::InvalidRow, "invalid row"),
+    (Reason::RenderError, "render error"),
+    (Reason::CardNumber, "card number in text"),
+    (Reason::DuplicateKey, "duplicate key"),
+    (Reason::DuplicateAddress, "duplicate address"),
+    (Reason::BeforeSchedule, "before the schedule"),
+    (Reason::AfterSchedule, "after the schedule"),
+    (Reason::HeldQuietHours, "held by quiet hours"),
+    (Reason::HeldNoTimezone, "held: no time zone"),
+    (Reason::OverCap, "over the per-apply cap"),
 ];
 
 fn symbol(a: TemplateAction) -> (&'static str, &'static str) {
@@ -85,9 +85,8 @@ fn other_counts(c: &CampaignPlan) -> String {
     REASONS
         .iter()
         .filter_map(|(k, label)| {
-            c.counts
-                .get(*k)
-                .filter(|n| **n > 0)
+            Some(c.counts.get(*k))
+                .filter(|n| *n > 0)
                 .map(|n| format!("{label} {n}"))
         })
         .collect::<Vec<_>>()
@@ -130,21 +129,18 @@ pub fn summary(plan: &Plan) -> String {
     let sends: u64 = plan
         .campaigns
         .iter()
-        .filter(|c| c.status == "active")
+        .filter(|c| c.status == CampaignStatus::Active)
         .map(CampaignPlan::to_send)
         .sum();
     let campaigns = plan
         .campaigns
         .iter()
-        .filter(|c| c.status == "active" && c.to_send() > 0)
+        .filter(|c| c.status == CampaignStatus::Active && c.to_send() > 0)
         .count();
     let held: u64 = plan
         .campaigns
         .iter()
-        .map(|c| {
-            c.counts.get("held_quiet_hours").copied().unwrap_or(0)
-                + c.counts.get("held_no_timezone").copied().unwrap_or(0)
-        })
+        .map(|c| c.counts.held_quiet_hours + c.counts.held_no_timezone)
         .sum();
     let mut s = format!(
         "Plan: {} to create, {} to update, {} drifted, {} renamed; {} message{} to send in {} campaign{}",
@@ -192,7 +188,10 @@ pub fn text(plan: &Plan, color: bool) -> String {
             st.paint(
                 &format!(
                     "NOTE: plan narrowed to {}; other objects are not shown and not applied",
-                    n.join(", ")
+                    n.iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 "33;1"
             )
@@ -243,14 +242,14 @@ pub fn text(plan: &Plan, color: bool) -> String {
     }
     let _ = writeln!(out, "\nCampaigns");
     for c in &plan.campaigns {
-        let headline = match c.status.as_str() {
-            "paused" => st.paint("paused: nothing is sent", "2"),
-            "blocked" => st.paint(
+        let headline = match c.status {
+            CampaignStatus::Paused => st.paint("paused: nothing is sent", "2"),
+            CampaignStatus::Blocked => st.paint(
                 &format!("blocked: {}", c.blocked_by.as_deref().unwrap_or("")),
                 "31;1",
             ),
             _ if c.to_send() == 0 => st.paint("nothing to send now", "2"),
-            _ => st.paint(
+            CampaignStatus::Active => st.paint(
                 &format!(
                     "{} to send now ({}~{} at {}/min)",
                     c.to_send(),
@@ -265,7 +264,7 @@ pub fn text(plan: &Plan, color: bool) -> String {
                 "32",
             ),
         };
-        let sym = if c.status == "active" && c.to_send() > 0 {
+        let sym = if c.status == CampaignStatus::Active && c.to_send() > 0 {
             st.paint("→", "32")
         } else {
             " ".to_owned()
@@ -313,7 +312,10 @@ pub fn markdown(plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "> **Narrowed** to {}: other objects are not shown and not applied.\n",
-            n.join(", ")
+            n.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let _ = writeln!(out, "**{}**\n", summary(plan));
@@ -374,9 +376,11 @@ pub fn markdown(plan: &Plan) -> String {
         "\n### Campaigns\n\n| campaign | status | to send now | segments | est. time | not sent |\n|---|---|---:|---:|---:|---|"
     );
     for c in &plan.campaigns {
-        let status = match c.status.as_str() {
-            "blocked" => format!("blocked: {}", c.blocked_by.as_deref().unwrap_or("")),
-            s => s.to_owned(),
+        let status = match c.status {
+            CampaignStatus::Blocked => {
+                format!("blocked: {}", c.blocked_by.as_deref().unwrap_or(""))
+            }
+            s => s.as_str().to_owned(),
         };
         let others = other_counts(c);
         let _ = writeln!(

@@ -1,0 +1,496 @@
+//! Gathering the planning inputs: the only planning code that does I/O. It reads the remote
+//! templates (Response Management), the ledger's facts, the audience files and the git state,
+//! converts them into the planning core's own types ([`crate::plan::observed`]) and runs the
+//! pure core ([`crate::plan`]) over them. Each campaign's audience is streamed once per pass
+//! and hashed while it streams.
+//!
+//! The wire form of a template ([`desired_draft`]) and the canonical hash of a fetched
+//! response ([`response_hash`]) live here too: both convert between Genesys and plan types.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use herald_genesys::{
+    ApiError, EntityRef, Response, ResponseDraft, ResponseSubstitution, ResponseText, ResponseType,
+    TextContentType, TextType,
+};
+use herald_ledger::{KeySet, Ledger, LedgerKey, RecipientId, SuppressionSet};
+
+use crate::diag::Diagnostic;
+use crate::ledger_access::ledger_channel;
+use crate::plan::campaigns::{PlanContext, plan_campaign};
+use crate::plan::observed::{
+    self, ContentKind, RemoteResponse, RemoteState, ResponseContent, ResponseKind, SendState,
+    Substitution, TextKind,
+};
+use crate::plan::templates::{content_hash, desired_content, reconcile};
+use crate::plan::{LibraryPlan, Narrowing, PLAN_FORMAT_VERSION, Plan, WorkspaceState};
+use crate::remote::Remote;
+use crate::settings::EnvSettings;
+use crate::spec::model::{Campaign, Template, Workspace};
+use crate::spec::{Channel, DedupeBy, Name};
+
+// ---------------------------------------------------------------------------------------------
+// Remote: Genesys responses <-> plan types.
+
+/// A fetched response as the planning core sees it.
+pub fn response_content(r: &Response) -> ResponseContent {
+    ResponseContent {
+        name: r.name.clone(),
+        kind: r.response_type.map(|t| match t {
+            ResponseType::CampaignSmsTemplate => ResponseKind::SmsTemplate,
+            ResponseType::CampaignEmailTemplate => ResponseKind::EmailTemplate,
+            _ => ResponseKind::Other,
+        }),
+        texts: r
+            .texts
+            .iter()
+            .map(|t| observed::ResponseText {
+                content: t.content.clone(),
+                content_type: match t.content_type {
+                    TextContentType::Plain => ContentKind::Plain,
+                    TextContentType::Html => ContentKind::Html,
+                    _ => ContentKind::Other,
+                },
+                text_type: t.text_type.map(|k| match k {
+                    TextType::Body => TextKind::Body,
+                    TextType::Subject => TextKind::Subject,
+                    _ => TextKind::Other,
+                }),
+            })
+            .collect(),
+        substitutions: r
+            .substitutions
+            .iter()
+            .map(|s| Substitution {
+                id: s.id.clone(),
+                description: s.description.clone(),
+                default_value: s.default_value.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A fetched response with its id and version.
+pub fn remote_response(r: &Response) -> RemoteResponse {
+    RemoteResponse {
+        id: r.id.clone(),
+        version: r.version,
+        content: response_content(r),
+    }
+}
+
+/// The canonical hash of a fetched response (see [`content_hash`]).
+pub fn response_hash(r: &Response) -> String {
+    content_hash(&response_content(r))
+}
+
+/// The response herald writes for a template, in the managed library `library_id`.
+pub fn desired_draft(t: &Template, library_id: &str) -> ResponseDraft {
+    let c = desired_content(t);
+    ResponseDraft {
+        name: c.name,
+        libraries: vec![EntityRef::id(library_id)],
+        response_type: c.kind.map(|k| match k {
+            ResponseKind::SmsTemplate => ResponseType::CampaignSmsTemplate,
+            ResponseKind::EmailTemplate => ResponseType::CampaignEmailTemplate,
+            ResponseKind::Other => unreachable!("herald writes only campaign templates"),
+        }),
+        texts: c
+            .texts
+            .into_iter()
+            .map(|t| ResponseText {
+                content: t.content,
+                content_type: match t.content_type {
+                    ContentKind::Plain => TextContentType::Plain,
+                    ContentKind::Html => TextContentType::Html,
+                    ContentKind::Other => unreachable!("herald writes plain text or HTML"),
+                },
+                text_type: t.text_type.map(|k| match k {
+                    TextKind::Body => TextType::Body,
+                    TextKind::Subject => TextType::Subject,
+                    TextKind::Other => unreachable!("herald writes bodies and subjects"),
+                }),
+            })
+            .collect(),
+        substitutions: c
+            .substitutions
+            .into_iter()
+            .map(|s| ResponseSubstitution {
+                id: s.id,
+                description: s.description,
+                default_value: s.default_value,
+            })
+            .collect(),
+    }
+}
+
+/// Fetches the managed library, its responses, and every bound response by id.
+pub async fn fetch_remote(
+    remote: &Remote,
+    library: &str,
+    bindings: &BTreeMap<String, herald_ledger::TemplateBinding>,
+) -> anyhow::Result<RemoteState> {
+    let client = &remote.client;
+    let lib = client.find_library_by_name(library).await?;
+    let in_library = match &lib {
+        Some(l) => client.list_responses(&l.id).await?,
+        None => Vec::new(),
+    };
+    let mut by_id = BTreeMap::new();
+    for b in bindings.values() {
+        if let Some(r) = in_library.iter().find(|r| r.id == b.response_id) {
+            by_id.insert(b.response_id.clone(), Some(remote_response(r)));
+            continue;
+        }
+        match client.get_response(&b.response_id).await {
+            Ok(r) => {
+                by_id.insert(b.response_id.clone(), Some(remote_response(&r)));
+            }
+            Err(ApiError::NotFound { .. }) => {
+                by_id.insert(b.response_id.clone(), None);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(RemoteState {
+        library_id: lib.map(|l| l.id),
+        in_library: in_library.iter().map(remote_response).collect(),
+        by_id,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ledger: facts for the send decision.
+
+/// A ledger state as the planning core sees it.
+pub fn send_state(s: herald_ledger::SendState) -> SendState {
+    match s {
+        herald_ledger::SendState::Pending => SendState::Pending,
+        herald_ledger::SendState::Dispatching => SendState::Dispatching,
+        herald_ledger::SendState::Sent => SendState::Sent,
+        herald_ledger::SendState::Failed => SendState::Failed,
+        herald_ledger::SendState::Unknown => SendState::Unknown,
+        herald_ledger::SendState::Suppressed => SendState::Suppressed,
+    }
+}
+
+/// The ledger's facts about one campaign, with the key that pseudonymises recipients. Implements
+/// [`observed::LedgerFacts`] over the ledger's own sets (nothing is copied).
+pub struct CampaignFacts {
+    key: LedgerKey,
+    /// Existing rows of the campaign and their states.
+    pub keys: KeySet,
+    /// Recipients already claimed by the campaign (only loaded for `dedupe_by: address`).
+    pub recipients: HashSet<RecipientId>,
+    /// Active suppressions.
+    pub suppressions: SuppressionSet,
+}
+
+impl observed::LedgerFacts for CampaignFacts {
+    type RecipientId = RecipientId;
+
+    fn state(&self, row_key: &str) -> Option<SendState> {
+        self.keys.states.get(row_key).copied().map(send_state)
+    }
+
+    fn recipient_id(&self, channel: Channel, normalized: &str) -> RecipientId {
+        self.key.recipient_id(ledger_channel(channel), normalized)
+    }
+
+    fn campaign_reached(&self, recipient: &RecipientId) -> bool {
+        self.recipients.contains(recipient)
+    }
+
+    fn any_suppressed(&self, channel: Channel) -> bool {
+        !self.suppressions.all_channels.is_empty()
+            || self
+                .suppressions
+                .by_channel
+                .get(&ledger_channel(channel))
+                .is_some_and(|s| !s.is_empty())
+    }
+
+    fn is_suppressed(&self, recipient: &RecipientId, channel: Channel) -> bool {
+        self.suppressions
+            .contains(recipient, ledger_channel(channel))
+    }
+}
+
+/// Reads the ledger facts for one campaign (recipients only for `dedupe_by: address`, the one
+/// rule that needs them).
+pub fn ledger_facts(
+    ledger: &dyn Ledger,
+    key: &LedgerKey,
+    campaign: &Campaign,
+) -> anyhow::Result<CampaignFacts> {
+    let name = campaign.name.as_str();
+    let recipients = if campaign.dedupe_by == DedupeBy::Address {
+        ledger.campaign_recipients(name)?
+    } else {
+        HashSet::new()
+    };
+    Ok(CampaignFacts {
+        key: key.clone(),
+        keys: ledger.campaign_keys(name)?,
+        recipients,
+        suppressions: ledger.suppression_set()?,
+    })
+}
+
+/// The plan-side bindings, by template name.
+pub fn bindings(
+    ledger: &dyn Ledger,
+) -> anyhow::Result<BTreeMap<String, observed::TemplateBinding>> {
+    Ok(ledger
+        .template_bindings()?
+        .into_iter()
+        .map(|b| {
+            (
+                b.name.clone(),
+                observed::TemplateBinding {
+                    name: b.name,
+                    response_id: b.response_id,
+                    version: b.version,
+                    remote_hash: b.remote_hash,
+                },
+            )
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files and git.
+
+/// SHA-256 of a file's bytes, streamed.
+pub fn sha256_file(path: &std::path::Path) -> std::io::Result<crate::spec::ContentHash> {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let mut file = fs_err::File::open(path)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(crate::spec::ContentHash::from_digest(&hasher.finalize()))
+}
+
+/// Reads the workspace's git commit and dirty flag (none outside a repository).
+pub fn git_state(root: &std::path::Path) -> WorkspaceState {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "HEAD"]);
+    let dirty = commit.is_some()
+        && git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    WorkspaceState { commit, dirty }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The planning pass.
+
+/// Which objects a narrowed plan covers.
+#[derive(Debug, Clone, Default)]
+pub struct Narrow {
+    /// `--campaign` names.
+    pub campaigns: Vec<String>,
+    /// `--template` names.
+    pub templates: Vec<String>,
+}
+
+impl Narrow {
+    /// Whether narrowing is in effect.
+    pub fn active(&self) -> bool {
+        !self.campaigns.is_empty() || !self.templates.is_empty()
+    }
+
+    /// The narrowing as recorded in the plan document.
+    pub fn objects(&self) -> Option<Vec<Narrowing>> {
+        self.active().then(|| {
+            self.campaigns
+                .iter()
+                .map(|c| Narrowing::Campaign(c.clone()))
+                .chain(
+                    self.templates
+                        .iter()
+                        .map(|t| Narrowing::Template(t.clone())),
+                )
+                .collect()
+        })
+    }
+}
+
+/// One campaign planned: its plan plus the ledger facts it was decided on, which a sender may
+/// reuse for the same pass instead of reading them again.
+pub struct PlannedCampaign {
+    /// The campaign's plan.
+    pub plan: crate::plan::CampaignPlan,
+    /// The facts it was decided on.
+    pub facts: CampaignFacts,
+}
+
+/// Plans one campaign: reads its ledger facts, streams its audience once (classifying rows,
+/// collecting diagnostics and hashing the file as it goes) and runs the pure core over it.
+pub fn plan_one(
+    ctx: &PlanContext<'_>,
+    ledger: &dyn Ledger,
+    key: &LedgerKey,
+    campaign: &Campaign,
+    diags: &mut Vec<Diagnostic>,
+) -> anyhow::Result<PlannedCampaign> {
+    let facts = ledger_facts(ledger, key, campaign)?;
+    let audience = &ctx.ws.audiences[&campaign.audience];
+    let known = |k: &str| {
+        facts
+            .keys
+            .states
+            .get(k)
+            .is_some_and(|s| send_state(*s).is_final(false))
+    };
+    let (mut plan, hash) = match crate::validate::open_rows(ctx.ws, campaign, diags) {
+        Some(rows) => {
+            let mut rows = rows.skip_known(known);
+            let mut checker = crate::validate::RowChecker::new(ctx.ws, campaign);
+            let plan = plan_campaign(
+                ctx,
+                campaign,
+                &facts,
+                None,
+                rows.by_ref().inspect(|row| checker.visit(row)),
+            );
+            checker.finish(rows.take_notes(), diags);
+            (plan, rows.content_hash().map(|h| h.to_string()))
+        }
+        None => (
+            plan_campaign(ctx, campaign, &facts, None, std::iter::empty()),
+            None,
+        ),
+    };
+    plan.audience_hash = match hash {
+        Some(h) => h,
+        None => sha256_file(audience.source.path())
+            .map(|h| h.to_string())
+            .unwrap_or_default(),
+    };
+    Ok(PlannedCampaign { plan, facts })
+}
+
+/// Builds the plan. Diagnostics from the audience scans are returned; the caller refuses the
+/// plan when any is an error.
+pub fn build(
+    ws: &Workspace,
+    settings: &EnvSettings,
+    remote: &RemoteState,
+    ledger: &dyn Ledger,
+    key: &LedgerKey,
+    narrow: &Narrow,
+) -> anyhow::Result<(Plan, Vec<Diagnostic>)> {
+    let (plan, diags, _) = build_with_facts(ws, settings, remote, ledger, key, narrow)?;
+    Ok((plan, diags))
+}
+
+/// [`build`], also returning each campaign's ledger facts by campaign name.
+pub fn build_with_facts(
+    ws: &Workspace,
+    settings: &EnvSettings,
+    remote: &RemoteState,
+    ledger: &dyn Ledger,
+    key: &LedgerKey,
+    narrow: &Narrow,
+) -> anyhow::Result<(Plan, Vec<Diagnostic>, BTreeMap<String, CampaignFacts>)> {
+    for n in &narrow.campaigns {
+        if Name::parse(n)
+            .ok()
+            .and_then(|n| ws.campaigns.get(&n))
+            .is_none()
+        {
+            anyhow::bail!(
+                "--campaign {n}: no such campaign (known: {})",
+                ws.campaigns
+                    .keys()
+                    .map(Name::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    for n in &narrow.templates {
+        if Name::parse(n)
+            .ok()
+            .and_then(|n| ws.templates.get(&n))
+            .is_none()
+        {
+            anyhow::bail!(
+                "--template {n}: no such template (known: {})",
+                ws.templates
+                    .keys()
+                    .map(Name::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    let campaigns: Vec<_> = ws
+        .campaigns
+        .values()
+        .filter(|c| !narrow.active() || narrow.campaigns.iter().any(|n| n == c.name.as_str()))
+        .collect();
+    let mut template_names: BTreeSet<&str> = narrow.templates.iter().map(String::as_str).collect();
+    template_names.extend(campaigns.iter().map(|c| c.template.as_str()));
+    let templates = ws
+        .templates
+        .values()
+        .filter(|t| !narrow.active() || template_names.contains(t.name.as_str()));
+    let (template_plans, mut orphans) = reconcile(templates, remote, &bindings(ledger)?);
+    if narrow.active() {
+        orphans.clear();
+    }
+    let ctx = PlanContext {
+        ws,
+        now: settings.now,
+        default_rate: settings.env.rate_per_minute,
+    };
+    let mut diags = Vec::new();
+    let mut campaign_plans = Vec::new();
+    let mut all_facts = BTreeMap::new();
+    for c in campaigns {
+        let planned = plan_one(&ctx, ledger, key, c, &mut diags)?;
+        all_facts.insert(c.name.to_string(), planned.facts);
+        campaign_plans.push(planned.plan);
+    }
+    let mut inputs: BTreeMap<String, String> = ws
+        .files
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
+    for c in &campaign_plans {
+        inputs.insert(c.audience_file.clone(), c.audience_hash.clone());
+    }
+    let plan = Plan {
+        format_version: PLAN_FORMAT_VERSION,
+        herald_version: env!("CARGO_PKG_VERSION").to_owned(),
+        environment: settings.env.name.clone(),
+        workspace: git_state(&ws.root),
+        inputs,
+        library: LibraryPlan {
+            name: settings.env.library.clone(),
+            id: remote.library_id.clone(),
+            create: remote.library_id.is_none(),
+        },
+        templates: template_plans,
+        orphans,
+        campaigns: campaign_plans,
+        narrowed_to: narrow.objects(),
+    };
+    Ok((plan, diags, all_facts))
+}

@@ -1,0 +1,230 @@
+//! Observed state, as the planning core sees it: the remote responses, the ledger's facts and
+//! the workspace's git state. These are plain values (or, for the ledger's large sets, a trait
+//! the gathering side implements over them without copying); the planning core never reads
+//! them itself.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hash;
+
+use crate::spec::Channel;
+
+/// What kind of response a template is (absent for a standard canned response).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseKind {
+    /// A campaign SMS template.
+    SmsTemplate,
+    /// A campaign email template.
+    EmailTemplate,
+    /// Any other kind (never written by herald).
+    Other,
+}
+
+/// Whether a text is a body or a subject (absent for SMS templates).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// The body.
+    Body,
+    /// An email subject.
+    Subject,
+    /// Any other kind.
+    Other,
+}
+
+/// The content type of a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentKind {
+    /// `text/plain`.
+    Plain,
+    /// `text/html`.
+    Html,
+    /// Any other type.
+    Other,
+}
+
+/// One text of a response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseText {
+    /// The text, with `{{placeholders}}`.
+    pub content: String,
+    /// Plain text or HTML.
+    pub content_type: ContentKind,
+    /// Body or subject.
+    pub text_type: Option<TextKind>,
+}
+
+/// A declared substitution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Substitution {
+    /// The placeholder id.
+    pub id: String,
+    /// Description.
+    pub description: Option<String>,
+    /// Default value.
+    pub default_value: Option<String>,
+}
+
+/// What a response carries that herald manages: its name, kind, texts and substitutions.
+/// Libraries, ids and versions are not content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseContent {
+    /// Name.
+    pub name: String,
+    /// Template kind (`None`: a standard canned response).
+    pub kind: Option<ResponseKind>,
+    /// Texts.
+    pub texts: Vec<ResponseText>,
+    /// Substitutions.
+    pub substitutions: Vec<Substitution>,
+}
+
+/// A response as read from Response Management.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteResponse {
+    /// Response id.
+    pub id: String,
+    /// Its `version`.
+    pub version: u32,
+    /// Its content.
+    pub content: ResponseContent,
+}
+
+impl RemoteResponse {
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.content.name
+    }
+}
+
+/// The remote side: the managed library and the responses the plan needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteState {
+    /// The managed library's id (`None` when it does not exist yet).
+    pub library_id: Option<String>,
+    /// Responses in the managed library.
+    pub in_library: Vec<RemoteResponse>,
+    /// Bound responses fetched by id (`None`: deleted).
+    pub by_id: BTreeMap<String, Option<RemoteResponse>>,
+}
+
+/// The response a template name is bound to, as of herald's last write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateBinding {
+    /// Template name.
+    pub name: String,
+    /// Response id.
+    pub response_id: String,
+    /// Its `version` after the write.
+    pub version: i64,
+    /// Canonical hash of the remote text as read back after the write (drift detection).
+    pub remote_hash: String,
+}
+
+/// State of one send in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SendState {
+    /// Not yet dispatched (new, retryable or held).
+    Pending,
+    /// Claimed by a run; the request may be in flight.
+    Dispatching,
+    /// Genesys accepted it (final).
+    Sent,
+    /// Genesys rejected it permanently (final).
+    Failed,
+    /// Maybe sent: never resent without reconciliation or an explicit override.
+    Unknown,
+    /// Skipped because the recipient was suppressed; re-checked on the next claim.
+    Suppressed,
+}
+
+impl SendState {
+    /// Whether a row in this state is never sent again by a normal run (`unknown` is sent
+    /// again only with `--resend-unknown`).
+    pub fn is_final(self, resend_unknown: bool) -> bool {
+        match self {
+            Self::Sent | Self::Failed | Self::Dispatching => true,
+            Self::Unknown => !resend_unknown,
+            Self::Pending | Self::Suppressed => false,
+        }
+    }
+}
+
+/// What the ledger says about one campaign, as the send decision needs it. The gathering
+/// side implements it over the ledger's own sets; [`MemoryFacts`] is a plain in-memory form.
+pub trait LedgerFacts {
+    /// A pseudonymous recipient id.
+    type RecipientId: Eq;
+
+    /// The ledger state of the campaign's row `row_key`, if it has one.
+    fn state(&self, row_key: &str) -> Option<SendState>;
+
+    /// The pseudonymous id of an address (`normalized`: E.164, or the lowercased email).
+    fn recipient_id(&self, channel: Channel, normalized: &str) -> Self::RecipientId;
+
+    /// Whether the campaign already claimed this recipient (for `dedupe_by: address`).
+    fn campaign_reached(&self, recipient: &Self::RecipientId) -> bool;
+
+    /// Whether any recipient is suppressed on `channel` (when none is, no id is computed).
+    fn any_suppressed(&self, channel: Channel) -> bool;
+
+    /// Whether `recipient` is suppressed on `channel`.
+    fn is_suppressed(&self, recipient: &Self::RecipientId, channel: Channel) -> bool;
+}
+
+/// Ledger facts held in memory, with a caller-supplied pseudonymisation (tests, tools).
+pub struct MemoryFacts<P> {
+    /// Row key → state.
+    pub states: HashMap<String, SendState>,
+    /// Recipients the campaign already claimed.
+    pub reached: HashSet<String>,
+    /// Recipients suppressed on every channel.
+    pub suppressed_everywhere: HashSet<String>,
+    /// Recipients suppressed on one channel.
+    pub suppressed_on: HashMap<Channel, HashSet<String>>,
+    /// Computes a recipient id.
+    pub pseudonymise: P,
+}
+
+impl<P: Fn(Channel, &str) -> String> MemoryFacts<P> {
+    /// Empty facts with the given pseudonymisation.
+    pub fn new(pseudonymise: P) -> Self {
+        Self {
+            states: HashMap::new(),
+            reached: HashSet::new(),
+            suppressed_everywhere: HashSet::new(),
+            suppressed_on: HashMap::new(),
+            pseudonymise,
+        }
+    }
+}
+
+impl<P: Fn(Channel, &str) -> String> LedgerFacts for MemoryFacts<P> {
+    type RecipientId = String;
+
+    fn state(&self, row_key: &str) -> Option<SendState> {
+        self.states.get(row_key).copied()
+    }
+
+    fn recipient_id(&self, channel: Channel, normalized: &str) -> String {
+        (self.pseudonymise)(channel, normalized)
+    }
+
+    fn campaign_reached(&self, recipient: &String) -> bool {
+        self.reached.contains(recipient)
+    }
+
+    fn any_suppressed(&self, channel: Channel) -> bool {
+        !self.suppressed_everywhere.is_empty()
+            || self
+                .suppressed_on
+                .get(&channel)
+                .is_some_and(|s| !s.is_empty())
+    }
+
+    fn is_suppressed(&self, recipient: &String, channel: Channel) -> bool {
+        self.suppressed_everywhere.contains(recipient)
+            || self
+                .suppressed_on
+                .get(&channel)
+                .is_some_and(|s| s.contains(recipient))
+    }
+}
