@@ -493,8 +493,9 @@ fn template_phase(
             Ok(id) => Some(id),
             Err(e) => {
                 problems.push(format!(
-                    "creating the library `{}` failed: {e:#}",
-                    current.library.name
+                    "creating the library `{}` failed: {}",
+                    current.library.name,
+                    crate::output::error_chain(&e)
                 ));
                 None
             }
@@ -569,7 +570,11 @@ fn campaign_phase(
                 }
                 reports.push(report);
             }
-            Err(e) => problems.push(format!("campaign {}: {e:#}", cplan.name)),
+            Err(e) => problems.push(format!(
+                "campaign {}: {}",
+                cplan.name,
+                crate::output::error_chain(&e)
+            )),
         }
     }
 }
