@@ -148,8 +148,6 @@ fn a_missing_key_is_one_line_naming_the_fix() {
 #[test]
 fn no_error_prints_its_cause_twice() {
     let ws = two_envs();
-    let (code, _, _) = run(ws.herald().args(["ledger", "keygen", "--env", "local"]));
-    assert_eq!(code, 0);
     let cases: Vec<(Vec<&str>, Option<&str>)> = vec![
         // The secret file is missing.
         (vec!["plan", "--env", "local"], None),
@@ -159,6 +157,7 @@ fn no_error_prints_its_cause_twice() {
     ];
     for (args, url) in cases {
         let mut cmd = ws.herald();
+        cmd.env("HERALD_LEDGER_KEY", "cd".repeat(32));
         if let Some(url) = url {
             std::fs::create_dir_all(ws.path().join("ledger-dir")).unwrap();
             cmd.env("HERALD_LEDGER_URL", url);
