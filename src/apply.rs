@@ -91,11 +91,74 @@ pub(crate) struct CampaignReport {
     /// Why the campaign stopped early, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) halted: Option<String>,
+    /// Sends Genesys refused, grouped by cause (its error code and fields): how many, and
+    /// the first refusal's message (addresses masked).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) failures: BTreeMap<String, FailureCause>,
+    /// For a run that stopped early: how the campaign's rows add up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) totals: Option<RowTotals>,
+}
+
+/// Sends refused for one cause.
+#[derive(Debug, Clone, Default, Serialize)]
+pub(crate) struct FailureCause {
+    /// How many sends failed this way.
+    pub(crate) count: u64,
+    /// What Genesys said (the first such refusal; addresses masked).
+    pub(crate) reason: String,
+}
+
+/// A campaign's rows after an interrupted run: `already_sent + sent_now + left = rows`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct RowTotals {
+    /// Audience rows.
+    pub(crate) rows: u64,
+    /// Sent by earlier runs.
+    pub(crate) already_sent: u64,
+    /// Sent by this run.
+    pub(crate) sent_now: u64,
+    /// Not sent (yet): everything else, including rows a later run will not send
+    /// (suppressed, no consent, failed, unknown).
+    pub(crate) left: u64,
+}
+
+impl RowTotals {
+    /// Totals from the plan's row count and already-sent count and this run's sends.
+    pub(crate) fn new(rows: u64, already_sent: u64, sent_now: u64) -> Self {
+        Self {
+            rows,
+            already_sent,
+            sent_now,
+            left: rows.saturating_sub(already_sent).saturating_sub(sent_now),
+        }
+    }
 }
 
 impl CampaignReport {
     fn add(&mut self, key: &str, n: u64) {
         *self.counts.entry(key.to_owned()).or_default() += n;
+    }
+
+    fn add_failure(&mut self, key: String, reason: &str) {
+        let cause = self.failures.entry(key).or_default();
+        if cause.count == 0 {
+            reason.clone_into(&mut cause.reason);
+        }
+        cause.count += 1;
+    }
+
+    /// One line per cause of failed sends: `7 failed: <reason>`.
+    pub(crate) fn failure_lines(&self) -> Vec<String> {
+        self.failures
+            .values()
+            .map(|c| {
+                format!(
+                    "campaign {}: {} failed: {}",
+                    self.campaign, c.count, c.reason
+                )
+            })
+            .collect()
     }
 
     /// A count.
@@ -502,9 +565,17 @@ impl Executor<'_> {
         let sent = self.send_all(campaign, &to_send, pacer.as_ref());
         failpoint::hit(failpoint::BEFORE_RECORD);
         let mut stop = None;
+        let mut refused = Vec::new();
         for (r, res) in to_send.iter().zip(sent) {
             let (key, result) = match res {
-                SendResult::Done(res) => classify(res, &mut stop),
+                SendResult::Done(res) => {
+                    let cause = res.as_ref().err().map(failure_cause);
+                    let (key, result) = classify(res, &mut stop);
+                    if let (OutcomeResult::Failed { .. }, Some(cause)) = (&result, cause) {
+                        refused.push(cause);
+                    }
+                    (key, result)
+                }
                 SendResult::Held(at, why) => (
                     why.count_key(),
                     OutcomeResult::Pending {
@@ -527,6 +598,9 @@ impl Executor<'_> {
         self.sent_in_run += counts.get("sent").copied().unwrap_or(0);
         for (k, v) in &counts {
             report.add(k, *v);
+        }
+        for (key, reason) in refused {
+            report.add_failure(key, &reason);
         }
         (self.on_event)(&Event::Batch {
             campaign: campaign.name.to_string(),
@@ -778,6 +852,40 @@ fn classify(
                 reason: short_reason(&e),
             },
         ),
+    }
+}
+
+/// The cause of a refused send, for grouping: a key (the Genesys error code and the fields
+/// it names) and a readable reason (code and message, without the per-request correlation id).
+fn failure_cause(e: &ApiError) -> (String, String) {
+    match e {
+        ApiError::Rejected {
+            status,
+            code,
+            message,
+            details,
+            ..
+        } => {
+            let code = code.clone().unwrap_or_else(|| format!("HTTP {status}"));
+            let key = format!("{code} {}", details.join("; "));
+            let reason = match message {
+                Some(m) => format!("{code}: {m}"),
+                None if details.is_empty() => code,
+                None => format!("{code} ({})", details.join("; ")),
+            };
+            (key, reason)
+        }
+        other => {
+            let code = other.code().map_or_else(
+                || format!("HTTP {}", other.status().unwrap_or(0)),
+                str::to_owned,
+            );
+            let mut reason = other.to_string();
+            if let Some(c) = other.context_id() {
+                reason = reason.replace(&format!(" [correlation id {c}]"), "");
+            }
+            (code, reason)
+        }
     }
 }
 

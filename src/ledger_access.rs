@@ -29,6 +29,26 @@ pub fn location(settings: &EnvSettings) -> anyhow::Result<LedgerLocation> {
     }
 }
 
+/// The fingerprint of the key the environment's ledger was made with, when it is not `key`'s
+/// (the ledger already holds rows made with another key). A SQLite ledger that does not exist
+/// yet holds none, and is not created; an existing ledger without a key yet adopts `key`.
+pub fn other_key_fingerprint(
+    settings: &EnvSettings,
+    key: &LedgerKey,
+) -> anyhow::Result<Option<String>> {
+    if let Where::Sqlite(path) = &settings.ledger
+        && std::fs::symlink_metadata(path).is_err()
+    {
+        return Ok(None);
+    }
+    let loc = location(settings)?;
+    match loc.open(key) {
+        Ok(_) => Ok(None),
+        Err(herald_ledger::LedgerError::WrongKey { expected, .. }) => Ok(Some(expected)),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("opening the ledger {loc}"))),
+    }
+}
+
 /// Opens the ledger for reading and unlocked writes (status, suppress, serve): leftover
 /// `dispatching` rows of a running apply are left alone.
 pub fn open(settings: &EnvSettings, key: &LedgerKey) -> anyhow::Result<Box<dyn Ledger>> {

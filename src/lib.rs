@@ -49,7 +49,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitStatus::Success.into();
             }
-            printer.error(&format!("{err:#}"));
+            printer.error(&output::error_chain(&err));
             ExitStatus::Error.into()
         }
     }

@@ -160,17 +160,42 @@ impl EnvSettings {
             return LedgerKey::from_secret(secrecy::ExposeSecret::expose_secret(secret))
                 .with_context(|| format!("{ENV_LEDGER_KEY} is not a usable ledger key"));
         }
-        if self.env.target == Target::Sandbox {
-            return LedgerKey::load_or_create(&self.key_file)
-                .with_context(|| format!("ledger key file {}", self.key_file.display()));
+        let shown = self.shown_path(&self.key_file);
+        match std::fs::symlink_metadata(&self.key_file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            // Its errors name the file (permissions, content, I/O).
+            _ => return Ok(LedgerKey::load(&self.key_file)?),
         }
-        LedgerKey::load(&self.key_file).with_context(|| {
-            format!(
-                "no ledger key for environment `{}`: set {ENV_LEDGER_KEY}, or copy the team's key file to {} (mode 0600)",
-                self.env.name,
-                self.key_file.display()
-            )
-        })
+        let name = &self.env.name;
+        if self.env.target != Target::Sandbox {
+            bail!(
+                "no ledger key for environment `{name}`: run `herald ledger keygen --env {name}` to create {shown}, or set {ENV_LEDGER_KEY} to the team's key"
+            );
+        }
+        // The sandbox makes its key on first use — but never when its ledger already holds
+        // rows made with another key (a lost key file): that refusal writes no key file.
+        let key = LedgerKey::generate();
+        if let Some(expected) = crate::ledger_access::other_key_fingerprint(self, &key)? {
+            bail!(
+                "the ledger of environment `{name}` was made with the key of fingerprint {expected}, but the key file {shown} is missing: restore that key file (or set {ENV_LEDGER_KEY} to that key); no new key was written"
+            );
+        }
+        match key.write_new(&self.key_file) {
+            Ok(()) => Ok(key),
+            // Another process made it meanwhile: use theirs.
+            Err(herald_ledger::LedgerError::AlreadyExists { .. }) => {
+                Ok(LedgerKey::load(&self.key_file)?)
+            }
+            Err(e) => Err(e).with_context(|| format!("writing the ledger key file {shown}")),
+        }
+    }
+
+    /// A path as the user knows it: relative to the workspace root when inside it.
+    pub(crate) fn shown_path(&self, path: &Path) -> String {
+        path.strip_prefix(&self.workspace_root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
     }
 
     /// The shared secrets `herald serve` accepts: `HERALD_WEBHOOK_SECRET` (comma-separated,

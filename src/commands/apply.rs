@@ -138,6 +138,15 @@ fn print_report(report: &ApplyReport, json: bool, printer: &Printer) -> anyhow::
     } else {
         let mut out = String::new();
         for r in campaigns {
+            if let Some(t) = &r.totals {
+                // A run that stopped early: the numbers must add up to the audience.
+                let _ = writeln!(
+                    out,
+                    "{:<32} already sent {} + sent now {} + left {} = {} rows",
+                    r.campaign, t.already_sent, t.sent_now, t.left, t.rows
+                );
+                continue;
+            }
             let mut parts: Vec<String> = Vec::new();
             // Rows held when read (quiet hours, no time zone) and rows held at send time
             // are one number to the reader: they stay pending for a later run.

@@ -1,4 +1,4 @@
-//! `herald ledger verify|export|history`.
+//! `herald ledger verify|export|history|migrate|keygen`.
 
 use std::fmt::Write as _;
 
@@ -15,6 +15,9 @@ pub(crate) fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let (_, settings) = super::env_context(global)?;
+    if let LedgerCommand::Keygen = cmd {
+        return keygen(&settings, printer);
+    }
     let key = settings.ledger_key()?;
     if let LedgerCommand::Migrate(args) = cmd {
         let from = herald_ledger::LedgerLocation::parse(&args.from)?;
@@ -40,7 +43,7 @@ pub(crate) fn run(
     }
     let ledger = crate::ledger_access::open(&settings, &key)?;
     match cmd {
-        LedgerCommand::Migrate(_) => unreachable!("handled above"),
+        LedgerCommand::Migrate(_) | LedgerCommand::Keygen => unreachable!("handled above"),
         LedgerCommand::Verify => {
             let report = ledger.verify()?;
             let integrity = ledger.integrity_check()?;
@@ -169,4 +172,51 @@ pub(crate) fn run(
 fn short(hash: &str) -> &str {
     let h = hash.strip_prefix("sha256:").unwrap_or(hash);
     &h[..h.len().min(12)]
+}
+
+/// `herald ledger keygen`: a new key file for the environment, unless one exists or the
+/// ledger was made with another key. The key itself is never printed.
+fn keygen(
+    settings: &crate::settings::EnvSettings,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let path = &settings.key_file;
+    let shown = settings.shown_path(path);
+    let name = &settings.env.name;
+    if std::fs::symlink_metadata(path).is_ok() {
+        anyhow::bail!(
+            "the ledger key file {shown} already exists; keygen never overwrites a key (every opt-out in a ledger is keyed to it)"
+        );
+    }
+    let key = herald_ledger::LedgerKey::generate();
+    if let Some(expected) = crate::ledger_access::other_key_fingerprint(settings, &key)? {
+        anyhow::bail!(
+            "the ledger of environment `{name}` already holds rows made with another key (fingerprint {expected}); a new key would miss every recorded opt-out: restore that key to {shown} or set HERALD_LEDGER_KEY to it. No key was written"
+        );
+    }
+    key.write_new(path)
+        .with_context(|| format!("writing the ledger key file {shown}"))?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "wrote a new ledger key for environment `{name}` to {shown} (mode 0600, fingerprint {})",
+        key.fingerprint()
+    );
+    let _ = writeln!(
+        out,
+        "keep it: the ledger's recipients and opt-outs are keyed to it, and a lost key cannot be recovered"
+    );
+    let _ = writeln!(
+        out,
+        "for CI, store the file's contents (64 hex digits) as the secret HERALD_LEDGER_KEY, e.g.:"
+    );
+    let _ = writeln!(out, "  gh secret set HERALD_LEDGER_KEY < {shown}");
+    if settings.vars.ledger_key.is_some() {
+        let _ = writeln!(
+            out,
+            "note: HERALD_LEDGER_KEY is set in this shell and takes precedence over the key file"
+        );
+    }
+    printer.out(&out)?;
+    Ok(ExitStatus::Success)
 }

@@ -14,7 +14,7 @@ use herald_ledger::{LedgerKey, LockError, NewRun};
 use jiff::Timestamp;
 
 use super::stale::{PlanObject, StaleSet, stale_objects};
-use crate::apply::{ApplyOptions, CampaignReport, Event, Executor, TemplateOutcome};
+use crate::apply::{ApplyOptions, CampaignReport, Event, Executor, RowTotals, TemplateOutcome};
 use crate::diag::{self, Diagnostic, Severity};
 use crate::gather::{self, Narrow};
 use crate::ledger_access::Locked;
@@ -414,6 +414,12 @@ impl Planned<'_> {
             }
         }
         drop(exec);
+        for report in &reports {
+            problems.extend(report.failure_lines());
+        }
+        if interrupted.load(Ordering::SeqCst) {
+            add_row_totals(&current, &stale, &mut reports);
+        }
         let outcome = if interrupted.load(Ordering::SeqCst) {
             RunOutcome::Interrupted
         } else if problems.is_empty() && stale.is_empty() {
@@ -438,6 +444,35 @@ impl Planned<'_> {
     }
 }
 
+/// After an interruption: gives each campaign the run was to send (its last report, or a new
+/// one when it was never reached) totals that add up: already sent + sent now + left = rows.
+fn add_row_totals(current: &Plan, stale: &StaleSet, reports: &mut Vec<CampaignReport>) {
+    for cplan in &current.campaigns {
+        if cplan.status != "active" || stale.contains_key(&PlanObject::Campaign(cplan.name.clone()))
+        {
+            continue;
+        }
+        let sent_now: u64 = reports
+            .iter()
+            .filter(|r| r.campaign == cplan.name)
+            .map(|r| r.get("sent"))
+            .sum();
+        let totals = RowTotals::new(
+            cplan.rows,
+            cplan.counts.get("already_sent").copied().unwrap_or(0),
+            sent_now,
+        );
+        match reports.iter_mut().rev().find(|r| r.campaign == cplan.name) {
+            Some(last) => last.totals = Some(totals),
+            None => reports.push(CampaignReport {
+                campaign: cplan.name.clone(),
+                totals: Some(totals),
+                ..CampaignReport::default()
+            }),
+        }
+    }
+}
+
 /// Writes the planned templates (creating the managed library when one is needed); returns
 /// each template's outcome by name.
 fn template_phase(
@@ -457,8 +492,9 @@ fn template_phase(
             Ok(id) => Some(id),
             Err(e) => {
                 problems.push(format!(
-                    "creating the library `{}` failed: {e:#}",
-                    current.library.name
+                    "creating the library `{}` failed: {}",
+                    current.library.name,
+                    crate::output::error_chain(&e)
                 ));
                 None
             }
@@ -534,7 +570,11 @@ fn campaign_phase(
                 }
                 reports.push(report);
             }
-            Err(e) => problems.push(format!("campaign {}: {e:#}", cplan.name)),
+            Err(e) => problems.push(format!(
+                "campaign {}: {}",
+                cplan.name,
+                crate::output::error_chain(&e)
+            )),
         }
     }
 }

@@ -441,11 +441,95 @@ fn ctrl_c_mid_run_then_resume_sends_each_row_once() {
     assert!(err.contains("interrupted"), "{err}");
     let partial = sb.messages().len();
     assert!(partial < n, "stopped before the end ({partial})");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    let (already, now, left, rows) = interrupted_totals(&summary, "notify");
+    assert_eq!(already + now + left, rows, "{summary}");
+    assert_eq!(rows, n as u64, "{summary}");
+    assert_eq!(already, 0, "{summary}");
+    assert_eq!(
+        now, partial as u64,
+        "sent now is what the sandbox accepted: {summary}"
+    );
 
     sb.set_faults(Faults::default());
     let (code, _, err) = apply(&ws, &[]);
     assert_eq!(code, 0, "{err}");
     assert_exactly_once(&sb, all(n));
+}
+
+/// Parses `NAME  already sent A + sent now S + left L = R rows` from an interrupted run's
+/// summary.
+fn interrupted_totals(summary: &str, campaign: &str) -> (u64, u64, u64, u64) {
+    let line = summary
+        .lines()
+        .find(|l| l.starts_with(campaign) && l.contains("already sent"))
+        .unwrap_or_else(|| panic!("no totals line for {campaign}: {summary}"));
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    assert_eq!(nums.len(), 4, "{line}");
+    (nums[0], nums[1], nums[2], nums[3])
+}
+
+/// Two interrupted runs in a row: the second one's summary counts what the first sent as
+/// "already sent", and the three numbers still add up to the audience's rows.
+#[test]
+fn second_interrupted_run_counts_earlier_sends() {
+    let n = 300;
+    let (ws, sb) = local(n);
+    sb.set_faults(Faults {
+        latency_ms: 40,
+        ..Faults::default()
+    });
+    let interrupt = |at_least: usize| {
+        let child = spawn_apply(&ws);
+        wait_for_messages(&sb, at_least);
+        let status = std::process::Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = interrupt(20);
+    let after_first = sb.messages().len() as u64;
+    let (_, now1, _, _) = interrupted_totals(&first, "notify");
+    assert_eq!(now1, after_first, "{first}");
+    let second = interrupt(usize::try_from(after_first).unwrap() + 20);
+    let (already, now, left, rows) = interrupted_totals(&second, "notify");
+    assert_eq!(already, after_first, "{second}");
+    assert_eq!(now, sb.messages().len() as u64 - after_first, "{second}");
+    assert_eq!(already + now + left, rows, "{second}");
+    assert_eq!(rows, n as u64);
+
+    sb.set_faults(Faults::default());
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_exactly_once(&sb, all(n));
+}
+
+/// Sends Genesys refuses (here: a `from` number the org has not provisioned) make the run
+/// exit 1 with one line per cause, counted.
+#[test]
+fn failed_sends_exit_1_with_one_line_per_cause() {
+    let (ws, sb) = local(7);
+    let campaign = ws
+        .read("campaigns/notify.yaml")
+        .replace("+15550001111", "+15550009999");
+    ws.write("campaigns/notify.yaml", &campaign);
+    let (code, out, err) = apply(&ws, &[]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("failed 7"), "{out}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("7 failed:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].contains("provisioned"), "{err}");
+    assert!(lines[0].contains("notify"), "{err}");
+    assert!(!err.contains("+15550009999"), "the number is masked: {err}");
+    assert!(sb.messages().is_empty());
 }
 
 /// The template is edited in Genesys while a campaign is sending: the pre-flight check before

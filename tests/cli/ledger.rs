@@ -103,3 +103,144 @@ fn a_wrong_ledger_key_is_refused() {
     assert_eq!(code, 1);
     assert!(err.to_lowercase().contains("key"), "{err}");
 }
+
+/// A workspace with the sandbox environment and a `local` environment targeting Genesys
+/// (its secret file and ledger key absent).
+fn two_envs() -> TestWorkspace {
+    let ws = TestWorkspace::fixture("base");
+    ws.write(
+        "herald.yaml",
+        "environments:\n  sandbox: { target: sandbox }\n  local:\n    target: genesys\n    base_url: http://127.0.0.1:9\n    client_id: abc\n    secret_file: local-secret\ndefault_environment: sandbox\n",
+    );
+    ws
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(path).unwrap().permissions()) & 0o777
+}
+
+/// Without a key, every command on a non-sandbox environment says in one line what is
+/// missing and the exact command that fixes it — and writes no key file.
+#[test]
+fn a_missing_key_is_one_line_naming_the_fix() {
+    let ws = two_envs();
+    for args in [
+        &["plan", "--env", "local"][..],
+        &["apply", "--env", "local", "--auto-approve"],
+        &["status", "--env", "local"],
+        &["ledger", "verify", "--env", "local"],
+        &["suppress", "list", "--env", "local"],
+    ] {
+        let (code, _, err) = run(ws.herald().args(args));
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains("no ledger key"), "{args:?}: {err}");
+        assert!(
+            err.contains("herald ledger keygen --env local"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("os error"), "{args:?}: {err}");
+    }
+    assert!(!ws.path().join(".herald/ledger.key").exists());
+}
+
+/// An error's cause is printed once, however many layers carry it.
+#[test]
+fn no_error_prints_its_cause_twice() {
+    let ws = two_envs();
+    let cases: Vec<(Vec<&str>, Option<&str>)> = vec![
+        // The secret file is missing.
+        (vec!["plan", "--env", "local"], None),
+        // The ledger path is a directory, then in a missing directory of a read-only tree.
+        (vec!["status"], Some("ledger-dir/")),
+        (vec!["status"], Some("/proc/herald-nowhere/x.db")),
+    ];
+    for (args, url) in cases {
+        let mut cmd = ws.herald();
+        cmd.env("HERALD_LEDGER_KEY", "cd".repeat(32));
+        if let Some(url) = url {
+            std::fs::create_dir_all(ws.path().join("ledger-dir")).unwrap();
+            cmd.env("HERALD_LEDGER_URL", url);
+        }
+        let (code, _, err) = run(cmd.args(&args));
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(
+            err.matches("(os error").count() <= 1,
+            "{args:?} repeats its cause: {err}"
+        );
+        let parts: Vec<&str> = err.trim_end().split(": ").collect();
+        for (i, p) in parts.iter().enumerate() {
+            assert!(
+                p.len() < 12 || !parts[i + 1..].contains(p),
+                "{args:?} repeats `{p}`: {err}"
+            );
+        }
+    }
+}
+
+/// `ledger keygen` writes a private key file once, says how to hand it to CI without
+/// printing it, and the environment works with it.
+#[test]
+fn keygen_writes_a_private_key_once_and_never_prints_it() {
+    let ws = two_envs();
+    let (code, out, err) = run(ws.herald().args(["ledger", "keygen", "--env", "local"]));
+    assert_eq!(code, 0, "{err}");
+    let path = ws.path().join(".herald/ledger.key");
+    let key = std::fs::read_to_string(&path).unwrap();
+    let key = key.trim();
+    assert_eq!(key.len(), 64);
+    assert!(key.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(path.parent().unwrap()), 0o700);
+    let all = format!("{out}{err}");
+    assert!(!all.contains(key), "the key is never printed: {all}");
+    assert!(all.contains("HERALD_LEDGER_KEY"), "{all}");
+    assert!(all.contains(".herald/ledger.key"), "{all}");
+
+    // Refuses to overwrite.
+    let (code, _, err) = run(ws.herald().args(["ledger", "keygen", "--env", "local"]));
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap().trim(), key);
+
+    // The key opens the environment's ledger.
+    let (code, _, err) = run(ws.herald().args(["suppress", "list", "--env", "local"]));
+    assert_eq!(code, 0, "{err}");
+}
+
+/// A ledger that holds rows made with another key refuses a new key: keygen writes no file.
+#[test]
+fn keygen_refuses_when_the_ledger_was_made_with_another_key() {
+    let ws = two_envs();
+    let (code, _, err) = run(ws.herald().env("HERALD_LEDGER_KEY", "ab".repeat(32)).args([
+        "suppress",
+        "add",
+        "+12125550100",
+        "--env",
+        "local",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(ws.herald().args(["ledger", "keygen", "--env", "local"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("another key"), "{err}");
+    assert!(err.contains("fingerprint"), "{err}");
+    assert!(!ws.path().join(".herald/ledger.key").exists());
+}
+
+/// The sandbox creates its key on first use, but never when its ledger already holds rows
+/// made with another key (a lost key file): the refusal leaves no new key file behind.
+#[test]
+fn a_refused_key_never_leaves_a_new_key_file() {
+    let ws = TestWorkspace::example();
+    let (code, _, err) = run(ws.herald().args(["suppress", "add", "+12125550100"]));
+    assert_eq!(code, 0, "{err}");
+    let path = ws.path().join(".herald/ledger.key");
+    std::fs::remove_file(&path).unwrap();
+    let (code, _, err) = run(ws.herald().args(["status"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("fingerprint"), "{err}");
+    assert!(!path.exists(), "no new key file was written");
+    let (code, _, err) = run(ws.herald().args(["ledger", "keygen"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(!path.exists(), "no new key file was written");
+}

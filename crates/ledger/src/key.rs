@@ -118,30 +118,59 @@ impl LedgerKey {
         })
     }
 
-    /// Reads the key file at `path`, or creates it (mode 0600, 32 random bytes as hex) if absent.
-    ///
-    /// The parent directory is created 0700 if missing. An existing file readable by group or
-    /// others is refused, as ssh does for private keys.
-    pub fn load_or_create(path: &Path) -> Result<LedgerKey> {
+    /// A new random key: 32 bytes from the operating system's generator. It exists only in
+    /// memory until [`LedgerKey::write_new`] stores it.
+    pub fn generate() -> LedgerKey {
+        let bytes: [u8; 32] = rand::random();
+        LedgerKey {
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    /// Writes this key to a new key file at `path` (mode 0600, 64 hex digits and a newline),
+    /// creating the parent directory 0700 if missing. Never overwrites: an existing file is
+    /// [`LedgerError::AlreadyExists`]. Keys made from a passphrase (not 32 bytes) are refused,
+    /// as a key file holds exactly 64 hex digits.
+    pub fn write_new(&self, path: &Path) -> Result<()> {
+        if self.bytes.len() != 32 {
+            return Err(LedgerError::InvalidKey(
+                "only a 32-byte key can be written to a key file".into(),
+            ));
+        }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             fsutil::create_private_dir(parent)?;
         }
-        match fs_err::OpenOptions::new()
+        let mut file = match fs_err::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(path)
         {
-            Ok(mut file) => {
-                file.file()
-                    .set_permissions(std::fs::Permissions::from_mode(0o600))?;
-                let bytes: [u8; 32] = rand::random();
-                writeln!(file, "{}", hex::encode(bytes))?;
-                file.sync_all()?;
-                LedgerKey::read_file(path)
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(LedgerError::AlreadyExists {
+                    what: "ledger key file",
+                    name: path.display().to_string(),
+                });
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => LedgerKey::load(path),
-            Err(e) => Err(e.into()),
+            Err(e) => return Err(e.into()),
+        };
+        file.file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        writeln!(file, "{}", hex::encode(&self.bytes))?;
+        file.sync_all()?;
+        Ok(())
+    }
+
+    /// Reads the key file at `path`, or creates it (mode 0600, 32 random bytes as hex) if absent.
+    ///
+    /// The parent directory is created 0700 if missing. An existing file readable by group or
+    /// others is refused, as ssh does for private keys.
+    pub fn load_or_create(path: &Path) -> Result<LedgerKey> {
+        match LedgerKey::generate().write_new(path) {
+            Ok(()) => LedgerKey::read_file(path),
+            Err(LedgerError::AlreadyExists { .. }) => LedgerKey::load(path),
+            Err(e) => Err(e),
         }
     }
 
@@ -304,6 +333,30 @@ mod tests {
             k1.fingerprint()
         );
         assert!(LedgerKey::load(&dir.path().join("missing.key")).is_err());
+
+        let other = LedgerKey::generate();
+        assert_ne!(other.fingerprint(), k1.fingerprint());
+        assert!(matches!(
+            other.write_new(&path),
+            Err(LedgerError::AlreadyExists { .. })
+        ));
+        assert_eq!(
+            LedgerKey::load(&path).unwrap().fingerprint(),
+            k1.fingerprint(),
+            "write_new never overwrites"
+        );
+        let fresh = dir.path().join("fresh.key");
+        other.write_new(&fresh).unwrap();
+        assert_eq!(
+            LedgerKey::load(&fresh).unwrap().fingerprint(),
+            other.fingerprint()
+        );
+        assert!(
+            LedgerKey::from_secret("a passphrase of some length")
+                .unwrap()
+                .write_new(&dir.path().join("pass.key"))
+                .is_err()
+        );
 
         fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(
