@@ -448,7 +448,8 @@ impl Planned<'_> {
 /// one when it was never reached) totals that add up: already sent + sent now + left = rows.
 fn add_row_totals(current: &Plan, stale: &StaleSet, reports: &mut Vec<CampaignReport>) {
     for cplan in &current.campaigns {
-        if cplan.status != "active" || stale.contains_key(&PlanObject::Campaign(cplan.name.clone()))
+        if cplan.status != CampaignStatus::Active
+            || stale.contains_key(&PlanObject::Campaign(cplan.name.clone()))
         {
             continue;
         }
@@ -457,11 +458,7 @@ fn add_row_totals(current: &Plan, stale: &StaleSet, reports: &mut Vec<CampaignRe
             .filter(|r| r.campaign == cplan.name)
             .map(|r| r.get("sent"))
             .sum();
-        let totals = RowTotals::new(
-            cplan.rows,
-            cplan.counts.get("already_sent").copied().unwrap_or(0),
-            sent_now,
-        );
+        let totals = RowTotals::new(cplan.rows, cplan.counts.get(Reason::AlreadySent), sent_now);
         match reports.iter_mut().rev().find(|r| r.campaign == cplan.name) {
             Some(last) => last.totals = Some(totals),
             None => reports.push(CampaignReport {
