@@ -22,6 +22,14 @@ pub(crate) fn run(
     if let LedgerCommand::Migrate(args) = cmd {
         let from = herald_ledger::LedgerLocation::parse(&args.from)?;
         let to = herald_ledger::LedgerLocation::parse(&args.to)?;
+        // Opening a SQLite path creates it: a mistyped source must not become an empty ledger.
+        if let Some(path) = from.sqlite_path() {
+            anyhow::ensure!(
+                path.is_file(),
+                "no ledger at {}: check the --from path",
+                path.display()
+            );
+        }
         if let Some(dir) = to.sqlite_path().and_then(std::path::Path::parent) {
             fs_err::create_dir_all(dir)?;
         }

@@ -244,3 +244,29 @@ fn a_refused_key_never_leaves_a_new_key_file() {
     assert_eq!(code, 1, "{err}");
     assert!(!path.exists(), "no new key file was written");
 }
+
+#[test]
+fn migrate_from_a_missing_sqlite_ledger_is_refused_and_creates_nothing() {
+    let ws = TestWorkspace::example();
+    let (code, _, err) = run(ws.herald().args([
+        "ledger",
+        "migrate",
+        "--from",
+        "sqlite:missing/x.db",
+        "--to",
+        "sqlite:.herald/copy.db",
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("no ledger at") && err.contains("x.db"),
+        "{err}"
+    );
+    assert!(
+        !ws.path().join("missing").exists(),
+        "the source was created"
+    );
+    assert!(
+        !ws.path().join(".herald/copy.db").exists(),
+        "the target was created"
+    );
+}
