@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +23,7 @@ use crate::clock::Clock;
 use crate::config::{Faults, InboundForward, SandboxConfig};
 use crate::error::ApiError;
 use crate::ratelimit::{Decision, SlidingWindowLimiter};
+use crate::stats::StatsRecorder;
 use crate::store::Store;
 use crate::{admin, analytics, messaging, oauth, outbound, responses};
 
@@ -37,6 +38,8 @@ pub(crate) struct Runtime {
     pub(crate) tokens: HashMap<String, Timestamp>,
     /// `429` answers given so far (burst faults and the per-token limit), for benchmarks.
     pub(crate) answered_429: u64,
+    /// Requests and 429s per route template (`GET /__sandbox/stats`).
+    pub(crate) stats: StatsRecorder,
 }
 
 /// State shared by every handler.
@@ -76,7 +79,6 @@ impl AppState {
             email_domains: config.email_domains.clone(),
             delivery_step,
             inbound_forward: config.inbound_forward.clone(),
-            clock,
             store,
             http: reqwest::Client::new(),
             runtime: Mutex::new(Runtime {
@@ -87,7 +89,9 @@ impl AppState {
                 rng: StdRng::seed_from_u64(config.seed),
                 tokens: HashMap::new(),
                 answered_429: 0,
+                stats: StatsRecorder::new(clock.now()),
             }),
+            clock,
         }))
     }
 
@@ -123,7 +127,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(responses::list_libraries).post(responses::create_library),
         )
         .route(
-            "/api/v2/responsemanagement/libraries/{id}",
+            "/api/v2/responsemanagement/libraries/{libraryId}",
             get(responses::get_library)
                 .put(responses::update_library)
                 .delete(responses::delete_library),
@@ -137,7 +141,7 @@ pub(crate) fn router(state: AppState) -> Router {
             post(responses::query_responses),
         )
         .route(
-            "/api/v2/responsemanagement/responses/{id}",
+            "/api/v2/responsemanagement/responses/{responseId}",
             get(responses::get_response)
                 .put(responses::update_response)
                 .delete(responses::delete_response),
@@ -151,7 +155,7 @@ pub(crate) fn router(state: AppState) -> Router {
             post(messaging::send_agentless_email),
         )
         .route(
-            "/api/v2/conversations/messages/{id}/details",
+            "/api/v2/conversations/messages/{messageId}/details",
             get(messaging::message_details),
         )
         .route(
@@ -159,11 +163,11 @@ pub(crate) fn router(state: AppState) -> Router {
             get(outbound::list_dnc_lists).post(outbound::create_dnc_list),
         )
         .route(
-            "/api/v2/outbound/dnclists/{id}",
+            "/api/v2/outbound/dnclists/{dncListId}",
             get(outbound::get_dnc_list),
         )
         .route(
-            "/api/v2/outbound/dnclists/{id}/phonenumbers",
+            "/api/v2/outbound/dnclists/{dncListId}/phonenumbers",
             post(outbound::add_phone_numbers),
         )
         .route(
@@ -171,7 +175,7 @@ pub(crate) fn router(state: AppState) -> Router {
             post(analytics::conversation_details_query),
         )
         .route(
-            "/api/v2/organizations/limits/namespaces/{ns}",
+            "/api/v2/organizations/limits/namespaces/{namespaceName}",
             get(admin::limits_namespace),
         )
         .fallback(api_not_found)
@@ -203,6 +207,13 @@ async fn api_guard(State(state): State<AppState>, mut req: Request, next: Next) 
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
     }
 
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(unmatched)", MatchedPath::as_str)
+        .to_owned();
+    state.runtime().stats.record(&method, &route);
     let token = match bearer_token(&req) {
         Ok(token) => token,
         Err(err) => return err.into_response(),
@@ -229,6 +240,7 @@ async fn api_guard(State(state): State<AppState>, mut req: Request, next: Next) 
         if rt.faults.burst_429 > 0 {
             rt.faults.burst_429 -= 1;
             rt.answered_429 += 1;
+            rt.stats.too_many(&method, &route);
             let secs = rt.faults.burst_retry_after_secs.max(1);
             return ApiError::too_many_requests(secs).into_response();
         }
@@ -236,6 +248,7 @@ async fn api_guard(State(state): State<AppState>, mut req: Request, next: Next) 
             && let Decision::Refuse { retry_after_secs } = rt.limiter.check(&token, limit, now)
         {
             rt.answered_429 += 1;
+            rt.stats.too_many(&method, &route);
             let mut err = ApiError::too_many_requests(retry_after_secs);
             err.body.limit = Some(crate::wire::Limit {
                 key: "client.credentials.token.rate.per.minute".to_owned(),
@@ -244,6 +257,7 @@ async fn api_guard(State(state): State<AppState>, mut req: Request, next: Next) 
             });
             return err.into_response();
         }
+        rt.stats.admitted(&token, now);
         if fail_draw < rt.faults.error_5xx_ratio {
             return ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,

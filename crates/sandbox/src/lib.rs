@@ -23,6 +23,7 @@ pub mod ratelimit;
 mod responses;
 mod serve;
 mod server;
+mod stats;
 mod store;
 pub mod wire;
 
@@ -37,4 +38,5 @@ pub use messaging::{
 };
 pub use serve::{ServeArgs, serve, write_banner};
 pub use server::{RunningSandbox, start, start_with_clock};
+pub use stats::{RouteStats, SandboxStats};
 pub use store::{AcceptedMessage, Channel, InboundMessage};

@@ -201,6 +201,18 @@ impl RunningSandbox {
         self.state.runtime().answered_429
     }
 
+    /// Requests and 429 answers per method and route template so far (same as
+    /// `GET /__sandbox/stats`).
+    pub fn stats(&self) -> crate::SandboxStats {
+        self.state.runtime().stats.snapshot()
+    }
+
+    /// Starts counting requests afresh (same as `DELETE /__sandbox/stats`).
+    pub fn reset_stats(&self) {
+        let now = self.state.now();
+        self.state.runtime().stats = crate::stats::StatsRecorder::new(now);
+    }
+
     /// Every accepted outbound message, in arrival order.
     pub async fn messages(&self) -> Result<Vec<AcceptedMessage>, SandboxError> {
         self.state.store.call(|c| store::list_messages(c)).await
