@@ -33,12 +33,16 @@ mod client;
 mod credentials;
 mod error;
 mod models;
+mod permissions;
 mod redact;
 mod region;
 mod retry;
 mod throttle;
 mod token;
 
+pub use api::{
+    NamedEntity, OrgLimit, OutboundDomain, RoleDivision, SmsPhoneNumber, TokenClient, TokenInfo,
+};
 pub use client::{ClientConfig, GenesysClient, Timeouts};
 pub use credentials::{
     Credentials, CredentialsError, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REGION,
@@ -49,6 +53,9 @@ pub use models::{
     EntityRef, Library, MessageData, NormalizedMessage, Response, ResponseDraft, ResponseQuery,
     ResponseSubstitution, ResponseText, ResponseType, SentEmail, SentMessage, TextContentType,
     TextType,
+};
+pub use permissions::{
+    REQUIRED_PERMISSIONS, RequiredPermission, grant_covers, missing_permissions,
 };
 pub use region::{Region, UnknownRegion, login_base_for};
 pub use retry::RetryPolicy;

@@ -444,3 +444,175 @@ async fn a_429_burst_is_waited_out_until_the_wait_budget_is_spent() {
     assert_eq!(sb.messages().await.unwrap().len(), 4);
     sb.shutdown().await;
 }
+
+/// Everything `herald doctor` reads, against the sandbox's seeded org, and each failure the
+/// sandbox can be set up for: a number unprovisioned, a domain removed, a permission dropped.
+#[tokio::test]
+async fn org_setup_reads_token_permissions_numbers_domains_and_limits() {
+    let sb = sandbox(Some(300)).await;
+    let c = client(&sb, None);
+
+    let info = c.token_info().await.unwrap();
+    let oauth = info.oauth_client.unwrap();
+    assert_eq!(oauth.id, sb.client_id());
+    assert_eq!(
+        oauth.authorized_grant_type.as_deref(),
+        Some("CLIENT-CREDENTIALS")
+    );
+    assert_eq!(oauth.role_divisions.len(), 1);
+    assert!(info.organization.unwrap().id.is_some());
+
+    let granted = c.granted_permissions().await.unwrap();
+    assert!(
+        granted.contains(&"conversation:message:create".to_owned()),
+        "{granted:?}"
+    );
+    assert!(
+        herald_genesys::missing_permissions(&granted).is_empty(),
+        "{granted:?}"
+    );
+
+    let numbers = c.sms_phone_numbers().await.unwrap();
+    assert_eq!(numbers.len(), 1);
+    assert_eq!(numbers[0].phone_number, sb.from_number());
+    assert!(numbers[0].can_send_sms());
+
+    let domains = c.outbound_email_domains().await.unwrap();
+    assert_eq!(domains.len(), 1);
+    assert_eq!(domains[0].id, herald_sandbox::DEFAULT_EMAIL_DOMAIN);
+    assert!(
+        c.outbound_email_domain("example.com")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        c.outbound_email_domain("elsewhere.test")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let limits = c.org_limits("platform.api").await.unwrap();
+    assert!(
+        limits
+            .iter()
+            .any(|l| l.key == "client.credentials.token.rate.per.minute" && l.value == 300),
+        "{limits:?}"
+    );
+    assert!(c.org_limits("messaging").await.unwrap().is_empty());
+    assert!(c.list_dnc_lists().await.unwrap().is_empty());
+
+    // Failure set-ups: the sandbox reports them and enforces them.
+    let mut org = sb.org();
+    org.sms_numbers.clear();
+    org.email_domains.clear();
+    org.permissions
+        .retain(|p| p != "conversation:message:create" && p != "outbound:dnc:add");
+    sb.set_org(org).unwrap();
+    assert!(c.sms_phone_numbers().await.unwrap().is_empty());
+    assert!(
+        c.outbound_email_domain("example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let missing: Vec<&str> =
+        herald_genesys::missing_permissions(&c.granted_permissions().await.unwrap())
+            .iter()
+            .map(|r| r.path)
+            .collect();
+    assert_eq!(
+        missing,
+        [
+            "/api/v2/conversations/messages/agentless",
+            "/api/v2/outbound/dnclists/{dncListId}/phonenumbers"
+        ]
+    );
+    let err = c.send_sms(&sms(&sb, 1)).await.unwrap_err();
+    assert!(
+        matches!(err, ApiError::Rejected { status: 400, .. }),
+        "{err:?}"
+    );
+
+    // Every doctor read is counted under its route template.
+    let stats = sb.stats();
+    for (method, route) in [
+        ("GET", "/api/v2/tokens/me"),
+        ("GET", "/api/v2/authorization/subjects/me"),
+        ("GET", "/api/v2/routing/sms/phonenumbers"),
+        ("GET", "/api/v2/routing/email/outbound/domains"),
+        ("GET", "/api/v2/routing/email/outbound/domains/{domainId}"),
+        (
+            "GET",
+            "/api/v2/organizations/limits/namespaces/{namespaceName}",
+        ),
+    ] {
+        assert!(stats.requests_to(method, route) >= 1, "{method} {route}");
+    }
+    sb.shutdown().await;
+}
+
+/// Bulk reconcile: one paged query per sender returns every conversation of the interval
+/// (250 here: pages of 100, so 3 requests), none from another sender or outside the interval.
+#[tokio::test]
+async fn conversations_from_a_sender_are_read_in_pages() {
+    let sb = sandbox(None).await;
+    let c = client(&sb, None);
+    let mut org = sb.org();
+    org.sms_numbers.push("+15550002222".to_owned());
+    sb.set_org(org).unwrap();
+    let start = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(60);
+    for i in 0..250 {
+        c.send_sms(&sms(&sb, i)).await.unwrap();
+    }
+    for i in 0..5 {
+        let mut other = sms(&sb, 1_000 + i);
+        other.from = "+15550002222".to_owned();
+        c.send_sms(&other).await.unwrap();
+    }
+    let end = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
+    sb.reset_stats();
+    let found = c
+        .conversations_from(sb.from_number(), start, end)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 250);
+    let route = "/api/v2/analytics/conversations/details/query";
+    assert_eq!(sb.stats().requests_to("POST", route), 3);
+    let mut to: Vec<String> = found.iter().filter_map(|s| s.address_to.clone()).collect();
+    to.sort_unstable();
+    to.dedup();
+    assert_eq!(
+        to.len(),
+        250,
+        "each recipient once, addresses from the sender's session"
+    );
+    assert!(
+        found
+            .iter()
+            .all(|s| s.address_from.as_deref() == Some(sb.from_number()))
+    );
+    let accepted = sb.messages().await.unwrap();
+    let first_ids: std::collections::BTreeSet<&str> = accepted
+        .iter()
+        .filter(|m| m.from == sb.from_number())
+        .map(|m| m.conversation_id.as_str())
+        .collect();
+    assert!(
+        found
+            .iter()
+            .all(|s| first_ids.contains(s.conversation_id.as_str()))
+    );
+    // An interval that ends before the sends finds nothing.
+    let none = c
+        .conversations_from(
+            sb.from_number(),
+            start - jiff::SignedDuration::from_secs(3600),
+            start,
+        )
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+    sb.shutdown().await;
+}

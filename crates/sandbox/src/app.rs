@@ -22,10 +22,11 @@ use tokio::sync::Notify;
 use crate::clock::Clock;
 use crate::config::{Faults, InboundForward, SandboxConfig};
 use crate::error::ApiError;
+use crate::org::OrgSetup;
 use crate::ratelimit::{Decision, SlidingWindowLimiter};
 use crate::stats::StatsRecorder;
 use crate::store::Store;
-use crate::{admin, analytics, messaging, oauth, outbound, responses};
+use crate::{admin, analytics, messaging, oauth, org, outbound, responses};
 
 /// Settings and bookkeeping that change while the sandbox runs.
 #[derive(Debug)]
@@ -40,6 +41,8 @@ pub(crate) struct Runtime {
     pub(crate) answered_429: u64,
     /// Requests and 429s per route template (`GET /__sandbox/stats`).
     pub(crate) stats: StatsRecorder,
+    /// Provisioned numbers and domains, and the OAuth client's permissions.
+    pub(crate) org: OrgSetup,
 }
 
 /// State shared by every handler.
@@ -48,7 +51,6 @@ pub(crate) struct Inner {
     pub(crate) client_id: String,
     pub(crate) client_secret: String,
     pub(crate) from_numbers: Vec<String>,
-    pub(crate) email_domains: Vec<String>,
     pub(crate) delivery_step: SignedDuration,
     pub(crate) inbound_forward: Option<InboundForward>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -76,7 +78,6 @@ impl AppState {
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),
             from_numbers: config.from_numbers.clone(),
-            email_domains: config.email_domains.clone(),
             delivery_step,
             inbound_forward: config.inbound_forward.clone(),
             store,
@@ -90,6 +91,14 @@ impl AppState {
                 tokens: HashMap::new(),
                 answered_429: 0,
                 stats: StatsRecorder::new(clock.now()),
+                org: OrgSetup {
+                    sms_numbers: config.from_numbers.clone(),
+                    email_domains: config.email_domains.clone(),
+                    permissions: crate::org::DEFAULT_PERMISSIONS
+                        .iter()
+                        .map(|p| (*p).to_owned())
+                        .collect(),
+                },
             }),
             clock,
         }))
@@ -177,6 +186,20 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/api/v2/organizations/limits/namespaces/{namespaceName}",
             get(admin::limits_namespace),
+        )
+        .route("/api/v2/tokens/me", get(org::tokens_me))
+        .route("/api/v2/authorization/subjects/me", get(org::subjects_me))
+        .route(
+            "/api/v2/routing/sms/phonenumbers",
+            get(org::sms_phone_numbers),
+        )
+        .route(
+            "/api/v2/routing/email/outbound/domains",
+            get(org::outbound_domains),
+        )
+        .route(
+            "/api/v2/routing/email/outbound/domains/{domainId}",
+            get(org::outbound_domain),
         )
         .fallback(api_not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), api_guard));
