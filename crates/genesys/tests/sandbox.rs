@@ -529,11 +529,25 @@ async fn org_setup_reads_token_permissions_numbers_domains_and_limits() {
             "/api/v2/outbound/dnclists/{dncListId}/phonenumbers"
         ]
     );
+    // A dropped permission: 403 missing.any.permissions naming it.
+    let err = c.send_sms(&sms(&sb, 1)).await.unwrap_err();
+    assert!(matches!(err, ApiError::Forbidden { .. }), "{err:?}");
+    assert_eq!(err.code(), Some("missing.any.permissions"));
+    assert!(
+        err.to_string().contains("conversation:message:create"),
+        "{err}"
+    );
+    // With the permission back, the unprovisioned number is refused.
+    let mut org = sb.org();
+    org.permissions
+        .push("conversation:message:create".to_owned());
+    sb.set_org(org).unwrap();
     let err = c.send_sms(&sms(&sb, 1)).await.unwrap_err();
     assert!(
         matches!(err, ApiError::Rejected { status: 400, .. }),
         "{err:?}"
     );
+    assert!(sb.messages().await.unwrap().is_empty());
 
     // Every doctor read is counted under its route template.
     let stats = sb.stats();

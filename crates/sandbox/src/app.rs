@@ -281,6 +281,9 @@ async fn api_guard(State(state): State<AppState>, mut req: Request, next: Next) 
             return err.into_response();
         }
         rt.stats.admitted(&token, now);
+        if let Err(err) = crate::org::check_permission(&rt.org, &method, &route) {
+            return err.into_response();
+        }
         if fail_draw < rt.faults.error_5xx_ratio {
             return ApiError::new(
                 axum::http::StatusCode::SERVICE_UNAVAILABLE,

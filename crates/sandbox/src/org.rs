@@ -7,7 +7,8 @@
 //! Invariants: what these endpoints report is what the sandbox enforces — a send from a number
 //! or email domain not in [`OrgSetup`] is refused — and [`OrgSetup`] can be changed while the
 //! sandbox runs (`POST /__sandbox/org`) to test each failure: an unprovisioned number, a
-//! removed domain, a dropped permission.
+//! removed domain, a dropped permission (the routes needing it then answer 403
+//! `missing.any.permissions`, as Genesys does).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,10 +27,12 @@ const ORG_NAME: &str = "herald sandbox org";
 const ROLE_ID: &str = "5ab1e000-0000-4000-8000-0000000001e5";
 const ROLE_NAME: &str = "herald sender";
 
-/// The permissions the sandbox's OAuth client holds by default: everything herald calls.
+/// The permissions the sandbox's OAuth client holds by default: everything the sandbox serves.
 pub const DEFAULT_PERMISSIONS: &[&str] = &[
     "responses:library:view",
     "responses:library:add",
+    "responses:library:edit",
+    "responses:library:delete",
     "responses:response:view",
     "responses:response:add",
     "responses:response:edit",
@@ -44,6 +47,7 @@ pub const DEFAULT_PERMISSIONS: &[&str] = &[
     "outbound:dnc:add",
     "sms:phoneNumber:view",
     "routing:email:view",
+    "routing:email:manage",
 ];
 
 /// What the org has provisioned and what its OAuth client may do; the body of
@@ -94,6 +98,160 @@ impl OrgSetup {
         }
         Ok(())
     }
+}
+
+/// The permissions each route needs (any one of them), as the SDK documents them; routes not
+/// listed need none.
+const ROUTE_PERMISSIONS: &[(&str, &str, &[&str])] = &[
+    (
+        "GET",
+        "/api/v2/responsemanagement/libraries",
+        &["responses:library:view"],
+    ),
+    (
+        "POST",
+        "/api/v2/responsemanagement/libraries",
+        &["responses:library:add"],
+    ),
+    (
+        "GET",
+        "/api/v2/responsemanagement/libraries/{libraryId}",
+        &["responses:library:view"],
+    ),
+    (
+        "PUT",
+        "/api/v2/responsemanagement/libraries/{libraryId}",
+        &["responses:library:edit"],
+    ),
+    (
+        "DELETE",
+        "/api/v2/responsemanagement/libraries/{libraryId}",
+        &["responses:library:delete"],
+    ),
+    (
+        "GET",
+        "/api/v2/responsemanagement/responses",
+        &["responses:response:view"],
+    ),
+    (
+        "POST",
+        "/api/v2/responsemanagement/responses",
+        &["responses:response:add"],
+    ),
+    (
+        "POST",
+        "/api/v2/responsemanagement/responses/query",
+        &["responses:response:view"],
+    ),
+    (
+        "GET",
+        "/api/v2/responsemanagement/responses/{responseId}",
+        &["responses:response:view"],
+    ),
+    (
+        "PUT",
+        "/api/v2/responsemanagement/responses/{responseId}",
+        &["responses:response:edit"],
+    ),
+    (
+        "DELETE",
+        "/api/v2/responsemanagement/responses/{responseId}",
+        &["responses:response:delete"],
+    ),
+    (
+        "POST",
+        "/api/v2/conversations/messages/agentless",
+        &["conversation:message:create"],
+    ),
+    (
+        "POST",
+        "/api/v2/conversations/emails/agentless",
+        &[
+            "conversation:email:create",
+            "conversation:agentlessEmail:send",
+        ],
+    ),
+    (
+        "GET",
+        "/api/v2/conversations/messages/{messageId}/details",
+        &[
+            "conversation:message:view",
+            "conversation:webmessaging:view",
+        ],
+    ),
+    (
+        "GET",
+        "/api/v2/outbound/dnclists",
+        &["outbound:dncList:view"],
+    ),
+    (
+        "POST",
+        "/api/v2/outbound/dnclists",
+        &["outbound:dncList:add"],
+    ),
+    (
+        "GET",
+        "/api/v2/outbound/dnclists/{dncListId}",
+        &["outbound:dncList:view"],
+    ),
+    (
+        "POST",
+        "/api/v2/outbound/dnclists/{dncListId}/phonenumbers",
+        &["outbound:dnc:add"],
+    ),
+    (
+        "POST",
+        "/api/v2/analytics/conversations/details/query",
+        &[
+            "analytics:conversationDetail:view",
+            "analytics:agentConversationDetail:view",
+        ],
+    ),
+    (
+        "GET",
+        "/api/v2/routing/sms/phonenumbers",
+        &["sms:phoneNumber:view"],
+    ),
+    (
+        "GET",
+        "/api/v2/routing/email/outbound/domains",
+        &["routing:email:manage"],
+    ),
+    (
+        "GET",
+        "/api/v2/routing/email/outbound/domains/{domainId}",
+        &["routing:email:manage", "routing:email:view"],
+    ),
+];
+
+fn covers(granted: &str, needed: &str) -> bool {
+    let g: Vec<&str> = granted.split(':').collect();
+    let n: Vec<&str> = needed.split(':').collect();
+    g.len() == 3 && n.len() == 3 && g.iter().zip(&n).all(|(g, n)| *g == "*" || g == n)
+}
+
+/// `Err(403 missing.any.permissions)` when the org's permissions cover none of the route's.
+pub(crate) fn check_permission(org: &OrgSetup, method: &str, route: &str) -> Result<(), ApiError> {
+    let Some((_, _, any_of)) = ROUTE_PERMISSIONS
+        .iter()
+        .find(|(m, r, _)| *m == method && *r == route)
+    else {
+        return Ok(());
+    };
+    if any_of
+        .iter()
+        .any(|needed| org.permissions.iter().any(|g| covers(g, needed)))
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "missing.any.permissions",
+        format!(
+            "Unable to perform the requested action. You must have at least one of the following permissions assigned: [{}]",
+            any_of.join(", ")
+        ),
+    ))
 }
 
 fn number_id(n: &str) -> String {
@@ -305,6 +463,23 @@ pub(crate) async fn outbound_domain(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn permissions_are_checked_with_wildcards() {
+        let mut org = OrgSetup {
+            sms_numbers: vec![],
+            email_domains: vec![],
+            permissions: vec!["conversation:*:*".to_owned()],
+        };
+        let send = "/api/v2/conversations/messages/agentless";
+        assert!(check_permission(&org, "POST", send).is_ok());
+        assert!(check_permission(&org, "GET", "/api/v2/tokens/me").is_ok());
+        org.permissions = vec!["conversation:message:view".to_owned()];
+        let err = check_permission(&org, "POST", send).unwrap_err();
+        assert_eq!(err.status, axum::http::StatusCode::FORBIDDEN);
+        assert_eq!(err.body.code, "missing.any.permissions");
+        assert!(err.body.message.contains("conversation:message:create"));
+    }
 
     #[test]
     fn phone_number_filters() {

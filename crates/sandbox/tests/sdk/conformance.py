@@ -332,14 +332,20 @@ def main():
     if routing.get_routing_email_outbound_domain("example.com").name != "example.com":
         fail("outbound domain by id")
     expect_api_error(api_client, lambda: routing.get_routing_email_outbound_domain("elsewhere.test"), 404, "not.found")
-    admin(base_url, "/org", {"smsNumbers": [], "emailDomains": [], "permissions": ["responses:response:view"]})
+    reduced = sorted(granted - {"conversation:message:create"})
+    admin(base_url, "/org", {"smsNumbers": [], "emailDomains": [], "permissions": reduced})
     if routing.get_routing_sms_phonenumbers().total != 0 or routing.get_routing_email_outbound_domains().total != 0:
         fail("unprovisioned number or removed domain still listed")
-    if permissions() != {"responses:response:view"}:
-        fail(f"dropped permissions still granted: {permissions()}")
-    expect_api_error(api_client, lambda: conv.post_conversations_messages_agentless(
+    if "conversation:message:create" in permissions():
+        fail("dropped permission still granted")
+    send_one = lambda: conv.post_conversations_messages_agentless(
         make(models.SendAgentlessOutboundMessageRequest, from_address=from_number, to_address="+13175550101",
-             to_address_messenger_type="sms", text_body="x")), 400, "invalid.value")
+             to_address_messenger_type="sms", text_body="x"))
+    err, _ = expect_api_error(api_client, send_one, 403, "missing.any.permissions")
+    if "conversation:message:create" not in err.message:
+        fail(f"403 does not name the permission: {err.message}")
+    admin(base_url, "/org", {"permissions": sorted(granted)})
+    expect_api_error(api_client, send_one, 400, "invalid.value")
     admin(base_url, "/org", {"smsNumbers": [from_number], "emailDomains": ["example.com"],
                              "permissions": sorted(granted)})
 
