@@ -3,11 +3,20 @@
 //! ```text
 //! cargo build --release --bin herald --example bench
 //! target/release/examples/bench plan-setup DIR          # 1,000,000 rows, 500,000 in the ledger
-//! target/release/examples/bench rate HERALD SECS        # apply at 300/min for about SECS
+//! target/release/examples/bench rate HERALD SECS        # apply at 300/min, measured over SECS
 //! target/release/examples/bench unlimited HERALD ROWS [PYTHON]
 //! target/release/examples/bench sdk-limited PYTHON ROWS       # the SDK loop at 300/min
 //! target/release/examples/bench sdk-crash PYTHON ROWS SHARE    # killed at SHARE, rerun
+//! target/release/examples/bench rate-standalone HERALD SECS [PYTHON]
 //! ```
+//!
+//! `rate-standalone` runs `herald sandbox serve --rate-limit 300` as its own process, applies
+//! `SECS · 5 + 50` rows through it (more than 300/min can carry in SECS, so the sender is busy
+//! for the whole horizon), then does the same with the official-SDK loop against a fresh
+//! standalone sandbox. For each it reports the messages accepted in the first SECS seconds after
+//! the first one (sends/s and share of the limit), the 429 answers and the most requests one
+//! token had admitted in any 60 s window, both from `GET /__sandbox/stats`, and the worst closed
+//! 60 s window of accept times from `GET /__sandbox/messages`.
 //!
 //! Every mode prints `name=value` lines that the script turns into one table.
 
@@ -207,32 +216,33 @@ fn worst_window(t: &[f64]) -> usize {
     worst
 }
 
-/// `rate HERALD SECS`: apply at a 300/min limit for about SECS seconds.
+/// `rate HERALD SECS`: apply at a 300/min limit (in-process sandbox) with more rows than the
+/// limit carries in SECS seconds, counting what was accepted in the first SECS seconds.
 fn rate(herald: &Path, secs: u64) {
     let limit = 300u32;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sandbox = start_sandbox(&rt, Some(limit));
     let dir = tempfile::tempdir().unwrap();
-    // burst 15 + 4.75/s: rows that take about SECS at the client's sustained rate.
-    let rows = usize::try_from(15 + secs * 285 / 60).unwrap();
+    let rows = usize::try_from(secs * 5 + 50).unwrap();
     let env = genesys_env(&sandbox, dir.path(), limit);
     write_workspace(dir.path(), &env, rows);
     let wall = apply(herald, dir.path());
     let t = accepted_secs(&rt, &sandbox);
-    let span = t.last().copied().unwrap_or(0.0);
-    // Share of the limit used after the opening burst: (n − 1) sends over the span.
-    let per_minute = (t.len() as f64 - 1.0) / span * 60.0;
+    let within = t.iter().filter(|x| **x < secs as f64).count();
+    let per_minute = within as f64 * 60.0 / secs as f64;
+    let stats = sandbox.stats();
     println!("rate_rows={rows}");
     println!("rate_wall_seconds={:.1}", wall.as_secs_f64());
-    println!("rate_send_span_seconds={span:.1}");
+    println!("rate_horizon_seconds={secs}");
     println!("rate_per_minute={per_minute:.1}");
     println!(
         "rate_share_of_limit_percent={:.1}",
         per_minute * 100.0 / f64::from(limit)
     );
     println!("rate_worst_60s_window={}", worst_window(&t));
+    println!("rate_max_admitted_in_60s={}", stats.max_admitted_in_60s);
     println!("rate_limit={limit}");
-    println!("rate_429={}", sandbox.answered_429());
+    println!("rate_429={}", stats.too_many_requests);
     rt.block_on(sandbox.shutdown());
 }
 
@@ -335,6 +345,154 @@ fn sdk_crash(python: &Path, rows: usize, kill_after: f64) {
     rt.block_on(sandbox.shutdown());
 }
 
+/// A `herald sandbox serve` child process and what its banner said.
+struct Standalone {
+    child: std::process::Child,
+    base_url: String,
+    client_id: String,
+    client_secret: String,
+    from_number: String,
+}
+
+impl Standalone {
+    fn start(herald: &Path, limit: u32) -> Self {
+        use std::io::BufRead as _;
+        let mut child = Command::new(herald)
+            .args(["sandbox", "serve", "--port", "0", "--rate-limit"])
+            .arg(limit.to_string())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut field = |prefix: &str| loop {
+            let line = lines.next().expect("banner line").unwrap();
+            if let Some(rest) = line.split_once(prefix).map(|(_, r)| r.trim().to_owned()) {
+                return rest;
+            }
+        };
+        let base_url = field("listening on ");
+        let client_id = field("client_id:");
+        let client_secret = field("client_secret:");
+        let from_number = field("from_number:");
+        Self {
+            child,
+            base_url,
+            client_id,
+            client_secret,
+            from_number,
+        }
+    }
+
+    fn get(&self, rt: &tokio::runtime::Runtime, path: &str) -> serde_json::Value {
+        rt.block_on(async {
+            reqwest::get(format!("{}/__sandbox{path}", self.base_url))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        })
+    }
+
+    /// Accept instants (s since the first, sorted) and the stats.
+    fn results(&self, rt: &tokio::runtime::Runtime) -> (Vec<f64>, serde_json::Value) {
+        let messages = self.get(rt, "/messages");
+        let mut t: Vec<i128> = messages
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                m["accepted_at"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<jiff::Timestamp>()
+                    .unwrap()
+                    .as_nanosecond()
+            })
+            .collect();
+        t.sort_unstable();
+        let first = t.first().copied().unwrap_or(0);
+        let secs = t.iter().map(|x| (x - first) as f64 / 1e9).collect();
+        (secs, self.get(rt, "/stats"))
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn report_standalone(prefix: &str, t: &[f64], stats: &serde_json::Value, secs: u64, limit: u32) {
+    let horizon = secs as f64;
+    let within = t.iter().filter(|x| **x < horizon).count();
+    let per_second = within as f64 / horizon;
+    println!("{prefix}_accepted_total={}", t.len());
+    println!("{prefix}_accepted_in_{secs}s={within}");
+    println!("{prefix}_sends_per_second={per_second:.2}");
+    println!(
+        "{prefix}_share_of_limit_percent={:.1}",
+        per_second * 60.0 * 100.0 / f64::from(limit)
+    );
+    println!("{prefix}_429={}", stats["tooManyRequests"]);
+    println!("{prefix}_requests={}", stats["requests"]);
+    println!("{prefix}_max_admitted_in_60s={}", stats["maxAdmittedIn60s"]);
+    println!("{prefix}_worst_60s_window={}", worst_window(t));
+}
+
+/// `rate-standalone HERALD SECS [PYTHON]`: herald apply, then the SDK loop, each against its
+/// own `herald sandbox serve --rate-limit 300` process, measured over SECS seconds.
+fn rate_standalone(herald: &Path, secs: u64, python: Option<&Path>) {
+    let limit = 300u32;
+    let rows = usize::try_from(secs * 5 + 50).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    println!("standalone_limit={limit}");
+    println!("standalone_rows={rows}");
+    println!("standalone_horizon_seconds={secs}");
+
+    let sb = Standalone::start(herald, limit);
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("sandbox-secret");
+    std::fs::write(&secret, &sb.client_secret).unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let env = format!(
+        "  bench:\n    target: genesys\n    base_url: {}\n    client_id: {}\n    secret_file: sandbox-secret\n    rate_per_minute: {limit}\n",
+        sb.base_url, sb.client_id
+    );
+    write_workspace(dir.path(), &env, rows);
+    let wall = apply(herald, dir.path());
+    let (t, stats) = sb.results(&rt);
+    println!("herald_standalone_wall_seconds={:.1}", wall.as_secs_f64());
+    report_standalone("herald_standalone", &t, &stats, secs, limit);
+    sb.stop();
+
+    let Some(python) = python else { return };
+    let sb = Standalone::start(herald, limit);
+    let started = Instant::now();
+    let out = Command::new(python)
+        .arg(SDK_LOOP)
+        .arg(&sb.base_url)
+        .arg(&sb.client_id)
+        .arg(&sb.from_number)
+        .arg("0")
+        .arg(rows.to_string())
+        .env("HERALD_SANDBOX_CLIENT_SECRET", &sb.client_secret)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "SDK loop failed");
+    let (t, stats) = sb.results(&rt);
+    println!(
+        "sdk_standalone_wall_seconds={:.1}",
+        started.elapsed().as_secs_f64()
+    );
+    report_standalone("sdk_standalone", &t, &stats, secs, limit);
+    sb.stop();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let path = |i: usize| PathBuf::from(&args[i]);
@@ -344,6 +502,9 @@ fn main() {
         Some("rate") => rate(&path(1), num(2) as u64),
         Some("unlimited") => unlimited(&path(1), num(2), args.get(3).map(Path::new)),
         Some("sdk-limited") => sdk_limited(&path(1), num(2)),
+        Some("rate-standalone") => {
+            rate_standalone(&path(1), num(2) as u64, args.get(3).map(Path::new));
+        }
         Some("sdk-crash") => sdk_crash(
             &path(1),
             num(2),
@@ -351,7 +512,7 @@ fn main() {
         ),
         _ => {
             eprintln!(
-                "usage: bench plan-setup DIR | rate HERALD SECS | unlimited HERALD ROWS [PYTHON] | sdk-limited PYTHON ROWS | sdk-crash PYTHON ROWS SHARE"
+                "usage: bench plan-setup DIR | rate HERALD SECS | rate-standalone HERALD SECS [PYTHON] | unlimited HERALD ROWS [PYTHON] | sdk-limited PYTHON ROWS | sdk-crash PYTHON ROWS SHARE"
             );
             std::process::exit(2);
         }

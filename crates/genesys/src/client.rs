@@ -23,7 +23,10 @@ use crate::error::{ApiError, ErrorInfo};
 use crate::models::Listing;
 use crate::region::{Region, login_base_for};
 use crate::retry::{RETRY_COST, RetryBudget, RetryPolicy, TIMEOUT_RETRY_COST, full_jitter};
-use crate::throttle::{Throttle, bucket_for_limit, parse_retry_after};
+use crate::throttle::{
+    DEFAULT_JITTER_MARGIN, DEFAULT_RATE_LIMIT_WAIT_BUDGET, Pause, SlidingLog, Throttle,
+    parse_retry_after,
+};
 use crate::token::TokenManager;
 
 /// Timeouts of the underlying HTTP client. `None` disables one (tests on a paused clock).
@@ -56,8 +59,15 @@ pub struct ClientConfig {
     pub login_url: String,
     /// The OAuth client.
     pub credentials: Credentials,
-    /// Client-side request limit per 60 s shared by all workers; `None` = no client-side limit.
+    /// Client-side request limit per 60 s shared by all workers (every request of the client
+    /// counts: sends, reads, pre-flight checks, retries); `None` = no client-side limit.
     pub requests_per_minute: Option<u32>,
+    /// Added to the 60 s window by the client's sliding log, to absorb network-latency jitter
+    /// (default 500 ms: 300 requests per 60.5 s for 300/min).
+    pub jitter_margin: Duration,
+    /// Total time 429 answers may keep the client paused (all workers wait out each
+    /// `Retry-After` together) before calls fail with `ApiError::RateLimited`. Default 10 min.
+    pub rate_limit_wait_budget: Duration,
     /// HTTP timeouts.
     pub timeouts: Timeouts,
     /// Retry policy and run-wide budget.
@@ -74,6 +84,8 @@ impl ClientConfig {
             base_url,
             credentials,
             requests_per_minute: None,
+            jitter_margin: DEFAULT_JITTER_MARGIN,
+            rate_limit_wait_budget: DEFAULT_RATE_LIMIT_WAIT_BUDGET,
             timeouts: Timeouts::default(),
             retry: RetryPolicy::default(),
         }
@@ -159,10 +171,12 @@ const CORRELATION_HEADER: &str = "inin-correlation-id";
 impl GenesysClient {
     /// Builds a client. Nothing is sent until the first call.
     pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
-        let bucket = match config.requests_per_minute {
+        let log = match config.requests_per_minute {
             None => None,
-            Some(limit) => Some(bucket_for_limit(limit).ok_or_else(|| ApiError::Config {
-                reason: "requests_per_minute must be at least 1".to_owned(),
+            Some(limit) => Some(SlidingLog::new(limit, config.jitter_margin).ok_or_else(|| {
+                ApiError::Config {
+                    reason: "requests_per_minute must be at least 1".to_owned(),
+                }
             })?),
         };
         let mut builder = reqwest::Client::builder()
@@ -194,7 +208,7 @@ impl GenesysClient {
                 tokens: TokenManager::new(http.clone(), &config.login_url, config.credentials),
                 http,
                 base_url: config.base_url.trim_end_matches('/').to_owned(),
-                throttle: Throttle::new(bucket),
+                throttle: Throttle::new(log, config.rate_limit_wait_budget),
                 budget: RetryBudget::new(config.retry.budget),
                 retry: config.retry,
             }),
@@ -209,6 +223,11 @@ impl GenesysClient {
     /// When a server `Retry-After` is pausing every worker, the instant the pause ends.
     pub fn throttled_until(&self) -> Option<tokio::time::Instant> {
         self.inner.throttle.paused_until()
+    }
+
+    /// Total time 429 answers have paused this client (all workers together, wall clock).
+    pub fn rate_limited_wait(&self) -> Duration {
+        self.inner.throttle.waited()
     }
 
     /// How many OAuth token requests this client has made.
@@ -288,19 +307,25 @@ impl GenesysClient {
         let mut schedule = policy.schedule();
         let mut attempts: u32 = 0;
         let mut refreshed = false;
-        let mut rate_limited_retries = 0u32;
         let mut connect_retries = 0u32;
 
-        loop {
-            inner.throttle.until_ready().await;
-            let token = match inner.tokens.get().await {
-                Ok(t) => t,
+        let get_token = || async {
+            match inner.tokens.get().await {
+                Ok(t) => Ok(t),
                 // For a send or create, a failed login means the request itself never left.
                 Err(ApiError::Transport { reason }) if call.class == Class::Unsafe => {
-                    return Err(ApiError::NotSent { reason });
+                    Err(ApiError::NotSent { reason })
                 }
-                Err(e) => return Err(e),
-            };
+                Err(e) => Err(e),
+            }
+        };
+        loop {
+            // The token first (a login can take a while), then the throttle, then the token again
+            // (cached: no request) in case it expired during a long wait, so that the start time
+            // the throttle records is when the request really leaves.
+            get_token().await?;
+            inner.throttle.until_ready().await;
+            let token = get_token().await?;
             attempts += 1;
             let mut request = inner
                 .http
@@ -439,34 +464,34 @@ impl GenesysClient {
                     .get(RETRY_AFTER)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                if retry_after.is_some_and(|d| d > policy.max_retry_after) {
-                    warn!(
-                        retry_after_s = retry_after.map(|d| d.as_secs()),
-                        "Retry-After longer than the client waits"
-                    );
-                    return Err(ApiError::RateLimited {
-                        retry_after,
-                        info: Box::new(info),
-                    });
-                }
                 let delay = retry_after
                     .unwrap_or_else(|| full_jitter(schedule.next().unwrap_or(policy.max_delay)));
-                // Every worker shares the token, so every worker pauses.
-                inner.throttle.pause_for(delay);
-                warn!(
-                    delay_ms = millis(delay),
-                    "rate limited; pausing all requests"
-                );
-                if rate_limited_retries < policy.max_rate_limited_retries
-                    && inner.budget.try_spend(RETRY_COST)
-                {
-                    rate_limited_retries += 1;
-                    continue;
+                // Every worker shares the token, so every worker pauses — until the total time
+                // paused by 429s would pass the budget. The request was refused before it ran,
+                // so repeating it is safe for every class.
+                match inner.throttle.pause_for(delay) {
+                    Pause::Granted => {
+                        warn!(
+                            delay_ms = millis(delay),
+                            waited_ms = millis(inner.throttle.waited()),
+                            "rate limited; pausing all requests"
+                        );
+                        continue;
+                    }
+                    Pause::BudgetSpent { waited } => {
+                        warn!(
+                            retry_after_s = retry_after.map(|d| d.as_secs()),
+                            waited_ms = millis(waited),
+                            "rate limited; the wait budget is spent"
+                        );
+                        return Err(ApiError::RateLimited {
+                            retry_after,
+                            waited,
+                            budget: inner.throttle.wait_budget(),
+                            info: Box::new(info),
+                        });
+                    }
                 }
-                return Err(ApiError::RateLimited {
-                    retry_after,
-                    info: Box::new(info),
-                });
             }
 
             if status.is_server_error() {

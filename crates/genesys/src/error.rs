@@ -136,12 +136,19 @@ struct WireLimit {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {
-    /// 429 still answered after the client's bounded retries, or a `Retry-After` longer than the
-    /// client is willing to wait. For a send: not sent, safe to retry later.
-    #[error("rate limited by Genesys{}: {info}", fmt_retry_after(*.retry_after))]
+    /// 429 answers kept the client paused for its whole wait budget
+    /// (`ClientConfig::rate_limit_wait_budget`, 10 minutes by default), or the next
+    /// `Retry-After` would take it past the budget. For a send: not sent, safe to retry later —
+    /// a run should stop here and be rerun to resume.
+    #[error("rate limited by Genesys: 429 answers paused every request for {} of the {} wait budget{}; rerun to resume: {info}",
+        fmt_duration(*.waited), fmt_duration(*.budget), fmt_retry_after(*.retry_after))]
     RateLimited {
-        /// The server's `Retry-After`, when it gave a valid one.
+        /// The last `Retry-After`, when the server gave a valid one.
         retry_after: Option<Duration>,
+        /// Total time 429s had paused the client (all workers together, wall clock).
+        waited: Duration,
+        /// The configured wait budget.
+        budget: Duration,
         /// The error body.
         info: Box<ErrorInfo>,
     },
@@ -245,8 +252,21 @@ pub enum ApiError {
 }
 
 fn fmt_retry_after(d: Option<Duration>) -> String {
-    d.map(|d| format!(" (retry after {} s)", d.as_secs()))
+    d.map(|d| format!(" (last Retry-After {} s)", d.as_secs()))
         .unwrap_or_default()
+}
+
+/// `10m`, `2m 30s`, `45s`, `1.5s`.
+pub(crate) fn fmt_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 && !d.is_zero() {
+        return format!("{:.1}s", d.as_secs_f64());
+    }
+    match (secs / 60, secs % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m {s}s"),
+    }
 }
 
 impl ApiError {
@@ -310,6 +330,8 @@ impl ApiError {
             404 => ApiError::NotFound { info: boxed() },
             429 => ApiError::RateLimited {
                 retry_after: None,
+                waited: Duration::ZERO,
+                budget: Duration::ZERO,
                 info: boxed(),
             },
             500..=599 => ApiError::Server { info: boxed() },
@@ -327,6 +349,16 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_minutes_and_seconds() {
+        assert_eq!(fmt_duration(Duration::from_secs(600)), "10m");
+        assert_eq!(fmt_duration(Duration::from_secs(150)), "2m 30s");
+        assert_eq!(fmt_duration(Duration::from_secs(45)), "45s");
+        assert_eq!(fmt_duration(Duration::from_millis(1500)), "1s");
+        assert_eq!(fmt_duration(Duration::from_millis(300)), "0.3s");
+        assert_eq!(fmt_duration(Duration::ZERO), "0s");
+    }
 
     const BODY: &str = r#"{"message":"The version 3 does not match the current version 4","code":"bad.request",
         "status":400,"contextId":"ctx-123","details":[{"errorCode":"x.y","fieldName":"version"}],
@@ -382,6 +414,7 @@ mod tests {
         assert!(matches!(map(404), ApiError::NotFound { .. }));
         assert!(matches!(map(409), ApiError::Conflict { .. }));
         assert!(matches!(map(503), ApiError::Server { .. }));
+        assert!(matches!(map(429), ApiError::RateLimited { .. }));
         assert!(matches!(map(422), ApiError::Rejected { status: 422, .. }));
     }
 }

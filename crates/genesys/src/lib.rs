@@ -1,8 +1,8 @@
 //! herald's Genesys Cloud client.
 //!
 //! Everything herald does remotely goes through [`GenesysClient`]: the OAuth
-//! client-credentials token (cached in memory, renewed single-flight), a rate limiter and
-//! `Retry-After` pause shared by every worker, retries chosen by request class so that a
+//! client-credentials token (cached in memory, renewed single-flight), a sliding-log rate
+//! limiter and a `Retry-After` pause (with a total wait budget) shared by every worker, retries chosen by request class so that a
 //! maybe-sent message is never sent twice, and a typed API over Response Management,
 //! agentless SMS/email, message details, DNC lists, the analytics conversation-details query
 //! and org limits. Errors are [`ApiError`], which keeps the Genesys `code`, `status`,
@@ -12,7 +12,7 @@
 //! use herald_genesys::{AgentlessSms, ApiError, ClientConfig, Credentials, GenesysClient, Region};
 //! # async fn demo(secret: herald_genesys::SecretString) -> Result<(), ApiError> {
 //! let mut config = ClientConfig::for_region(Region::UsEast1, Credentials::new("client-id", secret));
-//! config.requests_per_minute = Some(300); // burst 15, refill 4.75/s
+//! config.requests_per_minute = Some(300); // at most 300 starts per 60.5 s
 //! let client = GenesysClient::new(config)?; // clone it into every worker task
 //! let sms = AgentlessSms { from: "+15550001111".into(), to: "+15550100123".into(), text: "Hi".into() };
 //! match client.send_sms(&sms).await {
@@ -33,12 +33,16 @@ mod client;
 mod credentials;
 mod error;
 mod models;
+mod permissions;
 mod redact;
 mod region;
 mod retry;
 mod throttle;
 mod token;
 
+pub use api::{
+    NamedEntity, OrgLimit, OutboundDomain, RoleDivision, SmsPhoneNumber, TokenClient, TokenInfo,
+};
 pub use client::{ClientConfig, GenesysClient, Timeouts};
 pub use credentials::{
     Credentials, CredentialsError, ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_REGION,
@@ -50,8 +54,14 @@ pub use models::{
     ResponseSubstitution, ResponseText, ResponseType, SentEmail, SentMessage, TextContentType,
     TextType,
 };
+pub use permissions::{
+    REQUIRED_PERMISSIONS, RequiredPermission, grant_covers, missing_permissions,
+};
 pub use region::{Region, UnknownRegion, login_base_for};
 pub use retry::RetryPolicy;
 pub use secrecy::{ExposeSecret, SecretString};
-pub use throttle::{BucketSize, LIMIT_WINDOW, bucket_for_limit, parse_retry_after};
+pub use throttle::{
+    DEFAULT_JITTER_MARGIN, DEFAULT_RATE_LIMIT_WAIT_BUDGET, LIMIT_WINDOW, SlidingLog,
+    parse_retry_after,
+};
 pub use token::RENEW_MARGIN;

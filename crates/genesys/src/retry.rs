@@ -21,14 +21,13 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Largest backoff delay (before jitter).
     pub max_delay: Duration,
-    /// Retries allowed for one send or create rejected with 429.
-    pub max_rate_limited_retries: u32,
     /// Retries allowed for one send or create whose connection could not be established.
     pub max_connect_retries: u32,
-    /// Longest `Retry-After` the client waits out; a longer one is returned as `RateLimited`.
+    /// Longest `Retry-After` honoured on a 5xx (longer ones fall back to backoff). 429s are
+    /// governed by `ClientConfig::rate_limit_wait_budget` instead.
     pub max_retry_after: Duration,
     /// Run-wide retry budget in tokens: a retry costs 5, a retry after a timeout or network
-    /// error 10, a success refunds 1 (up to this value).
+    /// error 10, a success refunds 1 (up to this value). 429s do not spend it.
     pub budget: u32,
 }
 
@@ -38,7 +37,6 @@ impl Default for RetryPolicy {
             max_attempts: 4,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(20),
-            max_rate_limited_retries: 5,
             max_connect_retries: 3,
             max_retry_after: Duration::from_secs(180),
             budget: 500,

@@ -466,6 +466,8 @@ async fn agentless_send_retries_429_then_succeeds_and_gives_up_as_rate_limited()
     assert_eq!(client.send_sms(&sms()).await.unwrap().message_id, "msg-1");
     assert_eq!(requests_to(&server, SMS_PATH).await.len(), 3);
 
+    // Without a usable Retry-After the client backs off (20 ms at most here, 100 ms minimum
+    // pause) until the total wait budget is spent: many more than the old 5 retries.
     let server = MockServer::start().await;
     mount_token(&server, 86_400).await;
     Mock::given(method("POST"))
@@ -473,28 +475,41 @@ async fn agentless_send_retries_429_then_succeeds_and_gives_up_as_rate_limited()
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "garbage"))
         .mount(&server)
         .await;
-    let client = GenesysClient::new(config(&server.uri())).unwrap();
+    let mut cfg = config(&server.uri());
+    cfg.rate_limit_wait_budget = Duration::from_secs(1);
+    let client = GenesysClient::new(cfg).unwrap();
     let err = client.send_sms(&sms()).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            ApiError::RateLimited {
-                retry_after: None,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    match &err {
+        ApiError::RateLimited {
+            retry_after: None,
+            waited,
+            budget,
+            ..
+        } => {
+            assert_eq!(*budget, Duration::from_secs(1));
+            assert!(*waited > Duration::from_millis(800) && *waited <= *budget);
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(err.is_definitely_not_sent());
-    assert_eq!(
-        requests_to(&server, SMS_PATH).await.len(),
-        6,
-        "1 + 5 retries"
+    let attempts = requests_to(&server, SMS_PATH).await.len();
+    assert!(
+        (9..=11).contains(&attempts),
+        "{attempts} attempts of 100 ms each"
     );
+    assert_eq!(client.rate_limited_wait(), client_waited(&err));
 }
 
+fn client_waited(err: &ApiError) -> Duration {
+    match err {
+        ApiError::RateLimited { waited, .. } => *waited,
+        _ => Duration::MAX,
+    }
+}
+
+/// A `Retry-After` longer than the whole wait budget is not waited for at all.
 #[tokio::test]
-async fn a_retry_after_beyond_the_cap_is_returned_at_once() {
+async fn a_retry_after_beyond_the_budget_is_returned_at_once() {
     let server = MockServer::start().await;
     mount_token(&server, 86_400).await;
     Mock::given(method("POST"))

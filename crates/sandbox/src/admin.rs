@@ -9,6 +9,11 @@
 //! - `POST /__sandbox/token-lifetime` `{seconds: N}` — lifetime of tokens issued from now on
 //! - `POST /__sandbox/responses/{id}/edit` `{content, type?}` — out-of-band edit (drift)
 //! - `GET  /__sandbox/dnclists/{id}/phonenumbers` — entries of a DNC list
+//! - `GET  /__sandbox/stats` — requests and 429s per method and route template, and the most
+//!   requests one token had admitted in a 60 s window ([`crate::SandboxStats`]);
+//!   `DELETE /__sandbox/stats` starts counting afresh
+//! - `GET|POST /__sandbox/org` — the org set-up ([`crate::OrgSetup`]: provisioned SMS numbers,
+//!   outbound email domains, the OAuth client's permissions); POST replaces the fields it names
 //!
 //! Invariant: admin requests never count against the rate limit and never draw from the
 //! fault generator, so observing the sandbox does not change its fault sequence.
@@ -22,6 +27,8 @@ use crate::app::{AppState, GJson};
 use crate::config::Faults;
 use crate::error::ApiError;
 use crate::messaging::{Subscription, receive_inbound};
+use crate::org::{OrgChange, OrgSetup};
+use crate::stats::{SandboxStats, StatsRecorder};
 use crate::store::{self, AcceptedMessage, InboundMessage};
 use crate::wire::{Limit, LimitsEntityListing, Response};
 
@@ -34,6 +41,34 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/token-lifetime", post(set_token_lifetime))
         .route("/responses/{id}/edit", post(edit_response))
         .route("/dnclists/{id}/phonenumbers", get(dnc_entries))
+        .route("/stats", get(stats).delete(reset_stats))
+        .route("/org", get(get_org).post(set_org))
+}
+
+async fn get_org(State(state): State<AppState>) -> Json<OrgSetup> {
+    Json(state.runtime().org.clone())
+}
+
+async fn set_org(
+    State(state): State<AppState>,
+    GJson(change): GJson<OrgChange>,
+) -> Result<Json<OrgSetup>, ApiError> {
+    let mut rt = state.runtime();
+    rt.org
+        .apply(change)
+        .map_err(|msg| ApiError::invalid_field("org", msg))?;
+    Ok(Json(rt.org.clone()))
+}
+
+async fn stats(State(state): State<AppState>) -> Json<SandboxStats> {
+    Json(state.runtime().stats.snapshot())
+}
+
+async fn reset_stats(State(state): State<AppState>) -> Json<SandboxStats> {
+    let now = state.now();
+    let mut rt = state.runtime();
+    rt.stats = StatsRecorder::new(now);
+    Json(rt.stats.snapshot())
 }
 
 async fn messages(State(state): State<AppState>) -> Result<Json<Vec<AcceptedMessage>>, ApiError> {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -22,9 +22,11 @@ use tokio::sync::Notify;
 use crate::clock::Clock;
 use crate::config::{Faults, InboundForward, SandboxConfig};
 use crate::error::ApiError;
+use crate::org::OrgSetup;
 use crate::ratelimit::{Decision, SlidingWindowLimiter};
+use crate::stats::StatsRecorder;
 use crate::store::Store;
-use crate::{admin, analytics, messaging, oauth, outbound, responses};
+use crate::{admin, analytics, messaging, oauth, org, outbound, responses};
 
 /// Settings and bookkeeping that change while the sandbox runs.
 #[derive(Debug)]
@@ -37,6 +39,10 @@ pub(crate) struct Runtime {
     pub(crate) tokens: HashMap<String, Timestamp>,
     /// `429` answers given so far (burst faults and the per-token limit), for benchmarks.
     pub(crate) answered_429: u64,
+    /// Requests and 429s per route template (`GET /__sandbox/stats`).
+    pub(crate) stats: StatsRecorder,
+    /// Provisioned numbers and domains, and the OAuth client's permissions.
+    pub(crate) org: OrgSetup,
 }
 
 /// State shared by every handler.
@@ -45,7 +51,6 @@ pub(crate) struct Inner {
     pub(crate) client_id: String,
     pub(crate) client_secret: String,
     pub(crate) from_numbers: Vec<String>,
-    pub(crate) email_domains: Vec<String>,
     pub(crate) delivery_step: SignedDuration,
     pub(crate) inbound_forward: Option<InboundForward>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -73,10 +78,8 @@ impl AppState {
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),
             from_numbers: config.from_numbers.clone(),
-            email_domains: config.email_domains.clone(),
             delivery_step,
             inbound_forward: config.inbound_forward.clone(),
-            clock,
             store,
             http: reqwest::Client::new(),
             runtime: Mutex::new(Runtime {
@@ -87,7 +90,17 @@ impl AppState {
                 rng: StdRng::seed_from_u64(config.seed),
                 tokens: HashMap::new(),
                 answered_429: 0,
+                stats: StatsRecorder::new(clock.now()),
+                org: OrgSetup {
+                    sms_numbers: config.from_numbers.clone(),
+                    email_domains: config.email_domains.clone(),
+                    permissions: crate::org::DEFAULT_PERMISSIONS
+                        .iter()
+                        .map(|p| (*p).to_owned())
+                        .collect(),
+                },
             }),
+            clock,
         }))
     }
 
@@ -123,7 +136,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(responses::list_libraries).post(responses::create_library),
         )
         .route(
-            "/api/v2/responsemanagement/libraries/{id}",
+            "/api/v2/responsemanagement/libraries/{libraryId}",
             get(responses::get_library)
                 .put(responses::update_library)
                 .delete(responses::delete_library),
@@ -137,7 +150,7 @@ pub(crate) fn router(state: AppState) -> Router {
             post(responses::query_responses),
         )
         .route(
-            "/api/v2/responsemanagement/responses/{id}",
+            "/api/v2/responsemanagement/responses/{responseId}",
             get(responses::get_response)
                 .put(responses::update_response)
                 .delete(responses::delete_response),
@@ -151,7 +164,7 @@ pub(crate) fn router(state: AppState) -> Router {
             post(messaging::send_agentless_email),
         )
         .route(
-            "/api/v2/conversations/messages/{id}/details",
+            "/api/v2/conversations/messages/{messageId}/details",
             get(messaging::message_details),
         )
         .route(
@@ -159,11 +172,11 @@ pub(crate) fn router(state: AppState) -> Router {
             get(outbound::list_dnc_lists).post(outbound::create_dnc_list),
         )
         .route(
-            "/api/v2/outbound/dnclists/{id}",
+            "/api/v2/outbound/dnclists/{dncListId}",
             get(outbound::get_dnc_list),
         )
         .route(
-            "/api/v2/outbound/dnclists/{id}/phonenumbers",
+            "/api/v2/outbound/dnclists/{dncListId}/phonenumbers",
             post(outbound::add_phone_numbers),
         )
         .route(
@@ -171,8 +184,22 @@ pub(crate) fn router(state: AppState) -> Router {
             post(analytics::conversation_details_query),
         )
         .route(
-            "/api/v2/organizations/limits/namespaces/{ns}",
+            "/api/v2/organizations/limits/namespaces/{namespaceName}",
             get(admin::limits_namespace),
+        )
+        .route("/api/v2/tokens/me", get(org::tokens_me))
+        .route("/api/v2/authorization/subjects/me", get(org::subjects_me))
+        .route(
+            "/api/v2/routing/sms/phonenumbers",
+            get(org::sms_phone_numbers),
+        )
+        .route(
+            "/api/v2/routing/email/outbound/domains",
+            get(org::outbound_domains),
+        )
+        .route(
+            "/api/v2/routing/email/outbound/domains/{domainId}",
+            get(org::outbound_domain),
         )
         .fallback(api_not_found)
         .route_layer(middleware::from_fn_with_state(state.clone(), api_guard));
@@ -203,6 +230,13 @@ async fn api_guard(State(state): State<AppState>, mut req: Request, next: Next) 
         tokio::time::sleep(std::time::Duration::from_millis(latency)).await;
     }
 
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("(unmatched)", MatchedPath::as_str)
+        .to_owned();
+    state.runtime().stats.record(&method, &route);
     let token = match bearer_token(&req) {
         Ok(token) => token,
         Err(err) => return err.into_response(),
@@ -229,6 +263,7 @@ async fn api_guard(State(state): State<AppState>, mut req: Request, next: Next) 
         if rt.faults.burst_429 > 0 {
             rt.faults.burst_429 -= 1;
             rt.answered_429 += 1;
+            rt.stats.too_many(&method, &route);
             let secs = rt.faults.burst_retry_after_secs.max(1);
             return ApiError::too_many_requests(secs).into_response();
         }
@@ -236,12 +271,17 @@ async fn api_guard(State(state): State<AppState>, mut req: Request, next: Next) 
             && let Decision::Refuse { retry_after_secs } = rt.limiter.check(&token, limit, now)
         {
             rt.answered_429 += 1;
+            rt.stats.too_many(&method, &route);
             let mut err = ApiError::too_many_requests(retry_after_secs);
             err.body.limit = Some(crate::wire::Limit {
                 key: "client.credentials.token.rate.per.minute".to_owned(),
                 namespace: "platform.api".to_owned(),
                 value: i64::from(limit),
             });
+            return err.into_response();
+        }
+        rt.stats.admitted(&token, now);
+        if let Err(err) = crate::org::check_permission(&rt.org, &method, &route) {
             return err.into_response();
         }
         if fail_draw < rt.faults.error_5xx_ratio {

@@ -1,6 +1,7 @@
 //! `herald-sandbox`: a faithful local emulator of the Genesys Cloud API subset herald uses —
 //! `/oauth/token`, Response Management, agentless SMS and email, message details, DNC lists,
-//! the analytics conversation-details query, per-token rate limits — with seeded fault
+//! the analytics conversation-details query, the org set-up `herald doctor` reads (token info,
+//! permissions, SMS numbers, outbound email domains, limits), per-token rate limits — with seeded fault
 //! injection and an admin API under `/__sandbox/`.
 //!
 //! It is product code: herald's embedded `sandbox` environment, the ground of the integration
@@ -18,11 +19,13 @@ mod config;
 mod error;
 mod messaging;
 mod oauth;
+mod org;
 mod outbound;
 pub mod ratelimit;
 mod responses;
 mod serve;
 mod server;
+mod stats;
 mod store;
 pub mod wire;
 
@@ -35,6 +38,8 @@ pub use error::{ApiError, SandboxError};
 pub use messaging::{
     EMAIL_SUBJECT_MAX_CHARS, SMS_MAX_CHARS, Subscription, classify_reply, is_e164,
 };
+pub use org::{DEFAULT_PERMISSIONS, ORG_ID, OrgSetup};
 pub use serve::{ServeArgs, serve, write_banner};
 pub use server::{RunningSandbox, start, start_with_clock};
+pub use stats::{RouteStats, SandboxStats};
 pub use store::{AcceptedMessage, Channel, InboundMessage};

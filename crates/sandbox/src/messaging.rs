@@ -155,7 +155,7 @@ fn validate_sms(
             format!("No {kind} integration with id '{from}' exists in this organization."),
         ));
     }
-    if !state.from_numbers.iter().any(|n| n == from) {
+    if !state.runtime().org.sms_numbers.iter().any(|n| n == from) {
         return Err(ApiError::invalid_field(
             "fromAddress",
             format!("'{from}' is not an SMS number provisioned in this organization."),
@@ -295,11 +295,13 @@ fn validate_email(
         .rsplit_once('@')
         .map(|(_, d)| d.to_lowercase())
         .unwrap_or_default();
-    if !state
+    let provisioned = state
+        .runtime()
+        .org
         .email_domains
         .iter()
-        .any(|d| d.eq_ignore_ascii_case(&domain))
-    {
+        .any(|d| d.eq_ignore_ascii_case(&domain));
+    if !provisioned {
         return Err(ApiError::invalid_field(
             "fromAddress.email",
             format!(

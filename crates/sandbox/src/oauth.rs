@@ -60,6 +60,7 @@ pub(crate) async fn token(
     headers: HeaderMap,
     form: Result<axum::Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
+    state.runtime().stats.record("POST", "/oauth/token");
     let Some((id, secret)) = basic_credentials(&headers) else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,

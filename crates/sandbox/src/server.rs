@@ -201,6 +201,38 @@ impl RunningSandbox {
         self.state.runtime().answered_429
     }
 
+    /// The org set-up: provisioned SMS numbers, outbound email domains, the OAuth client's
+    /// permissions (same as `GET /__sandbox/org`).
+    pub fn org(&self) -> crate::OrgSetup {
+        self.state.runtime().org.clone()
+    }
+
+    /// Replaces the org set-up, e.g. to unprovision a number, remove a domain or drop a
+    /// permission (same as `POST /__sandbox/org` with every field). Numbers must be E.164.
+    pub fn set_org(&self, org: crate::OrgSetup) -> Result<(), SandboxError> {
+        if let Some(bad) = org
+            .sms_numbers
+            .iter()
+            .find(|n| !crate::messaging::is_e164(n))
+        {
+            return Err(SandboxError::Config(format!("'{bad}' is not E.164")));
+        }
+        self.state.runtime().org = org;
+        Ok(())
+    }
+
+    /// Requests and 429 answers per method and route template so far (same as
+    /// `GET /__sandbox/stats`).
+    pub fn stats(&self) -> crate::SandboxStats {
+        self.state.runtime().stats.snapshot()
+    }
+
+    /// Starts counting requests afresh (same as `DELETE /__sandbox/stats`).
+    pub fn reset_stats(&self) {
+        let now = self.state.now();
+        self.state.runtime().stats = crate::stats::StatsRecorder::new(now);
+    }
+
     /// Every accepted outbound message, in arrival order.
     pub async fn messages(&self) -> Result<Vec<AcceptedMessage>, SandboxError> {
         self.state.store.call(|c| store::list_messages(c)).await

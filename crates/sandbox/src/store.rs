@@ -108,6 +108,48 @@ pub struct InboundMessage {
     pub timestamp: Timestamp,
 }
 
+/// Creates the state file's missing directories 0700 and the file itself 0600 (it holds full
+/// phone numbers and email addresses), whatever the umask; an existing file readable by group
+/// or others is tightened to owner-only. `SQLite` gives its `-wal` and `-shm` files the mode of
+/// the database file.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.is_dir()
+    {
+        let mut missing = Vec::new();
+        let mut cur = Some(dir);
+        while let Some(d) = cur.filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+            missing.push(d.to_owned());
+            cur = d.parent();
+        }
+        for d in missing.iter().rev() {
+            match std::fs::DirBuilder::new().mode(0o700).create(d) {
+                Ok(()) => std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(file) => file.set_permissions(std::fs::Permissions::from_mode(0o600)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Handle on the state database; cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
@@ -124,6 +166,12 @@ impl Store {
         let conn = match location {
             StateLocation::Memory => Connection::open_in_memory()?,
             StateLocation::File(path) => {
+                create_private(path).map_err(|e| {
+                    SandboxError::Config(format!(
+                        "cannot create the state file {}: {e}",
+                        path.display()
+                    ))
+                })?;
                 let conn = Connection::open(path)?;
                 conn.busy_timeout(std::time::Duration::from_secs(5))?;
                 conn.pragma_update(None, "journal_mode", "WAL")?;

@@ -1154,3 +1154,120 @@ async fn unknown_api_route_is_a_404_error_body() {
     let (s, err) = env.get("/api/v2/messaging/templates").await;
     assert_error(s, &err, StatusCode::NOT_FOUND, "not.found");
 }
+
+#[tokio::test]
+async fn stats_count_requests_and_429s_by_route_template() {
+    let env = Env::with(SandboxConfig {
+        rate_limit_per_minute: Some(4),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let lib = env.library("stats").await;
+    let (_, created) = env
+        .post(
+            "/api/v2/responsemanagement/responses",
+            json!({"name": "r", "libraries": [{"id": lib}], "responseType": "CampaignSmsTemplate",
+                   "texts": [{"content": "hi", "contentType": "text/plain"}]}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let get_response = format!("/api/v2/responsemanagement/responses/{id}");
+    assert_eq!(env.get(&get_response).await.0, StatusCode::OK);
+    assert_eq!(env.sms("+13175550100", "hi").await.0, StatusCode::ACCEPTED);
+    // The fifth API request in the window is refused.
+    assert_eq!(
+        env.get(&get_response).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+
+    let resp = env
+        .http
+        .get(env.url("/__sandbox/stats"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let json: Value = resp.json().await.unwrap();
+    let route = |method: &str, route: &str| {
+        json["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["method"] == method && r["route"] == route)
+            .map(|r| {
+                (
+                    r["requests"].as_u64().unwrap(),
+                    r["tooManyRequests"].as_u64().unwrap(),
+                )
+            })
+    };
+    let template = "/api/v2/responsemanagement/responses/{responseId}";
+    assert_eq!(route("GET", template), Some((2, 1)));
+    assert_eq!(
+        route("POST", "/api/v2/conversations/messages/agentless"),
+        Some((1, 0))
+    );
+    assert_eq!(
+        route("POST", "/api/v2/responsemanagement/libraries"),
+        Some((1, 0))
+    );
+    assert_eq!(route("POST", "/oauth/token"), Some((1, 0)));
+    assert_eq!(json["tooManyRequests"], 1);
+    assert_eq!(json["requests"], 6);
+    assert_eq!(json["maxAdmittedIn60s"], 4);
+    // No concrete id or address appears, only templates.
+    let text = json.to_string();
+    assert!(!text.contains(id) && !text.contains("3175550100"), "{text}");
+
+    let typed = env.sb.stats();
+    assert_eq!(typed.requests_to("GET", template), 2);
+    assert_eq!(typed.too_many_requests_to("GET", template), 1);
+    assert_eq!(typed.max_admitted_in_60s, 4);
+
+    // A window later the limiter admits again; the maximum stays 4.
+    env.clock.advance(SignedDuration::from_secs(60));
+    assert_eq!(env.get(&get_response).await.0, StatusCode::OK);
+    assert_eq!(env.sb.stats().max_admitted_in_60s, 4);
+    // Admin requests are not counted; a reset starts afresh.
+    let resp = env
+        .http
+        .delete(env.url("/__sandbox/stats"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let after = env.sb.stats();
+    assert_eq!((after.requests, after.max_admitted_in_60s), (0, 0));
+}
+
+#[tokio::test]
+async fn state_file_and_its_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state").join("nested");
+    let path = state_dir.join("sandbox-state.db");
+    let config = SandboxConfig {
+        state: StateLocation::File(path.clone()),
+        ..SandboxConfig::default()
+    };
+    let env = Env::with(config.clone()).await;
+    env.sms("+13175550100", "private").await;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&state_dir), 0o700);
+    assert_eq!(mode(&dir.path().join("state")), 0o700);
+    for suffix in ["-wal", "-shm"] {
+        let side = state_dir.join(format!("sandbox-state.db{suffix}"));
+        if side.exists() {
+            assert_eq!(mode(&side) & 0o077, 0, "{}", side.display());
+        }
+    }
+    env.sb.shutdown().await;
+
+    // An existing file readable by others is tightened on the next start.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let env = Env::with(config).await;
+    assert_eq!(mode(&path), 0o600);
+    env.sb.shutdown().await;
+}

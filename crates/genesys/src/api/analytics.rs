@@ -59,8 +59,55 @@ impl GenesysClient {
         interval_start: jiff::Timestamp,
         interval_end: jiff::Timestamp,
     ) -> Result<Vec<ConversationSummary>, ApiError> {
+        self.details_query(
+            "addressTo",
+            address_to,
+            interval_start,
+            interval_end,
+            MAX_PAGES,
+        )
+        .await
+    }
+
+    /// Every outbound conversation sent from `address_from` (an SMS number or an email address)
+    /// that started in `[interval_start, interval_end)`, oldest first, one summary per
+    /// conversation with the recipient in `address_to` — for reconciling many unknown sends at
+    /// once: one query per time slice and sender, paged (`pageSize` 100, `pageNumber` 1, 2, …
+    /// until a short page or `totalHits`), so requests grow with pages, not rows; the caller
+    /// matches recipients locally.
+    ///
+    /// Conversations outside the interval are dropped here too (the API returns conversations
+    /// "that started on a day touched by the interval"), so the result is exact whichever way
+    /// the server reads the interval. More than 100 pages (10,000 conversations) in one slice is
+    /// an `ApiError::Decode` asking for a shorter slice.
+    #[instrument(skip_all)]
+    pub async fn conversations_from(
+        &self,
+        address_from: &str,
+        interval_start: jiff::Timestamp,
+        interval_end: jiff::Timestamp,
+    ) -> Result<Vec<ConversationSummary>, ApiError> {
+        self.details_query(
+            "addressFrom",
+            address_from,
+            interval_start,
+            interval_end,
+            MAX_PAGES,
+        )
+        .await
+    }
+
+    async fn details_query(
+        &self,
+        dimension: &'static str,
+        value: &str,
+        interval_start: jiff::Timestamp,
+        interval_end: jiff::Timestamp,
+        max_pages: u32,
+    ) -> Result<Vec<ConversationSummary>, ApiError> {
         let mut out = Vec::new();
-        for page_number in 1..=MAX_PAGES {
+        let mut seen = 0u64;
+        for page_number in 1..=max_pages {
             let body = ConversationQuery {
                 interval: format!("{interval_start}/{interval_end}"),
                 order: "asc",
@@ -69,9 +116,9 @@ impl GenesysClient {
                     kind: "and",
                     predicates: [Predicate {
                         kind: "dimension",
-                        dimension: "addressTo",
+                        dimension,
                         operator: "matches",
-                        value: address_to,
+                        value,
                     }],
                 }],
                 paging: Paging {
@@ -88,12 +135,23 @@ impl GenesysClient {
             let page: WireConversationQueryResponse =
                 self.call_json(call, "conversation details query").await?;
             let count = page.conversations.len();
+            seen += count as u64;
             for conversation in page.conversations {
                 let sessions = conversation.participants.iter().flat_map(|p| &p.sessions);
+                let wanted = |s: &&crate::models::WireSession| match dimension {
+                    "addressFrom" => s.address_from.as_deref() == Some(value),
+                    _ => s.address_to.as_deref() == Some(value),
+                };
                 let session = sessions
                     .clone()
-                    .find(|s| s.address_to.as_deref() == Some(address_to))
+                    .find(wanted)
                     .or_else(|| sessions.clone().next());
+                let in_interval = conversation
+                    .conversation_start
+                    .is_none_or(|t| t >= interval_start && t < interval_end);
+                if !in_interval {
+                    continue;
+                }
                 out.push(ConversationSummary {
                     conversation_id: conversation.conversation_id,
                     start: conversation.conversation_start,
@@ -107,10 +165,16 @@ impl GenesysClient {
                 });
             }
             let total = page.total_hits.unwrap_or(0);
-            if count < PAGE_SIZE as usize || out.len() as u64 >= total {
-                break;
+            if count < PAGE_SIZE as usize || seen >= total {
+                return Ok(out);
             }
         }
-        Ok(out)
+        Err(ApiError::Decode {
+            what: "conversation details query",
+            reason: format!(
+                "more than {} conversations in one interval; query a shorter interval",
+                u64::from(max_pages) * u64::from(PAGE_SIZE)
+            ),
+        })
     }
 }

@@ -9,6 +9,11 @@ mod messaging;
 mod organization;
 mod outbound;
 mod responses;
+mod setup;
+
+pub use setup::{
+    NamedEntity, OrgLimit, OutboundDomain, RoleDivision, SmsPhoneNumber, TokenClient, TokenInfo,
+};
 
 use std::fmt::Write as _;
 

@@ -296,6 +296,77 @@ def main():
     if not any(l.value == 300 for l in limits.entities):
         fail(f"limits do not report 300: {limits}")
 
+    # What `herald doctor` reads: who the token is, what it may do, the org's numbers and
+    # domains; and each failure set-up of the admin API.
+    tokens = sdk.TokensApi(api_client).get_tokens_me()
+    if tokens.o_auth_client.id != client_id or tokens.o_auth_client.authorized_grant_type != "CLIENT-CREDENTIALS":
+        fail(f"unexpected token info {tokens}")
+    if not tokens.o_auth_client.role_divisions:
+        fail("token info without role divisions")
+    authz = sdk.AuthorizationApi(api_client)
+
+    def permissions():
+        subject = authz.get_authorization_subjects_me(include_full_roles=True)
+        return {
+            f"{p.domain}:{p.entity_name}:{a}"
+            for g in subject.grants
+            for p in (g.role.policies or [])
+            for a in p.actions
+        }
+
+    granted = permissions()
+    for needed in ("conversation:message:create", "responses:response:add", "analytics:conversationDetail:view", "outbound:dnc:add"):
+        if needed not in granted:
+            fail(f"{needed} not granted: {sorted(granted)}")
+    if any(g.role.policies for g in authz.get_authorization_subjects_me().grants):
+        fail("role policies returned without includeFullRoles")
+    routing = sdk.RoutingApi(api_client)
+    numbers = routing.get_routing_sms_phonenumbers(page_size=25, page_number=1)
+    if [n.phone_number for n in numbers.entities] != [from_number] or numbers.entities[0].phone_number_status != "ACTIVE":
+        fail(f"unexpected SMS numbers {numbers}")
+    if routing.get_routing_sms_phonenumbers(phone_number="1317*").total != 0:
+        fail("phoneNumber filter ignored")
+    domains = routing.get_routing_email_outbound_domains(page_size=25, page_number=1)
+    if [d.id for d in domains.entities] != ["example.com"]:
+        fail(f"unexpected outbound domains {domains}")
+    if routing.get_routing_email_outbound_domain("example.com").name != "example.com":
+        fail("outbound domain by id")
+    expect_api_error(api_client, lambda: routing.get_routing_email_outbound_domain("elsewhere.test"), 404, "not.found")
+    reduced = sorted(granted - {"conversation:message:create"})
+    admin(base_url, "/org", {"smsNumbers": [], "emailDomains": [], "permissions": reduced})
+    if routing.get_routing_sms_phonenumbers().total != 0 or routing.get_routing_email_outbound_domains().total != 0:
+        fail("unprovisioned number or removed domain still listed")
+    if "conversation:message:create" in permissions():
+        fail("dropped permission still granted")
+    send_one = lambda: conv.post_conversations_messages_agentless(
+        make(models.SendAgentlessOutboundMessageRequest, from_address=from_number, to_address="+13175550101",
+             to_address_messenger_type="sms", text_body="x"))
+    err, _ = expect_api_error(api_client, send_one, 403, "missing.any.permissions")
+    if "conversation:message:create" not in err.message:
+        fail(f"403 does not name the permission: {err.message}")
+    admin(base_url, "/org", {"permissions": sorted(granted)})
+    expect_api_error(api_client, send_one, 400, "invalid.value")
+    admin(base_url, "/org", {"smsNumbers": [from_number], "emailDomains": ["example.com"],
+                             "permissions": sorted(granted)})
+
+    # Bulk reconcile: the details query by sender, paged.
+    page1 = sdk.AnalyticsApi(api_client).post_analytics_conversations_details_query(
+        make(models.ConversationQuery,
+            interval=interval,
+            order="asc",
+            order_by="conversationStart",
+            segment_filters=[
+                make(models.SegmentDetailQueryFilter,
+                    type="and",
+                    predicates=[make(models.SegmentDetailQueryPredicate, type="dimension", dimension="addressFrom", operator="matches", value=from_number)],
+                )
+            ],
+            paging=make(models.PagingSpec, page_size=1, page_number=1),
+        )
+    )
+    if page1.total_hits != 1 or len(page1.conversations) != 1:
+        fail(f"paged query by addressFrom: {page1}")
+
     # 429 handling as the SDK ships it: urllib3 honours Retry-After (seconds) and retries.
     admin(base_url, "/faults", {"burst_429": 2, "burst_retry_after_secs": 1})
     started = time.monotonic()
