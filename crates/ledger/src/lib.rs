@@ -255,6 +255,10 @@ pub trait Ledger: Send {
     ) -> Result<u64>;
     /// The storage engine's own consistency check; `["ok"]` when healthy.
     fn integrity_check(&self) -> Result<Vec<String>>;
+    /// Readiness check: opens a write transaction, really writes a row, then rolls it back
+    /// (nothing is kept, no event is appended). Fails when the ledger is locked by another
+    /// writer past its timeout, read-only, full or unreachable.
+    fn probe_write(&mut self) -> Result<()>;
 
     /// Row count of every stored table, keyed by [`RawTable::name`].
     fn table_counts(&self) -> Result<TableCounts>;

@@ -427,6 +427,7 @@ fn populate(l: &mut dyn Ledger) {
         action: InboundAction::Suppress,
         flagged: true,
         received_at: Timestamp::now(),
+        text_mac: None,
     })
     .unwrap();
     l.unsuppress(
