@@ -1,5 +1,7 @@
 //! `herald status`, `suppress …` and `ledger …` on the example workspace's sandbox ledger.
 
+use std::fmt::Write as _;
+
 use crate::support::{TestWorkspace, run};
 
 #[test]
@@ -121,10 +123,11 @@ fn csv_export_neutralises_formula_cells() {
     .enumerate()
     {
         let key = key.replace('"', "\"\"");
-        audience.push_str(&format!(
-            "\"{key}\",{},America/New_York,yes,ORD-{i},https://track.example.com/{i}\n",
+        let _ = writeln!(
+            audience,
+            "\"{key}\",{},America/New_York,yes,ORD-{i},https://track.example.com/{i}",
             crate::support::phone(i)
-        ));
+        );
     }
     ws.write("campaigns/data/shipped.csv", &audience);
     let _sb = crate::support::LocalSandbox::start(&ws);

@@ -109,6 +109,10 @@ pub(crate) enum Event {
         channel: Channel,
         action: InboundAction,
         flagged: bool,
+        /// The message's own time in Unix ms (opt-outs are ordered by it; schema 2); `None`
+        /// on older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_at: Option<i64>,
         /// Keyed MAC of the text (schema 2); `None` on older events.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         text_mac: Option<String>,

@@ -545,6 +545,7 @@ pub(crate) fn inbound_in(
             channel: inbound.channel,
             action: inbound.action,
             flagged: inbound.flagged,
+            received_at: Some(inbound.received_at.as_millisecond()),
             text_mac: inbound.text_mac.clone(),
             note,
         },
