@@ -944,6 +944,20 @@ pub fn opt_outs_follow_message_time(l: &mut dyn Ledger) {
             None,
         ]
     );
+    // A START dated far in the future counts as written now: the next real STOP wins.
+    let now = Timestamp::now();
+    let r8 = sms_recipient(8);
+    let future_start = InboundRecord {
+        received_at: now + SignedDuration::from_hours(24 * 365),
+        ..reply("m8-start", 8, Resubscribe, 0)
+    };
+    assert_eq!(l.record_inbound(&future_start).unwrap(), recorded(false));
+    let stop = InboundRecord {
+        received_at: now + SignedDuration::from_mins(10),
+        ..reply("m8-stop", 8, Suppress, 0)
+    };
+    assert_eq!(l.record_inbound(&stop).unwrap(), recorded(true));
+    assert!(l.is_suppressed(&r8, Channel::Sms).unwrap());
     let report = l.verify().unwrap();
     assert!(report.ok, "{report:?}");
 }

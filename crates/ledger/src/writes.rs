@@ -437,6 +437,10 @@ pub(crate) fn resolve_in(
 /// conflicting replay) needs a person to lift it.
 const LIFTABLE_SOURCE: &str = "inbound:";
 
+/// How far a reply's own timestamp may be ahead of the ledger's clock (clock skew between
+/// Genesys and this host); later times are clamped to `now + this`.
+const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
 /// The latest recorded message time of a recipient's `action` on a channel.
 fn latest_inbound(db: &mut dyn Db, inbound: &InboundRecord, action: &str) -> Result<Option<i64>> {
     Ok(db
@@ -462,8 +466,11 @@ fn latest_inbound(db: &mut dyn Db, inbound: &InboundRecord, action: &str) -> Res
 ///   recorded STOP and every suppression that applies comes from an inbound STOP.
 ///
 /// Returns whether to apply the keyword, and the note recorded when it is not applied.
-fn opt_out_decision(db: &mut dyn Db, inbound: &InboundRecord) -> Result<(bool, Option<String>)> {
-    let at = inbound.received_at.as_millisecond();
+fn opt_out_decision(
+    db: &mut dyn Db,
+    inbound: &InboundRecord,
+    at: i64,
+) -> Result<(bool, Option<String>)> {
     match inbound.action {
         InboundAction::Suppress => {
             let start = latest_inbound(db, inbound, "resubscribe")?;
@@ -516,8 +523,15 @@ pub(crate) fn inbound_in(
     at: i64,
     inbound: &InboundRecord,
 ) -> Result<InboundResult> {
+    // A message time ahead of the ledger's clock is taken as the ledger's time: a START
+    // dated in the future (a mis-mapped field, a forged request) must not outrank every
+    // STOP that follows it.
+    let written = inbound
+        .received_at
+        .as_millisecond()
+        .min(at.saturating_add(MAX_CLOCK_SKEW_MS));
     // Decided before the insert, against the messages recorded so far.
-    let (apply, note) = opt_out_decision(db, inbound)?;
+    let (apply, note) = opt_out_decision(db, inbound, written)?;
     let n = db.execute(
         "INSERT INTO inbound (message_id, recipient, masked, channel, action, flagged, received_at, recorded_at, text_mac) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (message_id) DO NOTHING",
@@ -528,7 +542,7 @@ pub(crate) fn inbound_in(
             inbound.channel.as_str(),
             inbound_action_str(inbound.action),
             inbound.flagged,
-            inbound.received_at.as_millisecond(),
+            written,
             at,
             &inbound.text_mac
         ],
@@ -545,7 +559,7 @@ pub(crate) fn inbound_in(
             channel: inbound.channel,
             action: inbound.action,
             flagged: inbound.flagged,
-            received_at: Some(inbound.received_at.as_millisecond()),
+            received_at: Some(written),
             text_mac: inbound.text_mac.clone(),
             note,
         },
