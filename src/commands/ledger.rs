@@ -85,6 +85,7 @@ pub(crate) fn run(
             let n = match args.format {
                 ExportFormat::Csv => {
                     let mut w = csv::Writer::from_writer(out);
+                    // Header cells are constant and safe.
                     w.write_record([
                         "campaign",
                         "row_key",
@@ -103,22 +104,26 @@ pub(crate) fn run(
                     ])?;
                     let n = ledger.export(campaign, &mut |row| {
                         let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-                        w.write_record([
-                            row.campaign.clone(),
-                            row.row_key.clone(),
-                            row.recipient.as_str().to_owned(),
-                            row.masked.clone(),
-                            row.channel.as_str().to_owned(),
-                            row.state.as_str().to_owned(),
-                            row.attempts.to_string(),
-                            row.template_hash.clone(),
-                            opt(&row.message_id),
-                            opt(&row.conversation_id),
-                            opt(&row.error_code),
-                            opt(&row.git_commit),
-                            opt(&row.receipt_status),
-                            row.updated_at.to_string(),
-                        ])
+                        w.write_record(
+                            [
+                                row.campaign.clone(),
+                                row.row_key.clone(),
+                                row.recipient.as_str().to_owned(),
+                                row.masked.clone(),
+                                row.channel.as_str().to_owned(),
+                                row.state.as_str().to_owned(),
+                                row.attempts.to_string(),
+                                row.template_hash.clone(),
+                                opt(&row.message_id),
+                                opt(&row.conversation_id),
+                                opt(&row.error_code),
+                                opt(&row.git_commit),
+                                opt(&row.receipt_status),
+                                row.updated_at.to_string(),
+                            ]
+                            .iter()
+                            .map(|cell| spreadsheet_safe(cell).into_owned()),
+                        )
                         .map_err(|e| herald_ledger::LedgerError::Io(std::io::Error::other(e)))
                     })?;
                     w.flush()?;
@@ -227,4 +232,44 @@ fn keygen(
     }
     printer.out(&out)?;
     Ok(ExitStatus::Success)
+}
+
+/// CSV injection (OWASP "CSV Injection"): a spreadsheet runs a cell that begins with `=`,
+/// `+`, `-` or `@` (or a tab or carriage return, which some spreadsheets skip before
+/// such a character) as a formula. Row keys, message ids and error codes come from
+/// audiences and remote systems, so every exported cell that begins with one of these is
+/// prefixed with a single quote, OWASP's recommendation: the spreadsheet then shows the
+/// text as it is (a masked phone number `+1******0100` still reads as itself, after a `'`).
+fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_quoted() {
+        for (cell, want) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+            ),
+            ("+1******0100", "'+1******0100"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1+1", "'\t=1+1"),
+            ("\r=1+1", "'\r=1+1"),
+            ("C-1001", "C-1001"),
+            ("a=b", "a=b"),
+            ("", ""),
+            ("'=already", "'=already"),
+        ] {
+            assert_eq!(spreadsheet_safe(cell), want, "{cell:?}");
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! `herald status`, `suppress …` and `ledger …` on the example workspace's sandbox ledger.
 
+use std::fmt::Write as _;
+
 use crate::support::{TestWorkspace, run};
 
 #[test]
@@ -268,5 +270,62 @@ fn migrate_from_a_missing_sqlite_ledger_is_refused_and_creates_nothing() {
     assert!(
         !ws.path().join(".herald/copy.db").exists(),
         "the target was created"
+    );
+}
+
+/// `ledger export --format csv` never hands a spreadsheet a formula (CSV injection): a cell
+/// from an audience or a remote system that begins with `=`, `+`, `-` or `@` is prefixed
+/// with `'`, and masked numbers stay readable.
+#[test]
+fn csv_export_neutralises_formula_cells() {
+    let ws = TestWorkspace::fixture("base");
+    let mut audience = String::from("customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n");
+    for (i, key) in [
+        "=HYPERLINK(\"http://evil.test\",\"x\")",
+        "@SUM(1)",
+        "-2+3",
+        "C-4",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let key = key.replace('"', "\"\"");
+        let _ = writeln!(
+            audience,
+            "\"{key}\",{},America/New_York,yes,ORD-{i},https://track.example.com/{i}",
+            crate::support::phone(i)
+        );
+    }
+    ws.write("campaigns/data/shipped.csv", &audience);
+    let _sb = crate::support::LocalSandbox::start(&ws);
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", "2026-12-02T15:00:00Z")
+        .args(["apply", "--auto-approve"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, export, err) = run(ws.herald().args(["ledger", "export", "--format", "csv"]));
+    assert_eq!(code, 0, "{err}");
+    let mut reader = csv::Reader::from_reader(export.as_bytes());
+    let mut keys = Vec::new();
+    for record in reader.records() {
+        let record = record.unwrap();
+        for cell in &record {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "unsafe cell {cell:?} in\n{export}"
+            );
+        }
+        assert!(record[3].starts_with("'+1******"), "{export}");
+        keys.push(record[1].to_owned());
+    }
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "'-2+3",
+            "'=HYPERLINK(\"http://evil.test\",\"x\")",
+            "'@SUM(1)",
+            "C-4"
+        ]
     );
 }

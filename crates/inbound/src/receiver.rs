@@ -13,16 +13,15 @@
 //! - a 2xx means the inbound row and its suppression change are committed in one ledger
 //!   transaction; any ledger failure is a 503 with `Retry-After` so the flow retries;
 //! - a replayed message id is a 200 `duplicate` and changes nothing, unless its text differs
-//!   from the delivery this process recorded: then it is a 409 `conflict`, logged (masked) and
-//!   counted, and an opt-out keyword in it still suppresses the sender (a STOP is never lost
-//!   to a mis-mapped id; a START in it never lifts anything);
+//!   from the one recorded (the ledger keeps a keyed MAC of each text, so this survives a
+//!   restart): then it is a 409 `conflict`, recorded in the ledger, logged (masked) and
+//!   counted, and an opt-out keyword in it still suppresses the sender in the same
+//!   transaction (a STOP is never lost to a mis-mapped id; a START in it never lifts
+//!   anything);
 //! - connections that do not finish a request head within the header timeout, including idle
 //!   keep-alive connections, are closed.
 
-use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::hash::BuildHasher as _;
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -35,8 +34,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use herald_ledger::{
-    Channel, InboundAction, InboundRecord, InboundResult, Ledger, LedgerKey, Suppression,
-    mask_phone,
+    Channel, InboundAction, InboundRecord, InboundResult, Ledger, LedgerKey, mask_phone,
 };
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use jiff::Timestamp;
@@ -69,8 +67,6 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a `/healthz` probe result is reused, so probes cannot load the ledger.
 const HEALTH_CACHE: Duration = Duration::from_secs(1);
-/// How many recent message ids the replay check remembers (about 20 MB at most).
-const REPLAY_MEMORY: usize = 50_000;
 
 /// A ledger shared between request handlers; each call runs on a blocking thread.
 pub type SharedLedger = Arc<Mutex<Box<dyn Ledger>>>;
@@ -115,56 +111,6 @@ impl Default for ServeOptions {
     }
 }
 
-/// Remembers a keyed digest of each recently recorded message's text, to tell a retry from
-/// a different message under a reused id. Memory only: never stored, logged or returned.
-struct ReplayMemory {
-    salt: [u8; 16],
-    digests: HashMap<String, [u8; 32]>,
-    order: VecDeque<String>,
-}
-
-impl ReplayMemory {
-    fn new() -> ReplayMemory {
-        // Two independently seeded SipHash outputs: enough to make the in-memory digests
-        // useless outside this process.
-        let a = RandomState::new().hash_one(0x6865_7261_6c64_u64);
-        let b = RandomState::new().hash_one(Instant::now());
-        let mut salt = [0; 16];
-        salt[..8].copy_from_slice(&a.to_le_bytes());
-        salt[8..].copy_from_slice(&b.to_le_bytes());
-        ReplayMemory {
-            salt,
-            digests: HashMap::new(),
-            order: VecDeque::new(),
-        }
-    }
-
-    fn digest(&self, text: &str) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(self.salt);
-        h.update(text.as_bytes());
-        h.finalize().into()
-    }
-
-    fn remember(&mut self, message_id: &str, digest: [u8; 32]) {
-        if self.digests.insert(message_id.to_owned(), digest).is_none() {
-            self.order.push_back(message_id.to_owned());
-            if self.order.len() > REPLAY_MEMORY
-                && let Some(oldest) = self.order.pop_front()
-            {
-                self.digests.remove(&oldest);
-            }
-        }
-    }
-
-    /// `Some(true)` when the id was recorded here with a different text.
-    fn differs(&self, message_id: &str, digest: &[u8; 32]) -> Option<bool> {
-        self.digests
-            .get(message_id)
-            .map(|first| first.ct_ne(digest).into())
-    }
-}
-
 /// The last `/healthz` probe: when it ended and what it found, or the probe still running.
 #[derive(Default)]
 struct HealthProbe {
@@ -184,7 +130,6 @@ pub struct ReceiverState {
     body_timeout: Duration,
     health_timeout: Duration,
     metrics: Metrics,
-    replays: Mutex<ReplayMemory>,
     health: tokio::sync::Mutex<HealthProbe>,
 }
 
@@ -250,7 +195,6 @@ impl ReceiverState {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             health_timeout: DEFAULT_HEALTH_TIMEOUT,
             metrics: Metrics::new(),
-            replays: Mutex::new(ReplayMemory::new()),
             health: tokio::sync::Mutex::new(HealthProbe::default()),
         })
     }
@@ -314,9 +258,10 @@ impl ReceiverState {
         bool::from(ok)
     }
 
-    /// Whether the ledger can start a write transaction now. Uses an empty
-    /// `suppress_many`: one write transaction (SQLite `BEGIN IMMEDIATE`, PostgreSQL the
-    /// chain lock row `FOR UPDATE`) that changes nothing. Results are reused for a second,
+    /// Whether the ledger can write now: [`Ledger::probe_write`] opens a write transaction
+    /// (SQLite `BEGIN IMMEDIATE`, PostgreSQL the chain lock row `FOR UPDATE`), really writes
+    /// a row and rolls it back, so a read-only or full database is not ready either. Results
+    /// are reused for a second,
     /// and a probe still stuck from before counts as not writable without starting another.
     async fn ledger_writable(&self) -> bool {
         let mut probe = self.health.lock().await;
@@ -329,10 +274,7 @@ impl ReceiverState {
             let ledger = self.ledger();
             tokio::task::spawn_blocking(move || {
                 let mut ledger = ledger.lock().unwrap_or_else(PoisonError::into_inner);
-                ledger
-                    .suppress_many(&[])
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                ledger.probe_write().map_err(|e| e.to_string())
             })
         });
         let ok = match tokio::time::timeout(self.health_timeout, &mut handle).await {
@@ -844,11 +786,7 @@ async fn record(state: &Arc<ReceiverState>, message: Inbound) -> (Outcome, Respo
         timestamp,
     } = message;
     let classification = state.keywords.classify(&text);
-    let text_digest = state
-        .replays
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .digest(&text);
+    let text_mac = state.key.text_mac(&text);
     drop(text);
     let masked = mask_phone(&from);
     let recipient = state.key.recipient_id(Channel::Sms, &from);
@@ -861,6 +799,7 @@ async fn record(state: &Arc<ReceiverState>, message: Inbound) -> (Outcome, Respo
         action: classification.action,
         flagged: classification.flagged,
         received_at: timestamp.unwrap_or_else(Timestamp::now),
+        text_mac: Some(text_mac),
     };
     let outcome = with_ledger(state, move |ledger| ledger.record_inbound(&record)).await;
     let action = action_str(classification.action);
@@ -869,11 +808,6 @@ async fn record(state: &Arc<ReceiverState>, message: Inbound) -> (Outcome, Respo
         Ok(Ok(InboundResult::Recorded {
             suppression_changed,
         })) => {
-            state
-                .replays
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remember(&message_id, text_digest);
             match classification.action {
                 InboundAction::Suppress => state.metrics.opt_out(),
                 InboundAction::Resubscribe => state.metrics.resubscribe(),
@@ -912,27 +846,20 @@ async fn record(state: &Arc<ReceiverState>, message: Inbound) -> (Outcome, Respo
             )
         }
         Ok(Ok(InboundResult::Duplicate)) => {
-            let differs = state
-                .replays
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .differs(&message_id, &text_digest);
-            if differs == Some(true) {
-                return replay_conflict(
-                    state,
-                    message_id,
-                    recipient,
-                    masked,
-                    classification.action,
-                )
-                .await;
-            }
             tracing::info!(message_id, from = masked, "inbound reply already recorded");
             (
                 Outcome::Duplicate,
                 (StatusCode::OK, axum::Json(json!({ "status": "duplicate" }))).into_response(),
             )
         }
+        Ok(Ok(InboundResult::Conflict {
+            suppression_changed,
+        })) => replay_conflict(
+            &message_id,
+            &masked,
+            classification.action,
+            suppression_changed,
+        ),
         Ok(Err(e)) => {
             tracing::error!(message_id, from = masked, error = %e, "inbound reply NOT recorded: ledger error; answering 503 so the sender retries");
             (Outcome::Unavailable, unavailable())
@@ -945,45 +872,25 @@ async fn record(state: &Arc<ReceiverState>, message: Inbound) -> (Outcome, Respo
 }
 
 /// A recorded message id arrived again with a different text: a mis-mapped id (e.g. the
-/// conversation id) or a forged replay. Not a plain duplicate: logged and counted, answered
-/// `409`; an opt-out keyword in it still suppresses the sender (its own audit source), a
-/// re-subscribe keyword is ignored.
-async fn replay_conflict(
-    state: &Arc<ReceiverState>,
-    message_id: String,
-    recipient: herald_ledger::RecipientId,
-    masked: String,
+/// conversation id) or a forged replay. Not a plain duplicate: the ledger recorded it as an
+/// `inbound_conflict` event and, for an opt-out keyword, suppressed the sender in the same
+/// transaction (its own audit source); a re-subscribe keyword lifted nothing. Logged
+/// (masked) and counted here, answered `409`.
+fn replay_conflict(
+    message_id: &str,
+    masked: &str,
     action: InboundAction,
+    suppression_changed: bool,
 ) -> (Outcome, Response) {
     let action_name = action_str(action);
-    let mut suppressed = false;
-    if action == InboundAction::Suppress {
-        let suppression = Suppression {
-            recipient,
-            masked: masked.clone(),
-            channel: Some(Channel::Sms),
-            reason:
-                "opt-out keyword in a replayed message id whose text differs (flagged for review)"
-                    .to_owned(),
-            source: format!("inbound-replay:{message_id}"),
-        };
-        match with_ledger(state, move |ledger| ledger.suppress(&suppression)).await {
-            Ok(Ok(_)) => suppressed = true,
-            Ok(Err(e)) => {
-                tracing::error!(message_id, from = masked, error = %e, "opt-out in a conflicting replay NOT recorded: ledger error; answering 503 so the sender retries");
-                return (Outcome::Unavailable, unavailable());
-            }
-            Err(e) => {
-                tracing::error!(message_id, from = masked, error = %e, "opt-out in a conflicting replay NOT recorded: ledger task failed; answering 503 so the sender retries");
-                return (Outcome::Unavailable, unavailable());
-            }
-        }
-    }
+    // An opt-out keyword in a conflict always leaves the sender suppressed.
+    let suppressed = action == InboundAction::Suppress;
     tracing::warn!(
         message_id,
         from = masked,
         action = action_name,
         suppressed,
+        suppression_changed,
         "replayed message id with a different text: flagged, not treated as a duplicate; check that the Data Action maps messageId to the message's own id"
     );
     (

@@ -483,3 +483,74 @@ async fn shutdown_waits_for_a_slow_in_flight_request_and_commits_it() {
         .expect("serve");
     assert!(h.suppressed(), "the answered STOP is committed");
 }
+
+/// The replay check is kept in the ledger (a keyed MAC of the text), so it survives a
+/// restart: a new receiver on the same ledger still answers a reused id with another text
+/// with `409`, and the STOP in it still counts.
+#[tokio::test]
+async fn a_replay_conflict_is_recognised_after_a_restart() {
+    let h = Harness::new();
+    let before = router(h.state());
+    let (status, _) = post(&before, SECRET, &message("restart-1", "see you then")).await;
+    assert_eq!(status, StatusCode::OK);
+    drop(before);
+
+    // A new receiver process: nothing in memory.
+    let after = router(h.state());
+    let (status, answer) = post(&after, SECRET, &message("restart-1", "see you then")).await;
+    assert_eq!(
+        (status, answer),
+        (StatusCode::OK, json!({"status": "duplicate"}))
+    );
+    let (status, answer) = post(&after, SECRET, &message("restart-1", "STOP")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    assert_eq!(answer["suppressed"], true);
+    assert!(h.suppressed());
+    let kinds: Vec<String> = h
+        .inspect()
+        .events(0, 100)
+        .expect("events")
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.contains(&"inbound_conflict".to_owned()), "{kinds:?}");
+    // The text itself is never stored.
+    let stored: Option<String> = h
+        .inspect()
+        .connection()
+        .query_row(
+            "SELECT text_mac FROM inbound WHERE message_id = 'restart-1'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("row");
+    let stored = stored.expect("text_mac recorded");
+    assert_eq!(stored, h.key.text_mac("see you then"));
+    assert!(!stored.contains("see you"));
+}
+
+/// Readiness needs a real write: a ledger that can open a write transaction but fails when
+/// a row is written (as on a full disk or a file system remounted read-only; simulated
+/// here by a temporary trigger on the receiver's own connection) is not ready.
+#[tokio::test]
+async fn healthz_is_503_when_the_ledger_cannot_really_write() {
+    let h = Harness::new();
+    let app = router(
+        h.state()
+            .with_health_timeout(Duration::from_millis(500))
+            .expect("timeout"),
+    );
+    assert_eq!(get(&app, "/healthz").await.0, StatusCode::OK);
+    let failing = SqliteLedger::open(&h.path, &h.key).expect("open");
+    failing
+        .connection()
+        .execute_batch(
+            "CREATE TEMP TRIGGER no_space BEFORE INSERT ON main.meta \
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .expect("trigger");
+    *h.ledger.lock().expect("lock") = Box::new(failing);
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past the probe cache
+    let (status, _, body) = get(&app, "/healthz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+}

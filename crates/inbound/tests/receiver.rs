@@ -93,13 +93,18 @@ impl Harness {
 }
 
 fn message(id: &str, text: &str) -> String {
+    message_at(id, text, "2026-03-01T12:00:00.000Z")
+}
+
+/// A reply written at `timestamp` (opt-outs are ordered by it; a tie goes to the STOP).
+fn message_at(id: &str, text: &str, timestamp: &str) -> String {
     json!({
         "messageId": id,
         "conversationId": "c-1",
         "from": PHONE,
         "to": "+15550001111",
         "text": text,
-        "timestamp": "2026-03-01T12:00:00.000Z",
+        "timestamp": timestamp,
     })
     .to_string()
 }
@@ -324,7 +329,19 @@ async fn flagged_sentences_suppress_and_start_resubscribes() {
     );
     assert!(h.suppressed());
 
-    let r = send(&app, Some(SECRET), message("m-2", "START")).await;
+    // A START written at the same time as the STOP does not lift it; a later one does.
+    let r = send(&app, Some(SECRET), message("m-2a", "START")).await;
+    assert_eq!(
+        r.json,
+        json!({ "status": "recorded", "action": "resubscribe", "flagged": false })
+    );
+    assert!(h.suppressed());
+    let r = send(
+        &app,
+        Some(SECRET),
+        message_at("m-2", "START", "2026-03-01T12:05:00.000Z"),
+    )
+    .await;
     assert_eq!(
         r.json,
         json!({ "status": "recorded", "action": "resubscribe", "flagged": false })

@@ -109,6 +109,24 @@ pub(crate) enum Event {
         channel: Channel,
         action: InboundAction,
         flagged: bool,
+        /// The message's own time in Unix ms (opt-outs are ordered by it; schema 2); `None`
+        /// on older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        received_at: Option<i64>,
+        /// Keyed MAC of the text (schema 2); `None` on older events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text_mac: Option<String>,
+        /// Why the opt-out decision differs from the keyword (e.g. `START ignored: …`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// A recorded message id arrived again with a different text (the row is unchanged).
+    InboundConflict {
+        message_id: String,
+        recipient: RecipientId,
+        channel: Channel,
+        action: InboundAction,
+        text_mac: String,
     },
     ReceiptRecorded {
         message_id: String,
@@ -133,6 +151,7 @@ impl Event {
             Event::UnknownResolved { .. } => "unknown_resolved",
             Event::SuppressionChanged { .. } => "suppression_changed",
             Event::InboundRecorded { .. } => "inbound_recorded",
+            Event::InboundConflict { .. } => "inbound_conflict",
             Event::ReceiptRecorded { .. } => "receipt_recorded",
         }
     }
@@ -294,6 +313,7 @@ impl Replay {
             | Event::TemplateWritten { .. }
             | Event::TemplateRenamed { .. }
             | Event::InboundRecorded { .. }
+            | Event::InboundConflict { .. }
             | Event::ReceiptRecorded { .. } => {}
         }
     }

@@ -218,6 +218,26 @@ impl LedgerKey {
         RecipientId(self.mac(&input))
     }
 
+    /// A keyed digest of an inbound reply's text (hex HMAC-SHA256), stored instead of the
+    /// text so that a replayed message id with a different text is recognised. The MAC key
+    /// is derived from the ledger key under its own domain label, so a text MAC can never
+    /// equal a recipient id or a chain link, and the text cannot be recovered or guessed
+    /// without the ledger key.
+    pub fn text_mac(&self, text: &str) -> String {
+        let derived = self.mac_bytes(b"herald-inbound-text-key:v1");
+        let mut mac =
+            <Hmac<Sha256>>::new_from_slice(&derived).expect("HMAC accepts keys of any length");
+        mac.update(text.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn mac_bytes(&self, input: &[u8]) -> [u8; 32] {
+        let mut mac =
+            <Hmac<Sha256>>::new_from_slice(&self.bytes).expect("HMAC accepts keys of any length");
+        mac.update(input);
+        mac.finalize().into_bytes().into()
+    }
+
     fn mac(&self, input: &[u8]) -> String {
         let mut mac =
             <Hmac<Sha256>>::new_from_slice(&self.bytes).expect("HMAC accepts keys of any length");
@@ -267,6 +287,19 @@ pub fn mask_email(email: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_mac_is_keyed_and_separate_from_recipient_ids() {
+        let k1 = LedgerKey::from_secret(&"11".repeat(32)).unwrap();
+        let k2 = LedgerKey::from_secret(&"22".repeat(32)).unwrap();
+        let a = k1.text_mac("STOP");
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, k1.text_mac("STOP"));
+        assert_ne!(a, k1.text_mac("STOP please"));
+        assert_ne!(a, k2.text_mac("STOP"));
+        assert_ne!(a, k1.mac(b"STOP"));
+        assert!(!a.contains("STOP"));
+    }
 
     #[test]
     fn masks_phone_keeping_country_digit_and_last_four() {

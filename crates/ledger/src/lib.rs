@@ -218,8 +218,17 @@ pub trait Ledger: Send {
     fn suppression_history(&self, recipient: Option<&RecipientId>)
     -> Result<Vec<SuppressionAudit>>;
 
-    /// Records an inbound reply and its suppression change in one transaction;
-    /// `Duplicate` (and no change) if the message id was already recorded.
+    /// Records an inbound reply and its suppression change in one transaction.
+    ///
+    /// Opt-outs are decided by the messages' own `received_at`, not arrival order: a STOP
+    /// suppresses unless a START with a later timestamp (than it and every other STOP) is
+    /// recorded; a START lifts the channel's suppression only if it is later than every
+    /// recorded STOP and every applicable suppression came from an inbound STOP (source
+    /// `inbound:<id>`); otherwise the reply is recorded with a note (`START ignored:
+    /// suppressed by <source>`, …) in its event. A message id already recorded is
+    /// `Duplicate` (no change) when its `text_mac` matches or either is unknown, else
+    /// `Conflict`: an `inbound_conflict` event, and an opt-out keyword still suppresses
+    /// (source `inbound-replay:<id>`).
     fn record_inbound(&mut self, inbound: &InboundRecord) -> Result<InboundResult>;
     /// Records a delivery receipt; returns the send it belongs to, if known.
     fn record_receipt(
@@ -255,6 +264,10 @@ pub trait Ledger: Send {
     ) -> Result<u64>;
     /// The storage engine's own consistency check; `["ok"]` when healthy.
     fn integrity_check(&self) -> Result<Vec<String>>;
+    /// Readiness check: opens a write transaction, really writes a row, then rolls it back
+    /// (nothing is kept, no event is appended). Fails when the ledger is locked by another
+    /// writer past its timeout, read-only, full or unreachable.
+    fn probe_write(&mut self) -> Result<()>;
 
     /// Row count of every stored table, keyed by [`RawTable::name`].
     fn table_counts(&self) -> Result<TableCounts>;

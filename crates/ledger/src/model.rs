@@ -396,8 +396,13 @@ pub struct InboundRecord {
     pub action: InboundAction,
     /// Keyword found inside a longer reply (for human review).
     pub flagged: bool,
-    /// When Genesys received it.
+    /// When Genesys received it (the message's own `timestamp`): STOP and START for a
+    /// recipient and channel are ordered by this, not by arrival.
     pub received_at: Timestamp,
+    /// [`crate::LedgerKey::text_mac`] of the text, to recognise a replayed message id with a
+    /// different text; `None` when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_mac: Option<String>,
 }
 
 /// Result of recording an inbound message.
@@ -408,8 +413,17 @@ pub enum InboundResult {
         /// Whether a suppression was added or removed.
         suppression_changed: bool,
     },
-    /// The message id was already recorded; nothing changed.
+    /// The message id was already recorded with the same text (or a text not known);
+    /// nothing changed.
     Duplicate,
+    /// The message id was already recorded with a *different* text: a mis-mapped id or a
+    /// forged replay. Recorded as an `inbound_conflict` event; an opt-out keyword in it still
+    /// suppresses the sender (source `inbound-replay:<id>`), a re-subscribe keyword lifts
+    /// nothing.
+    Conflict {
+        /// Whether a suppression was added.
+        suppression_changed: bool,
+    },
 }
 
 /// A delivery receipt polled from Genesys.

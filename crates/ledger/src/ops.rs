@@ -34,7 +34,7 @@ use crate::writes::{
 };
 
 /// Newest schema version this build writes (both backends).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const EXPORT_PAGE: i64 = 2_000;
 
@@ -516,6 +516,25 @@ impl<S: Store> Ledger for S {
 
     fn integrity_check(&self) -> Result<Vec<String>> {
         Store::integrity_check(self)
+    }
+
+    fn probe_write(&mut self) -> Result<()> {
+        const ROLLBACK: &str = "write probe done; rolling back";
+        let outcome = self.write(|db, at| {
+            // A real row write (it needs the writer lock and a writable database), undone
+            // by returning an error, which rolls the transaction back.
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('write_probe', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                p![at.to_string().as_str()],
+            )?;
+            Err::<(), _>(LedgerError::Backend(ROLLBACK.to_owned()))
+        });
+        match outcome {
+            Err(LedgerError::Backend(reason)) if reason == ROLLBACK => Ok(()),
+            Err(e) => Err(e),
+            Ok(()) => unreachable!("the probe always rolls back"),
+        }
     }
 
     fn table_counts(&self) -> Result<TableCounts> {

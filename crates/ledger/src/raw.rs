@@ -229,6 +229,7 @@ impl RawTable {
                         },
                         i("received_at"),
                         i("recorded_at"),
+                        t("text_mac"),
                     ]
                 }
             }

@@ -45,6 +45,16 @@ pub const CASES: &[(&str, Case)] = &[
         verify_and_export_after_mixed_work,
     ),
     ("bulk_suppress_and_receipts", bulk_suppress_and_receipts),
+    ("opt_outs_follow_message_time", opt_outs_follow_message_time),
+    (
+        "start_never_lifts_other_sources",
+        start_never_lifts_other_sources,
+    ),
+    (
+        "replayed_id_with_other_text_conflicts",
+        replayed_id_with_other_text_conflicts,
+    ),
+    ("probe_write_keeps_nothing", probe_write_keeps_nothing),
 ];
 
 /// Generates one `#[test]` per conformance case, each on a fresh ledger, plus a test that
@@ -76,7 +86,11 @@ macro_rules! conformance_tests {
             template_bindings_and_history,
             runs_are_recorded,
             verify_and_export_after_mixed_work,
-            bulk_suppress_and_receipts
+            bulk_suppress_and_receipts,
+            opt_outs_follow_message_time,
+            start_never_lifts_other_sources,
+            replayed_id_with_other_text_conflicts,
+            probe_write_keeps_nothing
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),* $(,)?) => {
@@ -596,6 +610,7 @@ pub fn inbound_dedupes_and_changes_suppression(l: &mut dyn Ledger) {
         action: InboundAction::Suppress,
         flagged: true,
         received_at: Timestamp::now(),
+        text_mac: None,
     };
     assert_eq!(
         l.record_inbound(&msg).unwrap(),
@@ -621,6 +636,7 @@ pub fn inbound_dedupes_and_changes_suppression(l: &mut dyn Ledger) {
     );
     msg.message_id = "in-3".into();
     msg.action = InboundAction::Resubscribe;
+    msg.received_at += SignedDuration::from_secs(1);
     assert_eq!(
         l.record_inbound(&msg).unwrap(),
         InboundResult::Recorded {
@@ -824,4 +840,253 @@ pub fn bulk_suppress_and_receipts(l: &mut dyn Ledger) {
     assert_eq!(counts[0].receipts.get("Failed"), Some(&1));
     assert_eq!(counts[0].receipts.get("Sent"), None);
     assert!(l.verify().unwrap().ok);
+}
+
+/// An inbound reply from recipient `n` at `secs` seconds after a fixed instant.
+fn reply(id: &str, n: u32, action: InboundAction, secs: i64) -> InboundRecord {
+    InboundRecord {
+        message_id: id.into(),
+        recipient: sms_recipient(n),
+        masked: mask_phone(&phone(n)),
+        channel: Channel::Sms,
+        action,
+        flagged: false,
+        received_at: Timestamp::from_second(1_790_000_000 + secs).unwrap(),
+        text_mac: Some(key().text_mac(id)),
+    }
+}
+
+fn recorded(changed: bool) -> InboundResult {
+    InboundResult::Recorded {
+        suppression_changed: changed,
+    }
+}
+
+/// The notes of the `inbound_recorded` events, in order.
+fn inbound_notes(l: &dyn Ledger) -> Vec<Option<String>> {
+    l.events(0, 1_000)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "inbound_recorded")
+        .map(|e| {
+            let v: serde_json::Value = serde_json::from_str(&e.payload_json).unwrap();
+            v.get("note").and_then(|n| n.as_str()).map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Conformance case (see [`CASES`]): STOP and START are ordered by the messages' own
+/// timestamps, whatever order they arrive in; a tie goes to the STOP.
+pub fn opt_outs_follow_message_time(l: &mut dyn Ledger) {
+    use InboundAction::{Resubscribe, Suppress};
+    let r = sms_recipient(7);
+    // STOP at 20 s, then a START written at 10 s arrives late (a retried Data Action).
+    assert_eq!(
+        l.record_inbound(&reply("m-stop-20", 7, Suppress, 20))
+            .unwrap(),
+        recorded(true)
+    );
+    assert_eq!(
+        l.record_inbound(&reply("m-start-10", 7, Resubscribe, 10))
+            .unwrap(),
+        recorded(false)
+    );
+    assert!(
+        l.is_suppressed(&r, Channel::Sms).unwrap(),
+        "an older START lifted a newer STOP"
+    );
+    // A START at the same second as the STOP does not lift it either.
+    assert_eq!(
+        l.record_inbound(&reply("m-start-20", 7, Resubscribe, 20))
+            .unwrap(),
+        recorded(false)
+    );
+    assert!(l.is_suppressed(&r, Channel::Sms).unwrap());
+    // A later START lifts it.
+    assert_eq!(
+        l.record_inbound(&reply("m-start-30", 7, Resubscribe, 30))
+            .unwrap(),
+        recorded(true)
+    );
+    assert!(!l.is_suppressed(&r, Channel::Sms).unwrap());
+    // A STOP older than that START, arriving now, does not re-suppress …
+    assert_eq!(
+        l.record_inbound(&reply("m-stop-25", 7, Suppress, 25))
+            .unwrap(),
+        recorded(false)
+    );
+    assert!(!l.is_suppressed(&r, Channel::Sms).unwrap());
+    // … a newer one does.
+    assert_eq!(
+        l.record_inbound(&reply("m-stop-40", 7, Suppress, 40))
+            .unwrap(),
+        recorded(true)
+    );
+    assert!(l.is_suppressed(&r, Channel::Sms).unwrap());
+    // After a person removes it, a late STOP older than every START but newer than none
+    // (the newest message is still a STOP) suppresses again: the STOP governs.
+    l.unsuppress(&r, None, "checked by hand", "manual").unwrap();
+    assert_eq!(
+        l.record_inbound(&reply("m-stop-35", 7, Suppress, 35))
+            .unwrap(),
+        recorded(true)
+    );
+    assert!(l.is_suppressed(&r, Channel::Sms).unwrap());
+    assert_eq!(
+        inbound_notes(l),
+        [
+            None,
+            Some("START ignored: older than the latest STOP".to_owned()),
+            Some("START ignored: older than the latest STOP".to_owned()),
+            None,
+            Some("STOP not applied: a START with a later timestamp is recorded".to_owned()),
+            None,
+            None,
+        ]
+    );
+    // A START dated far in the future counts as written now: the next real STOP wins.
+    let now = Timestamp::now();
+    let r8 = sms_recipient(8);
+    let future_start = InboundRecord {
+        received_at: now + SignedDuration::from_hours(24 * 365),
+        ..reply("m8-start", 8, Resubscribe, 0)
+    };
+    assert_eq!(l.record_inbound(&future_start).unwrap(), recorded(false));
+    let stop = InboundRecord {
+        received_at: now + SignedDuration::from_mins(10),
+        ..reply("m8-stop", 8, Suppress, 0)
+    };
+    assert_eq!(l.record_inbound(&stop).unwrap(), recorded(true));
+    assert!(l.is_suppressed(&r8, Channel::Sms).unwrap());
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+}
+
+/// Conformance case (see [`CASES`]): a START lifts only a suppression that an inbound STOP
+/// made; the ignored START is recorded with the source that kept the suppression.
+pub fn start_never_lifts_other_sources(l: &mut dyn Ledger) {
+    use InboundAction::{Resubscribe, Suppress};
+    for (n, channel, source) in [
+        (11, Some(Channel::Sms), "manual"),
+        (12, Some(Channel::Sms), "import"),
+        (13, None, "legal"),
+        (14, Some(Channel::Sms), "receipts"),
+    ] {
+        l.suppress(&Suppression {
+            recipient: sms_recipient(n),
+            masked: mask_phone(&phone(n)),
+            channel,
+            reason: "kept elsewhere".into(),
+            source: source.into(),
+        })
+        .unwrap();
+        let id = format!("m-start-{n}");
+        assert_eq!(
+            l.record_inbound(&reply(&id, n, Resubscribe, 50)).unwrap(),
+            recorded(false)
+        );
+        assert!(
+            l.is_suppressed(&sms_recipient(n), Channel::Sms).unwrap(),
+            "{source}"
+        );
+        assert_eq!(
+            inbound_notes(l).last().unwrap().as_deref(),
+            Some(format!("START ignored: suppressed by {source}").as_str())
+        );
+    }
+    // An inbound STOP under an all-channel legal hold: the START lifts neither.
+    assert_eq!(
+        l.record_inbound(&reply("m-stop-13", 13, Suppress, 60))
+            .unwrap(),
+        recorded(true)
+    );
+    assert_eq!(
+        l.record_inbound(&reply("m-start-13b", 13, Resubscribe, 70))
+            .unwrap(),
+        recorded(false)
+    );
+    assert!(l.is_suppressed(&sms_recipient(13), Channel::Sms).unwrap());
+    assert_eq!(
+        l.suppressions()
+            .unwrap()
+            .iter()
+            .filter(|s| s.suppression.recipient == sms_recipient(13))
+            .count(),
+        2
+    );
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+}
+
+/// Conformance case (see [`CASES`]): a replayed message id with the same text is a
+/// duplicate; with another text it is a conflict, recorded as its own event, and an
+/// opt-out keyword in it still suppresses (source `inbound-replay:<id>`) — which a later
+/// START does not lift.
+pub fn replayed_id_with_other_text_conflicts(l: &mut dyn Ledger) {
+    use InboundAction::{Help, Resubscribe, Suppress};
+    let r = sms_recipient(21);
+    let first = reply("m-1", 21, Help, 10);
+    assert_eq!(l.record_inbound(&first).unwrap(), recorded(false));
+    assert_eq!(l.record_inbound(&first).unwrap(), InboundResult::Duplicate);
+    // An unknown text (older callers) is a plain duplicate.
+    let unknown = InboundRecord {
+        text_mac: None,
+        ..first.clone()
+    };
+    assert_eq!(
+        l.record_inbound(&unknown).unwrap(),
+        InboundResult::Duplicate
+    );
+    let events_before = l.events(0, 1_000).unwrap().len();
+    let stop = InboundRecord {
+        action: Suppress,
+        text_mac: Some(key().text_mac("STOP")),
+        ..first.clone()
+    };
+    assert_eq!(
+        l.record_inbound(&stop).unwrap(),
+        InboundResult::Conflict {
+            suppression_changed: true
+        }
+    );
+    assert!(l.is_suppressed(&r, Channel::Sms).unwrap());
+    let events = l.events(0, 1_000).unwrap();
+    assert_eq!(events.len(), events_before + 2);
+    assert_eq!(events[events_before].kind, "inbound_conflict");
+    let sup = l.suppressions().unwrap();
+    assert_eq!(sup[0].suppression.source, "inbound-replay:m-1");
+    assert!(sup[0].suppression.reason.contains("flagged"));
+    // A START under the same reused id lifts nothing, nor does a later, real START.
+    let start = InboundRecord {
+        action: Resubscribe,
+        text_mac: Some(key().text_mac("START")),
+        ..first
+    };
+    assert_eq!(
+        l.record_inbound(&start).unwrap(),
+        InboundResult::Conflict {
+            suppression_changed: false
+        }
+    );
+    assert_eq!(
+        l.record_inbound(&reply("m-2", 21, Resubscribe, 90))
+            .unwrap(),
+        recorded(false)
+    );
+    assert!(l.is_suppressed(&r, Channel::Sms).unwrap());
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+}
+
+/// Conformance case (see [`CASES`]): the readiness probe writes and rolls back.
+pub fn probe_write_keeps_nothing(l: &mut dyn Ledger) {
+    run(l, "r1");
+    let counts = l.table_counts().unwrap();
+    let events = l.events(0, 1_000).unwrap();
+    l.probe_write().unwrap();
+    l.probe_write().unwrap();
+    assert_eq!(l.table_counts().unwrap(), counts);
+    assert_eq!(l.events(0, 1_000).unwrap(), events);
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
 }

@@ -432,33 +432,123 @@ pub(crate) fn resolve_in(
     )
 }
 
+/// Suppression sources a re-subscribe keyword may lift: an inbound STOP recorded by
+/// [`inbound_in`]. Every other source (manual, import, legal, receipts, a STOP in a
+/// conflicting replay) needs a person to lift it.
+const LIFTABLE_SOURCE: &str = "inbound:";
+
+/// How far a reply's own timestamp may be ahead of the ledger's clock (clock skew between
+/// Genesys and this host); later times are clamped to `now + this`.
+const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// The latest recorded message time of a recipient's `action` on a channel.
+fn latest_inbound(db: &mut dyn Db, inbound: &InboundRecord, action: &str) -> Result<Option<i64>> {
+    Ok(db
+        .row(
+            "SELECT MAX(received_at) FROM inbound \
+             WHERE recipient = ?1 AND channel = ?2 AND action = ?3 AND message_id <> ?4",
+            p![
+                inbound.recipient.as_str(),
+                inbound.channel.as_str(),
+                action,
+                &inbound.message_id
+            ],
+            |r| r.int(0),
+        )?
+        .flatten())
+}
+
+/// What an opt-out or re-subscribe keyword does, decided by the messages' own timestamps
+/// (not arrival order) and by the authority of the suppression in place:
+/// - a STOP suppresses unless a START with a *later* timestamp than it and than every other
+///   STOP is recorded (the newest message wins; a tie goes to the STOP);
+/// - a START lifts the channel's suppression only if its timestamp is later than every
+///   recorded STOP and every suppression that applies comes from an inbound STOP.
+///
+/// Returns whether to apply the keyword, and the note recorded when it is not applied.
+fn opt_out_decision(
+    db: &mut dyn Db,
+    inbound: &InboundRecord,
+    at: i64,
+) -> Result<(bool, Option<String>)> {
+    match inbound.action {
+        InboundAction::Suppress => {
+            let start = latest_inbound(db, inbound, "resubscribe")?;
+            let stop = latest_inbound(db, inbound, "suppress")?;
+            Ok(match start {
+                Some(start) if start > at && stop.is_none_or(|stop| start > stop) => (
+                    false,
+                    Some("STOP not applied: a START with a later timestamp is recorded".to_owned()),
+                ),
+                _ => (true, None),
+            })
+        }
+        InboundAction::Resubscribe => {
+            let sources = db.rows(
+                "SELECT source FROM suppressions WHERE recipient = ?1 AND (channel = ?2 OR channel = '*') \
+                 ORDER BY channel, source",
+                p![inbound.recipient.as_str(), inbound.channel.as_str()],
+                |r| r.s(0),
+            )?;
+            if let Some(source) = sources.iter().find(|s| !s.starts_with(LIFTABLE_SOURCE)) {
+                return Ok((
+                    false,
+                    Some(format!("START ignored: suppressed by {source}")),
+                ));
+            }
+            let stop = latest_inbound(db, inbound, "suppress")?;
+            Ok(match stop {
+                Some(stop) if stop >= at => (
+                    false,
+                    Some("START ignored: older than the latest STOP".to_owned()),
+                ),
+                _ => (true, None),
+            })
+        }
+        InboundAction::Help | InboundAction::None => Ok((false, None)),
+    }
+}
+
+fn inbound_action_str(action: InboundAction) -> &'static str {
+    match action {
+        InboundAction::Suppress => "suppress",
+        InboundAction::Resubscribe => "resubscribe",
+        InboundAction::Help => "help",
+        InboundAction::None => "none",
+    }
+}
+
 pub(crate) fn inbound_in(
     db: &mut dyn Db,
     at: i64,
     inbound: &InboundRecord,
 ) -> Result<InboundResult> {
-    let action = match inbound.action {
-        InboundAction::Suppress => "suppress",
-        InboundAction::Resubscribe => "resubscribe",
-        InboundAction::Help => "help",
-        InboundAction::None => "none",
-    };
+    // A message time ahead of the ledger's clock is taken as the ledger's time: a START
+    // dated in the future (a mis-mapped field, a forged request) must not outrank every
+    // STOP that follows it.
+    let written = inbound
+        .received_at
+        .as_millisecond()
+        .min(at.saturating_add(MAX_CLOCK_SKEW_MS));
+    // Decided before the insert, against the messages recorded so far.
+    let (apply, note) = opt_out_decision(db, inbound, written)?;
     let n = db.execute(
-        "INSERT INTO inbound (message_id, recipient, masked, channel, action, flagged, received_at, recorded_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (message_id) DO NOTHING",
+        "INSERT INTO inbound (message_id, recipient, masked, channel, action, flagged, received_at, recorded_at, text_mac) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (message_id) DO NOTHING",
         p![
             &inbound.message_id,
             inbound.recipient.as_str(),
             &inbound.masked,
             inbound.channel.as_str(),
-            action,
+            inbound_action_str(inbound.action),
             inbound.flagged,
-            inbound.received_at.as_millisecond(),
-            at
+            written,
+            at,
+            &inbound.text_mac
         ],
     )?;
     if n == 0 {
-        return Ok(InboundResult::Duplicate);
+        return replay_in(db, at, inbound);
     }
     append_event(
         db,
@@ -469,11 +559,14 @@ pub(crate) fn inbound_in(
             channel: inbound.channel,
             action: inbound.action,
             flagged: inbound.flagged,
+            received_at: Some(written),
+            text_mac: inbound.text_mac.clone(),
+            note,
         },
     )?;
-    let source = format!("inbound:{}", inbound.message_id);
+    let source = format!("{LIFTABLE_SOURCE}{}", inbound.message_id);
     let changed = match inbound.action {
-        InboundAction::Suppress => suppress_in(
+        InboundAction::Suppress if apply => suppress_in(
             db,
             at,
             &Suppression {
@@ -488,7 +581,7 @@ pub(crate) fn inbound_in(
                 source,
             },
         )?,
-        InboundAction::Resubscribe => {
+        InboundAction::Resubscribe if apply => {
             unsuppress_in(
                 db,
                 at,
@@ -498,9 +591,57 @@ pub(crate) fn inbound_in(
                 &source,
             )? > 0
         }
-        InboundAction::Help | InboundAction::None => false,
+        _ => false,
     };
     Ok(InboundResult::Recorded {
+        suppression_changed: changed,
+    })
+}
+
+/// A message id already recorded: a plain duplicate when its text is the same (or either
+/// text is unknown), else a conflict recorded as its own event; an opt-out keyword in a
+/// conflict still suppresses (a STOP is never lost to a mis-mapped id), anything else
+/// changes nothing.
+fn replay_in(db: &mut dyn Db, at: i64, inbound: &InboundRecord) -> Result<InboundResult> {
+    let first = db
+        .row(
+            "SELECT text_mac FROM inbound WHERE message_id = ?1",
+            p![&inbound.message_id],
+            |r| r.os(0),
+        )?
+        .flatten();
+    let (Some(first), Some(text_mac)) = (first, inbound.text_mac.as_ref()) else {
+        return Ok(InboundResult::Duplicate);
+    };
+    if first == *text_mac {
+        return Ok(InboundResult::Duplicate);
+    }
+    append_event(
+        db,
+        at,
+        &Event::InboundConflict {
+            message_id: inbound.message_id.clone(),
+            recipient: inbound.recipient.clone(),
+            channel: inbound.channel,
+            action: inbound.action,
+            text_mac: text_mac.clone(),
+        },
+    )?;
+    let changed = inbound.action == InboundAction::Suppress
+        && suppress_in(
+            db,
+            at,
+            &Suppression {
+                recipient: inbound.recipient.clone(),
+                masked: inbound.masked.clone(),
+                channel: Some(inbound.channel),
+                reason:
+                    "opt-out keyword in a replayed message id whose text differs (flagged for review)"
+                        .to_owned(),
+                source: format!("inbound-replay:{}", inbound.message_id),
+            },
+        )?;
+    Ok(InboundResult::Conflict {
         suppression_changed: changed,
     })
 }

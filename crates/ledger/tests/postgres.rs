@@ -427,6 +427,7 @@ fn populate(l: &mut dyn Ledger) {
         action: InboundAction::Suppress,
         flagged: true,
         received_at: Timestamp::now(),
+        text_mac: None,
     })
     .unwrap();
     l.unsuppress(
@@ -726,4 +727,64 @@ fn a_ledger_written_by_the_previous_backends_migrates_and_verifies() {
     let report = pg.verify().unwrap();
     assert!(report.ok, "{report:?}");
     assert_eq!(report.events_checked, 23);
+}
+
+/// A PostgreSQL ledger at schema 1 (before `inbound.text_mac`) migrates in place on connect,
+/// keeps its rows and chain, and records text MACs afterwards.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_schema_1_ledger_migrates_and_verifies() {
+    let base = server();
+    let schema = Schema::new(&base);
+    let url = schema.url();
+    let mut l = PostgresLedger::connect(&url, &key()).unwrap();
+    populate(&mut l);
+    let before = l.verify().unwrap();
+    drop(l);
+    // Back to what schema 1 created.
+    schema
+        .client()
+        .batch_execute(
+            "DROP INDEX inbound_recipient; ALTER TABLE inbound DROP COLUMN text_mac; \
+             UPDATE herald_meta SET schema_version = 1",
+        )
+        .unwrap();
+    let mut l = PostgresLedger::connect(&url, &key()).unwrap();
+    assert_eq!(l.open_report().migrated_from, Some(1));
+    let after = l.verify().unwrap();
+    assert!(after.ok, "{after:?}");
+    assert_eq!(after.events_checked, before.events_checked);
+    assert_eq!(l.integrity_check().unwrap(), vec!["ok"]);
+    let k = key();
+    let reply = InboundRecord {
+        message_id: "in-2".into(),
+        recipient: k.recipient_id(Channel::Sms, &phone(4)),
+        masked: mask_phone(&phone(4)),
+        channel: Channel::Sms,
+        action: InboundAction::Help,
+        flagged: false,
+        received_at: Timestamp::now(),
+        text_mac: Some(k.text_mac("HELP")),
+    };
+    l.record_inbound(&reply).unwrap();
+    let conflict = InboundRecord {
+        text_mac: Some(k.text_mac("help me")),
+        ..reply
+    };
+    assert_eq!(
+        l.record_inbound(&conflict).unwrap(),
+        herald_ledger::InboundResult::Conflict {
+            suppression_changed: false
+        }
+    );
+    // The old row has no MAC: a replay of it is a plain duplicate.
+    let old = InboundRecord {
+        message_id: "in-1".into(),
+        ..conflict
+    };
+    assert_eq!(
+        l.record_inbound(&old).unwrap(),
+        herald_ledger::InboundResult::Duplicate
+    );
+    assert!(l.verify().unwrap().ok);
 }

@@ -78,6 +78,8 @@ fn a_ledger_written_by_the_previous_backends_still_verifies() {
     .unwrap();
     let k = LedgerKey::from_secret(&"3c".repeat(32)).unwrap();
     let mut l = SqliteLedger::open(&path, &k).unwrap();
+    // Schema 1 → current: the new columns are added, nothing is rewritten.
+    assert_eq!(l.open_report().migrated_from, Some(1));
     let report = l.verify().unwrap();
     assert!(report.ok, "{report:?}");
     assert_eq!(
