@@ -189,6 +189,14 @@ impl LedgerKey {
         RecipientId(self.mac(&input))
     }
 
+    /// A sub-key for one purpose: `HMAC-SHA256(key, label)`; each label is used once.
+    pub(crate) fn derive(&self, label: &[u8]) -> [u8; 32] {
+        let mut mac =
+            <Hmac<Sha256>>::new_from_slice(&self.bytes).expect("HMAC accepts keys of any length");
+        mac.update(label);
+        mac.finalize().into_bytes().into()
+    }
+
     fn mac(&self, input: &[u8]) -> String {
         let mut mac =
             <Hmac<Sha256>>::new_from_slice(&self.bytes).expect("HMAC accepts keys of any length");

@@ -34,7 +34,7 @@ use crate::writes::{
 };
 
 /// Newest schema version this build writes (both backends).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const EXPORT_PAGE: i64 = 2_000;
 

@@ -65,8 +65,9 @@ mod conformance {
 
 /// A ledger written before both backends shared one core (the fixture was made by that
 /// code: runs, template writes and a rename, claims, every outcome, resolutions, receipts,
-/// inbound STOP and START, suppressions, recovered `dispatching` rows) opens, verifies and
-/// keeps verifying after new writes: the schema and the chain hashes did not change.
+/// inbound STOP and START, suppressions, recovered `dispatching` rows) opens, is migrated to
+/// the keyed chain (its plain chain verified, every event re-linked, the migration recorded
+/// as one more event), verifies against every table and keeps verifying after new writes.
 #[test]
 fn a_ledger_written_by_the_previous_backends_still_verifies() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,7 +78,12 @@ fn a_ledger_written_by_the_previous_backends_still_verifies() {
     )
     .unwrap();
     let k = LedgerKey::from_secret(&"3c".repeat(32)).unwrap();
-    let mut l = SqliteLedger::open(&path, &k).unwrap();
+    let plain_head: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT hash FROM events WHERE seq = 21", [], |r| r.get(0))
+        .unwrap();
+    let l = SqliteLedger::open(&path, &k).unwrap();
+    assert_eq!(l.open_report().migrated_from, Some(1));
     let report = l.verify().unwrap();
     assert!(report.ok, "{report:?}");
     assert_eq!(
@@ -86,8 +92,29 @@ fn a_ledger_written_by_the_previous_backends_still_verifies() {
             report.sends_checked,
             report.suppressions_checked
         ),
-        (21, 12, 2)
+        (22, 12, 2)
     );
+    let migration = l.events(21, 10).unwrap();
+    assert_eq!(migration.len(), 1);
+    assert_eq!(migration[0].kind, "chain_keyed");
+    assert!(
+        migration[0]
+            .payload_json
+            .contains(&format!("21:{plain_head}")),
+        "{}",
+        migration[0].payload_json
+    );
+    // Every link was recomputed under the key: none of the plain hashes is left.
+    assert!(
+        l.events(0, 100)
+            .unwrap()
+            .iter()
+            .all(|e| e.hash != plain_head)
+    );
+    // Reopening does not migrate again.
+    drop(l);
+    let mut l = SqliteLedger::open(&path, &k).unwrap();
+    assert_eq!(l.events(0, 100).unwrap().len(), 22);
     assert_eq!(
         l.send("spring", "row-3").unwrap().unwrap().state,
         SendState::Sent
@@ -125,7 +152,7 @@ fn a_ledger_written_by_the_previous_backends_still_verifies() {
     l.finish_run("run-3", "ok").unwrap();
     let report = l.verify().unwrap();
     assert!(report.ok, "{report:?}");
-    assert_eq!(report.events_checked, 25);
+    assert_eq!(report.events_checked, 26);
 }
 
 /// Spawns this test binary running the `child_process` test in `mode`.
