@@ -237,7 +237,7 @@ impl Db for Lite<'_> {
 
     fn events_guard(&self) -> (&'static str, &'static str) {
         (
-            "DROP TRIGGER events_append_only_update;",
+            "DROP TRIGGER IF EXISTS events_append_only_update;",
             "CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events \
              BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;",
         )

@@ -728,3 +728,57 @@ fn a_ledger_written_by_the_previous_backends_migrates_and_verifies() {
     assert!(report.ok, "{report:?}");
     assert_eq!(report.events_checked, 24);
 }
+
+/// Lifts the append-only guards someone with the schema owner's rights can disable.
+fn disable_guards(c: &mut postgres::Client) {
+    c.batch_execute(
+        "ALTER TABLE template_versions DISABLE TRIGGER template_versions_append_only; \
+         ALTER TABLE suppression_audit DISABLE TRIGGER suppression_audit_append_only; \
+         ALTER TABLE events DISABLE TRIGGER events_append_only;",
+    )
+    .unwrap();
+}
+
+/// Every table `verify` replays: an UPDATE of a column, a DELETE and an INSERT outside
+/// herald are each reported, naming the table (the same cases as on SQLite).
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn verify_catches_tampering_with_every_table() {
+    let base = server();
+    for (i, (_, sql)) in herald_ledger::testing::TAMPERS.iter().enumerate() {
+        let schema = Schema::new(&base);
+        let mut l = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+        herald_ledger::testing::populate_every_table(&mut l);
+        let mut c = schema.client();
+        disable_guards(&mut c);
+        c.batch_execute(sql).unwrap();
+        herald_ledger::testing::assert_tamper_caught(&l, i);
+    }
+}
+
+/// Editing a row and its event, then recomputing the chain without the key (plain SHA-256,
+/// as the links used to be), is caught: the links are keyed.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_chain_recomputed_without_the_key_is_refused() {
+    let base = server();
+    let schema = Schema::new(&base);
+    let mut l = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+    populate(&mut l);
+    let mut c = schema.client();
+    disable_guards(&mut c);
+    c.batch_execute(
+        "UPDATE events SET payload_json = replace(payload_json, '\"m3\"', '\"mX\"') \
+         WHERE kind = 'outcomes_recorded'; \
+         UPDATE sends SET message_id = 'mX' WHERE row_key = 'row-03';",
+    )
+    .unwrap();
+    for sql in herald_ledger::testing::plain_relink_sql(&l) {
+        c.batch_execute(&sql).unwrap();
+    }
+    let report = l.verify().unwrap();
+    assert!(!report.ok);
+    let broken = report.first_broken.unwrap();
+    assert_eq!(broken.seq, Some(1), "{}", broken.reason);
+    assert!(broken.reason.contains("modified"), "{}", broken.reason);
+}

@@ -633,3 +633,89 @@ fn location_locks_and_opens_a_sqlite_ledger() {
     new_run(l.as_mut(), "a");
     assert_eq!(loc.open(&key()).unwrap().runs(5).unwrap().len(), 1);
 }
+
+/// Lifts the append-only guards a tamperer with the file can drop.
+fn drop_guards(c: &rusqlite::Connection) {
+    c.execute_batch(
+        "DROP TRIGGER template_versions_append_only_update; DROP TRIGGER template_versions_append_only_delete; \
+         DROP TRIGGER suppression_audit_append_only_update; DROP TRIGGER suppression_audit_append_only_delete; \
+         DROP TRIGGER events_append_only_update; DROP TRIGGER events_append_only_delete;",
+    )
+    .unwrap();
+}
+
+/// Every table `verify` replays: an UPDATE of a column, a DELETE and an INSERT outside
+/// herald are each reported, naming the table.
+#[test]
+fn verify_catches_tampering_with_every_table() {
+    for (i, (_, sql)) in herald_ledger::testing::TAMPERS.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("ledger.db"), &key()).unwrap();
+        herald_ledger::testing::populate_every_table(&mut l);
+        drop_guards(l.connection());
+        l.connection().execute_batch(sql).unwrap();
+        herald_ledger::testing::assert_tamper_caught(&l, i);
+    }
+}
+
+/// Editing a row and its event, then recomputing the chain without the key (plain SHA-256,
+/// as the links used to be), is caught: the links are keyed.
+#[test]
+fn a_chain_recomputed_without_the_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = populated(dir.path());
+    let seq = outcome_event_seq(&l);
+    let c = l.connection();
+    drop_guards(c);
+    c.execute(
+        "UPDATE events SET payload_json = replace(payload_json, '\"m3\"', '\"mX\"') WHERE seq = ?1",
+        [i64::try_from(seq).unwrap()],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE sends SET message_id = 'mX' WHERE row_key = 'row-3'",
+        [],
+    )
+    .unwrap();
+    for sql in herald_ledger::testing::plain_relink_sql(&l) {
+        c.execute_batch(&sql).unwrap();
+    }
+    let report = l.verify().unwrap();
+    assert!(!report.ok);
+    let broken = report.first_broken.unwrap();
+    assert_eq!(broken.seq, Some(1), "{}", broken.reason);
+    assert!(broken.reason.contains("modified"), "{}", broken.reason);
+}
+
+/// An old ledger whose plain chain is already broken is not re-linked (that would launder
+/// the tampering): opening it fails, and the file is left as it was.
+#[test]
+fn a_broken_plain_chain_is_not_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    fs_err::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ledger-v1.db"),
+        &path,
+    )
+    .unwrap();
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "DROP TRIGGER events_append_only_update; \
+             UPDATE events SET at = at + 1 WHERE seq = 5;",
+        )
+        .unwrap();
+    }
+    let k = LedgerKey::from_secret(&"3c".repeat(32)).unwrap();
+    let err = SqliteLedger::open(&path, &k).unwrap_err().to_string();
+    assert!(err.contains("broken") && err.contains("#5"), "{err}");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let kinds: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE kind = 'chain_keyed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kinds, 0);
+}
