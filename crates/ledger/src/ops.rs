@@ -21,10 +21,11 @@ use crate::codec::{
 use crate::error::{LedgerError, Result};
 use crate::key::{Channel, RecipientId};
 use crate::model::{
-    CampaignCounts, Claim, ClaimResult, EventRecord, ExportRow, InboundRecord, InboundResult,
-    KeySet, NewRun, Outcome, Receipt, ReceiptMatch, Resolution, RunRecord, SendRecord, SendState,
-    SentMessage, Suppression, SuppressionAction, SuppressionAudit, SuppressionRow, SuppressionSet,
-    TemplateBinding, TemplateVersionRecord, TemplateWrite, UnknownPolicy, VerifyReport,
+    CampaignCounts, ChainHead, Claim, ClaimResult, EventRecord, ExportRow, InboundRecord,
+    InboundResult, KeySet, NewRun, Outcome, Receipt, ReceiptMatch, Resolution, RunRecord,
+    SendRecord, SendState, SentMessage, Suppression, SuppressionAction, SuppressionAudit,
+    SuppressionRow, SuppressionSet, TemplateBinding, TemplateVersionRecord, TemplateWrite,
+    UnknownPolicy, VerifyReport,
 };
 use crate::raw::{RawKind, RawRow, RawSink, RawTable, RawValue, TableCounts};
 use crate::store::{Store, p};
@@ -520,6 +521,34 @@ impl<S: Store> Ledger for S {
 
     fn table_counts(&self) -> Result<TableCounts> {
         self.read(table_counts_in)
+    }
+
+    fn head(&self) -> Result<Option<ChainHead>> {
+        self.read(|db| {
+            db.row(
+                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+                &[],
+                |r| {
+                    Ok(ChainHead {
+                        seq: seq_of(r.i(0)?)?,
+                        hash: r.s(1)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn contains_head(&self, head: &ChainHead) -> Result<bool> {
+        let Ok(seq) = i64::try_from(head.seq) else {
+            return Ok(false);
+        };
+        self.read(|db| {
+            Ok(db
+                .row("SELECT hash FROM events WHERE seq = ?1", p![seq], |r| {
+                    r.s(0)
+                })?
+                .is_some_and(|hash| head.matches(head.seq, &hash)))
+        })
     }
 
     fn export_raw(&self, sink: &mut RawSink<'_>) -> Result<()> {
