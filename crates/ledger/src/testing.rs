@@ -45,6 +45,7 @@ pub const CASES: &[(&str, Case)] = &[
         verify_and_export_after_mixed_work,
     ),
     ("bulk_suppress_and_receipts", bulk_suppress_and_receipts),
+    ("head_checkpoints", head_checkpoints),
 ];
 
 /// Generates one `#[test]` per conformance case, each on a fresh ledger, plus a test that
@@ -76,7 +77,8 @@ macro_rules! conformance_tests {
             template_bindings_and_history,
             runs_are_recorded,
             verify_and_export_after_mixed_work,
-            bulk_suppress_and_receipts
+            bulk_suppress_and_receipts,
+            head_checkpoints
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),* $(,)?) => {
@@ -826,6 +828,45 @@ pub fn bulk_suppress_and_receipts(l: &mut dyn Ledger) {
     assert!(l.verify().unwrap().ok);
 }
 
+/// Conformance case (see [`CASES`]): the head is the last event; a kept head stays
+/// contained as the chain grows; another hash or a later sequence number is not contained.
+pub fn head_checkpoints(l: &mut dyn Ledger) {
+    let first = l
+        .head()
+        .unwrap()
+        .expect("a new ledger records its creation");
+    assert_eq!(first.seq, 1);
+    assert_eq!(first.hash.len(), 64);
+    run(l, "r1");
+    let second = l.head().unwrap().unwrap();
+    assert_eq!(second.seq, 2);
+    let events = l.events(0, 10).unwrap();
+    assert_eq!(events.last().unwrap().hash, second.hash);
+    assert!(l.contains_head(&first).unwrap());
+    assert!(l.contains_head(&second).unwrap());
+    let shown = crate::ChainHead::parse(&second.to_string()).unwrap();
+    assert_eq!(shown.hash.len(), crate::ChainHead::SHOWN_HEX);
+    assert!(l.contains_head(&shown).unwrap());
+    let mut other = shown.clone();
+    other.hash = other.hash.chars().rev().collect();
+    assert!(!l.contains_head(&other).unwrap());
+    let later = crate::ChainHead {
+        seq: 3,
+        hash: shown.hash.clone(),
+    };
+    assert!(!l.contains_head(&later).unwrap());
+    assert!(crate::ChainHead::parse("2:abc").is_err());
+    assert!(crate::ChainHead::parse("x:0123456789ab").is_err());
+}
+
+/// The rows a cut of the chain's tail removes together with the events: the last event is
+/// the suppression of recipient 13 in [`populate_every_table`] (its row and audit entry).
+pub const CUT_TAIL: &[&str] = &[
+    "DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events)",
+    "DELETE FROM suppression_audit WHERE id = (SELECT MAX(id) FROM suppression_audit)",
+    "DELETE FROM suppressions WHERE reason = 'legal'",
+];
+
 // ---------------------------------------------------------------------------------------
 // Tampering (used by each backend's own tests, which run the SQL on their connection).
 // ---------------------------------------------------------------------------------------
@@ -902,7 +943,6 @@ pub fn populate_every_table(l: &mut dyn Ledger) {
         source: "import".into(),
     })
     .unwrap();
-    l.finish_run("r1", "ok").unwrap();
     let report = l.verify().unwrap();
     assert!(report.ok, "{report:?}");
 }

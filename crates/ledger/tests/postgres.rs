@@ -782,3 +782,23 @@ fn a_chain_recomputed_without_the_key_is_refused() {
     assert_eq!(broken.seq, Some(1), "{}", broken.reason);
     assert!(broken.reason.contains("modified"), "{}", broken.reason);
 }
+
+/// Cutting the chain's tail together with the rows its events cover leaves a ledger that
+/// verifies on its own; the head kept from before the cut is what catches it.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_cut_tail_no_longer_contains_the_kept_head() {
+    let base = server();
+    let schema = Schema::new(&base);
+    let mut l = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+    herald_ledger::testing::populate_every_table(&mut l);
+    let kept = l.head().unwrap().unwrap();
+    let mut c = schema.client();
+    disable_guards(&mut c);
+    for sql in herald_ledger::testing::CUT_TAIL {
+        assert_eq!(c.execute(*sql, &[]).unwrap(), 1, "{sql}");
+    }
+    assert!(l.verify().unwrap().ok);
+    assert!(!l.contains_head(&kept).unwrap());
+    assert_eq!(l.head().unwrap().unwrap().seq, kept.seq - 1);
+}

@@ -719,3 +719,20 @@ fn a_broken_plain_chain_is_not_migrated() {
         .unwrap();
     assert_eq!(kinds, 0);
 }
+
+/// Cutting the chain's tail together with the rows its events cover leaves a ledger that
+/// verifies on its own; the head kept from before the cut is what catches it.
+#[test]
+fn a_cut_tail_no_longer_contains_the_kept_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = SqliteLedger::open(&dir.path().join("ledger.db"), &key()).unwrap();
+    herald_ledger::testing::populate_every_table(&mut l);
+    let kept = l.head().unwrap().unwrap();
+    drop_guards(l.connection());
+    for sql in herald_ledger::testing::CUT_TAIL {
+        assert_eq!(l.connection().execute(sql, []).unwrap(), 1, "{sql}");
+    }
+    assert!(l.verify().unwrap().ok);
+    assert!(!l.contains_head(&kept).unwrap());
+    assert_eq!(l.head().unwrap().unwrap().seq, kept.seq - 1);
+}
