@@ -248,6 +248,9 @@ pub trait Ledger: Send {
     /// Checks every keyed link of the chain, then replays the events against every table
     /// that influences a decision or an audit answer; the first difference is reported.
     fn verify(&self) -> Result<VerifyReport>;
+    /// Checks only the keyed links of the chain (streaming, constant memory): the first
+    /// broken link, or `ok` with the events checked (row counts are 0: no table is replayed).
+    fn verify_chain(&self) -> Result<VerifyReport>;
     /// The chain's last event as a checkpoint (`None` before the first event).
     fn head(&self) -> Result<Option<ChainHead>>;
     /// Whether the chain holds the checkpoint `head` (its event exists with that hash). A

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 use jiff::Timestamp;
 
 use crate::Ledger;
-use crate::audit::{table_counts_in, verify_in};
+use crate::audit::{table_counts_in, verify_chain_in, verify_in};
 use crate::chain::Event;
 use crate::codec::{
     RawSend, SEND_BY_KEY, binding, corrupt, count, export_row, limit, parse_channel,
@@ -521,6 +521,10 @@ impl<S: Store> Ledger for S {
 
     fn table_counts(&self) -> Result<TableCounts> {
         self.read(table_counts_in)
+    }
+
+    fn verify_chain(&self) -> Result<VerifyReport> {
+        self.snapshot(verify_chain_in)
     }
 
     fn head(&self) -> Result<Option<ChainHead>> {

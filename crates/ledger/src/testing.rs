@@ -843,6 +843,9 @@ pub fn head_checkpoints(l: &mut dyn Ledger) {
     let events = l.events(0, 10).unwrap();
     assert_eq!(events.last().unwrap().hash, second.hash);
     assert!(l.contains_head(&first).unwrap());
+    let chain = l.verify_chain().unwrap();
+    assert!(chain.ok, "{chain:?}");
+    assert_eq!(chain.events_checked, 2);
     assert!(l.contains_head(&second).unwrap());
     let shown = crate::ChainHead::parse(&second.to_string()).unwrap();
     assert_eq!(shown.hash.len(), crate::ChainHead::SHOWN_HEX);

@@ -781,6 +781,7 @@ fn a_chain_recomputed_without_the_key_is_refused() {
     let broken = report.first_broken.unwrap();
     assert_eq!(broken.seq, Some(1), "{}", broken.reason);
     assert!(broken.reason.contains("modified"), "{}", broken.reason);
+    assert!(!l.verify_chain().unwrap().ok);
 }
 
 /// Cutting the chain's tail together with the rows its events cover leaves a ledger that

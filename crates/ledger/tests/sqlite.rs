@@ -685,6 +685,7 @@ fn a_chain_recomputed_without_the_key_is_refused() {
     let broken = report.first_broken.unwrap();
     assert_eq!(broken.seq, Some(1), "{}", broken.reason);
     assert!(broken.reason.contains("modified"), "{}", broken.reason);
+    assert!(!l.verify_chain().unwrap().ok);
 }
 
 /// An old ledger whose plain chain is already broken is not re-linked (that would launder
