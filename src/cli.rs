@@ -151,9 +151,16 @@ pub struct StatusArgs {
 /// `herald ledger …`
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
-    /// Check the hash chain and that every row matches it; exit 1 at the first broken link.
-    #[command(after_help = "Example:\n  herald ledger verify --env prod")]
-    Verify,
+    /// Check the keyed hash chain and that every table matches it; exit 1 at the first broken link.
+    #[command(
+        after_help = "Example:\n  herald ledger verify --env prod\n  herald ledger verify --env prod --expect-head \"$(cat ledger-head.txt)\"   # refuses a truncated or restored ledger"
+    )]
+    Verify(VerifyArgs),
+    /// Print the chain head (`SEQ:HASH`), the checkpoint to keep for `--expect-head`.
+    #[command(
+        after_help = "Example:\n  herald ledger head --env prod\n  herald ledger head --env prod --format json | jq -r .head > ledger-head.txt"
+    )]
+    Head(HeadArgs),
     /// Export send rows (masked addresses, no message bodies) as CSV or JSON lines.
     #[command(
         after_help = "Example:\n  herald ledger export --campaign winter-sale-2026 --format csv > sends.csv"
@@ -174,6 +181,28 @@ pub enum LedgerCommand {
         after_help = "Example:\n  herald ledger keygen --env prod\n  gh secret set HERALD_LEDGER_KEY < .herald/ledger.key"
     )]
     Keygen,
+}
+
+/// A checkpoint the ledger's chain must contain (`SEQ:HASH`, as printed after a write).
+fn parse_head(s: &str) -> Result<herald_ledger::ChainHead, String> {
+    herald_ledger::ChainHead::parse(s)
+}
+
+/// Arguments of `herald ledger verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Refuse (exit 1) a ledger whose chain does not contain this head (`SEQ:HASH`, as
+    /// printed by the last writing command): it was truncated or restored from a backup.
+    #[arg(long, value_name = "SEQ:HASH", value_parser = parse_head)]
+    pub expect_head: Option<herald_ledger::ChainHead>,
+}
+
+/// Arguments of `herald ledger head`.
+#[derive(Debug, Args)]
+pub struct HeadArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Arguments of `herald ledger migrate`.
@@ -510,6 +539,11 @@ pub struct ApplyArgs {
     /// Apply only this template; repeatable.
     #[arg(long = "template", value_name = "NAME")]
     pub templates: Vec<String>,
+    /// Refuse (exit 1, nothing sent) a ledger whose chain does not contain this head
+    /// (`SEQ:HASH`, as printed by the last apply): a truncated or restored ledger would
+    /// re-send, even to suppressed recipients.
+    #[arg(long, value_name = "SEQ:HASH", value_parser = parse_head)]
+    pub expect_head: Option<herald_ledger::ChainHead>,
 }
 
 /// Arguments of `herald reconcile`.

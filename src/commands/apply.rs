@@ -38,6 +38,12 @@ pub(crate) fn run(
             return Ok(ExitStatus::Locked);
         }
     };
+    if let Some(expected) = &args.expect_head
+        && let Err(why) = super::check_expected_head(session.ledger(), expected)
+    {
+        printer.error(&format!("apply refused: {why}"));
+        return Ok(ExitStatus::Error);
+    }
     if session.recovered_unknown() > 0 {
         printer.warn(&format!(
             "an earlier run stopped mid-batch: {} sends are now `unknown` (maybe sent) and will not be resent; run `herald reconcile` to resolve them",
@@ -130,10 +136,10 @@ fn print_report(report: &ApplyReport, json: bool, printer: &Printer) -> anyhow::
         outcome,
         campaigns,
         problems,
-        ..
+        ledger_head,
     } = report;
     if json {
-        let summary = serde_json::json!({ "event": "summary", "run_id": run_id, "outcome": outcome.to_string(), "campaigns": campaigns, "problems": problems });
+        let summary = serde_json::json!({ "event": "summary", "run_id": run_id, "outcome": outcome.to_string(), "campaigns": campaigns, "problems": problems, "ledger_head": ledger_head.as_ref().map(ToString::to_string) });
         printer.out(&format!("{summary}\n"))?;
     } else {
         let mut out = String::new();
@@ -172,6 +178,7 @@ fn print_report(report: &ApplyReport, json: bool, printer: &Printer) -> anyhow::
         }
         let _ = writeln!(out, "run {run_id}: {outcome}");
         printer.out(&out)?;
+        printer.info(&super::head_line(ledger_head.as_ref()));
         let unknown: u64 = campaigns.iter().map(|r| r.get("unknown")).sum();
         if unknown > 0 {
             printer.warn(&format!("{unknown} sends ended `unknown` (maybe sent); they are not resent: run `herald reconcile`"));

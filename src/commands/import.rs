@@ -58,6 +58,7 @@ pub(crate) fn run(
         "{} imported; run `herald validate` and `herald plan`, then commit the YAML for review",
         summary.imported
     ));
+    printer.info(&super::head_line(summary.ledger_head.as_ref()));
     Ok(if summary.problems == 0 {
         ExitStatus::Success
     } else {

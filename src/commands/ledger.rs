@@ -1,4 +1,4 @@
-//! `herald ledger verify|export|history|migrate|keygen`.
+//! `herald ledger verify|head|export|history|migrate|keygen`.
 
 use std::fmt::Write as _;
 
@@ -47,12 +47,33 @@ pub(crate) fn run(
             "migrated {rows} rows from {from} to {to}: {} events, {} sends, {} suppressions verified on both sides\n",
             report.events_verified, report.sends_verified, report.suppressions_verified
         ))?;
+        super::print_head(printer, target.as_ref())?;
         return Ok(ExitStatus::Success);
     }
     let ledger = crate::ledger_access::open(&settings, &key)?;
     match cmd {
         LedgerCommand::Migrate(_) | LedgerCommand::Keygen => unreachable!("handled above"),
-        LedgerCommand::Verify => {
+        LedgerCommand::Head(args) => {
+            let head = ledger.head()?;
+            match args.format {
+                Format::Json => printer.out(&format!("{}\n", super::head_json(head.as_ref())))?,
+                Format::Text => printer.out(&format!("{}\n", super::head_line(head.as_ref())))?,
+            }
+            Ok(ExitStatus::Success)
+        }
+        LedgerCommand::Verify(args) => {
+            if let Some(expected) = &args.expect_head
+                && !ledger.contains_head(expected)?
+            {
+                printer.error(&format!(
+                    "ledger verification failed: the chain does not contain the expected head {expected} \
+                     (its head is {}): it was truncated, replaced by an older copy or rewritten",
+                    ledger
+                        .head()?
+                        .map_or_else(|| "none".to_owned(), |h| h.to_string())
+                ));
+                return Ok(ExitStatus::Error);
+            }
             let report = ledger.verify()?;
             let integrity = ledger.integrity_check()?;
             let summary = format!(
@@ -76,7 +97,10 @@ pub(crate) fn run(
                 ));
                 return Ok(ExitStatus::Error);
             }
-            printer.out(&format!("ledger ok: {summary}\n"))?;
+            printer.out(&format!(
+                "ledger ok: {summary}\n{}\n",
+                super::head_line(ledger.head()?.as_ref())
+            ))?;
             Ok(ExitStatus::Success)
         }
         LedgerCommand::Export(args) => {

@@ -82,3 +82,55 @@ fn valid_env_context(
     }
     Ok(Some((loaded, settings)))
 }
+
+/// `ledger head SEQ:HASH` (or `ledger head none` for a ledger without events).
+fn head_line(head: Option<&herald_ledger::ChainHead>) -> String {
+    match head {
+        Some(h) => format!("ledger head {h}"),
+        None => "ledger head none".to_owned(),
+    }
+}
+
+/// `{"event": "ledger_head", "head": "SEQ:HASH", "seq": …, "hash": "<64 hex>"}`.
+fn head_json(head: Option<&herald_ledger::ChainHead>) -> serde_json::Value {
+    serde_json::json!({
+        "event": "ledger_head",
+        "head": head.map(ToString::to_string),
+        "seq": head.map(|h| h.seq),
+        "hash": head.map(|h| h.hash.clone()),
+    })
+}
+
+/// Prints the ledger's head after a write (a line on stderr: stdout stays the command's own).
+fn print_head(printer: &Printer, ledger: &dyn herald_ledger::Ledger) -> anyhow::Result<()> {
+    printer.info(&head_line(ledger.head()?.as_ref()));
+    Ok(())
+}
+
+/// Refuses a ledger whose chain does not contain `expected` or whose links do not verify
+/// (the links only, streaming: `ledger verify --expect-head` is the full check of the tables).
+fn check_expected_head(
+    ledger: &dyn herald_ledger::Ledger,
+    expected: &herald_ledger::ChainHead,
+) -> anyhow::Result<(), String> {
+    let current = ledger.head().map_err(|e| e.to_string())?;
+    let contains = ledger.contains_head(expected).map_err(|e| e.to_string())?;
+    if !contains {
+        return Err(format!(
+            "the ledger's chain does not contain the expected head {expected} (its head is {}): \
+             it was truncated, replaced by an older copy or rewritten; nothing was done",
+            current.map_or_else(|| "none".to_owned(), |h| h.to_string())
+        ));
+    }
+    let report = ledger.verify_chain().map_err(|e| e.to_string())?;
+    if !report.ok {
+        let b = report.first_broken.as_ref();
+        return Err(format!(
+            "the ledger fails verification at event {}: {}; nothing was done",
+            b.and_then(|b| b.seq)
+                .map_or_else(|| "?".to_owned(), |s| s.to_string()),
+            b.map_or("unknown", |b| b.reason.as_str())
+        ));
+    }
+    Ok(())
+}

@@ -25,6 +25,7 @@ pub(crate) fn run(
                 "recorded": r.recorded,
                 "by_status": r.by_status,
                 "newly_suppressed": r.newly_suppressed,
+                "ledger_head": r.ledger_head.as_ref().map(ToString::to_string),
             });
             printer.out(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         }
@@ -54,6 +55,7 @@ pub(crate) fn run(
                 );
             }
             printer.out(&out)?;
+            printer.info(&super::head_line(r.ledger_head.as_ref()));
         }
     }
     Ok(ExitStatus::Success)

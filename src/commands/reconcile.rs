@@ -67,5 +67,6 @@ pub(crate) fn run(
         "{found} found (now sent), {not_found} not sent (now pending), {waiting} still unknown, {missing} not in the audience"
     );
     printer.out(&out)?;
+    printer.info(&super::head_line(report.ledger_head.as_ref()));
     Ok(ExitStatus::Success)
 }

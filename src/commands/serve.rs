@@ -30,7 +30,8 @@ pub(crate) fn run(
     }
     let ledger = crate::ledger_access::open(&settings, &key)?;
     let extra = &loaded.workspace.project.policy.extra_opt_out_keywords;
-    let state = herald_inbound::ReceiverState::new(Arc::new(Mutex::new(ledger)), key, &secrets)
+    let shared = Arc::new(Mutex::new(ledger));
+    let state = herald_inbound::ReceiverState::new(Arc::clone(&shared), key, &secrets)
         .map_err(|e| anyhow::anyhow!("{e} (from {})", settings.webhook_secret_source()))?
         .with_extra_keywords(extra)
         .with_body_timeout(body_timeout)
@@ -77,6 +78,11 @@ pub(crate) fn run(
             .await
             .context("serving inbound messages")?;
         say("stopped; every answered request is committed");
+        // The checkpoint to keep, as after every command that writes the ledger.
+        let head = shared.lock().map(|l| l.head());
+        if let Ok(Ok(head)) = head {
+            say(&super::head_line(head.as_ref()));
+        }
         anyhow::Ok(())
     })?;
     Ok(ExitStatus::Success)

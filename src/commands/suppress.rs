@@ -71,6 +71,9 @@ pub(crate) fn run(
                 a.masked(),
                 s.channel.map_or("all channels", LChannel::as_str)
             ))?;
+            if new {
+                super::print_head(printer, ledger.as_ref())?;
+            }
         }
         SuppressCommand::Remove(SuppressArgs {
             address: raw,
@@ -99,6 +102,7 @@ pub(crate) fn run(
                 plural(n == 1, "s"),
                 a.masked()
             ))?;
+            super::print_head(printer, ledger.as_ref())?;
         }
         SuppressCommand::List(args) => {
             let rows = ledger.suppressions()?;
@@ -143,6 +147,9 @@ pub(crate) fn run(
                 "imported {} addresses: {new} newly suppressed\n",
                 batch.len()
             ))?;
+            if new > 0 {
+                super::print_head(printer, ledger.as_ref())?;
+            }
         }
     }
     Ok(ExitStatus::Success)

@@ -85,6 +85,11 @@ impl<'a> Session<'a> {
         }))
     }
 
+    /// The ledger, read-only (for the `--expect-head` check before anything is done).
+    pub(crate) fn ledger(&self) -> &dyn herald_ledger::Ledger {
+        self.locked.ledger.as_ref()
+    }
+
     /// How many `dispatching` rows a crashed run left (now `unknown`).
     pub(crate) fn recovered_unknown(&self) -> u64 {
         self.locked.recovered_unknown
@@ -242,6 +247,8 @@ pub(crate) struct ApplyReport {
     pub(crate) campaigns: Vec<CampaignReport>,
     /// Everything that went wrong, in order.
     pub(crate) problems: Vec<String>,
+    /// The ledger's chain head after the run was recorded.
+    pub(crate) ledger_head: Option<herald_ledger::ChainHead>,
 }
 
 impl ApplyReport {
@@ -433,6 +440,7 @@ impl Planned<'_> {
             )
         };
         locked.ledger.finish_run(&run_id, &outcome.to_string())?;
+        let ledger_head = locked.ledger.head()?;
         rt.block_on(remote.shutdown());
         drop(locked);
         Ok(ApplyReport {
@@ -440,6 +448,7 @@ impl Planned<'_> {
             outcome,
             campaigns: reports,
             problems,
+            ledger_head,
         })
     }
 }

@@ -123,6 +123,8 @@ pub(crate) struct ImportSummary {
     pub(crate) imported: usize,
     /// Refused.
     pub(crate) problems: usize,
+    /// The ledger's chain head after the run was recorded (`None`: nothing was written).
+    pub(crate) ledger_head: Option<herald_ledger::ChainHead>,
 }
 
 /// Imports the named responses (or all with `all`) of the environment's managed library
@@ -159,6 +161,7 @@ pub(crate) fn import_templates(
         }
     }
     let mut summary = ImportSummary {
+        ledger_head: None,
         selected: selected.len(),
         ..ImportSummary::default()
     };
@@ -240,5 +243,6 @@ pub(crate) fn import_templates(
             "error: some responses were not imported"
         },
     )?;
+    summary.ledger_head = locked.ledger.head()?;
     Ok(Ok(summary))
 }

@@ -55,6 +55,8 @@ pub(crate) struct ReceiptsReport {
     pub(crate) by_status: BTreeMap<String, u64>,
     /// Recipients suppressed by this poll.
     pub(crate) newly_suppressed: Vec<NewSuppression>,
+    /// The ledger's chain head after this poll.
+    pub(crate) ledger_head: Option<herald_ledger::ChainHead>,
 }
 
 /// Polls every message sent in the last `window` whose delivery is not settled.
@@ -175,5 +177,6 @@ pub(crate) fn poll_receipts(
         recorded: receipts.len(),
         by_status,
         newly_suppressed: suppressed,
+        ledger_head: ledger.head()?,
     })
 }

@@ -54,6 +54,8 @@ pub(crate) struct Reconciled {
 pub(crate) struct ReconcileReport {
     /// The sends.
     pub(crate) rows: Vec<Reconciled>,
+    /// The ledger's chain head after the run was recorded (`None`: nothing was written).
+    pub(crate) ledger_head: Option<herald_ledger::ChainHead>,
 }
 
 impl ReconcileReport {
@@ -212,5 +214,6 @@ pub(crate) fn reconcile(
     }
     rt.block_on(remote.shutdown());
     locked.ledger.finish_run(&run_id, "ok")?;
+    report.ledger_head = locked.ledger.head()?;
     Ok(Ok(report))
 }

@@ -9,6 +9,7 @@ mod hash;
 mod help;
 mod init;
 mod ledger;
+mod ledger_tamper;
 mod plan;
 mod preview;
 mod receipts;

@@ -1,25 +1,29 @@
-//! The tamper-evident event chain and its verifier.
+//! The tamper-evident event chain: its vocabulary, its keyed links and the link check.
 //!
-//! Owns: the event vocabulary, its canonical encoding, the hash rule and the replay that
-//! `verify` runs. Backends append one event per state change *in the same transaction* as
-//! the change, and feed stored events and current rows into [`Replay`].
+//! Owns: the event vocabulary, its canonical encoding, the link rule and the streaming check
+//! that `verify` runs before replaying the events against every table ([`crate::audit`]).
+//! Backends append one event per state change *in the same transaction* as the change.
 //!
-//! Hash rule (version 1, never to change): `hash = hex(sha256(prev_hash ‖ "\n" ‖ seq ‖ "\n" ‖
-//! at_ms ‖ "\n" ‖ payload_json))`, where `prev_hash` of the first event is 64 zeros and
+//! Link rule (version 2, "keyed"): `hash = hex(HMAC-SHA256(chain_key, "herald-chain:v2\n" ‖
+//! prev_hash ‖ "\n" ‖ seq ‖ "\n" ‖ at_ms ‖ "\n" ‖ payload_json))`, where `chain_key =
+//! HMAC-SHA256(ledger key, "herald ledger chain v2")` (its own domain label, so it is never
+//! a recipient id or the fingerprint), `prev_hash` of the first event is 64 zeros and
 //! `payload_json` is the stored text exactly as hashed (`serde_json` of [`Event`], fields in
-//! declaration order, `None` fields omitted). Events carry the full post-image of every send
-//! and suppression they change, so replaying them reconstructs those tables; `verify`
-//! compares the reconstruction with the current rows, which catches an edited, inserted or
-//! deleted row even when the events themselves were left alone.
+//! declaration order, `None` fields omitted). Without the ledger key nobody can recompute a
+//! link, so an edited event, a forged tail or a chain rebuilt after editing rows is caught.
+//!
+//! Link rule version 1 ("plain", ledgers written before the keyed chain) was the same text
+//! under plain SHA-256 with no label. It is only ever checked, when an old ledger is
+//! migrated: [`relink`] verifies the plain chain, re-links every event under the key and
+//! records the migration as a [`Event::ChainKeyed`] event.
 
-use std::collections::HashMap;
-
+use hmac::{Hmac, KeyInit as _, Mac as _};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::key::{Channel, RecipientId};
+use crate::key::{Channel, LedgerKey, RecipientId};
 use crate::model::{
-    BrokenLink, InboundAction, NewRun, SendState, SuppressionAction, TemplateWrite, VerifyReport,
+    BrokenLink, InboundAction, NewRun, SendState, SuppressionAction, TemplateWrite,
 };
 
 /// `prev_hash` of the first event.
@@ -109,6 +113,9 @@ pub(crate) enum Event {
         channel: Channel,
         action: InboundAction,
         flagged: bool,
+        /// Absent in events written before the keyed chain.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        masked: Option<String>,
         /// The message's own time in Unix ms (opt-outs are ordered by it; schema 2); `None`
         /// on older events.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +140,16 @@ pub(crate) enum Event {
         status: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// The receipt's own time (Unix ms); absent in events written before the keyed chain.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt_at: Option<i64>,
+    },
+    /// An old ledger's plain SHA-256 chain was verified and re-linked under the keyed rule.
+    ChainKeyed {
+        /// `SEQ:HASH` of the last plain link before re-linking.
+        plain_head: String,
+        /// How many events were re-linked.
+        relinked: u64,
     },
 }
 
@@ -153,6 +170,7 @@ impl Event {
             Event::InboundRecorded { .. } => "inbound_recorded",
             Event::InboundConflict { .. } => "inbound_conflict",
             Event::ReceiptRecorded { .. } => "receipt_recorded",
+            Event::ChainKeyed { .. } => "chain_keyed",
         }
     }
 
@@ -162,29 +180,57 @@ impl Event {
     }
 }
 
-/// The chain hash of an event.
-pub(crate) fn event_hash(prev_hash: &str, seq: u64, at_ms: i64, payload_json: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(b"\n");
-    h.update(seq.to_string().as_bytes());
-    h.update(b"\n");
-    h.update(at_ms.to_string().as_bytes());
-    h.update(b"\n");
-    h.update(payload_json.as_bytes());
-    hex::encode(h.finalize())
+/// The key every link is an HMAC under, derived from the ledger key.
+#[derive(Clone)]
+pub(crate) struct ChainKey([u8; 32]);
+
+impl ChainKey {
+    /// Domain label of the derivation (never reused for anything else).
+    const LABEL: &'static [u8] = b"herald ledger chain v2";
+
+    pub(crate) fn derive(key: &LedgerKey) -> ChainKey {
+        ChainKey(key.derive(ChainKey::LABEL))
+    }
 }
 
-fn digest<T: Serialize>(value: &T) -> [u8; 16] {
-    let bytes = serde_json::to_vec(value).expect("images always serialise");
-    let full = Sha256::digest(&bytes);
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&full[..16]);
-    out
+impl std::fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChainKey(..)")
+    }
 }
 
-/// Suppression identity used by the replay: (recipient, channel or `*`).
-type SuppressionKey = (String, String);
+/// Which link rule a chain is checked under.
+#[derive(Clone, Copy)]
+pub(crate) enum LinkRule<'k> {
+    /// Version 1: plain SHA-256 (old ledgers, only while migrating them).
+    Plain,
+    /// Version 2: HMAC-SHA256 under the chain key.
+    Keyed(&'k ChainKey),
+}
+
+fn link_input(prev_hash: &str, seq: u64, at_ms: i64, payload_json: &str) -> Vec<u8> {
+    format!("{prev_hash}\n{seq}\n{at_ms}\n{payload_json}").into_bytes()
+}
+
+/// The link (hash) of an event under `rule`.
+pub(crate) fn event_hash(
+    rule: LinkRule<'_>,
+    prev_hash: &str,
+    seq: u64,
+    at_ms: i64,
+    payload_json: &str,
+) -> String {
+    let input = link_input(prev_hash, seq, at_ms, payload_json);
+    match rule {
+        LinkRule::Plain => hex::encode(Sha256::digest(&input)),
+        LinkRule::Keyed(key) => {
+            let mut mac = <Hmac<Sha256>>::new_from_slice(&key.0).expect("HMAC takes any key");
+            mac.update(b"herald-chain:v2\n");
+            mac.update(&input);
+            hex::encode(mac.finalize().into_bytes())
+        }
+    }
+}
 
 /// One stored event, as read back by a backend.
 #[derive(Debug, Clone)]
@@ -197,232 +243,117 @@ pub(crate) struct StoredEvent {
     pub(crate) hash: String,
 }
 
-/// Streaming verifier: feed every event in `seq` order, then every current send and
-/// suppression row, then call [`Replay::finish`].
-pub(crate) struct Replay {
+/// Streaming link check: feed every event in `seq` order; each intact event is returned
+/// decoded, for the table replay.
+pub(crate) struct ChainCheck<'k> {
+    rule: LinkRule<'k>,
     prev_hash: String,
     next_seq: u64,
     events: u64,
-    sends_checked: u64,
-    suppressions_checked: u64,
-    chain_broken: Option<BrokenLink>,
-    row_broken: Option<BrokenLink>,
-    sends: HashMap<(String, String), ([u8; 16], u64)>,
-    suppressions: HashMap<SuppressionKey, ([u8; 16], u64)>,
+    broken: Option<BrokenLink>,
 }
 
-impl Replay {
-    pub(crate) fn new() -> Replay {
-        Replay {
+impl<'k> ChainCheck<'k> {
+    pub(crate) fn new(rule: LinkRule<'k>) -> ChainCheck<'k> {
+        ChainCheck {
+            rule,
             prev_hash: GENESIS.to_owned(),
             next_seq: 1,
             events: 0,
-            sends_checked: 0,
-            suppressions_checked: 0,
-            chain_broken: None,
-            row_broken: None,
-            sends: HashMap::new(),
-            suppressions: HashMap::new(),
+            broken: None,
         }
     }
 
-    /// Whether the chain is still intact (events after a break are not replayed).
-    pub(crate) fn chain_ok(&self) -> bool {
-        self.chain_broken.is_none()
+    /// Whether the chain is still intact (events after a break are not checked).
+    pub(crate) fn ok(&self) -> bool {
+        self.broken.is_none()
     }
 
-    /// Checks and replays the next stored event.
-    pub(crate) fn feed_event(&mut self, ev: &StoredEvent) {
-        if self.chain_broken.is_some() {
-            return;
+    /// Events checked so far.
+    pub(crate) fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// `(seq, hash)` of the last intact event (`(0, GENESIS)` before any).
+    pub(crate) fn head(&self) -> (u64, &str) {
+        (self.next_seq - 1, &self.prev_hash)
+    }
+
+    /// The first break, if any.
+    pub(crate) fn into_broken(self) -> Option<BrokenLink> {
+        self.broken
+    }
+
+    /// Checks the next stored event; returns it decoded if its link holds.
+    pub(crate) fn feed(&mut self, ev: &StoredEvent) -> Option<Event> {
+        if self.broken.is_some() {
+            return None;
         }
-        let fail = |why: String| {
-            Some(BrokenLink {
-                seq: Some(ev.seq),
-                reason: why,
-            })
-        };
+        match self.check(ev) {
+            Ok(event) => {
+                self.prev_hash.clone_from(&ev.hash);
+                self.next_seq += 1;
+                self.events += 1;
+                Some(event)
+            }
+            Err(reason) => {
+                self.broken = Some(BrokenLink {
+                    seq: Some(ev.seq),
+                    reason,
+                });
+                None
+            }
+        }
+    }
+
+    fn check(&self, ev: &StoredEvent) -> Result<Event, String> {
         if ev.seq != self.next_seq {
-            self.chain_broken = fail(format!(
+            return Err(format!(
                 "event #{} follows #{}: events are missing or reordered",
                 ev.seq,
                 self.next_seq - 1
             ));
-            return;
         }
         if ev.prev_hash != self.prev_hash {
-            self.chain_broken = fail(format!(
+            return Err(format!(
                 "event #{} does not link to the previous event's hash",
                 ev.seq
             ));
-            return;
         }
-        if event_hash(&ev.prev_hash, ev.seq, ev.at_ms, &ev.payload_json) != ev.hash {
-            self.chain_broken = fail(format!(
-                "event #{} ({}) was modified: its hash does not match its contents",
+        if event_hash(self.rule, &ev.prev_hash, ev.seq, ev.at_ms, &ev.payload_json) != ev.hash {
+            return Err(format!(
+                "event #{} ({}) was modified: its hash does not match its contents under the ledger key",
                 ev.seq, ev.kind
             ));
-            return;
         }
-        let event: Event = match serde_json::from_str(&ev.payload_json) {
-            Ok(e) => e,
-            Err(e) => {
-                self.chain_broken = fail(format!("event #{} payload is unreadable: {e}", ev.seq));
-                return;
-            }
-        };
+        let event: Event = serde_json::from_str(&ev.payload_json)
+            .map_err(|e| format!("event #{} payload is unreadable: {e}", ev.seq))?;
         if event.kind() != ev.kind {
-            self.chain_broken = fail(format!(
+            return Err(format!(
                 "event #{} kind column `{}` does not match its payload",
                 ev.seq, ev.kind
             ));
-            return;
         }
-        self.apply(ev.seq, event);
-        self.prev_hash.clone_from(&ev.hash);
-        self.next_seq += 1;
-        self.events += 1;
+        Ok(event)
     }
-
-    fn apply(&mut self, seq: u64, event: Event) {
-        match event {
-            Event::SendsClaimed { rows, .. }
-            | Event::OutcomesRecorded { rows, .. }
-            | Event::DispatchingRecovered { rows }
-            | Event::UnknownResolved { rows, .. } => {
-                for row in rows {
-                    let d = digest(&row);
-                    self.sends.insert((row.campaign, row.row_key), (d, seq));
-                }
-            }
-            Event::SuppressionChanged { change } => {
-                let key = suppression_key(&change.recipient, change.channel);
-                match change.action {
-                    SuppressionAction::Add => {
-                        let d = digest(&(&change.masked, &change.reason, &change.source));
-                        self.suppressions.insert(key, (d, seq));
-                    }
-                    SuppressionAction::Remove => {
-                        self.suppressions.remove(&key);
-                    }
-                }
-            }
-            Event::LedgerCreated { .. }
-            | Event::RunStarted { .. }
-            | Event::RunFinished { .. }
-            | Event::TemplateWritten { .. }
-            | Event::TemplateRenamed { .. }
-            | Event::InboundRecorded { .. }
-            | Event::InboundConflict { .. }
-            | Event::ReceiptRecorded { .. } => {}
-        }
-    }
-
-    /// Compares one current send row with the replayed events.
-    pub(crate) fn check_send(&mut self, row: &SendImage) {
-        self.sends_checked += 1;
-        let key = (row.campaign.clone(), row.row_key.clone());
-        match self.sends.remove(&key) {
-            Some((d, _)) if d == digest(row) => {}
-            Some((_, seq)) => self.row_mismatch(
-                Some(seq),
-                format!(
-                    "sends row {}/{} differs from what the events recorded (last changed by event #{seq})",
-                    row.campaign, row.row_key
-                ),
-            ),
-            None => self.row_mismatch(
-                None,
-                format!(
-                    "sends row {}/{} was never recorded by any event",
-                    row.campaign, row.row_key
-                ),
-            ),
-        }
-    }
-
-    /// Compares one current suppression row with the replayed events.
-    pub(crate) fn check_suppression(
-        &mut self,
-        recipient: &RecipientId,
-        channel: Option<Channel>,
-        masked: &str,
-        reason: &str,
-        source: &str,
-    ) {
-        self.suppressions_checked += 1;
-        let key = suppression_key(recipient, channel);
-        let scope = channel.map_or("all channels", Channel::as_str);
-        match self.suppressions.remove(&key) {
-            Some((d, _)) if d == digest(&(masked, reason, source)) => {}
-            Some((_, seq)) => self.row_mismatch(
-                Some(seq),
-                format!(
-                    "suppression of {masked} ({scope}) differs from what the events recorded (event #{seq})"
-                ),
-            ),
-            None => self.row_mismatch(
-                None,
-                format!("suppression of {masked} ({scope}) was never recorded by any event"),
-            ),
-        }
-    }
-
-    fn row_mismatch(&mut self, seq: Option<u64>, reason: String) {
-        if self.row_broken.is_none() {
-            self.row_broken = Some(BrokenLink { seq, reason });
-        }
-    }
-
-    /// Reports rows the events describe but the tables no longer hold, and builds the report.
-    pub(crate) fn finish(mut self) -> VerifyReport {
-        if self.chain_broken.is_none() {
-            let mut missing: Vec<(u64, String)> = self
-                .sends
-                .iter()
-                .map(|((c, r), (_, seq))| (*seq, format!("sends row {c}/{r} was deleted")))
-                .chain(self.suppressions.values().map(|(_, seq)| {
-                    (
-                        *seq,
-                        "a suppression recorded by the events was deleted".to_owned(),
-                    )
-                }))
-                .collect();
-            missing.sort();
-            if let Some((seq, reason)) = missing.into_iter().next() {
-                self.row_mismatch(Some(seq), reason);
-            }
-        }
-        // A broken chain is reported first: row comparisons after it are meaningless.
-        let first_broken = self.chain_broken.or(self.row_broken);
-        VerifyReport {
-            ok: first_broken.is_none(),
-            events_checked: self.events,
-            sends_checked: self.sends_checked,
-            suppressions_checked: self.suppressions_checked,
-            first_broken,
-        }
-    }
-}
-
-fn suppression_key(recipient: &RecipientId, channel: Option<Channel>) -> SuppressionKey {
-    (
-        recipient.as_str().to_owned(),
-        channel.map_or("*", Channel::as_str).to_owned(),
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn stored(seq: u64, prev: &str, ev: &Event) -> StoredEvent {
+    fn ck() -> ChainKey {
+        ChainKey::derive(&LedgerKey::from_secret(&"5a".repeat(32)).unwrap())
+    }
+
+    fn stored(key: &ChainKey, seq: u64, prev: &str, ev: &Event) -> StoredEvent {
         let payload = ev.to_payload();
+        let at = 1_000 + i64::try_from(seq).unwrap();
         StoredEvent {
             seq,
-            at_ms: 1_000 + i64::try_from(seq).unwrap(),
+            at_ms: at,
             kind: ev.kind().to_owned(),
-            hash: event_hash(prev, seq, 1_000 + i64::try_from(seq).unwrap(), &payload),
+            hash: event_hash(LinkRule::Keyed(key), prev, seq, at, &payload),
             payload_json: payload,
             prev_hash: prev.to_owned(),
         }
@@ -439,31 +370,50 @@ mod tests {
     }
 
     #[test]
-    fn replay_detects_a_modified_payload_and_a_gap() {
+    fn links_need_the_key() {
+        let other = ChainKey::derive(&LedgerKey::from_secret(&"5b".repeat(32)).unwrap());
+        let a = event_hash(LinkRule::Keyed(&ck()), GENESIS, 1, 5, "{}");
+        assert_ne!(a, event_hash(LinkRule::Keyed(&other), GENESIS, 1, 5, "{}"));
+        assert_ne!(a, event_hash(LinkRule::Plain, GENESIS, 1, 5, "{}"));
+        assert_eq!(a, event_hash(LinkRule::Keyed(&ck()), GENESIS, 1, 5, "{}"));
+    }
+
+    #[test]
+    fn check_detects_a_modified_payload_a_gap_and_a_plain_link() {
+        let key = ck();
         let e1 = Event::RunFinished {
             run_id: "a".into(),
             outcome: "ok".into(),
         };
-        let s1 = stored(1, GENESIS, &e1);
-        let s2 = stored(2, &s1.hash, &e1);
+        let s1 = stored(&key, 1, GENESIS, &e1);
+        let s2 = stored(&key, 2, &s1.hash, &e1);
 
-        let mut ok = Replay::new();
-        ok.feed_event(&s1);
-        ok.feed_event(&s2);
-        let rep = ok.finish();
-        assert!(rep.ok);
-        assert_eq!(rep.events_checked, 2);
+        let mut ok = ChainCheck::new(LinkRule::Keyed(&key));
+        assert!(ok.feed(&s1).is_some() && ok.feed(&s2).is_some());
+        assert_eq!(ok.events(), 2);
 
         let mut tampered = s2.clone();
         tampered.payload_json = tampered.payload_json.replace("ok", "no");
-        let mut r = Replay::new();
-        r.feed_event(&s1);
-        r.feed_event(&tampered);
-        let rep = r.finish();
-        assert_eq!(rep.first_broken.unwrap().seq, Some(2));
+        let mut r = ChainCheck::new(LinkRule::Keyed(&key));
+        r.feed(&s1);
+        assert!(r.feed(&tampered).is_none());
+        assert_eq!(r.into_broken().unwrap().seq, Some(2));
 
-        let mut r = Replay::new();
-        r.feed_event(&s2);
-        assert!(!r.chain_ok());
+        // Recomputed without the key (the old plain rule): refused.
+        let mut forged = tampered.clone();
+        forged.hash = event_hash(
+            LinkRule::Plain,
+            &s1.hash,
+            2,
+            forged.at_ms,
+            &forged.payload_json,
+        );
+        let mut r = ChainCheck::new(LinkRule::Keyed(&key));
+        r.feed(&s1);
+        assert!(r.feed(&forged).is_none());
+
+        let mut r = ChainCheck::new(LinkRule::Keyed(&key));
+        r.feed(&s2);
+        assert!(!r.ok());
     }
 }

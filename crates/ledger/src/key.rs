@@ -224,17 +224,18 @@ impl LedgerKey {
     /// equal a recipient id or a chain link, and the text cannot be recovered or guessed
     /// without the ledger key.
     pub fn text_mac(&self, text: &str) -> String {
-        let derived = self.mac_bytes(b"herald-inbound-text-key:v1");
+        let derived = self.derive(b"herald-inbound-text-key:v1");
         let mut mac =
             <Hmac<Sha256>>::new_from_slice(&derived).expect("HMAC accepts keys of any length");
         mac.update(text.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
 
-    fn mac_bytes(&self, input: &[u8]) -> [u8; 32] {
+    /// A sub-key for one purpose: `HMAC-SHA256(key, label)`; each label is used once.
+    pub(crate) fn derive(&self, label: &[u8]) -> [u8; 32] {
         let mut mac =
             <Hmac<Sha256>>::new_from_slice(&self.bytes).expect("HMAC accepts keys of any length");
-        mac.update(input);
+        mac.update(label);
         mac.finalize().into_bytes().into()
     }
 

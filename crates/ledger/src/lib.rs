@@ -103,11 +103,11 @@ pub use key::{Channel, LedgerKey, MIN_SECRET_LEN, RecipientId, mask_email, mask_
 pub use location::LedgerLocation;
 pub use lock::{LedgerLock, LockError, LockInfo, RunLock};
 pub use model::{
-    BrokenLink, CampaignCounts, Claim, ClaimResult, EventRecord, ExportRow, InboundAction,
-    InboundRecord, InboundResult, KeySet, NewRun, OpenReport, Outcome, OutcomeResult, Receipt,
-    ReceiptMatch, Resolution, RunRecord, SendRecord, SendState, SentMessage, Suppression,
-    SuppressionAction, SuppressionAudit, SuppressionRow, SuppressionSet, TemplateBinding,
-    TemplateVersionRecord, TemplateWrite, UnknownPolicy, VerifyReport,
+    BrokenLink, CampaignCounts, ChainHead, Claim, ClaimResult, EventRecord, ExportRow,
+    InboundAction, InboundRecord, InboundResult, KeySet, NewRun, OpenReport, Outcome,
+    OutcomeResult, Receipt, ReceiptMatch, Resolution, RunRecord, SendRecord, SendState,
+    SentMessage, Suppression, SuppressionAction, SuppressionAudit, SuppressionRow, SuppressionSet,
+    TemplateBinding, TemplateVersionRecord, TemplateWrite, UnknownPolicy, VerifyReport,
 };
 pub use ops::SCHEMA_VERSION;
 #[cfg(feature = "postgres")]
@@ -254,8 +254,17 @@ pub trait Ledger: Send {
 
     /// Events with `seq > after_seq`, oldest first, at most `limit`.
     fn events(&self, after_seq: u64, limit: usize) -> Result<Vec<EventRecord>>;
-    /// Recomputes the hash chain and compares current sends and suppressions with it.
+    /// Checks every keyed link of the chain, then replays the events against every table
+    /// that influences a decision or an audit answer; the first difference is reported.
     fn verify(&self) -> Result<VerifyReport>;
+    /// Checks only the keyed links of the chain (streaming, constant memory): the first
+    /// broken link, or `ok` with the events checked (row counts are 0: no table is replayed).
+    fn verify_chain(&self) -> Result<VerifyReport>;
+    /// The chain's last event as a checkpoint (`None` before the first event).
+    fn head(&self) -> Result<Option<ChainHead>>;
+    /// Whether the chain holds the checkpoint `head` (its event exists with that hash). A
+    /// ledger without it was truncated or replaced by an older copy.
+    fn contains_head(&self, head: &ChainHead) -> Result<bool>;
     /// Streams masked rows (one campaign or all, ordered) into `sink`; returns the count.
     fn export(
         &self,

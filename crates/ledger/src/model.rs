@@ -576,3 +576,59 @@ impl SuppressionSet {
                 .is_some_and(|s| s.contains(recipient))
     }
 }
+
+/// A checkpoint of the chain: an event's sequence number and (a prefix of) its keyed hash,
+/// written `SEQ:HASH` (e.g. `1234:9f3a0c1d2e4b5a69`). Keep the head printed after a write
+/// and pass it to `verify`/`apply --expect-head`: a ledger whose chain does not contain it
+/// was truncated or restored from an older copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainHead {
+    /// Sequence number of the event.
+    pub seq: u64,
+    /// Its hash (64 hex digits), or a prefix of at least [`ChainHead::MIN_HEX`] when parsed.
+    pub hash: String,
+}
+
+impl ChainHead {
+    /// Hex digits shown by [`fmt::Display`].
+    pub const SHOWN_HEX: usize = 16;
+    /// Fewest hex digits accepted by [`ChainHead::parse`].
+    pub const MIN_HEX: usize = 12;
+
+    /// Parses `SEQ:HASH` (HASH: at least 12 hex digits of the event's hash).
+    ///
+    /// # Errors
+    /// A message naming what is wrong.
+    pub fn parse(s: &str) -> std::result::Result<ChainHead, String> {
+        let s = s.trim();
+        let (seq, hash) = s.split_once(':').ok_or_else(|| {
+            format!("`{s}` is not a ledger head: expected SEQ:HASH, e.g. 1234:9f3a0c1d2e4b")
+        })?;
+        let seq: u64 = seq
+            .parse()
+            .map_err(|_| format!("`{seq}` in the ledger head is not an event number"))?;
+        let hash = hash.to_ascii_lowercase();
+        if hash.len() < ChainHead::MIN_HEX
+            || hash.len() > 64
+            || !hash.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(format!(
+                "the hash in ledger head `{s}` must be {} to 64 hex digits",
+                ChainHead::MIN_HEX
+            ));
+        }
+        Ok(ChainHead { seq, hash })
+    }
+
+    /// Whether an event `(seq, full hash)` is this checkpoint.
+    pub fn matches(&self, seq: u64, hash: &str) -> bool {
+        self.seq == seq && hash.starts_with(&self.hash)
+    }
+}
+
+impl fmt::Display for ChainHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.hash.len().min(ChainHead::SHOWN_HEX);
+        write!(f, "{}:{}", self.seq, &self.hash[..n])
+    }
+}

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 use jiff::Timestamp;
 
 use crate::Ledger;
-use crate::audit::{table_counts_in, verify_in};
+use crate::audit::{table_counts_in, verify_chain_in, verify_in};
 use crate::chain::Event;
 use crate::codec::{
     RawSend, SEND_BY_KEY, binding, corrupt, count, export_row, limit, parse_channel,
@@ -21,10 +21,11 @@ use crate::codec::{
 use crate::error::{LedgerError, Result};
 use crate::key::{Channel, RecipientId};
 use crate::model::{
-    CampaignCounts, Claim, ClaimResult, EventRecord, ExportRow, InboundRecord, InboundResult,
-    KeySet, NewRun, Outcome, Receipt, ReceiptMatch, Resolution, RunRecord, SendRecord, SendState,
-    SentMessage, Suppression, SuppressionAction, SuppressionAudit, SuppressionRow, SuppressionSet,
-    TemplateBinding, TemplateVersionRecord, TemplateWrite, UnknownPolicy, VerifyReport,
+    CampaignCounts, ChainHead, Claim, ClaimResult, EventRecord, ExportRow, InboundRecord,
+    InboundResult, KeySet, NewRun, Outcome, Receipt, ReceiptMatch, Resolution, RunRecord,
+    SendRecord, SendState, SentMessage, Suppression, SuppressionAction, SuppressionAudit,
+    SuppressionRow, SuppressionSet, TemplateBinding, TemplateVersionRecord, TemplateWrite,
+    UnknownPolicy, VerifyReport,
 };
 use crate::raw::{RawKind, RawRow, RawSink, RawTable, RawValue, TableCounts};
 use crate::store::{Store, p};
@@ -34,7 +35,7 @@ use crate::writes::{
 };
 
 /// Newest schema version this build writes (both backends).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const EXPORT_PAGE: i64 = 2_000;
 
@@ -539,6 +540,38 @@ impl<S: Store> Ledger for S {
 
     fn table_counts(&self) -> Result<TableCounts> {
         self.read(table_counts_in)
+    }
+
+    fn verify_chain(&self) -> Result<VerifyReport> {
+        self.snapshot(verify_chain_in)
+    }
+
+    fn head(&self) -> Result<Option<ChainHead>> {
+        self.read(|db| {
+            db.row(
+                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
+                &[],
+                |r| {
+                    Ok(ChainHead {
+                        seq: seq_of(r.i(0)?)?,
+                        hash: r.s(1)?,
+                    })
+                },
+            )
+        })
+    }
+
+    fn contains_head(&self, head: &ChainHead) -> Result<bool> {
+        let Ok(seq) = i64::try_from(head.seq) else {
+            return Ok(false);
+        };
+        self.read(|db| {
+            Ok(db
+                .row("SELECT hash FROM events WHERE seq = ?1", p![seq], |r| {
+                    r.s(0)
+                })?
+                .is_some_and(|hash| head.matches(head.seq, &hash)))
+        })
     }
 
     fn export_raw(&self, sink: &mut RawSink<'_>) -> Result<()> {

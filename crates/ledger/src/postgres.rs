@@ -32,6 +32,7 @@ use postgres::{Client, Config, GenericClient, NoTls, Row, Statement, Transaction
 
 use crate::Ledger as _;
 use crate::audit::{check_import_target, import_meta, zero_counts};
+use crate::chain::ChainKey;
 use crate::codec::{RawSend, now_ms};
 use crate::error::{LedgerError, Result};
 use crate::key::LedgerKey;
@@ -46,6 +47,7 @@ use crate::writes::check_key;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_initial.sql"),
     include_str!("migrations/postgres/0002_inbound_text_mac.sql"),
+    include_str!("migrations/postgres/0003_keyed_chain.sql"),
 ];
 
 // Both backends always carry the same schema version.
@@ -130,6 +132,7 @@ struct Conn {
 struct Pg<'a, C: GenericClient> {
     c: &'a mut C,
     stmts: &'a mut Stmts,
+    chain: &'a ChainKey,
 }
 
 /// A parameter typed as the prepared statement expects it.
@@ -262,11 +265,23 @@ impl<C: GenericClient> Db for Pg<'_, C> {
         )?;
         Ok(out)
     }
+
+    fn chain_key(&self) -> &ChainKey {
+        self.chain
+    }
+
+    fn events_guard(&self) -> (&'static str, &'static str) {
+        (
+            "ALTER TABLE events DISABLE TRIGGER events_append_only;",
+            "ALTER TABLE events ENABLE TRIGGER events_append_only;",
+        )
+    }
 }
 
 /// A ledger stored in a PostgreSQL schema, over one connection.
 pub struct PostgresLedger {
     conn: RefCell<Conn>,
+    chain: ChainKey,
     target: String,
     location: (String, String),
     report: OpenReport,
@@ -299,6 +314,7 @@ impl PostgresLedger {
                 client,
                 stmts: Stmts::new(),
             }),
+            chain: ChainKey::derive(key),
             target,
             location,
             report: OpenReport::default(),
@@ -353,7 +369,11 @@ impl PostgresLedger {
         let Conn { client, stmts } = self.conn.get_mut();
         let mut tx = client.transaction()?;
         let out = {
-            let mut db = Pg { c: &mut tx, stmts };
+            let mut db = Pg {
+                c: &mut tx,
+                stmts,
+                chain: &self.chain,
+            };
             // `query_one`: a missing lock row would silently stop serialising writers.
             db.c.query_one("SELECT id FROM chain_lock WHERE id = 1 FOR UPDATE", &[])?;
             f(&mut db, now_ms())?
@@ -411,7 +431,11 @@ impl Store for PostgresLedger {
     fn read<T>(&self, f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
         let mut conn = self.conn.borrow_mut();
         let Conn { client, stmts } = &mut *conn;
-        f(&mut Pg { c: client, stmts })
+        f(&mut Pg {
+            c: client,
+            stmts,
+            chain: &self.chain,
+        })
     }
 
     fn snapshot<T>(&self, f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
@@ -422,7 +446,11 @@ impl Store for PostgresLedger {
             .isolation_level(postgres::IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        let out = f(&mut Pg { c: &mut tx, stmts })?;
+        let out = f(&mut Pg {
+            c: &mut tx,
+            stmts,
+            chain: &self.chain,
+        })?;
         tx.commit()?;
         Ok(out)
     }

@@ -20,6 +20,7 @@ use rusqlite::{Connection, Row, TransactionBehavior};
 
 use crate::Ledger as _;
 use crate::audit::{check_import_target, import_meta, raw_params, zero_counts};
+use crate::chain::ChainKey;
 use crate::codec::{RawSend, SEND_BY_KEY, now_ms};
 use crate::error::{LedgerError, Result};
 use crate::fsutil;
@@ -35,6 +36,7 @@ use crate::writes::check_key;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_inbound_text_mac.sql"),
+    include_str!("migrations/0003_keyed_chain.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,6 +46,7 @@ const STATEMENT_CACHE: usize = 64;
 #[derive(Debug)]
 pub struct SqliteLedger {
     conn: Connection,
+    chain: ChainKey,
     path: PathBuf,
     report: OpenReport,
 }
@@ -82,6 +85,7 @@ impl SqliteLedger {
         conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
         let mut ledger = SqliteLedger {
             conn,
+            chain: ChainKey::derive(key),
             path: path.to_owned(),
             report: OpenReport {
                 created,
@@ -149,7 +153,7 @@ impl SqliteLedger {
 }
 
 /// One SQLite connection (or the transaction open on it).
-struct Lite<'c>(&'c Connection);
+struct Lite<'c>(&'c Connection, &'c ChainKey);
 
 impl rusqlite::ToSql for Val<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
@@ -228,6 +232,18 @@ impl Db for Lite<'_> {
         db.row(SEND_BY_KEY, key, RawSend::from_row)
     }
 
+    fn chain_key(&self) -> &ChainKey {
+        self.1
+    }
+
+    fn events_guard(&self) -> (&'static str, &'static str) {
+        (
+            "DROP TRIGGER IF EXISTS events_append_only_update;",
+            "CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events \
+             BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;",
+        )
+    }
+
     fn suppressions_of(&mut self, recipients: &[&str]) -> Result<Vec<(String, String)>> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
@@ -247,12 +263,12 @@ impl Db for Lite<'_> {
 
 impl Store for SqliteLedger {
     fn read<T>(&self, f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
-        f(&mut Lite(&self.conn))
+        f(&mut Lite(&self.conn, &self.chain))
     }
 
     fn snapshot<T>(&self, f: impl FnOnce(&mut dyn Db) -> Result<T>) -> Result<T> {
         let tx = self.conn.unchecked_transaction()?;
-        let out = f(&mut Lite(&tx))?;
+        let out = f(&mut Lite(&tx, &self.chain))?;
         tx.finish()?;
         Ok(out)
     }
@@ -261,7 +277,7 @@ impl Store for SqliteLedger {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&mut Lite(&tx), now_ms())?;
+        let out = f(&mut Lite(&tx, &self.chain), now_ms())?;
         tx.commit()?;
         Ok(out)
     }

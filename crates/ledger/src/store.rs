@@ -7,6 +7,7 @@
 //! `ON CONFLICT`. Invariants: a [`Store::write`] closure runs inside one transaction that
 //! serialises writers (so events append one at a time) and commits only if it returns `Ok`.
 
+use crate::chain::ChainKey;
 use crate::codec::RawSend;
 use crate::error::{LedgerError, Result};
 use crate::raw::{RawSink, TableCounts};
@@ -142,6 +143,11 @@ pub(crate) trait Db {
     fn change_send(&mut self, change: &SendChange, p: &[Val<'_>]) -> Result<Option<RawSend>>;
     /// Dialect point: `(recipient, scope)` of every suppression of `recipients`.
     fn suppressions_of(&mut self, recipients: &[&str]) -> Result<Vec<(String, String)>>;
+    /// The key the chain's links are HMACs under (derived from the ledger key at open).
+    fn chain_key(&self) -> &ChainKey;
+    /// Dialect point: statements that lift and restore the `events` append-only guard
+    /// (used only inside the write transaction that re-links an old plain chain).
+    fn events_guard(&self) -> (&'static str, &'static str);
 }
 
 impl dyn Db + '_ {

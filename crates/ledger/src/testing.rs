@@ -55,6 +55,7 @@ pub const CASES: &[(&str, Case)] = &[
         replayed_id_with_other_text_conflicts,
     ),
     ("probe_write_keeps_nothing", probe_write_keeps_nothing),
+    ("head_checkpoints", head_checkpoints),
 ];
 
 /// Generates one `#[test]` per conformance case, each on a fresh ledger, plus a test that
@@ -90,7 +91,8 @@ macro_rules! conformance_tests {
             opt_outs_follow_message_time,
             start_never_lifts_other_sources,
             replayed_id_with_other_text_conflicts,
-            probe_write_keeps_nothing
+            probe_write_keeps_nothing,
+            head_checkpoints
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),* $(,)?) => {
@@ -1089,4 +1091,291 @@ pub fn probe_write_keeps_nothing(l: &mut dyn Ledger) {
     assert_eq!(l.events(0, 1_000).unwrap(), events);
     let report = l.verify().unwrap();
     assert!(report.ok, "{report:?}");
+}
+
+/// Conformance case (see [`CASES`]): the head is the last event; a kept head stays
+/// contained as the chain grows; another hash or a later sequence number is not contained.
+pub fn head_checkpoints(l: &mut dyn Ledger) {
+    let first = l
+        .head()
+        .unwrap()
+        .expect("a new ledger records its creation");
+    assert_eq!(first.seq, 1);
+    assert_eq!(first.hash.len(), 64);
+    run(l, "r1");
+    let second = l.head().unwrap().unwrap();
+    assert_eq!(second.seq, 2);
+    let events = l.events(0, 10).unwrap();
+    assert_eq!(events.last().unwrap().hash, second.hash);
+    assert!(l.contains_head(&first).unwrap());
+    let chain = l.verify_chain().unwrap();
+    assert!(chain.ok, "{chain:?}");
+    assert_eq!(chain.events_checked, 2);
+    assert!(l.contains_head(&second).unwrap());
+    let shown = crate::ChainHead::parse(&second.to_string()).unwrap();
+    assert_eq!(shown.hash.len(), crate::ChainHead::SHOWN_HEX);
+    assert!(l.contains_head(&shown).unwrap());
+    let mut other = shown.clone();
+    other.hash = other.hash.chars().rev().collect();
+    assert!(!l.contains_head(&other).unwrap());
+    let later = crate::ChainHead {
+        seq: 3,
+        hash: shown.hash.clone(),
+    };
+    assert!(!l.contains_head(&later).unwrap());
+    assert!(crate::ChainHead::parse("2:abc").is_err());
+    assert!(crate::ChainHead::parse("x:0123456789ab").is_err());
+}
+
+/// The rows a cut of the chain's tail removes together with the events: the last event is
+/// the suppression of recipient 13 in [`populate_every_table`] (its row and audit entry).
+pub const CUT_TAIL: &[&str] = &[
+    "DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events)",
+    "DELETE FROM suppression_audit WHERE id = (SELECT MAX(id) FROM suppression_audit)",
+    "DELETE FROM suppressions WHERE reason = 'legal'",
+];
+
+// ---------------------------------------------------------------------------------------
+// Tampering (used by each backend's own tests, which run the SQL on their connection).
+// ---------------------------------------------------------------------------------------
+
+/// Writes at least two rows into every table `verify` replays (runs, template bindings and
+/// versions, sends with receipts, the conversation map, suppressions and their audit,
+/// inbound, receipts), leaving a ledger that verifies.
+pub fn populate_every_table(l: &mut dyn Ledger) {
+    run(l, "r1");
+    run(l, "r2");
+    l.finish_run("r2", "ok").unwrap();
+    let mut w = TemplateWrite {
+        run_id: "r1".into(),
+        name: "t-one".into(),
+        response_id: "resp-1".into(),
+        version: 1,
+        content_hash: "v1:h1".into(),
+        remote_hash: "v1:h1".into(),
+        git_commit: Some("c1".into()),
+        overwrote_hash: None,
+    };
+    l.record_template_write(&w).unwrap();
+    w.name = "t-two".into();
+    w.response_id = "resp-2".into();
+    l.record_template_write(&w).unwrap();
+    l.rename_template_binding("r1", "t-two", "t-three").unwrap();
+    let claims: Vec<Claim> = (0..4).map(|i| sms_claim(&format!("k{i}"), i)).collect();
+    l.claim_batch("r1", "c", &claims, UnknownPolicy::Skip)
+        .unwrap();
+    l.record_outcomes(
+        "r1",
+        &(0..4)
+            .map(|i| sent("c", &format!("k{i}"), &format!("m{i}")))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let t0 = Timestamp::from_millisecond(1_700_000_000_000).unwrap();
+    for (i, status) in ["delivered", "failed"].iter().enumerate() {
+        l.record_receipt(
+            &format!("m{i}"),
+            status,
+            None,
+            t0 + SignedDuration::from_secs(60),
+        )
+        .unwrap();
+    }
+    for (i, action) in [(10, InboundAction::Suppress), (11, InboundAction::Suppress)] {
+        l.record_inbound(&InboundRecord {
+            message_id: format!("in-{i}"),
+            recipient: sms_recipient(i),
+            masked: mask_phone(&phone(i)),
+            channel: Channel::Sms,
+            action,
+            flagged: false,
+            received_at: t0,
+            text_mac: Some(key().text_mac(&format!("STOP {i}"))),
+        })
+        .unwrap();
+    }
+    l.suppress(&Suppression {
+        recipient: sms_recipient(12),
+        masked: mask_phone(&phone(12)),
+        channel: None,
+        reason: "manual".into(),
+        source: "cli".into(),
+    })
+    .unwrap();
+    l.unsuppress(&sms_recipient(12), None, "re-consented", "cli")
+        .unwrap();
+    l.suppress(&Suppression {
+        recipient: sms_recipient(13),
+        masked: mask_phone(&phone(13)),
+        channel: None,
+        reason: "legal".into(),
+        source: "import".into(),
+    })
+    .unwrap();
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+}
+
+/// One tampering per table and kind (UPDATE of a column, DELETE of a row, INSERT of a row),
+/// as `(table, sql)` in SQL both engines accept. Run each on a fresh
+/// [`populate_every_table`] ledger after lifting the append-only guards of
+/// `template_versions` and `suppression_audit`; `verify` must then fail naming the table.
+pub const TAMPERS: &[(&str, &str)] = &[
+    (
+        "runs",
+        "UPDATE runs SET outcome = 'error: hidden' WHERE run_id = 'r2'",
+    ),
+    (
+        "runs",
+        "UPDATE runs SET plan_hash = 'other' WHERE run_id = 'r1'",
+    ),
+    ("runs", "DELETE FROM runs WHERE run_id = 'r2'"),
+    (
+        "runs",
+        "INSERT INTO runs (run_id, command, user_name, host, started_at) VALUES ('forged', 'apply', 'x', 'y', 1)",
+    ),
+    (
+        "template_bindings",
+        "UPDATE template_bindings SET response_id = 'resp-evil' WHERE name = 't-one'",
+    ),
+    (
+        "template_bindings",
+        "DELETE FROM template_bindings WHERE name = 't-three'",
+    ),
+    (
+        "template_bindings",
+        "INSERT INTO template_bindings (name, response_id, version, content_hash, remote_hash, updated_at) \
+         SELECT 'forged', response_id, version, content_hash, remote_hash, updated_at FROM template_bindings WHERE name = 't-one'",
+    ),
+    (
+        "template_versions",
+        "UPDATE template_versions SET content_hash = 'v1:evil' WHERE name = 't-one'",
+    ),
+    (
+        "template_versions",
+        "DELETE FROM template_versions WHERE name = 't-one'",
+    ),
+    (
+        "template_versions",
+        "INSERT INTO template_versions (name, response_id, version, content_hash, remote_hash, run_id, at) \
+         SELECT name, response_id, version + 1, content_hash, remote_hash, run_id, at FROM template_versions WHERE name = 't-one'",
+    ),
+    (
+        "sends",
+        "UPDATE sends SET receipt_status = 'delivered' WHERE row_key = 'k1'",
+    ),
+    (
+        "sends",
+        "UPDATE sends SET created_at = created_at - 1 WHERE row_key = 'k2'",
+    ),
+    (
+        "sends",
+        "UPDATE sends SET run_id = 'r2' WHERE row_key = 'k3'",
+    ),
+    ("sends", "DELETE FROM sends WHERE row_key = 'k3'"),
+    (
+        "sends",
+        "INSERT INTO sends (campaign, row_key, recipient, masked, channel, template_hash, state, attempts, created_at, updated_at) \
+         SELECT campaign, 'forged', recipient, masked, channel, template_hash, 'sent', 1, created_at, updated_at FROM sends WHERE row_key = 'k0'",
+    ),
+    (
+        "conversations",
+        "UPDATE conversations SET conversation_id = 'conv-evil' WHERE conversation_id = 'conv-m0'",
+    ),
+    (
+        "conversations",
+        "DELETE FROM conversations WHERE conversation_id = 'conv-m1'",
+    ),
+    (
+        "conversations",
+        "INSERT INTO conversations (recipient, channel, conversation_id, updated_at) \
+         SELECT recipient, 'sms', 'conv-forged', 1 FROM suppressions",
+    ),
+    ("suppressions", "UPDATE suppressions SET since = since + 1"),
+    (
+        "suppressions",
+        "DELETE FROM suppressions WHERE reason = 'legal'",
+    ),
+    (
+        "suppressions",
+        "INSERT INTO suppressions (recipient, channel, masked, reason, source, since) \
+         SELECT recipient, 'email', masked, reason, source, since FROM suppressions WHERE reason = 'legal'",
+    ),
+    (
+        "suppression_audit",
+        "UPDATE suppression_audit SET source = 'cli' WHERE reason = 'legal'",
+    ),
+    (
+        "suppression_audit",
+        "DELETE FROM suppression_audit WHERE action = 'remove'",
+    ),
+    (
+        "suppression_audit",
+        "INSERT INTO suppression_audit (action, recipient, channel, masked, reason, source, at) \
+         SELECT 'remove', recipient, channel, masked, 'forged', source, at FROM suppression_audit WHERE reason = 'legal'",
+    ),
+    (
+        "inbound",
+        "UPDATE inbound SET action = 'help' WHERE message_id = 'in-10'",
+    ),
+    (
+        "inbound",
+        "UPDATE inbound SET received_at = received_at + 1 WHERE message_id = 'in-11'",
+    ),
+    ("inbound", "DELETE FROM inbound WHERE message_id = 'in-11'"),
+    (
+        "inbound",
+        "INSERT INTO inbound (message_id, recipient, masked, channel, action, flagged, received_at, recorded_at) \
+         SELECT 'forged', recipient, masked, channel, 'resubscribe', flagged, received_at, recorded_at FROM inbound WHERE message_id = 'in-10'",
+    ),
+    (
+        "receipts",
+        "UPDATE receipts SET status = 'delivered' WHERE message_id = 'm1'",
+    ),
+    (
+        "receipts",
+        "UPDATE receipts SET at = at + 1 WHERE message_id = 'm0'",
+    ),
+    ("receipts", "DELETE FROM receipts WHERE message_id = 'm1'"),
+    (
+        "receipts",
+        "INSERT INTO receipts (message_id, status, reason, at, recorded_at) \
+         SELECT message_id, 'delivered', reason, at, recorded_at FROM receipts WHERE message_id = 'm1'",
+    ),
+];
+
+/// Checks that `verify` caught tamper `i` of [`TAMPERS`] and named its table.
+pub fn assert_tamper_caught(l: &dyn Ledger, i: usize) {
+    let (table, sql) = TAMPERS[i];
+    let report = l.verify().unwrap();
+    assert!(!report.ok, "verify missed `{sql}`");
+    let reason = report.first_broken.unwrap().reason;
+    assert!(
+        reason.contains(&format!("table `{table}`")),
+        "`{sql}` was reported as: {reason}"
+    );
+}
+
+/// The statements that recompute every link of `l`'s chain as plain SHA-256 (what anyone
+/// with write access could do before the chain was keyed), for the `events` rows as they
+/// are now. Run them after editing an event's payload.
+pub fn plain_relink_sql(l: &dyn Ledger) -> Vec<String> {
+    use sha2::{Digest as _, Sha256};
+    let mut prev = "0".repeat(64);
+    let mut out = Vec::new();
+    for e in l.events(0, usize::MAX).unwrap() {
+        let input = format!(
+            "{prev}\n{}\n{}\n{}",
+            e.seq,
+            e.at.as_millisecond(),
+            e.payload_json
+        );
+        let hash = hex::encode(Sha256::digest(input.as_bytes()));
+        out.push(format!(
+            "UPDATE events SET prev_hash = '{prev}', hash = '{hash}' WHERE seq = {}",
+            e.seq
+        ));
+        prev = hash;
+    }
+    out
 }

@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 
-use crate::chain::{Event, GENESIS, SuppressionImage, event_hash};
+use crate::audit::{inbound_action_str, stored_event};
+use crate::chain::{ChainCheck, Event, GENESIS, LinkRule, SuppressionImage, event_hash};
 use crate::codec::{
     RawSend, parse_channel, parse_recipient, parse_scope, parse_state, scope_str, seq_of,
 };
@@ -34,7 +35,7 @@ pub(crate) fn append_event(db: &mut dyn Db, at_ms: i64, event: &Event) -> Result
         None => (1, GENESIS.to_owned()),
     };
     let payload = event.to_payload();
-    let hash = event_hash(&prev, seq, at_ms, &payload);
+    let hash = event_hash(LinkRule::Keyed(db.chain_key()), &prev, seq, at_ms, &payload);
     let seq = i64::try_from(seq).map_err(|_| LedgerError::Corrupt("event seq overflow".into()))?;
     db.execute(
         "INSERT INTO events (seq, at, kind, payload_json, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -43,8 +44,11 @@ pub(crate) fn append_event(db: &mut dyn Db, at_ms: i64, event: &Event) -> Result
     Ok(())
 }
 
+/// `meta.chain` of a ledger whose links are keyed.
+pub(crate) const CHAIN_MARK: &str = "hmac-sha256-v2";
+
 /// Checks `key` against the stored fingerprint, recording it (and the creation event) on a
-/// new ledger.
+/// new ledger, and re-links an old ledger's plain chain under the key (see [`relink`]).
 pub(crate) fn check_key(store: &mut impl Store, key: &LedgerKey) -> Result<()> {
     let actual = key.fingerprint();
     store.write(|db, at| {
@@ -54,12 +58,26 @@ pub(crate) fn check_key(store: &mut impl Store, key: &LedgerKey) -> Result<()> {
             |r| r.s(0),
         )?;
         match stored {
-            Some(expected) if expected == actual => Ok(()),
+            Some(expected) if expected == actual => {
+                let mark = db.row("SELECT value FROM meta WHERE key = 'chain'", &[], |r| {
+                    r.s(0)
+                })?;
+                if mark.as_deref() == Some(CHAIN_MARK) {
+                    Ok(())
+                } else {
+                    relink(db, at)
+                }
+            }
             Some(expected) => Err(LedgerError::WrongKey { expected, actual }),
             None => {
                 db.execute(
                     "INSERT INTO meta (key, value) VALUES ('key_fingerprint', ?1)",
                     p![&actual],
+                )?;
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('chain', ?1) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    p![CHAIN_MARK],
                 )?;
                 append_event(
                     db,
@@ -72,6 +90,70 @@ pub(crate) fn check_key(store: &mut impl Store, key: &LedgerKey) -> Result<()> {
             }
         }
     })
+}
+
+/// The keyed-chain migration of a ledger written with plain SHA-256 links: verifies the old
+/// chain (a broken one is refused, never re-linked: that would launder the tampering),
+/// recomputes every link under the chain key, marks the ledger and records the migration as
+/// a `chain_keyed` event — all in the caller's write transaction.
+fn relink(db: &mut dyn Db, at: i64) -> Result<()> {
+    let mut events = Vec::new();
+    db.each(
+        "SELECT seq, at, kind, payload_json, prev_hash, hash FROM events ORDER BY seq",
+        &[],
+        &mut |r| {
+            events.push(stored_event(r)?);
+            Ok(())
+        },
+    )?;
+    let mut plain = ChainCheck::new(LinkRule::Plain);
+    for ev in &events {
+        plain.feed(ev);
+    }
+    let (head_seq, head_hash) = {
+        let (s, h) = plain.head();
+        (s, h.to_owned())
+    };
+    if let Some(broken) = plain.into_broken() {
+        return Err(LedgerError::Corrupt(format!(
+            "cannot migrate this ledger to the keyed chain: its existing chain is broken ({}); \
+             nothing was changed",
+            broken.reason
+        )));
+    }
+    let (lift, restore) = db.events_guard();
+    db.batch(lift)?;
+    let mut prev = GENESIS.to_owned();
+    for ev in &events {
+        let hash = event_hash(
+            LinkRule::Keyed(db.chain_key()),
+            &prev,
+            ev.seq,
+            ev.at_ms,
+            &ev.payload_json,
+        );
+        let seq =
+            i64::try_from(ev.seq).map_err(|_| LedgerError::Corrupt("event seq overflow".into()))?;
+        db.execute(
+            "UPDATE events SET prev_hash = ?2, hash = ?3 WHERE seq = ?1",
+            p![seq, &prev, &hash],
+        )?;
+        prev = hash;
+    }
+    db.batch(restore)?;
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES ('chain', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        p![CHAIN_MARK],
+    )?;
+    append_event(
+        db,
+        at,
+        &Event::ChainKeyed {
+            plain_head: format!("{head_seq}:{head_hash}"),
+            relinked: events.len() as u64,
+        },
+    )
 }
 
 pub(crate) fn run_exists(db: &mut dyn Db, run_id: &str) -> Result<()> {
@@ -509,15 +591,6 @@ fn opt_out_decision(
     }
 }
 
-fn inbound_action_str(action: InboundAction) -> &'static str {
-    match action {
-        InboundAction::Suppress => "suppress",
-        InboundAction::Resubscribe => "resubscribe",
-        InboundAction::Help => "help",
-        InboundAction::None => "none",
-    }
-}
-
 pub(crate) fn inbound_in(
     db: &mut dyn Db,
     at: i64,
@@ -559,6 +632,7 @@ pub(crate) fn inbound_in(
             channel: inbound.channel,
             action: inbound.action,
             flagged: inbound.flagged,
+            masked: Some(inbound.masked.clone()),
             received_at: Some(written),
             text_mac: inbound.text_mac.clone(),
             note,
@@ -684,6 +758,7 @@ pub(crate) fn receipts_in(
                 message_id: rc.message_id.clone(),
                 status: rc.status.clone(),
                 reason: rc.reason.clone(),
+                receipt_at: Some(at_ms),
             },
         )?;
         found_all.push(found);

@@ -688,8 +688,9 @@ fn no_raw_address_reaches_the_database() {
     assert!(text.contains(&key().fingerprint()));
 }
 
-/// A SQLite ledger written before both backends shared one core copies into PostgreSQL and
-/// verifies there, and the chain continues: the chain hashes did not change.
+/// A SQLite ledger written before both backends shared one core is migrated to the keyed
+/// chain on open (one `chain_keyed` event more), copies into PostgreSQL and verifies there,
+/// and the chain continues.
 #[test]
 #[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
 fn a_ledger_written_by_the_previous_backends_migrates_and_verifies() {
@@ -712,7 +713,7 @@ fn a_ledger_written_by_the_previous_backends_migrates_and_verifies() {
             report.sends_verified,
             report.suppressions_verified
         ),
-        (21, 12, 2)
+        (22, 12, 2)
     );
     new_run(&mut pg, "run-3");
     let res = pg
@@ -726,7 +727,82 @@ fn a_ledger_written_by_the_previous_backends_migrates_and_verifies() {
     assert_eq!(res, [ClaimResult::Claimed, ClaimResult::Claimed]);
     let report = pg.verify().unwrap();
     assert!(report.ok, "{report:?}");
-    assert_eq!(report.events_checked, 23);
+    assert_eq!(report.events_checked, 24);
+}
+
+/// Lifts the append-only guards someone with the schema owner's rights can disable.
+fn disable_guards(c: &mut postgres::Client) {
+    c.batch_execute(
+        "ALTER TABLE template_versions DISABLE TRIGGER template_versions_append_only; \
+         ALTER TABLE suppression_audit DISABLE TRIGGER suppression_audit_append_only; \
+         ALTER TABLE events DISABLE TRIGGER events_append_only;",
+    )
+    .unwrap();
+}
+
+/// Every table `verify` replays: an UPDATE of a column, a DELETE and an INSERT outside
+/// herald are each reported, naming the table (the same cases as on SQLite).
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn verify_catches_tampering_with_every_table() {
+    let base = server();
+    for (i, (_, sql)) in herald_ledger::testing::TAMPERS.iter().enumerate() {
+        let schema = Schema::new(&base);
+        let mut l = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+        herald_ledger::testing::populate_every_table(&mut l);
+        let mut c = schema.client();
+        disable_guards(&mut c);
+        c.batch_execute(sql).unwrap();
+        herald_ledger::testing::assert_tamper_caught(&l, i);
+    }
+}
+
+/// Editing a row and its event, then recomputing the chain without the key (plain SHA-256,
+/// as the links used to be), is caught: the links are keyed.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_chain_recomputed_without_the_key_is_refused() {
+    let base = server();
+    let schema = Schema::new(&base);
+    let mut l = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+    populate(&mut l);
+    let mut c = schema.client();
+    disable_guards(&mut c);
+    c.batch_execute(
+        "UPDATE events SET payload_json = replace(payload_json, '\"m3\"', '\"mX\"') \
+         WHERE kind = 'outcomes_recorded'; \
+         UPDATE sends SET message_id = 'mX' WHERE row_key = 'row-03';",
+    )
+    .unwrap();
+    for sql in herald_ledger::testing::plain_relink_sql(&l) {
+        c.batch_execute(&sql).unwrap();
+    }
+    let report = l.verify().unwrap();
+    assert!(!report.ok);
+    let broken = report.first_broken.unwrap();
+    assert_eq!(broken.seq, Some(1), "{}", broken.reason);
+    assert!(broken.reason.contains("modified"), "{}", broken.reason);
+    assert!(!l.verify_chain().unwrap().ok);
+}
+
+/// Cutting the chain's tail together with the rows its events cover leaves a ledger that
+/// verifies on its own; the head kept from before the cut is what catches it.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_cut_tail_no_longer_contains_the_kept_head() {
+    let base = server();
+    let schema = Schema::new(&base);
+    let mut l = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+    herald_ledger::testing::populate_every_table(&mut l);
+    let kept = l.head().unwrap().unwrap();
+    let mut c = schema.client();
+    disable_guards(&mut c);
+    for sql in herald_ledger::testing::CUT_TAIL {
+        assert_eq!(c.execute(*sql, &[]).unwrap(), 1, "{sql}");
+    }
+    assert!(l.verify().unwrap().ok);
+    assert!(!l.contains_head(&kept).unwrap());
+    assert_eq!(l.head().unwrap().unwrap().seq, kept.seq - 1);
 }
 
 /// A PostgreSQL ledger at schema 1 (before `inbound.text_mac`) migrates in place on connect,

@@ -65,8 +65,9 @@ mod conformance {
 
 /// A ledger written before both backends shared one core (the fixture was made by that
 /// code: runs, template writes and a rename, claims, every outcome, resolutions, receipts,
-/// inbound STOP and START, suppressions, recovered `dispatching` rows) opens, verifies and
-/// keeps verifying after new writes: the schema and the chain hashes did not change.
+/// inbound STOP and START, suppressions, recovered `dispatching` rows) opens, is migrated to
+/// the keyed chain (its plain chain verified, every event re-linked, the migration recorded
+/// as one more event), verifies against every table and keeps verifying after new writes.
 #[test]
 fn a_ledger_written_by_the_previous_backends_still_verifies() {
     let dir = tempfile::tempdir().unwrap();
@@ -77,8 +78,11 @@ fn a_ledger_written_by_the_previous_backends_still_verifies() {
     )
     .unwrap();
     let k = LedgerKey::from_secret(&"3c".repeat(32)).unwrap();
-    let mut l = SqliteLedger::open(&path, &k).unwrap();
-    // Schema 1 → current: the new columns are added, nothing is rewritten.
+    let plain_head: String = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT hash FROM events WHERE seq = 21", [], |r| r.get(0))
+        .unwrap();
+    let l = SqliteLedger::open(&path, &k).unwrap();
     assert_eq!(l.open_report().migrated_from, Some(1));
     let report = l.verify().unwrap();
     assert!(report.ok, "{report:?}");
@@ -88,8 +92,29 @@ fn a_ledger_written_by_the_previous_backends_still_verifies() {
             report.sends_checked,
             report.suppressions_checked
         ),
-        (21, 12, 2)
+        (22, 12, 2)
     );
+    let migration = l.events(21, 10).unwrap();
+    assert_eq!(migration.len(), 1);
+    assert_eq!(migration[0].kind, "chain_keyed");
+    assert!(
+        migration[0]
+            .payload_json
+            .contains(&format!("21:{plain_head}")),
+        "{}",
+        migration[0].payload_json
+    );
+    // Every link was recomputed under the key: none of the plain hashes is left.
+    assert!(
+        l.events(0, 100)
+            .unwrap()
+            .iter()
+            .all(|e| e.hash != plain_head)
+    );
+    // Reopening does not migrate again.
+    drop(l);
+    let mut l = SqliteLedger::open(&path, &k).unwrap();
+    assert_eq!(l.events(0, 100).unwrap().len(), 22);
     assert_eq!(
         l.send("spring", "row-3").unwrap().unwrap().state,
         SendState::Sent
@@ -127,7 +152,7 @@ fn a_ledger_written_by_the_previous_backends_still_verifies() {
     l.finish_run("run-3", "ok").unwrap();
     let report = l.verify().unwrap();
     assert!(report.ok, "{report:?}");
-    assert_eq!(report.events_checked, 25);
+    assert_eq!(report.events_checked, 26);
 }
 
 /// Spawns this test binary running the `child_process` test in `mode`.
@@ -607,4 +632,108 @@ fn location_locks_and_opens_a_sqlite_ledger() {
     assert!(report.created);
     new_run(l.as_mut(), "a");
     assert_eq!(loc.open(&key()).unwrap().runs(5).unwrap().len(), 1);
+}
+
+/// Lifts the append-only guards a tamperer with the file can drop.
+fn drop_guards(c: &rusqlite::Connection) {
+    c.execute_batch(
+        "DROP TRIGGER template_versions_append_only_update; DROP TRIGGER template_versions_append_only_delete; \
+         DROP TRIGGER suppression_audit_append_only_update; DROP TRIGGER suppression_audit_append_only_delete; \
+         DROP TRIGGER events_append_only_update; DROP TRIGGER events_append_only_delete;",
+    )
+    .unwrap();
+}
+
+/// Every table `verify` replays: an UPDATE of a column, a DELETE and an INSERT outside
+/// herald are each reported, naming the table.
+#[test]
+fn verify_catches_tampering_with_every_table() {
+    for (i, (_, sql)) in herald_ledger::testing::TAMPERS.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("ledger.db"), &key()).unwrap();
+        herald_ledger::testing::populate_every_table(&mut l);
+        drop_guards(l.connection());
+        l.connection().execute_batch(sql).unwrap();
+        herald_ledger::testing::assert_tamper_caught(&l, i);
+    }
+}
+
+/// Editing a row and its event, then recomputing the chain without the key (plain SHA-256,
+/// as the links used to be), is caught: the links are keyed.
+#[test]
+fn a_chain_recomputed_without_the_key_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = populated(dir.path());
+    let seq = outcome_event_seq(&l);
+    let c = l.connection();
+    drop_guards(c);
+    c.execute(
+        "UPDATE events SET payload_json = replace(payload_json, '\"m3\"', '\"mX\"') WHERE seq = ?1",
+        [i64::try_from(seq).unwrap()],
+    )
+    .unwrap();
+    c.execute(
+        "UPDATE sends SET message_id = 'mX' WHERE row_key = 'row-3'",
+        [],
+    )
+    .unwrap();
+    for sql in herald_ledger::testing::plain_relink_sql(&l) {
+        c.execute_batch(&sql).unwrap();
+    }
+    let report = l.verify().unwrap();
+    assert!(!report.ok);
+    let broken = report.first_broken.unwrap();
+    assert_eq!(broken.seq, Some(1), "{}", broken.reason);
+    assert!(broken.reason.contains("modified"), "{}", broken.reason);
+    assert!(!l.verify_chain().unwrap().ok);
+}
+
+/// An old ledger whose plain chain is already broken is not re-linked (that would launder
+/// the tampering): opening it fails, and the file is left as it was.
+#[test]
+fn a_broken_plain_chain_is_not_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    fs_err::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ledger-v1.db"),
+        &path,
+    )
+    .unwrap();
+    {
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(
+            "DROP TRIGGER events_append_only_update; \
+             UPDATE events SET at = at + 1 WHERE seq = 5;",
+        )
+        .unwrap();
+    }
+    let k = LedgerKey::from_secret(&"3c".repeat(32)).unwrap();
+    let err = SqliteLedger::open(&path, &k).unwrap_err().to_string();
+    assert!(err.contains("broken") && err.contains("#5"), "{err}");
+    let c = rusqlite::Connection::open(&path).unwrap();
+    let kinds: i64 = c
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE kind = 'chain_keyed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(kinds, 0);
+}
+
+/// Cutting the chain's tail together with the rows its events cover leaves a ledger that
+/// verifies on its own; the head kept from before the cut is what catches it.
+#[test]
+fn a_cut_tail_no_longer_contains_the_kept_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = SqliteLedger::open(&dir.path().join("ledger.db"), &key()).unwrap();
+    herald_ledger::testing::populate_every_table(&mut l);
+    let kept = l.head().unwrap().unwrap();
+    drop_guards(l.connection());
+    for sql in herald_ledger::testing::CUT_TAIL {
+        assert_eq!(l.connection().execute(sql, []).unwrap(), 1, "{sql}");
+    }
+    assert!(l.verify().unwrap().ok);
+    assert!(!l.contains_head(&kept).unwrap());
+    assert_eq!(l.head().unwrap().unwrap().seq, kept.seq - 1);
 }

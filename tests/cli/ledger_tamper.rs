@@ -1,0 +1,185 @@
+//! The tamper-evident ledger from the command line: every writing command prints the chain
+//! head, `ledger head` prints it, and `ledger verify`/`apply --expect-head` refuse a ledger
+//! whose chain does not contain a kept head (restored backup, cut tail); `verify` names the
+//! table edited outside herald.
+
+use crate::support::{LocalSandbox, TestWorkspace, run, write_audience};
+
+/// 10:00 in New York.
+const NOW: &str = "2026-12-02T15:00:00Z";
+
+fn apply(ws: &TestWorkspace, extra: &[&str]) -> (i32, String, String) {
+    run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["apply", "--auto-approve"])
+        .args(extra))
+}
+
+/// The `SEQ:HASH` of the `ledger head …` line in `text`.
+fn head_in(text: &str) -> String {
+    let line = text
+        .lines()
+        .find_map(|l| {
+            l.split_once("ledger head ")
+                .map(|(_, h)| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| panic!("no `ledger head` line in: {text}"));
+    let (seq, hash) = line.split_once(':').expect("SEQ:HASH");
+    assert!(seq.parse::<u64>().is_ok(), "{line}");
+    assert!(
+        hash.len() >= 12 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{line}"
+    );
+    line
+}
+
+fn ledger_path(ws: &TestWorkspace) -> std::path::PathBuf {
+    ws.path().join(".herald/ledger-local.db")
+}
+
+/// Opens the environment's ledger file directly, as someone with the file could.
+fn raw(ws: &TestWorkspace) -> herald_ledger::SqliteLedger {
+    let key = herald_ledger::LedgerKey::load(&ws.path().join(".herald/ledger.key")).unwrap();
+    herald_ledger::SqliteLedger::open(&ledger_path(ws), &key).unwrap()
+}
+
+#[test]
+fn writing_commands_print_the_head_and_ledger_head_agrees() {
+    let ws = TestWorkspace::fixture("base");
+    write_audience(&ws, 3, "America/New_York");
+    let _sb = LocalSandbox::start(&ws);
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    let after_apply = head_in(&err);
+    let (code, out, _) = run(ws.herald().args(["ledger", "head"]));
+    assert_eq!(code, 0);
+    assert_eq!(head_in(&out), after_apply);
+
+    // --json: the summary carries it.
+    write_audience(&ws, 4, "America/New_York");
+    let (code, out, err) = apply(&ws, &["--json"]);
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "summary")
+        .expect("summary line");
+    let json_head = summary["ledger_head"].as_str().unwrap().to_owned();
+    assert_ne!(json_head, after_apply);
+    let (_, out, _) = run(ws.herald().args(["ledger", "head", "--format", "json"]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["head"], json_head.as_str());
+    assert_eq!(v["hash"].as_str().unwrap().len(), 64);
+
+    // suppress add prints the new head too.
+    let (code, _, err) = run(ws.herald().args(["suppress", "add", "+12125550100"]));
+    assert_eq!(code, 0, "{err}");
+    assert_ne!(head_in(&err), json_head);
+    let (code, out, _) = run(ws
+        .herald()
+        .args(["ledger", "verify", "--expect-head", &json_head]));
+    assert_eq!(
+        code, 0,
+        "a head the chain has grown past is still contained: {out}"
+    );
+}
+
+#[test]
+fn a_restored_backup_is_refused_with_expect_head_and_nothing_is_sent() {
+    let ws = TestWorkspace::fixture("base");
+    write_audience(&ws, 3, "America/New_York");
+    let sb = LocalSandbox::start(&ws);
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    // A backup taken now (the ledger is closed: no WAL is pending).
+    let backup = std::fs::read(ledger_path(&ws)).unwrap();
+    write_audience(&ws, 5, "America/New_York");
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    let kept = head_in(&err);
+    assert_eq!(sb.messages().len(), 5);
+
+    // The old copy is put back: on its own it is consistent…
+    std::fs::write(ledger_path(&ws), backup).unwrap();
+    let (code, _, err) = run(ws.herald().args(["ledger", "verify"]));
+    assert_eq!(code, 0, "{err}");
+    // … but it does not contain the head kept from the last apply.
+    let (code, _, err) = run(ws
+        .herald()
+        .args(["ledger", "verify", "--expect-head", &kept]));
+    assert_eq!(code, 1);
+    assert!(err.contains("does not contain the expected head"), "{err}");
+    let (code, _, err) = apply(&ws, &["--expect-head", &kept]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("apply refused"), "{err}");
+    assert_eq!(sb.messages().len(), 5, "nothing may be sent again");
+}
+
+#[test]
+fn a_cut_tail_is_caught_with_expect_head() {
+    let ws = TestWorkspace::fixture("base");
+    write_audience(&ws, 3, "America/New_York");
+    let sb = LocalSandbox::start(&ws);
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(ws.herald().args(["suppress", "add", "+12125550100"]));
+    assert_eq!(code, 0, "{err}");
+    let kept = head_in(&err);
+    // Cut the suppression's event and the rows it covers, consistently.
+    {
+        let l = raw(&ws);
+        l.connection()
+            .execute_batch(
+                "DROP TRIGGER events_append_only_delete; DROP TRIGGER suppression_audit_append_only_delete; \
+                 DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events); \
+                 DELETE FROM suppression_audit WHERE id = (SELECT MAX(id) FROM suppression_audit); \
+                 DELETE FROM suppressions;",
+            )
+            .unwrap();
+    }
+    let (code, _, err) = run(ws.herald().args(["ledger", "verify"]));
+    assert_eq!(code, 0, "the cut alone is consistent: {err}");
+    let (code, _, err) = run(ws
+        .herald()
+        .args(["ledger", "verify", "--expect-head", &kept]));
+    assert_eq!(code, 1);
+    assert!(err.contains("does not contain the expected head"), "{err}");
+    let (code, _, err) = apply(&ws, &["--expect-head", &kept]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(sb.messages().len(), 3);
+}
+
+#[test]
+fn verify_names_the_table_edited_outside_herald() {
+    let ws = TestWorkspace::fixture("base");
+    write_audience(&ws, 2, "America/New_York");
+    let _sb = LocalSandbox::start(&ws);
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    for (table, sql) in [
+        ("runs", "UPDATE runs SET user_name = 'someone-else'"),
+        (
+            "template_bindings",
+            "UPDATE template_bindings SET response_id = 'other'",
+        ),
+        ("conversations", "DELETE FROM conversations"),
+    ] {
+        let backup = std::fs::read(ledger_path(&ws)).unwrap();
+        raw(&ws).connection().execute_batch(sql).unwrap();
+        let (code, _, err) = run(ws.herald().args(["ledger", "verify"]));
+        assert_eq!(code, 1, "{sql}");
+        assert!(err.contains(&format!("table `{table}`")), "{sql}: {err}");
+        std::fs::write(ledger_path(&ws), backup).unwrap();
+    }
+}
+
+#[test]
+fn a_malformed_expect_head_is_a_usage_error() {
+    let ws = TestWorkspace::example();
+    let (code, _, err) = run(ws
+        .herald()
+        .args(["ledger", "verify", "--expect-head", "12:abc"]));
+    assert_eq!(code, 1, "a command-line usage error: {err}");
+    assert!(err.contains("12 to 64 hex digits"), "{err}");
+}
