@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use crate::codec::now_ms;
 use crate::lock::{LockError, LockInfo};
@@ -72,11 +72,14 @@ impl PgRunLock {
         info: LockInfo,
         wait: Option<Duration>,
     ) -> Result<PgRunLock, LockError> {
-        let (mut config, target) =
-            config_for(url, "herald run lock").map_err(|e| LockError::Io {
-                path: PathBuf::from("<postgres url>"),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+        let setup = |e: crate::LedgerError| LockError::Io {
+            path: PathBuf::from("<postgres url>"),
+            source: std::io::Error::other(e.to_string()),
+        };
+        let mut pg_target = config_for(url, "herald run lock").map_err(setup)?;
+        let tls = pg_target.tls().map_err(setup)?;
+        let target = pg_target.shown.clone();
+        let config = &mut pg_target.config;
         config
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(30))
@@ -87,7 +90,7 @@ impl PgRunLock {
             target: pg_target.clone(),
             source,
         };
-        let mut client = config.connect(NoTls).map_err(pg)?;
+        let mut client = tls.connect(config).map_err(pg)?;
         // Server side: notice a vanished runner within about a minute, and never end this
         // idle session on a timeout (that would drop the lock in the middle of a run).
         for setting in [
@@ -174,12 +177,15 @@ impl PgRunLock {
     /// The live holder of the run lock of the ledger at `url`, if any (for `status`). A
     /// holder row left by a process that died is not reported.
     pub fn holder(url: &str) -> Result<Option<LockInfo>, LockError> {
-        let (config, target) = config_for(url, "herald status").map_err(|e| LockError::Io {
+        let setup = |e: crate::LedgerError| LockError::Io {
             path: PathBuf::from("<postgres url>"),
             source: std::io::Error::other(e.to_string()),
-        })?;
-        let mut client = config
-            .connect(NoTls)
+        };
+        let mut pg_target = config_for(url, "herald status").map_err(setup)?;
+        let tls = pg_target.tls().map_err(setup)?;
+        let target = pg_target.shown.clone();
+        let mut client = tls
+            .connect(&mut pg_target.config)
             .map_err(|source| LockError::Postgres { target, source })?;
         Ok(holder_of(&mut client))
     }
