@@ -112,13 +112,13 @@ impl PgRunLock {
             source: std::io::Error::other(e.to_string()),
         })?;
         let deadline = wait.map(|d| Instant::now() + d);
-        let try_sql =
-            format!("SELECT pg_try_advisory_lock($1, {SCHEMA_KEY_SQL}), pg_backend_pid()");
+        // Taking and checking the lock use the simple protocol (no prepared statements), so
+        // a transaction-pooling proxy is told apart by the session check below.
+        let try_sql = format!(
+            "SELECT pg_try_advisory_lock({RUN_LOCK_CLASS}, {SCHEMA_KEY_SQL}), pg_backend_pid()"
+        );
         let backend_pid = loop {
-            let (got, pid): (bool, i32) = client
-                .query_one(try_sql.as_str(), &[&RUN_LOCK_CLASS])
-                .and_then(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
-                .map_err(pg)?;
+            let (got, pid) = simple_row(&mut client, &try_sql).map_err(pg)?;
             if got {
                 break pid;
             }
@@ -141,6 +141,12 @@ impl PgRunLock {
         // connection, where the lock is not held: refuse rather than run unguarded.
         let (now_pid, visible) = session_state(&mut client, backend_pid).map_err(pg)?;
         if let Some(reason) = session_problem(backend_pid, now_pid, visible) {
+            // The lock stays with the pooler's server session that took it, blocking every
+            // later run: end that session if it is idle (the pooler opens another).
+            let _ = client.simple_query(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE pid = {backend_pid} AND state = 'idle'"
+            ));
             return Err(LockError::Session { target, reason });
         }
         let mut lock = PgRunLock {
@@ -234,16 +240,31 @@ impl PgRunLock {
 /// `(pg_backend_pid(), whether the run lock is granted to server process lock_pid)`, read
 /// in one statement on `client`.
 fn session_state(client: &mut Client, lock_pid: i32) -> Result<(i32, bool), postgres::Error> {
-    let row = client.query_one(
-        format!(
-            "SELECT pg_backend_pid(), EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
-             AND granted AND pid = $2 AND classid::bigint = $1::bigint \
-             AND objid::bigint = {SCHEMA_KEY_SQL}::bigint AND objsubid = 2)"
-        )
-        .as_str(),
-        &[&i64::from(RUN_LOCK_CLASS), &lock_pid],
+    let (visible, pid) = simple_row(
+        client,
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND pid = {lock_pid} AND classid::bigint = {RUN_LOCK_CLASS} \
+             AND objid::bigint = {SCHEMA_KEY_SQL}::bigint AND objsubid = 2), pg_backend_pid()"
+        ),
     )?;
-    Ok((row.try_get(0)?, row.try_get(1)?))
+    Ok((pid, visible))
+}
+
+/// The `(boolean, integer)` row of `sql`, run with the simple query protocol; a missing or
+/// unparsable value reads as `(false, 0)`.
+fn simple_row(client: &mut Client, sql: &str) -> Result<(bool, i32), postgres::Error> {
+    let messages = client.simple_query(sql)?;
+    let row = messages.iter().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(r) => Some(r),
+        _ => None,
+    });
+    let flag = row.and_then(|r| r.get(0)) == Some("t");
+    let pid = row
+        .and_then(|r| r.get(1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    Ok((flag, pid))
 }
 
 /// Why the run lock taken by server process `lock_pid` cannot guard this connection, seen

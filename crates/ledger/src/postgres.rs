@@ -130,12 +130,15 @@ fn describe(config: &Config) -> String {
 
 /// `(current_database(), current_schema())`, refusing a connection without a schema.
 pub(crate) fn location(c: &mut impl GenericClient) -> Result<(String, String)> {
-    let row = c.query_one(
-        "SELECT current_database()::text, current_schema()::text",
-        &[],
-    )?;
-    let db: String = row.try_get(0)?;
-    let schema: Option<String> = row.try_get(1)?;
+    // The simple protocol (no prepared statement), so that behind a transaction-pooling
+    // proxy the run lock gets as far as its own check and says what is wrong.
+    let rows = c.simple_query("SELECT current_database()::text, current_schema()::text")?;
+    let row = rows.iter().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(r) => Some(r),
+        _ => None,
+    });
+    let db = row.and_then(|r| r.get(0)).unwrap_or_default().to_owned();
+    let schema = row.and_then(|r| r.get(1)).map(str::to_owned);
     let schema = schema.ok_or_else(|| {
         LedgerError::Backend(
             "no schema selected: the first schema of the search_path must exist \
