@@ -272,8 +272,8 @@ fn simple_row(client: &mut Client, sql: &str) -> Result<(bool, i32), postgres::E
 /// (granted to `lock_pid`) or not; `None` when it holds.
 pub(crate) fn session_problem(lock_pid: i32, now_pid: i32, visible: bool) -> Option<String> {
     const FIX: &str = "the run lock is a session advisory lock and cannot hold through a \
-        transaction-pooling proxy (PgBouncer pool_mode=transaction, RDS Proxy, Supavisor or \
-        pgcat in transaction mode); connect the ledger to PostgreSQL directly or through a \
+        transaction-pooling proxy (PgBouncer pool_mode=transaction, Supavisor or pgcat in \
+        transaction mode); connect the ledger to PostgreSQL directly or through a \
         session-pooling port";
     if now_pid != lock_pid {
         Some(format!(

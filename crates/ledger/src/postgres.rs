@@ -321,7 +321,7 @@ impl PostgresLedger {
     /// Does not touch `dispatching` rows: use [`PostgresLedger::open_locked`] (or
     /// [`Ledger::recover_dispatching`](crate::Ledger::recover_dispatching)) when holding the
     /// run lock. The URL's `sslmode` and `sslrootcert` mean what they mean to libpq (see the
-    /// crate README); without `sslmode`, a server across the network must speak TLS.
+    /// module `tls`); without `sslmode`, a server across the network must speak TLS.
     pub fn connect(url: &str, key: &LedgerKey) -> Result<PostgresLedger> {
         let mut target = config_for(url, "herald")?;
         let mut client = target.connect()?;
