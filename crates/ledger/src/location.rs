@@ -164,6 +164,20 @@ mod tests {
             let bad = LedgerLocation::parse("postgres://ci:s3cr3t@db/x?nonsense_option=1");
             let err = bad.unwrap_err().to_string();
             assert!(!err.contains("s3cr3t"), "{err}");
+            // The TLS options are not part of what is shown, and their errors hide the URL.
+            let tls = LedgerLocation::parse(
+                "postgres://ci:s3cr3t@db.internal/herald?sslmode=verify-full&sslrootcert=%2Fca.pem",
+            )
+            .unwrap();
+            assert_eq!(tls.to_string(), "postgres://ci@db.internal:5432/herald");
+            for bad in [
+                "postgres://ci:s3cr3t@db/x?sslmode=verify",
+                "postgres://ci:s3cr3t@db/x?sslmode=require&sslrootcert=system",
+                "postgres://ci:s3cr3t@db/x?sslkey=k.pem",
+            ] {
+                let err = LedgerLocation::parse(bad).unwrap_err().to_string();
+                assert!(!err.contains("s3cr3t") && err.contains("ssl"), "{err}");
+            }
         }
     }
 }

@@ -62,6 +62,16 @@ pub enum LockError {
         /// The driver error.
         source: postgres::Error,
     },
+    /// The advisory lock cannot hold on this connection: the statements after taking it ran
+    /// in another server session (a transaction-pooling proxy is in the way).
+    #[cfg(feature = "postgres")]
+    #[error("run lock on {target}: {reason}")]
+    Session {
+        /// The database URL, without its password.
+        target: String,
+        /// What was seen, and what to do.
+        reason: String,
+    },
     /// The lock file could not be created, opened or written.
     #[error("lock file {path}: {source}")]
     Io {

@@ -3,13 +3,15 @@
 //! Owns: taking, reporting and releasing the lock, and the `run_lock` row naming the holder.
 //! Invariants: the lock belongs to one server session, so it is released when that
 //! connection ends however the holder dies; it must not go through a transaction-pooling
-//! proxy. Connection URLs are never printed with their password.
+//! proxy, and taking it checks that the next statement still runs in the session that holds
+//! it (else it is refused, see [`session_problem`]). Connection URLs are never printed with
+//! their password.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use crate::codec::now_ms;
 use crate::lock::{LockError, LockInfo};
@@ -29,6 +31,8 @@ const POLL: Duration = Duration::from_millis(100);
 /// one server session. Dropping the lock releases it.
 pub struct PgRunLock {
     client: Client,
+    /// The server process (session) that holds the lock.
+    backend_pid: i32,
     info: LockInfo,
     target: String,
     location: (String, String),
@@ -72,11 +76,14 @@ impl PgRunLock {
         info: LockInfo,
         wait: Option<Duration>,
     ) -> Result<PgRunLock, LockError> {
-        let (mut config, target) =
-            config_for(url, "herald run lock").map_err(|e| LockError::Io {
-                path: PathBuf::from("<postgres url>"),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+        let setup = |e: crate::LedgerError| LockError::Io {
+            path: PathBuf::from("<postgres url>"),
+            source: std::io::Error::other(e.to_string()),
+        };
+        let mut pg_target = config_for(url, "herald run lock").map_err(setup)?;
+        let tls = pg_target.tls().map_err(setup)?;
+        let target = pg_target.shown.clone();
+        let config = &mut pg_target.config;
         config
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(30))
@@ -87,7 +94,7 @@ impl PgRunLock {
             target: pg_target.clone(),
             source,
         };
-        let mut client = config.connect(NoTls).map_err(pg)?;
+        let mut client = tls.connect(config).map_err(pg)?;
         // Server side: notice a vanished runner within about a minute, and never end this
         // idle session on a timeout (that would drop the lock in the middle of a run).
         for setting in [
@@ -105,14 +112,15 @@ impl PgRunLock {
             source: std::io::Error::other(e.to_string()),
         })?;
         let deadline = wait.map(|d| Instant::now() + d);
-        let try_sql = format!("SELECT pg_try_advisory_lock($1, {SCHEMA_KEY_SQL})");
-        loop {
-            let got: bool = client
-                .query_one(try_sql.as_str(), &[&RUN_LOCK_CLASS])
-                .and_then(|r| r.try_get(0))
-                .map_err(pg)?;
+        // Taking and checking the lock use the simple protocol (no prepared statements), so
+        // a transaction-pooling proxy is told apart by the session check below.
+        let try_sql = format!(
+            "SELECT pg_try_advisory_lock({RUN_LOCK_CLASS}, {SCHEMA_KEY_SQL}), pg_backend_pid()"
+        );
+        let backend_pid = loop {
+            let (got, pid) = simple_row(&mut client, &try_sql).map_err(pg)?;
             if got {
-                break;
+                break pid;
             }
             if deadline.is_some_and(|d| Instant::now() < d) {
                 std::thread::sleep(POLL);
@@ -128,9 +136,22 @@ impl PgRunLock {
                 std::thread::sleep(Duration::from_millis(20));
             }
             return Err(LockError::Held { holder });
+        };
+        // A transaction-pooling proxy may run the next statement on another server
+        // connection, where the lock is not held: refuse rather than run unguarded.
+        let (now_pid, visible) = session_state(&mut client, backend_pid).map_err(pg)?;
+        if let Some(reason) = session_problem(backend_pid, now_pid, visible) {
+            // The lock stays with the pooler's server session that took it, blocking every
+            // later run: end that session if it is idle (the pooler opens another).
+            let _ = client.simple_query(&format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE pid = {backend_pid} AND state = 'idle'"
+            ));
+            return Err(LockError::Session { target, reason });
         }
         let mut lock = PgRunLock {
             client,
+            backend_pid,
             info,
             target,
             location,
@@ -174,31 +195,25 @@ impl PgRunLock {
     /// The live holder of the run lock of the ledger at `url`, if any (for `status`). A
     /// holder row left by a process that died is not reported.
     pub fn holder(url: &str) -> Result<Option<LockInfo>, LockError> {
-        let (config, target) = config_for(url, "herald status").map_err(|e| LockError::Io {
+        let setup = |e: crate::LedgerError| LockError::Io {
             path: PathBuf::from("<postgres url>"),
             source: std::io::Error::other(e.to_string()),
-        })?;
-        let mut client = config
-            .connect(NoTls)
+        };
+        let mut pg_target = config_for(url, "herald status").map_err(setup)?;
+        let tls = pg_target.tls().map_err(setup)?;
+        let target = pg_target.shown.clone();
+        let mut client = tls
+            .connect(&mut pg_target.config)
             .map_err(|source| LockError::Postgres { target, source })?;
         Ok(holder_of(&mut client))
     }
 
-    /// Whether this lock is still held: `false` once its connection was lost (the server
-    /// released the lock then, so a run must stop writing).
+    /// Whether this lock is still held by this connection's session: `false` once the
+    /// connection was lost (the server released the lock then, so a run must stop writing)
+    /// or when the statement ran in another server session.
     pub fn is_held(&mut self) -> bool {
-        self.client
-            .query_one(
-                format!(
-                    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
-                     AND pid = pg_backend_pid() AND classid::bigint = $1::bigint \
-                     AND objid::bigint = {SCHEMA_KEY_SQL}::bigint AND objsubid = 2)"
-                )
-                .as_str(),
-                &[&i64::from(RUN_LOCK_CLASS)],
-            )
-            .and_then(|r| r.try_get(0))
-            .unwrap_or(false)
+        session_state(&mut self.client, self.backend_pid)
+            .is_ok_and(|(pid, visible)| session_problem(self.backend_pid, pid, visible).is_none())
     }
 
     /// The holder details recorded for this lock.
@@ -222,6 +237,58 @@ impl PgRunLock {
     }
 }
 
+/// `(pg_backend_pid(), whether the run lock is granted to server process lock_pid)`, read
+/// in one statement on `client`.
+fn session_state(client: &mut Client, lock_pid: i32) -> Result<(i32, bool), postgres::Error> {
+    let (visible, pid) = simple_row(
+        client,
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND pid = {lock_pid} AND classid::bigint = {RUN_LOCK_CLASS} \
+             AND objid::bigint = {SCHEMA_KEY_SQL}::bigint AND objsubid = 2), pg_backend_pid()"
+        ),
+    )?;
+    Ok((pid, visible))
+}
+
+/// The `(boolean, integer)` row of `sql`, run with the simple query protocol; a missing or
+/// unparsable value reads as `(false, 0)`.
+fn simple_row(client: &mut Client, sql: &str) -> Result<(bool, i32), postgres::Error> {
+    let messages = client.simple_query(sql)?;
+    let row = messages.iter().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(r) => Some(r),
+        _ => None,
+    });
+    let flag = row.and_then(|r| r.get(0)) == Some("t");
+    let pid = row
+        .and_then(|r| r.get(1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    Ok((flag, pid))
+}
+
+/// Why the run lock taken by server process `lock_pid` cannot guard this connection, seen
+/// from a later statement that ran in server process `now_pid` and found the lock `visible`
+/// (granted to `lock_pid`) or not; `None` when it holds.
+pub(crate) fn session_problem(lock_pid: i32, now_pid: i32, visible: bool) -> Option<String> {
+    const FIX: &str = "the run lock is a session advisory lock and cannot hold through a \
+        transaction-pooling proxy (PgBouncer pool_mode=transaction, Supavisor or pgcat in \
+        transaction mode); connect the ledger to PostgreSQL directly or through a \
+        session-pooling port";
+    if now_pid != lock_pid {
+        Some(format!(
+            "the lock was taken in server session {lock_pid} but the next statement ran in \
+             session {now_pid}: {FIX}"
+        ))
+    } else if !visible {
+        Some(format!(
+            "the lock taken in server session {lock_pid} is no longer held there: {FIX}"
+        ))
+    } else {
+        None
+    }
+}
+
 impl Drop for PgRunLock {
     fn drop(&mut self) {
         // Best effort: closing the connection releases the lock regardless.
@@ -232,6 +299,27 @@ impl Drop for PgRunLock {
         let _ = self.client.execute(
             format!("SELECT pg_advisory_unlock($1, {SCHEMA_KEY_SQL})").as_str(),
             &[&RUN_LOCK_CLASS],
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_problem;
+
+    #[test]
+    fn a_lock_seen_from_another_session_is_refused_naming_the_pooler() {
+        assert_eq!(session_problem(41, 41, true), None);
+        let moved = session_problem(41, 57, false).unwrap();
+        assert!(moved.contains("taken in server session 41"), "{moved}");
+        assert!(moved.contains("ran in session 57"), "{moved}");
+        assert!(moved.contains("PgBouncer pool_mode=transaction"), "{moved}");
+        // Same pid reported but the lock not granted to it: still refused.
+        let lost = session_problem(41, 41, false).unwrap();
+        assert!(lost.contains("no longer held"), "{lost}");
+        assert!(
+            lost.contains("connect the ledger to PostgreSQL directly"),
+            "{lost}"
         );
     }
 }

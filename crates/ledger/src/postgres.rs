@@ -28,7 +28,7 @@ use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::config::Host;
 use postgres::fallible_iterator::FallibleIterator as _;
 use postgres::types::{ToSql, Type};
-use postgres::{Client, Config, GenericClient, NoTls, Row, Statement, Transaction};
+use postgres::{Client, Config, GenericClient, Row, Statement, Transaction};
 
 use crate::Ledger as _;
 use crate::audit::{check_import_target, import_meta, zero_counts};
@@ -42,6 +42,10 @@ use crate::pg_lock::PgRunLock;
 use crate::raw::{RawKind, RawRow, RawSink, RawTable, RawValue, TableCounts};
 use crate::store::{Cells, Db, Each, SendChange, Store, Val};
 use crate::writes::check_key;
+
+mod tls;
+pub(crate) use tls::Tls;
+use tls::TlsOptions;
 
 /// PostgreSQL migrations, in order; entry `i` upgrades version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -62,13 +66,39 @@ pub(crate) const SCHEMA_KEY_SQL: &str = "(hashtext(current_schema()) & 214748364
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const COPY_CHUNK: usize = 2_000;
 
+/// A parsed connection string: the driver's configuration, the TLS to connect with, and
+/// how the server is shown.
+pub(crate) struct PgTarget {
+    /// The driver's configuration (without the TLS options, which `tls` holds).
+    pub(crate) config: Config,
+    /// The TLS options of the connection string.
+    tls: TlsOptions,
+    /// `postgres://user@host:port/db`, never with the password.
+    pub(crate) shown: String,
+}
+
+impl PgTarget {
+    /// Connects with the TLS the connection string asks for (see [`tls`]).
+    pub(crate) fn connect(&mut self) -> Result<Client> {
+        let tls = Tls::new(&self.tls, &self.config)?;
+        Ok(tls.connect(&mut self.config)?)
+    }
+
+    /// The TLS connector alone, for callers that report the driver's error themselves.
+    pub(crate) fn tls(&self) -> Result<Tls> {
+        Tls::new(&self.tls, &self.config)
+    }
+}
+
 /// Parses a `postgres://` URL (or key=value string) and applies herald's defaults.
-pub(crate) fn config_for(url: &str, application: &str) -> Result<(Config, String)> {
-    let mut config = Config::from_str(url).map_err(|e| {
+pub(crate) fn config_for(url: &str, application: &str) -> Result<PgTarget> {
+    // The driver's parse errors name the offending option, never the password.
+    let redact = |e: &dyn std::fmt::Display| e.to_string().replace(url, "<url>");
+    let (rest, tls) = tls::split_options(url)?;
+    let mut config = Config::from_str(&rest).map_err(|e| {
         LedgerError::Backend(format!(
             "the PostgreSQL URL is not valid ({})",
-            // The driver's parse errors name the offending option, never the password.
-            e.to_string().replace(url, "<url>")
+            redact(&e).replace(&rest, "<url>")
         ))
     })?;
     if config.get_connect_timeout().is_none() {
@@ -77,13 +107,15 @@ pub(crate) fn config_for(url: &str, application: &str) -> Result<(Config, String
     if config.get_application_name().is_none() {
         config.application_name(application);
     }
-    let target = describe(&config);
-    Ok((config, target))
+    // Refuse a contradictory mode (e.g. sslrootcert=system with require) at parse time.
+    tls.effective_mode(&config)?;
+    let shown = describe(&config);
+    Ok(PgTarget { config, tls, shown })
 }
 
 /// How `url` is shown: `postgres://user@host:port/db`, never with the password.
 pub(crate) fn shown_url(url: &str) -> Result<String> {
-    Ok(config_for(url, "herald")?.1)
+    Ok(config_for(url, "herald")?.shown)
 }
 
 /// `postgres://user@host:port/db`, never with the password.
@@ -103,12 +135,15 @@ fn describe(config: &Config) -> String {
 
 /// `(current_database(), current_schema())`, refusing a connection without a schema.
 pub(crate) fn location(c: &mut impl GenericClient) -> Result<(String, String)> {
-    let row = c.query_one(
-        "SELECT current_database()::text, current_schema()::text",
-        &[],
-    )?;
-    let db: String = row.try_get(0)?;
-    let schema: Option<String> = row.try_get(1)?;
+    // The simple protocol (no prepared statement), so that behind a transaction-pooling
+    // proxy the run lock gets as far as its own check and says what is wrong.
+    let rows = c.simple_query("SELECT current_database()::text, current_schema()::text")?;
+    let row = rows.iter().find_map(|m| match m {
+        postgres::SimpleQueryMessage::Row(r) => Some(r),
+        _ => None,
+    });
+    let db = row.and_then(|r| r.get(0)).unwrap_or_default().to_owned();
+    let schema = row.and_then(|r| r.get(1)).map(str::to_owned);
     let schema = schema.ok_or_else(|| {
         LedgerError::Backend(
             "no schema selected: the first schema of the search_path must exist \
@@ -303,11 +338,12 @@ impl PostgresLedger {
     ///
     /// Does not touch `dispatching` rows: use [`PostgresLedger::open_locked`] (or
     /// [`Ledger::recover_dispatching`](crate::Ledger::recover_dispatching)) when holding the
-    /// run lock. The connection has no TLS: use a local or otherwise protected network path
-    /// to the server.
+    /// run lock. The URL's `sslmode` and `sslrootcert` mean what they mean to libpq (see the
+    /// module `tls`); without `sslmode`, a server across the network must speak TLS.
     pub fn connect(url: &str, key: &LedgerKey) -> Result<PostgresLedger> {
-        let (config, target) = config_for(url, "herald")?;
-        let mut client = config.connect(NoTls)?;
+        let mut target = config_for(url, "herald")?;
+        let mut client = target.connect()?;
+        let target = target.shown;
         let location = location(&mut client)?;
         let mut ledger = PostgresLedger {
             conn: RefCell::new(Conn {
