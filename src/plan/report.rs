@@ -373,6 +373,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
         }
     }
     let _ = writeln!(out, "\n{}", st.paint(&summary(plan), "1"));
+    if !plan.review_digest.is_empty() {
+        let _ = writeln!(out, "Review digest: {}", plan.review_digest);
+    }
     out
 }
 
@@ -401,6 +404,13 @@ pub fn markdown(plan: &Plan) -> String {
         );
     }
     let _ = writeln!(out, "**{}**\n", summary(plan));
+    if !plan.review_digest.is_empty() {
+        let _ = writeln!(
+            out,
+            "Review digest: `{}` — apply this exact plan with `herald apply --approved-digest {}`.\n",
+            plan.review_digest, plan.review_digest
+        );
+    }
     if plan.library.create {
         let _ = writeln!(out, "Library **{}** will be created.\n", plan.library.name);
     }
@@ -505,6 +515,10 @@ pub fn markdown(plan: &Plan) -> String {
             );
         }
         let _ = writeln!(out, "\n</details>");
+    }
+    if !plan.review_digest.is_empty() {
+        out.push('\n');
+        out.push_str(&super::review::markers(plan));
     }
     out
 }
