@@ -181,6 +181,19 @@ pub struct TemplatePlan {
     /// Notes for reviewers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// For a new template: its full text as written (SMS `body`; email `subject` and `text`),
+    /// addresses masked, so reviewers read what they approve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub new_texts: Vec<NewText>,
+}
+
+/// One field of a new template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NewText {
+    /// `body`, `subject` or `text`.
+    pub field: String,
+    /// The text, with placeholders, addresses masked.
+    pub text: String,
 }
 
 /// A masked example of what recipients get.

@@ -437,7 +437,7 @@ pub fn markdown(plan: &Plan) -> String {
     for t in plan
         .templates
         .iter()
-        .filter(|t| !t.changes.is_empty() || !t.notes.is_empty())
+        .filter(|t| !t.changes.is_empty() || !t.notes.is_empty() || !t.new_texts.is_empty())
     {
         let _ = writeln!(
             out,
@@ -447,6 +447,20 @@ pub fn markdown(plan: &Plan) -> String {
         );
         for n in &t.notes {
             let _ = writeln!(out, "- {n}");
+        }
+        for n in &t.new_texts {
+            let _ = writeln!(
+                out,
+                "\n`{}` (new):\n\n<pre>{}</pre>",
+                n.field,
+                html_escape(n.text.trim_end_matches('\n'))
+            );
+        }
+        if t.action == TemplateAction::Create && t.channel == "email" {
+            let _ = writeln!(
+                out,
+                "\nThe HTML part is shown as the recipient sees it by `herald preview`."
+            );
         }
         for c in &t.changes {
             let mut diff = String::new();

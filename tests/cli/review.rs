@@ -176,3 +176,51 @@ fn a_saved_format_1_plan_still_applies_and_a_newer_format_is_refused_clearly() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(sb.messages().len(), 2);
 }
+
+#[test]
+fn markdown_shows_a_new_templates_full_text_masked() {
+    let (ws, _sb) = local(1);
+    ws.write(
+        "templates/help-email.yaml",
+        r#"kind: Template
+name: help-email
+channel: email
+category: transactional
+status: draft
+subject: "Your order & <help>"
+html: "<p>Write to help.desk@example.com</p>"
+text: |
+  Write to help.desk@example.com or call +12125550199.
+"#,
+    );
+    // A draft is never pushed: the plan shows no text for it.
+    let (code, md, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["plan", "--format", "markdown"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(!md.contains("help-email</code> — create"), "{md}");
+    ws.write(
+        "templates/help-email.yaml",
+        &ws.read("templates/help-email.yaml")
+            .replace("status: draft", "status: published"),
+    );
+    let (code, md, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["plan", "--format", "markdown"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(md.contains("<code>help-email</code> — create"), "{md}");
+    assert!(
+        md.contains("`subject` (new):\n\n<pre>Your order &amp; &lt;help&gt;</pre>"),
+        "{md}"
+    );
+    assert!(
+        md.contains("<pre>Write to h***@example.com or call +1******0199.</pre>"),
+        "{md}"
+    );
+    assert!(!md.contains("help.desk@"), "{md}");
+    assert!(!md.contains("5550199"), "{md}");
+    assert!(md.contains("<code>order-shipped</code> — create"), "{md}");
+    assert!(md.contains("`body` (new):"), "{md}");
+}
