@@ -544,6 +544,14 @@ pub struct ApplyArgs {
     /// re-send, even to suppressed recipients.
     #[arg(long, value_name = "SEQ:HASH", value_parser = parse_head)]
     pub expect_head: Option<herald_ledger::ChainHead>,
+    /// Re-plan and apply only if the plan's review digest equals this (`sha256:…`, printed by
+    /// `herald plan`); otherwise exit 1 with nothing written or sent. Stands for confirmation.
+    #[arg(long, value_name = "DIGEST")]
+    pub approved_digest: Option<String>,
+    /// The reviewed plan (saved by `herald plan --out`, or the Markdown plan comment), so a
+    /// refusal names the objects that changed since the review.
+    #[arg(long, value_name = "FILE", requires = "approved_digest")]
+    pub approved_plan: Option<PathBuf>,
 }
 
 /// Arguments of `herald reconcile`.

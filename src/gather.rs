@@ -22,6 +22,7 @@ use crate::plan::observed::{
     self, ContentKind, RemoteResponse, RemoteState, ResponseContent, ResponseKind, SendState,
     Substitution, TextKind,
 };
+use crate::plan::review::{self, CampaignDefinition};
 use crate::plan::templates::{content_hash, desired_content, reconcile};
 use crate::plan::{LibraryPlan, Narrowing, PLAN_FORMAT_VERSION, Plan, WorkspaceState};
 use crate::remote::Remote;
@@ -476,7 +477,26 @@ pub fn build_with_facts(
     for c in &campaign_plans {
         inputs.insert(c.audience_file.clone(), c.audience_hash.clone());
     }
-    let plan = Plan {
+    let definitions = ws
+        .campaigns
+        .values()
+        .map(|c| {
+            let file_hash = |file: &str| inputs.get(file).cloned().unwrap_or_default();
+            let audience = ws
+                .audiences
+                .get(&c.audience)
+                .map(|a| file_hash(&a.origin.file))
+                .unwrap_or_default();
+            (
+                c.name.to_string(),
+                CampaignDefinition {
+                    campaign: file_hash(&c.origin.file),
+                    audience,
+                },
+            )
+        })
+        .collect();
+    let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         herald_version: env!("CARGO_PKG_VERSION").to_owned(),
         environment: settings.env.name.clone(),
@@ -491,6 +511,10 @@ pub fn build_with_facts(
         orphans,
         campaigns: campaign_plans,
         narrowed_to: narrow.objects(),
+        review_digest: String::new(),
+        review: Vec::new(),
     };
+    plan.review = review::objects(&plan, &definitions);
+    plan.review_digest = review::digest(&plan.review);
     Ok((plan, diags, all_facts))
 }

@@ -7,7 +7,7 @@ use std::io::IsTerminal as _;
 use crate::ExitStatus;
 use crate::apply::{ApplyOptions, Event};
 use crate::cli::{ApplyArgs, GlobalArgs};
-use crate::engine::apply::{ApplyReport, Session, read_saved_plan};
+use crate::engine::apply::{ApplyReport, Session, read_approval, read_saved_plan};
 use crate::gather::Narrow;
 use crate::output::Printer;
 
@@ -23,11 +23,19 @@ pub(crate) fn run(
         Some(path) => Some(read_saved_plan(path, &settings)?),
         None => None,
     };
-    if saved.is_none() && !args.auto_approve && !std::io::stdin().is_terminal() {
+    let approval = match &args.approved_digest {
+        Some(d) => Some(read_approval(d, args.approved_plan.as_deref())?),
+        None => None,
+    };
+    if saved.is_none()
+        && approval.is_none()
+        && !args.auto_approve
+        && !std::io::stdin().is_terminal()
+    {
         printer.error("stdin is not a terminal, so apply cannot ask for confirmation: pass --auto-approve, or a plan saved with `herald plan --out`");
         return Ok(ExitStatus::Error);
     }
-    let reviewed = saved.is_some();
+    let reviewed = saved.is_some() || approval.is_some();
     let wait = args.lock_timeout.map(std::time::Duration::from_secs);
     let session = match Session::open(&loaded.workspace, &settings, wait)? {
         Ok(s) => s,
@@ -63,6 +71,14 @@ pub(crate) fn run(
         printer.error("apply refused: the audience data has errors");
         planned.close();
         return Ok(ExitStatus::Invalid);
+    }
+    if let Some(why) = approval.as_ref().and_then(|a| planned.approval_refusal(a)) {
+        printer.error("apply refused: this is not the approved plan; nothing was written or sent");
+        for line in why {
+            printer.err_raw(&format!("  {line}"));
+        }
+        planned.close();
+        return Ok(ExitStatus::Error);
     }
     for (object, why) in &planned.stale {
         printer.error(&format!("stale plan: {object} is not applied: {why}"));

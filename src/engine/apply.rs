@@ -18,7 +18,11 @@ use crate::apply::{ApplyOptions, CampaignReport, Event, Executor, RowTotals, Tem
 use crate::diag::{self, Diagnostic, Severity};
 use crate::gather::{self, Narrow};
 use crate::ledger_access::Locked;
-use crate::plan::{CampaignStatus, Narrowing, PLAN_FORMAT_VERSION, Plan, Reason, TemplateAction};
+use crate::plan::review::{self, ReviewObject};
+use crate::plan::{
+    CampaignStatus, Narrowing, PLAN_FORMAT_OLDEST, PLAN_FORMAT_VERSION, Plan, Reason,
+    TemplateAction,
+};
 use crate::remote::Remote;
 use crate::settings::EnvSettings;
 use crate::spec::Name;
@@ -31,8 +35,8 @@ pub(crate) fn read_saved_plan(path: &Path, settings: &EnvSettings) -> anyhow::Re
     let plan: Plan = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a herald plan", path.display()))?;
     anyhow::ensure!(
-        plan.format_version == PLAN_FORMAT_VERSION,
-        "{} has plan format {}, this herald reads {PLAN_FORMAT_VERSION}",
+        (PLAN_FORMAT_OLDEST..=PLAN_FORMAT_VERSION).contains(&plan.format_version),
+        "{} has plan format {}, this herald reads formats {PLAN_FORMAT_OLDEST} to {PLAN_FORMAT_VERSION}",
         path.display(),
         plan.format_version
     );
@@ -45,6 +49,64 @@ pub(crate) fn read_saved_plan(path: &Path, settings: &EnvSettings) -> anyhow::Re
         plan.environment
     );
     Ok(plan)
+}
+
+/// What `apply --approved-digest` binds the run to: the approved review digest and, when the
+/// reviewed plan was given (`--approved-plan`), its objects, to name what differs.
+#[derive(Debug, Clone)]
+pub(crate) struct Approval {
+    /// `sha256:` + 64 hex digits.
+    pub(crate) digest: String,
+    /// The reviewed plan's objects.
+    pub(crate) reviewed: Option<Vec<ReviewObject>>,
+}
+
+/// Checks the approved digest's form and reads the reviewed plan, if given: a plan saved by
+/// `herald plan --out`, or the Markdown plan (a pull-request comment) with its review markers.
+/// The reviewed plan must itself have the approved digest.
+pub(crate) fn read_approval(
+    digest: &str,
+    reviewed_plan: Option<&Path>,
+) -> anyhow::Result<Approval> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or("");
+    anyhow::ensure!(
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "--approved-digest `{digest}` is not `sha256:` followed by 64 lowercase hex digits (copy it from `herald plan`)"
+    );
+    let Some(path) = reviewed_plan else {
+        return Ok(Approval {
+            digest: digest.to_owned(),
+            reviewed: None,
+        });
+    };
+    let text = fs_err::read_to_string(path)?;
+    let objects = if text.trim_start().starts_with('{') {
+        let plan: Plan = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a herald plan", path.display()))?;
+        plan.review
+    } else {
+        let (_, objects) = review::from_markdown(&text);
+        anyhow::ensure!(
+            !objects.is_empty(),
+            "{} holds no `<!-- {} … -->` lines: pass the Markdown plan or a plan saved with `herald plan --out`",
+            path.display(),
+            review::OBJECT_MARKER
+        );
+        objects
+    };
+    let found = review::digest(&objects);
+    anyhow::ensure!(
+        found == digest,
+        "{} is not the approved plan: its review digest is {found}, not {digest}",
+        path.display()
+    );
+    Ok(Approval {
+        digest: digest.to_owned(),
+        reviewed: Some(objects),
+    })
 }
 
 /// A run that holds the environment's lock.
@@ -283,6 +345,27 @@ impl Planned<'_> {
             .filter(|c| c.status == CampaignStatus::Active)
             .map(crate::plan::CampaignPlan::to_send)
             .sum()
+    }
+
+    /// Why the current plan is not the approved one, one line per object that differs (or
+    /// one line saying the digests differ when the reviewed plan is unknown); `None` when the
+    /// review digests are equal.
+    pub(crate) fn approval_refusal(&self, approval: &Approval) -> Option<Vec<String>> {
+        if self.current.review_digest == approval.digest {
+            return None;
+        }
+        let mut why = vec![format!(
+            "the plan's review digest is {}, not the approved {}",
+            self.current.review_digest, approval.digest
+        )];
+        match &approval.reviewed {
+            Some(reviewed) => why.extend(review::differences(reviewed, &self.current.review)),
+            None => why.push(
+                "pass the reviewed plan with --approved-plan FILE to name the objects that differ"
+                    .to_owned(),
+            ),
+        }
+        Some(why)
     }
 
     /// Ends without doing anything (nothing is recorded).

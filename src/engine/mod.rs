@@ -8,10 +8,12 @@
 //! - [`receipts`]: poll delivery receipts and suppress opted-out recipients;
 //! - [`suppress`]: the suppression list and `suppress push` to a Genesys DNC list;
 //! - [`import`]: adopt Genesys responses as template YAML;
+//! - [`preview`]: plan and gather the reviewer's page inputs;
 //! - [`status`]: per-campaign counts from the ledger.
 
 pub(crate) mod apply;
 pub(crate) mod import;
+pub(crate) mod preview;
 pub(crate) mod receipts;
 pub(crate) mod reconcile;
 pub(crate) mod stale;

@@ -10,6 +10,7 @@ pub mod campaigns;
 pub mod contract;
 pub mod observed;
 pub mod report;
+pub mod review;
 pub mod templates;
 
 use std::collections::BTreeMap;
@@ -19,8 +20,12 @@ use schemars::JsonSchema;
 pub use contract::{CampaignStatus, Counts, Narrowing, Reason};
 use serde::{Deserialize, Serialize};
 
-/// Version of the saved plan format.
-pub const PLAN_FORMAT_VERSION: u32 = 1;
+/// Version of the saved plan format. Version 2 added `review_digest` and `review`; a saved
+/// version-1 plan still loads (it has no review digest, so `--approved-digest` cannot match it).
+pub const PLAN_FORMAT_VERSION: u32 = 2;
+
+/// The oldest saved plan format this herald reads.
+pub const PLAN_FORMAT_OLDEST: u32 = 1;
 
 /// A complete plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -33,6 +38,10 @@ pub struct Plan {
     pub environment: String,
     /// The git state of the workspace.
     pub workspace: WorkspaceState,
+    /// `sha256:` + hex over the reviewed objects (see [`review`]): what
+    /// `apply --approved-digest` compares. Empty in plans of format 1.
+    #[serde(default)]
+    pub review_digest: String,
     /// SHA-256 of every input file (workspace-relative path → hash).
     pub inputs: BTreeMap<String, String>,
     /// The managed Response Management library.
@@ -46,6 +55,9 @@ pub struct Plan {
     /// Set when `--campaign`/`--template` narrowed the plan.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub narrowed_to: Option<Vec<Narrowing>>,
+    /// The review digest's input, one entry per object, so a refusal can name what changed.
+    #[serde(default)]
+    pub review: Vec<review::ReviewObject>,
 }
 
 /// Git commit and dirty flag.
@@ -169,6 +181,19 @@ pub struct TemplatePlan {
     /// Notes for reviewers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// For a new template: its full text as written (SMS `body`; email `subject` and `text`),
+    /// addresses masked, so reviewers read what they approve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub new_texts: Vec<NewText>,
+}
+
+/// One field of a new template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NewText {
+    /// `body`, `subject` or `text`.
+    pub field: String,
+    /// The text, with placeholders, addresses masked.
+    pub text: String,
 }
 
 /// A masked example of what recipients get.

@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::{CampaignPlan, CampaignStatus, Plan, Reason, TemplateAction, TemplatePlan};
+use super::{CampaignPlan, CampaignStatus, Plan, Reason, TemplateAction, TemplatePlan, TextChange};
+use crate::text::diff::{DiffLine, WordOp, unified_hunks};
+use crate::text::mask_contacts;
 
 /// Reason keys in display order, with labels.
 const REASONS: &[(Reason, &str)] = &[
@@ -58,19 +60,99 @@ impl Style {
         };
         self.paint(text, code)
     }
-    fn diff_line(&self, line: &str) -> String {
-        if line.starts_with("+++") || line.starts_with("---") {
-            self.paint(line, "1")
-        } else if line.starts_with('+') {
-            self.paint(line, "32")
-        } else if line.starts_with('-') {
-            self.paint(line, "31")
-        } else if line.starts_with("@@") {
-            self.paint(line, "36")
-        } else {
-            line.to_owned()
+}
+
+/// A change as word-diff lines for the terminal: the file headers and each hunk header of the
+/// unified diff, then each line of the hunk with its deleted and inserted words marked inside
+/// it (red and green with colour, `[-old-]{+new+}` without). Addresses are masked.
+fn word_diff_text(c: &TextChange, st: &Style) -> Vec<String> {
+    let mut out: Vec<String> = c
+        .diff
+        .lines()
+        .take_while(|l| !l.starts_with("@@"))
+        .map(|l| st.paint(l, "1"))
+        .collect();
+    for hunk in unified_hunks(&c.diff) {
+        out.push(st.paint(&hunk.header, "36"));
+        let words =
+            crate::text::diff::word_diff(&mask_contacts(&hunk.old), &mask_contacts(&hunk.new));
+        for line in &words {
+            out.push(word_line(line, |op, text| match (op, st.color) {
+                (WordOp::Equal, _) => text.to_owned(),
+                (WordOp::Delete, true) => st.paint(text, "31"),
+                (WordOp::Insert, true) => st.paint(text, "32"),
+                (WordOp::Delete, false) => format!("[-{text}-]"),
+                (WordOp::Insert, false) => format!("{{+{text}+}}"),
+            }));
         }
     }
+    out
+}
+
+/// One word-diff line, each span written by `span`; a removed or added line break shows as
+/// a deleted or inserted `↵`.
+fn word_line(line: &DiffLine, span: impl Fn(WordOp, &str) -> String) -> String {
+    let mut s: String = line.spans.iter().map(|w| span(w.op, &w.text)).collect();
+    if line.deleted_break {
+        s.push_str(&span(WordOp::Delete, "↵"));
+    }
+    if line.inserted_break {
+        s.push_str(&span(WordOp::Insert, "↵"));
+    }
+    s
+}
+
+/// A unified-diff line with the addresses in its text masked (its `+`/`-`/space prefix kept).
+fn mask_diff_line(line: &str) -> String {
+    if line.starts_with("@@") || line.starts_with("+++") || line.starts_with("---") {
+        return line.to_owned();
+    }
+    let mut chars = line.chars();
+    match chars.next() {
+        Some(p @ ('+' | '-' | ' ')) => format!("{p}{}", mask_contacts(chars.as_str())),
+        _ => mask_contacts(line),
+    }
+}
+
+/// Escapes text for HTML inside Markdown.
+fn html_escape(text: &str) -> String {
+    let mut s = String::with_capacity(text.len());
+    for ch in text.chars() {
+        match ch {
+            '&' => s.push_str("&amp;"),
+            '<' => s.push_str("&lt;"),
+            '>' => s.push_str("&gt;"),
+            '"' => s.push_str("&quot;"),
+            _ => s.push(ch),
+        }
+    }
+    s
+}
+
+/// A change as a `<pre>` block for a pull-request comment: deleted words in `<del>`
+/// (struck through), inserted words in `<ins><b>` (underlined, bold). GitHub and GitLab both
+/// keep these tags and leave Markdown inside `<pre>` alone. Addresses are masked.
+fn word_diff_html(c: &TextChange) -> String {
+    let hunks = unified_hunks(&c.diff);
+    let mut lines = Vec::new();
+    for hunk in &hunks {
+        if hunks.len() > 1 {
+            lines.push(html_escape(&hunk.header));
+        }
+        let words =
+            crate::text::diff::word_diff(&mask_contacts(&hunk.old), &mask_contacts(&hunk.new));
+        for line in &words {
+            lines.push(word_line(line, |op, text| {
+                let text = html_escape(text);
+                match op {
+                    WordOp::Equal => text,
+                    WordOp::Delete => format!("<del>{text}</del>"),
+                    WordOp::Insert => format!("<ins><b>{text}</b></ins>"),
+                }
+            }));
+        }
+    }
+    format!("<pre>{}</pre>", lines.join("\n"))
 }
 
 fn duration(secs: u64) -> String {
@@ -224,8 +306,8 @@ pub fn text(plan: &Plan, color: bool) -> String {
             if c.whitespace_only {
                 let _ = writeln!(out, "      ({} changes whitespace only)", c.field);
             }
-            for line in c.diff.lines() {
-                let _ = writeln!(out, "      {}", st.diff_line(line));
+            for line in word_diff_text(c, &st) {
+                let _ = writeln!(out, "      {line}");
             }
         }
     }
@@ -291,6 +373,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
         }
     }
     let _ = writeln!(out, "\n{}", st.paint(&summary(plan), "1"));
+    if !plan.review_digest.is_empty() {
+        let _ = writeln!(out, "Review digest: {}", plan.review_digest);
+    }
     out
 }
 
@@ -319,6 +404,13 @@ pub fn markdown(plan: &Plan) -> String {
         );
     }
     let _ = writeln!(out, "**{}**\n", summary(plan));
+    if !plan.review_digest.is_empty() {
+        let _ = writeln!(
+            out,
+            "Review digest: `{}` — apply this exact plan with `herald apply --approved-digest {}`.\n",
+            plan.review_digest, plan.review_digest
+        );
+    }
     if plan.library.create {
         let _ = writeln!(out, "Library **{}** will be created.\n", plan.library.name);
     }
@@ -345,7 +437,7 @@ pub fn markdown(plan: &Plan) -> String {
     for t in plan
         .templates
         .iter()
-        .filter(|t| !t.changes.is_empty() || !t.notes.is_empty())
+        .filter(|t| !t.changes.is_empty() || !t.notes.is_empty() || !t.new_texts.is_empty())
     {
         let _ = writeln!(
             out,
@@ -356,17 +448,36 @@ pub fn markdown(plan: &Plan) -> String {
         for n in &t.notes {
             let _ = writeln!(out, "- {n}");
         }
-        for c in &t.changes {
+        for n in &t.new_texts {
             let _ = writeln!(
                 out,
-                "\n`{}`{}\n\n```diff\n{}```",
+                "\n`{}` (new):\n\n<pre>{}</pre>",
+                n.field,
+                html_escape(n.text.trim_end_matches('\n'))
+            );
+        }
+        if t.action == TemplateAction::Create && t.channel == "email" {
+            let _ = writeln!(
+                out,
+                "\nThe HTML part is shown as the recipient sees it by `herald preview`."
+            );
+        }
+        for c in &t.changes {
+            let mut diff = String::new();
+            for l in c.diff.lines() {
+                diff.push_str(&mask_diff_line(l));
+                diff.push('\n');
+            }
+            let _ = writeln!(
+                out,
+                "\n`{}`{} — words deleted <del>struck through</del>, inserted <ins><b>in bold</b></ins>:\n\n{}\n\n```diff\n{diff}```",
                 c.field,
                 if c.whitespace_only {
                     " (whitespace only)"
                 } else {
                     ""
                 },
-                c.diff
+                word_diff_html(c),
             );
         }
         let _ = writeln!(out, "\n</details>");
@@ -419,5 +530,55 @@ pub fn markdown(plan: &Plan) -> String {
         }
         let _ = writeln!(out, "\n</details>");
     }
+    if !plan.review_digest.is_empty() {
+        out.push('\n');
+        out.push_str(&super::review::markers(plan));
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(old: &str, new: &str) -> TextChange {
+        TextChange {
+            field: "body".into(),
+            diff: format!("--- remote/body\n+++ desired/body\n@@ -1 +1 @@\n-{old}\n+{new}\n"),
+            whitespace_only: false,
+        }
+    }
+
+    #[test]
+    fn terminal_word_diff_marks_words_inside_the_line() {
+        let c = change(
+            "Sale ends Sunday. Call +12125550100",
+            "Sale ends Monday. Call +12125550100",
+        );
+        let plain = word_diff_text(&c, &Style { color: false });
+        assert_eq!(
+            plain,
+            [
+                "--- remote/body",
+                "+++ desired/body",
+                "@@ -1 +1 @@",
+                "Sale ends [-Sunday.-]{+Monday.+} Call +1******0100",
+            ]
+        );
+        let color = word_diff_text(&c, &Style { color: true });
+        assert!(color[3].contains("\x1b[31mSunday.\x1b[0m"), "{color:?}");
+        assert!(color[3].contains("\x1b[32mMonday.\x1b[0m"), "{color:?}");
+        assert!(!color[3].contains("[-"));
+    }
+
+    #[test]
+    fn markdown_word_diff_uses_del_and_ins_and_escapes() {
+        let c = change("a <b> & x@example.com old", "a <b> & x@example.com new");
+        assert_eq!(
+            word_diff_html(&c),
+            "<pre>a &lt;b&gt; &amp; x***@example.com <del>old</del><ins><b>new</b></ins></pre>"
+        );
+        assert_eq!(mask_diff_line("+Call +12125550100"), "+Call +1******0100");
+        assert_eq!(mask_diff_line("+12125550100"), "+12125550100");
+    }
 }

@@ -11,7 +11,7 @@ use super::observed::{
     ContentKind, RemoteResponse, RemoteState, ResponseContent, ResponseKind, ResponseText,
     Substitution, TemplateBinding, TextKind,
 };
-use super::{RemoteRef, SmsCost, TemplateAction, TemplatePlan, TextChange};
+use super::{NewText, RemoteRef, SmsCost, TemplateAction, TemplatePlan, TextChange};
 use crate::spec::model::{Content, Template};
 use crate::spec::{Channel, TemplateStatus};
 use crate::text::analyze_sms;
@@ -181,6 +181,25 @@ fn ensure_nl(s: &str) -> String {
     }
 }
 
+/// The texts a reviewer reads for a new template: the SMS body, or the email subject and
+/// plain-text part (the HTML part is shown by `herald preview`), addresses masked.
+fn new_texts(content: &Content) -> Vec<NewText> {
+    let text = |field: &str, text: &str| NewText {
+        field: field.to_owned(),
+        text: crate::text::mask_contacts(text),
+    };
+    match content {
+        Content::Sms { body } => vec![text("body", body)],
+        Content::Email {
+            subject,
+            text: plain,
+            ..
+        } => std::iter::once(text("subject", subject))
+            .chain(plain.as_deref().map(|p| text("text", p)))
+            .collect(),
+    }
+}
+
 /// Classifies every template; returns the plans and the orphans of the managed library.
 pub fn reconcile<'t>(
     templates: impl IntoIterator<Item = &'t Template>,
@@ -210,6 +229,7 @@ pub fn reconcile<'t>(
             variables_added: Vec::new(),
             variables_removed: Vec::new(),
             notes: Vec::new(),
+            new_texts: Vec::new(),
         };
         // Find the binding: this name, else a previous name (a rename keeps the id).
         let names: Vec<String> = std::iter::once(t.name.to_string())
@@ -234,6 +254,7 @@ pub fn reconcile<'t>(
         match (&binding, found) {
             (_, None) => {
                 plan.action = TemplateAction::Create;
+                plan.new_texts = new_texts(&t.content);
                 if let Some((_, b)) = &binding {
                     plan.notes.push(format!(
                         "response {} was deleted outside herald; it is created again",

@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::diff::word_diff;
 use super::{
     CheckState, FieldDiff, MAX_SAMPLES, PreviewCampaign, PreviewCheck, PreviewContent, PreviewPage,
     PreviewProblem, PreviewSample, PreviewTemplate, PreviewVariable,
@@ -16,6 +15,7 @@ use crate::plan::observed::{RemoteResponse, RemoteState};
 use crate::plan::{Plan, Reason, TemplateAction};
 use crate::spec::model::{Content, Template, Workspace};
 use crate::spec::{Category, Channel, Name, TemplateStatus};
+use crate::text::diff::word_diff;
 use crate::text::{find_card_number, mask_contacts, substitute};
 
 /// Problems listed at the top of the page at most (audience scans can report many rows).

@@ -7,10 +7,10 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use super::diff::{DiffLine, WordOp};
 use super::sms::layout;
 use super::{CheckState, FieldDiff, PreviewCampaign, PreviewContent, PreviewPage, PreviewTemplate};
 use crate::text::Encoding;
+use crate::text::diff::{DiffLine, WordOp};
 
 /// The policy of the page and of every email frame: styles inline, images only as `data:`,
 /// no script, no fetch, no form, no navigation target outside.

@@ -4,11 +4,10 @@
 //!
 //! The page is built from the view types below, which hold display-ready values only
 //! (addresses already masked). [`adapt::page`] fills them from the workspace and the plan;
-//! [`html::render`] turns them into HTML and escapes every value it writes. [`diff`] and
-//! [`sms`] are pure functions.
+//! [`html::render`] turns them into HTML and escapes every value it writes. [`sms`] is pure;
+//! the word diff comes from [`crate::text::diff`].
 
 pub mod adapt;
-pub mod diff;
 pub mod html;
 pub mod sms;
 
@@ -156,7 +155,7 @@ pub struct FieldDiff {
     /// Version of the response it is compared with.
     pub remote_version: Option<u32>,
     /// The lines.
-    pub lines: Vec<diff::DiffLine>,
+    pub lines: Vec<crate::text::diff::DiffLine>,
 }
 
 /// One campaign.

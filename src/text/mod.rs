@@ -1,6 +1,7 @@
 //! Message text: `{{placeholder}}` parsing and rendering exactly as Genesys writes them, SMS
 //! encoding and segment analysis, and content checks (card numbers). Pure functions.
 
+pub mod diff;
 mod placeholder;
 mod sms;
 

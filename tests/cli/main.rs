@@ -15,6 +15,7 @@ mod preview;
 mod receipts;
 mod reconcile;
 mod render;
+mod review;
 mod schema;
 mod serve;
 mod suppress_push;

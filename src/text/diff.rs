@@ -175,6 +175,60 @@ pub fn word_diff_plain(old: &str, new: &str) -> String {
     out
 }
 
+/// One hunk of a unified diff, as the old and the new text it covers (context lines in both).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Hunk {
+    /// The `@@ -a,b +c,d @@` line.
+    pub header: String,
+    /// Context and deleted lines, each ending in a line break.
+    pub old: String,
+    /// Context and inserted lines, each ending in a line break.
+    pub new: String,
+}
+
+impl Hunk {
+    /// The hunk's word diff.
+    pub fn words(&self) -> Vec<DiffLine> {
+        word_diff(&self.old, &self.new)
+    }
+}
+
+/// The hunks of a unified diff (file headers and `\ No newline` markers are skipped), so
+/// a plan that stores line diffs can show them word by word.
+pub fn unified_hunks(diff: &str) -> Vec<Hunk> {
+    let mut hunks: Vec<Hunk> = Vec::new();
+    for line in diff.lines() {
+        if line.starts_with("@@") {
+            hunks.push(Hunk {
+                header: line.to_owned(),
+                ..Hunk::default()
+            });
+            continue;
+        }
+        let Some(h) = hunks.last_mut() else {
+            continue;
+        };
+        let push = |s: &mut String, text: &str| {
+            s.push_str(text);
+            s.push('\n');
+        };
+        match line.chars().next() {
+            Some('-') => push(&mut h.old, &line[1..]),
+            Some('+') => push(&mut h.new, &line[1..]),
+            Some(' ') => {
+                push(&mut h.old, &line[1..]);
+                push(&mut h.new, &line[1..]);
+            }
+            None => {
+                push(&mut h.old, "");
+                push(&mut h.new, "");
+            }
+            _ => {}
+        }
+    }
+    hunks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,5 +305,27 @@ mod tests {
     fn equal_texts_have_no_changes() {
         let lines = word_diff("same text\nhere", "same text\nhere");
         assert!(lines.iter().all(|l| !l.changed()));
+    }
+
+    #[test]
+    fn unified_hunks_give_back_both_sides() {
+        let diff = "--- remote/body\n+++ desired/body\n@@ -1,2 +1,2 @@\n keep\n-Track it now.\n+Track it today.\n";
+        let hunks = unified_hunks(diff);
+        assert_eq!(hunks.len(), 1);
+        assert_eq!(hunks[0].header, "@@ -1,2 +1,2 @@");
+        assert_eq!(hunks[0].old, "keep\nTrack it now.\n");
+        assert_eq!(hunks[0].new, "keep\nTrack it today.\n");
+        let words = hunks[0].words();
+        assert_eq!(words.len(), 2);
+        assert!(!words[0].changed());
+        assert_eq!(
+            spans(&words[1]),
+            [
+                (WordOp::Equal, "Track it "),
+                (WordOp::Delete, "now."),
+                (WordOp::Insert, "today."),
+            ]
+        );
+        assert!(unified_hunks("").is_empty());
     }
 }
