@@ -43,7 +43,10 @@ use crate::store::{Cells, Db, Each, SendChange, Store, Val};
 use crate::writes::check_key;
 
 /// PostgreSQL migrations, in order; entry `i` upgrades version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/0001_initial.sql"),
+    include_str!("migrations/postgres/0002_send_category.sql"),
+];
 
 // Both backends always carry the same schema version.
 #[allow(clippy::cast_possible_wrap)]

@@ -32,7 +32,10 @@ use crate::store::{Cells, Db, Each, SendChange, Store, Val};
 use crate::writes::check_key;
 
 /// Migrations, in order; entry `i` upgrades version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_send_category.sql"),
+];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const STATEMENT_CACHE: usize = 64;

@@ -115,6 +115,8 @@ fn claim(k: &LedgerKey, row: &str, i: u32) -> Claim {
         masked: mask_phone(&phone(i)),
         channel: Channel::Sms,
         template_hash: "v1:t".into(),
+        category: None,
+        caps: Vec::new(),
     }
 }
 
