@@ -421,8 +421,7 @@ impl Executor<'_> {
             ..Default::default()
         };
         let template = &self.ws.templates[&campaign.template];
-        let facts =
-            crate::gather::ledger_facts(self.ledger, self.key, self.ws, campaign, self.now())?;
+        let facts = crate::gather::ledger_facts(self.ledger, self.key, self.ws, campaign)?;
         let policy_cap = self.ws.project.policy.max_recipients_per_apply;
         let cap = match self.options.max_sends {
             Some(m) => policy_cap.min(m.saturating_sub(self.sent_in_run)),

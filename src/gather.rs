@@ -188,6 +188,9 @@ pub struct CampaignFacts {
     /// the campaign's channel and category, any campaign, inside the longest cap window
     /// (empty when no cap can apply).
     pub recent: HashMap<RecipientId, Vec<i64>>,
+    /// The real clock when `recent` was read: caps are judged at it (see
+    /// [`observed::LedgerFacts::cap_clock`]).
+    pub read_at: jiff::Timestamp,
 }
 
 impl observed::LedgerFacts for CampaignFacts {
@@ -226,6 +229,10 @@ impl observed::LedgerFacts for CampaignFacts {
     fn recent_sends(&self, recipient: &RecipientId) -> &[i64] {
         self.recent.get(recipient).map_or(&[], Vec::as_slice)
     }
+
+    fn cap_clock(&self, _planned_now: jiff::Timestamp) -> jiff::Timestamp {
+        self.read_at
+    }
 }
 
 /// The longest window of any cap that can hold a message of `channel` and `category`: the
@@ -252,8 +259,9 @@ fn longest_cap_window(
         .max()
 }
 
-/// The recipients' recent sends that frequency caps count for `campaign` at `now`, in one
-/// query over the longest cap window (nothing when no cap applies to its template).
+/// The recipients' recent sends that frequency caps count for `campaign` at `now` (the real
+/// clock: send times are real), in one query over the longest cap window (nothing when no cap
+/// applies to its template).
 fn recent_sends(
     ledger: &dyn Ledger,
     ws: &Workspace,
@@ -290,8 +298,8 @@ pub fn ledger_facts(
     key: &LedgerKey,
     ws: &Workspace,
     campaign: &Campaign,
-    now: jiff::Timestamp,
 ) -> anyhow::Result<CampaignFacts> {
+    let read_at = jiff::Timestamp::now();
     let name = campaign.name.as_str();
     let recipients = if campaign.dedupe_by == DedupeBy::Address {
         ledger.campaign_recipients(name)?
@@ -303,7 +311,8 @@ pub fn ledger_facts(
         keys: ledger.campaign_keys(name)?,
         recipients,
         suppressions: ledger.suppression_set()?,
-        recent: recent_sends(ledger, ws, campaign, now)?,
+        recent: recent_sends(ledger, ws, campaign, read_at)?,
+        read_at,
     })
 }
 
@@ -418,7 +427,7 @@ pub fn plan_one(
     campaign: &Campaign,
     diags: &mut Vec<Diagnostic>,
 ) -> anyhow::Result<PlannedCampaign> {
-    let facts = ledger_facts(ledger, key, ctx.ws, campaign, ctx.now)?;
+    let facts = ledger_facts(ledger, key, ctx.ws, campaign)?;
     let audience = &ctx.ws.audiences[&campaign.audience];
     let known = |k: &str| {
         facts

@@ -192,7 +192,11 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             let limits = applicable_caps(self.caps.policy, self.channel, category, e164);
             if !limits.is_empty() {
                 let id = rid.take().unwrap_or_else(|| self.recipient_id(r));
-                let opens = cap_opening(self.facts.recent_sends(&id), &limits, now);
+                let opens = cap_opening(
+                    self.facts.recent_sends(&id),
+                    &limits,
+                    self.facts.cap_clock(now),
+                );
                 rid = Some(id);
                 if let Some(at) = opens {
                     return RowDecision::FrequencyCap(at);

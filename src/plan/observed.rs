@@ -181,6 +181,13 @@ pub trait LedgerFacts {
     fn recent_sends(&self, _recipient: &Self::RecipientId) -> &[i64] {
         &[]
     }
+
+    /// The instant caps are judged at, given the plan's "now". Send times in the ledger are
+    /// real, and so is the claim's check, so the gathering side answers with the real clock
+    /// read when it loaded the sends, even when the plan's clock is pinned.
+    fn cap_clock(&self, planned_now: jiff::Timestamp) -> jiff::Timestamp {
+        planned_now
+    }
 }
 
 /// When a message held by frequency caps may go: for each cap whose window already holds
