@@ -1,6 +1,8 @@
 //! Frequency caps across campaigns (issue 14 §3): counted from the ledger, enforced in the
 //! claim transaction, shown by `plan` as "held by frequency cap" with the opening time.
 
+use std::fmt::Write as _;
+
 use jiff::{SignedDuration, Timestamp};
 
 use crate::support::{LocalSandbox, TestWorkspace, run};
@@ -41,7 +43,7 @@ fn audience_doc(name: &str) -> String {
 fn audience(rows: &[(&str, &str)]) -> String {
     let mut csv = String::from("id,phone,tz,opt_in,code\n");
     for (id, phone) in rows {
-        csv.push_str(&format!("{id},{phone},America/New_York,yes,SAVE20\n"));
+        let _ = writeln!(csv, "{id},{phone},America/New_York,yes,SAVE20");
     }
     csv
 }
