@@ -136,6 +136,8 @@ fn plan_setup(dir: &Path) {
                     masked: mask_phone(&p),
                     channel: Channel::Sms,
                     template_hash: "seeded".into(),
+                    category: None,
+                    caps: Vec::new(),
                 }
             })
             .collect();

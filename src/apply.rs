@@ -34,7 +34,7 @@ use crate::gather::{desired_draft, response_hash};
 use crate::ledger_access::ledger_channel;
 use crate::messages::{Message, Recipient, Row};
 use crate::plan::campaigns::{RowDecider, RowDecision};
-use crate::plan::{CampaignPlan, TemplateAction, TemplatePlan};
+use crate::plan::{CampaignPlan, Reason, TemplateAction, TemplatePlan};
 use crate::schedule::{Timing, timing};
 use crate::spec::model::{Campaign, Template, Workspace};
 
@@ -421,14 +421,15 @@ impl Executor<'_> {
             ..Default::default()
         };
         let template = &self.ws.templates[&campaign.template];
-        let facts = crate::gather::ledger_facts(self.ledger, self.key, campaign)?;
+        let facts = crate::gather::ledger_facts(self.ledger, self.key, self.ws, campaign)?;
         let policy_cap = self.ws.project.policy.max_recipients_per_apply;
         let cap = match self.options.max_sends {
             Some(m) => policy_cap.min(m.saturating_sub(self.sent_in_run)),
             None => policy_cap,
         };
         let mut decider = RowDecider::new(campaign, template.channel, &facts, cap)
-            .resend_unknown(self.options.resend_unknown);
+            .resend_unknown(self.options.resend_unknown)
+            .frequency_caps(&self.ws.project.policy.frequency_caps, template.category);
         // The audience must still be the reviewed file: a new export that landed after the
         // plan (or during a confirmation prompt) is not sent under the old review.
         let audience = &self.ws.audiences[&campaign.audience];
@@ -527,14 +528,25 @@ impl Executor<'_> {
         }
         *batches += 1;
         let channel = ledger_channel(template.channel);
+        let policy_caps = &self.ws.project.policy.frequency_caps;
         let claims: Vec<Claim> = batch
             .iter()
-            .map(|r| Claim {
-                row_key: r.key.clone(),
-                recipient: self.key.recipient_id(channel, &r.address.normalized()),
-                masked: r.address.masked(),
-                channel,
-                template_hash: template.hash.to_string(),
+            .map(|r| {
+                let normalized = r.address.normalized();
+                Claim {
+                    row_key: r.key.clone(),
+                    recipient: self.key.recipient_id(channel, &normalized),
+                    masked: r.address.masked(),
+                    channel,
+                    template_hash: template.hash.to_string(),
+                    category: Some(template.category.as_str().to_owned()),
+                    caps: ledger_caps(
+                        policy_caps,
+                        template.channel,
+                        template.category,
+                        &normalized,
+                    ),
+                }
             })
             .collect();
         let policy = if self.options.resend_unknown {
@@ -554,6 +566,11 @@ impl Executor<'_> {
             match result {
                 ClaimResult::Claimed => to_send.push(r),
                 ClaimResult::Suppressed => *counts.entry("suppressed".into()).or_default() += 1,
+                ClaimResult::Capped(_) => {
+                    *counts
+                        .entry(Reason::HeldFrequencyCap.as_str().into())
+                        .or_default() += 1;
+                }
                 ClaimResult::Skipped(state) => {
                     *counts
                         .entry(format!("skipped_{}", state.as_str()))
@@ -895,6 +912,24 @@ fn short_reason(e: &ApiError) -> String {
         ApiError::Server { .. } => format!("server error {}", e.status().unwrap_or(500)),
         _ => "transport error".to_owned(),
     }
+}
+
+/// The frequency caps one message must respect, in the ledger's form: the claim counts the
+/// recipient's sends of the same channel and category in every campaign against each.
+fn ledger_caps(
+    policy: &[crate::spec::caps::FrequencyCap],
+    channel: crate::spec::Channel,
+    category: crate::spec::Category,
+    normalized: &str,
+) -> Vec<herald_ledger::FrequencyCap> {
+    let e164 = (channel == crate::spec::Channel::Sms).then_some(normalized);
+    crate::spec::caps::applicable_caps(policy, channel, category, e164)
+        .into_iter()
+        .map(|c| herald_ledger::FrequencyCap {
+            max: c.max,
+            per_ms: i64::try_from(c.per.as_millis()).unwrap_or(i64::MAX),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -44,6 +44,8 @@ pub enum Code {
     H011,
     /// H012: an invalid time window.
     H012,
+    /// H018: an invalid frequency cap (`policy.frequency_caps`).
+    H018,
     /// H101: a placeholder is not declared in `variables`.
     H101,
     /// H102: a declared variable is never used.

@@ -7,7 +7,7 @@
 //! The wire form of a template ([`desired_draft`]) and the canonical hash of a fetched
 //! response ([`response_hash`]) live here too: both convert between Genesys and plan types.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use herald_genesys::{
     ApiError, EntityRef, Response, ResponseDraft, ResponseSubstitution, ResponseText, ResponseType,
@@ -185,6 +185,13 @@ pub struct CampaignFacts {
     pub recipients: HashSet<RecipientId>,
     /// Active suppressions.
     pub suppressions: SuppressionSet,
+    /// Send times (Unix ms, ascending) of each recipient's sends counted by frequency caps:
+    /// the campaign's channel and category, any campaign, inside the longest cap window
+    /// (empty when no cap can apply).
+    pub recent: HashMap<RecipientId, Vec<i64>>,
+    /// The real clock when `recent` was read: caps are judged at it (see
+    /// [`observed::LedgerFacts::cap_clock`]).
+    pub read_at: jiff::Timestamp,
 }
 
 impl observed::LedgerFacts for CampaignFacts {
@@ -215,6 +222,74 @@ impl observed::LedgerFacts for CampaignFacts {
         self.suppressions
             .contains(recipient, ledger_channel(channel))
     }
+
+    fn any_recent_sends(&self) -> bool {
+        !self.recent.is_empty()
+    }
+
+    fn recent_sends(&self, recipient: &RecipientId) -> &[i64] {
+        self.recent.get(recipient).map_or(&[], Vec::as_slice)
+    }
+
+    fn cap_clock(&self, _planned_now: jiff::Timestamp) -> jiff::Timestamp {
+        self.read_at
+    }
+}
+
+/// The longest window of any cap that can hold a message of `channel` and `category`: the
+/// policy's caps and, for marketing SMS, every built-in state cap.
+fn longest_cap_window(
+    policy: &[crate::spec::caps::FrequencyCap],
+    channel: Channel,
+    category: crate::spec::Category,
+) -> Option<jiff::SignedDuration> {
+    let states = (channel == Channel::Sms && category == crate::spec::Category::Marketing)
+        .then(|| {
+            herald_numbering::STATE_RULES
+                .iter()
+                .filter_map(|r| crate::spec::caps::state_cap(r.state))
+        })
+        .into_iter()
+        .flatten();
+    policy
+        .iter()
+        .filter(|c| c.channel == channel && c.category == category)
+        .map(|c| c.limit)
+        .chain(states)
+        .map(|c| c.per)
+        .max()
+}
+
+/// The recipients' recent sends that frequency caps count for `campaign` at `now` (the real
+/// clock: send times are real), in one query over the longest cap window (nothing when no cap
+/// applies to its template).
+fn recent_sends(
+    ledger: &dyn Ledger,
+    ws: &Workspace,
+    campaign: &Campaign,
+    now: jiff::Timestamp,
+) -> anyhow::Result<HashMap<RecipientId, Vec<i64>>> {
+    let template = &ws.templates[&campaign.template];
+    let Some(window) = longest_cap_window(
+        &ws.project.policy.frequency_caps,
+        template.channel,
+        template.category,
+    ) else {
+        return Ok(HashMap::new());
+    };
+    let since = now.checked_sub(window).unwrap_or(jiff::Timestamp::MIN);
+    let channel = ledger_channel(template.channel);
+    let category = template.category.as_str();
+    let mut out: HashMap<RecipientId, Vec<i64>> = HashMap::new();
+    for s in ledger.recent_sends(since)? {
+        if s.channel == channel && s.category == category {
+            out.entry(s.recipient).or_default().push(s.at_ms);
+        }
+    }
+    for times in out.values_mut() {
+        times.sort_unstable();
+    }
+    Ok(out)
 }
 
 /// Reads the ledger facts for one campaign (recipients only for `dedupe_by: address`, the one
@@ -222,8 +297,10 @@ impl observed::LedgerFacts for CampaignFacts {
 pub fn ledger_facts(
     ledger: &dyn Ledger,
     key: &LedgerKey,
+    ws: &Workspace,
     campaign: &Campaign,
 ) -> anyhow::Result<CampaignFacts> {
+    let read_at = jiff::Timestamp::now();
     let name = campaign.name.as_str();
     let recipients = if campaign.dedupe_by == DedupeBy::Address {
         ledger.campaign_recipients(name)?
@@ -235,6 +312,8 @@ pub fn ledger_facts(
         keys: ledger.campaign_keys(name)?,
         recipients,
         suppressions: ledger.suppression_set()?,
+        recent: recent_sends(ledger, ws, campaign, read_at)?,
+        read_at,
     })
 }
 
@@ -349,7 +428,7 @@ pub fn plan_one(
     campaign: &Campaign,
     diags: &mut Vec<Diagnostic>,
 ) -> anyhow::Result<PlannedCampaign> {
-    let facts = ledger_facts(ledger, key, campaign)?;
+    let facts = ledger_facts(ledger, key, ctx.ws, campaign)?;
     let audience = &ctx.ws.audiences[&campaign.audience];
     let known = |k: &str| {
         facts

@@ -172,7 +172,10 @@ fn print_report(report: &ApplyReport, json: bool, printer: &Printer) -> anyhow::
             let mut parts: Vec<String> = Vec::new();
             // Rows held when read (quiet hours, no time zone) and rows held at send time
             // are one number to the reader: they stay pending for a later run.
-            let held = r.get("held") + r.get("held_quiet_hours") + r.get("held_no_timezone");
+            let held = r.get("held")
+                + r.get("held_quiet_hours")
+                + r.get("held_no_timezone")
+                + r.get("held_frequency_cap");
             for (k, n) in [
                 ("sent", r.get("sent")),
                 ("failed", r.get("failed")),

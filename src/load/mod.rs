@@ -470,6 +470,7 @@ impl Loader {
             .into_iter()
             .map(|p| p.to_lowercase())
             .collect();
+        let frequency_caps = self.frequency_caps(&doc.policy);
         Project {
             environments,
             default_environment,
@@ -486,8 +487,30 @@ impl Loader {
                     .extra_opt_out_keywords
                     .clone()
                     .unwrap_or_default(),
+                frequency_caps,
             },
         }
+    }
+
+    /// Validates `policy.frequency_caps`; an invalid entry is reported (H018) at its line and
+    /// left out.
+    fn frequency_caps(
+        &mut self,
+        policy: &crate::spec::PolicyDoc,
+    ) -> Vec<crate::spec::caps::FrequencyCap> {
+        let mut caps = Vec::new();
+        for (i, entry) in policy.frequency_caps.iter().flatten().enumerate() {
+            match crate::spec::caps::validate_cap(&entry.value) {
+                Ok(cap) => caps.push(cap),
+                Err((field, e)) => self.diags.push(Diagnostic::error(
+                    Code::H018,
+                    PROJECT_FILE,
+                    pos(entry),
+                    format!("policy.frequency_caps[{i}].{field}: {e}"),
+                )),
+            }
+        }
+        caps
     }
 
     /// Finds every YAML document under the configured directories. Each directory must be

@@ -5,12 +5,13 @@
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
-use super::observed::{LedgerFacts, SendState};
+use super::observed::{LedgerFacts, SendState, cap_opening};
 use super::{CampaignPlan, CampaignStatus, Counts, KeyDigest, Reason, Sample, SmsCost};
 use crate::messages::{Message, Recipient, Row, SkipReason};
 use crate::schedule::{Timing, timing};
+use crate::spec::caps::{FrequencyCap, applicable_caps};
 use crate::spec::model::{Campaign, Workspace};
-use crate::spec::{Channel, DedupeBy};
+use crate::spec::{Category, Channel, DedupeBy};
 
 /// What happens to one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub enum RowDecision {
     Wait(Timing),
     /// Over the per-apply cap.
     OverCap,
+    /// Held by a frequency cap across campaigns until this instant.
+    FrequencyCap(Timestamp),
     /// Not sendable (validation).
     Skip(SkipReason),
 }
@@ -47,6 +50,7 @@ impl RowDecision {
             Self::Wait(Timing::QuietHours(_)) => Reason::HeldQuietHours,
             Self::Wait(Timing::NoTimezone) => Reason::HeldNoTimezone,
             Self::Wait(Timing::Now) | Self::OverCap => Reason::OverCap,
+            Self::FrequencyCap(_) => Reason::HeldFrequencyCap,
             Self::Skip(r) => match r {
                 SkipReason::InvalidRow => Reason::InvalidRow,
                 SkipReason::NoConsent => Reason::NoConsent,
@@ -77,6 +81,14 @@ pub struct RowDecider<'a, F: LedgerFacts> {
     eligible: u64,
     resend_unknown: bool,
     last_recipient: Option<F::RecipientId>,
+    caps: FrequencyCaps<'a>,
+}
+
+/// The frequency caps a decider checks: the policy's, and the state caps of marketing SMS.
+#[derive(Default)]
+struct FrequencyCaps<'a> {
+    policy: &'a [FrequencyCap],
+    category: Option<Category>,
 }
 
 impl<'a, F: LedgerFacts> RowDecider<'a, F> {
@@ -92,7 +104,19 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             eligible: 0,
             resend_unknown: false,
             last_recipient: None,
+            caps: FrequencyCaps::default(),
         }
+    }
+
+    /// Holds rows over a frequency cap (`policy.frequency_caps`, and a state's cap for a
+    /// marketing SMS), counting the ledger's recent sends of `category` across campaigns.
+    #[must_use]
+    pub fn frequency_caps(mut self, policy: &'a [FrequencyCap], category: Category) -> Self {
+        self.caps = FrequencyCaps {
+            policy,
+            category: Some(category),
+        };
+        self
     }
 
     /// Treats `unknown` rows as sendable (`--resend-unknown`); they are not part of the
@@ -159,6 +183,26 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             Timing::Now => {}
             other => return RowDecision::Wait(other),
         }
+        let mut rid = rid;
+        if let Some(category) = self.caps.category
+            && self.facts.any_recent_sends()
+        {
+            let normalized = r.address.normalized();
+            let e164 = (self.channel == Channel::Sms).then_some(normalized.as_str());
+            let limits = applicable_caps(self.caps.policy, self.channel, category, e164);
+            if !limits.is_empty() {
+                let id = rid.take().unwrap_or_else(|| self.recipient_id(r));
+                let opens = cap_opening(
+                    self.facts.recent_sends(&id),
+                    &limits,
+                    self.facts.cap_clock(now),
+                );
+                rid = Some(id);
+                if let Some(at) = opens {
+                    return RowDecision::FrequencyCap(at);
+                }
+            }
+        }
         if self.sent_now >= self.cap {
             return RowDecision::OverCap;
         }
@@ -212,18 +256,24 @@ pub fn plan_campaign<F: LedgerFacts>(
     let template = &ws.templates[&campaign.template];
     let audience = &ws.audiences[&campaign.audience];
     let cap = ws.project.policy.max_recipients_per_apply;
-    let mut decider = RowDecider::new(campaign, template.channel, facts, cap);
+    let mut decider = RowDecider::new(campaign, template.channel, facts, cap)
+        .frequency_caps(&ws.project.policy.frequency_caps, template.category);
     let mut counts = Counts::default();
     let mut read = 0u64;
     let mut segments = 0u64;
     let mut sample = None;
     let mut next_opening: Option<Timestamp> = None;
+    let mut frequency_cap_opens: Option<Timestamp> = None;
     for row in rows {
         read += 1;
         let decision = decider.decide(&row, ctx.now);
         counts.add(decision.reason(), 1);
         if let RowDecision::Wait(Timing::QuietHours(at) | Timing::BeforeSchedule(at)) = decision {
             next_opening = Some(next_opening.map_or(at, |n| n.min(at)));
+        }
+        if let RowDecision::FrequencyCap(at) = decision {
+            next_opening = Some(next_opening.map_or(at, |n| n.min(at)));
+            frequency_cap_opens = Some(frequency_cap_opens.map_or(at, |n| n.min(at)));
         }
         if let (RowDecision::Send, Row::Ready(r)) = (&decision, &row) {
             if let Some(c) = sms_cost(&r.message) {
@@ -264,6 +314,7 @@ pub fn plan_campaign<F: LedgerFacts>(
         rows: read,
         counts,
         next_opening,
+        frequency_cap_opens,
         send_keys: decider.key_digest(),
         segments,
         rate_per_minute: rate,

@@ -106,6 +106,9 @@ reasons! {
     DuplicateAddress => duplicate_address,
     /// Another row already has this key.
     DuplicateKey => duplicate_key,
+    /// Held by a frequency cap across campaigns until the recipient's oldest counted send
+    /// leaves the cap's window.
+    HeldFrequencyCap => held_frequency_cap,
     /// Held: no time zone while a send window applies.
     HeldNoTimezone => held_no_timezone,
     /// Held by quiet hours.

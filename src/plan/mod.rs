@@ -247,6 +247,11 @@ pub struct CampaignPlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub next_opening: Option<jiff::Timestamp>,
+    /// Earliest instant a row held by a frequency cap opens (counted as
+    /// `held_frequency_cap`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub frequency_cap_opens: Option<jiff::Timestamp>,
     /// Keys eligible to send (now or once held rows open): what apply may send.
     pub send_keys: KeyDigest,
     /// SMS segments of the messages to send now.

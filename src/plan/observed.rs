@@ -168,6 +168,51 @@ pub trait LedgerFacts {
 
     /// Whether `recipient` is suppressed on `channel`.
     fn is_suppressed(&self, recipient: &Self::RecipientId, channel: Channel) -> bool;
+
+    /// Whether any send counted by frequency caps (of the campaign's channel and category, in
+    /// any campaign, inside the longest cap window) is known; when none is, caps hold nothing
+    /// and the decider computes no recipient id or state for them.
+    fn any_recent_sends(&self) -> bool {
+        false
+    }
+
+    /// The send times (Unix ms, ascending) of the recipient's counted sends of the campaign's
+    /// channel and category in any campaign, inside the longest cap window.
+    fn recent_sends(&self, _recipient: &Self::RecipientId) -> &[i64] {
+        &[]
+    }
+
+    /// The instant caps are judged at, given the plan's "now". Send times in the ledger are
+    /// real, and so is the claim's check, so the gathering side answers with the real clock
+    /// read when it loaded the sends, even when the plan's clock is pinned.
+    fn cap_clock(&self, planned_now: jiff::Timestamp) -> jiff::Timestamp {
+        planned_now
+    }
+}
+
+/// When a message held by frequency caps may go: for each cap whose window already holds
+/// `max` of `times` (ascending Unix ms) at `now`, the moment the oldest of the newest `max`
+/// leaves it; the latest such moment, or `None` when no cap is reached. The same rule the
+/// ledger applies inside the claim transaction.
+pub fn cap_opening(
+    times: &[i64],
+    caps: &[crate::spec::caps::CapLimit],
+    now: jiff::Timestamp,
+) -> Option<jiff::Timestamp> {
+    let now_ms = now.as_millisecond();
+    let mut opens: Option<i64> = None;
+    for cap in caps {
+        let per = i64::try_from(cap.per.as_millis()).unwrap_or(i64::MAX);
+        let since = now_ms.saturating_sub(per);
+        let first = times.partition_point(|t| *t <= since);
+        let inside = &times[first..];
+        let max = usize::try_from(cap.max).unwrap_or(usize::MAX);
+        if max > 0 && inside.len() >= max {
+            let at = inside[inside.len() - max].saturating_add(per);
+            opens = Some(opens.map_or(at, |o| o.max(at)));
+        }
+    }
+    opens.and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
 }
 
 /// Ledger facts held in memory, with a caller-supplied pseudonymisation (tests, tools).

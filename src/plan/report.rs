@@ -25,6 +25,7 @@ const REASONS: &[(Reason, &str)] = &[
     (Reason::AfterSchedule, "after the schedule"),
     (Reason::HeldQuietHours, "held by quiet hours"),
     (Reason::HeldNoTimezone, "held: no time zone"),
+    (Reason::HeldFrequencyCap, "held by frequency cap"),
     (Reason::OverCap, "over the per-apply cap"),
 ];
 
@@ -222,7 +223,9 @@ pub fn summary(plan: &Plan) -> String {
     let held: u64 = plan
         .campaigns
         .iter()
-        .map(|c| c.counts.held_quiet_hours + c.counts.held_no_timezone)
+        .map(|c| {
+            c.counts.held_quiet_hours + c.counts.held_no_timezone + c.counts.held_frequency_cap
+        })
         .sum();
     let mut s = format!(
         "Plan: {} to create, {} to update, {} drifted, {} renamed; {} message{} to send in {} campaign{}",
@@ -365,6 +368,14 @@ pub fn text(plan: &Plan, color: bool) -> String {
             let _ = writeln!(
                 out,
                 "      held rows open from {}",
+                at.strftime("%Y-%m-%d %H:%M UTC")
+            );
+        }
+        if let Some(at) = c.frequency_cap_opens {
+            let _ = writeln!(
+                out,
+                "      {} held by frequency cap; the first opens at {}",
+                c.counts.held_frequency_cap,
                 at.strftime("%Y-%m-%d %H:%M UTC")
             );
         }

@@ -173,6 +173,7 @@ const REASONS: &[(&str, &str)] = &[
 const HOLDS: &[(&str, &str)] = &[
     ("held_quiet_hours", "by quiet hours"),
     ("held_no_timezone", "no time zone"),
+    ("held_frequency_cap", "by frequency cap"),
     ("before_schedule", "before the schedule"),
 ];
 

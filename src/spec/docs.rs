@@ -97,6 +97,11 @@ pub struct PolicyDoc {
     /// Extra opt-out keywords on top of the standard list.
     #[serde(default)]
     pub extra_opt_out_keywords: Option<Vec<String>>,
+    /// Limits on messages per recipient across every campaign of the environment, e.g.
+    /// `[{ channel: sms, category: marketing, max: 3, per: 24h }]`.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<super::caps::FrequencyCapDoc>>")]
+    pub frequency_caps: Option<Vec<Spanned<super::caps::FrequencyCapDoc>>>,
 }
 
 /// A daily window in the recipient's local time, `HH:MM` to `HH:MM`.

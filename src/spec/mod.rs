@@ -4,6 +4,7 @@
 //! [`crate::load`] turns them into the validated types of [`model`] that the rest of herald
 //! accepts. Nothing here does I/O.
 
+pub mod caps;
 mod docs;
 mod ids;
 pub mod model;

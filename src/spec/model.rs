@@ -83,6 +83,8 @@ pub struct Policy {
     pub deny_variable_patterns: Vec<String>,
     /// Extra opt-out keywords.
     pub extra_opt_out_keywords: Vec<String>,
+    /// Frequency caps across campaigns (`policy.frequency_caps`).
+    pub frequency_caps: Vec<super::caps::FrequencyCap>,
 }
 
 /// The default denied variable-name patterns (PCI DSS, HIPAA, credentials).

@@ -4,6 +4,7 @@ mod genesys_env;
 mod support;
 
 mod apply;
+mod frequency_caps;
 mod hardening;
 mod hash;
 mod help;

@@ -4,6 +4,7 @@
 //! `cargo test --test crash -- --include-ignored postgres::` (as `.ci/run` does). Asked for
 //! without the variable, it fails.
 
+use std::fmt::Write as _;
 use std::os::unix::process::ExitStatusExt as _;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -133,4 +134,140 @@ fn two_applies_on_one_postgres_ledger_never_send_twice() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Numbers (Florida, built-in cap 3 per 24 h) in the frequency-cap test.
+const CAPPED_NUMBERS: usize = 30;
+
+/// A workspace with two marketing campaigns, each with two rows per Florida number: four
+/// candidate messages per number, of which the state's cap allows three.
+fn capped_workspace(sandbox: &Sandbox) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let write = |rel: &str, text: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "herald.yaml",
+        &format!(
+            "environments:\n  crash:\n    target: genesys\n    base_url: {}\n    client_id: herald-sandbox\n    secret_file: sandbox-secret\n    rate_per_minute: 1000000\ndefault_environment: crash\n",
+            sandbox.base_url()
+        ),
+    );
+    write("sandbox-secret", &sandbox.client_secret());
+    std::fs::set_permissions(
+        root.join("sandbox-secret"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    write(
+        "templates/offer.yaml",
+        "kind: Template\nname: offer\nchannel: sms\ncategory: marketing\nstatus: published\nbody: \"Offer {{ref}}: reply STOP to opt out\"\nvariables:\n  ref: { description: Row key, example: A-00-0, max_length: 20 }\n",
+    );
+    for c in ["a", "b"] {
+        write(
+            &format!("campaigns/{c}-list.yaml"),
+            &format!(
+                "kind: Audience\nname: {c}-list\nsource: {{ csv: data/{c}.csv }}\nkey: key\naddress: phone\ntimezone: tz\nconsent: opt_in\n"
+            ),
+        );
+        write(
+            &format!("campaigns/{c}-offer.yaml"),
+            &format!(
+                "kind: Campaign\nname: {c}-offer\ntemplate: offer\naudience: {c}-list\nfrom: \"+15550001111\"\nvariables:\n  ref: {{ column: key }}\nstatus: active\n"
+            ),
+        );
+        let mut csv = String::from("key,phone,tz,opt_in\n");
+        for i in 0..CAPPED_NUMBERS {
+            for n in 0..2 {
+                let _ = writeln!(csv, "{c}-{i:02}-{n},+1305555{i:04},America/New_York,yes");
+            }
+        }
+        write(&format!("campaigns/data/{c}.csv"), &csv);
+    }
+    dir
+}
+
+/// Two `herald apply` processes, one per campaign, started at once on one PostgreSQL ledger:
+/// no Florida number gets more than the state's three marketing messages in 24 hours.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn two_applies_of_two_campaigns_never_exceed_a_frequency_cap() {
+    let base = std::env::var("HERALD_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .expect("HERALD_TEST_POSTGRES_URL is not set: this test needs a PostgreSQL server");
+    let schema = Schema::create(&base);
+    let sandbox = Sandbox::start(
+        Faults {
+            latency_ms: 5,
+            ..Faults::default()
+        },
+        11,
+    );
+    let dir = capped_workspace(&sandbox);
+    let apply = |campaign: &str| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_herald"));
+        cmd.current_dir(dir.path())
+            .env("NO_COLOR", "1")
+            .env("TZ", "UTC")
+            .env("HERALD_LEDGER_KEY", LEDGER_KEY)
+            .env("HERALD_LEDGER_URL", &schema.url)
+            // 10:00 in New York: the calling window is open. Caps use the real clock.
+            .env("HERALD_NOW", "2026-12-02T15:00:00Z")
+            .env_remove("HERALD_FAILPOINT")
+            .env_remove("HERALD_ENV")
+            .env_remove("RUST_LOG")
+            .args([
+                "apply",
+                "--auto-approve",
+                "--lock-timeout",
+                "120",
+                "--campaign",
+                campaign,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let (a, b) = (apply("a-offer"), apply("b-offer"));
+    for (name, child) in [("a-offer", a), ("b-offer", b)] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut per_number: std::collections::BTreeMap<String, usize> =
+        std::collections::BTreeMap::new();
+    for text in sandbox.accepted_keys() {
+        // "Offer a-07-1: reply STOP to opt out" → number 07.
+        let number = text
+            .split('-')
+            .nth(1)
+            .unwrap_or_else(|| panic!("unexpected message {text}"))
+            .to_owned();
+        *per_number.entry(number).or_default() += 1;
+    }
+    assert_eq!(per_number.len(), CAPPED_NUMBERS, "{per_number:?}");
+    let wrong: Vec<_> = per_number.iter().filter(|(_, n)| **n != 3).collect();
+    assert!(wrong.is_empty(), "numbers not sent exactly 3: {wrong:?}");
+
+    let key = LedgerKey::from_secret(LEDGER_KEY).unwrap();
+    let ledger = PostgresLedger::connect(&schema.url, &key).unwrap();
+    let pending: usize = ["a-offer", "b-offer"]
+        .iter()
+        .map(|c| {
+            ledger
+                .sends_in_state(Some(c), SendState::Pending)
+                .unwrap()
+                .len()
+        })
+        .sum();
+    assert_eq!(pending, CAPPED_NUMBERS, "one held message per number");
+    assert!(ledger.verify().unwrap().ok, "the hash chain verifies");
 }

@@ -48,6 +48,8 @@ fn claims(k: &LedgerKey, range: std::ops::Range<u32>) -> Vec<Claim> {
                 masked: mask_phone(&phone),
                 channel: Channel::Sms,
                 template_hash: "v1:0123456789abcdef".into(),
+                category: None,
+                caps: Vec::new(),
             }
         })
         .collect()

@@ -243,6 +243,7 @@ const COVERED: &[(RawTable, &[&str])] = &[
             "conversation_id",
             "error_code",
             "note",
+            "category",
             "run_id",
             "created_at",
             "dispatched_at",
@@ -490,6 +491,12 @@ fn replay_sends(t: &mut TableState, c: &Ctx<'_>) {
         row.set("conversation_id", otxt(img.conversation_id.as_deref()));
         row.set("error_code", otxt(img.error_code.as_deref()));
         row.set("note", otxt(img.note.as_deref()));
+        // Carried since schema 4; an older image leaves the category unchecked.
+        if let Some(cat) = &img.category {
+            row.set("category", txt(cat));
+        } else {
+            row.cols.remove("category");
+        }
         row.set("updated_at", RawValue::Int(c.at));
         if let Some(run_id) = run_id {
             row.set("run_id", txt(run_id));

@@ -50,6 +50,9 @@ pub(crate) struct SendImage {
     pub(crate) error_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) note: Option<String>,
+    /// The message category (frequency caps count by it); absent before schema version 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) category: Option<String>,
 }
 
 /// The post-image of one suppression row (`channel: None` = every channel).

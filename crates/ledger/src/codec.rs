@@ -20,7 +20,7 @@ macro_rules! send_cols {
     () => {
         "campaign, row_key, recipient, masked, channel, template_hash, state, attempts, \
          next_attempt_at, message_id, conversation_id, error_code, note, run_id, dispatched_at, \
-         updated_at"
+         updated_at, category"
     };
 }
 pub(crate) use send_cols;
@@ -107,6 +107,7 @@ pub(crate) struct RawSend {
     pub(crate) run_id: Option<String>,
     pub(crate) dispatched_at: Option<i64>,
     pub(crate) updated_at: i64,
+    pub(crate) category: Option<String>,
 }
 
 impl RawSend {
@@ -128,6 +129,7 @@ impl RawSend {
             run_id: r.os(13)?,
             dispatched_at: r.int(14)?,
             updated_at: r.i(15)?,
+            category: r.os(16)?,
         })
     }
 
@@ -146,6 +148,7 @@ impl RawSend {
             conversation_id: self.conversation_id.clone(),
             error_code: self.error_code.clone(),
             note: self.note.clone(),
+            category: self.category.clone(),
         })
     }
 

@@ -57,6 +57,8 @@
 //!     masked: mask_phone(phone),
 //!     channel: Channel::Sms,
 //!     template_hash: "v1:…".into(),
+//!     category: Some("marketing".into()),
+//!     caps: vec![],
 //! };
 //! let results = ledger.claim_batch("run-1", "spring-sale", &[claim], UnknownPolicy::Skip)?;
 //! assert_eq!(results, [ClaimResult::Claimed]);
@@ -104,8 +106,8 @@ pub use location::LedgerLocation;
 pub use lock::{LedgerLock, LockError, LockInfo, RunLock};
 pub use model::{
     BrokenLink, CampaignCounts, ChainHead, Claim, ClaimResult, EventRecord, ExportRow,
-    InboundAction, InboundRecord, InboundResult, KeySet, NewRun, OpenReport, Outcome,
-    OutcomeResult, Receipt, ReceiptMatch, Resolution, RunRecord, SendRecord, SendState,
+    FrequencyCap, InboundAction, InboundRecord, InboundResult, KeySet, NewRun, OpenReport, Outcome,
+    OutcomeResult, Receipt, ReceiptMatch, RecentSend, Resolution, RunRecord, SendRecord, SendState,
     SentMessage, Suppression, SuppressionAction, SuppressionAudit, SuppressionRow, SuppressionSet,
     TemplateBinding, TemplateVersionRecord, TemplateWrite, UnknownPolicy, VerifyReport,
 };
@@ -149,6 +151,10 @@ pub trait Ledger: Send {
     fn rename_template_binding(&mut self, run_id: &str, old: &str, new: &str) -> Result<()>;
     /// Template writes, oldest first, for one name or all.
     fn template_history(&self, name: Option<&str>) -> Result<Vec<TemplateVersionRecord>>;
+
+    /// Every send of any campaign that counts towards frequency caps (state `dispatching`,
+    /// `sent` or `unknown`, with a recorded category) claimed after `since`, in one query.
+    fn recent_sends(&self, since: Timestamp) -> Result<Vec<RecentSend>>;
 
     /// Every existing row key of a campaign with its state, in one query (planner bulk check).
     fn campaign_keys(&self, campaign: &str) -> Result<KeySet>;

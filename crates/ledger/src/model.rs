@@ -166,6 +166,36 @@ pub struct Claim {
     pub channel: Channel,
     /// Canonical hash of the template being sent.
     pub template_hash: String,
+    /// The message category (`transactional`, `marketing`), recorded on the send so that
+    /// frequency caps can count it across campaigns (`None`: not recorded, never counted).
+    pub category: Option<String>,
+    /// The frequency caps this send must respect, checked inside the claim transaction
+    /// against the recipient's sends of the same channel and category in every campaign.
+    pub caps: Vec<FrequencyCap>,
+}
+
+/// At most `max` sends of one channel and category to one recipient in any sliding `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrequencyCap {
+    /// Most sends in the window.
+    pub max: u32,
+    /// The window length in milliseconds.
+    pub per_ms: i64,
+}
+
+/// A send that counts towards frequency caps (see [`Ledger::recent_sends`]).
+///
+/// [`Ledger::recent_sends`]: crate::Ledger::recent_sends
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecentSend {
+    /// Pseudonymous recipient.
+    pub recipient: RecipientId,
+    /// Channel.
+    pub channel: Channel,
+    /// Category recorded by the claim.
+    pub category: String,
+    /// When it was claimed for sending (Unix ms).
+    pub at_ms: i64,
 }
 
 /// What to do with `unknown` rows when claiming.
@@ -189,6 +219,9 @@ pub enum ClaimResult {
     Suppressed,
     /// The row already exists in this state and was left unchanged: do not send.
     Skipped(SendState),
+    /// A frequency cap is reached: do not send. The row is stored (or kept) `pending` with
+    /// `next_attempt_at` = the time (Unix ms) the oldest counted send leaves the window.
+    Capped(i64),
 }
 
 /// Outcome of one dispatched send.

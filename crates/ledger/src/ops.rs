@@ -22,10 +22,10 @@ use crate::error::{LedgerError, Result};
 use crate::key::{Channel, RecipientId};
 use crate::model::{
     CampaignCounts, ChainHead, Claim, ClaimResult, EventRecord, ExportRow, InboundRecord,
-    InboundResult, KeySet, NewRun, Outcome, Receipt, ReceiptMatch, Resolution, RunRecord,
-    SendRecord, SendState, SentMessage, Suppression, SuppressionAction, SuppressionAudit,
-    SuppressionRow, SuppressionSet, TemplateBinding, TemplateVersionRecord, TemplateWrite,
-    UnknownPolicy, VerifyReport,
+    InboundResult, KeySet, NewRun, Outcome, Receipt, ReceiptMatch, RecentSend, Resolution,
+    RunRecord, SendRecord, SendState, SentMessage, Suppression, SuppressionAction,
+    SuppressionAudit, SuppressionRow, SuppressionSet, TemplateBinding, TemplateVersionRecord,
+    TemplateWrite, UnknownPolicy, VerifyReport,
 };
 use crate::raw::{RawKind, RawRow, RawSink, RawTable, RawValue, TableCounts};
 use crate::store::{Store, p};
@@ -35,7 +35,7 @@ use crate::writes::{
 };
 
 /// Newest schema version this build writes (both backends).
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const EXPORT_PAGE: i64 = 2_000;
 
@@ -207,6 +207,25 @@ impl<S: Store> Ledger for S {
                  FROM template_versions WHERE CAST(?1 AS TEXT) IS NULL OR name = CAST(?1 AS TEXT) ORDER BY id",
                 p![name],
                 template_version,
+            )
+        })
+    }
+
+    fn recent_sends(&self, since: Timestamp) -> Result<Vec<RecentSend>> {
+        self.read(|db| {
+            db.rows(
+                "SELECT recipient, channel, category, dispatched_at FROM sends \
+                 WHERE dispatched_at > ?1 AND category IS NOT NULL \
+                 AND state IN ('dispatching', 'sent', 'unknown')",
+                p![since.as_millisecond()],
+                |r| {
+                    Ok(RecentSend {
+                        recipient: parse_recipient(r.str(0)?)?,
+                        channel: parse_channel(r.str(1)?)?,
+                        category: r.s(2)?,
+                        at_ms: r.i(3)?,
+                    })
+                },
             )
         })
     }

@@ -52,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_initial.sql"),
     include_str!("migrations/postgres/0002_inbound_text_mac.sql"),
     include_str!("migrations/postgres/0003_keyed_chain.sql"),
+    include_str!("migrations/postgres/0004_send_category.sql"),
 ];
 
 // Both backends always carry the same schema version.

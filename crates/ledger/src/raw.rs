@@ -176,6 +176,7 @@ impl RawTable {
                         i("updated_at"),
                         t("receipt_status"),
                         i("receipt_at"),
+                        t("category"),
                     ]
                 }
             }

@@ -9,9 +9,10 @@
 use jiff::{SignedDuration, Timestamp};
 
 use crate::{
-    Channel, Claim, ClaimResult, InboundAction, InboundRecord, InboundResult, Ledger, LedgerError,
-    LedgerKey, NewRun, Outcome, OutcomeResult, Receipt, RecipientId, Resolution, SendState,
-    Suppression, SuppressionAction, TemplateWrite, UnknownPolicy, mask_email, mask_phone,
+    Channel, Claim, ClaimResult, FrequencyCap, InboundAction, InboundRecord, InboundResult, Ledger,
+    LedgerError, LedgerKey, NewRun, Outcome, OutcomeResult, Receipt, RecipientId, Resolution,
+    SendState, Suppression, SuppressionAction, TemplateWrite, UnknownPolicy, mask_email,
+    mask_phone,
 };
 
 type Case = fn(&mut dyn Ledger);
@@ -56,6 +57,10 @@ pub const CASES: &[(&str, Case)] = &[
     ),
     ("probe_write_keeps_nothing", probe_write_keeps_nothing),
     ("head_checkpoints", head_checkpoints),
+    (
+        "frequency_caps_hold_claims_across_campaigns",
+        frequency_caps_hold_claims_across_campaigns,
+    ),
 ];
 
 /// Generates one `#[test]` per conformance case, each on a fresh ledger, plus a test that
@@ -92,7 +97,8 @@ macro_rules! conformance_tests {
             start_never_lifts_other_sources,
             replayed_id_with_other_text_conflicts,
             probe_write_keeps_nothing,
-            head_checkpoints
+            head_checkpoints,
+            frequency_caps_hold_claims_across_campaigns
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),* $(,)?) => {
@@ -141,6 +147,8 @@ fn sms_claim(row: &str, n: u32) -> Claim {
         masked: mask_phone(&phone(n)),
         channel: Channel::Sms,
         template_hash: "v1:aaaa".to_owned(),
+        category: None,
+        caps: Vec::new(),
     }
 }
 
@@ -1378,4 +1386,157 @@ pub fn plain_relink_sql(l: &dyn Ledger) -> Vec<String> {
         prev = hash;
     }
     out
+}
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+fn capped_claim(row: &str, n: u32, category: &str, max: u32) -> Claim {
+    Claim {
+        category: Some(category.to_owned()),
+        caps: vec![FrequencyCap {
+            max,
+            per_ms: DAY_MS,
+        }],
+        ..sms_claim(row, n)
+    }
+}
+
+/// A claim over a frequency cap is refused inside the claim transaction, whatever campaign
+/// made the earlier sends; the row waits `pending` until the oldest counted send leaves the
+/// window. Failed sends (refused by Genesys) do not count; other categories and recipients
+/// are not affected.
+pub fn frequency_caps_hold_claims_across_campaigns(l: &mut dyn Ledger) {
+    run(l, "r1");
+    let before = Timestamp::now().as_millisecond();
+    let res = l
+        .claim_batch(
+            "r1",
+            "spring",
+            &[
+                capped_claim("a1", 1, "marketing", 3),
+                capped_claim("a2", 1, "marketing", 3),
+            ],
+            UnknownPolicy::Skip,
+        )
+        .unwrap();
+    assert_eq!(res, [ClaimResult::Claimed, ClaimResult::Claimed]);
+    l.record_outcomes(
+        "r1",
+        &[
+            Outcome {
+                campaign: "spring".into(),
+                row_key: "a1".into(),
+                result: OutcomeResult::Sent {
+                    message_id: "m-a1".into(),
+                    conversation_id: None,
+                },
+            },
+            Outcome {
+                campaign: "spring".into(),
+                row_key: "a2".into(),
+                result: OutcomeResult::Failed { code: "E".into() },
+            },
+        ],
+    )
+    .unwrap();
+    let first_sent = l
+        .send("spring", "a1")
+        .unwrap()
+        .unwrap()
+        .dispatched_at
+        .unwrap()
+        .as_millisecond();
+    // A second campaign, one batch: a1 (sent) counts, a2 (failed) does not; b1 and b2 take
+    // the recipient to 3, so b3 is held, while another recipient, another category and a
+    // claim without caps go.
+    let res = l
+        .claim_batch(
+            "r1",
+            "summer",
+            &[
+                capped_claim("b1", 1, "marketing", 3),
+                capped_claim("b2", 1, "marketing", 3),
+                capped_claim("b3", 1, "marketing", 3),
+                capped_claim("b4", 2, "marketing", 3),
+                capped_claim("b5", 1, "transactional", 3),
+            ],
+            UnknownPolicy::Skip,
+        )
+        .unwrap();
+    let opens = first_sent + DAY_MS;
+    assert_eq!(
+        res,
+        [
+            ClaimResult::Claimed,
+            ClaimResult::Claimed,
+            ClaimResult::Capped(opens),
+            ClaimResult::Claimed,
+            ClaimResult::Claimed,
+        ]
+    );
+    assert!(opens >= before + DAY_MS);
+    let held = l.send("summer", "b3").unwrap().unwrap();
+    assert_eq!(held.state, SendState::Pending);
+    assert_eq!(
+        held.next_attempt_at.map(Timestamp::as_millisecond),
+        Some(opens)
+    );
+    assert_eq!(held.attempts, 0);
+    // Claimed again (a later batch, another run): still held, by the same time; a tighter
+    // cap holds until the newest send in it ages out.
+    run(l, "r2");
+    let res = l
+        .claim_batch(
+            "r2",
+            "summer",
+            &[
+                capped_claim("b3", 1, "marketing", 3),
+                capped_claim("c1", 1, "marketing", 1),
+            ],
+            UnknownPolicy::Skip,
+        )
+        .unwrap();
+    let newest = l
+        .send("summer", "b2")
+        .unwrap()
+        .unwrap()
+        .dispatched_at
+        .unwrap()
+        .as_millisecond();
+    assert_eq!(
+        res,
+        [
+            ClaimResult::Capped(opens),
+            ClaimResult::Capped(newest + DAY_MS)
+        ]
+    );
+    // Unknown sends count (they may have reached the phone).
+    l.recover_dispatching().unwrap();
+    let res = l
+        .claim_batch(
+            "r2",
+            "autumn",
+            &[capped_claim("d1", 2, "marketing", 1)],
+            UnknownPolicy::Skip,
+        )
+        .unwrap();
+    assert!(matches!(res[0], ClaimResult::Capped(_)), "{res:?}");
+    // What the plan reads: a1 (sent) and b1, b2, b4, b5 (now unknown), not the failed a2 or
+    // the held rows.
+    let recent = l
+        .recent_sends(Timestamp::from_millisecond(before - 1).unwrap())
+        .unwrap();
+    assert_eq!(recent.len(), 5, "{recent:?}");
+    let marketing_to_1 = recent
+        .iter()
+        .filter(|s| s.recipient == sms_recipient(1) && s.category == "marketing")
+        .count();
+    assert_eq!(marketing_to_1, 3);
+    assert!(
+        l.recent_sends(Timestamp::from_millisecond(opens).unwrap())
+            .unwrap()
+            .is_empty()
+    );
+    // The held rows are in the chain like any other write.
+    assert!(l.verify().unwrap().ok);
 }

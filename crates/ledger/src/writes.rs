@@ -289,8 +289,8 @@ fn write_claim(
         None => db.change_send(
             &send_change!(
                 "INSERT INTO sends (campaign, row_key, recipient, masked, channel, template_hash, state, attempts, \
-                   run_id, created_at, dispatched_at, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN CAST(?8 AS BIGINT) > 0 THEN CAST(?10 AS BIGINT) END, ?10) \
+                   run_id, created_at, dispatched_at, updated_at, category) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN CAST(?8 AS BIGINT) > 0 THEN CAST(?10 AS BIGINT) END, ?10, ?11) \
                  ON CONFLICT (campaign, row_key) DO NOTHING",
             ),
             p![
@@ -303,7 +303,8 @@ fn write_claim(
                 state,
                 bump,
                 run_id,
-                at
+                at,
+                c.category.as_deref()
             ],
         ),
         Some(from) => db.change_send(
@@ -311,7 +312,8 @@ fn write_claim(
                 "UPDATE sends SET recipient = ?3, masked = ?4, channel = ?5, template_hash = ?6, state = ?7, \
                    attempts = attempts + CAST(?8 AS BIGINT), next_attempt_at = NULL, message_id = NULL, \
                    conversation_id = NULL, error_code = NULL, note = NULL, run_id = ?9, \
-                   dispatched_at = CASE WHEN CAST(?8 AS BIGINT) > 0 THEN ?10 ELSE dispatched_at END, updated_at = ?10 \
+                   dispatched_at = CASE WHEN CAST(?8 AS BIGINT) > 0 THEN ?10 ELSE dispatched_at END, updated_at = ?10, \
+                   category = COALESCE(?12, category) \
                  WHERE campaign = ?1 AND row_key = ?2 AND state = ?11",
             ),
             p![
@@ -325,10 +327,108 @@ fn write_claim(
                 bump,
                 run_id,
                 at,
-                from.as_str()
+                from.as_str(),
+                c.category.as_deref()
             ],
         ),
     }
+}
+
+/// Writes a claim held by a frequency cap: the row (inserted, or moved from `from`) is
+/// `pending` until `until`; `None` if a concurrent writer got there first.
+fn hold_claim(
+    db: &mut dyn Db,
+    run_id: &str,
+    campaign: &str,
+    c: &Claim,
+    from: Option<SendState>,
+    until: i64,
+    at: i64,
+) -> Result<Option<RawSend>> {
+    match from {
+        None => db.change_send(
+            &send_change!(
+                "INSERT INTO sends (campaign, row_key, recipient, masked, channel, template_hash, state, attempts, \
+                   next_attempt_at, note, run_id, created_at, updated_at, category) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8, ?9, ?10, ?10, ?11) \
+                 ON CONFLICT (campaign, row_key) DO NOTHING",
+            ),
+            p![
+                campaign,
+                &c.row_key,
+                c.recipient.as_str(),
+                &c.masked,
+                c.channel.as_str(),
+                &c.template_hash,
+                until,
+                CAP_NOTE,
+                run_id,
+                at,
+                c.category.as_deref()
+            ],
+        ),
+        Some(from) => db.change_send(
+            &send_change!(
+                "UPDATE sends SET recipient = ?3, masked = ?4, channel = ?5, template_hash = ?6, state = 'pending', \
+                   next_attempt_at = ?7, note = ?8, message_id = NULL, conversation_id = NULL, error_code = NULL, \
+                   run_id = ?9, updated_at = ?10, category = COALESCE(?12, category) \
+                 WHERE campaign = ?1 AND row_key = ?2 AND state = ?11",
+            ),
+            p![
+                campaign,
+                &c.row_key,
+                c.recipient.as_str(),
+                &c.masked,
+                c.channel.as_str(),
+                &c.template_hash,
+                until,
+                CAP_NOTE,
+                run_id,
+                at,
+                from.as_str(),
+                c.category.as_deref()
+            ],
+        ),
+    }
+}
+
+/// The note on a row held by a frequency cap.
+pub(crate) const CAP_NOTE: &str = "frequency cap";
+
+/// When the claim's frequency caps let it go, if one of them is reached at `at`: the
+/// recipient's sends of the claim's channel and category that may have reached them
+/// (`dispatching`, `sent`, `unknown`; not `failed`, which Genesys refused) with a send time
+/// in the last `per`, across every campaign. With `max` of them, the claim waits until the
+/// oldest of the newest `max` leaves the window. Runs inside the claim transaction, which
+/// every backend serialises (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: the `chain_lock` row lock
+/// taken first, and READ COMMITTED statements see every earlier commit), so sends claimed by
+/// a concurrent run, or earlier in this batch, are counted.
+fn cap_until(db: &mut dyn Db, c: &Claim, at: i64) -> Result<Option<i64>> {
+    let Some(category) = c.category.as_deref() else {
+        return Ok(None);
+    };
+    let mut until: Option<i64> = None;
+    for cap in &c.caps {
+        let max = i64::from(cap.max);
+        let times = db.rows(
+            "SELECT dispatched_at FROM sends WHERE recipient = ?1 AND dispatched_at > ?2 \
+             AND channel = ?3 AND category = ?4 AND state IN ('dispatching', 'sent', 'unknown') \
+             ORDER BY dispatched_at DESC LIMIT ?5",
+            p![
+                c.recipient.as_str(),
+                at.saturating_sub(cap.per_ms),
+                c.channel.as_str(),
+                category,
+                max
+            ],
+            |r| r.i(0),
+        )?;
+        if i64::try_from(times.len()).unwrap_or(i64::MAX) >= max {
+            let opens = times.last().map_or(at, |t| *t).saturating_add(cap.per_ms);
+            until = Some(until.map_or(opens, |u| u.max(opens)));
+        }
+    }
+    Ok(until)
 }
 
 pub(crate) fn claim_in(
@@ -378,6 +478,16 @@ pub(crate) fn claim_in(
                 }
                 Decision::Write { state, bump } => (state, bump),
             };
+            if write.0 == SendState::Dispatching
+                && let Some(until) = cap_until(db, c, at)?
+            {
+                if let Some(raw) = hold_claim(db, run_id, campaign, c, existing, until, at)? {
+                    images.push(raw.image()?);
+                    written = Some(ClaimResult::Capped(until));
+                    break;
+                }
+                continue;
+            }
             if let Some(raw) = write_claim(db, run_id, campaign, c, existing, write, at)? {
                 images.push(raw.image()?);
                 written = Some(if sup {

@@ -16,10 +16,10 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use herald_ledger::{
-    Channel, Claim, ClaimResult, InboundAction, InboundRecord, Ledger, LedgerError, LedgerKey,
-    LedgerLocation, LedgerLock, LockError, LockInfo, NewRun, Outcome, OutcomeResult, PgRunLock,
-    PostgresLedger, RawTable, SendState, SqliteLedger, Suppression, TemplateWrite, UnknownPolicy,
-    mask_email, mask_phone, migrate_ledger,
+    Channel, Claim, ClaimResult, FrequencyCap, InboundAction, InboundRecord, Ledger, LedgerError,
+    LedgerKey, LedgerLocation, LedgerLock, LockError, LockInfo, NewRun, Outcome, OutcomeResult,
+    PgRunLock, PostgresLedger, RawTable, SendState, SqliteLedger, Suppression, TemplateWrite,
+    UnknownPolicy, mask_email, mask_phone, migrate_ledger,
 };
 use jiff::Timestamp;
 
@@ -115,6 +115,8 @@ fn claim(k: &LedgerKey, row: &str, i: u32) -> Claim {
         masked: mask_phone(&phone(i)),
         channel: Channel::Sms,
         template_hash: "v1:t".into(),
+        category: None,
+        caps: Vec::new(),
     }
 }
 
@@ -153,6 +155,93 @@ mod conformance {
             assert!(ledger.open_report().created);
             (schema, Box::new(ledger) as Box<dyn Ledger>)
         }
+    );
+}
+
+/// Two runs claiming two campaigns to the same recipients at once, each batch in its own
+/// transaction: the frequency cap (2 per 24 h) holds across both. Each recipient has two rows
+/// in each campaign (four candidates), so each gets exactly two sends, never three.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn concurrent_claims_in_two_campaigns_never_exceed_a_frequency_cap() {
+    const RECIPIENTS: u32 = 60;
+    let base = server();
+    let schema = Schema::new(&base);
+    let url = schema.url();
+    drop(PostgresLedger::connect(&url, &key()).unwrap());
+    let barrier = Arc::new(Barrier::new(2));
+    let worker = |name: &'static str, campaign: &'static str, reverse: bool| {
+        let url = url.clone();
+        let barrier = Arc::clone(&barrier);
+        std::thread::spawn(move || {
+            let k = key();
+            let mut l = PostgresLedger::connect(&url, &k).unwrap();
+            new_run(&mut l, name);
+            let claims: Vec<Claim> = (0..RECIPIENTS)
+                .flat_map(|i| [0, 1].map(|n| (i, n)))
+                .map(|(i, n)| Claim {
+                    category: Some("marketing".into()),
+                    caps: vec![FrequencyCap {
+                        max: 2,
+                        per_ms: 24 * 60 * 60 * 1000,
+                    }],
+                    ..claim(&k, &format!("r{i:03}-{n}"), i)
+                })
+                .collect();
+            let mut claims = claims;
+            if reverse {
+                claims.reverse();
+            }
+            barrier.wait();
+            let (mut claimed, mut capped) = (Vec::new(), 0);
+            for chunk in claims.chunks(5) {
+                let res = l
+                    .claim_batch(name, campaign, chunk, UnknownPolicy::Skip)
+                    .unwrap();
+                let mut outcomes = Vec::new();
+                for (c, r) in chunk.iter().zip(res) {
+                    match r {
+                        ClaimResult::Claimed => {
+                            outcomes.push(Outcome {
+                                campaign: campaign.into(),
+                                row_key: c.row_key.clone(),
+                                result: OutcomeResult::Sent {
+                                    message_id: format!("{name}-{}", c.row_key),
+                                    conversation_id: None,
+                                },
+                            });
+                            claimed.push(c.recipient.clone());
+                        }
+                        ClaimResult::Capped(_) => capped += 1,
+                        other => panic!("{name}: unexpected {other:?} for {}", c.row_key),
+                    }
+                }
+                l.record_outcomes(name, &outcomes).unwrap();
+            }
+            (claimed, capped)
+        })
+    };
+    let a = worker("run-a", "spring", false);
+    let b = worker("run-b", "summer", true);
+    let (a, a_capped) = a.join().unwrap();
+    let (b, b_capped) = b.join().unwrap();
+    let mut per_recipient: std::collections::HashMap<_, u32> = std::collections::HashMap::new();
+    for r in a.iter().chain(&b) {
+        *per_recipient.entry(r.clone()).or_default() += 1;
+    }
+    assert_eq!(per_recipient.len(), RECIPIENTS as usize);
+    let over: Vec<_> = per_recipient.values().filter(|n| **n != 2).collect();
+    assert!(
+        over.is_empty(),
+        "a recipient got other than 2 sends: {over:?}"
+    );
+    assert_eq!(a_capped + b_capped, 2 * RECIPIENTS as usize);
+    // Both really ran against each other: each was held by the other's sends somewhere.
+    assert!(
+        !a.is_empty() && !b.is_empty() && a_capped > 0 && b_capped > 0,
+        "{} / {} claimed, {a_capped} / {b_capped} capped",
+        a.len(),
+        b.len()
     );
 }
 
@@ -822,6 +911,8 @@ fn a_schema_1_ledger_migrates_and_verifies() {
         .client()
         .batch_execute(
             "DROP INDEX inbound_recipient; ALTER TABLE inbound DROP COLUMN text_mac; \
+             DROP INDEX sends_recent; DROP INDEX sends_recent_by_time; \
+             ALTER TABLE sends DROP COLUMN category; \
              UPDATE herald_meta SET schema_version = 1",
         )
         .unwrap();

@@ -47,6 +47,8 @@ fn claim(k: &LedgerKey, row: &str, phone: &str) -> Claim {
         masked: mask_phone(phone),
         channel: Channel::Sms,
         template_hash: "v1:t".into(),
+        category: None,
+        caps: Vec::new(),
     }
 }
 
