@@ -510,6 +510,10 @@ pub struct ApplyArgs {
     /// Apply only this template; repeatable.
     #[arg(long = "template", value_name = "NAME")]
     pub templates: Vec<String>,
+    /// How long Genesys's 429 answers may pause sending in total before the run stops
+    /// (resumably: rerun to continue).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub rate_limit_wait: jiff::SignedDuration,
 }
 
 /// Arguments of `herald reconcile`.
