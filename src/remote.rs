@@ -84,7 +84,7 @@ pub(crate) async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
     }
 }
 
-fn credentials(settings: &EnvSettings) -> anyhow::Result<Credentials> {
+pub(crate) fn credentials(settings: &EnvSettings) -> anyhow::Result<Credentials> {
     let env = &settings.env;
     let client_id = settings
         .vars

@@ -4,6 +4,7 @@ mod genesys_env;
 mod support;
 
 mod apply;
+mod doctor;
 mod hardening;
 mod hash;
 mod help;
