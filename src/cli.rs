@@ -161,7 +161,7 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "NAME")]
     pub dnc_list: Option<String>,
     /// `herald serve` runs for this environment: check its shared secret is configured
-    /// (implied by `webhook_secret_file:` or HERALD_WEBHOOK_SECRET).
+    /// (implied by `webhook_secret_file:` or `HERALD_WEBHOOK_SECRET`).
     #[arg(long)]
     pub serve: bool,
     /// Output format.

@@ -25,7 +25,7 @@ pub(crate) fn run(
         Err(e) => {
             let mut r = DoctorReport::default();
             r.checks.push(crate::engine::doctor::Check {
-                check: "environment",
+                id: "environment",
                 status: CheckStatus::Fail,
                 detail: format!("{e:#}"),
                 fix: Some(
@@ -49,7 +49,7 @@ pub(crate) fn run(
                     CheckStatus::Warn => "!",
                     CheckStatus::Fail => "✗",
                 };
-                let _ = writeln!(out, "{mark} {}: {}", c.check, c.detail);
+                let _ = writeln!(out, "{mark} {}: {}", c.id, c.detail);
                 if let Some(fix) = &c.fix {
                     let _ = writeln!(out, "    fix: {fix}");
                 }

@@ -27,7 +27,7 @@ pub(crate) enum CheckStatus {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Check {
     /// A stable id (`credentials`, `login`, `permissions`, …).
-    pub(crate) check: &'static str,
+    pub(crate) id: &'static str,
     /// The outcome.
     pub(crate) status: CheckStatus,
     /// What was found.
@@ -55,7 +55,7 @@ impl DoctorReport {
         fix: Option<String>,
     ) {
         self.checks.push(Check {
-            check,
+            id: check,
             status,
             detail,
             fix,
@@ -214,7 +214,7 @@ fn refused_credentials(e: &ApiError) -> bool {
 fn credentials_source(settings: &EnvSettings) -> String {
     let env = &settings.env;
     let source = if settings.vars.client_secret.is_some() {
-        format!("{}", crate::settings::ENV_CLIENT_SECRET)
+        crate::settings::ENV_CLIENT_SECRET.to_owned()
     } else if let Some(f) = &env.secret_file {
         format!("secret_file {f}")
     } else {
