@@ -360,39 +360,31 @@ async fn sender_checks(ws: &Workspace, client: &GenesysClient, report: &mut Doct
             ),
         }
     }
-    if !email.is_empty() {
-        match client.outbound_email_domains().await {
-            Ok(domains) => {
-                for c in email {
-                    let domain = c.from.rsplit_once('@').map_or("", |(_, d)| d);
-                    let known = domains.iter().any(|d| {
-                        d.id.eq_ignore_ascii_case(domain)
-                            || d.name
-                                .as_deref()
-                                .is_some_and(|n| n.eq_ignore_ascii_case(domain))
-                    });
-                    let masked = mask_email(&c.from);
-                    if known {
-                        report.ok(
-                            "email-domain",
-                            format!(
-                                "campaign `{}`: {masked} is on an outbound domain of the org",
-                                c.name
-                            ),
-                        );
-                    } else {
-                        report.fail(
-                            "email-domain",
-                            format!("campaign `{}`: `{domain}` is not an outbound email domain of the org", c.name),
-                            "add and verify the domain in Genesys Cloud → Admin → Email → Outbound Domains, or change the campaign's `from`",
-                        );
-                    }
-                }
-            }
+    // Each domain is read by id (needs `routing:email:view`; the full listing needs
+    // `routing:email:manage`).
+    for c in email {
+        let domain = c.from.rsplit_once('@').map_or("", |(_, d)| d);
+        let masked = mask_email(&c.from);
+        match client.outbound_email_domain(domain).await {
+            Ok(Some(_)) => report.ok(
+                "email-domain",
+                format!(
+                    "campaign `{}`: {masked} is on an outbound domain of the org",
+                    c.name
+                ),
+            ),
+            Ok(None) => report.fail(
+                "email-domain",
+                format!(
+                    "campaign `{}`: `{domain}` is not an outbound email domain of the org",
+                    c.name
+                ),
+                "add and verify the domain in Genesys Cloud → Admin → Email → Outbound Domains, or change the campaign's `from`",
+            ),
             Err(e) => report.fail(
                 "email-domain",
-                format!("could not list the org's outbound email domains: {e}"),
-                "grant routing:email:manage",
+                format!("campaign `{}`: could not read the outbound email domain `{domain}`: {e}", c.name),
+                "grant routing:email:view",
             ),
         }
     }

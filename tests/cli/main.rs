@@ -12,6 +12,7 @@ mod init;
 mod ledger;
 mod plan;
 mod preview;
+mod production_path;
 mod receipts;
 mod reconcile;
 mod render;
