@@ -395,9 +395,19 @@ fn ledger_checks(settings: &EnvSettings, report: &mut DoctorReport) {
     let key = match settings.ledger_key() {
         Ok(k) => k,
         Err(e) => {
+            let missing = settings.vars.ledger_key.is_none()
+                && std::fs::symlink_metadata(&settings.key_file).is_err();
             report.fail(
                 "ledger-key",
-                format!("{e:#}"),
+                if missing {
+                    format!(
+                        "no ledger key for environment `{name}`: {} is missing and {} is unset",
+                        settings.shown_path(&settings.key_file),
+                        crate::settings::ENV_LEDGER_KEY
+                    )
+                } else {
+                    format!("{e:#}")
+                },
                 format!(
                     "run `herald ledger keygen --env {name}` (or set {} to the team's key)",
                     crate::settings::ENV_LEDGER_KEY

@@ -72,6 +72,14 @@ fn wrong_base_url_is_told_apart_from_refused_credentials() {
     );
     ws.write("herald.yaml", &yaml);
     assert_fails(&ws, &[], "✗ login: no token from the login host");
+    // Nothing listening there at all.
+    let yaml = ws.read("herald.yaml").replace(
+        &format!("{}/wrong", sb.sandbox().base_url()),
+        "http://127.0.0.1:9",
+    );
+    ws.write("herald.yaml", &yaml);
+    let out = assert_fails(&ws, &[], "✗ login: no token from the login host");
+    assert!(!out.contains("refused the credentials"), "{out}");
 }
 
 #[test]
@@ -143,7 +151,15 @@ fn wrong_ledger_key_is_named() {
 fn missing_ledger_key_names_keygen() {
     let (ws, _sb) = setup();
     std::fs::remove_file(ws.path().join(".herald/ledger.key")).unwrap();
-    assert_fails(&ws, &[], "herald ledger keygen --env local");
+    let out = assert_fails(
+        &ws,
+        &[],
+        "✗ ledger-key: no ledger key for environment `local`",
+    );
+    assert!(
+        out.contains("fix: run `herald ledger keygen --env local`"),
+        "{out}"
+    );
 }
 
 #[test]
