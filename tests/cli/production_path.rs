@@ -77,9 +77,10 @@ fn readme_production_path_works_against_the_standalone_sandbox() {
                 .spawn()
                 .unwrap();
             let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
+            let mut stdout = BufReader::new(child.stdout.take().unwrap());
+            stdout.read_line(&mut line).unwrap();
+            // Keep reading what it prints, so it never writes to a closed pipe.
+            std::thread::spawn(move || for _ in stdout.lines() {});
             let url = line
                 .split_whitespace()
                 .find(|w| w.starts_with("http://"))
