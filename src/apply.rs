@@ -819,17 +819,21 @@ fn classify(
                 conversation_id,
             },
         ),
-        Err(ApiError::RateLimited { retry_after, .. }) => (
-            "pending",
-            OutcomeResult::Pending {
-                next_attempt_at: retry_after.and_then(|d| {
-                    Timestamp::now()
-                        .checked_add(jiff::SignedDuration::try_from(d).ok()?)
-                        .ok()
-                }),
-                reason: "rate limited (429)".into(),
-            },
-        ),
+        Err(ApiError::RateLimited { budget, .. }) => {
+            stop.get_or_insert_with(|| {
+                format!(
+                    "stopped: rate-limited for {}; rerun to resume",
+                    go_duration(budget)
+                )
+            });
+            (
+                "pending",
+                OutcomeResult::Pending {
+                    next_attempt_at: None,
+                    reason: "rate limited (429)".into(),
+                },
+            )
+        }
         Err(e @ (ApiError::NotSent { .. } | ApiError::Auth { .. } | ApiError::Config { .. })) => {
             stop.get_or_insert_with(|| format!("stopped: {}", describe(&e)));
             (
@@ -869,6 +873,17 @@ fn classify(
                 reason: short_reason(&e),
             },
         ),
+    }
+}
+
+/// A duration as `10m0s` / `1h0m0s` / `45s`.
+fn go_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, m) => format!("{m}m{s}s"),
+        (h, m) => format!("{h}h{m}m{s}s"),
     }
 }
 

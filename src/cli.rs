@@ -117,6 +117,12 @@ pub enum Command {
         after_help = "Example:\n  herald status\n  herald status winter-sale-2026 --format json"
     )]
     Status(StatusArgs),
+    /// Check an environment's set-up before a first apply: credentials, login, permissions,
+    /// senders, DNC list, rate limit, ledger and key; exit 1 when a check failed.
+    #[command(
+        after_help = "Example:\n  herald doctor --env prod\n  herald doctor --env prod --dnc-list \"Herald opt-outs\" --serve --format json"
+    )]
+    Doctor(DoctorArgs),
     /// Inspect the ledger: verify its hash chain, export masked rows, list template history.
     #[command(subcommand)]
     Ledger(LedgerCommand),
@@ -143,6 +149,21 @@ pub enum Command {
 pub struct StatusArgs {
     /// Only this campaign.
     pub campaign: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Arguments of `herald doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Also check that this DNC list (the one `suppress push --dnc-list` uses) exists.
+    #[arg(long, value_name = "NAME")]
+    pub dnc_list: Option<String>,
+    /// `herald serve` runs for this environment: check its shared secret is configured
+    /// (implied by `webhook_secret_file:` or `HERALD_WEBHOOK_SECRET`).
+    #[arg(long)]
+    pub serve: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -552,6 +573,10 @@ pub struct ApplyArgs {
     /// refusal names the objects that changed since the review.
     #[arg(long, value_name = "FILE", requires = "approved_digest")]
     pub approved_plan: Option<PathBuf>,
+    /// How long Genesys's 429 answers may pause sending in total before the run stops
+    /// (resumably: rerun to continue).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub rate_limit_wait: jiff::SignedDuration,
 }
 
 /// Arguments of `herald reconcile`.

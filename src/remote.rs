@@ -47,6 +47,9 @@ pub(crate) async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
             );
             let mut config = ClientConfig::new(sandbox.base_url(), credentials);
             config.requests_per_minute = Some(env.rate_per_minute);
+            if let Some(budget) = settings.rate_limit_wait {
+                config.rate_limit_wait_budget = budget;
+            }
             Ok(Remote {
                 client: GenesysClient::new(config)?,
                 sandbox: Some(sandbox),
@@ -70,6 +73,9 @@ pub(crate) async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
                 ),
             };
             config.requests_per_minute = Some(env.rate_per_minute);
+            if let Some(budget) = settings.rate_limit_wait {
+                config.rate_limit_wait_budget = budget;
+            }
             Ok(Remote {
                 client: GenesysClient::new(config)?,
                 sandbox: None,
@@ -78,7 +84,7 @@ pub(crate) async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
     }
 }
 
-fn credentials(settings: &EnvSettings) -> anyhow::Result<Credentials> {
+pub(crate) fn credentials(settings: &EnvSettings) -> anyhow::Result<Credentials> {
     let env = &settings.env;
     let client_id = settings
         .vars

@@ -65,6 +65,9 @@ pub struct EnvSettings {
     pub workspace_root: PathBuf,
     /// Values read from the process environment, once.
     pub vars: EnvVars,
+    /// How long 429 answers may pause the client in total before a run stops (`apply
+    /// --rate-limit-wait`); `None` = the client's default (10 minutes).
+    pub rate_limit_wait: Option<std::time::Duration>,
 }
 
 /// The environment variables herald reads, captured once when settings are resolved
@@ -143,6 +146,7 @@ pub(crate) fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Resu
         now_pinned: pinned.is_some(),
         workspace_root: ws.root.clone(),
         vars: EnvVars::from_process(),
+        rate_limit_wait: None,
     })
 }
 

@@ -16,9 +16,10 @@ pub(crate) fn run(
     args: &ApplyArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let Some((loaded, settings)) = super::valid_env_context(global, printer)? else {
+    let Some((loaded, mut settings)) = super::valid_env_context(global, printer)? else {
         return Ok(ExitStatus::Invalid);
     };
+    settings.rate_limit_wait = args.rate_limit_wait.try_into().ok();
     let saved = match &args.plan_file {
         Some(path) => Some(read_saved_plan(path, &settings)?),
         None => None,

@@ -4,6 +4,7 @@
 //! code that prints.
 
 mod apply;
+mod doctor;
 mod import;
 mod init;
 mod ledger;
@@ -40,6 +41,7 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus
         Command::Plan(args) => plan::run(&cli.global, &args, printer),
         Command::Preview(args) => preview::run(&cli.global, &args, printer),
         Command::Status(args) => status::run(&cli.global, &args, printer),
+        Command::Doctor(args) => doctor::run(&cli.global, &args, printer),
         Command::Ledger(cmd) => ledger::run(&cli.global, &cmd, printer),
         Command::Suppress(cmd) => suppress::run(&cli.global, &cmd, printer),
         Command::Serve(args) => serve::run(&cli.global, &args, printer),

@@ -19,12 +19,26 @@ pub(crate) fn run(
         return Ok(ExitStatus::Invalid);
     };
     let settle = SignedDuration::from_secs(i64::try_from(args.settle_secs).unwrap_or(i64::MAX));
-    let report = match reconcile(
+    // How many unknown sends there are is known once the ledger is read: the bar's length is
+    // set by the first report.
+    let progress = crate::output::progress_bar(printer, 1, false);
+    let mut on_progress = |done: u64, total: u64| {
+        if let Some(pb) = &progress {
+            pb.set_length(total);
+            pb.set_position(done);
+        }
+    };
+    let result = reconcile(
         &loaded.workspace,
         &settings,
         args.campaign.as_deref(),
         settle,
-    )? {
+        &mut on_progress,
+    );
+    if let Some(pb) = &progress {
+        pb.finish_and_clear();
+    }
+    let report = match result? {
         Ok(r) => r,
         Err(e) => {
             printer.error(&e.to_string());

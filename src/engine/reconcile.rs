@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use herald_genesys::ConversationSummary;
 use herald_ledger::{LockError, NewRun, Resolution, SendState};
 use jiff::{SignedDuration, Timestamp};
 
@@ -20,6 +21,36 @@ use crate::spec::model::Workspace;
 
 /// How long before a dispatch a matching conversation may have started (clock skew).
 const BEFORE: SignedDuration = SignedDuration::from_mins(2);
+
+/// The longest span of dispatch times one analytics query covers (a slice); a longer backlog
+/// is split so no query needs more than its 100 pages.
+const SLICE: SignedDuration = SignedDuration::from_hours(6);
+
+/// When a send left (its last update when the dispatch time is missing).
+fn dispatched_at(s: &herald_ledger::SendRecord) -> Timestamp {
+    s.dispatched_at.unwrap_or(s.updated_at)
+}
+
+/// Groups row indices into slices of dispatch times no longer than [`SLICE`], each sorted
+/// oldest first.
+fn slices(rows: &[usize], at: impl Fn(usize) -> Timestamp) -> Vec<Vec<usize>> {
+    let mut sorted = rows.to_vec();
+    sorted.sort_by_key(|&i| at(i));
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for i in sorted {
+        match out.last_mut() {
+            Some(last) if at(i).duration_since(at(last[0])) <= SLICE => last.push(i),
+            _ => out.push(vec![i]),
+        }
+    }
+    out
+}
+
+/// An address compared case- and space-insensitively (e-mail domains and local parts as
+/// Genesys reports them).
+fn address_key(address: &str) -> String {
+    address.trim().to_ascii_lowercase()
+}
 
 /// What reconcile found for one `unknown` send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,11 +108,13 @@ impl ReconcileReport {
 
 /// Reconciles the `unknown` sends of `campaign` (all campaigns when `None`) under the run
 /// lock; a send not found is judged not sent once `settle` has passed since its dispatch.
+/// `on_progress` is told, after each bulk query, how many sends are looked up of how many.
 pub(crate) fn reconcile(
     ws: &Workspace,
     settings: &EnvSettings,
     campaign: Option<&str>,
     settle: SignedDuration,
+    on_progress: &mut dyn FnMut(u64, u64),
 ) -> anyhow::Result<Result<ReconcileReport, LockError>> {
     let key = settings.ledger_key()?;
     let run_id = super::new_run_id("reconcile");
@@ -150,8 +183,55 @@ pub(crate) fn reconcile(
         .into_iter()
         .filter_map(|r| r.conversation_id)
         .collect();
+    // Bulk look-up: one paged analytics query per `from` address and time slice, matched
+    // locally by recipient address — requests grow with pages, not rows.
+    let mut by_from: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, s) in unknown.iter().enumerate() {
+        if addresses.contains_key(&(s.campaign.clone(), s.row_key.clone()))
+            && let Some(from) = froms.get(&s.campaign)
+        {
+            by_from.entry(from.as_str()).or_default().push(i);
+        }
+    }
+    let mut found: BTreeMap<usize, Vec<ConversationSummary>> = BTreeMap::new();
+    let total = by_from.values().map(Vec::len).sum::<usize>() as u64;
+    for (from, rows) in &by_from {
+        for slice in slices(rows, |i| dispatched_at(&unknown[i])) {
+            let first = dispatched_at(&unknown[slice[0]]);
+            let start = first.checked_sub(BEFORE).unwrap_or(first);
+            let end = now.max(
+                first
+                    .checked_add(SignedDuration::from_secs(1))
+                    .unwrap_or(first),
+            );
+            let conversations = rt.block_on(remote.client.conversations_from(from, start, end))?;
+            let mut by_to: BTreeMap<String, Vec<&ConversationSummary>> = BTreeMap::new();
+            for c in &conversations {
+                if let Some(to) = &c.address_to {
+                    by_to.entry(address_key(to)).or_default().push(c);
+                }
+            }
+            for &i in &slice {
+                let s = &unknown[i];
+                let address = &addresses[&(s.campaign.clone(), s.row_key.clone())];
+                let dispatched = dispatched_at(s);
+                let earliest = dispatched.checked_sub(BEFORE).unwrap_or(dispatched);
+                let matches = by_to
+                    .get(&address_key(address))
+                    .map(|cs| {
+                        cs.iter()
+                            .filter(|c| c.start.is_none_or(|t| t >= earliest))
+                            .map(|c| (*c).clone())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                found.insert(i, matches);
+            }
+            on_progress(found.len() as u64, total);
+        }
+    }
     let mut report = ReconcileReport::default();
-    for s in &unknown {
+    for (i, s) in unknown.iter().enumerate() {
         let mut note = |finding: Finding| {
             report.rows.push(Reconciled {
                 campaign: s.campaign.clone(),
@@ -160,18 +240,11 @@ pub(crate) fn reconcile(
                 finding,
             });
         };
-        let Some(address) = addresses.get(&(s.campaign.clone(), s.row_key.clone())) else {
+        let Some(conversations) = found.remove(&i) else {
             note(Finding::NotInAudience);
             continue;
         };
-        let dispatched = s.dispatched_at.unwrap_or(s.updated_at);
-        let start = dispatched.checked_sub(BEFORE).unwrap_or(dispatched);
-        let end = now.max(
-            dispatched
-                .checked_add(SignedDuration::from_secs(1))
-                .unwrap_or(dispatched),
-        );
-        let conversations = rt.block_on(remote.client.find_conversations(address, start, end))?;
+        let dispatched = dispatched_at(s);
         let from = froms.get(&s.campaign);
         let candidates: Vec<_> = conversations
             .into_iter()

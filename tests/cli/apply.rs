@@ -120,13 +120,51 @@ fn burst_of_429s_mid_run_is_retried_without_duplicates() {
     assert_exactly_once(&sb, all(n));
 }
 
+/// 429s that outlast the `--rate-limit-wait` budget stop the run (exit 1, with a message
+/// saying to rerun) and leave the unsent rows pending; the rerun sends each of them once.
+#[test]
+fn rate_limit_past_the_wait_budget_stops_the_run_resumably() {
+    let n = 60;
+    let (ws, sb) = local(n);
+    sb.set_faults(Faults {
+        latency_ms: 10,
+        ..Faults::default()
+    });
+    let child = spawn_apply_with(&ws, &["--rate-limit-wait", "2s"]);
+    wait_for_messages(&sb, 10);
+    sb.set_faults(Faults {
+        burst_429: 1_000_000,
+        burst_retry_after_secs: 1,
+        ..Faults::default()
+    });
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("stopped: rate-limited for 2s; rerun to resume"),
+        "{err}"
+    );
+    let sent_before = sb.messages().len();
+    assert!(sent_before < n, "the run stopped before the end");
+    sb.set_faults(Faults::default());
+    let (code, out, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("sent {}", n - sent_before)), "{out}");
+    assert_exactly_once(&sb, all(n));
+}
+
 /// `herald apply --auto-approve` in the background, output captured.
 fn spawn_apply(ws: &TestWorkspace) -> std::process::Child {
+    spawn_apply_with(ws, &[])
+}
+
+fn spawn_apply_with(ws: &TestWorkspace, extra: &[&str]) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_herald"))
         .current_dir(ws.path())
         .env("NO_COLOR", "1")
         .env("HERALD_NOW", NOW)
         .args(["apply", "--auto-approve"])
+        .args(extra)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -4,6 +4,7 @@ mod genesys_env;
 mod support;
 
 mod apply;
+mod doctor;
 mod frequency_caps;
 mod hardening;
 mod hash;
@@ -13,6 +14,7 @@ mod ledger;
 mod ledger_tamper;
 mod plan;
 mod preview;
+mod production_path;
 mod receipts;
 mod reconcile;
 mod render;
