@@ -146,7 +146,7 @@ pub(crate) fn run(
                                 row.updated_at.to_string(),
                             ]
                             .iter()
-                            .map(|cell| spreadsheet_safe(cell).into_owned()),
+                            .map(|cell| crate::engine::ledger::spreadsheet_safe(cell).into_owned()),
                         )
                         .map_err(|e| herald_ledger::LedgerError::Io(std::io::Error::other(e)))
                     })?;
@@ -211,33 +211,18 @@ fn short(hash: &str) -> &str {
     &h[..h.len().min(12)]
 }
 
-/// `herald ledger keygen`: a new key file for the environment, unless one exists or the
-/// ledger was made with another key. The key itself is never printed.
+/// `herald ledger keygen`: prints where the new key went and how to hand it to CI (never the
+/// key itself).
 fn keygen(
     settings: &crate::settings::EnvSettings,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let path = &settings.key_file;
-    let shown = settings.shown_path(path);
-    let name = &settings.env.name;
-    if std::fs::symlink_metadata(path).is_ok() {
-        anyhow::bail!(
-            "the ledger key file {shown} already exists; keygen never overwrites a key (every opt-out in a ledger is keyed to it)"
-        );
-    }
-    let key = herald_ledger::LedgerKey::generate();
-    if let Some(expected) = crate::ledger_access::other_key_fingerprint(settings, &key)? {
-        anyhow::bail!(
-            "the ledger of environment `{name}` already holds rows made with another key (fingerprint {expected}); a new key would miss every recorded opt-out: restore that key to {shown} or set HERALD_LEDGER_KEY to it. No key was written"
-        );
-    }
-    key.write_new(path)
-        .with_context(|| format!("writing the ledger key file {shown}"))?;
+    let k = crate::engine::ledger::keygen(settings)?;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "wrote a new ledger key for environment `{name}` to {shown} (mode 0600, fingerprint {})",
-        key.fingerprint()
+        "wrote a new ledger key for environment `{}` to {} (mode 0600, fingerprint {})",
+        k.env, k.shown, k.fingerprint
     );
     let _ = writeln!(
         out,
@@ -247,8 +232,8 @@ fn keygen(
         out,
         "for CI, store the file's contents (64 hex digits) as the secret HERALD_LEDGER_KEY, e.g.:"
     );
-    let _ = writeln!(out, "  gh secret set HERALD_LEDGER_KEY < {shown}");
-    if settings.vars.ledger_key.is_some() {
+    let _ = writeln!(out, "  gh secret set HERALD_LEDGER_KEY < {}", k.shown);
+    if k.env_var_set {
         let _ = writeln!(
             out,
             "note: HERALD_LEDGER_KEY is set in this shell and takes precedence over the key file"
@@ -256,44 +241,4 @@ fn keygen(
     }
     printer.out(&out)?;
     Ok(ExitStatus::Success)
-}
-
-/// CSV injection (OWASP "CSV Injection"): a spreadsheet runs a cell that begins with `=`,
-/// `+`, `-` or `@` (or a tab or carriage return, which some spreadsheets skip before
-/// such a character) as a formula. Row keys, message ids and error codes come from
-/// audiences and remote systems, so every exported cell that begins with one of these is
-/// prefixed with a single quote, OWASP's recommendation: the spreadsheet then shows the
-/// text as it is (a masked phone number `+1******0100` still reads as itself, after a `'`).
-fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        std::borrow::Cow::Owned(format!("'{cell}"))
-    } else {
-        std::borrow::Cow::Borrowed(cell)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::spreadsheet_safe;
-
-    #[test]
-    fn cells_a_spreadsheet_would_run_are_quoted() {
-        for (cell, want) in [
-            (
-                "=HYPERLINK(\"http://x\",\"y\")",
-                "'=HYPERLINK(\"http://x\",\"y\")",
-            ),
-            ("+1******0100", "'+1******0100"),
-            ("-2+3", "'-2+3"),
-            ("@SUM(A1)", "'@SUM(A1)"),
-            ("\t=1+1", "'\t=1+1"),
-            ("\r=1+1", "'\r=1+1"),
-            ("C-1001", "C-1001"),
-            ("a=b", "a=b"),
-            ("", ""),
-            ("'=already", "'=already"),
-        ] {
-            assert_eq!(spreadsheet_safe(cell), want, "{cell:?}");
-        }
-    }
 }
