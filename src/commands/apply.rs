@@ -150,7 +150,12 @@ fn print_report(report: &ApplyReport, json: bool, printer: &Printer) -> anyhow::
             let mut parts: Vec<String> = Vec::new();
             // Rows held when read (quiet hours, no time zone) and rows held at send time
             // are one number to the reader: they stay pending for a later run.
-            let held = r.get("held") + r.get("held_quiet_hours") + r.get("held_no_timezone");
+            let held = r.get("held")
+                + r.get("held_quiet_hours")
+                + r.get("held_no_timezone")
+                + r.get("held_quiet_hours_zone_from_number")
+                + r.get("held_state_quiet_hours")
+                + r.get("held_zone_unknown");
             for (k, n) in [
                 ("sent", r.get("sent")),
                 ("failed", r.get("failed")),

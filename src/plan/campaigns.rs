@@ -6,9 +6,12 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
 use super::observed::{LedgerFacts, SendState};
-use super::{CampaignPlan, CampaignStatus, Counts, KeyDigest, Reason, Sample, SmsCost};
+use super::{
+    CampaignPlan, CampaignStatus, Counts, KeyDigest, Reason, Sample, SmsCost, ZonePlacement,
+};
+use crate::local_time::{LocalRules, timing};
 use crate::messages::{Message, Recipient, Row, SkipReason};
-use crate::schedule::{Timing, timing};
+use crate::schedule::Timing;
 use crate::spec::model::{Campaign, Workspace};
 use crate::spec::{Channel, DedupeBy};
 
@@ -46,6 +49,9 @@ impl RowDecision {
             Self::Wait(Timing::AfterSchedule) => Reason::AfterSchedule,
             Self::Wait(Timing::QuietHours(_)) => Reason::HeldQuietHours,
             Self::Wait(Timing::NoTimezone) => Reason::HeldNoTimezone,
+            Self::Wait(Timing::QuietHoursZoneFromNumber(_)) => Reason::HeldQuietHoursZoneFromNumber,
+            Self::Wait(Timing::StateQuietHours(_)) => Reason::HeldStateQuietHours,
+            Self::Wait(Timing::ZoneUnknown) => Reason::HeldZoneUnknown,
             Self::Wait(Timing::Now) | Self::OverCap => Reason::OverCap,
             Self::Skip(r) => match r {
                 SkipReason::InvalidRow => Reason::InvalidRow,
@@ -69,6 +75,7 @@ pub fn is_final(state: SendState, resend_unknown: bool) -> bool {
 /// Decides rows of one campaign, in audience order.
 pub struct RowDecider<'a, F: LedgerFacts> {
     campaign: &'a Campaign,
+    rules: LocalRules<'a>,
     channel: Channel,
     facts: &'a F,
     cap: u64,
@@ -80,10 +87,18 @@ pub struct RowDecider<'a, F: LedgerFacts> {
 }
 
 impl<'a, F: LedgerFacts> RowDecider<'a, F> {
-    /// A decider for `campaign` with at most `cap` sends.
-    pub fn new(campaign: &'a Campaign, channel: Channel, facts: &'a F, cap: u64) -> Self {
+    /// A decider for `campaign` (with the state `rules` its messages follow) with at most
+    /// `cap` sends.
+    pub fn new(
+        campaign: &'a Campaign,
+        rules: LocalRules<'a>,
+        channel: Channel,
+        facts: &'a F,
+        cap: u64,
+    ) -> Self {
         Self {
             campaign,
+            rules,
             channel,
             facts,
             cap,
@@ -155,7 +170,7 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
         {
             return RowDecision::Suppressed;
         }
-        match timing(self.campaign, r.tz.as_ref(), now) {
+        match timing(self.campaign, &self.rules, &r.place, now) {
             Timing::Now => {}
             other => return RowDecision::Wait(other),
         }
@@ -212,7 +227,9 @@ pub fn plan_campaign<F: LedgerFacts>(
     let template = &ws.templates[&campaign.template];
     let audience = &ws.audiences[&campaign.audience];
     let cap = ws.project.policy.max_recipients_per_apply;
-    let mut decider = RowDecider::new(campaign, template.channel, facts, cap);
+    let rules = LocalRules::for_campaign(ws, campaign);
+    let mut decider = RowDecider::new(campaign, rules, template.channel, facts, cap);
+    let mut zones = ZonePlacement::default();
     let mut counts = Counts::default();
     let mut read = 0u64;
     let mut segments = 0u64;
@@ -222,7 +239,16 @@ pub fn plan_campaign<F: LedgerFacts>(
         read += 1;
         let decision = decider.decide(&row, ctx.now);
         counts.add(decision.reason(), 1);
-        if let RowDecision::Wait(Timing::QuietHours(at) | Timing::BeforeSchedule(at)) = decision {
+        if let Row::Ready(r) = &row {
+            zones.add(r.place.zones.source());
+        }
+        if let RowDecision::Wait(
+            Timing::QuietHours(at)
+            | Timing::BeforeSchedule(at)
+            | Timing::QuietHoursZoneFromNumber(at)
+            | Timing::StateQuietHours(at),
+        ) = decision
+        {
             next_opening = Some(next_opening.map_or(at, |n| n.min(at)));
         }
         if let (RowDecision::Send, Row::Ready(r)) = (&decision, &row) {
@@ -264,6 +290,7 @@ pub fn plan_campaign<F: LedgerFacts>(
         rows: read,
         counts,
         next_opening,
+        zones,
         send_keys: decider.key_digest(),
         segments,
         rate_per_minute: rate,

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 
-pub use contract::{CampaignStatus, Counts, Narrowing, Reason};
+pub use contract::{CampaignStatus, Counts, Narrowing, Reason, ZonePlacement};
 use serde::{Deserialize, Serialize};
 
 /// Version of the saved plan format.
@@ -222,6 +222,10 @@ pub struct CampaignPlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub next_opening: Option<jiff::Timestamp>,
+    /// How the rows were placed in time (explicit zone, from the number, audience default,
+    /// unplaced). Absent in plans saved before it existed.
+    #[serde(default, skip_serializing_if = "ZonePlacement::is_empty")]
+    pub zones: ZonePlacement,
     /// Keys eligible to send (now or once held rows open): what apply may send.
     pub send_keys: KeyDigest,
     /// SMS segments of the messages to send now.

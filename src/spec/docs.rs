@@ -97,6 +97,14 @@ pub struct PolicyDoc {
     /// Extra opt-out keywords on top of the standard list.
     #[serde(default)]
     pub extra_opt_out_keywords: Option<Vec<String>>,
+    /// State rules for marketing messages, by two-letter state code: override a built-in rule
+    /// field by field, add a state (with its `citation`), or `none` to turn a rule off.
+    #[serde(default)]
+    pub state_rules: Option<BTreeMap<String, super::state_rules::StateRuleEntryDoc>>,
+    /// The template categories the state rules apply to (default: `[marketing]`; transactional
+    /// messages follow the send window only).
+    #[serde(default)]
+    pub state_rules_apply_to: Option<Vec<Category>>,
 }
 
 /// A daily window in the recipient's local time, `HH:MM` to `HH:MM`.
@@ -301,9 +309,19 @@ pub struct AudienceDoc {
     pub key: String,
     /// Column with the E.164 phone (SMS) or email address (email).
     pub address: String,
-    /// Optional column with the recipient's IANA time zone.
+    /// Optional column with the recipient's IANA time zone. Without it (or when it is empty),
+    /// a phone number's zone comes from its prefix.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// IANA time zone for rows with no `timezone` value whose zone the address cannot give
+    /// (email).
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub default_timezone: Option<Spanned<String>>,
+    /// Optional column with the recipient's two-letter US state; without it, a phone number's
+    /// state comes from its area code.
+    #[serde(default)]
+    pub state: Option<String>,
     /// Optional column saying whether the recipient consented; rows without consent are skipped.
     #[serde(default)]
     pub consent: Option<String>,

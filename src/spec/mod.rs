@@ -7,6 +7,7 @@
 mod docs;
 mod ids;
 pub mod model;
+pub mod state_rules;
 
 pub use docs::*;
 pub use ids::*;
