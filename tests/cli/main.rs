@@ -9,6 +9,7 @@ mod hash;
 mod help;
 mod init;
 mod ledger;
+mod local_time;
 mod plan;
 mod preview;
 mod receipts;
