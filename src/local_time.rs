@@ -104,7 +104,7 @@ impl<'a> LocalRules<'a> {
         Self { state_rules: None }
     }
 
-    fn rule(&self, state: Option<StateCode>) -> Option<&'a EffectiveStateRule> {
+    fn rule(self, state: Option<StateCode>) -> Option<&'a EffectiveStateRule> {
         self.state_rules.zip(state).and_then(|(r, s)| r.get(s))
     }
 }
@@ -191,9 +191,10 @@ pub fn timing(
     place: &Placement,
     now: Timestamp,
 ) -> Timing {
-    match schedule_timing(campaign, None, now) {
-        t @ (Timing::BeforeSchedule(_) | Timing::AfterSchedule) => return t,
-        _ => {}
+    if let t @ (Timing::BeforeSchedule(_) | Timing::AfterSchedule) =
+        schedule_timing(campaign, None, now)
+    {
+        return t;
     }
     let window = campaign.send_window.as_ref();
     let rule = rules.rule(place.state);
@@ -258,12 +259,10 @@ mod tests {
         }
     }
 
-    fn federal() -> Option<Window> {
-        Some(Window {
-            start: Time::constant(8, 0, 0, 0),
-            end: Time::constant(21, 0, 0, 0),
-        })
-    }
+    const FEDERAL: Option<Window> = Some(Window {
+        start: Time::constant(8, 0, 0, 0),
+        end: Time::constant(21, 0, 0, 0),
+    });
 
     fn from_number(e164: &str) -> Placement {
         let zones = match herald_numbering::time_zones(e164) {
@@ -293,7 +292,7 @@ mod tests {
 
     #[test]
     fn new_york_212_at_23_30_is_held_until_08_00() {
-        let c = campaign(federal());
+        let c = campaign(FEDERAL);
         let t = timing(
             &c,
             &LocalRules::none(),
@@ -308,7 +307,7 @@ mod tests {
 
     #[test]
     fn seattle_206_at_20_30_is_sent() {
-        let c = campaign(federal());
+        let c = campaign(FEDERAL);
         let t = timing(
             &c,
             &LocalRules::none(),
@@ -320,7 +319,7 @@ mod tests {
 
     #[test]
     fn nevada_775_at_21_30_boise_is_held_until_both_zones_open() {
-        let c = campaign(federal());
+        let c = campaign(FEDERAL);
         let p = from_number("+17755550100");
         assert!(matches!(&p.zones, RowZones::FromNumber(z) if z.len() == 2));
         // 21:30 Boise = 20:30 Los Angeles: closed in Boise, so held.
@@ -337,7 +336,7 @@ mod tests {
 
     #[test]
     fn honolulu_808_at_18_30_is_sent_and_toll_free_is_unknown() {
-        let c = campaign(federal());
+        let c = campaign(FEDERAL);
         let now = ts("2026-12-03T04:30:00Z");
         assert_eq!(
             timing(&c, &LocalRules::none(), &from_number("+18085550100"), now),
@@ -361,7 +360,7 @@ mod tests {
 
     #[test]
     fn florida_marketing_at_20_30_is_held_new_york_sent_transactional_both_sent() {
-        let c = campaign(federal());
+        let c = campaign(FEDERAL);
         let rules = StateRules::built_in();
         let now = ts("2026-12-03T01:30:00Z"); // 20:30 in Miami and New York
         let fl = from_number("+13055550100");
@@ -379,7 +378,7 @@ mod tests {
 
     #[test]
     fn sunday_closed_state_waits_for_monday_and_texas_sunday_opens_at_noon() {
-        let c = campaign(federal());
+        let c = campaign(FEDERAL);
         let rules = StateRules::built_in();
         // Sunday 2026-12-06 10:00 in Birmingham (UTC-6) and in Houston (UTC-6).
         let now = ts("2026-12-06T16:00:00Z");
@@ -403,7 +402,7 @@ mod tests {
 
     #[test]
     fn unplaced_rows_are_held() {
-        let c = campaign(federal());
+        let c = campaign(FEDERAL);
         let now = ts("2026-12-03T01:30:00Z");
         for zones in [RowZones::Invalid, RowZones::Missing] {
             let p = Placement { zones, state: None };
@@ -413,7 +412,7 @@ mod tests {
 
     #[test]
     fn common_opening_of_far_apart_zones_is_the_earliest_instant_all_are_open() {
-        let c = campaign(federal());
+        let c = campaign(FEDERAL);
         let zones: Arc<[TimeZone]> = ["America/Adak", "America/New_York"]
             .iter()
             .map(|z| TimeZone::get(z).unwrap())

@@ -975,9 +975,10 @@ impl Loader {
             let source_display = rel(&self.root, source.path());
             let default_timezone = match &doc.default_timezone {
                 None => None,
-                Some(z) => match jiff::tz::TimeZone::get(z.value.trim()) {
-                    Ok(tz) => Some(tz),
-                    Err(_) => {
+                Some(z) => {
+                    if let Ok(tz) = jiff::tz::TimeZone::get(z.value.trim()) {
+                        Some(tz)
+                    } else {
                         self.invalid.insert(format!("audience:{name}"));
                         self.diags.push(
                             Diagnostic::error(
@@ -993,7 +994,7 @@ impl Loader {
                         );
                         continue;
                     }
-                },
+                }
             };
             out.insert(
                 name.clone(),

@@ -313,8 +313,9 @@ pub struct AudienceDoc {
     /// a phone number's zone comes from its prefix.
     #[serde(default)]
     pub timezone: Option<String>,
-    /// IANA time zone for rows with no `timezone` value whose zone the address cannot give
-    /// (email).
+    /// IANA time zone for rows with no `timezone` value whose address gives no zone: an email,
+    /// or a phone number without one (toll-free). Without it such rows are held while a send
+    /// window applies.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub default_timezone: Option<Spanned<String>>,

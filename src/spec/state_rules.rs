@@ -507,15 +507,15 @@ fn merge(
         None => base.map(|b| b.holidays.clone()).unwrap_or_default(),
         Some(list) => list
             .iter()
-            .filter_map(|d| match d.trim().parse::<Date>() {
-                Ok(date) => Some(date),
-                Err(_) => {
+            .filter_map(|d| {
+                let date = d.trim().parse::<Date>().ok();
+                if date.is_none() {
                     err(
                         "holidays",
                         format!("`{d}` is not a date in YYYY-MM-DD form"),
                     );
-                    None
                 }
+                date
             })
             .collect(),
     };
@@ -525,16 +525,14 @@ fn merge(
             if c.max == 0 {
                 err("cap.max", "the cap must allow at least one message".into());
             }
-            match parse_duration(&c.per) {
-                Some(per) => Some(StateCap { max: c.max, per }),
-                None => {
-                    err(
-                        "cap.per",
-                        format!("`{}` is not a duration such as 24h, 90m or 7d", c.per),
-                    );
-                    None
-                }
+            let per = parse_duration(&c.per);
+            if per.is_none() {
+                err(
+                    "cap.per",
+                    format!("`{}` is not a duration such as 24h, 90m or 7d", c.per),
+                );
             }
+            per.map(|per| StateCap { max: c.max, per })
         }
     };
     let citation = match (&doc.citation, base) {

@@ -2,6 +2,8 @@
 //! number (no `timezone` column), state quiet hours for marketing, and apply following the
 //! same check as the plan.
 
+use std::fmt::Write as _;
+
 use crate::support::{LocalSandbox, TestWorkspace, run};
 
 /// 2026-12-03 04:30 UTC: 23:30 in New York, 21:30 in Boise, 20:30 in Seattle and Los Angeles,
@@ -40,9 +42,7 @@ fn workspace(phones: &[&str], marketing: bool) -> TestWorkspace {
     ws.write("campaigns/shipped.yaml", AUDIENCE);
     let mut csv = String::from("customer_id,phone,sms_opt_in,order_id,tracking_url\n");
     for (i, p) in phones.iter().enumerate() {
-        csv.push_str(&format!(
-            "C-{i},{p},yes,ORD-{i},https://track.example.com/{i}\n"
-        ));
+        let _ = writeln!(csv, "C-{i},{p},yes,ORD-{i},https://track.example.com/{i}");
     }
     ws.write("campaigns/data/shipped.csv", &csv);
     if marketing {
