@@ -2,18 +2,26 @@
 //! list, the schedule, quiet hours and the per-apply cap. The same [`RowDecider`] drives
 //! `apply`, so the plan and the run can never disagree about a row.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use sha2::{Digest, Sha256};
 
 use super::observed::{LedgerFacts, SendState};
 use super::{
     CampaignPlan, CampaignStatus, Counts, KeyDigest, Reason, Sample, SmsCost, ZonePlacement,
 };
-use crate::local_time::{LocalRules, timing};
+use crate::local_time::{LocalRules, RowZones, timing};
 use crate::messages::{Message, Recipient, Row, SkipReason};
 use crate::schedule::Timing;
 use crate::spec::model::{Campaign, Workspace};
+use crate::spec::state_rules::StateCode;
 use crate::spec::{Channel, DedupeBy};
+
+/// Timings by (zone-set address, state), each with the zone set it was computed for.
+type TimingMemo = HashMap<(usize, Option<StateCode>), (Arc<[TimeZone]>, Timing)>;
 
 /// What happens to one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +92,11 @@ pub struct RowDecider<'a, F: LedgerFacts> {
     eligible: u64,
     resend_unknown: bool,
     last_recipient: Option<F::RecipientId>,
+    /// Timings of number-inferred placements at `memo_now`, by (zone set, state): a million
+    /// rows share a few hundred zone sets, and the timing depends on nothing else. The entry
+    /// holds its zone set, so the address in the key cannot be reused while it is cached.
+    memo: TimingMemo,
+    memo_now: Option<Timestamp>,
 }
 
 impl<'a, F: LedgerFacts> RowDecider<'a, F> {
@@ -107,6 +120,8 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             eligible: 0,
             resend_unknown: false,
             last_recipient: None,
+            memo: HashMap::new(),
+            memo_now: None,
         }
     }
 
@@ -170,7 +185,7 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
         {
             return RowDecision::Suppressed;
         }
-        match timing(self.campaign, &self.rules, &r.place, now) {
+        match self.timing(r, now) {
             Timing::Now => {}
             other => return RowDecision::Wait(other),
         }
@@ -180,6 +195,24 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
         self.sent_now += 1;
         self.last_recipient = rid;
         RowDecision::Send
+    }
+
+    /// [`timing`] for one row, memoised for rows placed by their number.
+    fn timing(&mut self, r: &Recipient, now: Timestamp) -> Timing {
+        let RowZones::FromNumber(zones) = &r.place.zones else {
+            return timing(self.campaign, &self.rules, &r.place, now);
+        };
+        if self.memo_now != Some(now) {
+            self.memo.clear();
+            self.memo_now = Some(now);
+        }
+        let key = (zones.as_ptr() as usize, r.place.state);
+        if let Some((_, t)) = self.memo.get(&key) {
+            return *t;
+        }
+        let t = timing(self.campaign, &self.rules, &r.place, now);
+        self.memo.insert(key, (zones.clone(), t));
+        t
     }
 
     /// The digest of every eligible key seen so far.

@@ -20,6 +20,12 @@ pub use contract::{CampaignStatus, Counts, Narrowing, Reason, ZonePlacement};
 use serde::{Deserialize, Serialize};
 
 /// Version of the saved plan format.
+///
+/// Not bumped for the per-campaign `zones` object and the count keys of recipient-local holds
+/// (`held_quiet_hours_zone_from_number`, `held_state_quiet_hours`, `held_zone_unknown`): a plan
+/// saved before them has neither, reads as zero placements and zero such holds, and so means
+/// exactly what it meant. (An older herald refuses a newer plan that holds the new keys, as it
+/// refuses any unknown count key.)
 pub const PLAN_FORMAT_VERSION: u32 = 1;
 
 /// A complete plan.
