@@ -61,8 +61,28 @@ fn row_key(n: usize) -> String {
     format!("R-{n:07}")
 }
 
+/// Area codes of the no-time-zone audience: one zone (NY, WA, HI, FL, OK, MD, TX), two zones
+/// (NV 775), toll-free (800, held as unknown).
+const LOCAL_AREA_CODES: [u16; 10] = [212, 206, 808, 305, 405, 410, 512, 775, 800, 617];
+
+/// A phone number of the no-time-zone audience, spread over [`LOCAL_AREA_CODES`].
+fn local_phone(n: usize) -> String {
+    format!(
+        "+1{}{:03}{:04}",
+        LOCAL_AREA_CODES[n % LOCAL_AREA_CODES.len()],
+        200 + (n / 10_000) % 700,
+        n % 10_000
+    )
+}
+
 /// Writes a workspace of `rows` recipients; `env` is the environment block of herald.yaml.
 fn write_workspace(root: &Path, env: &str, rows: usize) {
+    write_workspace_with(root, env, rows, false);
+}
+
+/// With `local`: no time-zone column (zones and states come from the numbers), a marketing
+/// template with the default federal window, so inference and the state rules are active.
+fn write_workspace_with(root: &Path, env: &str, rows: usize, local: bool) {
     let write = |rel: &str, text: &str| {
         let p = root.join(rel);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -74,24 +94,50 @@ fn write_workspace(root: &Path, env: &str, rows: usize) {
             "environments:\n{env}default_environment: bench\npolicy:\n  max_recipients_per_apply: 10000000\n"
         ),
     );
+    let (category, body, timezone, window) = if local {
+        (
+            "marketing",
+            "Notice {{ref}}. Reply STOP to opt out.",
+            "",
+            "",
+        )
+    } else {
+        (
+            "transactional",
+            "Notice {{ref}}.",
+            "timezone: tz\n",
+            "send_window: none\n",
+        )
+    };
     write(
         "templates/notice.yaml",
-        "kind: Template\nname: notice\nchannel: sms\ncategory: transactional\nstatus: published\nbody: \"Notice {{ref}}.\"\nvariables:\n  ref: { description: Row key, example: R-1, max_length: 20 }\n",
+        &format!(
+            "kind: Template\nname: notice\nchannel: sms\ncategory: {category}\nstatus: published\nbody: \"{body}\"\nvariables:\n  ref: {{ description: Row key, example: R-1, max_length: 20 }}\n"
+        ),
     );
     write(
         "campaigns/recipients.yaml",
-        "kind: Audience\nname: recipients\nsource: { csv: data/recipients.csv }\nkey: key\naddress: phone\ntimezone: tz\n",
+        &format!(
+            "kind: Audience\nname: recipients\nsource: {{ csv: data/recipients.csv }}\nkey: key\naddress: phone\n{timezone}"
+        ),
     );
     write(
         "campaigns/notice.yaml",
         &format!(
-            "kind: Campaign\nname: {CAMPAIGN}\ntemplate: notice\naudience: recipients\nfrom: \"+15550001111\"\nvariables:\n  ref: {{ column: key }}\nstatus: active\nsend_window: none\n"
+            "kind: Campaign\nname: {CAMPAIGN}\ntemplate: notice\naudience: recipients\nfrom: \"+15550001111\"\nvariables:\n  ref: {{ column: key }}\nstatus: active\n{window}"
         ),
     );
     let mut csv = String::with_capacity(rows * 48);
-    csv.push_str("key,phone,tz\n");
-    for n in 0..rows {
-        let _ = writeln!(csv, "{},{},America/New_York", row_key(n), phone(n));
+    if local {
+        csv.push_str("key,phone\n");
+        for n in 0..rows {
+            let _ = writeln!(csv, "{},{}", row_key(n), local_phone(n));
+        }
+    } else {
+        csv.push_str("key,phone,tz\n");
+        for n in 0..rows {
+            let _ = writeln!(csv, "{},{},America/New_York", row_key(n), phone(n));
+        }
     }
     write("campaigns/data/recipients.csv", &csv);
 }
@@ -108,12 +154,13 @@ fn genesys_env(sandbox: &RunningSandbox, root: &Path, rate: u32) -> String {
     )
 }
 
-/// `plan-setup DIR`: the 1,000,000-row workspace with 500,000 rows already sent.
-fn plan_setup(dir: &Path) {
+/// `plan-setup DIR` (`local`: `plan-setup-local DIR`): the 1,000,000-row workspace with
+/// 500,000 rows already sent.
+fn plan_setup(dir: &Path, local: bool) {
     const ROWS: usize = 1_000_000;
     const SENT: usize = 500_000;
     let t = Instant::now();
-    write_workspace(dir, "  bench: { target: sandbox }\n", ROWS);
+    write_workspace_with(dir, "  bench: { target: sandbox }\n", ROWS, local);
     let key = LedgerKey::from_secret(LEDGER_KEY).unwrap();
     let mut ledger = SqliteLedger::open(&dir.join(".herald/ledger-bench.db"), &key).unwrap();
     ledger
@@ -129,7 +176,7 @@ fn plan_setup(dir: &Path) {
     for start in (0..SENT).step_by(10_000) {
         let claims: Vec<Claim> = (start..(start + 10_000).min(SENT))
             .map(|n| {
-                let p = phone(n);
+                let p = if local { local_phone(n) } else { phone(n) };
                 Claim {
                     row_key: row_key(n),
                     recipient: key.recipient_id(Channel::Sms, &p),
@@ -500,7 +547,8 @@ fn main() {
     let path = |i: usize| PathBuf::from(&args[i]);
     let num = |i: usize| args[i].parse::<usize>().expect("a number");
     match args.first().map(String::as_str) {
-        Some("plan-setup") => plan_setup(&path(1)),
+        Some("plan-setup") => plan_setup(&path(1), false),
+        Some("plan-setup-local") => plan_setup(&path(1), true),
         Some("rate") => rate(&path(1), num(2) as u64),
         Some("unlimited") => unlimited(&path(1), num(2), args.get(3).map(Path::new)),
         Some("sdk-limited") => sdk_limited(&path(1), num(2)),
@@ -514,7 +562,7 @@ fn main() {
         ),
         _ => {
             eprintln!(
-                "usage: bench plan-setup DIR | rate HERALD SECS | rate-standalone HERALD SECS [PYTHON] | unlimited HERALD ROWS [PYTHON] | sdk-limited PYTHON ROWS | sdk-crash PYTHON ROWS SHARE"
+                "usage: bench plan-setup DIR | plan-setup-local DIR | rate HERALD SECS | rate-standalone HERALD SECS [PYTHON] | unlimited HERALD ROWS [PYTHON] | sdk-limited PYTHON ROWS | sdk-crash PYTHON ROWS SHARE"
             );
             std::process::exit(2);
         }

@@ -7,7 +7,7 @@
 # Environment: BENCH_RATE_SECS (300/min measuring horizon), BENCH_ROWS (unlimited run, default
 # 5000), BENCH_SDK_PYTHON (default .venv-sdk/bin/python; create it with
 # `bash crates/sandbox/tests/sdk/setup.sh .venv-sdk`), BENCH_SKIP (space-separated: plan
-# rate standalone unlimited sdk).
+# plan-local rate standalone unlimited sdk).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +30,15 @@ if [[ "$skip" != *" plan "* ]]; then
     (cd "$work/plan" && HERALD_LEDGER_KEY=benchmark-ledger-key "$herald" plan >/dev/null)
     (cd "$work/plan" && HERALD_LEDGER_KEY=benchmark-ledger-key \
         /usr/bin/time -f 'plan_wall_seconds=%e\nplan_peak_rss_kib=%M' \
+        "$herald" plan >/dev/null) 2>>"$results"
+fi
+if [[ "$skip" != *" plan-local "* ]]; then
+    # The same audience size without a time-zone column: zones and states from the numbers,
+    # a marketing template under the default window, so inference and state rules are active.
+    "$bench" plan-setup-local "$work/plan-local" >/dev/null
+    (cd "$work/plan-local" && HERALD_LEDGER_KEY=benchmark-ledger-key "$herald" plan >/dev/null)
+    (cd "$work/plan-local" && HERALD_LEDGER_KEY=benchmark-ledger-key \
+        /usr/bin/time -f 'plan_local_wall_seconds=%e\nplan_local_peak_rss_kib=%M' \
         "$herald" plan >/dev/null) 2>>"$results"
 fi
 if [[ "$skip" != *" rate "* ]]; then
@@ -61,6 +70,10 @@ row "----------------------------------------------------------" "--------------
 if [[ -n "$(get plan_wall_seconds)" ]]; then
     row "plan: 1,000,000 rows, 500,000 in ledger — wall time (s)" "$(get plan_wall_seconds)" "≤ 2 s"
     row "plan: peak RSS (MiB)" "$(( $(get plan_peak_rss_kib) / 1024 ))" "≤ 256 MiB"
+fi
+if [[ -n "$(get plan_local_wall_seconds)" ]]; then
+    row "plan: same, no time-zone column (inferred, state rules) (s)" "$(get plan_local_wall_seconds)" "≤ 2 s"
+    row "plan: no time-zone column — peak RSS (MiB)" "$(( $(get plan_local_peak_rss_kib) / 1024 ))" "≤ 256 MiB"
 fi
 if [[ -n "$(get rate_429)" ]]; then
     row "apply at 300/min, first ${rate_secs} s — share of limit (%)" "$(get rate_share_of_limit_percent)" "≥ 98 %"

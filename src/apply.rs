@@ -35,7 +35,7 @@ use crate::ledger_access::ledger_channel;
 use crate::messages::{Message, Recipient, Row};
 use crate::plan::campaigns::{RowDecider, RowDecision};
 use crate::plan::{CampaignPlan, Reason, TemplateAction, TemplatePlan};
-use crate::schedule::{Timing, timing};
+use crate::schedule::Timing;
 use crate::spec::model::{Campaign, Template, Workspace};
 
 /// Most messages claimed in one ledger transaction.
@@ -427,7 +427,8 @@ impl Executor<'_> {
             Some(m) => policy_cap.min(m.saturating_sub(self.sent_in_run)),
             None => policy_cap,
         };
-        let mut decider = RowDecider::new(campaign, template.channel, &facts, cap)
+        let rules = crate::local_time::LocalRules::for_campaign(self.ws, campaign);
+        let mut decider = RowDecider::new(campaign, rules, template.channel, &facts, cap)
             .resend_unknown(self.options.resend_unknown)
             .frequency_caps(&self.ws.project.policy.frequency_caps, template.category);
         // The audience must still be the reviewed file: a new export that landed after the
@@ -642,8 +643,9 @@ impl Executor<'_> {
         let pacer = pacer.cloned();
         let fixed_now = self.fixed_now;
         let interrupted = self.interrupted.clone();
-        let zones: Vec<Option<jiff::tz::TimeZone>> =
-            recipients.iter().map(|r| r.tz.clone()).collect();
+        let rules = crate::local_time::LocalRules::for_campaign(self.ws, campaign);
+        let zones: Vec<crate::local_time::Placement> =
+            recipients.iter().map(|r| r.place.clone()).collect();
         let jobs: Vec<Job> = recipients
             .iter()
             .map(|r| match &r.message {
@@ -691,13 +693,17 @@ impl Executor<'_> {
                     continue;
                 }
                 let now = fixed_now.unwrap_or_else(Timestamp::now);
-                match timing(campaign, tz.as_ref(), now) {
+                // The same check as the plan's (crate::local_time::timing), per message.
+                match crate::local_time::timing(campaign, &rules, &tz, now) {
                     Timing::Now => {}
-                    Timing::QuietHours(t) | Timing::BeforeSchedule(t) => {
+                    Timing::QuietHours(t)
+                    | Timing::BeforeSchedule(t)
+                    | Timing::QuietHoursZoneFromNumber(t)
+                    | Timing::StateQuietHours(t) => {
                         handles.push(Dispatch::Held(Some(t), Hold::WindowClosed));
                         continue;
                     }
-                    Timing::AfterSchedule | Timing::NoTimezone => {
+                    Timing::AfterSchedule | Timing::NoTimezone | Timing::ZoneUnknown => {
                         handles.push(Dispatch::Held(None, Hold::WindowClosed));
                         continue;
                     }

@@ -44,6 +44,8 @@ pub enum Code {
     H011,
     /// H012: an invalid time window.
     H012,
+    /// H016: an invalid `policy.state_rules` entry.
+    H016,
     /// H018: an invalid frequency cap (`policy.frequency_caps`).
     H018,
     /// H101: a placeholder is not declared in `variables`.
@@ -96,6 +98,8 @@ pub enum Code {
     H166,
     /// H167: an audience row has an empty key.
     H167,
+    /// H168: an audience row's `state` value is not a two-letter state code.
+    H168,
     /// H170: a campaign's sender is invalid for its channel.
     H170,
     /// H171: a campaign's schedule ends before it starts.

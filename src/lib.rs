@@ -9,7 +9,7 @@
 //! report.
 //!
 //! The planning core ([`plan`], [`spec`], [`text`], [`hash`], [`messages`], [`schedule`],
-//! [`diag`]) does no I/O: it takes observed state as values and returns typed results
+//! [`local_time`], [`diag`]) does no I/O: it takes observed state as values and returns typed results
 //! (`tests/architecture.rs` keeps it so).
 
 pub mod apply;
@@ -24,6 +24,7 @@ pub mod gather;
 pub mod hash;
 pub mod ledger_access;
 pub mod load;
+pub mod local_time;
 pub mod messages;
 mod output;
 pub mod plan;

@@ -7,10 +7,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
 
 use jiff::tz::TimeZone;
 
+use crate::local_time::{Placement, RowZones};
 use crate::spec::model::{Audience, Campaign, Content, Template, VariableSource, Workspace};
+use crate::spec::state_rules::StateCode;
 use crate::spec::{Channel, DedupeBy, E164, Email};
 use crate::text::{self, SmsInfo};
 
@@ -88,8 +91,8 @@ pub struct Recipient {
     pub key: String,
     /// Where to send.
     pub address: Address,
-    /// The recipient's time zone, when known.
-    pub tz: Option<TimeZone>,
+    /// The recipient's time zone(s) and state.
+    pub place: Placement,
     /// The rendered message.
     pub message: Message,
 }
@@ -183,10 +186,13 @@ pub struct RowClassifier<'w> {
     columns: Vec<String>,
     vars: Vec<VarSlot>,
     tz_col: Option<usize>,
+    state_col: Option<usize>,
     consent_col: Option<usize>,
     seen_keys: FpMap,
     seen_addresses: FpMap,
     tz_cache: HashMap<String, Option<TimeZone>>,
+    /// Candidate zone sets of phone prefixes, keyed by the address of the static set.
+    number_zones: HashMap<usize, Arc<[TimeZone]>>,
     values: BTreeMap<String, String>,
     known: Option<KnownKeys<'w>>,
     /// Non-fatal notes about kept rows (unknown time zone, odd consent values).
@@ -223,6 +229,14 @@ fn fingerprint(s: &str) -> u64 {
     h.finish()
 }
 
+/// The state of a phone number's area code.
+fn number_state(address: &Address) -> Option<StateCode> {
+    match address {
+        Address::Phone(p) => herald_numbering::us_state(p.as_str()).and_then(StateCode::parse),
+        Address::Email(_) => None,
+    }
+}
+
 /// Parses a consent value: yes/true/y/1 → Some(true); no/false/n/0/empty → Some(false).
 pub fn parse_consent(raw: &str) -> Option<bool> {
     match raw.trim().to_ascii_lowercase().as_str() {
@@ -247,6 +261,7 @@ impl<'w> RowClassifier<'w> {
             }
         };
         let tz_col = audience.timezone.as_deref().map(&mut push);
+        let state_col = audience.state.as_deref().map(&mut push);
         let consent_col = audience.consent.as_deref().map(&mut push);
         let mut vars = Vec::new();
         for (name, var) in &template.variables {
@@ -264,10 +279,12 @@ impl<'w> RowClassifier<'w> {
             columns,
             vars,
             tz_col,
+            state_col,
             consent_col,
             seen_keys: FpMap::default(),
             seen_addresses: FpMap::default(),
             tz_cache: HashMap::new(),
+            number_zones: HashMap::new(),
             values: BTreeMap::new(),
             known: None,
             notes: Vec::new(),
@@ -301,6 +318,75 @@ impl<'w> RowClassifier<'w> {
             message: message.into(),
             first_line: None,
         })
+    }
+
+    /// Where the row's recipient is: the `timezone` value (an invalid one is a row note and
+    /// holds the row, never falling back to a guess), else the phone number's candidate zones,
+    /// else the audience's `default_timezone`; the `state` value, else the number's state.
+    fn place<'v>(
+        &mut self,
+        line: u64,
+        address: &Address,
+        get: &impl Fn(usize) -> Option<&'v str>,
+    ) -> Placement {
+        let explicit = self
+            .tz_col
+            .and_then(get)
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let zones = match explicit {
+            Some(name) => {
+                let tz = if let Some(cached) = self.tz_cache.get(name) {
+                    cached.clone()
+                } else {
+                    let tz = TimeZone::get(name).ok();
+                    self.tz_cache.insert(name.to_owned(), tz.clone());
+                    tz
+                };
+                if let Some(tz) = tz {
+                    RowZones::Explicit(tz)
+                } else {
+                    self.notes.push(Note { line, message: format!("`{name}` is not a known IANA time zone; the row is held until its zone is known"), code: crate::diag::Code::H165 });
+                    RowZones::Invalid
+                }
+            }
+            None => match (address, &self.audience.default_timezone) {
+                (Address::Phone(p), default) => match herald_numbering::time_zones(p.as_str()) {
+                    herald_numbering::Zones::Known(set) => {
+                        let zones = self
+                            .number_zones
+                            .entry(set.as_ptr() as usize)
+                            .or_insert_with(|| {
+                                set.iter().filter_map(|z| TimeZone::get(z).ok()).collect()
+                            })
+                            .clone();
+                        RowZones::FromNumber(zones)
+                    }
+                    herald_numbering::Zones::Unknown => match default {
+                        Some(tz) => RowZones::AudienceDefault(tz.clone()),
+                        None => RowZones::Unknown,
+                    },
+                },
+                (Address::Email(_), Some(tz)) => RowZones::AudienceDefault(tz.clone()),
+                (Address::Email(_), None) => RowZones::Missing,
+            },
+        };
+        let column_state = self
+            .state_col
+            .and_then(get)
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        let state = match column_state {
+            Some(raw) => {
+                let code = StateCode::parse(raw);
+                if code.is_none() {
+                    self.notes.push(Note { line, message: format!("`{raw}` in column `{}` is not a two-letter state code; the state is taken from the number", self.audience.state.as_deref().unwrap_or_default()), code: crate::diag::Code::H168 });
+                }
+                code.or_else(|| number_state(address))
+            }
+            None => number_state(address),
+        };
+        Placement { zones, state }
     }
 
     /// Classifies the row on `line` whose values of [`Self::columns`] are `values`.
@@ -370,26 +456,7 @@ impl<'w> RowClassifier<'w> {
             }
             self.seen_addresses.insert(fp, line);
         }
-        let tz = match self
-            .tz_col
-            .and_then(get)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            None => None,
-            Some(name) => {
-                if let Some(cached) = self.tz_cache.get(name) {
-                    cached.clone()
-                } else {
-                    let tz = TimeZone::get(name).ok();
-                    if tz.is_none() {
-                        self.notes.push(Note { line, message: format!("`{name}` is not a known IANA time zone; the row is held until its zone is known"), code: crate::diag::Code::H165 });
-                    }
-                    self.tz_cache.insert(name.to_owned(), tz.clone());
-                    tz
-                }
-            }
-        };
+        let place = self.place(line, &address, &get);
         self.values.clear();
         for (name, col, literal, max_len) in &self.vars {
             let value = match (col, literal) {
@@ -482,7 +549,7 @@ impl<'w> RowClassifier<'w> {
             line,
             key,
             address,
-            tz,
+            place,
             message,
         }))
     }

@@ -19,6 +19,14 @@ pub enum Timing {
     QuietHours(Timestamp),
     /// The recipient's time zone is unknown, so quiet hours cannot be checked: held.
     NoTimezone,
+    /// Quiet hours in the zone(s) inferred from the phone number; opens at this instant (the
+    /// window must be open in every candidate zone).
+    QuietHoursZoneFromNumber(Timestamp),
+    /// Open by the send window but closed by the recipient's state rule for marketing
+    /// messages; opens at this instant.
+    StateQuietHours(Timestamp),
+    /// The phone number gives no time zone (toll-free, unassigned area code): held.
+    ZoneUnknown,
 }
 
 /// The instant the window next opens, or `None` when it is open at `now`.

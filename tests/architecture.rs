@@ -12,6 +12,7 @@ const PURE: &[&str] = &[
     "hash.rs",
     "messages.rs",
     "schedule.rs",
+    "local_time.rs",
     "diag.rs",
 ];
 

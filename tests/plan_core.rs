@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
+use herald::local_time::{LocalRules, Placement, RowZones};
 use herald::messages::{Address, Message, Recipient, Row, RowClassifier, SkipReason};
 use herald::plan::TemplateAction;
 use herald::plan::campaigns::{RowDecider, RowDecision};
@@ -64,7 +65,10 @@ fn ready(key: &str, phone: &str) -> Row {
         line: 2,
         key: key.to_owned(),
         address: Address::Phone(E164::parse(phone).unwrap()),
-        tz: None,
+        place: Placement {
+            zones: RowZones::Missing,
+            state: None,
+        },
         message: Message::Sms {
             info: herald::text::analyze_sms(&text),
             text,
@@ -176,7 +180,7 @@ fn final_ledger_states_are_never_sent_and_unknown_only_on_request() {
     ] {
         facts.states.insert(k.to_owned(), s);
     }
-    let mut d = RowDecider::new(&c, Channel::Sms, &facts, 100);
+    let mut d = RowDecider::new(&c, LocalRules::none(), Channel::Sms, &facts, 100);
     let got: Vec<_> = ["A", "B", "C", "D", "E"]
         .iter()
         .map(|k| d.decide(&ready(k, "+12125550100"), now()))
@@ -191,7 +195,8 @@ fn final_ledger_states_are_never_sent_and_unknown_only_on_request() {
             RowDecision::InLedger(SendState::Dispatching),
         ]
     );
-    let mut d = RowDecider::new(&c, Channel::Sms, &facts, 100).resend_unknown(true);
+    let mut d =
+        RowDecider::new(&c, LocalRules::none(), Channel::Sms, &facts, 100).resend_unknown(true);
     assert_eq!(
         d.decide(&ready("C", "+12125550100"), now()),
         RowDecision::Send
@@ -208,7 +213,7 @@ fn the_recipient_id_of_a_send_is_handed_over_once() {
     facts
         .suppressed_everywhere
         .insert("sms:+19995550000".into());
-    let mut d = RowDecider::new(&c, Channel::Sms, &facts, 10);
+    let mut d = RowDecider::new(&c, LocalRules::none(), Channel::Sms, &facts, 10);
     assert_eq!(
         d.decide(&ready("A", "+12125550100"), now()),
         RowDecision::Send
@@ -288,7 +293,7 @@ fn run(case: &Case, cap: u64) -> (Vec<RowDecision>, herald::plan::KeyDigest) {
     for p in &case.reached {
         facts.reached.insert(pseudonymise(Channel::Sms, &phone(*p)));
     }
-    let mut d = RowDecider::new(&c, Channel::Sms, &facts, cap);
+    let mut d = RowDecider::new(&c, LocalRules::none(), Channel::Sms, &facts, cap);
     let decisions = case
         .rows
         .iter()

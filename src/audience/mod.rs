@@ -481,6 +481,8 @@ mod tests {
             key: "k".into(),
             address: "to".into(),
             timezone: None,
+            default_timezone: None,
+            state: None,
             consent: None,
             origin: crate::spec::model::Origin {
                 file: "a.yaml".into(),

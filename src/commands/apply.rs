@@ -176,6 +176,9 @@ fn print_report(report: &ApplyReport, json: bool, printer: &Printer) -> anyhow::
             let held = r.get("held")
                 + r.get("held_quiet_hours")
                 + r.get("held_no_timezone")
+                + r.get("held_quiet_hours_zone_from_number")
+                + r.get("held_state_quiet_hours")
+                + r.get("held_zone_unknown")
                 + r.get("held_frequency_cap");
             for (k, n) in [
                 ("sent", r.get("sent")),

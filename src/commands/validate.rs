@@ -39,6 +39,7 @@ pub(crate) fn run(
                 "diagnostics": loaded.diagnostics,
                 "templates": templates,
                 "campaigns": stats,
+                "state_rules": ws.project.policy.state_rules,
             });
             printer.out(&format!("{}\n", serde_json::to_string_pretty(&doc)?))?;
         }

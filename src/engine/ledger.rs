@@ -37,9 +37,9 @@ pub(crate) fn keygen(settings: &EnvSettings) -> anyhow::Result<Keygen> {
     key.write_new(path)
         .with_context(|| format!("writing the ledger key file {shown}"))?;
     Ok(Keygen {
-        env: name.to_string(),
-        shown: shown.to_string(),
-        fingerprint: key.fingerprint().to_string(),
+        env: name.clone(),
+        shown: shown.clone(),
+        fingerprint: key.fingerprint().clone(),
         env_var_set: settings.vars.ledger_key.is_some(),
     })
 }

@@ -20,6 +20,7 @@ use crate::spec::model::{
     Environment, Origin, Policy, Project, Source, Template, Variable, VariableSource, Window,
     Workspace,
 };
+use crate::spec::state_rules::StateRules;
 use crate::spec::{
     AudienceDoc, CampaignDoc, CampaignStatus, Category, Channel, E164, Email, EnvironmentDoc,
     KindProbe, Name, ProjectDoc, SendWindowDoc, SourceDoc, Target, TemplateDoc, TemplateStatus,
@@ -457,6 +458,7 @@ impl Loader {
                 }
             },
         };
+        let state_rules = self.state_rules(&doc.policy);
         let deny = doc
             .policy
             .deny_variable_patterns
@@ -488,6 +490,7 @@ impl Loader {
                     .clone()
                     .unwrap_or_default(),
                 frequency_caps,
+                state_rules,
             },
         }
     }
@@ -511,6 +514,30 @@ impl Loader {
             }
         }
         caps
+    }
+
+    /// The effective state rules: the built-in table with `policy.state_rules` applied. Every
+    /// invalid field is an error naming it (H016); the built-in table stays in force.
+    fn state_rules(&mut self, policy: &crate::spec::PolicyDoc) -> StateRules {
+        let overrides = policy.state_rules.clone().unwrap_or_default();
+        match StateRules::configured(&overrides, policy.state_rules_apply_to.as_deref()) {
+            Ok(rules) => rules,
+            Err(errors) => {
+                let at = self
+                    .sources
+                    .get(PROJECT_FILE)
+                    .and_then(|text| list_item_pos(text, "policy", "state_rules"));
+                for e in errors {
+                    self.diags.push(Diagnostic::error(
+                        Code::H016,
+                        PROJECT_FILE,
+                        at,
+                        format!("{}: {}", e.field, e.message),
+                    ));
+                }
+                StateRules::built_in()
+            }
+        }
     }
 
     /// Finds every YAML document under the configured directories. Each directory must be
@@ -969,6 +996,29 @@ impl Loader {
                 continue;
             }
             let source_display = rel(&self.root, source.path());
+            let default_timezone = match &doc.default_timezone {
+                None => None,
+                Some(z) => {
+                    if let Ok(tz) = jiff::tz::TimeZone::get(z.value.trim()) {
+                        Some(tz)
+                    } else {
+                        self.invalid.insert(format!("audience:{name}"));
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::H165,
+                                &file,
+                                pos(z),
+                                format!(
+                                    "default_timezone `{}` is not a known IANA time zone",
+                                    z.value
+                                ),
+                            )
+                            .help("use an IANA name such as `America/New_York`"),
+                        );
+                        continue;
+                    }
+                }
+            };
             out.insert(
                 name.clone(),
                 Audience {
@@ -978,6 +1028,8 @@ impl Loader {
                     key: doc.key.clone(),
                     address: doc.address.clone(),
                     timezone: doc.timezone.clone(),
+                    default_timezone,
+                    state: doc.state.clone(),
                     consent: doc.consent.clone(),
                     origin: Origin {
                         file: file.clone(),

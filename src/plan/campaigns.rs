@@ -2,16 +2,27 @@
 //! list, the schedule, quiet hours and the per-apply cap. The same [`RowDecider`] drives
 //! `apply`, so the plan and the run can never disagree about a row.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use sha2::{Digest, Sha256};
 
 use super::observed::{LedgerFacts, SendState, cap_opening};
-use super::{CampaignPlan, CampaignStatus, Counts, KeyDigest, Reason, Sample, SmsCost};
+use super::{
+    CampaignPlan, CampaignStatus, Counts, KeyDigest, Reason, Sample, SmsCost, ZonePlacement,
+};
+use crate::local_time::{LocalRules, RowZones, timing};
 use crate::messages::{Message, Recipient, Row, SkipReason};
-use crate::schedule::{Timing, timing};
+use crate::schedule::Timing;
 use crate::spec::caps::{FrequencyCap, applicable_caps};
 use crate::spec::model::{Campaign, Workspace};
+use crate::spec::state_rules::StateCode;
 use crate::spec::{Category, Channel, DedupeBy};
+
+/// Timings by (zone-set address, state), each with the zone set it was computed for.
+type TimingMemo = HashMap<(usize, Option<StateCode>), (Arc<[TimeZone]>, Timing)>;
 
 /// What happens to one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +60,9 @@ impl RowDecision {
             Self::Wait(Timing::AfterSchedule) => Reason::AfterSchedule,
             Self::Wait(Timing::QuietHours(_)) => Reason::HeldQuietHours,
             Self::Wait(Timing::NoTimezone) => Reason::HeldNoTimezone,
+            Self::Wait(Timing::QuietHoursZoneFromNumber(_)) => Reason::HeldQuietHoursZoneFromNumber,
+            Self::Wait(Timing::StateQuietHours(_)) => Reason::HeldStateQuietHours,
+            Self::Wait(Timing::ZoneUnknown) => Reason::HeldZoneUnknown,
             Self::Wait(Timing::Now) | Self::OverCap => Reason::OverCap,
             Self::FrequencyCap(_) => Reason::HeldFrequencyCap,
             Self::Skip(r) => match r {
@@ -73,6 +87,7 @@ pub fn is_final(state: SendState, resend_unknown: bool) -> bool {
 /// Decides rows of one campaign, in audience order.
 pub struct RowDecider<'a, F: LedgerFacts> {
     campaign: &'a Campaign,
+    rules: LocalRules<'a>,
     channel: Channel,
     facts: &'a F,
     cap: u64,
@@ -81,6 +96,11 @@ pub struct RowDecider<'a, F: LedgerFacts> {
     eligible: u64,
     resend_unknown: bool,
     last_recipient: Option<F::RecipientId>,
+    /// Timings of number-inferred placements at `memo_now`, by (zone set, state): a million
+    /// rows share a few hundred zone sets, and the timing depends on nothing else. The entry
+    /// holds its zone set, so the address in the key cannot be reused while it is cached.
+    memo: TimingMemo,
+    memo_now: Option<Timestamp>,
     caps: FrequencyCaps<'a>,
 }
 
@@ -92,10 +112,18 @@ struct FrequencyCaps<'a> {
 }
 
 impl<'a, F: LedgerFacts> RowDecider<'a, F> {
-    /// A decider for `campaign` with at most `cap` sends.
-    pub fn new(campaign: &'a Campaign, channel: Channel, facts: &'a F, cap: u64) -> Self {
+    /// A decider for `campaign` (with the state `rules` its messages follow) with at most
+    /// `cap` sends.
+    pub fn new(
+        campaign: &'a Campaign,
+        rules: LocalRules<'a>,
+        channel: Channel,
+        facts: &'a F,
+        cap: u64,
+    ) -> Self {
         Self {
             campaign,
+            rules,
             channel,
             facts,
             cap,
@@ -105,6 +133,8 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             resend_unknown: false,
             last_recipient: None,
             caps: FrequencyCaps::default(),
+            memo: HashMap::new(),
+            memo_now: None,
         }
     }
 
@@ -179,7 +209,7 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
         {
             return RowDecision::Suppressed;
         }
-        match timing(self.campaign, r.tz.as_ref(), now) {
+        match self.timing(r, now) {
             Timing::Now => {}
             other => return RowDecision::Wait(other),
         }
@@ -209,6 +239,24 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
         self.sent_now += 1;
         self.last_recipient = rid;
         RowDecision::Send
+    }
+
+    /// [`timing`] for one row, memoised for rows placed by their number.
+    fn timing(&mut self, r: &Recipient, now: Timestamp) -> Timing {
+        let RowZones::FromNumber(zones) = &r.place.zones else {
+            return timing(self.campaign, &self.rules, &r.place, now);
+        };
+        if self.memo_now != Some(now) {
+            self.memo.clear();
+            self.memo_now = Some(now);
+        }
+        let key = (zones.as_ptr() as usize, r.place.state);
+        if let Some((_, t)) = self.memo.get(&key) {
+            return *t;
+        }
+        let t = timing(self.campaign, &self.rules, &r.place, now);
+        self.memo.insert(key, (zones.clone(), t));
+        t
     }
 
     /// The digest of every eligible key seen so far.
@@ -256,8 +304,10 @@ pub fn plan_campaign<F: LedgerFacts>(
     let template = &ws.templates[&campaign.template];
     let audience = &ws.audiences[&campaign.audience];
     let cap = ws.project.policy.max_recipients_per_apply;
-    let mut decider = RowDecider::new(campaign, template.channel, facts, cap)
+    let rules = LocalRules::for_campaign(ws, campaign);
+    let mut decider = RowDecider::new(campaign, rules, template.channel, facts, cap)
         .frequency_caps(&ws.project.policy.frequency_caps, template.category);
+    let mut zones = ZonePlacement::default();
     let mut counts = Counts::default();
     let mut read = 0u64;
     let mut segments = 0u64;
@@ -268,7 +318,16 @@ pub fn plan_campaign<F: LedgerFacts>(
         read += 1;
         let decision = decider.decide(&row, ctx.now);
         counts.add(decision.reason(), 1);
-        if let RowDecision::Wait(Timing::QuietHours(at) | Timing::BeforeSchedule(at)) = decision {
+        if let Row::Ready(r) = &row {
+            zones.add(r.place.zones.source());
+        }
+        if let RowDecision::Wait(
+            Timing::QuietHours(at)
+            | Timing::BeforeSchedule(at)
+            | Timing::QuietHoursZoneFromNumber(at)
+            | Timing::StateQuietHours(at),
+        ) = decision
+        {
             next_opening = Some(next_opening.map_or(at, |n| n.min(at)));
         }
         if let RowDecision::FrequencyCap(at) = decision {
@@ -315,6 +374,7 @@ pub fn plan_campaign<F: LedgerFacts>(
         counts,
         next_opening,
         frequency_cap_opens,
+        zones,
         send_keys: decider.key_digest(),
         segments,
         rate_per_minute: rate,

@@ -113,6 +113,12 @@ reasons! {
     HeldNoTimezone => held_no_timezone,
     /// Held by quiet hours.
     HeldQuietHours => held_quiet_hours,
+    /// Held by quiet hours in the zone(s) inferred from the phone number.
+    HeldQuietHoursZoneFromNumber => held_quiet_hours_zone_from_number,
+    /// Open by the send window, held by the recipient's state rule for marketing messages.
+    HeldStateQuietHours => held_state_quiet_hours,
+    /// Held: the phone number gives no time zone (toll-free, unassigned area code).
+    HeldZoneUnknown => held_zone_unknown,
     /// Claimed by a run that is still dispatching.
     InFlight => in_flight,
     /// The address is not valid for the channel.
@@ -152,6 +158,14 @@ impl Counts {
         self.iter().next().is_none()
     }
 
+    /// Rows held by recipient-local rules: quiet hours in a zone from the number, a state's
+    /// quiet hours, or a number that gives no zone.
+    pub fn held_local(&self) -> u64 {
+        self.held_quiet_hours_zone_from_number
+            + self.held_state_quiet_hours
+            + self.held_zone_unknown
+    }
+
     /// All rows counted.
     pub fn total(&self) -> u64 {
         self.iter().map(|(_, n)| n).sum()
@@ -184,6 +198,42 @@ impl JsonSchema for Counts {
 
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         <BTreeMap<String, u64>>::json_schema(generator)
+    }
+}
+
+/// How a campaign's sendable rows were placed in time: by their `timezone` value, by the
+/// phone number's prefix, by the audience's `default_timezone`, or not at all (held while a
+/// window applies). Rows skipped before placement (invalid, no consent, ...) are not counted.
+/// Plans saved before this field existed read as all zeros.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZonePlacement {
+    /// Rows with a valid `timezone` value.
+    pub explicit: u64,
+    /// Rows whose zone(s) came from the phone number.
+    pub inferred: u64,
+    /// Rows that took the audience's `default_timezone`.
+    pub audience_default: u64,
+    /// Rows with no usable zone: an invalid `timezone` value, a number that gives none
+    /// (toll-free), or an email with no zone.
+    pub unplaced: u64,
+}
+
+impl ZonePlacement {
+    /// Counts one row.
+    pub fn add(&mut self, source: crate::local_time::ZoneSource) {
+        use crate::local_time::ZoneSource;
+        match source {
+            ZoneSource::Explicit => self.explicit += 1,
+            ZoneSource::Inferred => self.inferred += 1,
+            ZoneSource::AudienceDefault => self.audience_default += 1,
+            ZoneSource::Unplaced => self.unplaced += 1,
+        }
+    }
+
+    /// Whether no row was counted.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
     }
 }
 

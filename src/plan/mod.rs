@@ -17,11 +17,15 @@ use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
 
-pub use contract::{CampaignStatus, Counts, Narrowing, Reason};
+pub use contract::{CampaignStatus, Counts, Narrowing, Reason, ZonePlacement};
 use serde::{Deserialize, Serialize};
 
 /// Version of the saved plan format. Version 2 added `review_digest` and `review`; a saved
 /// version-1 plan still loads (it has no review digest, so `--approved-digest` cannot match it).
+///
+/// The per-campaign `zones` object and the count keys of recipient-local holds
+/// (`held_quiet_hours_zone_from_number`, `held_state_quiet_hours`, `held_zone_unknown`) need no
+/// new version: a plan saved before them reads as zero placements and zero such holds.
 pub const PLAN_FORMAT_VERSION: u32 = 2;
 
 /// The oldest saved plan format this herald reads.
@@ -252,6 +256,10 @@ pub struct CampaignPlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub frequency_cap_opens: Option<jiff::Timestamp>,
+    /// How the rows were placed in time (explicit zone, from the number, audience default,
+    /// unplaced). Absent in plans saved before it existed.
+    #[serde(default, skip_serializing_if = "ZonePlacement::is_empty")]
+    pub zones: ZonePlacement,
     /// Keys eligible to send (now or once held rows open): what apply may send.
     pub send_keys: KeyDigest,
     /// SMS segments of the messages to send now.

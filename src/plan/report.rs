@@ -25,6 +25,15 @@ const REASONS: &[(Reason, &str)] = &[
     (Reason::AfterSchedule, "after the schedule"),
     (Reason::HeldQuietHours, "held by quiet hours"),
     (Reason::HeldNoTimezone, "held: no time zone"),
+    (
+        Reason::HeldQuietHoursZoneFromNumber,
+        "held: quiet hours (zone from number)",
+    ),
+    (
+        Reason::HeldStateQuietHours,
+        "held: state quiet hours (marketing)",
+    ),
+    (Reason::HeldZoneUnknown, "held: time zone unknown"),
     (Reason::HeldFrequencyCap, "held by frequency cap"),
     (Reason::OverCap, "over the per-apply cap"),
 ];
@@ -224,7 +233,10 @@ pub fn summary(plan: &Plan) -> String {
         .campaigns
         .iter()
         .map(|c| {
-            c.counts.held_quiet_hours + c.counts.held_no_timezone + c.counts.held_frequency_cap
+            c.counts.held_quiet_hours
+                + c.counts.held_no_timezone
+                + c.counts.held_local()
+                + c.counts.held_frequency_cap
         })
         .sum();
     let mut s = format!(
@@ -364,6 +376,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
         if !others.is_empty() {
             let _ = writeln!(out, "      {others}");
         }
+        if let Some(line) = zones_line(c) {
+            let _ = writeln!(out, "      {line}");
+        }
         if let Some(at) = c.next_opening {
             let _ = writeln!(
                 out,
@@ -388,6 +403,25 @@ pub fn text(plan: &Plan, color: bool) -> String {
         let _ = writeln!(out, "Review digest: {}", plan.review_digest);
     }
     out
+}
+
+/// "time zones: …" when any row's zone did not come from its `timezone` value.
+fn zones_line(c: &CampaignPlan) -> Option<String> {
+    let z = &c.zones;
+    if z.inferred + z.audience_default + z.unplaced == 0 {
+        return None;
+    }
+    let parts: Vec<String> = [
+        (z.explicit, "from the timezone column"),
+        (z.inferred, "from the number"),
+        (z.audience_default, "audience default"),
+        (z.unplaced, "unknown"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, label)| format!("{n} {label}"))
+    .collect();
+    Some(format!("time zones: {}", parts.join(", ")))
 }
 
 /// Markdown for a pull-request comment.

@@ -173,6 +173,12 @@ const REASONS: &[(&str, &str)] = &[
 const HOLDS: &[(&str, &str)] = &[
     ("held_quiet_hours", "by quiet hours"),
     ("held_no_timezone", "no time zone"),
+    (
+        "held_quiet_hours_zone_from_number",
+        "by quiet hours (zone from number)",
+    ),
+    ("held_state_quiet_hours", "by state quiet hours"),
+    ("held_zone_unknown", "time zone unknown"),
     ("held_frequency_cap", "by frequency cap"),
     ("before_schedule", "before the schedule"),
 ];

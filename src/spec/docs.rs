@@ -102,6 +102,14 @@ pub struct PolicyDoc {
     #[serde(default)]
     #[schemars(with = "Option<Vec<super::caps::FrequencyCapDoc>>")]
     pub frequency_caps: Option<Vec<Spanned<super::caps::FrequencyCapDoc>>>,
+    /// State rules for marketing messages, by two-letter state code: override a built-in rule
+    /// field by field, add a state (with its `citation`), or `none` to turn a rule off.
+    #[serde(default)]
+    pub state_rules: Option<BTreeMap<String, super::state_rules::StateRuleEntryDoc>>,
+    /// The template categories the state rules apply to (default: `[marketing]`; transactional
+    /// messages follow the send window only).
+    #[serde(default)]
+    pub state_rules_apply_to: Option<Vec<Category>>,
 }
 
 /// A daily window in the recipient's local time, `HH:MM` to `HH:MM`.
@@ -306,9 +314,20 @@ pub struct AudienceDoc {
     pub key: String,
     /// Column with the E.164 phone (SMS) or email address (email).
     pub address: String,
-    /// Optional column with the recipient's IANA time zone.
+    /// Optional column with the recipient's IANA time zone. Without it (or when it is empty),
+    /// a phone number's zone comes from its prefix.
     #[serde(default)]
     pub timezone: Option<String>,
+    /// IANA time zone for rows with no `timezone` value whose address gives no zone: an email,
+    /// or a phone number without one (toll-free). Without it such rows are held while a send
+    /// window applies.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub default_timezone: Option<Spanned<String>>,
+    /// Optional column with the recipient's two-letter US state; without it, a phone number's
+    /// state comes from its area code.
+    #[serde(default)]
+    pub state: Option<String>,
     /// Optional column saying whether the recipient consented; rows without consent are skipped.
     #[serde(default)]
     pub consent: Option<String>,

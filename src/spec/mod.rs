@@ -8,6 +8,7 @@ pub mod caps;
 mod docs;
 mod ids;
 pub mod model;
+pub mod state_rules;
 
 pub use docs::*;
 pub use ids::*;

@@ -85,6 +85,8 @@ pub struct Policy {
     pub extra_opt_out_keywords: Vec<String>,
     /// Frequency caps across campaigns (`policy.frequency_caps`).
     pub frequency_caps: Vec<super::caps::FrequencyCap>,
+    /// The effective state rules (built-in table plus `policy.state_rules`).
+    pub state_rules: super::state_rules::StateRules,
 }
 
 /// The default denied variable-name patterns (PCI DSS, HIPAA, credentials).
@@ -245,6 +247,10 @@ pub struct Audience {
     pub address: String,
     /// Time-zone column.
     pub timezone: Option<String>,
+    /// Zone for rows without one whose address gives none (email).
+    pub default_timezone: Option<jiff::tz::TimeZone>,
+    /// State column.
+    pub state: Option<String>,
     /// Consent column.
     pub consent: Option<String>,
     /// Where it was defined.

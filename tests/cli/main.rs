@@ -12,6 +12,7 @@ mod help;
 mod init;
 mod ledger;
 mod ledger_tamper;
+mod local_time;
 mod plan;
 mod preview;
 mod production_path;
