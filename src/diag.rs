@@ -100,6 +100,8 @@ pub enum Code {
     H167,
     /// H168: an audience row's `state` value is not a two-letter state code.
     H168,
+    /// H169: an audience row's key has leading or trailing whitespace.
+    H169,
     /// H170: a campaign's sender is invalid for its channel.
     H170,
     /// H171: a campaign's schedule ends before it starts.
@@ -108,6 +110,8 @@ pub enum Code {
     H172,
     /// H173: a marketing template used without quiet hours (`send_window: none`).
     H173,
+    /// H174: several rows of one campaign reach the same recipient (with `dedupe_by: key`).
+    H174,
 }
 
 impl Code {

@@ -410,6 +410,18 @@ impl<'w> RowClassifier<'w> {
             });
         }
         self.seen_keys.insert(key_fp, line);
+        if key.trim() != key {
+            // Keys are never rewritten (a send's identity must not change under rows already
+            // in a ledger), so `C-1001 ` and `C-1001` stay two recipients: say so.
+            self.notes.push(Note {
+                line,
+                message: format!(
+                    "the key in column `{}` has leading or trailing whitespace; it is used as written, so it differs from the same key without it",
+                    self.audience.key
+                ),
+                code: crate::diag::Code::H169,
+            });
+        }
         if self.known.as_ref().is_some_and(|k| k(&key)) {
             return Row::Known { line, key };
         }
@@ -444,16 +456,24 @@ impl<'w> RowClassifier<'w> {
                 );
             }
         };
-        if self.campaign.dedupe_by == DedupeBy::Address {
-            let fp = fingerprint(&address.normalized());
-            if let Some(first) = self.seen_addresses.get(&fp) {
+        let fp = fingerprint(&address.normalized());
+        if let Some(first) = self.seen_addresses.get(&fp).copied() {
+            if self.campaign.dedupe_by == DedupeBy::Address {
                 return Row::Skipped(Skipped {
                     line,
                     reason: SkipReason::DuplicateAddress,
                     message: format!("same address as the row on line {first}"),
-                    first_line: Some(*first),
+                    first_line: Some(first),
                 });
             }
+            self.notes.push(Note {
+                line,
+                message: format!(
+                    "this row reaches the same recipient as the row on line {first}: with `dedupe_by: key` both are sent (set `dedupe_by: address` to send once)"
+                ),
+                code: crate::diag::Code::H174,
+            });
+        } else {
             self.seen_addresses.insert(fp, line);
         }
         let place = self.place(line, &address, &get);
@@ -471,6 +491,19 @@ impl<'w> RowClassifier<'w> {
                     format!("no value for variable `{name}`"),
                 );
             };
+            if let Some(c) = value
+                .chars()
+                .find(|c| c.is_control() && *c != '\t' && *c != '\n')
+            {
+                return Self::skip(
+                    line,
+                    SkipReason::RenderError,
+                    format!(
+                        "value of `{name}` contains the control character U+{:04X}; it is not sent",
+                        u32::from(c)
+                    ),
+                );
+            }
             if let Some(max) = max_len {
                 let len = value.chars().count();
                 if len > *max as usize {

@@ -432,3 +432,47 @@ fn the_example_workspace_still_validates() {
     let (code, _, all) = validate_json(&ws);
     assert_eq!(code, 0, "{all}");
 }
+
+#[test]
+fn a_control_character_in_a_message_value_is_a_row_diagnostic() {
+    let ws = TestWorkspace::fixture("base");
+    let mut data = b"customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n".to_vec();
+    data.extend(b"C-0,+12125550100,America/New_York,yes,ORD-0,https://t.example.com/0\n");
+    data.extend(b"C-1,+12125550101,America/New_York,yes,ORD-\x1b[31m1,https://t.example.com/1\n");
+    data.extend(b"C-2,+12125550102,America/New_York,yes,ORD-\x002,https://t.example.com/2\n");
+    std::fs::write(ws.path().join("campaigns/data/shipped.csv"), data).unwrap();
+    let (code, json, all) = validate_json(&ws);
+    assert_eq!(code, 0, "{all}");
+    assert_eq!(json["campaigns"]["notify"]["ready"], 1, "{all}");
+    let found = diags(&json, "H151");
+    let lines: Vec<u64> = found.iter().map(|d| d.1).collect();
+    assert_eq!(lines, [3, 4], "{all}");
+    assert!(found[0].2.contains("control character"), "{all}");
+    // Nothing of the value is echoed, not even the escape sequence.
+    assert!(!all.contains('\u{1b}'), "{all}");
+}
+
+#[test]
+fn keys_with_spaces_and_rows_sharing_an_address_are_warned_about() {
+    let ws = TestWorkspace::fixture("base");
+    let mut data = b"customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n".to_vec();
+    data.extend(b"C-1001,+12125550100,America/New_York,yes,ORD-0,https://t.example.com/0\n");
+    data.extend(b"C-1001 ,+12125550100,America/New_York,yes,ORD-1,https://t.example.com/1\n");
+    data.extend(b"c-1001,+12125550100,America/New_York,yes,ORD-2,https://t.example.com/2\n");
+    data.extend(b"C-2,+12125550102,America/New_York,yes,ORD-3,https://t.example.com/3\n");
+    std::fs::write(ws.path().join("campaigns/data/shipped.csv"), data).unwrap();
+    let (code, json, all) = validate_json(&ws);
+    assert_eq!(code, 0, "{all}");
+    // Keys are never rewritten: all four rows stay ready, with warnings.
+    assert_eq!(json["campaigns"]["notify"]["ready"], 4, "{all}");
+    let spaced = diags(&json, "H169");
+    assert_eq!(spaced.iter().map(|d| d.1).collect::<Vec<_>>(), [3], "{all}");
+    let shared = diags(&json, "H174");
+    assert_eq!(
+        shared.iter().map(|d| d.1).collect::<Vec<_>>(),
+        [3, 4],
+        "{all}"
+    );
+    assert!(shared[0].2.contains("line 2"), "{all}");
+    assert!(!all.contains("2125550100"), "{all}");
+}
