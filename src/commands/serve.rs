@@ -78,13 +78,14 @@ pub(crate) fn run(
             .await
             .context("serving inbound messages")?;
         say("stopped; every answered request is committed");
-        // The checkpoint to keep, as after every command that writes the ledger.
-        let head = shared.lock().map(|l| l.head());
-        if let Ok(Ok(head)) = head {
-            say(&super::head_line(head.as_ref()));
-        }
         anyhow::Ok(())
     })?;
+    // The checkpoint to keep, as after every command that writes the ledger. Read outside the
+    // runtime: the PostgreSQL client blocks on a runtime of its own.
+    let head = shared.lock().map(|l| l.head());
+    if let Ok(Ok(head)) = head {
+        say(&super::head_line(head.as_ref()));
+    }
     Ok(ExitStatus::Success)
 }
 
