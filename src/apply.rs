@@ -136,6 +136,46 @@ impl RowTotals {
 }
 
 impl CampaignReport {
+    /// Rows left pending for a later run: held when read (quiet hours, time zone, state
+    /// rules, frequency caps) or at send time, which are one number to the reader.
+    pub(crate) fn held(&self) -> u64 {
+        [
+            "held",
+            "held_quiet_hours",
+            "held_no_timezone",
+            "held_quiet_hours_zone_from_number",
+            "held_state_quiet_hours",
+            "held_zone_unknown",
+            "held_frequency_cap",
+        ]
+        .iter()
+        .map(|k| self.get(k))
+        .sum()
+    }
+
+    /// The one-line outcome: `sent 7 · held 1`, or `nothing sent`.
+    pub(crate) fn summary(&self) -> String {
+        let parts: Vec<String> = [
+            ("sent", self.get("sent")),
+            ("failed", self.get("failed")),
+            ("unknown", self.get("unknown")),
+            ("pending", self.get("pending")),
+            ("held", self.held()),
+            ("before_schedule", self.get("before_schedule")),
+            ("suppressed", self.get("suppressed")),
+            ("not_started", self.get("not_started")),
+        ]
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+        if parts.is_empty() {
+            "nothing sent".to_owned()
+        } else {
+            parts.join(" · ")
+        }
+    }
+
     fn add(&mut self, key: &str, n: u64) {
         *self.counts.entry(key.to_owned()).or_default() += n;
     }

@@ -170,34 +170,7 @@ fn print_report(report: &ApplyReport, json: bool, printer: &Printer) -> anyhow::
                 );
                 continue;
             }
-            let mut parts: Vec<String> = Vec::new();
-            // Rows held when read (quiet hours, no time zone) and rows held at send time
-            // are one number to the reader: they stay pending for a later run.
-            let held = r.get("held")
-                + r.get("held_quiet_hours")
-                + r.get("held_no_timezone")
-                + r.get("held_quiet_hours_zone_from_number")
-                + r.get("held_state_quiet_hours")
-                + r.get("held_zone_unknown")
-                + r.get("held_frequency_cap");
-            for (k, n) in [
-                ("sent", r.get("sent")),
-                ("failed", r.get("failed")),
-                ("unknown", r.get("unknown")),
-                ("pending", r.get("pending")),
-                ("held", held),
-                ("before_schedule", r.get("before_schedule")),
-                ("suppressed", r.get("suppressed")),
-                ("not_started", r.get("not_started")),
-            ] {
-                if n > 0 {
-                    parts.push(format!("{k} {n}"));
-                }
-            }
-            if parts.is_empty() {
-                parts.push("nothing sent".into());
-            }
-            let _ = writeln!(out, "{:<32} {}", r.campaign, parts.join(" · "));
+            let _ = writeln!(out, "{:<32} {}", r.campaign, r.summary());
         }
         let _ = writeln!(out, "run {run_id}: {outcome}");
         printer.out(&out)?;

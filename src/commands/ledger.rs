@@ -2,9 +2,6 @@
 
 use std::fmt::Write as _;
 
-use anyhow::Context as _;
-use std::io::Write as _;
-
 use crate::ExitStatus;
 use crate::cli::{ExportFormat, Format, GlobalArgs, LedgerCommand};
 use crate::output::Printer;
@@ -20,28 +17,8 @@ pub(crate) fn run(
     }
     let key = settings.ledger_key()?;
     if let LedgerCommand::Migrate(args) = cmd {
-        let from = herald_ledger::LedgerLocation::parse(&args.from)?;
-        let to = herald_ledger::LedgerLocation::parse(&args.to)?;
-        // Opening a SQLite path creates it: a mistyped source must not become an empty ledger.
-        if let Some(path) = from.sqlite_path() {
-            anyhow::ensure!(
-                path.is_file(),
-                "no ledger at {}: check the --from path",
-                path.display()
-            );
-        }
-        if let Some(dir) = to.sqlite_path().and_then(std::path::Path::parent) {
-            fs_err::create_dir_all(dir)?;
-        }
-        let source = from.open(&key).with_context(|| format!("opening {from}"))?;
-        let mut target = to.open(&key).with_context(|| format!("opening {to}"))?;
-        let report = herald_ledger::migrate_ledger(source.as_ref(), target.as_mut())
-            .with_context(|| format!("migrating {from} to {to}"))?;
-        let after = target.verify()?;
-        anyhow::ensure!(
-            after.ok,
-            "the migrated ledger at {to} fails verification; discard it"
-        );
+        let (report, target, from, to) =
+            crate::engine::ledger::migrate(&args.from, &args.to, &key)?;
         let rows: u64 = report.tables.values().sum();
         printer.out(&format!(
             "migrated {rows} rows from {from} to {to}: {} events, {} sends, {} suppressions verified on both sides\n",
@@ -105,66 +82,12 @@ pub(crate) fn run(
         }
         LedgerCommand::Export(args) => {
             let out = std::io::BufWriter::new(printer.stream());
-            let campaign = args.campaign.as_deref();
-            let n = match args.format {
-                ExportFormat::Csv => {
-                    let mut w = csv::Writer::from_writer(out);
-                    // Header cells are constant and safe.
-                    w.write_record([
-                        "campaign",
-                        "row_key",
-                        "recipient",
-                        "masked",
-                        "channel",
-                        "state",
-                        "attempts",
-                        "template_hash",
-                        "message_id",
-                        "conversation_id",
-                        "error_code",
-                        "git_commit",
-                        "receipt_status",
-                        "updated_at",
-                    ])?;
-                    let n = ledger.export(campaign, &mut |row| {
-                        let opt = |o: &Option<String>| o.clone().unwrap_or_default();
-                        w.write_record(
-                            [
-                                row.campaign.clone(),
-                                row.row_key.clone(),
-                                row.recipient.as_str().to_owned(),
-                                row.masked.clone(),
-                                row.channel.as_str().to_owned(),
-                                row.state.as_str().to_owned(),
-                                row.attempts.to_string(),
-                                row.template_hash.clone(),
-                                opt(&row.message_id),
-                                opt(&row.conversation_id),
-                                opt(&row.error_code),
-                                opt(&row.git_commit),
-                                opt(&row.receipt_status),
-                                row.updated_at.to_string(),
-                            ]
-                            .iter()
-                            .map(|cell| crate::engine::ledger::spreadsheet_safe(cell).into_owned()),
-                        )
-                        .map_err(|e| herald_ledger::LedgerError::Io(std::io::Error::other(e)))
-                    })?;
-                    w.flush()?;
-                    n
-                }
-                ExportFormat::Jsonl => {
-                    let mut out = out;
-                    let n = ledger.export(campaign, &mut |row| {
-                        serde_json::to_writer(&mut out, &row)
-                            .map_err(std::io::Error::other)
-                            .and_then(|()| out.write_all(b"\n"))
-                            .map_err(herald_ledger::LedgerError::Io)
-                    })?;
-                    out.flush()?;
-                    n
-                }
-            };
+            let n = crate::engine::ledger::export(
+                ledger.as_ref(),
+                args.campaign.as_deref(),
+                args.format == ExportFormat::Csv,
+                out,
+            )?;
             printer.info(&format!("exported {n} rows"));
             Ok(ExitStatus::Success)
         }

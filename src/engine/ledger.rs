@@ -44,6 +44,108 @@ pub(crate) fn keygen(settings: &EnvSettings) -> anyhow::Result<Keygen> {
     })
 }
 
+/// `herald ledger migrate`: copies every table from one ledger to another (which must then
+/// verify). A missing SQLite source is refused, never created empty.
+pub(crate) fn migrate(
+    from: &str,
+    to: &str,
+    key: &herald_ledger::LedgerKey,
+) -> anyhow::Result<(
+    herald_ledger::MigrateReport,
+    Box<dyn herald_ledger::Ledger>,
+    herald_ledger::LedgerLocation,
+    herald_ledger::LedgerLocation,
+)> {
+    let from = herald_ledger::LedgerLocation::parse(from)?;
+    let to = herald_ledger::LedgerLocation::parse(to)?;
+    // Opening a SQLite path creates it: a mistyped source must not become an empty ledger.
+    if let Some(path) = from.sqlite_path() {
+        anyhow::ensure!(
+            path.is_file(),
+            "no ledger at {}: check the --from path",
+            path.display()
+        );
+    }
+    if let Some(dir) = to.sqlite_path().and_then(std::path::Path::parent) {
+        fs_err::create_dir_all(dir)?;
+    }
+    let source = from.open(key).with_context(|| format!("opening {from}"))?;
+    let mut target = to.open(key).with_context(|| format!("opening {to}"))?;
+    let report = herald_ledger::migrate_ledger(source.as_ref(), target.as_mut())
+        .with_context(|| format!("migrating {from} to {to}"))?;
+    let after = target.verify()?;
+    anyhow::ensure!(
+        after.ok,
+        "the migrated ledger at {to} fails verification; discard it"
+    );
+    Ok((report, target, from, to))
+}
+
+/// Writes every send row (or one campaign's) to `out` as CSV (cells quoted against formula
+/// injection) or JSON lines; returns the row count.
+pub(crate) fn export(
+    ledger: &dyn herald_ledger::Ledger,
+    campaign: Option<&str>,
+    as_csv: bool,
+    mut out: impl std::io::Write,
+) -> anyhow::Result<u64> {
+    Ok(if as_csv {
+        let mut w = csv::Writer::from_writer(out);
+        // Header cells are constant and safe.
+        w.write_record([
+            "campaign",
+            "row_key",
+            "recipient",
+            "masked",
+            "channel",
+            "state",
+            "attempts",
+            "template_hash",
+            "message_id",
+            "conversation_id",
+            "error_code",
+            "git_commit",
+            "receipt_status",
+            "updated_at",
+        ])?;
+        let n = ledger.export(campaign, &mut |row| {
+            let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+            w.write_record(
+                [
+                    row.campaign.clone(),
+                    row.row_key.clone(),
+                    row.recipient.as_str().to_owned(),
+                    row.masked.clone(),
+                    row.channel.as_str().to_owned(),
+                    row.state.as_str().to_owned(),
+                    row.attempts.to_string(),
+                    row.template_hash.clone(),
+                    opt(&row.message_id),
+                    opt(&row.conversation_id),
+                    opt(&row.error_code),
+                    opt(&row.git_commit),
+                    opt(&row.receipt_status),
+                    row.updated_at.to_string(),
+                ]
+                .iter()
+                .map(|cell| spreadsheet_safe(cell).into_owned()),
+            )
+            .map_err(|e| herald_ledger::LedgerError::Io(std::io::Error::other(e)))
+        })?;
+        w.flush()?;
+        n
+    } else {
+        let n = ledger.export(campaign, &mut |row| {
+            serde_json::to_writer(&mut out, &row)
+                .map_err(std::io::Error::other)
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(herald_ledger::LedgerError::Io)
+        })?;
+        out.flush()?;
+        n
+    })
+}
+
 /// CSV injection (OWASP "CSV Injection"): a spreadsheet runs a cell that begins with `=`,
 /// `+`, `-` or `@` (or a tab or carriage return, which some spreadsheets skip before
 /// such a character) as a formula. Row keys, message ids and error codes come from
