@@ -46,8 +46,39 @@ pub struct SmsInfo {
     pub non_gsm: Vec<char>,
 }
 
+/// Septets of each ASCII character in GSM-7 (0: not in the alphabet), read off the two tables
+/// above at compile time: a message is mostly ASCII, and a linear search of the table per
+/// character was the plan's hottest loop.
+const ASCII_SEPTETS: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let basic = GSM_BASIC.as_bytes();
+    let mut i = 0;
+    while i < basic.len() {
+        // Bytes of multi-byte UTF-8 sequences are all >= 0x80: only ASCII characters land here.
+        if basic[i] < 0x80 {
+            table[basic[i] as usize] = 1;
+        }
+        i += 1;
+    }
+    let extension = GSM_EXTENSION.as_bytes();
+    let mut i = 0;
+    while i < extension.len() {
+        if extension[i] < 0x80 {
+            table[extension[i] as usize] = 2;
+        }
+        i += 1;
+    }
+    table
+};
+
+/// Septets `c` takes in GSM-7, or `None` when it needs UCS-2.
 fn gsm_cost(c: char) -> Option<usize> {
-    if GSM_BASIC.contains(c) {
+    if c.is_ascii() {
+        match ASCII_SEPTETS[c as usize] {
+            0 => None,
+            n => Some(usize::from(n)),
+        }
+    } else if GSM_BASIC.contains(c) {
         Some(1)
     } else if GSM_EXTENSION.contains(c) {
         Some(2)
@@ -59,36 +90,38 @@ fn gsm_cost(c: char) -> Option<usize> {
 /// Measures an SMS text.
 pub fn analyze_sms(text: &str) -> SmsInfo {
     let chars = text.encode_utf16().count();
-    let non_gsm: Vec<char> = {
-        let mut v: Vec<char> = text.chars().filter(|c| gsm_cost(*c).is_none()).collect();
-        v.sort_unstable();
-        v.dedup();
-        v.truncate(5);
-        v
-    };
-    if non_gsm.is_empty() {
-        let costs: Vec<usize> = text.chars().map(|c| gsm_cost(c).unwrap_or(1)).collect();
-        let units = costs.iter().sum();
+    let gsm_units = text
+        .chars()
+        .try_fold(0usize, |units, c| gsm_cost(c).map(|n| units + n));
+    if let Some(units) = gsm_units {
         SmsInfo {
             encoding: Encoding::Gsm7,
             chars,
             units,
-            segments: pack(&costs, units, 160, 153),
-            non_gsm,
+            segments: pack(
+                text.chars().map(|c| gsm_cost(c).unwrap_or(1)),
+                units,
+                160,
+                153,
+            ),
+            non_gsm: Vec::new(),
         }
     } else {
-        let costs: Vec<usize> = text.chars().map(char::len_utf16).collect();
+        let mut non_gsm: Vec<char> = text.chars().filter(|c| gsm_cost(*c).is_none()).collect();
+        non_gsm.sort_unstable();
+        non_gsm.dedup();
+        non_gsm.truncate(5);
         SmsInfo {
             encoding: Encoding::Ucs2,
             chars,
             units: chars,
-            segments: pack(&costs, chars, 70, 67),
+            segments: pack(text.chars().map(char::len_utf16), chars, 70, 67),
             non_gsm,
         }
     }
 }
 
-fn pack(costs: &[usize], total: usize, single: usize, multi: usize) -> usize {
+fn pack(costs: impl Iterator<Item = usize>, total: usize, single: usize, multi: usize) -> usize {
     if total == 0 {
         return 1;
     }
@@ -97,7 +130,7 @@ fn pack(costs: &[usize], total: usize, single: usize, multi: usize) -> usize {
     }
     let mut segments = 1;
     let mut used = 0;
-    for &c in costs {
+    for c in costs {
         if used + c > multi {
             segments += 1;
             used = 0;
@@ -110,6 +143,25 @@ fn pack(costs: &[usize], total: usize, single: usize, multi: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table lookup answers exactly as searching the two tables does, for every character
+    /// of the Basic Multilingual Plane and a few beyond it.
+    #[test]
+    fn septet_lookup_matches_the_tables() {
+        fn by_search(c: char) -> Option<usize> {
+            if GSM_BASIC.contains(c) {
+                Some(1)
+            } else if GSM_EXTENSION.contains(c) {
+                Some(2)
+            } else {
+                None
+            }
+        }
+        let beyond = ['\u{1F600}', '\u{10FFFF}', '\u{1D11E}'];
+        for c in (0..=0xFFFFu32).filter_map(char::from_u32).chain(beyond) {
+            assert_eq!(gsm_cost(c), by_search(c), "{:?} U+{:04X}", c, c as u32);
+        }
+    }
 
     #[test]
     fn gsm_boundaries() {
