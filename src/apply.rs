@@ -470,7 +470,10 @@ impl Executor<'_> {
         let rules = crate::local_time::LocalRules::for_campaign(self.ws, campaign);
         let mut decider = RowDecider::new(campaign, rules, template.channel, &facts, cap)
             .resend_unknown(self.options.resend_unknown)
-            .frequency_caps(&self.ws.project.policy.frequency_caps, template.category);
+            .frequency_caps(
+                crate::spec::caps::CapRules::of(&self.ws.project.policy),
+                template.category,
+            );
         // The audience must still be the reviewed file: a new export that landed after the
         // plan (or during a confirmation prompt) is not sent under the old review.
         let audience = &self.ws.audiences[&campaign.audience];
@@ -569,7 +572,7 @@ impl Executor<'_> {
         }
         *batches += 1;
         let channel = ledger_channel(template.channel);
-        let policy_caps = &self.ws.project.policy.frequency_caps;
+        let cap_rules = crate::spec::caps::CapRules::of(&self.ws.project.policy);
         let claims: Vec<Claim> = batch
             .iter()
             .map(|r| {
@@ -582,10 +585,10 @@ impl Executor<'_> {
                     template_hash: template.hash.to_string(),
                     category: Some(template.category.as_str().to_owned()),
                     caps: ledger_caps(
-                        policy_caps,
+                        cap_rules,
                         template.channel,
                         template.category,
-                        &normalized,
+                        r.place.state,
                     ),
                 }
             })
@@ -978,13 +981,13 @@ fn short_reason(e: &ApiError) -> String {
 /// The frequency caps one message must respect, in the ledger's form: the claim counts the
 /// recipient's sends of the same channel and category in every campaign against each.
 fn ledger_caps(
-    policy: &[crate::spec::caps::FrequencyCap],
+    rules: crate::spec::caps::CapRules<'_>,
     channel: crate::spec::Channel,
     category: crate::spec::Category,
-    normalized: &str,
+    state: Option<crate::spec::state_rules::StateCode>,
 ) -> Vec<herald_ledger::FrequencyCap> {
-    let e164 = (channel == crate::spec::Channel::Sms).then_some(normalized);
-    crate::spec::caps::applicable_caps(policy, channel, category, e164)
+    rules
+        .applicable(channel, category, state)
         .into_iter()
         .map(|c| herald_ledger::FrequencyCap {
             max: c.max,

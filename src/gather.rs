@@ -236,30 +236,6 @@ impl observed::LedgerFacts for CampaignFacts {
     }
 }
 
-/// The longest window of any cap that can hold a message of `channel` and `category`: the
-/// policy's caps and, for marketing SMS, every built-in state cap.
-fn longest_cap_window(
-    policy: &[crate::spec::caps::FrequencyCap],
-    channel: Channel,
-    category: crate::spec::Category,
-) -> Option<jiff::SignedDuration> {
-    let states = (channel == Channel::Sms && category == crate::spec::Category::Marketing)
-        .then(|| {
-            herald_numbering::STATE_RULES
-                .iter()
-                .filter_map(|r| crate::spec::caps::state_cap(r.state))
-        })
-        .into_iter()
-        .flatten();
-    policy
-        .iter()
-        .filter(|c| c.channel == channel && c.category == category)
-        .map(|c| c.limit)
-        .chain(states)
-        .map(|c| c.per)
-        .max()
-}
-
 /// The recipients' recent sends that frequency caps count for `campaign` at `now` (the real
 /// clock: send times are real), in one query over the longest cap window (nothing when no cap
 /// applies to its template).
@@ -270,11 +246,9 @@ fn recent_sends(
     now: jiff::Timestamp,
 ) -> anyhow::Result<HashMap<RecipientId, Vec<i64>>> {
     let template = &ws.templates[&campaign.template];
-    let Some(window) = longest_cap_window(
-        &ws.project.policy.frequency_caps,
-        template.channel,
-        template.category,
-    ) else {
+    let Some(window) = crate::spec::caps::CapRules::of(&ws.project.policy)
+        .longest_window(template.channel, template.category)
+    else {
         return Ok(HashMap::new());
     };
     let since = now.checked_sub(window).unwrap_or(jiff::Timestamp::MIN);

@@ -190,9 +190,9 @@ pub struct RowClassifier<'w> {
     consent_col: Option<usize>,
     seen_keys: FpMap,
     seen_addresses: FpMap,
-    tz_cache: HashMap<String, Option<TimeZone>>,
+    tz_cache: foldhash::HashMap<String, Option<TimeZone>>,
     /// Candidate zone sets of phone prefixes, keyed by the address of the static set.
-    number_zones: HashMap<usize, Arc<[TimeZone]>>,
+    number_zones: foldhash::HashMap<usize, Arc<[TimeZone]>>,
     values: BTreeMap<String, String>,
     known: Option<KnownKeys<'w>>,
     /// Non-fatal notes about kept rows (unknown time zone, odd consent values).
@@ -283,8 +283,8 @@ impl<'w> RowClassifier<'w> {
             consent_col,
             seen_keys: FpMap::default(),
             seen_addresses: FpMap::default(),
-            tz_cache: HashMap::new(),
-            number_zones: HashMap::new(),
+            tz_cache: foldhash::HashMap::default(),
+            number_zones: foldhash::HashMap::default(),
             values: BTreeMap::new(),
             known: None,
             notes: Vec::new(),

@@ -2,7 +2,6 @@
 //! list, the schedule, quiet hours and the per-apply cap. The same [`RowDecider`] drives
 //! `apply`, so the plan and the run can never disagree about a row.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -16,13 +15,13 @@ use super::{
 use crate::local_time::{LocalRules, RowZones, timing};
 use crate::messages::{Message, Recipient, Row, SkipReason};
 use crate::schedule::Timing;
-use crate::spec::caps::{FrequencyCap, applicable_caps};
+use crate::spec::caps::CapRules;
 use crate::spec::model::{Campaign, Workspace};
 use crate::spec::state_rules::StateCode;
 use crate::spec::{Category, Channel, DedupeBy};
 
 /// Timings by (zone-set address, state), each with the zone set it was computed for.
-type TimingMemo = HashMap<(usize, Option<StateCode>), (Arc<[TimeZone]>, Timing)>;
+type TimingMemo = foldhash::HashMap<(usize, Option<StateCode>), (Arc<[TimeZone]>, Timing)>;
 
 /// What happens to one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,14 +100,8 @@ pub struct RowDecider<'a, F: LedgerFacts> {
     /// holds its zone set, so the address in the key cannot be reused while it is cached.
     memo: TimingMemo,
     memo_now: Option<Timestamp>,
-    caps: FrequencyCaps<'a>,
-}
-
-/// The frequency caps a decider checks: the policy's, and the state caps of marketing SMS.
-#[derive(Default)]
-struct FrequencyCaps<'a> {
-    policy: &'a [FrequencyCap],
-    category: Option<Category>,
+    /// The frequency caps checked, and the category of the campaign's messages.
+    caps: Option<(CapRules<'a>, Category)>,
 }
 
 impl<'a, F: LedgerFacts> RowDecider<'a, F> {
@@ -132,20 +125,18 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             eligible: 0,
             resend_unknown: false,
             last_recipient: None,
-            caps: FrequencyCaps::default(),
-            memo: HashMap::new(),
+            caps: None,
+            memo: TimingMemo::default(),
             memo_now: None,
         }
     }
 
-    /// Holds rows over a frequency cap (`policy.frequency_caps`, and a state's cap for a
-    /// marketing SMS), counting the ledger's recent sends of `category` across campaigns.
+    /// Holds rows over a frequency cap (`policy.frequency_caps`, and the cap of the
+    /// recipient's state rule), counting the ledger's recent sends of `category` across
+    /// campaigns.
     #[must_use]
-    pub fn frequency_caps(mut self, policy: &'a [FrequencyCap], category: Category) -> Self {
-        self.caps = FrequencyCaps {
-            policy,
-            category: Some(category),
-        };
+    pub fn frequency_caps(mut self, rules: CapRules<'a>, category: Category) -> Self {
+        self.caps = Some((rules, category));
         self
     }
 
@@ -214,12 +205,10 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             other => return RowDecision::Wait(other),
         }
         let mut rid = rid;
-        if let Some(category) = self.caps.category
+        if let Some((rules, category)) = self.caps
             && self.facts.any_recent_sends()
         {
-            let normalized = r.address.normalized();
-            let e164 = (self.channel == Channel::Sms).then_some(normalized.as_str());
-            let limits = applicable_caps(self.caps.policy, self.channel, category, e164);
+            let limits = rules.applicable(self.channel, category, r.place.state);
             if !limits.is_empty() {
                 let id = rid.take().unwrap_or_else(|| self.recipient_id(r));
                 let opens = cap_opening(
@@ -306,7 +295,7 @@ pub fn plan_campaign<F: LedgerFacts>(
     let cap = ws.project.policy.max_recipients_per_apply;
     let rules = LocalRules::for_campaign(ws, campaign);
     let mut decider = RowDecider::new(campaign, rules, template.channel, facts, cap)
-        .frequency_caps(&ws.project.policy.frequency_caps, template.category);
+        .frequency_caps(CapRules::of(&ws.project.policy), template.category);
     let mut zones = ZonePlacement::default();
     let mut counts = Counts::default();
     let mut read = 0u64;

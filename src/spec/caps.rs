@@ -2,13 +2,15 @@
 //! and the built-in state caps, as the limits that apply to one message.
 //!
 //! Owns: the cap document, its validated form, the `per` duration syntax and
-//! [`applicable_caps`]. Pure: the ledger counts and enforces them inside the claim
+//! [`CapRules`], the caps that apply to one message. Pure: the ledger counts and enforces them inside the claim
 //! transaction; the plan counts rows they hold.
 
 use jiff::SignedDuration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::model::Policy;
+use super::state_rules::{StateCode, StateRules};
 use super::{Category, Channel};
 
 impl Category {
@@ -102,40 +104,84 @@ pub fn validate_cap(doc: &FrequencyCapDoc) -> Result<FrequencyCap, (&'static str
     })
 }
 
-/// The built-in cap of a US state's telephone-solicitation law, for marketing messages to a
-/// number registered there (Fla. Stat. § 501.616(6)(b), Okla. Stat. tit. 15 § 775C.1 et seq.,
-/// Md. Code, Com. Law § 14-4502: 3 per 24 h; see `docs/compliance.md`).
-pub fn state_cap(state: &str) -> Option<CapLimit> {
-    herald_numbering::state_rule(state)
-        .and_then(|r| r.cap)
-        .map(|c| CapLimit {
-            max: c.max,
-            per: c.per,
-        })
+/// The caps that can hold a message: `policy.frequency_caps`, and the cap of the recipient's
+/// state rule (built in, or as `policy.state_rules` overrides, adds or turns it off) for an SMS
+/// whose category the state rules cover (`policy.state_rules_apply_to`, marketing by default).
+///
+/// State caps come from telephone-solicitation statutes (Fla. Stat. § 501.616(6)(b), Okla.
+/// Stat. tit. 15 § 775C.1 et seq., Md. Code, Com. Law § 14-4502: 3 per 24 h; see
+/// `docs/compliance.md`), which reach calls and texts, not email: an email has no state cap.
+#[derive(Debug, Clone, Copy)]
+pub struct CapRules<'a> {
+    policy: &'a [FrequencyCap],
+    states: &'a StateRules,
 }
 
-/// Every cap that limits one message: the policy's caps for its channel and category, and,
-/// for a marketing SMS, the cap of the US state its number is registered in.
-pub fn applicable_caps(
-    policy: &[FrequencyCap],
-    channel: Channel,
-    category: Category,
-    e164: Option<&str>,
-) -> Vec<CapLimit> {
-    let mut caps: Vec<CapLimit> = policy
-        .iter()
-        .filter(|c| c.channel == channel && c.category == category)
-        .map(|c| c.limit)
-        .collect();
-    if channel == Channel::Sms
-        && category == Category::Marketing
-        && let Some(cap) = e164
-            .and_then(herald_numbering::us_state)
-            .and_then(state_cap)
-    {
-        caps.push(cap);
+impl<'a> CapRules<'a> {
+    /// The policy's caps and the state rules' caps.
+    pub fn new(policy: &'a [FrequencyCap], states: &'a StateRules) -> Self {
+        Self { policy, states }
     }
-    caps
+
+    /// The caps of a workspace's policy.
+    pub fn of(policy: &'a Policy) -> Self {
+        Self::new(&policy.frequency_caps, &policy.state_rules)
+    }
+
+    fn state_caps_apply(&self, channel: Channel, category: Category) -> bool {
+        channel == Channel::Sms && self.states.applies_to(category)
+    }
+
+    fn policy_caps(
+        &self,
+        channel: Channel,
+        category: Category,
+    ) -> impl Iterator<Item = CapLimit> + '_ {
+        self.policy
+            .iter()
+            .filter(move |c| c.channel == channel && c.category == category)
+            .map(|c| c.limit)
+    }
+
+    /// Every cap that limits one message of `channel` and `category` to a recipient in
+    /// `state` (the audience's `state` value, else the number's): the policy's caps for that
+    /// channel and category, then the state's cap when the state rules cover the message.
+    pub fn applicable(
+        &self,
+        channel: Channel,
+        category: Category,
+        state: Option<StateCode>,
+    ) -> Vec<CapLimit> {
+        let mut caps: Vec<CapLimit> = self.policy_caps(channel, category).collect();
+        if self.state_caps_apply(channel, category)
+            && let Some(cap) = state.and_then(|s| self.states.get(s)).and_then(|r| r.cap)
+        {
+            caps.push(CapLimit {
+                max: cap.max,
+                per: cap.per,
+            });
+        }
+        caps
+    }
+
+    /// The longest window of any cap that can hold a message of `channel` and `category`,
+    /// whatever its recipient's state: how far back the ledger's sends must be read.
+    pub fn longest_window(&self, channel: Channel, category: Category) -> Option<SignedDuration> {
+        let states = self
+            .state_caps_apply(channel, category)
+            .then(|| {
+                self.states
+                    .rules
+                    .values()
+                    .filter_map(|r| r.cap.map(|c| c.per))
+            })
+            .into_iter()
+            .flatten();
+        self.policy_caps(channel, category)
+            .map(|c| c.per)
+            .chain(states)
+            .max()
+    }
 }
 
 #[cfg(test)]
@@ -162,54 +208,121 @@ mod tests {
         }
     }
 
-    #[test]
-    fn caps_apply_by_channel_category_and_state() {
-        let policy = [FrequencyCap {
+    fn code(s: &str) -> Option<StateCode> {
+        StateCode::parse(s)
+    }
+
+    fn weekly() -> [FrequencyCap; 1] {
+        [FrequencyCap {
             channel: Channel::Sms,
             category: Category::Marketing,
             limit: CapLimit {
                 max: 5,
                 per: SignedDuration::from_hours(168),
             },
-        }];
-        let day = CapLimit {
-            max: 3,
-            per: SignedDuration::from_hours(24),
-        };
-        // Florida (305): the policy cap and the state's.
+        }]
+    }
+
+    const DAY: CapLimit = CapLimit {
+        max: 3,
+        per: SignedDuration::from_hours(24),
+    };
+
+    #[test]
+    fn caps_apply_by_channel_category_and_state() {
+        let policy = weekly();
+        let states = StateRules::built_in();
+        let rules = CapRules::new(&policy, &states);
+        let (sms, email) = (Channel::Sms, Channel::Email);
+        let (marketing, transactional) = (Category::Marketing, Category::Transactional);
+        // Florida: the policy cap and the state's; so for Oklahoma and Maryland.
+        for state in ["FL", "OK", "MD"] {
+            assert_eq!(
+                rules.applicable(sms, marketing, code(state)),
+                [policy[0].limit, DAY],
+                "{state}"
+            );
+        }
+        // New York, or no state: no state cap.
         assert_eq!(
-            applicable_caps(
-                &policy,
-                Channel::Sms,
-                Category::Marketing,
-                Some("+13055550100")
-            ),
-            [policy[0].limit, day]
-        );
-        // New York (212): no state cap.
-        assert_eq!(
-            applicable_caps(
-                &policy,
-                Channel::Sms,
-                Category::Marketing,
-                Some("+12125550100")
-            ),
+            rules.applicable(sms, marketing, code("NY")),
             [policy[0].limit]
         );
-        // Transactional and email: neither.
-        assert!(
-            applicable_caps(
-                &policy,
-                Channel::Sms,
-                Category::Transactional,
-                Some("+13055550100")
-            )
-            .is_empty()
+        assert_eq!(rules.applicable(sms, marketing, None), [policy[0].limit]);
+        // Transactional and email: neither (state laws reach calls and texts, not email).
+        assert!(rules.applicable(sms, transactional, code("FL")).is_empty());
+        assert!(rules.applicable(email, marketing, code("FL")).is_empty());
+        assert_eq!(
+            rules.longest_window(sms, marketing),
+            Some(SignedDuration::from_hours(168))
         );
-        assert!(applicable_caps(&policy, Channel::Email, Category::Marketing, None).is_empty());
-        for state in ["FL", "OK", "MD"] {
-            assert_eq!(state_cap(state), Some(day), "{state}");
-        }
-        assert_eq!(state_cap("NY"), None);
+        assert_eq!(
+            CapRules::new(&[], &states).longest_window(sms, marketing),
+            Some(SignedDuration::from_hours(24))
+        );
+        assert_eq!(
+            CapRules::new(&[], &states).longest_window(email, marketing),
+            None
+        );
+        assert_eq!(rules.longest_window(sms, transactional), None);
+    }
+
+    /// `policy.state_rules` decides the state caps: an override replaces the built-in cap, an
+    /// added state brings its own, `none` removes one, and `state_rules_apply_to` extends them
+    /// to transactional texts.
+    #[test]
+    fn configured_state_rules_set_the_state_caps() {
+        let yaml = r#"
+FL: { cap: { max: 1, per: 2d } }
+MD: none
+NV:
+  window: { start: "09:00", end: "20:00" }
+  cap: { max: 2, per: 12h }
+  citation: "a statute"
+"#;
+        let overrides: std::collections::BTreeMap<
+            String,
+            super::super::state_rules::StateRuleEntryDoc,
+        > = serde_saphyr::from_str(yaml).unwrap();
+        let states = StateRules::configured(
+            &overrides,
+            Some(&[Category::Marketing, Category::Transactional]),
+        )
+        .unwrap();
+        let rules = CapRules::new(&[], &states);
+        let sms = Channel::Sms;
+        let one_in_two_days = CapLimit {
+            max: 1,
+            per: SignedDuration::from_hours(48),
+        };
+        let two_in_twelve_hours = CapLimit {
+            max: 2,
+            per: SignedDuration::from_hours(12),
+        };
+        assert_eq!(
+            rules.applicable(sms, Category::Marketing, code("FL")),
+            [one_in_two_days]
+        );
+        assert_eq!(
+            rules.applicable(sms, Category::Transactional, code("FL")),
+            [one_in_two_days]
+        );
+        assert_eq!(
+            rules.applicable(sms, Category::Marketing, code("NV")),
+            [two_in_twelve_hours]
+        );
+        assert!(
+            rules
+                .applicable(sms, Category::Marketing, code("MD"))
+                .is_empty()
+        );
+        assert_eq!(
+            rules.applicable(sms, Category::Marketing, code("OK")),
+            [DAY]
+        );
+        assert_eq!(
+            rules.longest_window(sms, Category::Transactional),
+            Some(SignedDuration::from_hours(48))
+        );
     }
 }

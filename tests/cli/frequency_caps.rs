@@ -129,3 +129,95 @@ fn an_invalid_cap_is_reported_at_its_line() {
         "{all}"
     );
 }
+
+/// A one-campaign workspace of `rows` (id, phone, state), with `policy` in herald.yaml and the
+/// audience's `state` column.
+fn state_workspace(policy: &str, rows: &[(&str, &str, &str)]) -> TestWorkspace {
+    let ws = TestWorkspace::fixture("base");
+    std::fs::remove_file(ws.path().join("campaigns/notify.yaml")).unwrap();
+    std::fs::remove_file(ws.path().join("campaigns/shipped.yaml")).unwrap();
+    let mut csv = String::from("id,phone,tz,opt_in,code,st\n");
+    for (id, phone, state) in rows {
+        let _ = writeln!(csv, "{id},{phone},America/New_York,yes,SAVE20,{state}");
+    }
+    ws.write(
+        "herald.yaml",
+        &format!(
+            "environments:\n  sandbox: {{ target: sandbox }}\ndefault_environment: sandbox\npolicy:\n{policy}"
+        ),
+    )
+    .write("templates/promo.yaml", PROMO)
+    .write("campaigns/a-promo.yaml", &campaign("a-promo", "a-list"))
+    .write(
+        "campaigns/a-list.yaml",
+        &format!("{}state: st\n", audience_doc("a-list")),
+    )
+    .write("campaigns/data/a-list.csv", &csv);
+    ws
+}
+
+/// Applies `ws` against a local sandbox at [`NOW`]: the sandbox, the messages it received per
+/// address, and the apply output.
+fn apply_and_count(
+    ws: &TestWorkspace,
+) -> (
+    LocalSandbox,
+    std::collections::BTreeMap<String, usize>,
+    String,
+) {
+    let sb = LocalSandbox::start(ws);
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["apply", "--auto-approve"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    let got = sb.per_address();
+    (sb, got, format!("{out}\n{err}"))
+}
+
+/// `policy.state_rules` decides the state caps that are enforced: Florida's cap lowered to one
+/// per 24 h holds the second message to a Florida number, and a state added with its own cap
+/// (here New York, two per 24 h) holds the third to a New York number.
+#[test]
+fn a_state_rule_cap_in_herald_yaml_is_the_one_enforced() {
+    let ws = state_workspace(
+        "  state_rules:\n    FL: { cap: { max: 1, per: 24h } }\n    NY:\n      window: { start: \"08:00\", end: \"21:00\" }\n      cap: { max: 2, per: 24h }\n      citation: \"house rule for the test\"\n",
+        &[
+            ("A-1", FL, ""),
+            ("A-2", FL, ""),
+            ("A-3", NY, ""),
+            ("A-4", NY, ""),
+            ("A-5", NY, ""),
+        ],
+    );
+    let (_sb, got, out) = apply_and_count(&ws);
+    assert_eq!(got.get(FL), Some(&1), "{got:?}\n{out}");
+    assert_eq!(got.get(NY), Some(&2), "{got:?}\n{out}");
+    let (code, out, err) = run(ws.herald().env("HERALD_NOW", NOW).arg("plan"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("held by frequency cap 2"), "{out}");
+}
+
+/// The audience's `state` column places the recipient for the cap as it does for the window:
+/// a New York number whose row says FL gets Florida's three per 24 h; the same number without
+/// a state gets all four of its rows (no New York cap).
+#[test]
+fn the_audience_state_column_chooses_the_state_cap() {
+    const NY2: &str = "+12125550177";
+    let ws = state_workspace(
+        "  max_recipients_per_apply: 100\n",
+        &[
+            ("A-1", NY, "FL"),
+            ("A-2", NY, "FL"),
+            ("A-3", NY, "FL"),
+            ("A-4", NY, "FL"),
+            ("B-1", NY2, ""),
+            ("B-2", NY2, ""),
+            ("B-3", NY2, ""),
+            ("B-4", NY2, ""),
+        ],
+    );
+    let (_sb, got, out) = apply_and_count(&ws);
+    assert_eq!(got.get(NY), Some(&3), "{got:?}\n{out}");
+    assert_eq!(got.get(NY2), Some(&4), "{got:?}\n{out}");
+}

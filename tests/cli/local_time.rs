@@ -233,3 +233,81 @@ fn validate_lists_the_effective_state_rules_and_names_bad_fields() {
     assert!(all.contains("policy.state_rules.NV.citation"), "{all}");
     assert!(all.contains("herald.yaml:"), "{all}");
 }
+
+const RECEIPT_TEMPLATE: &str = "kind: Template
+name: receipt
+channel: email
+category: transactional
+status: published
+subject: \"Your receipt\"
+html: \"<p>Thanks for your order.</p>\"
+text: \"Thanks for your order.\"
+";
+
+const RECEIPT_CAMPAIGN: &str = "kind: Campaign
+name: receipts
+template: receipt
+audience: buyers
+from: shop@example.com
+status: active
+";
+
+/// An email audience without a zone column, with `extra` appended to its document.
+fn email_workspace(extra: &str, csv: &str) -> TestWorkspace {
+    let ws = TestWorkspace::fixture("base");
+    std::fs::remove_file(ws.path().join("campaigns/notify.yaml")).unwrap();
+    ws.write("templates/receipt.yaml", RECEIPT_TEMPLATE)
+        .write("campaigns/receipts.yaml", RECEIPT_CAMPAIGN)
+        .write(
+            "campaigns/buyers.yaml",
+            &format!(
+                "kind: Audience\nname: buyers\nsource: {{ csv: data/buyers.csv }}\nkey: id\naddress: email\n{extra}"
+            ),
+        )
+        .write("campaigns/data/buyers.csv", csv);
+    ws
+}
+
+/// An email says nothing about where its reader is: without a zone it is held ("no time zone")
+/// while a window applies; the audience's `default_timezone` places it; a row's own `timezone`
+/// wins over the default. At 04:30 UTC it is 20:30 in Los Angeles (open) and 23:30 in New York.
+#[test]
+fn email_is_placed_by_the_audience_default_zone_or_held() {
+    let csv = "id,email\nB-1,ana@example.com\nB-2,bo@example.com\n";
+    let held = email_workspace("", csv);
+    let plan_held = plan(&held, LATE);
+    let c = campaign(&plan_held, "receipts");
+    assert_eq!(c["counts"]["held_no_timezone"], 2, "{c}");
+    assert!(c["counts"].get("to_send").is_none_or(|n| n == 0), "{c}");
+
+    let placed = email_workspace("default_timezone: America/Los_Angeles\n", csv);
+    let plan_placed = plan(&placed, LATE);
+    let c = campaign(&plan_placed, "receipts");
+    assert_eq!(c["counts"]["to_send"], 2, "{c}");
+    assert_eq!(
+        c["zones"],
+        serde_json::json!({"explicit": 0, "inferred": 0, "audience_default": 2, "unplaced": 0}),
+        "{c}"
+    );
+    let sb = LocalSandbox::start(&placed);
+    let (code, out, err) = run(placed
+        .herald()
+        .env("HERALD_NOW", LATE)
+        .args(["apply", "--auto-approve"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(sb.per_address().values().sum::<usize>(), 2, "{out}");
+
+    let own_zone = email_workspace(
+        "timezone: tz\ndefault_timezone: America/Los_Angeles\n",
+        "id,email,tz\nB-1,ana@example.com,America/New_York\nB-2,bo@example.com,\n",
+    );
+    let plan_own = plan(&own_zone, LATE);
+    let c = campaign(&plan_own, "receipts");
+    assert_eq!(c["counts"]["to_send"], 1, "{c}");
+    assert_eq!(c["counts"]["held_quiet_hours"], 1, "{c}");
+    assert_eq!(
+        c["zones"],
+        serde_json::json!({"explicit": 1, "inferred": 0, "audience_default": 1, "unplaced": 0}),
+        "{c}"
+    );
+}

@@ -143,10 +143,16 @@ impl LocalSandbox {
         std::fs::write(&secret, sandbox.client_secret()).unwrap();
         std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .unwrap();
+        // The workspace's own `policy:` section (the last top-level key, by convention in
+        // these tests) is kept; only the environments change.
+        let existing = std::fs::read_to_string(ws.path().join("herald.yaml")).unwrap_or_default();
+        let policy = existing
+            .find("\npolicy:")
+            .map_or("", |at| &existing[at + 1..]);
         ws.write(
             "herald.yaml",
             &format!(
-                "environments:\n  local:\n    target: genesys\n    base_url: {}\n    client_id: {}\n    secret_file: local-secret\n    rate_per_minute: {rate}\ndefault_environment: local\n",
+                "environments:\n  local:\n    target: genesys\n    base_url: {}\n    client_id: {}\n    secret_file: local-secret\n    rate_per_minute: {rate}\ndefault_environment: local\n{policy}",
                 sandbox.base_url(),
                 sandbox.client_id()
             ),
