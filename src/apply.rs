@@ -495,9 +495,8 @@ impl Executor<'_> {
         let rows = rows.skip_known(|key: &str| {
             facts
                 .keys
-                .states
                 .get(key)
-                .is_some_and(|s| crate::gather::send_state(*s).is_final(resend))
+                .is_some_and(|s| crate::gather::send_state(s).is_final(resend))
         });
         anyhow::ensure!(
             missing.is_empty(),

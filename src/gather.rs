@@ -7,7 +7,7 @@
 //! The wire form of a template ([`desired_draft`]) and the canonical hash of a fetched
 //! response ([`response_hash`]) live here too: both convert between Genesys and plan types.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use herald_genesys::{
     ApiError, EntityRef, Response, ResponseDraft, ResponseSubstitution, ResponseText, ResponseType,
@@ -188,7 +188,7 @@ pub struct CampaignFacts {
     /// Send times (Unix ms, ascending) of each recipient's sends counted by frequency caps:
     /// the campaign's channel and category, any campaign, inside the longest cap window
     /// (empty when no cap can apply).
-    pub recent: HashMap<RecipientId, Vec<i64>>,
+    pub recent: herald_ledger::RecentSends,
     /// The real clock when `recent` was read: caps are judged at it (see
     /// [`observed::LedgerFacts::cap_clock`]).
     pub read_at: jiff::Timestamp,
@@ -198,7 +198,7 @@ impl observed::LedgerFacts for CampaignFacts {
     type RecipientId = RecipientId;
 
     fn state(&self, row_key: &str) -> Option<SendState> {
-        self.keys.states.get(row_key).copied().map(send_state)
+        self.keys.get(row_key).map(send_state)
     }
 
     fn recipient_id(&self, channel: Channel, normalized: &str) -> RecipientId {
@@ -228,7 +228,7 @@ impl observed::LedgerFacts for CampaignFacts {
     }
 
     fn recent_sends(&self, recipient: &RecipientId) -> &[i64] {
-        self.recent.get(recipient).map_or(&[], Vec::as_slice)
+        self.recent.get(recipient)
     }
 
     fn cap_clock(&self, _planned_now: jiff::Timestamp) -> jiff::Timestamp {
@@ -244,26 +244,19 @@ fn recent_sends(
     ws: &Workspace,
     campaign: &Campaign,
     now: jiff::Timestamp,
-) -> anyhow::Result<HashMap<RecipientId, Vec<i64>>> {
+) -> anyhow::Result<herald_ledger::RecentSends> {
     let template = &ws.templates[&campaign.template];
     let Some(window) = crate::spec::caps::CapRules::of(&ws.project.policy)
         .longest_window(template.channel, template.category)
     else {
-        return Ok(HashMap::new());
+        return Ok(herald_ledger::RecentSends::default());
     };
     let since = now.checked_sub(window).unwrap_or(jiff::Timestamp::MIN);
-    let channel = ledger_channel(template.channel);
-    let category = template.category.as_str();
-    let mut out: HashMap<RecipientId, Vec<i64>> = HashMap::new();
-    for s in ledger.recent_sends(since)? {
-        if s.channel == channel && s.category == category {
-            out.entry(s.recipient).or_default().push(s.at_ms);
-        }
-    }
-    for times in out.values_mut() {
-        times.sort_unstable();
-    }
-    Ok(out)
+    Ok(ledger.recent_sends(
+        since,
+        ledger_channel(template.channel),
+        template.category.as_str(),
+    )?)
 }
 
 /// Reads the ledger facts for one campaign (recipients only for `dedupe_by: address`, the one
@@ -407,9 +400,8 @@ pub fn plan_one(
     let known = |k: &str| {
         facts
             .keys
-            .states
             .get(k)
-            .is_some_and(|s| send_state(*s).is_final(false))
+            .is_some_and(|s| send_state(s).is_final(false))
     };
     let (mut plan, hash) = match crate::validate::open_rows(ctx.ws, campaign, diags) {
         Some(rows) => {

@@ -75,6 +75,18 @@ impl RecipientId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The MAC's 32 bytes, for compact in-memory sets.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        recipient_bytes(&self.0).expect("a recipient id is 64 hex digits")
+    }
+}
+
+/// The 32 bytes of a recipient id in hex form, or `None` if it is not 64 hex digits.
+pub(crate) fn recipient_bytes(hex_id: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(hex_id, &mut out).ok()?;
+    Some(out)
 }
 
 impl fmt::Display for RecipientId {
@@ -87,6 +99,9 @@ impl fmt::Display for RecipientId {
 #[derive(Clone)]
 pub struct LedgerKey {
     bytes: Vec<u8>,
+    /// HMAC-SHA256 with the key already absorbed: cloning it skips hashing the padded key
+    /// twice for every MAC (a plan computes one per audience row).
+    keyed: Hmac<Sha256>,
 }
 
 impl fmt::Debug for LedgerKey {
@@ -96,6 +111,12 @@ impl fmt::Debug for LedgerKey {
 }
 
 impl LedgerKey {
+    fn from_bytes(bytes: Vec<u8>) -> LedgerKey {
+        let keyed =
+            <Hmac<Sha256>>::new_from_slice(&bytes).expect("HMAC accepts keys of any length");
+        LedgerKey { bytes, keyed }
+    }
+
     /// Builds a key from a secret (the value of `HERALD_LEDGER_KEY`).
     ///
     /// Surrounding whitespace is ignored. A value of exactly 64 hex digits is decoded to its
@@ -106,25 +127,21 @@ impl LedgerKey {
         if secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit()) {
             let bytes = hex::decode(secret)
                 .map_err(|_| LedgerError::InvalidKey("malformed hex key".into()))?;
-            return Ok(LedgerKey { bytes });
+            return Ok(LedgerKey::from_bytes(bytes));
         }
         if secret.len() < MIN_SECRET_LEN {
             return Err(LedgerError::InvalidKey(format!(
                 "the secret must be at least {MIN_SECRET_LEN} characters (64 hex digits recommended)"
             )));
         }
-        Ok(LedgerKey {
-            bytes: secret.as_bytes().to_vec(),
-        })
+        Ok(LedgerKey::from_bytes(secret.as_bytes().to_vec()))
     }
 
     /// A new random key: 32 bytes from the operating system's generator. It exists only in
     /// memory until [`LedgerKey::write_new`] stores it.
     pub fn generate() -> LedgerKey {
         let bytes: [u8; 32] = rand::random();
-        LedgerKey {
-            bytes: bytes.to_vec(),
-        }
+        LedgerKey::from_bytes(bytes.to_vec())
     }
 
     /// Writes this key to a new key file at `path` (mode 0600, 64 hex digits and a newline),
@@ -240,8 +257,7 @@ impl LedgerKey {
     }
 
     fn mac(&self, input: &[u8]) -> String {
-        let mut mac =
-            <Hmac<Sha256>>::new_from_slice(&self.bytes).expect("HMAC accepts keys of any length");
+        let mut mac = self.keyed.clone();
         mac.update(input);
         hex::encode(mac.finalize().into_bytes())
     }
@@ -339,9 +355,7 @@ mod tests {
         ));
         let hex_key = "0f".repeat(32);
         let from_hex = LedgerKey::from_secret(&hex_key).unwrap();
-        let from_bytes = LedgerKey {
-            bytes: vec![0x0f; 32],
-        };
+        let from_bytes = LedgerKey::from_bytes(vec![0x0f; 32]);
         assert_eq!(from_hex.fingerprint(), from_bytes.fingerprint());
         assert_eq!(from_hex.fingerprint().len(), 16);
         assert!(!format!("{from_hex:?}").contains(&hex_key));

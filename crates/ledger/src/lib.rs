@@ -107,9 +107,10 @@ pub use lock::{LedgerLock, LockError, LockInfo, RunLock};
 pub use model::{
     BrokenLink, CampaignCounts, ChainHead, Claim, ClaimResult, EventRecord, ExportRow,
     FrequencyCap, InboundAction, InboundRecord, InboundResult, KeySet, NewRun, OpenReport, Outcome,
-    OutcomeResult, Receipt, ReceiptMatch, RecentSend, Resolution, RunRecord, SendRecord, SendState,
-    SentMessage, Suppression, SuppressionAction, SuppressionAudit, SuppressionRow, SuppressionSet,
-    TemplateBinding, TemplateVersionRecord, TemplateWrite, UnknownPolicy, VerifyReport,
+    OutcomeResult, Receipt, ReceiptMatch, RecentSends, Resolution, RunRecord, SendRecord,
+    SendState, SentMessage, Suppression, SuppressionAction, SuppressionAudit, SuppressionRow,
+    SuppressionSet, TemplateBinding, TemplateVersionRecord, TemplateWrite, UnknownPolicy,
+    VerifyReport,
 };
 pub use ops::SCHEMA_VERSION;
 #[cfg(feature = "postgres")]
@@ -152,9 +153,15 @@ pub trait Ledger: Send {
     /// Template writes, oldest first, for one name or all.
     fn template_history(&self, name: Option<&str>) -> Result<Vec<TemplateVersionRecord>>;
 
-    /// Every send of any campaign that counts towards frequency caps (state `dispatching`,
-    /// `sent` or `unknown`, with a recorded category) claimed after `since`, in one query.
-    fn recent_sends(&self, since: Timestamp) -> Result<Vec<RecentSend>>;
+    /// Every send of any campaign of `channel` and `category` that counts towards frequency
+    /// caps (state `dispatching`, `sent` or `unknown`) claimed after `since`, in one query,
+    /// grouped by recipient.
+    fn recent_sends(
+        &self,
+        since: Timestamp,
+        channel: Channel,
+        category: &str,
+    ) -> Result<RecentSends>;
 
     /// Every existing row key of a campaign with its state, in one query (planner bulk check).
     fn campaign_keys(&self, campaign: &str) -> Result<KeySet>;

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::hash::BuildHasher as _;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -183,19 +184,100 @@ pub struct FrequencyCap {
     pub per_ms: i64,
 }
 
-/// A send that counts towards frequency caps (see [`Ledger::recent_sends`]).
+/// Each recipient's recent sends of one channel and category that count towards frequency
+/// caps (see [`Ledger::recent_sends`]): their send times (Unix ms, ascending), by recipient.
+///
+/// Compact because a plan holds one per campaign while it streams the audience: a recipient is
+/// its MAC's 32 bytes (not the 64-character hex string), the times share one array, and the
+/// lookup table holds 4-byte indexes hashed by the MAC's first 8 bytes (a keyed MAC is already
+/// uniformly spread, and without the ledger key nobody can choose one). Most lookups are for
+/// recipients with no recent send and end in the table's control bytes.
 ///
 /// [`Ledger::recent_sends`]: crate::Ledger::recent_sends
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RecentSend {
-    /// Pseudonymous recipient.
-    pub recipient: RecipientId,
-    /// Channel.
-    pub channel: Channel,
-    /// Category recorded by the claim.
-    pub category: String,
-    /// When it was claimed for sending (Unix ms).
-    pub at_ms: i64,
+#[derive(Clone, Default)]
+pub struct RecentSends {
+    /// Recipients, sorted.
+    recipients: Vec<[u8; 32]>,
+    /// `times[starts[i]..starts[i + 1]]` are recipient `i`'s send times.
+    starts: Vec<u32>,
+    times: Vec<i64>,
+    /// Indexes into `recipients`.
+    table: hashbrown::HashTable<u32>,
+}
+
+fn mac_hash(mac: &[u8; 32]) -> u64 {
+    u64::from_le_bytes([
+        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], mac[6], mac[7],
+    ])
+}
+
+impl RecentSends {
+    /// Groups `(recipient, time)` pairs, in any order.
+    ///
+    /// # Panics
+    /// With more than `u32::MAX` sends.
+    pub fn from_pairs(mut pairs: Vec<([u8; 32], i64)>) -> Self {
+        pairs.sort_unstable();
+        let count = pairs.chunk_by(|a, b| a.0 == b.0).count();
+        let mut out = RecentSends {
+            recipients: Vec::with_capacity(count),
+            starts: Vec::with_capacity(count + 1),
+            times: Vec::with_capacity(pairs.len()),
+            table: hashbrown::HashTable::with_capacity(count),
+        };
+        for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+            let index = u32::try_from(out.recipients.len()).expect("under 2^32 recipients");
+            out.starts
+                .push(u32::try_from(out.times.len()).expect("under 2^32 sends"));
+            out.times.extend(group.iter().map(|(_, t)| *t));
+            out.recipients.push(group[0].0);
+            let recipients = &out.recipients;
+            out.table.insert_unique(mac_hash(&group[0].0), index, |&i| {
+                mac_hash(&recipients[i as usize])
+            });
+        }
+        out.starts
+            .push(u32::try_from(out.times.len()).expect("under 2^32 sends"));
+        out
+    }
+
+    /// The send times of `recipient`, ascending (empty when none).
+    pub fn get(&self, recipient: &RecipientId) -> &[i64] {
+        if self.recipients.is_empty() {
+            return &[];
+        }
+        let mac = recipient.to_bytes();
+        self.table
+            .find(mac_hash(&mac), |&i| self.recipients[i as usize] == mac)
+            .map_or(&[], |&i| {
+                let i = i as usize;
+                &self.times[self.starts[i] as usize..self.starts[i + 1] as usize]
+            })
+    }
+
+    /// Recipients with at least one recent send.
+    pub fn recipients(&self) -> usize {
+        self.recipients.len()
+    }
+
+    /// Whether no recipient has a recent send.
+    pub fn is_empty(&self) -> bool {
+        self.recipients.is_empty()
+    }
+
+    /// Every send counted.
+    pub fn sends(&self) -> usize {
+        self.times.len()
+    }
+}
+
+impl fmt::Debug for RecentSends {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecentSends")
+            .field("recipients", &self.recipients())
+            .field("sends", &self.sends())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What to do with `unknown` rows when claiming.
@@ -316,30 +398,89 @@ pub struct SendRecord {
     pub updated_at: Timestamp,
 }
 
-/// Existing sends of one campaign, for the planner.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Existing sends of one campaign, for the planner: row key → state.
+///
+/// A plan loads every row key of a campaign and looks up each audience row here, so the keys
+/// share one string buffer and the table holds only (offset, length, state): half a million
+/// keys load without half a million allocations and are freed at once. The table is hashed
+/// with foldhash, randomly seeded like the standard hasher and several times faster than
+/// `SipHash` on short keys.
+#[derive(Clone, Default)]
 pub struct KeySet {
-    /// Row key → state. A plan looks up every audience row here; foldhash (randomly seeded,
-    /// like the standard hasher) is several times faster than `SipHash` on short keys.
-    pub states: HashMap<String, SendState, foldhash::fast::RandomState>,
+    text: String,
+    table: hashbrown::HashTable<(usize, u32, SendState)>,
+    hasher: foldhash::fast::RandomState,
 }
 
 impl KeySet {
+    fn key_of<'t>(text: &'t str, entry: &(usize, u32, SendState)) -> &'t str {
+        &text[entry.0..entry.0 + entry.1 as usize]
+    }
+
     /// State of `row_key`, if the ledger has it.
     pub fn get(&self, row_key: &str) -> Option<SendState> {
-        self.states.get(row_key).copied()
+        let hash = self.hasher.hash_one(row_key);
+        self.table
+            .find(hash, |e| Self::key_of(&self.text, e) == row_key)
+            .map(|e| e.2)
+    }
+
+    /// Records `row_key` in `state`; the state it had, if it was there.
+    ///
+    /// # Panics
+    /// If a key is longer than 4 GiB.
+    pub fn insert(&mut self, row_key: &str, state: SendState) -> Option<SendState> {
+        let hash = self.hasher.hash_one(row_key);
+        let (text, hasher) = (&self.text, &self.hasher);
+        let entry = self.table.entry(
+            hash,
+            |e| Self::key_of(text, e) == row_key,
+            |e| hasher.hash_one(Self::key_of(text, e)),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(mut o) => {
+                Some(std::mem::replace(&mut o.get_mut().2, state))
+            }
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                let len = u32::try_from(row_key.len()).expect("a row key under 4 GiB");
+                v.insert((self.text.len(), len, state));
+                self.text.push_str(row_key);
+                None
+            }
+        }
+    }
+
+    /// Every key and its state, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, SendState)> {
+        self.table
+            .iter()
+            .map(|e| (Self::key_of(&self.text, e), e.2))
     }
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.states.len()
+        self.table.len()
     }
 
     /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
-        self.states.is_empty()
+        self.table.is_empty()
     }
 }
+
+impl fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for KeySet {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, s)| other.get(k) == Some(s))
+    }
+}
+
+impl Eq for KeySet {}
 
 /// Per-campaign counts for `herald status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -664,5 +805,78 @@ impl fmt::Display for ChainHead {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.hash.len().min(ChainHead::SHOWN_HEX);
         write!(f, "{}:{}", self.seq, &self.hash[..n])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_set_keeps_every_key_and_its_latest_state() {
+        let mut set = KeySet::default();
+        let keys: Vec<String> = (0..5_000)
+            .map(|n| format!("R-{n:05}"))
+            .chain([String::new(), "é-ключ".into(), "R-0".into(), "R-00".into()])
+            .collect();
+        for k in &keys {
+            assert_eq!(set.insert(k, SendState::Pending), None, "{k}");
+        }
+        assert_eq!(set.len(), keys.len());
+        assert_eq!(
+            set.insert("R-00042", SendState::Sent),
+            Some(SendState::Pending)
+        );
+        assert_eq!(set.len(), keys.len());
+        for k in &keys {
+            let want = if k == "R-00042" {
+                SendState::Sent
+            } else {
+                SendState::Pending
+            };
+            assert_eq!(set.get(k), Some(want), "{k}");
+        }
+        for absent in ["R-000", "R-5000", "R-00042 ", "r-00042", "é"] {
+            assert_eq!(set.get(absent), None, "{absent}");
+        }
+        assert_eq!(set.iter().count(), keys.len());
+        let mut other = KeySet::default();
+        for (k, s) in set.iter() {
+            other.insert(k, s);
+        }
+        assert_eq!(set, other);
+        other.insert("R-00001", SendState::Failed);
+        assert_ne!(set, other);
+    }
+
+    #[test]
+    fn recent_sends_group_by_recipient_in_time_order() {
+        let a = [1u8; 32];
+        let b = [2u8; 32];
+        let sends = RecentSends::from_pairs(vec![(b, 30), (a, 20), (b, 10), (a, 5), (b, 20)]);
+        assert_eq!((sends.recipients(), sends.sends()), (2, 5));
+        let id = |bytes: [u8; 32]| RecipientId::from_hex(&hex::encode(bytes)).unwrap();
+        assert_eq!(sends.get(&id(a)), [5, 20]);
+        assert_eq!(sends.get(&id(b)), [10, 20, 30]);
+        assert!(sends.get(&id([3u8; 32])).is_empty());
+        assert!(RecentSends::default().is_empty());
+        assert!(RecentSends::default().get(&id(a)).is_empty());
+        // Many recipients, several sharing their first eight bytes (one hash).
+        let mac = |n: u32| {
+            let mut m = [0u8; 32];
+            m[..4].copy_from_slice(&(n % 7).to_le_bytes());
+            m[28..].copy_from_slice(&n.to_le_bytes());
+            m
+        };
+        let pairs: Vec<_> = (0..3_000u32)
+            .flat_map(|n| (0..=n % 3).map(move |k| (mac(n), i64::from(n * 10 + k))))
+            .collect();
+        let sends = RecentSends::from_pairs(pairs);
+        assert_eq!(sends.recipients(), 3_000);
+        for n in 0..3_000u32 {
+            let want: Vec<i64> = (0..=n % 3).map(|k| i64::from(n * 10 + k)).collect();
+            assert_eq!(sends.get(&id(mac(n))), want, "{n}");
+        }
+        assert!(sends.get(&id(mac(3_000))).is_empty());
     }
 }

@@ -22,7 +22,7 @@ use crate::error::{LedgerError, Result};
 use crate::key::{Channel, RecipientId};
 use crate::model::{
     CampaignCounts, ChainHead, Claim, ClaimResult, EventRecord, ExportRow, InboundRecord,
-    InboundResult, KeySet, NewRun, Outcome, Receipt, ReceiptMatch, RecentSend, Resolution,
+    InboundResult, KeySet, NewRun, Outcome, Receipt, ReceiptMatch, RecentSends, Resolution,
     RunRecord, SendRecord, SendState, SentMessage, Suppression, SuppressionAction,
     SuppressionAudit, SuppressionRow, SuppressionSet, TemplateBinding, TemplateVersionRecord,
     TemplateWrite, UnknownPolicy, VerifyReport,
@@ -35,7 +35,7 @@ use crate::writes::{
 };
 
 /// Newest schema version this build writes (both backends).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const EXPORT_PAGE: i64 = 2_000;
 
@@ -211,29 +211,32 @@ impl<S: Store> Ledger for S {
         })
     }
 
-    fn recent_sends(&self, since: Timestamp) -> Result<Vec<RecentSend>> {
+    fn recent_sends(
+        &self,
+        since: Timestamp,
+        channel: Channel,
+        category: &str,
+    ) -> Result<RecentSends> {
         self.read(|db| {
             // The state is filtered here, not in SQL: given `state IN (…)`, SQLite's planner
             // walks the `sends_state` index over every sent row of every campaign (half a
             // second on a million-row ledger) instead of the partial time index.
-            let mut out = Vec::new();
+            let mut pairs = Vec::new();
             db.each(
-                "SELECT recipient, channel, category, dispatched_at, state FROM sends \
-                 WHERE dispatched_at > ?1 AND category IS NOT NULL",
-                p![since.as_millisecond()],
+                "SELECT recipient, dispatched_at, state FROM sends \
+                 WHERE dispatched_at > ?1 AND category IS NOT NULL AND category = ?2 \
+                 AND channel = ?3",
+                p![since.as_millisecond(), category, channel.as_str()],
                 &mut |r| {
-                    if matches!(r.str(4)?, "dispatching" | "sent" | "unknown") {
-                        out.push(RecentSend {
-                            recipient: parse_recipient(r.str(0)?)?,
-                            channel: parse_channel(r.str(1)?)?,
-                            category: r.s(2)?,
-                            at_ms: r.i(3)?,
-                        });
+                    if matches!(r.str(2)?, "dispatching" | "sent" | "unknown") {
+                        let recipient = crate::key::recipient_bytes(r.str(0)?)
+                            .ok_or_else(|| LedgerError::Corrupt("malformed recipient id".into()))?;
+                        pairs.push((recipient, r.i(1)?));
                     }
                     Ok(())
                 },
             )?;
-            Ok(out)
+            Ok(RecentSends::from_pairs(pairs))
         })
     }
 
@@ -244,7 +247,7 @@ impl<S: Store> Ledger for S {
                 "SELECT row_key, state FROM sends WHERE campaign = ?1",
                 p![campaign],
                 &mut |r| {
-                    set.states.insert(r.s(0)?, parse_state(r.str(1)?)?);
+                    set.insert(r.str(0)?, parse_state(r.str(1)?)?);
                     Ok(())
                 },
             )?;

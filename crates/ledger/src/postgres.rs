@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0002_inbound_text_mac.sql"),
     include_str!("migrations/postgres/0003_keyed_chain.sql"),
     include_str!("migrations/postgres/0004_send_category.sql"),
+    include_str!("migrations/postgres/0005_recent_sends_covering.sql"),
 ];
 
 // Both backends always carry the same schema version.

@@ -38,6 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_inbound_text_mac.sql"),
     include_str!("migrations/0003_keyed_chain.sql"),
     include_str!("migrations/0004_send_category.sql"),
+    include_str!("migrations/0005_recent_sends_covering.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

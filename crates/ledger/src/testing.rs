@@ -1523,19 +1523,35 @@ pub fn frequency_caps_hold_claims_across_campaigns(l: &mut dyn Ledger) {
     assert!(matches!(res[0], ClaimResult::Capped(_)), "{res:?}");
     // What the plan reads: a1 (sent) and b1, b2, b4, b5 (now unknown), not the failed a2 or
     // the held rows.
-    let recent = l
-        .recent_sends(Timestamp::from_millisecond(before - 1).unwrap())
+    let since = Timestamp::from_millisecond(before - 1).unwrap();
+    let marketing = l.recent_sends(since, Channel::Sms, "marketing").unwrap();
+    assert_eq!(
+        (marketing.recipients(), marketing.sends()),
+        (2, 4),
+        "{marketing:?}"
+    );
+    let to_1 = marketing.get(&sms_recipient(1));
+    assert_eq!(to_1.len(), 3, "{to_1:?}");
+    assert!(to_1.is_sorted(), "{to_1:?}");
+    assert_eq!(to_1[0], first_sent);
+    assert_eq!(marketing.get(&sms_recipient(2)).len(), 1);
+    let transactional = l
+        .recent_sends(since, Channel::Sms, "transactional")
         .unwrap();
-    assert_eq!(recent.len(), 5, "{recent:?}");
-    let marketing_to_1 = recent
-        .iter()
-        .filter(|s| s.recipient == sms_recipient(1) && s.category == "marketing")
-        .count();
-    assert_eq!(marketing_to_1, 3);
+    assert_eq!((transactional.recipients(), transactional.sends()), (1, 1));
     assert!(
-        l.recent_sends(Timestamp::from_millisecond(opens).unwrap())
+        l.recent_sends(since, Channel::Email, "marketing")
             .unwrap()
             .is_empty()
+    );
+    assert!(
+        l.recent_sends(
+            Timestamp::from_millisecond(opens).unwrap(),
+            Channel::Sms,
+            "marketing"
+        )
+        .unwrap()
+        .is_empty()
     );
     // The held rows are in the chain like any other write.
     assert!(l.verify().unwrap().ok);
