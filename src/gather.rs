@@ -386,8 +386,17 @@ pub struct PlannedCampaign {
     pub facts: CampaignFacts,
 }
 
+/// Rows per message from the reading thread to the deciding one: large enough that the
+/// channel costs nothing per row, small enough to keep a few in flight.
+const ROW_BATCH: usize = 1024;
+
 /// Plans one campaign: reads its ledger facts, streams its audience once (classifying rows,
 /// collecting diagnostics and hashing the file as it goes) and runs the pure core over it.
+///
+/// Two threads share the pass: one reads, classifies and checks the rows (CSV, rendering, SMS
+/// analysis, zones from the number, the known-key check), the other decides them in audience
+/// order (ledger state, suppressions, windows, frequency caps, the key digest). The rows reach
+/// the decider in their original order, so the plan is the one a single thread would make.
 pub fn plan_one(
     ctx: &PlanContext<'_>,
     ledger: &dyn Ledger,
@@ -397,31 +406,48 @@ pub fn plan_one(
 ) -> anyhow::Result<PlannedCampaign> {
     let facts = ledger_facts(ledger, key, ctx.ws, campaign)?;
     let audience = &ctx.ws.audiences[&campaign.audience];
-    let known = |k: &str| {
-        facts
-            .keys
-            .get(k)
-            .is_some_and(|s| send_state(s).is_final(false))
-    };
-    let (mut plan, hash) = match crate::validate::open_rows(ctx.ws, campaign, diags) {
-        Some(rows) => {
+    let ws = ctx.ws;
+    let (mut plan, read_diags, hash) = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<crate::messages::Row>>(8);
+        let facts = &facts;
+        let reader = scope.spawn(move || {
+            let mut diags = Vec::new();
+            let Some(rows) = crate::validate::open_rows(ws, campaign, &mut diags) else {
+                return (diags, None);
+            };
+            let known = |k: &str| {
+                facts
+                    .keys
+                    .get(k)
+                    .is_some_and(|s| send_state(s).is_final(false))
+            };
             let mut rows = rows.skip_known(known);
-            let mut checker = crate::validate::RowChecker::new(ctx.ws, campaign);
-            let plan = plan_campaign(
-                ctx,
-                campaign,
-                &facts,
-                None,
-                rows.by_ref().inspect(|row| checker.visit(row)),
-            );
-            checker.finish(rows.take_notes(), diags);
-            (plan, rows.content_hash().map(|h| h.to_string()))
-        }
-        None => (
-            plan_campaign(ctx, campaign, &facts, None, std::iter::empty()),
-            None,
-        ),
-    };
+            let mut checker = crate::validate::RowChecker::new(ws, campaign);
+            let mut batch = Vec::with_capacity(ROW_BATCH);
+            for row in rows.by_ref() {
+                checker.visit(&row);
+                batch.push(row);
+                if batch.len() == ROW_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH));
+                    if tx.send(full).is_err() {
+                        break;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+            drop(tx);
+            checker.finish(rows.take_notes(), &mut diags);
+            (diags, rows.content_hash().map(|h| h.to_string()))
+        });
+        let plan = plan_campaign(ctx, campaign, facts, None, rx.iter().flatten());
+        let (read_diags, hash) = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (plan, read_diags, hash)
+    });
+    diags.extend(read_diags);
     plan.audience_hash = match hash {
         Some(h) => h,
         None => sha256_file(audience.source.path())
