@@ -402,6 +402,7 @@ pub fn plan_one(
     ledger: &dyn Ledger,
     key: &LedgerKey,
     campaign: &Campaign,
+    planned: &mut crate::plan::campaigns::PlannedSends,
     diags: &mut Vec<Diagnostic>,
 ) -> anyhow::Result<PlannedCampaign> {
     let facts = ledger_facts(ledger, key, ctx.ws, campaign)?;
@@ -441,7 +442,7 @@ pub fn plan_one(
             checker.finish(rows.take_notes(), &mut diags);
             (diags, rows.content_hash().map(|h| h.to_string()))
         });
-        let plan = plan_campaign(ctx, campaign, facts, None, rx.iter().flatten());
+        let plan = plan_campaign(ctx, campaign, facts, None, planned, rx.iter().flatten());
         let (read_diags, hash) = reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -535,8 +536,11 @@ pub fn build_with_facts(
     let mut diags = Vec::new();
     let mut campaign_plans = Vec::new();
     let mut all_facts = BTreeMap::new();
+    // Campaigns are planned in the order apply sends them, each counting the sends planned
+    // before it against the frequency caps.
+    let mut planned_sends = crate::plan::campaigns::PlannedSends::default();
     for c in campaigns {
-        let planned = plan_one(&ctx, ledger, key, c, &mut diags)?;
+        let planned = plan_one(&ctx, ledger, key, c, &mut planned_sends, &mut diags)?;
         all_facts.insert(c.name.to_string(), planned.facts);
         campaign_plans.push(planned.plan);
     }

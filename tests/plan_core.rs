@@ -227,6 +227,76 @@ fn the_recipient_id_of_a_send_is_handed_over_once() {
     assert_eq!(d.take_recipient_id(), None);
 }
 
+/// A plan counts the sends it has already decided against the frequency caps: with a policy
+/// cap of 3 marketing SMS per day and nothing in the ledger, the fourth message to one number
+/// is held, whether the first three came from this campaign or an earlier one, until a day
+/// after the cap clock; another number is not affected. Without the shared count (as `apply`
+/// runs, where the claims count) the decider holds nothing.
+#[test]
+fn a_plan_counts_its_own_sends_against_frequency_caps() {
+    use herald::plan::campaigns::PlannedSends;
+    use herald::spec::Category;
+    use herald::spec::caps::{CapLimit, CapRules, FrequencyCap};
+    use herald::spec::state_rules::StateRules;
+    let ws = workspace();
+    let c = any_time(campaign(&ws));
+    let facts = MemoryFacts::new(pseudonymise);
+    let policy = [FrequencyCap {
+        channel: Channel::Sms,
+        category: Category::Marketing,
+        limit: CapLimit {
+            max: 3,
+            per: jiff::SignedDuration::from_hours(24),
+        },
+    }];
+    let states = StateRules::built_in();
+    let caps = CapRules::new(&policy, &states);
+    let mut planned = PlannedSends::default();
+    let mut first = RowDecider::new(&c, LocalRules::none(), Channel::Sms, &facts, 100)
+        .frequency_caps(caps, Category::Marketing)
+        .planned_sends(&mut planned);
+    for key in ["A1", "A2"] {
+        assert_eq!(
+            first.decide(&ready(key, "+12125550100"), now()),
+            RowDecision::Send
+        );
+    }
+    drop(first);
+    let mut second = RowDecider::new(&c, LocalRules::none(), Channel::Sms, &facts, 100)
+        .frequency_caps(caps, Category::Marketing)
+        .planned_sends(&mut planned);
+    let opens = now() + jiff::SignedDuration::from_hours(24);
+    assert_eq!(
+        second.decide(&ready("B1", "+12125550100"), now()),
+        RowDecision::Send
+    );
+    assert_eq!(
+        second.decide(&ready("B2", "+12125550100"), now()),
+        RowDecision::FrequencyCap(opens)
+    );
+    assert_eq!(
+        second.decide(&ready("B3", "+12125550199"), now()),
+        RowDecision::Send
+    );
+    // Transactional messages are another count.
+    let mut other = RowDecider::new(&c, LocalRules::none(), Channel::Sms, &facts, 100)
+        .frequency_caps(caps, Category::Transactional)
+        .planned_sends(&mut planned);
+    assert_eq!(
+        other.decide(&ready("T1", "+12125550100"), now()),
+        RowDecision::Send
+    );
+    // Without a shared count, nothing in the ledger holds nothing.
+    let mut alone = RowDecider::new(&c, LocalRules::none(), Channel::Sms, &facts, 100)
+        .frequency_caps(caps, Category::Marketing);
+    for key in ["C1", "C2", "C3", "C4"] {
+        assert_eq!(
+            alone.decide(&ready(key, "+12125550100"), now()),
+            RowDecision::Send
+        );
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Case {
     rows: Vec<(u8, u8)>,

@@ -23,6 +23,56 @@ use crate::spec::{Category, Channel, DedupeBy};
 /// Timings by (zone-set address, state), each with the zone set it was computed for.
 type TimingMemo = foldhash::HashMap<(usize, Option<StateCode>), (Arc<[TimeZone]>, Timing)>;
 
+/// Messages a plan has already decided to send, counted per recipient for frequency caps.
+///
+/// The ledger does not hold them yet, but `apply` will have claimed them by the time it reaches
+/// a later row of the campaign or a later campaign, and its claims count them. So a plan that
+/// sends a recipient's third message in one campaign holds the fourth in the next one, as
+/// `apply` will. Only active campaigns add to it (paused ones are not sent).
+///
+/// A recipient is the 64-bit hash of its id, 16 bytes per recipient: ids are keyed MACs in a
+/// real ledger, uniform and not choosable without the ledger key, so two recipients sharing a
+/// hash is a chance of about one in 2^64 per pair, and would only make the plan hold a message
+/// that `apply` (whose claim counts exactly) then sends.
+#[derive(Default)]
+pub struct PlannedSends {
+    hasher: foldhash::fast::RandomState,
+    /// Per channel and category (at most four), planned messages by recipient.
+    counts: Vec<((Channel, Category), foldhash::HashMap<u64, u32>)>,
+}
+
+impl PlannedSends {
+    fn tag<R: std::hash::Hash>(&self, recipient: &R) -> u64 {
+        std::hash::BuildHasher::hash_one(&self.hasher, recipient)
+    }
+
+    /// Messages of `channel` and `category` planned for `recipient` so far.
+    fn count<R: std::hash::Hash>(
+        &self,
+        channel: Channel,
+        category: Category,
+        recipient: &R,
+    ) -> u32 {
+        self.counts
+            .iter()
+            .find(|(scope, _)| *scope == (channel, category))
+            .and_then(|(_, m)| m.get(&self.tag(recipient)))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn record<R: std::hash::Hash>(&mut self, channel: Channel, category: Category, recipient: &R) {
+        let tag = self.tag(recipient);
+        let scope = (channel, category);
+        if !self.counts.iter().any(|(s, _)| *s == scope) {
+            self.counts.push((scope, foldhash::HashMap::default()));
+        }
+        if let Some((_, by_recipient)) = self.counts.iter_mut().find(|(s, _)| *s == scope) {
+            *by_recipient.entry(tag).or_insert(0) += 1;
+        }
+    }
+}
+
 /// What happens to one row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RowDecision {
@@ -102,6 +152,8 @@ pub struct RowDecider<'a, F: LedgerFacts> {
     memo_now: Option<Timestamp>,
     /// The frequency caps checked, and the category of the campaign's messages.
     caps: Option<(CapRules<'a>, Category)>,
+    /// Sends decided earlier in this plan (a plan only; `apply`'s claims count its own).
+    planned: Option<&'a mut PlannedSends>,
 }
 
 impl<'a, F: LedgerFacts> RowDecider<'a, F> {
@@ -126,6 +178,7 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             resend_unknown: false,
             last_recipient: None,
             caps: None,
+            planned: None,
             memo: TimingMemo::default(),
             memo_now: None,
         }
@@ -137,6 +190,14 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
     #[must_use]
     pub fn frequency_caps(mut self, rules: CapRules<'a>, category: Category) -> Self {
         self.caps = Some((rules, category));
+        self
+    }
+
+    /// Counts the sends this plan decided before (earlier rows and campaigns) against the
+    /// frequency caps, and adds this decider's sends to them.
+    #[must_use]
+    pub fn planned_sends(mut self, planned: &'a mut PlannedSends) -> Self {
+        self.planned = Some(planned);
         self
     }
 
@@ -205,27 +266,47 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             other => return RowDecision::Wait(other),
         }
         let mut rid = rid;
+        // The category, when a cap limits this message and this send must be counted.
+        let mut counted = None;
         if let Some((rules, category)) = self.caps
-            && self.facts.any_recent_sends()
+            && (self.planned.is_some() || self.facts.any_recent_sends())
         {
             let limits = rules.applicable(self.channel, category, r.place.state);
             if !limits.is_empty() {
                 let id = rid.take().unwrap_or_else(|| self.recipient_id(r));
-                let opens = cap_opening(
-                    self.facts.recent_sends(&id),
-                    &limits,
-                    self.facts.cap_clock(now),
-                );
+                let clock = self.facts.cap_clock(now);
+                let recent = self.facts.recent_sends(&id);
+                let planned = self
+                    .planned
+                    .as_deref()
+                    .map_or(0, |p| p.count(self.channel, category, &id));
+                let opens = if planned == 0 {
+                    cap_opening(recent, &limits, clock)
+                } else {
+                    // Planned sends go at the cap clock, after every recorded one.
+                    let mut times = recent.to_vec();
+                    times.extend(std::iter::repeat_n(
+                        clock.as_millisecond(),
+                        planned as usize,
+                    ));
+                    cap_opening(&times, &limits, clock)
+                };
                 rid = Some(id);
                 if let Some(at) = opens {
                     return RowDecision::FrequencyCap(at);
                 }
+                counted = Some(category);
             }
         }
         if self.sent_now >= self.cap {
             return RowDecision::OverCap;
         }
         self.sent_now += 1;
+        if let (Some(category), Some(planned), Some(id)) =
+            (counted, self.planned.as_deref_mut(), rid.as_ref())
+        {
+            planned.record(self.channel, category, id);
+        }
         self.last_recipient = rid;
         RowDecision::Send
     }
@@ -287,6 +368,7 @@ pub fn plan_campaign<F: LedgerFacts>(
     campaign: &Campaign,
     facts: &F,
     blocked_by: Option<String>,
+    planned: &mut PlannedSends,
     rows: impl IntoIterator<Item = Row>,
 ) -> CampaignPlan {
     let ws = ctx.ws;
@@ -296,6 +378,13 @@ pub fn plan_campaign<F: LedgerFacts>(
     let rules = LocalRules::for_campaign(ws, campaign);
     let mut decider = RowDecider::new(campaign, rules, template.channel, facts, cap)
         .frequency_caps(CapRules::of(&ws.project.policy), template.category);
+    // A paused or blocked campaign sends nothing, so its rows hold nothing back.
+    let mut unsent = PlannedSends::default();
+    decider = decider.planned_sends(if campaign.active && blocked_by.is_none() {
+        planned
+    } else {
+        &mut unsent
+    });
     let mut zones = ZonePlacement::default();
     let mut counts = Counts::default();
     let mut read = 0u64;

@@ -152,7 +152,7 @@ impl SendState {
 /// side implements it over the ledger's own sets; [`MemoryFacts`] is a plain in-memory form.
 pub trait LedgerFacts {
     /// A pseudonymous recipient id.
-    type RecipientId: Eq;
+    type RecipientId: Eq + std::hash::Hash;
 
     /// The ledger state of the campaign's row `row_key`, if it has one.
     fn state(&self, row_key: &str) -> Option<SendState>;

@@ -71,6 +71,26 @@ fn a_fourth_marketing_sms_within_24h_across_two_campaigns_is_held() {
             &audience(&[("B-1", FL), ("B-2", NY)]),
         );
     let sb = LocalSandbox::start(&ws);
+    // Before anything is sent, the plan already counts what it plans: a-promo sends the
+    // Florida number three messages, so b-promo's fourth is held, as apply will hold it.
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["plan", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let counts = |name: &str| {
+        plan["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {plan}"))["counts"]
+            .clone()
+    };
+    assert_eq!(counts("a-promo")["to_send"], 4, "{plan}");
+    assert_eq!(counts("b-promo")["to_send"], 1, "{plan}");
+    assert_eq!(counts("b-promo")["held_frequency_cap"], 1, "{plan}");
     let started = Timestamp::now();
     let (code, out, err) = run(ws
         .herald()

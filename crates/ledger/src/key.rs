@@ -82,11 +82,37 @@ impl RecipientId {
     }
 }
 
-/// The 32 bytes of a recipient id in hex form, or `None` if it is not 64 hex digits.
+/// Each byte's value as a lowercase hex digit; `0xFF` for anything else.
+const HEX_DIGIT: [u8; 256] = {
+    let mut table = [0xFF_u8; 256];
+    let mut i = 0u8;
+    while i < 10 {
+        table[(b'0' + i) as usize] = i;
+        i += 1;
+    }
+    let mut i = 0u8;
+    while i < 6 {
+        table[(b'a' + i) as usize] = 10 + i;
+        i += 1;
+    }
+    table
+};
+
+/// The 32 bytes of a recipient id in hex form (64 lowercase hex digits, as stored), or `None`.
+/// A table lookup per digit: a plan decodes one id per recent send and per lookup.
 pub(crate) fn recipient_bytes(hex_id: &str) -> Option<[u8; 32]> {
+    let digits = hex_id.as_bytes();
+    if digits.len() != 64 {
+        return None;
+    }
     let mut out = [0u8; 32];
-    hex::decode_to_slice(hex_id, &mut out).ok()?;
-    Some(out)
+    let mut invalid = 0u8;
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (hi, lo) = (HEX_DIGIT[pair[0] as usize], HEX_DIGIT[pair[1] as usize]);
+        invalid |= hi | lo;
+        *byte = (hi << 4) | (lo & 0x0F);
+    }
+    (invalid & 0xF0 == 0).then_some(out)
 }
 
 impl fmt::Display for RecipientId {
@@ -331,6 +357,34 @@ mod tests {
         assert_eq!(mask_email("j@example.com"), "j***@example.com");
         assert_eq!(mask_email("nonsense"), "***");
         assert_eq!(mask_email("@example.com"), "***");
+    }
+
+    #[test]
+    fn recipient_bytes_decode_exactly_lowercase_hex() {
+        let key = LedgerKey::from_secret(&"ab".repeat(32)).unwrap();
+        let id = key.recipient_id(Channel::Sms, "+15550100100");
+        let bytes = recipient_bytes(id.as_str()).unwrap();
+        assert_eq!(hex::encode(bytes), id.as_str());
+        assert_eq!(id.to_bytes(), bytes);
+        // Every byte value, 32 at a time.
+        for chunk in (0..=255u8).collect::<Vec<_>>().chunks_exact(32) {
+            let text = hex::encode(chunk);
+            assert_eq!(
+                recipient_bytes(&text).map(|b| b.to_vec()),
+                Some(chunk.to_vec())
+            );
+        }
+        for bad in [
+            String::new(),
+            "0".repeat(63),
+            "0".repeat(65),
+            format!("{}A", "0".repeat(63)),
+            format!("{}g", "0".repeat(63)),
+            format!("{} ", "0".repeat(63)),
+            format!("é{}", "0".repeat(62)),
+        ] {
+            assert_eq!(recipient_bytes(&bad), None, "{bad:?}");
+        }
     }
 
     #[test]
