@@ -194,9 +194,38 @@ pub struct RowClassifier<'w> {
     /// Candidate zone sets of phone prefixes, keyed by the address of the static set.
     number_zones: foldhash::HashMap<usize, Arc<[TimeZone]>>,
     values: BTreeMap<String, String>,
+    /// The template's texts with their placeholders found once.
+    compiled: CompiledContent,
     known: Option<KnownKeys<'w>>,
     /// Non-fatal notes about kept rows (unknown time zone, odd consent values).
     pub notes: Vec<Note>,
+}
+
+/// A template's texts, compiled for rendering many rows.
+enum CompiledContent {
+    Sms(text::Compiled),
+    Email {
+        subject: text::Compiled,
+        html: text::Compiled,
+        text: Option<text::Compiled>,
+    },
+}
+
+impl CompiledContent {
+    fn new(content: &Content) -> Self {
+        match content {
+            Content::Sms { body } => Self::Sms(text::Compiled::new(body)),
+            Content::Email {
+                subject,
+                html,
+                text,
+            } => Self::Email {
+                subject: text::Compiled::new(subject),
+                html: text::Compiled::new(html),
+                text: text.as_deref().map(text::Compiled::new),
+            },
+        }
+    }
 }
 
 /// Says whether a recipient key is already final in the ledger.
@@ -286,6 +315,7 @@ impl<'w> RowClassifier<'w> {
             tz_cache: foldhash::HashMap::default(),
             number_zones: foldhash::HashMap::default(),
             values: BTreeMap::new(),
+            compiled: CompiledContent::new(&template.content),
             known: None,
             notes: Vec::new(),
         }
@@ -477,7 +507,9 @@ impl<'w> RowClassifier<'w> {
             self.seen_addresses.insert(fp, line);
         }
         let place = self.place(line, &address, &get);
-        self.values.clear();
+        // `values` keeps one entry per template variable from row to row, each overwritten in
+        // place (no allocation per value): a row reaches rendering only after every variable
+        // is set, so no value of an earlier row can be rendered.
         for (name, col, literal, max_len) in &self.vars {
             let value = match (col, literal) {
                 (Some(c), _) => values.get(*c).and_then(Option::as_deref),
@@ -514,14 +546,22 @@ impl<'w> RowClassifier<'w> {
                     );
                 }
             }
-            self.values.insert(name.clone(), value.to_owned());
+            match self.values.get_mut(name) {
+                Some(slot) => {
+                    slot.clear();
+                    slot.push_str(value);
+                }
+                None => {
+                    self.values.insert(name.clone(), value.to_owned());
+                }
+            }
         }
-        let render = |t: &str| {
-            text::substitute(t, &self.values)
+        let render = |t: &text::Compiled| {
+            t.render(&self.values)
                 .map_err(|m| format!("no value for variable `{}`", m.0))
         };
-        let message = match &self.template.content {
-            Content::Sms { body } => match render(body) {
+        let message = match &self.compiled {
+            CompiledContent::Sms(body) => match render(body) {
                 Ok(text) => {
                     let info = text::analyze_sms(&text);
                     if info.chars > text::AGENTLESS_SMS_MAX_CHARS {
@@ -538,7 +578,7 @@ impl<'w> RowClassifier<'w> {
                 }
                 Err(e) => return Self::skip(line, SkipReason::RenderError, e),
             },
-            Content::Email {
+            CompiledContent::Email {
                 subject,
                 html,
                 text,
@@ -546,7 +586,7 @@ impl<'w> RowClassifier<'w> {
                 let parts = (
                     render(subject),
                     render(html),
-                    text.as_deref().map(render).transpose(),
+                    text.as_ref().map(render).transpose(),
                 );
                 match parts {
                     (Ok(subject), Ok(html), Ok(text)) => Message::Email {

@@ -119,6 +119,18 @@ fn classification_renders_a_good_row_and_names_why_others_are_skipped() {
     assert!(matches!(c.classify(4, &no), Row::Skipped(s) if s.reason == SkipReason::NoConsent));
     let long = values(&c, "C-3", "+12125550103", "yes", &"9".repeat(21));
     assert!(matches!(c.classify(5, &long), Row::Skipped(s) if s.reason == SkipReason::RenderError));
+    // After a row skipped while its values were read, the next row renders its own values.
+    let next = values(&c, "C-4", "+12125550104", "yes", "ORD-4");
+    match c.classify(6, &next) {
+        Row::Ready(r) => {
+            let Message::Sms { text, .. } = &r.message else {
+                panic!("an SMS template renders an SMS")
+            };
+            assert!(text.contains("ORD-4") && !text.contains("ORD-1"), "{text}");
+            assert!(!text.contains("99999"), "{text}");
+        }
+        other => panic!("expected a ready row, got {other:?}"),
+    }
 }
 
 #[test]

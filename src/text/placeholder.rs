@@ -100,19 +100,47 @@ pub struct MissingValue(pub String);
 /// Substitutes every well-formed placeholder with its value, verbatim (no escaping, no
 /// trimming). Malformed braces are left as written (validation refuses such templates).
 pub fn substitute(text: &str, values: &BTreeMap<String, String>) -> Result<String, MissingValue> {
-    let (placeholders, _) = parse_placeholders(text);
-    let mut out = String::with_capacity(text.len() + 32);
-    let mut last = 0;
-    for p in placeholders {
-        let value = values
-            .get(&p.name)
-            .ok_or_else(|| MissingValue(p.name.clone()))?;
-        out.push_str(&text[last..p.span.start]);
-        out.push_str(value);
-        last = p.span.end;
+    Compiled::new(text).render(values)
+}
+
+/// A text with its placeholders found once, to render many rows: what [`substitute`] does,
+/// without parsing the text again for every row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compiled {
+    text: String,
+    /// The placeholders, in order.
+    placeholders: Vec<Placeholder>,
+}
+
+impl Compiled {
+    /// Finds the placeholders of `text` (malformed ones stay literal text, as in
+    /// [`substitute`]).
+    pub fn new(text: &str) -> Self {
+        Self {
+            text: text.to_owned(),
+            placeholders: parse_placeholders(text).0,
+        }
     }
-    out.push_str(&text[last..]);
-    Ok(out)
+
+    /// The text with every placeholder replaced by its value.
+    ///
+    /// # Errors
+    /// The first placeholder without a value.
+    pub fn render(&self, values: &BTreeMap<String, String>) -> Result<String, MissingValue> {
+        let text = &self.text;
+        let mut out = String::with_capacity(text.len() + 32);
+        let mut last = 0;
+        for p in &self.placeholders {
+            let value = values
+                .get(&p.name)
+                .ok_or_else(|| MissingValue(p.name.clone()))?;
+            out.push_str(&text[last..p.span.start]);
+            out.push_str(value);
+            last = p.span.end;
+        }
+        out.push_str(&text[last..]);
+        Ok(out)
+    }
 }
 
 #[cfg(test)]
