@@ -492,12 +492,7 @@ impl Executor<'_> {
         }
         let (rows, missing) = CampaignRows::open(self.ws, campaign)?;
         let resend = self.options.resend_unknown;
-        let rows = rows.skip_known(|key: &str| {
-            facts
-                .keys
-                .get(key)
-                .is_some_and(|s| crate::gather::send_state(s).is_final(resend))
-        });
+        let rows = rows.skip_known(|key: &str| facts.is_final(key, resend));
         anyhow::ensure!(
             missing.is_empty(),
             "audience lacks columns {}",

@@ -194,6 +194,16 @@ pub struct CampaignFacts {
     pub read_at: jiff::Timestamp,
 }
 
+impl CampaignFacts {
+    /// Whether the campaign's row `row_key` is already final in the ledger (`unknown` counts
+    /// as final unless `resend_unknown`): such rows are not classified or rendered again.
+    pub fn is_final(&self, row_key: &str, resend_unknown: bool) -> bool {
+        self.keys
+            .get(row_key)
+            .is_some_and(|s| send_state(s).is_final(resend_unknown))
+    }
+}
+
 impl observed::LedgerFacts for CampaignFacts {
     type RecipientId = RecipientId;
 
@@ -416,13 +426,7 @@ pub fn plan_one(
             let Some(rows) = crate::validate::open_rows(ws, campaign, &mut diags) else {
                 return (diags, None);
             };
-            let known = |k: &str| {
-                facts
-                    .keys
-                    .get(k)
-                    .is_some_and(|s| send_state(s).is_final(false))
-            };
-            let mut rows = rows.skip_known(known);
+            let mut rows = rows.skip_known(|k: &str| facts.is_final(k, false));
             let mut checker = crate::validate::RowChecker::new(ws, campaign);
             let mut batch = Vec::with_capacity(ROW_BATCH);
             for row in rows.by_ref() {
