@@ -76,12 +76,20 @@ pub enum Code {
     H141,
     /// H142: a marketing email without a postal address.
     H142,
+    /// H143: a text a reviewer reads contains a control, bidirectional or invisible format
+    /// character (which could hide or reorder what is sent).
+    H143,
+    /// H144: a variable or column name mixes scripts (e.g. a Cyrillic letter among Latin ones).
+    H144,
     /// H150: a rendered SMS over the 765-character agentless limit.
     H150,
     /// H151: a value longer than the variable's `max_length`.
     H151,
     /// H152: rendered text contains a probable payment card number.
     H152,
+    /// H153: an audience row's key contains a control, bidirectional or invisible format
+    /// character; the row is not sent.
+    H153,
     /// H160: an audience row has an invalid phone number.
     H160,
     /// H161: an audience row has an invalid email address.

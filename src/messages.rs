@@ -172,6 +172,10 @@ pub struct Note {
     pub code: crate::diag::Code,
 }
 
+/// How the message of a row whose recipient key holds a control, bidirectional or invisible
+/// format character begins (reported as H153).
+pub const HIDDEN_KEY: &str = "the recipient key contains the invisible or control character";
+
 /// How one template variable gets its value: (name, column index, literal, max length).
 type VarSlot = (String, Option<usize>, Option<String>, Option<u32>);
 
@@ -428,6 +432,22 @@ impl<'w> RowClassifier<'w> {
                 line,
                 SkipReason::InvalidRow,
                 format!("empty recipient key (column `{}`)", self.audience.key),
+            );
+        }
+        if let Some(c) = key
+            .chars()
+            .find(|c| crate::text::visible::is_hidden_in_line(*c))
+        {
+            // A key is shown in plans, `render` and ledger exports: one that could rewrite a
+            // terminal line or reorder text is refused, never sent.
+            return Self::skip(
+                line,
+                SkipReason::InvalidRow,
+                format!(
+                    "{HIDDEN_KEY} {} (column `{}`); the row is not sent",
+                    crate::text::visible::describe(c),
+                    self.audience.key
+                ),
             );
         }
         let key_fp = fingerprint(&key);

@@ -158,6 +158,13 @@ impl<'w> RowChecker<'w> {
                 let Some((code, sev)) = severity(s.reason) else {
                     return;
                 };
+                let (code, sev) = if s.reason == SkipReason::InvalidRow
+                    && s.message.starts_with(crate::messages::HIDDEN_KEY)
+                {
+                    (Code::H153, Severity::Error)
+                } else {
+                    (code, sev)
+                };
                 let n = self.per_code.entry(code).or_default();
                 *n += 1;
                 if *n > MAX_ROW_DIAGNOSTICS {

@@ -1,4 +1,5 @@
-//! `herald render CAMPAIGN`: preview rendered messages with masked addresses.
+//! `herald render CAMPAIGN`: preview rendered messages with masked addresses (the recipient's
+//! and any phone number or email address inside the text).
 
 use std::fmt::Write as _;
 
@@ -9,6 +10,7 @@ use crate::diag;
 use crate::messages::{Message, Row};
 use crate::output::Printer;
 use crate::spec::Name;
+use crate::text::mask_contacts;
 
 pub(crate) fn run(
     global: &GlobalArgs,
@@ -62,22 +64,26 @@ pub(crate) fn run(
             continue;
         }
         shown += 1;
+        // Phone numbers and email addresses inside the message (in any form, national too)
+        // are masked like the recipient's, and characters that could hide text are escaped.
+        let key = crate::text::visible::escape_line(&r.key);
+        let m = |s: &str| mask_contacts(s);
         match args.format {
             Format::Json => json.push(match &r.message {
-                Message::Sms { text, info } => serde_json::json!({ "key": r.key, "to": r.address.masked(), "line": r.line, "text": text, "encoding": info.encoding, "chars": info.chars, "segments": info.segments }),
-                Message::Email { subject, html, text } => serde_json::json!({ "key": r.key, "to": r.address.masked(), "line": r.line, "subject": subject, "html": html, "text": text }),
+                Message::Sms { text, info } => serde_json::json!({ "key": key, "to": r.address.masked(), "line": r.line, "text": m(text), "encoding": info.encoding, "chars": info.chars, "segments": info.segments }),
+                Message::Email { subject, html, text } => serde_json::json!({ "key": key, "to": r.address.masked(), "line": r.line, "subject": m(subject), "html": m(html), "text": text.as_deref().map(m) }),
             }),
             Format::Text => {
-                let _ = writeln!(out, "── {} → {} (line {})", r.key, r.address.masked(), r.line);
+                let _ = writeln!(out, "── {key} → {} (line {})", r.address.masked(), r.line);
                 match &r.message {
                     Message::Sms { text, info } => {
-                        let _ = writeln!(out, "{text}");
+                        let _ = writeln!(out, "{}", m(text));
                         let _ = writeln!(out, "   {}, {} chars, {} segment{}\n", info.encoding, info.chars, info.segments, if info.segments == 1 { "" } else { "s" });
                     }
                     Message::Email { subject, html, text } => {
-                        let _ = writeln!(out, "Subject: {subject}\n{html}");
+                        let _ = writeln!(out, "Subject: {}\n{}", m(subject), m(html));
                         if let Some(t) = text {
-                            let _ = writeln!(out, "--- text ---\n{t}");
+                            let _ = writeln!(out, "--- text ---\n{}", m(t));
                         }
                         out.push('\n');
                     }

@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 
 use crate::settings::EnvSettings;
+use crate::text::visible::escape_line;
 
 /// What `keygen` wrote (never the key itself).
 pub(crate) struct Keygen {
@@ -82,7 +83,10 @@ pub(crate) fn migrate(
 }
 
 /// Writes every send row (or one campaign's) to `out` as CSV (cells quoted against formula
-/// injection) or JSON lines; returns the row count.
+/// injection) or JSON lines; returns the row count. No control byte from a cell is written as
+/// it is: control, bidirectional and invisible format characters (line breaks and tabs too)
+/// are written as `\u{1b}` ([`escape_line`]), so an export read in a terminal or a
+/// spreadsheet shows them instead of running them.
 pub(crate) fn export(
     ledger: &dyn herald_ledger::Ledger,
     campaign: Option<&str>,
@@ -109,6 +113,7 @@ pub(crate) fn export(
             "updated_at",
         ])?;
         let n = ledger.export(campaign, &mut |row| {
+            let row = escaped(row);
             let opt = |o: &Option<String>| o.clone().unwrap_or_default();
             w.write_record(
                 [
@@ -136,7 +141,7 @@ pub(crate) fn export(
         n
     } else {
         let n = ledger.export(campaign, &mut |row| {
-            serde_json::to_writer(&mut out, &row)
+            serde_json::to_writer(&mut out, &escaped(row))
                 .map_err(std::io::Error::other)
                 .and_then(|()| out.write_all(b"\n"))
                 .map_err(herald_ledger::LedgerError::Io)
@@ -144,6 +149,38 @@ pub(crate) fn export(
         out.flush()?;
         n
     })
+}
+
+/// A row with every text cell's control, bidirectional and invisible format characters (line
+/// breaks and tabs too) written as `\u{1b}` ([`escape_line`]): row keys come from audiences and
+/// error codes from remote systems, and an export is read in terminals and spreadsheets.
+fn escaped(mut row: herald_ledger::ExportRow) -> herald_ledger::ExportRow {
+    let line = |s: &mut String| {
+        if let std::borrow::Cow::Owned(e) = escape_line(s) {
+            *s = e;
+        }
+    };
+    for s in [
+        &mut row.campaign,
+        &mut row.row_key,
+        &mut row.masked,
+        &mut row.template_hash,
+    ] {
+        line(s);
+    }
+    for s in [
+        &mut row.message_id,
+        &mut row.conversation_id,
+        &mut row.error_code,
+        &mut row.git_commit,
+        &mut row.receipt_status,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        line(s);
+    }
+    row
 }
 
 /// CSV injection (OWASP "CSV Injection"): a spreadsheet runs a cell that begins with `=`,
@@ -162,7 +199,48 @@ pub(crate) fn spreadsheet_safe(cell: &str) -> std::borrow::Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
-    use super::spreadsheet_safe;
+    use super::{escaped, spreadsheet_safe};
+
+    #[test]
+    fn exported_cells_carry_no_raw_control_byte() {
+        let row = herald_ledger::ExportRow {
+            campaign: "winter".into(),
+            row_key: "C-1\u{1b}]0;owned\u{7}\r\n\u{202e}x".into(),
+            recipient: herald_ledger::RecipientId::from_hex(&"ab".repeat(32)).unwrap(),
+            masked: "+1******0100".into(),
+            channel: herald_ledger::Channel::Sms,
+            state: herald_ledger::SendState::Sent,
+            attempts: 1,
+            template_hash: "sha256:00".into(),
+            message_id: Some("m\u{9b}2J".into()),
+            conversation_id: None,
+            error_code: Some("E\u{85}".into()),
+            git_commit: None,
+            receipt_status: None,
+            updated_at: jiff::Timestamp::UNIX_EPOCH,
+        };
+        let out = escaped(row);
+        assert_eq!(
+            out.row_key,
+            "C-1\\u{1b}]0;owned\\u{7}\\u{d}\\u{a}\\u{202e}x"
+        );
+        assert_eq!(out.message_id.as_deref(), Some("m\\u{9b}2J"));
+        assert_eq!(out.error_code.as_deref(), Some("E\\u{85}"));
+        let json = serde_json::to_string(&out).unwrap();
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        csv.write_record([&out.row_key, out.message_id.as_deref().unwrap()])
+            .unwrap();
+        let csv = String::from_utf8(csv.into_inner().unwrap()).unwrap();
+        for text in [&json, &csv] {
+            assert!(
+                !text
+                    .trim_end()
+                    .chars()
+                    .any(|c| c.is_control() || c == '\u{202e}'),
+                "{text:?}"
+            );
+        }
+    }
 
     #[test]
     fn cells_a_spreadsheet_would_run_are_quoted() {

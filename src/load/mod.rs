@@ -4,6 +4,7 @@
 //! [`crate::validate`].
 
 pub mod boundary;
+pub mod compliance;
 pub mod yaml;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -251,46 +252,15 @@ fn parse_window(doc: &WindowDoc) -> Result<Window, String> {
     Ok(Window { start, end })
 }
 
-/// Whether a name matches a denied pattern (case-insensitive substring).
+/// Whether a name matches a denied pattern: a substring once both are folded
+/// ([`crate::text::fold::fold`]: NFKC, case folding, the UTS #39 confusable skeleton), so a
+/// look-alike letter (`сard` with a Cyrillic `с`) or full-width form matches too.
 pub fn denied_pattern<'a>(name: &str, patterns: &'a [String]) -> Option<&'a str> {
-    let lower = name.to_lowercase();
+    let folded = crate::text::fold::fold(name);
     patterns
         .iter()
-        .find(|p| lower.contains(p.as_str()))
+        .find(|p| folded.contains(&crate::text::fold::fold(p)))
         .map(String::as_str)
-}
-
-fn has_word(text: &str, word: &str) -> bool {
-    text.split(|c: char| !c.is_alphanumeric())
-        .any(|w| w.eq_ignore_ascii_case(word))
-}
-
-/// Whether a text plausibly contains a postal address: a US ZIP code (5 digits, optionally
-/// +4) or a UK/Canadian-style postcode, or a placeholder naming one.
-fn has_postal_address(text: &str) -> bool {
-    let words: Vec<&str> = text
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-        .filter(|w| !w.is_empty())
-        .collect();
-    let zip = words.iter().any(|w| {
-        let (a, b) = w.split_once('-').unwrap_or((w, ""));
-        a.len() == 5
-            && a.bytes().all(|c| c.is_ascii_digit())
-            && (b.is_empty() || (b.len() == 4 && b.bytes().all(|c| c.is_ascii_digit())))
-    });
-    let postcode = words.windows(2).any(|w| {
-        let (a, b) = (w[0], w[1]);
-        (2..=4).contains(&a.len())
-            && a.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-            && a.chars().any(|c| c.is_ascii_digit())
-            && b.len() == 3
-            && b.chars().next().is_some_and(|c| c.is_ascii_digit())
-    });
-    let placeholder = parse_placeholders(text).0.iter().any(|p| {
-        let n = p.name.to_lowercase();
-        n.contains("postal") || n.contains("mailing_address")
-    });
-    zip || postcode || placeholder
 }
 
 impl Loader {
@@ -491,6 +461,11 @@ impl Loader {
                     .unwrap_or_default(),
                 frequency_caps,
                 state_rules,
+                postal_address: doc
+                    .policy
+                    .postal_address
+                    .clone()
+                    .filter(|a| !a.trim().is_empty()),
             },
         }
     }
@@ -679,6 +654,7 @@ impl Loader {
                 continue;
             }
             let before = self.diags.len();
+            self.check_hidden_template(&file, &doc);
             let content = self.template_content(&file, &doc);
             let mut previous_names = Vec::new();
             for p in &doc.previous_names {
@@ -748,6 +724,82 @@ impl Loader {
             }
         }
         out
+    }
+
+    /// H143: a control, bidirectional or invisible format character in a text a reviewer
+    /// reads (the message texts, the description, variable names, descriptions and examples).
+    /// A terminal, a pull-request page or a phone could hide or reorder text around it, so what
+    /// the reviewer saw would not be what the recipient gets.
+    fn check_hidden_template(&mut self, file: &str, doc: &TemplateDoc) {
+        for (field, value) in [
+            ("body", &doc.body),
+            ("subject", &doc.subject),
+            ("html", &doc.html),
+            ("text", &doc.text),
+        ] {
+            if let Some(v) = value {
+                self.hidden(file, pos(v), field, &v.value);
+            }
+        }
+        if let Some(d) = &doc.description {
+            self.hidden(file, pos(&doc.name), "description", d);
+        }
+        for (name, v) in &doc.variables {
+            let at = pos(v);
+            self.hidden(file, at, "variable name", name);
+            if let Some(d) = &v.value.description {
+                self.hidden(file, at, &format!("variables.{name}.description"), d);
+            }
+            if let Some(x) = &v.value.example {
+                self.hidden(file, at, &format!("variables.{name}.example"), x);
+            }
+        }
+    }
+
+    /// H144: a variable or column name whose letters mix scripts the way look-alike spellings
+    /// do (a Cyrillic `с` among Latin letters): reviewers would read it as another name.
+    fn mixed_script(&mut self, file: &str, at: Option<Pos>, what: &str, name: &str) {
+        if !crate::text::fold::mixes_scripts(name) {
+            return;
+        }
+        let shown = crate::text::visible::escape_hidden(name);
+        let odd: Vec<String> = name
+            .chars()
+            .filter(|c| !c.is_ascii() && c.is_alphabetic())
+            .map(|c| format!("`{c}` U+{:04X}", u32::from(c)))
+            .collect();
+        self.diags.push(
+            Diagnostic::error(
+                Code::H144,
+                file,
+                at,
+                format!(
+                    "{what} name `{shown}` mixes scripts: {} among letters of another script",
+                    odd.join(", ")
+                ),
+            )
+            .help("write the name in one script: a look-alike letter from another script makes one name read as another"),
+        );
+    }
+
+    /// Reports the first hidden character of `text` (H143), named by code point, never raw.
+    fn hidden(&mut self, file: &str, at: Option<Pos>, field: &str, text: &str) {
+        let Some((line, column, c)) = crate::text::visible::find_hidden(text) else {
+            return;
+        };
+        let field = crate::text::visible::escape_hidden(field);
+        self.diags.push(
+            Diagnostic::error(
+                Code::H143,
+                file,
+                at,
+                format!(
+                    "`{field}` contains the invisible or control character {} (line {line}, column {column} of the value)",
+                    crate::text::visible::describe(c)
+                ),
+            )
+            .help("control characters, escape sequences, bidirectional controls and invisible format characters can hide or reorder text on a terminal, a review page or a phone, so a reviewer would not see what is sent; remove it"),
+        );
     }
 
     fn template_content(&mut self, file: &str, doc: &TemplateDoc) -> Option<Content> {
@@ -889,6 +941,7 @@ impl Loader {
                     .help("remove the declaration, or use it in the text"),
                 );
             }
+            self.mixed_script(file, *vpos, "variable", var);
             if let Some(p) = denied_pattern(var, &policy.deny_variable_patterns) {
                 self.diags.push(
                     Diagnostic::error(Code::H130, file, *vpos, format!("variable `{var}` matches the denied pattern `{p}`"))
@@ -897,39 +950,7 @@ impl Loader {
             }
         }
         if doc.category == Category::Marketing {
-            match content {
-                Content::Sms { body } => {
-                    if !has_word(body, "stop") {
-                        self.diags.push(
-                            Diagnostic::error(
-                                Code::H140,
-                                file,
-                                spans.get("body").copied().flatten(),
-                                "marketing SMS without opt-out instructions",
-                            )
-                            .help(
-                                "add e.g. `Reply STOP to opt out.` (CTIA; TCPA revocation rules)",
-                            ),
-                        );
-                    }
-                }
-                Content::Email { html, text, .. } => {
-                    let all = format!("{html}\n{}", text.as_deref().unwrap_or(""));
-                    let lower = html.to_lowercase();
-                    if !(lower.contains("unsubscribe") && lower.contains("href")) {
-                        self.diags.push(
-                            Diagnostic::error(Code::H141, file, spans.get("html").copied().flatten(), "marketing email without an unsubscribe link")
-                                .help("add a link whose text says unsubscribe, e.g. `<a href=\"{{unsubscribe_url}}\">Unsubscribe</a>` (CAN-SPAM)"),
-                        );
-                    }
-                    if !has_postal_address(&all) {
-                        self.diags.push(
-                            Diagnostic::error(Code::H142, file, spans.get("html").copied().flatten(), "marketing email without a postal address")
-                                .help("CAN-SPAM requires the sender's valid physical postal address in every marketing email"),
-                        );
-                    }
-                }
-            }
+            self.marketing_lints(file, content, &spans, policy);
         }
         if let Content::Sms { body } = content {
             // Length with example values: a first warning before any data is read.
@@ -945,6 +966,72 @@ impl Loader {
                         Diagnostic::error(Code::H150, file, spans.get("body").copied().flatten(), format!("rendered with the example values the SMS is {} characters; the agentless API accepts at most 765", info.chars))
                             .help("shorten the text"),
                     );
+                }
+            }
+        }
+    }
+
+    /// H140–H142: what a marketing message must carry, checked structurally
+    /// ([`compliance`]).
+    fn marketing_lints(
+        &mut self,
+        file: &str,
+        content: &Content,
+        spans: &BTreeMap<&str, Option<Pos>>,
+        policy: &Policy,
+    ) {
+        let at = |field: &str| spans.get(field).copied().flatten();
+        match content {
+            Content::Sms { body } => {
+                if !compliance::sms_has_opt_out(body, &policy.extra_opt_out_keywords) {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::H140,
+                            file,
+                            at("body"),
+                            "marketing SMS without opt-out instructions (a recognised instruction such as `Reply STOP to opt out`; a keyword alone, or a word containing \"stop\", is not one)",
+                        )
+                        .help("add an instruction naming the keyword and what it does, e.g. `Reply STOP to opt out.`, `Text STOP to cancel` or `STOP to end` (CTIA Messaging Principles; TCPA revocation rules)"),
+                    );
+                }
+            }
+            Content::Email { html, text, .. } => {
+                if !compliance::html_has_unsubscribe_link(html) {
+                    self.diags.push(
+                        Diagnostic::error(Code::H141, file, at("html"), "marketing email without a visible unsubscribe link in its HTML part")
+                            .help("add a link whose text (or the sentence around it) says unsubscribe, outside comments and hidden elements, e.g. `<a href=\"{{unsubscribe_url}}\">Unsubscribe</a>` (CAN-SPAM, 15 U.S.C. 7704(a)(3))"),
+                    );
+                }
+                if let Some(t) = text
+                    && !compliance::text_has_unsubscribe_url(t)
+                {
+                    self.diags.push(
+                        Diagnostic::error(Code::H141, file, at("text"), "marketing email without an unsubscribe URL in its plain-text part")
+                            .help("add a line such as `Unsubscribe: {{unsubscribe_url}}`: a reader of the plain-text part must be able to opt out too (CAN-SPAM)"),
+                    );
+                }
+                match &policy.postal_address {
+                    None => self.diags.push(
+                        Diagnostic::error(Code::H142, file, at("html"), "marketing email, but `policy.postal_address` is not declared")
+                            .related(PROJECT_FILE, None, "declare it under `policy`")
+                            .help("set `policy.postal_address` in herald.yaml to the sender's valid physical postal address; every marketing email must show it (CAN-SPAM, 15 U.S.C. 7704(a)(5)(A)(iii))"),
+                    ),
+                    Some(address) => {
+                        let parts = [
+                            ("html", Some(compliance::visible_text(html))),
+                            ("text", text.clone()),
+                        ];
+                        for (field, part) in parts {
+                            if let Some(part) = part
+                                && !compliance::contains_address(&part, address)
+                            {
+                                self.diags.push(
+                                    Diagnostic::error(Code::H142, file, at(field), format!("marketing email whose `{field}` part does not show the postal address declared in `policy.postal_address`"))
+                                        .help(format!("write the address as declared, `{address}`, in the visible text (line breaks and punctuation between its words may differ) (CAN-SPAM, 15 U.S.C. 7704(a)(5)(A)(iii))")),
+                                );
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -1063,6 +1150,23 @@ impl Loader {
                 continue;
             }
             let before = self.diags.len();
+            if let Some(n) = &doc.from_name {
+                self.hidden(&file, pos(&doc.from), "from_name", n);
+            }
+            if let Some(d) = &doc.description {
+                self.hidden(&file, pos(&doc.name), "description", d);
+            }
+            for (var, source) in &doc.variables {
+                self.hidden(&file, pos(source), "variable name", var);
+                match &source.value {
+                    VariableSourceDoc::Value(v) => {
+                        self.hidden(&file, pos(source), &format!("variables.{var}.value"), v);
+                    }
+                    VariableSourceDoc::Column(c) => {
+                        self.hidden(&file, pos(source), &format!("variables.{var}.column"), c);
+                    }
+                }
+            }
             let template = Name::parse(&doc.template.value)
                 .ok()
                 .and_then(|n| templates.get(&n));
@@ -1355,6 +1459,9 @@ impl Loader {
                 };
                 self.diags.push(d);
             }
+            if let VariableSourceDoc::Column(c) = &source.value {
+                self.mixed_script(file, pos(source), "column", c);
+            }
             if let VariableSourceDoc::Column(c) = &source.value
                 && let Some(p) = denied_pattern(c, &policy.deny_variable_patterns)
             {
@@ -1407,16 +1514,6 @@ mod tests {
         assert!(similar_name("Order-ID", "order_id"));
         assert!(!similar_name("order_id", "order_id"));
         assert!(!similar_name("order", "order_id"));
-    }
-
-    #[test]
-    fn postal_addresses() {
-        assert!(has_postal_address(
-            "Herald Inc, 100 Main St, Springfield, IL 62701"
-        ));
-        assert!(has_postal_address("1 Example Road, London SW1A 1AA"));
-        assert!(has_postal_address("{{postal_address}}"));
-        assert!(!has_postal_address("Thanks for shopping with us"));
     }
 
     #[test]

@@ -124,8 +124,50 @@ fn mask_diff_line(line: &str) -> String {
     }
 }
 
+/// herald's own sentence around names, ids and reasons taken from the inputs or from Genesys,
+/// for Markdown: its code spans kept, no raw HTML (`&`, `<`, `>`, `"` as entities), hidden
+/// characters and line breaks written as `\u{1b}`.
+fn md_sentence(text: &str) -> String {
+    html_escape(&crate::text::visible::escape_line(text))
+}
+
+/// The longest run of backticks in `text`.
+fn longest_backtick_run(text: &str) -> usize {
+    text.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
+/// A fence for a fenced code block around `text`: backticks, one more than the longest run
+/// inside it and at least three (`CommonMark`: a block closes only at a fence at least as
+/// long as the opening one, so no line of `text` can close it early).
+fn fence_for(text: &str) -> String {
+    "`".repeat((longest_backtick_run(text) + 1).max(3))
+}
+
+/// A name in a Markdown table cell as a code span ([`code_span`], `|` escaped: GitHub splits
+/// table cells at a `|` even inside a code span).
+fn md_code(text: &str) -> String {
+    code_span(&text.replace('|', "\\|"))
+}
+
+/// Text from the inputs as a Markdown code span, shown exactly as written (no markup, no
+/// HTML, no entity is read inside one): delimited by more backticks than any run inside,
+/// padded when it begins or ends with one; line breaks as spaces, other control and hidden
+/// characters written as `\u{1b}`.
+fn code_span(text: &str) -> String {
+    let text = text.replace('\n', " ");
+    let shown = crate::text::visible::escape_line(&text);
+    let ticks = "`".repeat(longest_backtick_run(&shown) + 1);
+    let pad = if shown.starts_with('`') || shown.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{shown}{pad}{ticks}")
+}
+
 /// Escapes text for HTML inside Markdown.
 fn html_escape(text: &str) -> String {
+    let text = crate::text::visible::escape_hidden(text);
     let mut s = String::with_capacity(text.len());
     for ch in text.chars() {
         match ch {
@@ -185,13 +227,27 @@ fn other_counts(c: &CampaignPlan) -> String {
         .join(" · ")
 }
 
-fn template_detail(t: &TemplatePlan) -> String {
+/// A template's details, for a Markdown table cell or the terminal. The names in it come
+/// from the inputs or from Genesys (the response a template was renamed from, variable
+/// names): code spans in Markdown, hidden characters escaped in both.
+fn template_detail(t: &TemplatePlan, markdown: bool) -> String {
+    let name = |n: &str| {
+        if markdown {
+            md_code(n)
+        } else {
+            crate::text::visible::escape_line(n).into_owned()
+        }
+    };
     let mut parts = Vec::new();
     if let Some(r) = &t.remote {
         parts.push(format!("v{}", r.version));
     }
     if let Some(from) = &t.renamed_from {
-        parts.push(format!("from `{from}`"));
+        parts.push(if markdown {
+            format!("from {}", name(from))
+        } else {
+            format!("from `{}`", name(from))
+        });
     }
     match (&t.sms_before, &t.sms_after) {
         (Some(b), Some(a)) if b != a => parts.push(format!(
@@ -206,11 +262,12 @@ fn template_detail(t: &TemplatePlan) -> String {
         )),
         _ => parts.push(t.channel.clone()),
     }
+    let names = |v: &[String]| v.iter().map(|v| name(v)).collect::<Vec<_>>().join(", ");
     if !t.variables_added.is_empty() {
-        parts.push(format!("+vars {}", t.variables_added.join(", ")));
+        parts.push(format!("+vars {}", names(&t.variables_added)));
     }
     if !t.variables_removed.is_empty() {
-        parts.push(format!("-vars {}", t.variables_removed.join(", ")));
+        parts.push(format!("-vars {}", names(&t.variables_removed)));
     }
     parts.join(", ")
 }
@@ -312,10 +369,14 @@ pub fn text(plan: &Plan, color: bool) -> String {
             st.action(t.action, sym),
             t.name,
             st.action(t.action, word),
-            template_detail(t)
+            template_detail(t, false)
         );
         for n in &t.notes {
-            let _ = writeln!(out, "      note: {n}");
+            let _ = writeln!(
+                out,
+                "      note: {}",
+                crate::text::visible::escape_hidden(n)
+            );
         }
         for c in &t.changes {
             if c.whitespace_only {
@@ -342,7 +403,10 @@ pub fn text(plan: &Plan, color: bool) -> String {
         let headline = match c.status {
             CampaignStatus::Paused => st.paint("paused: nothing is sent", "2"),
             CampaignStatus::Blocked => st.paint(
-                &format!("blocked: {}", c.blocked_by.as_deref().unwrap_or("")),
+                &format!(
+                    "blocked: {}",
+                    crate::text::visible::escape_hidden(c.blocked_by.as_deref().unwrap_or(""))
+                ),
                 "31;1",
             ),
             _ if c.to_send() == 0 => st.paint("nothing to send now", "2"),
@@ -395,7 +459,12 @@ pub fn text(plan: &Plan, color: bool) -> String {
             );
         }
         if let Some(s) = &c.sample {
-            let _ = writeln!(out, "      sample → {}: {}", s.to, s.text);
+            let _ = writeln!(
+                out,
+                "      sample → {}: {}",
+                s.to,
+                crate::text::visible::escape_hidden(&s.text)
+            );
         }
     }
     let _ = writeln!(out, "\n{}", st.paint(&summary(plan), "1"));
@@ -467,9 +536,9 @@ pub fn markdown(plan: &Plan) -> String {
         let (sym, word) = symbol(t.action);
         let _ = writeln!(
             out,
-            "| `{sym}` | `{}` | {word} | {} |",
-            t.name,
-            template_detail(t)
+            "| `{sym}` | {} | {word} | {} |",
+            md_code(&t.name),
+            template_detail(t, true)
         );
     }
     for o in &plan.orphans {
@@ -491,13 +560,13 @@ pub fn markdown(plan: &Plan) -> String {
             symbol(t.action).1
         );
         for n in &t.notes {
-            let _ = writeln!(out, "- {n}");
+            let _ = writeln!(out, "- {}", md_sentence(n));
         }
         for n in &t.new_texts {
             let _ = writeln!(
                 out,
-                "\n`{}` (new):\n\n<pre>{}</pre>",
-                n.field,
+                "\n{} (new):\n\n<pre>{}</pre>",
+                code_span(&n.field),
                 html_escape(n.text.trim_end_matches('\n'))
             );
         }
@@ -513,10 +582,11 @@ pub fn markdown(plan: &Plan) -> String {
                 diff.push_str(&mask_diff_line(l));
                 diff.push('\n');
             }
+            let fence = fence_for(&diff);
             let _ = writeln!(
                 out,
-                "\n`{}`{} — words deleted <del>struck through</del>, inserted <ins><b>in bold</b></ins>:\n\n{}\n\n```diff\n{diff}```",
-                c.field,
+                "\n{}{} — words deleted <del>struck through</del>, inserted <ins><b>in bold</b></ins>:\n\n{}\n\n{fence}diff\n{diff}{fence}",
+                code_span(&c.field),
                 if c.whitespace_only {
                     " (whitespace only)"
                 } else {
@@ -534,15 +604,18 @@ pub fn markdown(plan: &Plan) -> String {
     for c in &plan.campaigns {
         let status = match c.status {
             CampaignStatus::Blocked => {
-                format!("blocked: {}", c.blocked_by.as_deref().unwrap_or(""))
+                format!(
+                    "blocked: {}",
+                    md_sentence(c.blocked_by.as_deref().unwrap_or(""))
+                )
             }
             s => s.as_str().to_owned(),
         };
         let others = other_counts(c);
         let _ = writeln!(
             out,
-            "| `{}` | {status} | {} | {} | {} | {} |",
-            c.name,
+            "| {} | {status} | {} | {} | {} | {} |",
+            md_code(&c.name),
             c.to_send(),
             if c.channel == "sms" {
                 c.segments.to_string()
@@ -567,10 +640,10 @@ pub fn markdown(plan: &Plan) -> String {
         for (c, s) in samples {
             let _ = writeln!(
                 out,
-                "- `{}` → {}: {}",
-                c.name,
-                s.to,
-                s.text.replace('\n', " ")
+                "- {} → {}: {}",
+                code_span(&c.name),
+                code_span(&s.to),
+                code_span(&s.text)
             );
         }
         let _ = writeln!(out, "\n</details>");
@@ -624,6 +697,8 @@ mod tests {
             "<pre>a &lt;b&gt; &amp; x***@example.com <del>old</del><ins><b>new</b></ins></pre>"
         );
         assert_eq!(mask_diff_line("+Call +12125550100"), "+Call +1******0100");
-        assert_eq!(mask_diff_line("+12125550100"), "+12125550100");
+        // The diff prefix is not a `+` of a number: the text `1234567890` is no phone.
+        assert_eq!(mask_diff_line("+1234567890"), "+1234567890");
+        assert_eq!(mask_diff_line("+12125550100"), "+*******0100");
     }
 }

@@ -341,7 +341,7 @@ fn template(i: &Inputs<'_>, t: &Template, claimed: &mut BTreeSet<usize>) -> Prev
             text,
         } => PreviewContent::Email {
             subject: rendered(subject),
-            html: rendered(html),
+            html: super::offline::offline_html(&rendered(html)),
             text: text.as_deref().map(rendered),
             unsubscribe: check_state(Code::H141),
             postal_address: check_state(Code::H142),

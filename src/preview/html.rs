@@ -48,6 +48,7 @@ pub fn render(page: &PreviewPage) -> String {
          <meta http-equiv=\"Content-Security-Policy\" content=\"{}\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"referrer\" content=\"no-referrer\">\n\
+         <meta http-equiv=\"x-dns-prefetch-control\" content=\"off\">\n\
          <title>herald preview · {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n",
         CSP,
         e(&page.environment)
@@ -297,7 +298,7 @@ fn email(
     postal: CheckState,
 ) {
     let doc = format!(
-        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\"><style>body{{font:15px/1.45 system-ui,sans-serif;margin:12px;color:#222;background:#fff}}</style></head><body>{html}</body></html>"
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\"><meta http-equiv=\"x-dns-prefetch-control\" content=\"off\"><style>body{{font:15px/1.45 system-ui,sans-serif;margin:12px;color:#222;background:#fff}}</style></head><body>{html}</body></html>"
     );
     let _ = writeln!(
         o,

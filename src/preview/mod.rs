@@ -9,6 +9,7 @@
 
 pub mod adapt;
 pub mod html;
+pub mod offline;
 pub mod sms;
 
 /// Everything the page shows.

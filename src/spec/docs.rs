@@ -90,7 +90,8 @@ pub struct PolicyDoc {
     /// Most recipients one apply may send to, per campaign (default 50000).
     #[serde(default)]
     pub max_recipients_per_apply: Option<u64>,
-    /// Variable or column names matching any of these (case-insensitive substrings) are refused:
+    /// Variable or column names matching any of these (substrings, compared without case after
+    /// NFKC and the Unicode confusable skeleton, so look-alike letters match) are refused:
     /// card, health and credential data must never go into a message.
     #[serde(default)]
     pub deny_variable_patterns: Option<Vec<String>>,
@@ -110,6 +111,10 @@ pub struct PolicyDoc {
     /// messages follow the send window only).
     #[serde(default)]
     pub state_rules_apply_to: Option<Vec<Category>>,
+    /// The sender's valid physical postal address (CAN-SPAM, 15 U.S.C. 7704(a)(5)(A)(iii)):
+    /// every marketing email must show it, word for word, in its HTML and plain-text parts.
+    #[serde(default)]
+    pub postal_address: Option<String>,
 }
 
 /// A daily window in the recipient's local time, `HH:MM` to `HH:MM`.

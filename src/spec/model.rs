@@ -87,6 +87,8 @@ pub struct Policy {
     pub frequency_caps: Vec<super::caps::FrequencyCap>,
     /// The effective state rules (built-in table plus `policy.state_rules`).
     pub state_rules: super::state_rules::StateRules,
+    /// The sender's postal address every marketing email must show (`policy.postal_address`).
+    pub postal_address: Option<String>,
 }
 
 /// The default denied variable-name patterns (PCI DSS, HIPAA, credentials).
