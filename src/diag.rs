@@ -278,6 +278,26 @@ fn token_range(text: &str, pos: Pos) -> Option<Range<usize>> {
     None
 }
 
+/// `text` with every hidden character ([`crate::text::visible::is_hidden`]) but the carriage
+/// return of a line break replaced by U+FFFD.
+fn visible_source(text: &str) -> std::borrow::Cow<'_, str> {
+    use crate::text::visible::is_hidden;
+    if !text.chars().any(is_hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let hidden =
+        |i: usize| is_hidden(chars[i]) && !(chars[i] == '\r' && chars.get(i + 1) == Some(&'\n'));
+    if !(0..chars.len()).any(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(
+        (0..chars.len())
+            .map(|i| if hidden(i) { '\u{FFFD}' } else { chars[i] })
+            .collect(),
+    )
+}
+
 /// Renders diagnostics as text with source excerpts; `color` adds ANSI styling.
 pub fn render_text(diags: &[Diagnostic], sources: &Sources, color: bool) -> String {
     let renderer = if color {
@@ -294,13 +314,22 @@ pub fn render_text(diags: &[Diagnostic], sources: &Sources, color: bool) -> Stri
         let code = d.code.as_str();
         let mut elements: Vec<Element<'_>> = Vec::new();
         let mut notes: Vec<Group<'_>> = Vec::new();
-        for (i, label) in std::iter::once(&d.primary).chain(&d.related).enumerate() {
+        let labels: Vec<&Label> = std::iter::once(&d.primary).chain(&d.related).collect();
+        // Excerpts never carry a character that could rewrite the terminal or reorder the
+        // line (the diagnostic names it by code point): each becomes U+FFFD, one character
+        // for one, so columns stay right.
+        let texts: Vec<Option<std::borrow::Cow<'_, str>>> = labels
+            .iter()
+            .map(|l| sources.get(&l.file).map(visible_source))
+            .collect();
+        let message = crate::text::visible::escape_hidden(&d.message);
+        for (i, label) in labels.iter().enumerate() {
             let kind = if i == 0 {
                 AnnotationKind::Primary
             } else {
                 AnnotationKind::Context
             };
-            let excerpt = match (label.pos, sources.get(&label.file)) {
+            let excerpt = match (label.pos, texts[i].as_deref()) {
                 (Some(pos), Some(text)) => token_range(text, pos).map(|range| {
                     Snippet::source(text)
                         .path(label.file.as_str())
@@ -332,7 +361,7 @@ pub fn render_text(diags: &[Diagnostic], sources: &Sources, color: bool) -> Stri
         }
         let mut report = vec![
             level
-                .primary_title(d.message.as_str())
+                .primary_title(message.as_ref())
                 .id(code.as_str())
                 .elements(elements),
         ];
@@ -355,4 +384,28 @@ pub fn count(diags: &[Diagnostic]) -> (usize, usize) {
         .filter(|d| d.severity == Severity::Error)
         .count();
     (errors, diags.len() - errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_hidden_character_reaches_the_terminal() {
+        let mut sources = Sources::default();
+        sources.insert(
+            "templates/x.yaml",
+            "kind: Template\nbody: \"a\u{9b}2Jb\u{200b}c\u{e0041}\"\n",
+        );
+        let d = Diagnostic::error(
+            Code::H143,
+            "templates/x.yaml",
+            Some(Pos { line: 2, column: 7 }),
+            "value `\u{1b}]0;x\u{7}` and `\u{202e}`",
+        );
+        let out = render_text(&[d], &sources, false);
+        assert!(!out.chars().any(crate::text::visible::is_hidden), "{out:?}");
+        assert!(out.contains("a\u{fffd}2Jb\u{fffd}c\u{fffd}"), "{out}");
+        assert!(out.contains("\\u{1b}]0;x\\u{7}"), "{out}");
+    }
 }
