@@ -21,6 +21,7 @@ mod reconcile;
 mod render;
 mod review;
 mod schema;
+mod send_windows;
 mod serve;
 mod suppress_push;
 mod validate;
