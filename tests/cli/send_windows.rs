@@ -134,6 +134,60 @@ fn a_marketing_window_that_wraps_midnight_is_a_validation_error() {
     assert!(all.contains("H175"), "{all}");
     assert!(all.contains("campaigns/promo.yaml"), "{all}");
     assert!(all.contains("herald.yaml:5"), "{all}");
+
+    // A window that can never open is the same error, for any category: a transactional
+    // 22:00-23:00 under the default policy, a marketing 21:00-23:00 under a 07:00-23:00 policy.
+    let ws = workspace(
+        "send_window: { start: \"21:00\", end: \"23:00\" }\n",
+        &[("+12125550100", "", "")],
+    );
+    let notify = ws.read("campaigns/notify.yaml");
+    ws.write(
+        "campaigns/notify.yaml",
+        &format!("{notify}send_window: {{ start: \"22:00\", end: \"23:00\" }}\n"),
+    );
+    let found = diagnostics(&ws, "H175");
+    let files: Vec<&str> = found
+        .iter()
+        .map(|d| d["primary"]["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        ["campaigns/notify.yaml", "campaigns/promo.yaml"],
+        "{found:?}"
+    );
+    ws.write(
+        "herald.yaml",
+        "environments:\n  sandbox: { target: sandbox }\ndefault_environment: sandbox\npolicy:\n  send_window: { start: \"07:00\", end: \"23:00\" }\n",
+    );
+    let found = diagnostics(&ws, "H175");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["primary"]["file"], "campaigns/promo.yaml");
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("08:00–21:00"),
+        "{found:?}"
+    );
+
+    // A transactional window that wraps midnight is fine where the policy allows the night.
+    ws.write("campaigns/promo.yaml", &promo_campaign(""));
+    ws.write(
+        "campaigns/notify.yaml",
+        &format!("{notify}send_window: {{ start: \"22:00\", end: \"06:00\" }}\n"),
+    );
+    ws.write(
+        "herald.yaml",
+        "environments:\n  sandbox: { target: sandbox }\ndefault_environment: sandbox\npolicy:\n  send_window: { start: \"20:00\", end: \"07:00\" }\n",
+    );
+    let found = diagnostics(&ws, "H175");
+    assert_eq!(
+        found.len(),
+        1,
+        "only the marketing campaign inherits a night: {found:?}"
+    );
+    assert_eq!(found[0]["primary"]["file"], "campaigns/promo.yaml");
 }
 
 /// A campaign window wider than the policy's is narrowed to it; a marketing campaign is also
