@@ -582,7 +582,7 @@ impl Executor<'_> {
                         cap_rules,
                         template.channel,
                         template.category,
-                        r.place.state,
+                        r.place.states(),
                     ),
                 }
             })
@@ -978,10 +978,10 @@ fn ledger_caps(
     rules: crate::spec::caps::CapRules<'_>,
     channel: crate::spec::Channel,
     category: crate::spec::Category,
-    state: Option<crate::spec::state_rules::StateCode>,
+    states: impl IntoIterator<Item = crate::spec::state_rules::StateCode>,
 ) -> Vec<herald_ledger::FrequencyCap> {
     rules
-        .applicable(channel, category, state)
+        .applicable(channel, category, states)
         .into_iter()
         .map(|c| herald_ledger::FrequencyCap {
             max: c.max,

@@ -120,6 +120,12 @@ pub enum Code {
     H173,
     /// H174: several rows of one campaign reach the same recipient (with `dedupe_by: key`).
     H174,
+    /// H175: a campaign's send window cannot hold: a marketing window that wraps midnight, or a
+    /// window that never overlaps the policy's (or, for marketing, the federal 08:00–21:00).
+    H175,
+    /// H176: an audience row's `state` value is not a US state or territory code (nor a
+    /// Canadian province); it is ignored and the number's state applies.
+    H176,
 }
 
 impl Code {

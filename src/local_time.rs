@@ -8,9 +8,15 @@
 //!   prefix (libphonenumber's map, via `herald-numbering`); else the audience's
 //!   `default_timezone`. A number with several candidate zones may be sent only when the window
 //!   is open in **every** one; the next opening is the earliest instant when all are open.
-//! - For messages of a category the state rules apply to (marketing by default), the state
-//!   rule of the recipient's state (the `state` column, else the number's area code) narrows the
-//!   window: the effective window is the intersection of both.
+//! - The effective window is an intersection, never a replacement: the campaign's
+//!   `send_window` ∩ `policy.send_window` ∩ (for marketing) the federal 08:00–21:00 ∩ the state
+//!   rule of every state the row is in. A campaign window can only narrow.
+//! - For messages of a category the state rules apply to (marketing by default), the row is in
+//!   the number's state (its area code) and, when the `state` column names another US state or
+//!   territory, that one too: both rules apply. A `state` value that is no such code is ignored.
+//! - For marketing (and any category the state rules apply to) the window must also be open in
+//!   the number's own zone(s) when the row's `timezone` value names another: a row cannot move
+//!   its number's quiet hours by claiming a far zone.
 
 use std::sync::Arc;
 
@@ -18,6 +24,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::schedule::{Timing, timing as schedule_timing, window_opens_at};
+use crate::spec::Category;
 use crate::spec::model::{Campaign, Window, Workspace};
 use crate::spec::state_rules::{EffectiveStateRule, StateCode, StateRules};
 
@@ -68,8 +75,14 @@ impl RowZones {
 pub struct Placement {
     /// Its time zone(s).
     pub zones: RowZones,
-    /// Its US state (the `state` column, else the number's area code), if known.
+    /// Its US state (the `state` column when it names a known region, else the number's area
+    /// code), if known.
     pub state: Option<StateCode>,
+    /// The number's own state, when the `state` column names a different one: both apply.
+    pub number_state: Option<StateCode>,
+    /// The number's own candidate zones, when `zones` is the row's `timezone` value: marketing
+    /// must be inside its window in these too.
+    pub number_zones: Option<Arc<[TimeZone]>>,
 }
 
 impl Placement {
@@ -78,34 +91,140 @@ impl Placement {
         Self {
             zones: RowZones::Explicit(tz),
             state: None,
+            number_state: None,
+            number_zones: None,
         }
+    }
+
+    /// Every state the row is in (none, one, or the column's and the number's).
+    pub fn states(&self) -> impl Iterator<Item = StateCode> {
+        self.state.into_iter().chain(self.number_state)
     }
 }
 
-/// The state rules that apply to one campaign's messages (none when its template's category
-/// is not covered).
+/// The federal calling window for marketing: 08:00–21:00 at the called party's location
+/// (47 CFR 64.1200(c)(1)). No policy or campaign window widens it.
+pub const FEDERAL_WINDOW: Window = Window {
+    start: jiff::civil::Time::constant(8, 0, 0, 0),
+    end: jiff::civil::Time::constant(21, 0, 0, 0),
+};
+
+/// The windows and state rules that bound one campaign's messages, beyond the campaign's own
+/// `send_window`.
 #[derive(Debug, Clone, Copy)]
 pub struct LocalRules<'a> {
+    /// The state rules, when they cover the template's category.
     state_rules: Option<&'a StateRules>,
+    /// `policy.send_window`: a campaign window only narrows it.
+    policy_window: Option<Window>,
+    /// The federal window, for marketing.
+    federal: Option<Window>,
+    /// Whether the window must hold in the number's zones as well as the row's `timezone`.
+    strict_zones: bool,
 }
 
 impl<'a> LocalRules<'a> {
-    /// The rules for `campaign` in `ws`.
+    /// The rules for `campaign` in `ws`. Marketing (and a template herald cannot find, which
+    /// is treated as marketing) gets the federal window and the policy's, whatever the
+    /// campaign says; another category gets the policy's window unless the campaign says
+    /// `send_window: none` (a notice that may go at any hour).
     pub fn for_campaign(ws: &'a Workspace, campaign: &Campaign) -> Self {
-        let rules = &ws.project.policy.state_rules;
-        let category = ws.templates.get(&campaign.template).map(|t| t.category);
+        let policy = &ws.project.policy;
+        let rules = &policy.state_rules;
+        let category = ws
+            .templates
+            .get(&campaign.template)
+            .map_or(Category::Marketing, |t| t.category);
+        let marketing = category == Category::Marketing;
+        let state_rules = rules.applies_to(category).then_some(rules);
         Self {
-            state_rules: category.filter(|c| rules.applies_to(*c)).map(|_| rules),
+            state_rules,
+            policy_window: if marketing || campaign.send_window.is_some() {
+                policy.send_window
+            } else {
+                None
+            },
+            federal: marketing.then_some(FEDERAL_WINDOW),
+            strict_zones: marketing || state_rules.is_some(),
         }
     }
 
-    /// No state rules: the send window alone.
+    /// No state rules and no window beyond the campaign's.
     pub fn none() -> Self {
-        Self { state_rules: None }
+        Self {
+            state_rules: None,
+            policy_window: None,
+            federal: None,
+            strict_zones: false,
+        }
+    }
+
+    /// Marketing under `state_rules` and `policy_window` (for tests and tools).
+    pub fn marketing(state_rules: &'a StateRules, policy_window: Option<Window>) -> Self {
+        Self {
+            state_rules: Some(state_rules),
+            policy_window,
+            federal: Some(FEDERAL_WINDOW),
+            strict_zones: true,
+        }
     }
 
     fn rule(self, state: Option<StateCode>) -> Option<&'a EffectiveStateRule> {
         self.state_rules.zip(state).and_then(|(r, s)| r.get(s))
+    }
+}
+
+/// What one message must be inside: every window (all of them; a window is a daily
+/// `[start, end)`) and every state rule.
+#[derive(Debug, Clone, Copy, Default)]
+struct Bounds<'a> {
+    windows: [Option<Window>; 3],
+    rules: [Option<&'a EffectiveStateRule>; 2],
+}
+
+impl<'a> Bounds<'a> {
+    /// The campaign's window ∩ the policy's ∩ the federal one, and the rules of the row's
+    /// states; duplicates dropped.
+    fn new(campaign: Option<Window>, local: &LocalRules<'a>, place: &Placement) -> Self {
+        let mut b = Self::default();
+        let mut n = 0;
+        for w in [campaign, local.policy_window, local.federal]
+            .into_iter()
+            .flatten()
+        {
+            if !b.windows.contains(&Some(w)) {
+                b.windows[n] = Some(w);
+                n += 1;
+            }
+        }
+        b.rules[0] = local.rule(place.state);
+        b.rules[1] = local
+            .rule(place.number_state)
+            .filter(|r| b.rules[0].is_none_or(|first| first.state != r.state));
+        if b.rules[0].is_none() {
+            b.rules.swap(0, 1);
+        }
+        b
+    }
+
+    fn windows(&self) -> impl Iterator<Item = &Window> {
+        self.windows.iter().flatten()
+    }
+
+    fn rules(&self) -> impl Iterator<Item = &'a EffectiveStateRule> + '_ {
+        self.rules.iter().flatten().copied()
+    }
+
+    fn has_rules(&self) -> bool {
+        self.rules[0].is_some()
+    }
+
+    /// The windows alone, without the state rules.
+    fn without_rules(self) -> Self {
+        Self {
+            rules: [None; 2],
+            ..self
+        }
     }
 }
 
@@ -115,40 +234,31 @@ const MAX_ROUNDS: usize = 64;
 /// Days searched for a zone's next opening.
 const SEARCH_DAYS: i16 = 9;
 
-fn open_at(
-    window: Option<&Window>,
-    rule: Option<&EffectiveStateRule>,
-    tz: &TimeZone,
-    t: Timestamp,
-) -> bool {
+fn open_at(b: &Bounds<'_>, tz: &TimeZone, t: Timestamp) -> bool {
     let local = tz.to_datetime(t);
-    window.is_none_or(|w| w.contains(local.time())) && rule.is_none_or(|r| r.is_open(local))
+    b.windows().all(|w| w.contains(local.time())) && b.rules().all(|r| r.is_open(local))
 }
 
 /// The first instant `>= t` at which one zone is open; `t` itself when open.
-fn zone_opens_at(
-    window: Option<&Window>,
-    rule: Option<&EffectiveStateRule>,
-    tz: &TimeZone,
-    t: Timestamp,
-) -> Timestamp {
-    if open_at(window, rule, tz, t) {
+fn zone_opens_at(b: &Bounds<'_>, tz: &TimeZone, t: Timestamp) -> Timestamp {
+    if open_at(b, tz, t) {
         return t;
     }
     let today = tz.to_datetime(t).date();
-    // Openings happen at a window's start or at midnight (a window that wraps midnight).
+    // An intersection of windows opens at one of their starts, or at midnight (a window that
+    // wraps midnight).
     for d in 0..SEARCH_DAYS {
         let Ok(date) = today.checked_add(jiff::Span::new().days(d)) else {
             break;
         };
         let mut starts = vec![jiff::civil::Time::midnight()];
-        starts.extend(window.map(|w| w.start));
-        starts.extend(rule.and_then(|r| r.window_on(date)).map(|w| w.start));
+        starts.extend(b.windows().map(|w| w.start));
+        starts.extend(b.rules().filter_map(|r| r.window_on(date)).map(|w| w.start));
         let best = starts
             .into_iter()
             .filter_map(|s| tz.to_zoned_datetime(date.to_datetime(s)).ok())
             .map(|z| z.timestamp())
-            .filter(|&ts| ts > t && open_at(window, rule, tz, ts))
+            .filter(|&ts| ts > t && open_at(b, tz, ts))
             .min();
         if let Some(best) = best {
             return best;
@@ -159,19 +269,14 @@ fn zone_opens_at(
 }
 
 /// The first instant `>= now` at which every zone is open.
-fn all_open_at(
-    window: Option<&Window>,
-    rule: Option<&EffectiveStateRule>,
-    zones: &[TimeZone],
-    now: Timestamp,
-) -> Timestamp {
+fn all_open_at(b: &Bounds<'_>, zones: &[TimeZone], now: Timestamp) -> Timestamp {
     let mut t = now;
     for _ in 0..MAX_ROUNDS {
         // Each zone's next opening is a lower bound for a common one; when every zone is open
         // at the largest bound, it is the earliest common opening.
         let next = zones
             .iter()
-            .map(|tz| zone_opens_at(window, rule, tz, t))
+            .map(|tz| zone_opens_at(b, tz, t))
             .max()
             .unwrap_or(t);
         if next == t {
@@ -183,8 +288,8 @@ fn all_open_at(
 }
 
 /// Decides whether one message of `campaign` to a recipient placed at `place` may go at `now`:
-/// the schedule, then the send window intersected with the state rule, open in every
-/// candidate zone.
+/// the schedule, then the intersection of the campaign's window, the policy's, the federal
+/// one (marketing) and the rules of the row's states, open in every zone the row is in.
 pub fn timing(
     campaign: &Campaign,
     rules: &LocalRules<'_>,
@@ -196,16 +301,30 @@ pub fn timing(
     {
         return t;
     }
-    let window = campaign.send_window.as_ref();
-    let rule = rules.rule(place.state);
-    if window.is_none() && rule.is_none() {
+    let bounds = Bounds::new(campaign.send_window, rules, place);
+    if bounds.windows().next().is_none() && !bounds.has_rules() {
         return Timing::Now;
     }
-    let (zones, inferred): (&[TimeZone], bool) = match &place.zones {
-        RowZones::Explicit(tz) | RowZones::AudienceDefault(tz) => (std::slice::from_ref(tz), false),
-        RowZones::FromNumber(zones) => (zones, true),
-        RowZones::Unknown => return Timing::ZoneUnknown,
-        RowZones::Invalid | RowZones::Missing => return Timing::NoTimezone,
+    let mut row_zones: Vec<TimeZone>;
+    let (zones, inferred): (&[TimeZone], bool) = match (&place.zones, &place.number_zones) {
+        // The row's zone and, where the law follows the number, the number's zones too.
+        (RowZones::Explicit(tz), Some(number)) if rules.strict_zones => {
+            row_zones = Vec::with_capacity(number.len() + 1);
+            row_zones.push(tz.clone());
+            row_zones.extend(
+                number
+                    .iter()
+                    .filter(|z| z.iana_name() != tz.iana_name() || z.iana_name().is_none())
+                    .cloned(),
+            );
+            (&row_zones, false)
+        }
+        (RowZones::Explicit(tz) | RowZones::AudienceDefault(tz), _) => {
+            (std::slice::from_ref(tz), false)
+        }
+        (RowZones::FromNumber(zones), _) => (zones, true),
+        (RowZones::Unknown, _) => return Timing::ZoneUnknown,
+        (RowZones::Invalid | RowZones::Missing, _) => return Timing::NoTimezone,
     };
     let held = |at| {
         if inferred {
@@ -214,16 +333,17 @@ pub fn timing(
             Timing::QuietHours(at)
         }
     };
-    // One zone and no state rule: the send window's own check, unchanged.
-    if let ([tz], None, Some(w)) = (zones, rule, window) {
+    // One zone, one window and no state rule: the send window's own check.
+    if let ([tz], false, [Some(w), None, None]) = (zones, bounds.has_rules(), &bounds.windows) {
         return window_opens_at(w, tz, now).map_or(Timing::Now, held);
     }
-    if zones.iter().all(|tz| open_at(window, rule, tz, now)) {
+    if zones.iter().all(|tz| open_at(&bounds, tz, now)) {
         return Timing::Now;
     }
-    let at = all_open_at(window, rule, zones, now);
-    let window_alone_open = zones.iter().all(|tz| open_at(window, None, tz, now));
-    if rule.is_some() && window_alone_open {
+    let at = all_open_at(&bounds, zones, now);
+    let windows = bounds.without_rules();
+    let window_alone_open = zones.iter().all(|tz| open_at(&windows, tz, now));
+    if bounds.has_rules() && window_alone_open {
         Timing::StateQuietHours(at)
     } else {
         held(at)
@@ -274,6 +394,8 @@ mod tests {
         Placement {
             zones,
             state: herald_numbering::us_state(e164).and_then(StateCode::parse),
+            number_state: None,
+            number_zones: None,
         }
     }
 
@@ -282,9 +404,7 @@ mod tests {
     }
 
     fn marketing(rules: &StateRules) -> LocalRules<'_> {
-        LocalRules {
-            state_rules: Some(rules),
-        }
+        LocalRules::marketing(rules, FEDERAL)
     }
 
     // 2026-12-02 (a Wednesday), US standard time: New York UTC-5, Boise UTC-7, Los Angeles
@@ -385,6 +505,8 @@ mod tests {
         let al = Placement {
             zones: RowZones::Explicit(TimeZone::get("America/Chicago").unwrap()),
             state: StateCode::parse("AL"),
+            number_state: None,
+            number_zones: None,
         };
         assert_eq!(
             timing(&c, &marketing(&rules), &al, now),
@@ -393,6 +515,8 @@ mod tests {
         let tx = Placement {
             zones: RowZones::Explicit(TimeZone::get("America/Chicago").unwrap()),
             state: StateCode::parse("TX"),
+            number_state: None,
+            number_zones: None,
         };
         assert_eq!(
             timing(&c, &marketing(&rules), &tx, now),
@@ -405,7 +529,12 @@ mod tests {
         let c = campaign(FEDERAL);
         let now = ts("2026-12-03T01:30:00Z");
         for zones in [RowZones::Invalid, RowZones::Missing] {
-            let p = Placement { zones, state: None };
+            let p = Placement {
+                zones,
+                state: None,
+                number_state: None,
+                number_zones: None,
+            };
             assert_eq!(timing(&c, &LocalRules::none(), &p, now), Timing::NoTimezone);
         }
     }
@@ -420,6 +549,8 @@ mod tests {
         let p = Placement {
             zones: RowZones::FromNumber(zones),
             state: None,
+            number_state: None,
+            number_zones: None,
         };
         // 03:00 New York (22:00 Adak, UTC-10): next common opening 08:00 Adak = 18:00Z (13:00 NY).
         let t = timing(&c, &LocalRules::none(), &p, ts("2026-12-02T08:00:00Z"));
@@ -427,5 +558,161 @@ mod tests {
             t,
             Timing::QuietHoursZoneFromNumber(ts("2026-12-02T18:00:00Z"))
         );
+    }
+
+    fn window(start: i8, end: i8) -> Window {
+        Window {
+            start: Time::constant(start, 0, 0, 0),
+            end: Time::constant(end, 0, 0, 0),
+        }
+    }
+
+    fn ny() -> Placement {
+        Placement::zone(TimeZone::get("America/New_York").unwrap())
+    }
+
+    /// A transactional campaign's own window is intersected with the policy's.
+    fn transactional(policy: Option<Window>) -> LocalRules<'static> {
+        LocalRules {
+            policy_window: policy,
+            ..LocalRules::none()
+        }
+    }
+
+    #[test]
+    fn a_campaign_window_wider_than_the_policy_is_narrowed_to_it() {
+        // 21:30 in New York.
+        let now = ts("2026-12-03T02:30:00Z");
+        let c = campaign(Some(window(6, 23)));
+        assert_eq!(
+            timing(&c, &transactional(FEDERAL), &ny(), now),
+            Timing::QuietHours(ts("2026-12-03T13:00:00Z"))
+        );
+        // A narrower campaign window is kept: 09:00 opens after the policy's 08:00.
+        let c = campaign(Some(window(9, 17)));
+        assert_eq!(
+            timing(&c, &transactional(FEDERAL), &ny(), now),
+            Timing::QuietHours(ts("2026-12-03T14:00:00Z"))
+        );
+        // The intersection of two overlapping windows opens at the later start.
+        let c = campaign(Some(window(10, 23)));
+        assert_eq!(
+            timing(
+                &c,
+                &transactional(Some(window(7, 12))),
+                &ny(),
+                ts("2026-12-03T13:00:00Z")
+            ),
+            Timing::QuietHours(ts("2026-12-03T15:00:00Z"))
+        );
+        // Without a policy window the campaign's own applies.
+        assert_eq!(
+            timing(
+                &campaign(Some(window(6, 23))),
+                &transactional(None),
+                &ny(),
+                now
+            ),
+            Timing::Now
+        );
+    }
+
+    #[test]
+    fn marketing_never_goes_outside_the_federal_window() {
+        let rules = StateRules::built_in();
+        // A window wrapping midnight, forced past validation, policy wide open too: 03:00 and
+        // 22:30 in New York are held; the intersection with 08:00-21:00 is empty, so it never
+        // opens.
+        let c = campaign(Some(Window {
+            start: Time::constant(22, 0, 0, 0),
+            end: Time::constant(7, 0, 0, 0),
+        }));
+        let wide = LocalRules::marketing(&rules, None);
+        for now in ["2026-12-03T08:00:00Z", "2026-12-03T03:30:00Z"] {
+            assert!(
+                !matches!(timing(&c, &wide, &ny(), ts(now)), Timing::Now),
+                "{now}"
+            );
+        }
+        // `send_window: none` forced past validation: still the federal window.
+        assert!(matches!(
+            timing(&campaign(None), &wide, &ny(), ts("2026-12-03T08:00:00Z")),
+            Timing::QuietHours(_)
+        ));
+        // A campaign window of 07:00-23:00 under a policy of 07:00-23:00 at 21:30: held until
+        // 08:00.
+        let c = campaign(Some(window(7, 23)));
+        assert_eq!(
+            timing(
+                &c,
+                &LocalRules::marketing(&rules, Some(window(7, 23))),
+                &ny(),
+                ts("2026-12-03T02:30:00Z")
+            ),
+            Timing::QuietHours(ts("2026-12-03T13:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_second_state_adds_its_rule_to_the_numbers() {
+        let rules = StateRules::built_in();
+        let c = campaign(FEDERAL);
+        // 20:30 in New York and Miami.
+        let now = ts("2026-12-03T01:30:00Z");
+        // A New York number whose row says Florida, and a Florida number whose row says New
+        // York: Florida's 20:00 holds both.
+        let mut ny_says_fl = from_number("+12125550100");
+        ny_says_fl.number_state = ny_says_fl.state;
+        ny_says_fl.state = StateCode::parse("FL");
+        let mut fl_says_ny = from_number("+13055550100");
+        fl_says_ny.number_state = fl_says_ny.state;
+        fl_says_ny.state = StateCode::parse("NY");
+        for p in [&ny_says_fl, &fl_says_ny] {
+            assert_eq!(
+                timing(&c, &marketing(&rules), p, now),
+                Timing::StateQuietHours(ts("2026-12-03T13:00:00Z")),
+                "{p:?}"
+            );
+            assert_eq!(p.states().count(), 2);
+        }
+        // Sunday 10:00 in Chicago, a Texas number whose row says Alabama: Alabama is closed on
+        // Sundays, Texas opens at noon: the later of both, Monday 08:00 (Alabama) and 09:00
+        // (Texas): Monday 09:00.
+        let p = Placement {
+            zones: RowZones::Explicit(TimeZone::get("America/Chicago").unwrap()),
+            state: StateCode::parse("AL"),
+            number_state: StateCode::parse("TX"),
+            number_zones: None,
+        };
+        assert_eq!(
+            timing(&c, &marketing(&rules), &p, ts("2026-12-06T16:00:00Z")),
+            Timing::StateQuietHours(ts("2026-12-07T15:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn a_far_zone_in_the_row_does_not_move_the_numbers_hours_for_marketing() {
+        let rules = StateRules::built_in();
+        let c = campaign(FEDERAL);
+        let mut p = from_number("+13055550100");
+        let RowZones::FromNumber(number) = p.zones.clone() else {
+            panic!("{p:?}")
+        };
+        p.zones = RowZones::Explicit(TimeZone::get("Pacific/Kiritimati").unwrap());
+        p.number_zones = Some(number);
+        // 20:30 in Miami is 15:30 in Kiritimati: Florida's 20:00 holds, until both zones are
+        // open: 08:00 in Kiritimati = 13:00 in Miami = 18:00Z.
+        let now = ts("2026-12-03T01:30:00Z");
+        assert_eq!(
+            timing(&c, &marketing(&rules), &p, now),
+            Timing::StateQuietHours(ts("2026-12-03T18:00:00Z"))
+        );
+        // 03:00 in Miami is 22:00 in Kiritimati: the federal window is closed in Miami.
+        assert!(matches!(
+            timing(&c, &marketing(&rules), &p, ts("2026-12-03T08:00:00Z")),
+            Timing::QuietHours(_)
+        ));
+        // A transactional notice follows the row's zone.
+        assert_eq!(timing(&c, &LocalRules::none(), &p, now), Timing::Now);
     }
 }

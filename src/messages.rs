@@ -354,9 +354,27 @@ impl<'w> RowClassifier<'w> {
         })
     }
 
+    /// The candidate zones of a phone number, shared between rows with the same set.
+    fn zones_of_number(&mut self, address: &Address) -> Option<Arc<[TimeZone]>> {
+        let Address::Phone(p) = address else {
+            return None;
+        };
+        match herald_numbering::time_zones(p.as_str()) {
+            herald_numbering::Zones::Known(set) => Some(
+                self.number_zones
+                    .entry(set.as_ptr() as usize)
+                    .or_insert_with(|| set.iter().filter_map(|z| TimeZone::get(z).ok()).collect())
+                    .clone(),
+            ),
+            herald_numbering::Zones::Unknown => None,
+        }
+    }
+
     /// Where the row's recipient is: the `timezone` value (an invalid one is a row note and
-    /// holds the row, never falling back to a guess), else the phone number's candidate zones,
-    /// else the audience's `default_timezone`; the `state` value, else the number's state.
+    /// holds the row, never falling back to a guess; the number's zones are kept beside it),
+    /// else the phone number's candidate zones, else the audience's `default_timezone`; the
+    /// number's state and the `state` value when it names another known region (any other
+    /// value is a row note and ignored).
     fn place<'v>(
         &mut self,
         line: u64,
@@ -368,6 +386,7 @@ impl<'w> RowClassifier<'w> {
             .and_then(get)
             .map(str::trim)
             .filter(|s| !s.is_empty());
+        let mut number_zones = None;
         let zones = match explicit {
             Some(name) => {
                 let tz = if let Some(cached) = self.tz_cache.get(name) {
@@ -378,31 +397,20 @@ impl<'w> RowClassifier<'w> {
                     tz
                 };
                 if let Some(tz) = tz {
+                    number_zones = self.zones_of_number(address);
                     RowZones::Explicit(tz)
                 } else {
                     self.notes.push(Note { line, message: format!("`{name}` is not a known IANA time zone; the row is held until its zone is known"), code: crate::diag::Code::H165 });
                     RowZones::Invalid
                 }
             }
-            None => match (address, &self.audience.default_timezone) {
-                (Address::Phone(p), default) => match herald_numbering::time_zones(p.as_str()) {
-                    herald_numbering::Zones::Known(set) => {
-                        let zones = self
-                            .number_zones
-                            .entry(set.as_ptr() as usize)
-                            .or_insert_with(|| {
-                                set.iter().filter_map(|z| TimeZone::get(z).ok()).collect()
-                            })
-                            .clone();
-                        RowZones::FromNumber(zones)
-                    }
-                    herald_numbering::Zones::Unknown => match default {
-                        Some(tz) => RowZones::AudienceDefault(tz.clone()),
-                        None => RowZones::Unknown,
-                    },
+            None => match (self.zones_of_number(address), address) {
+                (Some(zones), _) => RowZones::FromNumber(zones),
+                (None, address) => match (address, &self.audience.default_timezone) {
+                    (_, Some(tz)) => RowZones::AudienceDefault(tz.clone()),
+                    (Address::Phone(_), None) => RowZones::Unknown,
+                    (Address::Email(_), None) => RowZones::Missing,
                 },
-                (Address::Email(_), Some(tz)) => RowZones::AudienceDefault(tz.clone()),
-                (Address::Email(_), None) => RowZones::Missing,
             },
         };
         let column_state = self
@@ -410,17 +418,27 @@ impl<'w> RowClassifier<'w> {
             .and_then(get)
             .map(str::trim)
             .filter(|s| !s.is_empty());
-        let state = match column_state {
-            Some(raw) => {
-                let code = StateCode::parse(raw);
-                if code.is_none() {
-                    self.notes.push(Note { line, message: format!("`{raw}` in column `{}` is not a two-letter state code; the state is taken from the number", self.audience.state.as_deref().unwrap_or_default()), code: crate::diag::Code::H168 });
-                }
-                code.or_else(|| number_state(address))
+        let number = number_state(address);
+        let column = self.audience.state.as_deref().unwrap_or_default();
+        let (state, number_state) = match column_state.map(|raw| (raw, StateCode::parse(raw))) {
+            None => (number, None),
+            Some((raw, None)) => {
+                self.notes.push(Note { line, message: format!("`{raw}` in column `{column}` is not a two-letter state code; the state is taken from the number"), code: crate::diag::Code::H168 });
+                (number, None)
             }
-            None => number_state(address),
+            Some((raw, Some(code))) if !code.is_known_region() => {
+                self.notes.push(Note { line, message: format!("`{raw}` in column `{column}` is not a US state or territory code (nor a Canadian province); it is ignored and the state is taken from the number"), code: crate::diag::Code::H176 });
+                (number, None)
+            }
+            // The column may add a state, never remove the number's: both rules apply.
+            Some((_, Some(code))) => (Some(code), number.filter(|n| *n != code)),
         };
-        Placement { zones, state }
+        Placement {
+            zones,
+            state,
+            number_state,
+            number_zones,
+        }
     }
 
     /// Classifies the row on `line` whose values of [`Self::columns`] are `values`.

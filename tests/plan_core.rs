@@ -68,6 +68,8 @@ fn ready(key: &str, phone: &str) -> Row {
         place: Placement {
             zones: RowZones::Missing,
             state: None,
+            number_state: None,
+            number_zones: None,
         },
         message: Message::Sms {
             info: herald::text::analyze_sms(&text),

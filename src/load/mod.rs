@@ -1323,6 +1323,9 @@ impl Loader {
             {
                 self.quiet_hours_required(&file, &doc, t);
             }
+            if let Some(w) = send_window {
+                self.window_within_bounds(&file, &doc, template, w, policy.send_window);
+            }
             if self.diags[before..]
                 .iter()
                 .any(|d| d.severity == crate::diag::Severity::Error)
@@ -1402,6 +1405,82 @@ impl Loader {
         self.diags.push(d.help(
             "quiet hours are not optional for marketing: give the campaign a `send_window` (e.g. `{ start: \"08:00\", end: \"21:00\" }`) or remove `send_window: none`",
         ));
+    }
+
+    /// A campaign's window only narrows the policy's and, for marketing, the federal
+    /// 08:00–21:00 (`local_time::timing` intersects them). A marketing window that wraps
+    /// midnight, or a window whose intersection is empty (nothing could ever go), is `H175`.
+    fn window_within_bounds(
+        &mut self,
+        file: &str,
+        doc: &CampaignDoc,
+        template: Option<&Template>,
+        window: Window,
+        policy: Option<Window>,
+    ) {
+        let own = doc
+            .send_window
+            .as_ref()
+            .filter(|w| matches!(w.value, SendWindowDoc::Window(_)));
+        let marketing = template.is_some_and(|t| t.category == Category::Marketing);
+        let federal = crate::local_time::FEDERAL_WINDOW;
+        let text =
+            |w: &Window| format!("{}–{}", w.start.strftime("%H:%M"), w.end.strftime("%H:%M"));
+        let message = if marketing && window.start > window.end {
+            format!(
+                "marketing campaign `{}` has a send window that wraps midnight ({}): marketing messages may go only between 08:00 and 21:00 at the recipient's location",
+                doc.name.value,
+                text(&window)
+            )
+        } else {
+            let bounds: Vec<Window> = [Some(window), policy, marketing.then_some(federal)]
+                .into_iter()
+                .flatten()
+                .collect();
+            // Windows are whole minutes: the intersection is empty when no minute is in all.
+            let open = (0..24i8)
+                .flat_map(|h| (0..60i8).filter_map(move |m| Time::new(h, m, 0, 0).ok()))
+                .any(|t| bounds.iter().all(|w| w.contains(t)));
+            if open {
+                return;
+            }
+            let mut limits = Vec::new();
+            if let Some(p) = policy.filter(|p| *p != window) {
+                limits.push(format!("`policy.send_window` {}", text(&p)));
+            }
+            if marketing {
+                limits.push(format!(
+                    "the federal window for marketing {}",
+                    text(&federal)
+                ));
+            }
+            format!(
+                "the send window {} of campaign `{}` never overlaps {}: a campaign window can only narrow them, so no message could ever go",
+                text(&window),
+                doc.name.value,
+                limits.join(" and ")
+            )
+        };
+        let mut d = Diagnostic::error(
+            Code::H175,
+            file,
+            own.and_then(pos).or_else(|| pos(&doc.name)),
+            message,
+        );
+        if own.is_none() {
+            d = d.related(
+                PROJECT_FILE,
+                self.sources
+                    .get(PROJECT_FILE)
+                    .and_then(|text| list_item_pos(text, "policy", "send_window")),
+                "`policy.send_window` applies to this campaign",
+            );
+        }
+        self.diags.push(d.help(if marketing {
+            "give the campaign a window inside 08:00–21:00 that does not wrap midnight, e.g. `send_window: { start: \"08:00\", end: \"21:00\" }` (state rules may narrow it further)"
+        } else {
+            "give the campaign a window that overlaps `policy.send_window`, or `send_window: none` for a notice that may go at any hour"
+        }));
     }
 
     /// The guide's trap: the campaign must map every template variable, exactly.

@@ -20,8 +20,9 @@ use crate::spec::model::{Campaign, Workspace};
 use crate::spec::state_rules::StateCode;
 use crate::spec::{Category, Channel, DedupeBy};
 
-/// Timings by (zone-set address, state), each with the zone set it was computed for.
-type TimingMemo = foldhash::HashMap<(usize, Option<StateCode>), (Arc<[TimeZone]>, Timing)>;
+/// Timings by (zone-set address, states), each with the zone set it was computed for.
+type TimingMemo =
+    foldhash::HashMap<(usize, Option<StateCode>, Option<StateCode>), (Arc<[TimeZone]>, Timing)>;
 
 /// Messages a plan has already decided to send, counted per recipient for frequency caps.
 ///
@@ -271,7 +272,7 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
         if let Some((rules, category)) = self.caps
             && (self.planned.is_some() || self.facts.any_recent_sends())
         {
-            let limits = rules.applicable(self.channel, category, r.place.state);
+            let limits = rules.applicable(self.channel, category, r.place.states());
             if !limits.is_empty() {
                 let id = rid.take().unwrap_or_else(|| self.recipient_id(r));
                 let clock = self.facts.cap_clock(now);
@@ -320,7 +321,7 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             self.memo.clear();
             self.memo_now = Some(now);
         }
-        let key = (zones.as_ptr() as usize, r.place.state);
+        let key = (zones.as_ptr() as usize, r.place.state, r.place.number_state);
         if let Some((_, t)) = self.memo.get(&key) {
             return *t;
         }

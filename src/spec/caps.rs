@@ -144,22 +144,31 @@ impl<'a> CapRules<'a> {
     }
 
     /// Every cap that limits one message of `channel` and `category` to a recipient in
-    /// `state` (the audience's `state` value, else the number's): the policy's caps for that
-    /// channel and category, then the state's cap when the state rules cover the message.
+    /// `states` (the number's state, and the audience's `state` value when it names another):
+    /// the policy's caps for that channel and category, then each state's cap when the state
+    /// rules cover the message.
     pub fn applicable(
         &self,
         channel: Channel,
         category: Category,
-        state: Option<StateCode>,
+        states: impl IntoIterator<Item = StateCode>,
     ) -> Vec<CapLimit> {
         let mut caps: Vec<CapLimit> = self.policy_caps(channel, category).collect();
-        if self.state_caps_apply(channel, category)
-            && let Some(cap) = state.and_then(|s| self.states.get(s)).and_then(|r| r.cap)
-        {
-            caps.push(CapLimit {
-                max: cap.max,
-                per: cap.per,
-            });
+        let policy_count = caps.len();
+        if self.state_caps_apply(channel, category) {
+            for cap in states
+                .into_iter()
+                .filter_map(|s| self.states.get(s))
+                .filter_map(|r| r.cap)
+            {
+                let limit = CapLimit {
+                    max: cap.max,
+                    per: cap.per,
+                };
+                if !caps[policy_count..].contains(&limit) {
+                    caps.push(limit);
+                }
+            }
         }
         caps
     }
@@ -249,6 +258,42 @@ mod tests {
             [policy[0].limit]
         );
         assert_eq!(rules.applicable(sms, marketing, None), [policy[0].limit]);
+        // A row in two states: both states' caps (one of each distinct cap).
+        let two_in_a_day = CapLimit {
+            max: 2,
+            per: SignedDuration::from_hours(24),
+        };
+        let mut both = StateRules::built_in();
+        both.rules.get_mut(&code("OK").unwrap()).unwrap().cap =
+            Some(super::super::state_rules::StateCap {
+                max: 2,
+                per: SignedDuration::from_hours(24),
+            });
+        let two = CapRules::new(&policy, &both);
+        assert_eq!(
+            two.applicable(
+                sms,
+                marketing,
+                [code("NY"), code("OK")].into_iter().flatten()
+            ),
+            [policy[0].limit, two_in_a_day]
+        );
+        assert_eq!(
+            two.applicable(
+                sms,
+                marketing,
+                [code("FL"), code("OK")].into_iter().flatten()
+            ),
+            [policy[0].limit, DAY, two_in_a_day]
+        );
+        assert_eq!(
+            rules.applicable(
+                sms,
+                marketing,
+                [code("FL"), code("MD")].into_iter().flatten()
+            ),
+            [policy[0].limit, DAY]
+        );
         // Transactional and email: neither (state laws reach calls and texts, not email).
         assert!(rules.applicable(sms, transactional, code("FL")).is_empty());
         assert!(rules.applicable(email, marketing, code("FL")).is_empty());

@@ -329,8 +329,9 @@ pub struct AudienceDoc {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub default_timezone: Option<Spanned<String>>,
-    /// Optional column with the recipient's two-letter US state; without it, a phone number's
-    /// state comes from its area code.
+    /// Optional column with the recipient's two-letter US state. A phone number's own state
+    /// (from its area code) always applies; a different valid state in this column adds its
+    /// rules, and a value that is not a US state or territory code is reported and ignored.
     #[serde(default)]
     pub state: Option<String>,
     /// Optional column saying whether the recipient consented; rows without consent are skipped.
@@ -424,7 +425,9 @@ pub struct CampaignDoc {
     #[serde(default)]
     #[schemars(with = "Option<u32>")]
     pub rate_per_minute: Option<Spanned<u32>>,
-    /// Overrides the policy's send window; `none` for messages that may go out at any hour.
+    /// Narrows the policy's send window (the two are intersected; for marketing also with the
+    /// federal 08:00–21:00, and a marketing window may not wrap midnight); `none` for
+    /// non-marketing messages that may go out at any hour.
     #[serde(default)]
     #[schemars(with = "Option<SendWindowDoc>")]
     pub send_window: Option<Spanned<SendWindowDoc>>,

@@ -33,7 +33,24 @@ impl StateCode {
     pub fn as_str(&self) -> &str {
         std::str::from_utf8(&self.0).unwrap_or("??")
     }
+
+    /// Whether the code names a place a phone number can be in: a US state, DC, a US territory
+    /// (AS, GU, MP, PR, VI) or a Canadian province or territory (the regions
+    /// `herald_numbering::us_state` gives). `NA`, `US`, `XX` are not.
+    pub fn is_known_region(&self) -> bool {
+        KNOWN_REGIONS.binary_search(&self.as_str()).is_ok()
+    }
 }
+
+/// USPS codes of the 50 states, DC and the inhabited US territories, and Canada Post codes of
+/// the provinces and territories; sorted.
+const KNOWN_REGIONS: [&str; 69] = [
+    "AB", "AK", "AL", "AR", "AS", "AZ", "BC", "CA", "CO", "CT", "DC", "DE", "FL", "GA", "GU", "HI",
+    "IA", "ID", "IL", "IN", "KS", "KY", "LA", "MA", "MB", "MD", "ME", "MI", "MN", "MO", "MP", "MS",
+    "MT", "NB", "NC", "ND", "NE", "NH", "NJ", "NL", "NM", "NS", "NT", "NU", "NV", "NY", "OH", "OK",
+    "ON", "OR", "PA", "PE", "PR", "QC", "RI", "SC", "SD", "SK", "TN", "TX", "UT", "VA", "VI", "VT",
+    "WA", "WI", "WV", "WY", "YT",
+];
 
 impl fmt::Debug for StateCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -650,6 +667,31 @@ Florida: none
                 "policy.state_rules.NV.citation",
             ]
         );
+    }
+
+    #[test]
+    fn known_regions_are_us_states_territories_and_canadian_provinces() {
+        for ok in [
+            "FL", "fl", " ny ", "DC", "PR", "GU", "VI", "AS", "MP", "ON", "QC",
+        ] {
+            assert!(code(ok).is_known_region(), "{ok}");
+        }
+        for bad in ["NA", "US", "XX", "ZZ", "AA", "AE", "AP", "UK"] {
+            assert!(!code(bad).is_known_region(), "{bad}");
+        }
+        assert!(KNOWN_REGIONS.windows(2).all(|w| w[0] < w[1]), "sorted");
+        // Every region a number can give is known.
+        for c in [
+            "+13055550100",
+            "+12025550100",
+            "+18085550100",
+            "+14165550100",
+        ] {
+            let s = herald_numbering::us_state(c)
+                .and_then(StateCode::parse)
+                .unwrap();
+            assert!(s.is_known_region(), "{c}: {s}");
+        }
     }
 
     #[test]

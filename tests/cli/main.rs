@@ -22,6 +22,7 @@ mod render;
 mod review;
 mod reviewed_text;
 mod schema;
+mod send_windows;
 mod serve;
 mod suppress_push;
 mod validate;
