@@ -101,7 +101,10 @@ use std::collections::HashSet;
 use jiff::Timestamp;
 
 pub use error::{LedgerError, Result};
-pub use key::{Channel, LedgerKey, MIN_SECRET_LEN, RecipientId, mask_email, mask_phone};
+pub use key::{
+    Channel, LedgerKey, MIN_KEY_BITS, MIN_SECRET_LEN, RecipientId, check_strength, mask_email,
+    mask_phone,
+};
 pub use location::LedgerLocation;
 pub use lock::{LedgerLock, LockError, LockInfo, RunLock};
 pub use model::{

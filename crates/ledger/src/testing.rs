@@ -129,7 +129,8 @@ macro_rules! __conformance_test {
 }
 
 fn key() -> LedgerKey {
-    LedgerKey::from_secret(&"5a".repeat(32)).expect("valid test key")
+    LedgerKey::from_secret("b3fa433e893fe97f27ae5e0e99bda6c83ba57e4db01c9ee0245f7f512fe3b402")
+        .expect("valid test key")
 }
 
 fn phone(n: u32) -> String {
@@ -968,6 +969,28 @@ pub fn opt_outs_follow_message_time(l: &mut dyn Ledger) {
     };
     assert_eq!(l.record_inbound(&stop).unwrap(), recorded(true));
     assert!(l.is_suppressed(&r8, Channel::Sms).unwrap());
+    // A START dated a few minutes ahead (inside any clock-skew allowance) counts from when it
+    // arrived too: a STOP sent after it arrived, stamped with the true time, still wins.
+    let r9 = sms_recipient(9);
+    l.record_inbound(&reply("m9-stop-0", 9, Suppress, 0))
+        .unwrap();
+    let early_start = InboundRecord {
+        received_at: Timestamp::now() + SignedDuration::from_mins(4),
+        ..reply("m9-start", 9, Resubscribe, 0)
+    };
+    assert_eq!(l.record_inbound(&early_start).unwrap(), recorded(true));
+    assert!(!l.is_suppressed(&r9, Channel::Sms).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let stop = InboundRecord {
+        received_at: Timestamp::now(),
+        ..reply("m9-stop", 9, Suppress, 0)
+    };
+    assert_eq!(
+        l.record_inbound(&stop).unwrap(),
+        recorded(true),
+        "a START dated in the future masked the STOP sent after it"
+    );
+    assert!(l.is_suppressed(&r9, Channel::Sms).unwrap());
     let report = l.verify().unwrap();
     assert!(report.ok, "{report:?}");
 }

@@ -88,8 +88,14 @@ impl Drop for Schema {
     }
 }
 
+/// The key the v1 fixture ledger was written with (before weak keys were refused).
+fn fixture_key() -> LedgerKey {
+    LedgerKey::from_weak_secret_for_tests(&"3c".repeat(32))
+}
+
 fn key() -> LedgerKey {
-    LedgerKey::from_secret(&"42".repeat(32)).unwrap()
+    LedgerKey::from_secret("28baf7906fef728df014749cc7ce4cd7bd433c8a56b2a9d693cf931f34123be8")
+        .unwrap()
 }
 
 fn new_run(l: &mut dyn Ledger, id: &str) {
@@ -619,7 +625,9 @@ fn migrate_sqlite_to_postgres_and_back() {
 
     // A target created with another key is refused before anything is written.
     let other = Schema::new(&base);
-    let other_key = LedgerKey::from_secret("a different secret value").unwrap();
+    let other_key =
+        LedgerKey::from_secret("1816585037f66bfc0cf0026303055b3b191c665f9cc2040c4d1a433756a07b7f")
+            .unwrap();
     let mut wrong = PostgresLedger::connect(&other.url(), &other_key).unwrap();
     match migrate_ledger(&lite, &mut wrong) {
         Err(LedgerError::WrongKey { expected, actual }) => {
@@ -643,7 +651,9 @@ fn wrong_key_and_newer_schema_are_refused() {
     assert_eq!(first.schema(), schema.name);
     assert!(!format!("{first:?}").contains("search_path"));
     drop(first);
-    let other = LedgerKey::from_secret("a different secret value").unwrap();
+    let other =
+        LedgerKey::from_secret("1816585037f66bfc0cf0026303055b3b191c665f9cc2040c4d1a433756a07b7f")
+            .unwrap();
     match PostgresLedger::connect(&url, &other) {
         Err(LedgerError::WrongKey { expected, actual }) => {
             assert_eq!(expected, key().fingerprint());
@@ -771,7 +781,7 @@ fn no_raw_address_reaches_the_database() {
     );
     assert!(text.contains("j***@example.com"));
     assert!(
-        !text.contains(&"42".repeat(32)),
+        !text.contains("28baf7906fef728df014749cc7ce4cd7bd433c8a56b2a9d693cf931f34123be8"),
         "key material must not be stored"
     );
     assert!(text.contains(&key().fingerprint()));
@@ -791,7 +801,7 @@ fn a_ledger_written_by_the_previous_backends_migrates_and_verifies() {
         &path,
     )
     .unwrap();
-    let k = LedgerKey::from_secret(&"3c".repeat(32)).unwrap();
+    let k = fixture_key();
     let lite = SqliteLedger::open(&path, &k).unwrap();
     let schema = Schema::new(&base);
     let mut pg = PostgresLedger::connect(&schema.url(), &k).unwrap();
