@@ -53,6 +53,10 @@ pub(crate) fn run(
         printer.error(&format!("apply refused: {why}"));
         return Ok(ExitStatus::Error);
     }
+    if let Err(why) = super::check_checkpoint(session.ledger()) {
+        printer.error(&format!("apply refused: {why}"));
+        return Ok(ExitStatus::Error);
+    }
     if session.recovered_unknown() > 0 {
         printer.warn(&format!(
             "an earlier run stopped mid-batch: {} sends are now `unknown` (maybe sent) and will not be resent; run `herald reconcile` to resolve them",

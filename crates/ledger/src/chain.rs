@@ -194,6 +194,13 @@ impl ChainKey {
     pub(crate) fn derive(key: &LedgerKey) -> ChainKey {
         ChainKey(key.derive(ChainKey::LABEL))
     }
+
+    /// A sub-key of the chain key for one purpose: `HMAC-SHA256(chain key, label)`.
+    pub(crate) fn sub_key(&self, label: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256>>::new_from_slice(&self.0).expect("HMAC takes any key");
+        mac.update(label);
+        mac.finalize().into_bytes().into()
+    }
 }
 
 impl std::fmt::Debug for ChainKey {

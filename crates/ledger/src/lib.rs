@@ -76,6 +76,7 @@
 
 mod audit;
 mod chain;
+mod checkpoint;
 mod codec;
 mod error;
 mod fsutil;
@@ -100,6 +101,7 @@ use std::collections::HashSet;
 
 use jiff::Timestamp;
 
+pub use checkpoint::CheckpointReport;
 pub use error::{LedgerError, Result};
 pub use key::{
     Channel, LedgerKey, MIN_KEY_BITS, MIN_SECRET_LEN, RecipientId, check_strength, mask_email,
@@ -281,6 +283,12 @@ pub trait Ledger: Send {
     /// Whether the chain holds the checkpoint `head` (its event exists with that hash). A
     /// ledger without it was truncated or replaced by an older copy.
     fn contains_head(&self, head: &ChainHead) -> Result<bool>;
+    /// Checks the sealed checkpoint against the head and the tables (row counts of every
+    /// table, sends per state, a keyed digest of the suppressions), from one snapshot:
+    /// cheap enough for every `apply`, unlike [`Ledger::verify`]'s full replay. It catches
+    /// rows deleted or inserted behind the chain, sends moved between states and changed
+    /// suppressions; other edits inside send rows are [`Ledger::verify`]'s.
+    fn check_checkpoint(&self) -> Result<CheckpointReport>;
     /// Streams masked rows (one campaign or all, ordered) into `sink`; returns the count.
     fn export(
         &self,

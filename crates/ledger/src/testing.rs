@@ -1375,6 +1375,59 @@ pub const TAMPERS: &[(&str, &str)] = &[
     ),
 ];
 
+/// Edits behind the chain that decide who is messaged, as `(what the refusal names, sql)`:
+/// the checkpoint check (`apply`'s, without a full verify) must catch each on a fresh
+/// [`populate_every_table`] ledger, and keep catching it after a later legitimate write.
+pub const CHECKPOINT_TAMPERS: &[(&str, &str)] = &[
+    ("table `suppressions`", "DELETE FROM suppressions"),
+    (
+        "the suppressions differ",
+        "UPDATE suppressions SET channel = 'email' WHERE source = 'import'",
+    ),
+    (
+        "sends in state `",
+        "UPDATE sends SET state = 'failed' WHERE row_key = 'k1'",
+    ),
+    ("table `sends`", "DELETE FROM sends WHERE row_key = 'k2'"),
+    (
+        "table `sends`",
+        "INSERT INTO sends (campaign, row_key, recipient, masked, channel, template_hash, state, attempts, created_at, updated_at) \
+         SELECT campaign, 'forged', recipient, masked, channel, template_hash, 'sent', attempts, created_at, updated_at FROM sends WHERE row_key = 'k3'",
+    ),
+    ("table `inbound`", "DELETE FROM inbound"),
+    ("table `runs`", "DELETE FROM runs WHERE run_id = 'r2'"),
+];
+
+/// Checks that the checkpoint caught tamper `i` of [`CHECKPOINT_TAMPERS`], still catches it
+/// after a later write by herald (the write never absorbs it), and that `verify` fails too.
+pub fn assert_checkpoint_catches(l: &mut dyn Ledger, i: usize) {
+    let (names, sql) = CHECKPOINT_TAMPERS[i];
+    for round in ["after the edit", "after a later write"] {
+        let report = l.check_checkpoint().unwrap();
+        assert!(!report.ok, "the checkpoint missed `{sql}` {round}");
+        let problem = report.problem.unwrap_or_default();
+        assert!(
+            problem.contains(names),
+            "`{sql}` {round} was reported as: {problem}"
+        );
+        assert!(!l.verify().unwrap().ok, "verify missed `{sql}` {round}");
+        if round == "after the edit" {
+            // A legitimate write (the receiver recording a STOP) must not launder the edit.
+            l.record_inbound(&InboundRecord {
+                message_id: format!("later-{i}"),
+                recipient: sms_recipient(20),
+                masked: mask_phone(&phone(20)),
+                channel: Channel::Sms,
+                action: InboundAction::Suppress,
+                flagged: false,
+                received_at: Timestamp::now(),
+                text_mac: None,
+            })
+            .unwrap();
+        }
+    }
+}
+
 /// Checks that `verify` caught tamper `i` of [`TAMPERS`] and named its table.
 pub fn assert_tamper_caught(l: &dyn Ledger, i: usize) {
     let (table, sql) = TAMPERS[i];

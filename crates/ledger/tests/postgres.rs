@@ -884,8 +884,9 @@ fn a_chain_recomputed_without_the_key_is_refused() {
     assert!(!l.verify_chain().unwrap().ok);
 }
 
-/// Cutting the chain's tail together with the rows its events cover leaves a ledger that
-/// verifies on its own; the head kept from before the cut is what catches it.
+/// Cutting the chain's tail together with the rows its events cover: the checkpoint, sealed
+/// at the cut event, no longer names the head, and the head kept from before the cut is not
+/// in the chain.
 #[test]
 #[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
 fn a_cut_tail_no_longer_contains_the_kept_head() {
@@ -899,7 +900,13 @@ fn a_cut_tail_no_longer_contains_the_kept_head() {
     for sql in herald_ledger::testing::CUT_TAIL {
         assert_eq!(c.execute(*sql, &[]).unwrap(), 1, "{sql}");
     }
-    assert!(l.verify().unwrap().ok);
+    let report = l.verify().unwrap();
+    assert!(!report.ok);
+    assert!(
+        report.first_broken.unwrap().reason.contains("checkpoint"),
+        "the cut is reported by the checkpoint"
+    );
+    assert!(!l.check_checkpoint().unwrap().ok);
     assert!(!l.contains_head(&kept).unwrap());
     assert_eq!(l.head().unwrap().unwrap().seq, kept.seq - 1);
 }
@@ -923,6 +930,8 @@ fn a_schema_1_ledger_migrates_and_verifies() {
             "DROP INDEX inbound_recipient; ALTER TABLE inbound DROP COLUMN text_mac; \
              DROP INDEX sends_recent; DROP INDEX sends_recent_by_time; \
              ALTER TABLE sends DROP COLUMN category; \
+             DROP TABLE checkpoint; DROP TABLE row_counts; \
+             DROP FUNCTION herald_count_rows() CASCADE; DROP FUNCTION herald_count_send_states() CASCADE; \
              UPDATE herald_meta SET schema_version = 1",
         )
         .unwrap();
@@ -964,4 +973,60 @@ fn a_schema_1_ledger_migrates_and_verifies() {
         herald_ledger::InboundResult::Duplicate
     );
     assert!(l.verify().unwrap().ok);
+}
+
+/// Rows edited behind the chain (the chain untouched) are refused by the cheap checkpoint
+/// check `apply` runs, and a later write does not absorb the edit (as on SQLite).
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn the_checkpoint_catches_rows_edited_behind_the_chain() {
+    let base = server();
+    for (i, (_, sql)) in herald_ledger::testing::CHECKPOINT_TAMPERS
+        .iter()
+        .enumerate()
+    {
+        let schema = Schema::new(&base);
+        let mut l = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+        herald_ledger::testing::populate_every_table(&mut l);
+        let report = l.check_checkpoint().unwrap();
+        assert!(report.ok, "{report:?}");
+        schema.client().batch_execute(sql).unwrap();
+        herald_ledger::testing::assert_checkpoint_catches(&mut l, i);
+    }
+}
+
+/// Back to what schema 5 had: no checkpoint, no row counts.
+const TO_SCHEMA_5: &str = "DROP TABLE checkpoint; DROP TABLE row_counts; \
+     DROP FUNCTION herald_count_rows() CASCADE; DROP FUNCTION herald_count_send_states() CASCADE; \
+     UPDATE herald_meta SET schema_version = 5";
+
+/// A schema-5 ledger migrates to 6 on connect: its first checkpoint is sealed only after a
+/// full verify passes, so a schema-5 ledger whose rows were edited gets none and `apply`'s
+/// check refuses it.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_schema_5_ledger_gets_its_first_checkpoint_only_if_it_verifies() {
+    let base = server();
+    for tampered in [false, true] {
+        let schema = Schema::new(&base);
+        let url = schema.url();
+        let mut l = PostgresLedger::connect(&url, &key()).unwrap();
+        herald_ledger::testing::populate_every_table(&mut l);
+        drop(l);
+        schema.client().batch_execute(TO_SCHEMA_5).unwrap();
+        if tampered {
+            schema
+                .client()
+                .batch_execute("DELETE FROM suppressions")
+                .unwrap();
+        }
+        let l = PostgresLedger::connect(&url, &key()).unwrap();
+        assert_eq!(l.open_report().migrated_from, Some(5));
+        let check = l.check_checkpoint().unwrap();
+        assert_eq!(check.ok, !tampered, "{check:?}");
+        assert_eq!(l.verify().unwrap().ok, !tampered);
+        if tampered {
+            assert!(check.problem.unwrap().contains("no checkpoint"));
+        }
+    }
 }

@@ -731,8 +731,9 @@ fn a_broken_plain_chain_is_not_migrated() {
     assert_eq!(kinds, 0);
 }
 
-/// Cutting the chain's tail together with the rows its events cover leaves a ledger that
-/// verifies on its own; the head kept from before the cut is what catches it.
+/// Cutting the chain's tail together with the rows its events cover: the checkpoint, sealed
+/// at the cut event, no longer names the head, and the head kept from before the cut is not
+/// in the chain.
 #[test]
 fn a_cut_tail_no_longer_contains_the_kept_head() {
     let dir = tempfile::tempdir().unwrap();
@@ -743,7 +744,13 @@ fn a_cut_tail_no_longer_contains_the_kept_head() {
     for sql in herald_ledger::testing::CUT_TAIL {
         assert_eq!(l.connection().execute(sql, []).unwrap(), 1, "{sql}");
     }
-    assert!(l.verify().unwrap().ok);
+    let report = l.verify().unwrap();
+    assert!(!report.ok);
+    assert!(
+        report.first_broken.unwrap().reason.contains("checkpoint"),
+        "the cut is reported by the checkpoint"
+    );
+    assert!(!l.check_checkpoint().unwrap().ok);
     assert!(!l.contains_head(&kept).unwrap());
     assert_eq!(l.head().unwrap().unwrap().seq, kept.seq - 1);
 }
@@ -788,4 +795,65 @@ fn the_run_lock_is_taken_on_the_ledgers_canonical_path() {
         Err(LockError::Held { .. })
     ));
     drop(first);
+}
+
+/// Rows edited behind the chain (the chain untouched) are refused by the cheap checkpoint
+/// check `apply` runs, and a later write does not absorb the edit.
+#[test]
+fn the_checkpoint_catches_rows_edited_behind_the_chain() {
+    for (i, (_, sql)) in herald_ledger::testing::CHECKPOINT_TAMPERS
+        .iter()
+        .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("ledger.db"), &key()).unwrap();
+        herald_ledger::testing::populate_every_table(&mut l);
+        let report = l.check_checkpoint().unwrap();
+        assert!(report.ok, "{report:?}");
+        l.connection().execute_batch(sql).unwrap();
+        herald_ledger::testing::assert_checkpoint_catches(&mut l, i);
+    }
+}
+
+/// A schema-5 ledger migrates to 6 on open: its first checkpoint is sealed only after a full
+/// verify passes, so a schema-5 ledger whose rows were edited gets none and `apply`'s check
+/// refuses it.
+#[test]
+fn a_schema_5_ledger_gets_its_first_checkpoint_only_if_it_verifies() {
+    for tampered in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let mut l = SqliteLedger::open(&path, &key()).unwrap();
+        herald_ledger::testing::populate_every_table(&mut l);
+        drop(l);
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            let triggers: Vec<String> = c
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%_count_%'")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert_eq!(triggers.len(), 21, "{triggers:?}");
+            for t in triggers {
+                c.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
+            }
+            c.execute_batch(
+                "DROP TABLE checkpoint; DROP TABLE row_counts; PRAGMA user_version = 5;",
+            )
+            .unwrap();
+            if tampered {
+                c.execute_batch("DELETE FROM suppressions").unwrap();
+            }
+        }
+        let l = SqliteLedger::open(&path, &key()).unwrap();
+        assert_eq!(l.open_report().migrated_from, Some(5));
+        let check = l.check_checkpoint().unwrap();
+        assert_eq!(check.ok, !tampered, "{check:?}");
+        assert_eq!(l.verify().unwrap().ok, !tampered);
+        if tampered {
+            assert!(check.problem.unwrap().contains("no checkpoint"));
+        }
+    }
 }
