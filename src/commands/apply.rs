@@ -68,6 +68,11 @@ pub(crate) fn run(
         templates: args.templates.clone(),
     };
     let planned = session.plan(saved, narrow)?;
+    if let Some(why) = &planned.witness_refusal {
+        printer.error(&format!("apply refused: {why}"));
+        planned.close();
+        return Ok(ExitStatus::Error);
+    }
     if !planned.errors.is_empty() {
         printer.err_raw(
             crate::diag::render_text(&planned.errors, &loaded.sources, printer.color_stderr())

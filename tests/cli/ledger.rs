@@ -109,6 +109,31 @@ fn a_wrong_ledger_key_is_refused() {
     assert!(err.to_lowercase().contains("key"), "{err}");
 }
 
+/// A weak `HERALD_LEDGER_KEY` (short, repeated, low variety) is refused before the ledger is
+/// touched, naming `herald ledger keygen`, and the value is never echoed.
+#[test]
+fn a_weak_ledger_key_is_refused_naming_keygen() {
+    let ws = TestWorkspace::example();
+    for weak in [
+        "benchmark-ledger-key".to_owned(),
+        "ab".repeat(32),
+        "password".repeat(8),
+    ] {
+        let (code, out, err) = run(ws.herald().env("HERALD_LEDGER_KEY", &weak).args([
+            "suppress",
+            "add",
+            "+12125550100",
+        ]));
+        assert_eq!(code, 1, "{weak}: {out}{err}");
+        assert!(err.contains("herald ledger keygen"), "{weak}: {err}");
+        assert!(!err.contains(&weak) && !out.contains(&weak), "{err}");
+    }
+    assert!(
+        !ws.path().join(".herald/ledger-sandbox.db").exists(),
+        "no ledger was written under a weak key"
+    );
+}
+
 /// A workspace with the sandbox environment and a `local` environment targeting Genesys
 /// (its secret file and ledger key absent).
 fn two_envs() -> TestWorkspace {

@@ -218,3 +218,45 @@ fn rows_edited_behind_the_chain_are_refused_before_any_send() {
         assert_eq!(sb.messages().len(), 3, "{sql}: nothing may be sent");
     }
 }
+
+/// The default flow, without `--expect-head`: each apply records the ledger's head in the org
+/// (a response in a library of its own), and the next apply refuses a ledger whose chain does
+/// not contain it — an older copy put back, or another ledger — before anything is sent.
+#[test]
+fn a_restored_or_swapped_ledger_is_refused_by_the_org_witness() {
+    let ws = TestWorkspace::fixture("base");
+    write_audience(&ws, 3, "America/New_York");
+    let sb = LocalSandbox::start(&ws);
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "first run, no witness yet: {err}");
+    let backup = std::fs::read(ledger_path(&ws)).unwrap();
+    write_audience(&ws, 5, "America/New_York");
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    let kept = head_in(&err);
+    assert_eq!(sb.messages().len(), 5);
+
+    // An older copy put back: consistent on its own, but it lacks the witnessed head.
+    let current = std::fs::read(ledger_path(&ws)).unwrap();
+    std::fs::write(ledger_path(&ws), &backup).unwrap();
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("apply refused"), "{err}");
+    assert!(err.contains(&kept), "names the witnessed head: {err}");
+    assert_eq!(sb.messages().len(), 5, "nothing may be sent again");
+
+    // Another ledger (made with the same key) swapped in: refused too.
+    std::fs::remove_file(ledger_path(&ws)).unwrap();
+    let (code, _, err) = run(ws.herald().args(["suppress", "add", &phone(9)]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("apply refused"), "{err}");
+    assert_eq!(sb.messages().len(), 5);
+
+    // The current ledger back: apply goes on (nothing left to send).
+    std::fs::write(ledger_path(&ws), &current).unwrap();
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sb.messages().len(), 5);
+}

@@ -263,7 +263,7 @@ pub(crate) fn seal_in(db: &mut dyn Db, before: Before) -> Result<()> {
     };
     let prev = match (&before.stored, &before.head) {
         (None, _) => {
-            if before.stored.is_none() && verify_in(db)?.ok {
+            if verify_in(db)?.ok {
                 let body = compute_in(db)?;
                 write_in(db, head.0, &head.1, &body)?;
             }
@@ -291,7 +291,7 @@ pub(crate) fn seal_in(db: &mut dyn Db, before: Before) -> Result<()> {
     let from = i64::try_from(before.head.as_ref().map_or(0, |h| h.0))
         .map_err(|_| LedgerError::Corrupt("event seq overflow".into()))?;
     db.each(
-        "SELECT payload_json FROM events WHERE seq > ?1 ORDER BY seq",
+        "SELECT payload_json FROM events WHERE seq > ?1 AND kind = 'suppression_changed' ORDER BY seq",
         p![from],
         &mut |r| {
             if let Ok(Event::SuppressionChanged { change }) = serde_json::from_str(r.str(0)?) {
