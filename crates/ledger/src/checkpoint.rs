@@ -257,7 +257,7 @@ fn valid_body(db: &mut dyn Db, stored: &Stored, head: &(u64, String)) -> Option<
 /// previous checkpoint plus this transaction's own changes. Nothing is written when no event
 /// was appended, or when the previous checkpoint is broken or stale (it stays so); a ledger
 /// without one gets its first after a full verify passes.
-pub(crate) fn seal_in(db: &mut dyn Db, before: Before) -> Result<()> {
+pub(crate) fn seal_in(db: &mut dyn Db, before: &Before) -> Result<()> {
     let Some(head) = head_in(db)? else {
         return Ok(());
     };

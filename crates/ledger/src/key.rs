@@ -48,7 +48,7 @@ pub fn check_strength(key: &[u8]) -> std::result::Result<(), String> {
     for &b in key {
         counts[usize::from(b)] += 1;
     }
-    let n = key.len() as f64;
+    let n = f64::from(u32::try_from(key.len()).unwrap_or(u32::MAX));
     let per_byte: f64 = counts
         .iter()
         .filter(|&&c| c > 0)

@@ -417,7 +417,7 @@ impl PostgresLedger {
             db.c.query_one("SELECT id FROM chain_lock WHERE id = 1 FOR UPDATE", &[])?;
             let before = crate::checkpoint::before_in(&mut db)?;
             let out = f(&mut db, now_ms())?;
-            crate::checkpoint::seal_in(&mut db, before)?;
+            crate::checkpoint::seal_in(&mut db, &before)?;
             out
         };
         tx.commit()?;

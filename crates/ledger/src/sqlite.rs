@@ -283,7 +283,7 @@ impl Store for SqliteLedger {
         let mut db = Lite(&tx, &self.chain);
         let before = crate::checkpoint::before_in(&mut db)?;
         let out = f(&mut db, now_ms())?;
-        crate::checkpoint::seal_in(&mut db, before)?;
+        crate::checkpoint::seal_in(&mut db, &before)?;
         tx.commit()?;
         Ok(out)
     }
