@@ -43,7 +43,7 @@ use herald_ledger::{
 };
 use herald_sandbox::{RunningSandbox, SandboxConfig, StateLocation};
 
-const LEDGER_KEY: &str = "benchmark-ledger-key";
+const LEDGER_KEY: &str = "09e8f43efacc007e0f594d642587925eff81c086398073b0f8c8fd93538ee713";
 const CAMPAIGN: &str = "notice";
 const SDK_LOOP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_sdk_loop.py");
 

@@ -19,6 +19,8 @@ skip=" ${BENCH_SKIP:-} "
 cargo build --quiet --release --bin herald --example bench
 herald="$PWD/target/release/herald"
 bench="$PWD/target/release/examples/bench"
+# The ledger key examples/bench.rs seeds the ledgers with (LEDGER_KEY there).
+ledger_key=09e8f43efacc007e0f594d642587925eff81c086398073b0f8c8fd93538ee713
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 results="$work/results"
@@ -27,8 +29,8 @@ results="$work/results"
 if [[ "$skip" != *" plan "* ]]; then
     "$bench" plan-setup "$work/plan" >>"$results"
     # Warm the page cache once, then measure.
-    (cd "$work/plan" && HERALD_LEDGER_KEY=benchmark-ledger-key "$herald" plan >/dev/null)
-    (cd "$work/plan" && HERALD_LEDGER_KEY=benchmark-ledger-key \
+    (cd "$work/plan" && HERALD_LEDGER_KEY="$ledger_key" "$herald" plan >/dev/null)
+    (cd "$work/plan" && HERALD_LEDGER_KEY="$ledger_key" \
         /usr/bin/time -f 'plan_wall_seconds=%e\nplan_peak_rss_kib=%M' \
         "$herald" plan >/dev/null) 2>>"$results"
 fi
@@ -37,8 +39,8 @@ if [[ "$skip" != *" plan-local "* ]]; then
     # a marketing template under the default window and a frequency cap, with the seeded sends
     # recorded as recent marketing SMS: inference, state rules and caps are all active.
     "$bench" plan-setup-local "$work/plan-local" >/dev/null
-    (cd "$work/plan-local" && HERALD_LEDGER_KEY=benchmark-ledger-key "$herald" plan >/dev/null)
-    (cd "$work/plan-local" && HERALD_LEDGER_KEY=benchmark-ledger-key \
+    (cd "$work/plan-local" && HERALD_LEDGER_KEY="$ledger_key" "$herald" plan >/dev/null)
+    (cd "$work/plan-local" && HERALD_LEDGER_KEY="$ledger_key" \
         /usr/bin/time -f 'plan_local_wall_seconds=%e\nplan_local_peak_rss_kib=%M' \
         "$herald" plan >/dev/null) 2>>"$results"
 fi

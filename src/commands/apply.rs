@@ -53,6 +53,10 @@ pub(crate) fn run(
         printer.error(&format!("apply refused: {why}"));
         return Ok(ExitStatus::Error);
     }
+    if let Err(why) = super::check_checkpoint(session.ledger()) {
+        printer.error(&format!("apply refused: {why}"));
+        return Ok(ExitStatus::Error);
+    }
     if session.recovered_unknown() > 0 {
         printer.warn(&format!(
             "an earlier run stopped mid-batch: {} sends are now `unknown` (maybe sent) and will not be resent; run `herald reconcile` to resolve them",
@@ -64,6 +68,11 @@ pub(crate) fn run(
         templates: args.templates.clone(),
     };
     let planned = session.plan(saved, narrow)?;
+    if let Some(why) = &planned.witness_refusal {
+        printer.error(&format!("apply refused: {why}"));
+        planned.close();
+        return Ok(ExitStatus::Error);
+    }
     if !planned.errors.is_empty() {
         printer.err_raw(
             crate::diag::render_text(&planned.errors, &loaded.sources, printer.color_stderr())

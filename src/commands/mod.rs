@@ -109,6 +109,21 @@ fn print_head(printer: &Printer, ledger: &dyn herald_ledger::Ledger) -> anyhow::
     Ok(())
 }
 
+/// Refuses a ledger whose tables were changed behind its chain: the checkpoint (sealed under
+/// the ledger key at the head) must match the row counts of every table, the sends per state
+/// and the suppressions' keyed digest. Cheap (no replay), so `apply` runs it every time,
+/// before anything is written or sent; `ledger verify` is the full check.
+fn check_checkpoint(ledger: &dyn herald_ledger::Ledger) -> anyhow::Result<(), String> {
+    let report = ledger.check_checkpoint().map_err(|e| e.to_string())?;
+    match report.problem {
+        None if report.ok => Ok(()),
+        problem => Err(format!(
+            "the ledger does not match its checkpoint: {}; nothing was done. Run `herald ledger verify` and restore the ledger from a copy that verifies",
+            problem.unwrap_or_else(|| "unknown difference".to_owned())
+        )),
+    }
+}
+
 /// Refuses a ledger whose chain does not contain `expected` or whose links do not verify
 /// (the links only, streaming: `ledger verify --expect-head` is the full check of the tables).
 fn check_expected_head(

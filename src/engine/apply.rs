@@ -173,6 +173,8 @@ impl<'a> Session<'a> {
         } = self;
         let rt = super::runtime()?;
         let remote = rt.block_on(crate::remote::connect(settings))?;
+        let witness = rt.block_on(super::witness::read(&remote.client, settings))?;
+        let witness_refusal = super::witness::refusal(locked.ledger.as_ref(), &witness)?;
         let bindings = locked
             .ledger
             .template_bindings()?
@@ -229,6 +231,8 @@ impl<'a> Session<'a> {
             current,
             errors,
             stale,
+            witness,
+            witness_refusal,
         })
     }
 }
@@ -250,6 +254,10 @@ pub(crate) struct Planned<'a> {
     pub(crate) errors: Vec<Diagnostic>,
     /// Objects of the saved plan that are stale (not applied), with why.
     pub(crate) stale: StaleSet,
+    /// The ledger head witness found in the org (see [`super::witness`]).
+    witness: super::witness::Found,
+    /// Why the ledger may not be used: its chain lacks the head the org witnesses.
+    pub(crate) witness_refusal: Option<String>,
 }
 
 /// A message about the `--wait` loop, for the user.
@@ -395,6 +403,7 @@ impl Planned<'_> {
             narrow,
             current,
             stale,
+            witness,
             ..
         } = self;
         let interrupted = Arc::new(AtomicBool::new(false));
@@ -524,6 +533,18 @@ impl Planned<'_> {
         };
         locked.ledger.finish_run(&run_id, &outcome.to_string())?;
         let ledger_head = locked.ledger.head()?;
+        if let Some(head) = &ledger_head
+            && let Err(e) = rt.block_on(super::witness::record(
+                &remote.client,
+                settings,
+                &witness,
+                head,
+            ))
+        {
+            problems.push(format!(
+                "the ledger head witness in the org was not updated ({e}); the next apply checks the previous one"
+            ));
+        }
         rt.block_on(remote.shutdown());
         drop(locked);
         Ok(ApplyReport {

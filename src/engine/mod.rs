@@ -21,6 +21,7 @@ pub(crate) mod reconcile;
 pub(crate) mod stale;
 pub(crate) mod status;
 pub(crate) mod suppress;
+pub(crate) mod witness;
 
 /// The async runtime for work that talks to Genesys.
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -12,7 +12,7 @@ use crate::support::TestWorkspace;
 
 /// The ledger key of every test workspace (a `genesys` environment needs one).
 pub(crate) const LEDGER_KEY: &str =
-    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    "405e528c8fff51c4270e13fd9a748dddb4876097f89459d8147a51c6d908e3b7";
 /// A webhook secret (at least 16 bytes).
 pub(crate) const WEBHOOK_SECRET: &str = "test-webhook-secret-0123456789";
 

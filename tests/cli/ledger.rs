@@ -100,10 +100,38 @@ fn a_wrong_ledger_key_is_refused() {
     assert_eq!(code, 0);
     let (code, _, err) = run(ws
         .herald()
-        .env("HERALD_LEDGER_KEY", "a-completely-different-key-123")
+        .env(
+            "HERALD_LEDGER_KEY",
+            "eadca3cb4218ef3d06ec67deebe1c2416e2396a3b4982dc046defb7f8cfbed23",
+        )
         .args(["status"]));
     assert_eq!(code, 1);
     assert!(err.to_lowercase().contains("key"), "{err}");
+}
+
+/// A weak `HERALD_LEDGER_KEY` (short, repeated, low variety) is refused before the ledger is
+/// touched, naming `herald ledger keygen`, and the value is never echoed.
+#[test]
+fn a_weak_ledger_key_is_refused_naming_keygen() {
+    let ws = TestWorkspace::example();
+    for weak in [
+        "benchmark-ledger-key".to_owned(),
+        "ab".repeat(32),
+        "password".repeat(8),
+    ] {
+        let (code, out, err) = run(ws.herald().env("HERALD_LEDGER_KEY", &weak).args([
+            "suppress",
+            "add",
+            "+12125550100",
+        ]));
+        assert_eq!(code, 1, "{weak}: {out}{err}");
+        assert!(err.contains("herald ledger keygen"), "{weak}: {err}");
+        assert!(!err.contains(&weak) && !out.contains(&weak), "{err}");
+    }
+    assert!(
+        !ws.path().join(".herald/ledger-sandbox.db").exists(),
+        "no ledger was written under a weak key"
+    );
 }
 
 /// A workspace with the sandbox environment and a `local` environment targeting Genesys
@@ -159,7 +187,10 @@ fn no_error_prints_its_cause_twice() {
     ];
     for (args, url) in cases {
         let mut cmd = ws.herald();
-        cmd.env("HERALD_LEDGER_KEY", "cd".repeat(32));
+        cmd.env(
+            "HERALD_LEDGER_KEY",
+            "40b1a143d8180d5e3b7e4a9925eb10ad7eaa8e4b7f1363f60bfc1bfb32cb21e9",
+        );
         if let Some(url) = url {
             std::fs::create_dir_all(ws.path().join("ledger-dir")).unwrap();
             cmd.env("HERALD_LEDGER_URL", url);
@@ -214,13 +245,13 @@ fn keygen_writes_a_private_key_once_and_never_prints_it() {
 #[test]
 fn keygen_refuses_when_the_ledger_was_made_with_another_key() {
     let ws = two_envs();
-    let (code, _, err) = run(ws.herald().env("HERALD_LEDGER_KEY", "ab".repeat(32)).args([
-        "suppress",
-        "add",
-        "+12125550100",
-        "--env",
-        "local",
-    ]));
+    let (code, _, err) = run(ws
+        .herald()
+        .env(
+            "HERALD_LEDGER_KEY",
+            "ddf01676fba4b84dd0dfcc7b338469357e9f70dff8ece607e087392506e81c4c",
+        )
+        .args(["suppress", "add", "+12125550100", "--env", "local"]));
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = run(ws.herald().args(["ledger", "keygen", "--env", "local"]));
     assert_eq!(code, 1, "{err}");

@@ -3,7 +3,7 @@
 //! whose chain does not contain a kept head (restored backup, cut tail); `verify` names the
 //! table edited outside herald.
 
-use crate::support::{LocalSandbox, TestWorkspace, run, write_audience};
+use crate::support::{LocalSandbox, TestWorkspace, phone, run, write_audience};
 
 /// 10:00 in New York.
 const NOW: &str = "2026-12-02T15:00:00Z";
@@ -138,8 +138,10 @@ fn a_cut_tail_is_caught_with_expect_head() {
             )
             .unwrap();
     }
+    // The checkpoint was sealed at the cut event: plain `verify` already sees it.
     let (code, _, err) = run(ws.herald().args(["ledger", "verify"]));
-    assert_eq!(code, 0, "the cut alone is consistent: {err}");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("checkpoint"), "{err}");
     let (code, _, err) = run(ws
         .herald()
         .args(["ledger", "verify", "--expect-head", &kept]));
@@ -182,4 +184,79 @@ fn a_malformed_expect_head_is_a_usage_error() {
         .args(["ledger", "verify", "--expect-head", "12:abc"]));
     assert_eq!(code, 1, "a command-line usage error: {err}");
     assert!(err.contains("12 to 64 hex digits"), "{err}");
+}
+
+/// Rows edited behind the chain (the events untouched): `apply` checks the checkpoint before
+/// anything is written or sent, with or without `--expect-head`, and texts nobody.
+#[test]
+fn rows_edited_behind_the_chain_are_refused_before_any_send() {
+    for (what, sql) in [
+        ("table `suppressions`", "DELETE FROM suppressions"),
+        (
+            "sends in state",
+            "UPDATE sends SET state = 'failed' WHERE row_key = 'C-0'",
+        ),
+        ("table `sends`", "DELETE FROM sends WHERE row_key = 'C-1'"),
+    ] {
+        let ws = TestWorkspace::fixture("base");
+        write_audience(&ws, 3, "America/New_York");
+        let sb = LocalSandbox::start(&ws);
+        let (code, _, err) = apply(&ws, &[]);
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = run(ws.herald().args(["suppress", "add", &phone(3)]));
+        assert_eq!(code, 0, "{err}");
+        let kept = head_in(&err);
+        raw(&ws).connection().execute_batch(sql).unwrap();
+        write_audience(&ws, 4, "America/New_York");
+        for extra in [&["--expect-head", kept.as_str()][..], &[]] {
+            let (code, _, err) = apply(&ws, extra);
+            assert_eq!(code, 1, "{sql} {extra:?}: {err}");
+            assert!(err.contains("apply refused"), "{err}");
+            assert!(err.contains(what), "{sql}: {err}");
+            assert!(!err.contains(&phone(3)), "no full number in output: {err}");
+        }
+        assert_eq!(sb.messages().len(), 3, "{sql}: nothing may be sent");
+    }
+}
+
+/// The default flow, without `--expect-head`: each apply records the ledger's head in the org
+/// (a response in a library of its own), and the next apply refuses a ledger whose chain does
+/// not contain it — an older copy put back, or another ledger — before anything is sent.
+#[test]
+fn a_restored_or_swapped_ledger_is_refused_by_the_org_witness() {
+    let ws = TestWorkspace::fixture("base");
+    write_audience(&ws, 3, "America/New_York");
+    let sb = LocalSandbox::start(&ws);
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "first run, no witness yet: {err}");
+    let backup = std::fs::read(ledger_path(&ws)).unwrap();
+    write_audience(&ws, 5, "America/New_York");
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    let kept = head_in(&err);
+    assert_eq!(sb.messages().len(), 5);
+
+    // An older copy put back: consistent on its own, but it lacks the witnessed head.
+    let current = std::fs::read(ledger_path(&ws)).unwrap();
+    std::fs::write(ledger_path(&ws), &backup).unwrap();
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("apply refused"), "{err}");
+    assert!(err.contains(&kept), "names the witnessed head: {err}");
+    assert_eq!(sb.messages().len(), 5, "nothing may be sent again");
+
+    // Another ledger (made with the same key) swapped in: refused too.
+    std::fs::remove_file(ledger_path(&ws)).unwrap();
+    let (code, _, err) = run(ws.herald().args(["suppress", "add", &phone(9)]));
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("apply refused"), "{err}");
+    assert_eq!(sb.messages().len(), 5);
+
+    // The current ledger back: apply goes on (nothing left to send).
+    std::fs::write(ledger_path(&ws), &current).unwrap();
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sb.messages().len(), 5);
 }

@@ -12,7 +12,8 @@ use herald_ledger::{Ledger as _, LedgerKey, SendState, SqliteLedger};
 use herald_sandbox::{Faults, RunningSandbox, SandboxConfig, StateLocation};
 
 /// The ledger passphrase the generated workspaces use.
-pub(crate) const LEDGER_KEY: &str = "crash-suite-ledger-key";
+pub(crate) const LEDGER_KEY: &str =
+    "f53dbf1165452539562a89639332ea052c8a592d67c226f34cf55e0a736af427";
 /// The campaign every generated workspace sends.
 pub(crate) const CAMPAIGN: &str = "notice";
 

@@ -999,7 +999,10 @@ mod tests {
     #[test]
     fn configuration_is_validated() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let key = LedgerKey::from_secret(&"ab".repeat(32)).expect("key");
+        let key = LedgerKey::from_secret(
+            "ddf01676fba4b84dd0dfcc7b338469357e9f70dff8ece607e087392506e81c4c",
+        )
+        .expect("key");
         let ledger =
             herald_ledger::SqliteLedger::open(&dir.path().join("l.db"), &key).expect("ledger");
         let shared: SharedLedger = Arc::new(Mutex::new(Box::new(ledger)));

@@ -100,7 +100,9 @@ async fn the_rendered_request_is_recorded_by_the_receiver() {
     let secret = "data-action-secret-0123456789";
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let key = LedgerKey::from_secret(&"7c".repeat(32)).expect("key");
+    let key =
+        LedgerKey::from_secret("aece3cdaabac2b88bff4de0daa334acb33206990d6cdffa3b7843526fb9c6689")
+            .expect("key");
     let path = dir.path().join("ledger.db");
     let ledger: Box<dyn Ledger> = Box::new(SqliteLedger::open(&path, &key).expect("open"));
     let state = ReceiverState::new(

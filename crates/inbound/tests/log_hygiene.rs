@@ -58,7 +58,9 @@ async fn logs_mask_the_number_and_never_contain_the_text_or_the_secret() {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ledger.db");
-    let key = LedgerKey::from_secret(&"3e".repeat(32)).expect("key");
+    let key =
+        LedgerKey::from_secret("1122454f612f9c32fbe417b559a7b6467d4bed89941acae38afcdbbc4202871b")
+            .expect("key");
     let ledger: Box<dyn Ledger> = Box::new(SqliteLedger::open(&path, &key).expect("open"));
     let state = ReceiverState::new(
         Arc::new(Mutex::new(ledger)),

@@ -69,7 +69,9 @@ async fn healthz_follows_the_postgres_write_lock_and_replies_are_recorded() {
         .ok()
         .filter(|u| !u.trim().is_empty())
         .expect("HERALD_TEST_POSTGRES_URL is not set: this test needs a PostgreSQL server");
-    let key = LedgerKey::from_secret(&"7c".repeat(32)).expect("key");
+    let key =
+        LedgerKey::from_secret("aece3cdaabac2b88bff4de0daa334acb33206990d6cdffa3b7843526fb9c6689")
+            .expect("key");
     // The synchronous PostgreSQL client runs its own runtime: use it on blocking threads.
     let (schema, ledger, key) = tokio::task::spawn_blocking(move || {
         let schema = Schema::new(&base);

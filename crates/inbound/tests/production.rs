@@ -30,7 +30,10 @@ impl Harness {
     fn new() -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ledger.db");
-        let key = LedgerKey::from_secret(&"6b".repeat(32)).expect("key");
+        let key = LedgerKey::from_secret(
+            "2f10397a67ef094aabb38778cac243ae23e1caf6d207be12d2985b6e0a9b0e95",
+        )
+        .expect("key");
         let ledger: Box<dyn Ledger> = Box::new(SqliteLedger::open(&path, &key).expect("open"));
         Harness {
             _dir: dir,

@@ -34,7 +34,10 @@ impl Harness {
     fn new() -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ledger.db");
-        let key = LedgerKey::from_secret(&"5a".repeat(32)).expect("key");
+        let key = LedgerKey::from_secret(
+            "b3fa433e893fe97f27ae5e0e99bda6c83ba57e4db01c9ee0245f7f512fe3b402",
+        )
+        .expect("key");
         let ledger: Box<dyn Ledger> = Box::new(SqliteLedger::open(&path, &key).expect("open"));
         Harness {
             _dir: dir,

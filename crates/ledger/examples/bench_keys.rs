@@ -21,7 +21,8 @@ const AUDIENCE: u32 = 1_000_000;
 const PHASE_ENV: &str = "HERALD_BENCH_QUERY_LEDGER";
 
 fn key() -> LedgerKey {
-    LedgerKey::from_secret(&"b7".repeat(32)).expect("valid key")
+    LedgerKey::from_secret("c1f42c46055b1de9a6c4813f5d3bbc3f82ba17cca8283aaf7a81e22e45f1adb4")
+        .expect("valid key")
 }
 
 fn out(line: &str) {

@@ -194,6 +194,13 @@ impl ChainKey {
     pub(crate) fn derive(key: &LedgerKey) -> ChainKey {
         ChainKey(key.derive(ChainKey::LABEL))
     }
+
+    /// A sub-key of the chain key for one purpose: `HMAC-SHA256(chain key, label)`.
+    pub(crate) fn sub_key(&self, label: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256>>::new_from_slice(&self.0).expect("HMAC takes any key");
+        mac.update(label);
+        mac.finalize().into_bytes().into()
+    }
 }
 
 impl std::fmt::Debug for ChainKey {
@@ -346,7 +353,12 @@ mod tests {
     use super::*;
 
     fn ck() -> ChainKey {
-        ChainKey::derive(&LedgerKey::from_secret(&"5a".repeat(32)).unwrap())
+        ChainKey::derive(
+            &LedgerKey::from_secret(
+                "b3fa433e893fe97f27ae5e0e99bda6c83ba57e4db01c9ee0245f7f512fe3b402",
+            )
+            .unwrap(),
+        )
     }
 
     fn stored(key: &ChainKey, seq: u64, prev: &str, ev: &Event) -> StoredEvent {
@@ -374,7 +386,12 @@ mod tests {
 
     #[test]
     fn links_need_the_key() {
-        let other = ChainKey::derive(&LedgerKey::from_secret(&"5b".repeat(32)).unwrap());
+        let other = ChainKey::derive(
+            &LedgerKey::from_secret(
+                "4a019dd897abe81812ce84261f6a5f3d2afe1a6b6b2f2accc4ff092c68dc012d",
+            )
+            .unwrap(),
+        );
         let a = event_hash(LinkRule::Keyed(&ck()), GENESIS, 1, 5, "{}");
         assert_ne!(a, event_hash(LinkRule::Keyed(&other), GENESIS, 1, 5, "{}"));
         assert_ne!(a, event_hash(LinkRule::Plain, GENESIS, 1, 5, "{}"));

@@ -19,8 +19,53 @@ use sha2::Sha256;
 use crate::error::{LedgerError, Result};
 use crate::fsutil;
 
-/// Minimum length of a secret passed through `HERALD_LEDGER_KEY`.
-pub const MIN_SECRET_LEN: usize = 16;
+/// Minimum length in bytes of a ledger key (64 hex digits decode to 32 bytes; a passphrase
+/// counts its UTF-8 bytes).
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// Minimum estimated strength of a ledger key in bits: its length times the Shannon entropy
+/// of its own byte frequencies. 32 random bytes score about 150; a 32-letter lowercase
+/// passphrase about 120 (so a passphrase must be longer or more varied).
+pub const MIN_KEY_BITS: f64 = 128.0;
+
+/// Why `key` is too weak to pseudonymise recipients, if it is: shorter than
+/// [`MIN_SECRET_LEN`] bytes, a repetition of a shorter unit (`aaaa…`, `abab…`, a random half
+/// said twice), or carrying fewer than [`MIN_KEY_BITS`] bits by its byte frequencies (few
+/// distinct values). This cannot prove a key random; it refuses the keys that are surely not.
+pub fn check_strength(key: &[u8]) -> std::result::Result<(), String> {
+    if key.len() < MIN_SECRET_LEN {
+        return Err(format!(
+            "the key is {} bytes; at least {MIN_SECRET_LEN} are required",
+            key.len()
+        ));
+    }
+    if let Some(period) = (1..=key.len() / 2).find(|&p| key[p..] == key[..key.len() - p]) {
+        return Err(format!(
+            "the key repeats a {period}-byte pattern, so it holds far fewer secret bytes than its length"
+        ));
+    }
+    let mut counts = [0u32; 256];
+    for &b in key {
+        counts[usize::from(b)] += 1;
+    }
+    let n = f64::from(u32::try_from(key.len()).unwrap_or(u32::MAX));
+    let per_byte: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / n;
+            -p * p.log2()
+        })
+        .sum();
+    let bits = per_byte * n;
+    if bits < MIN_KEY_BITS {
+        let distinct = counts.iter().filter(|&&c| c > 0).count();
+        return Err(format!(
+            "the key has too little variety ({distinct} distinct byte values, about {bits:.0} bits; at least {MIN_KEY_BITS:.0} are required)"
+        ));
+    }
+    Ok(())
+}
 
 /// Messaging channel of a send, suppression or inbound message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -143,24 +188,37 @@ impl LedgerKey {
         LedgerKey { bytes, keyed }
     }
 
-    /// Builds a key from a secret (the value of `HERALD_LEDGER_KEY`).
+    /// Builds a key from a secret (the value of `HERALD_LEDGER_KEY`, or a key file's text).
     ///
     /// Surrounding whitespace is ignored. A value of exactly 64 hex digits is decoded to its
     /// 32 bytes, so the contents of a key file can be copied into the variable unchanged;
-    /// anything else is used as UTF-8 bytes and must be at least [`MIN_SECRET_LEN`] long.
+    /// anything else is used as UTF-8 bytes. Either way the key must be strong enough
+    /// ([`check_strength`]): at least [`MIN_SECRET_LEN`] bytes, not a repeated pattern and
+    /// carrying at least [`MIN_KEY_BITS`] bits by its byte frequencies; a weak key is refused
+    /// with a message naming `herald ledger keygen` (the secret is never echoed).
     pub fn from_secret(secret: &str) -> Result<LedgerKey> {
         let secret = secret.trim();
-        if secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let bytes = hex::decode(secret)
-                .map_err(|_| LedgerError::InvalidKey("malformed hex key".into()))?;
-            return Ok(LedgerKey::from_bytes(bytes));
-        }
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(LedgerError::InvalidKey(format!(
-                "the secret must be at least {MIN_SECRET_LEN} characters (64 hex digits recommended)"
-            )));
-        }
-        Ok(LedgerKey::from_bytes(secret.as_bytes().to_vec()))
+        let bytes = if secret.len() == 64 && secret.bytes().all(|b| b.is_ascii_hexdigit()) {
+            hex::decode(secret).map_err(|_| LedgerError::InvalidKey("malformed hex key".into()))?
+        } else {
+            secret.as_bytes().to_vec()
+        };
+        check_strength(&bytes).map_err(|why| {
+            LedgerError::InvalidKey(format!(
+                "{why}; make a strong key with `herald ledger keygen` (32 random bytes, written \
+                 as 64 hex digits) and use its contents"
+            ))
+        })?;
+        Ok(LedgerKey::from_bytes(bytes))
+    }
+
+    /// A key from any secret, without the strength check: only for reading the test
+    /// fixtures written before weak keys were refused.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn from_weak_secret_for_tests(secret: &str) -> LedgerKey {
+        let secret = secret.trim();
+        LedgerKey::from_bytes(hex::decode(secret).unwrap_or_else(|_| secret.as_bytes().to_vec()))
     }
 
     /// A new random key: 32 bytes from the operating system's generator. It exists only in
@@ -333,8 +391,14 @@ mod tests {
 
     #[test]
     fn text_mac_is_keyed_and_separate_from_recipient_ids() {
-        let k1 = LedgerKey::from_secret(&"11".repeat(32)).unwrap();
-        let k2 = LedgerKey::from_secret(&"22".repeat(32)).unwrap();
+        let k1 = LedgerKey::from_secret(
+            "aa218a321a138ab012a1c5f3ab763561fde18e715b3152e13d31f7e7717a0fe0",
+        )
+        .unwrap();
+        let k2 = LedgerKey::from_secret(
+            "c1029931f56956d2965426395698db79aca3d14f29fb5a27fa52574bac5dc94b",
+        )
+        .unwrap();
         let a = k1.text_mac("STOP");
         assert_eq!(a.len(), 64);
         assert_eq!(a, k1.text_mac("STOP"));
@@ -361,7 +425,10 @@ mod tests {
 
     #[test]
     fn recipient_bytes_decode_exactly_lowercase_hex() {
-        let key = LedgerKey::from_secret(&"ab".repeat(32)).unwrap();
+        let key = LedgerKey::from_secret(
+            "ddf01676fba4b84dd0dfcc7b338469357e9f70dff8ece607e087392506e81c4c",
+        )
+        .unwrap();
         let id = key.recipient_id(Channel::Sms, "+15550100100");
         let bytes = recipient_bytes(id.as_str()).unwrap();
         assert_eq!(hex::encode(bytes), id.as_str());
@@ -389,8 +456,14 @@ mod tests {
 
     #[test]
     fn recipient_id_depends_on_key_channel_and_address() {
-        let a = LedgerKey::from_secret(&"ab".repeat(32)).unwrap();
-        let b = LedgerKey::from_secret(&"cd".repeat(32)).unwrap();
+        let a = LedgerKey::from_secret(
+            "ddf01676fba4b84dd0dfcc7b338469357e9f70dff8ece607e087392506e81c4c",
+        )
+        .unwrap();
+        let b = LedgerKey::from_secret(
+            "40b1a143d8180d5e3b7e4a9925eb10ad7eaa8e4b7f1363f60bfc1bfb32cb21e9",
+        )
+        .unwrap();
         let id = a.recipient_id(Channel::Sms, "+15550100100");
         assert_eq!(id.as_str().len(), 64);
         assert!(RecipientId::from_hex(id.as_str()).is_some());
@@ -402,17 +475,51 @@ mod tests {
     }
 
     #[test]
+    fn weak_secrets_are_refused_naming_keygen() {
+        for weak in [
+            "benchmark-ledger-key".to_owned(),
+            "a-completely-different-key-123".to_owned(),
+            "a".repeat(64),
+            "ab".repeat(40),
+            "abc".repeat(20),
+            "5a".repeat(32),
+            "0f".repeat(32),
+            "0123456789abcdef".repeat(4),
+            "aaaaaaaaaabbbbbbbbbbccccccccccddddddddddeeeeeeeeee".to_owned(),
+            // 16 random bytes said twice: periodic.
+            "3f9c1e7a20b4d86c5e1f0a9b7c3d2e48".repeat(2),
+        ] {
+            match LedgerKey::from_secret(&weak) {
+                Err(LedgerError::InvalidKey(why)) => {
+                    assert!(why.contains("herald ledger keygen"), "{weak}: {why}");
+                    assert!(!why.contains(&weak), "the secret is never echoed: {why}");
+                }
+                other => panic!("{weak:?} was accepted: {other:?}"),
+            }
+        }
+        // What keygen writes, and long random passphrases, pass.
+        for _ in 0..200 {
+            let k = LedgerKey::generate();
+            LedgerKey::from_secret(&hex::encode(&k.bytes)).unwrap();
+        }
+        LedgerKey::from_secret("9e4b7f1c2a8d3065e1b9c4f7a2d8e3b6c0f5a1d9e7b3c8f2a4d6e0b9c1f7a3e5")
+            .unwrap();
+        LedgerKey::from_secret("correct horse battery staple, violet Tuesday 1979 / gravel?")
+            .unwrap();
+    }
+
+    #[test]
     fn secrets_are_validated_and_hex_keys_match_key_files() {
         assert!(matches!(
             LedgerKey::from_secret("short"),
             Err(LedgerError::InvalidKey(_))
         ));
-        let hex_key = "0f".repeat(32);
-        let from_hex = LedgerKey::from_secret(&hex_key).unwrap();
-        let from_bytes = LedgerKey::from_bytes(vec![0x0f; 32]);
+        let hex_key = "9e4b7f1c2a8d3065e1b9c4f7a2d8e3b6c0f5a1d9e7b3c8f2a4d6e0b9c1f7a3e5";
+        let from_hex = LedgerKey::from_secret(hex_key).unwrap();
+        let from_bytes = LedgerKey::from_bytes(hex::decode(hex_key).unwrap());
         assert_eq!(from_hex.fingerprint(), from_bytes.fingerprint());
         assert_eq!(from_hex.fingerprint().len(), 16);
-        assert!(!format!("{from_hex:?}").contains(&hex_key));
+        assert!(!format!("{from_hex:?}").contains(hex_key));
     }
 
     #[test]
@@ -454,7 +561,7 @@ mod tests {
             other.fingerprint()
         );
         assert!(
-            LedgerKey::from_secret("a passphrase of some length")
+            LedgerKey::from_secret("a passphrase of some length, 42 zebras quietly")
                 .unwrap()
                 .write_new(&dir.path().join("pass.key"))
                 .is_err()

@@ -10,7 +10,8 @@
 //!
 //! Layout: every [`Ledger`] operation is written once (`ops` for reads and dispatch, `writes`
 //! for changes and the hash-chain append, `audit` for verify replay and raw copies, `rules`
-//! for the claim decision and the outcome → columns mapping, `codec` for row decoding) over a
+//! for the claim decision and the outcome → columns mapping, `codec` for row decoding,
+//! `checkpoint` for the sealed per-table checkpoint every write carries forward) over a
 //! small private transaction trait (`store`). The backends (`sqlite`, `postgres`) keep only
 //! connections, migrations, transactions and their dialect points (row locks in claims, array
 //! parameters, bulk import); `pg_lock` is the PostgreSQL run lock.
@@ -76,6 +77,7 @@
 
 mod audit;
 mod chain;
+mod checkpoint;
 mod codec;
 mod error;
 mod fsutil;
@@ -100,8 +102,12 @@ use std::collections::HashSet;
 
 use jiff::Timestamp;
 
+pub use checkpoint::CheckpointReport;
 pub use error::{LedgerError, Result};
-pub use key::{Channel, LedgerKey, MIN_SECRET_LEN, RecipientId, mask_email, mask_phone};
+pub use key::{
+    Channel, LedgerKey, MIN_KEY_BITS, MIN_SECRET_LEN, RecipientId, check_strength, mask_email,
+    mask_phone,
+};
 pub use location::LedgerLocation;
 pub use lock::{LedgerLock, LockError, LockInfo, RunLock};
 pub use model::{
@@ -278,6 +284,12 @@ pub trait Ledger: Send {
     /// Whether the chain holds the checkpoint `head` (its event exists with that hash). A
     /// ledger without it was truncated or replaced by an older copy.
     fn contains_head(&self, head: &ChainHead) -> Result<bool>;
+    /// Checks the sealed checkpoint against the head and the tables (row counts of every
+    /// table, sends per state, a keyed digest of the suppressions), from one snapshot:
+    /// cheap enough for every `apply`, unlike [`Ledger::verify`]'s full replay. It catches
+    /// rows deleted or inserted behind the chain, sends moved between states and changed
+    /// suppressions; other edits inside send rows are [`Ledger::verify`]'s.
+    fn check_checkpoint(&self) -> Result<CheckpointReport>;
     /// Streams masked rows (one campaign or all, ordered) into `sink`; returns the count.
     fn export(
         &self,

@@ -2,7 +2,8 @@
 //!
 //! Owns: mutual exclusion between herald processes that write sends for one environment.
 //! It is an exclusive OS lock (`flock(2)` via `File::try_lock`) on a sidecar file next to the
-//! ledger (`ledger-<env>.db.lock`), never on the database file itself: closing any descriptor
+//! ledger's canonical path (`ledger-<env>.db.lock`; symlinks and `..` resolved, so two
+//! spellings of one file share one lock), never on the database file itself: closing any descriptor
 //! of a SQLite file would drop SQLite's own POSIX locks. Invariants: the holder's
 //! [`LockInfo`] is written into the file only after the lock is held; the kernel releases
 //! the lock when the holder exits or is killed, so there is no stale-lock cleanup; dropping
@@ -128,9 +129,24 @@ impl From<crate::PgRunLock> for LedgerLock {
 const POLL: Duration = Duration::from_millis(100);
 
 impl RunLock {
-    /// The conventional lock path for a ledger file: `<ledger>.lock`.
+    /// The lock path for a ledger file: `<ledger>.lock` next to the ledger's canonical path,
+    /// so that every spelling of one file (a symlink, `x/../ledger.db`, a relative path)
+    /// names one lock. The file is resolved if it exists, else its directory is (a ledger not
+    /// created yet); a path that cannot be resolved at all is used as given.
     pub fn path_for(ledger_path: &Path) -> PathBuf {
-        let mut s = ledger_path.as_os_str().to_owned();
+        let canonical = std::fs::canonicalize(ledger_path).ok().or_else(|| {
+            let name = ledger_path.file_name()?;
+            let parent = match ledger_path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            Some(std::fs::canonicalize(parent).ok()?.join(name))
+        });
+        let mut s = canonical
+            .as_deref()
+            .unwrap_or(ledger_path)
+            .as_os_str()
+            .to_owned();
         s.push(".lock");
         PathBuf::from(s)
     }

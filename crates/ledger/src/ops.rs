@@ -35,7 +35,7 @@ use crate::writes::{
 };
 
 /// Newest schema version this build writes (both backends).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 const EXPORT_PAGE: i64 = 2_000;
 
@@ -504,8 +504,22 @@ impl<S: Store> Ledger for S {
     }
 
     fn verify(&self) -> Result<VerifyReport> {
-        // One snapshot: events and rows agree even while a receiver keeps writing.
-        self.snapshot(verify_in)
+        // One snapshot: events and rows agree even while a receiver keeps writing. After the
+        // replay, the checkpoint must be sealed at the head and match the tables.
+        self.snapshot(|db| {
+            let mut report = verify_in(db)?;
+            if report.ok {
+                let check = crate::checkpoint::check_in(db)?;
+                if !check.ok {
+                    report.ok = false;
+                    report.first_broken = Some(crate::model::BrokenLink {
+                        seq: check.seq,
+                        reason: check.problem.unwrap_or_default(),
+                    });
+                }
+            }
+            Ok(report)
+        })
     }
 
     fn export(
@@ -588,6 +602,10 @@ impl<S: Store> Ledger for S {
                 },
             )
         })
+    }
+
+    fn check_checkpoint(&self) -> Result<crate::CheckpointReport> {
+        self.snapshot(crate::checkpoint::check_in)
     }
 
     fn contains_head(&self, head: &ChainHead) -> Result<bool> {

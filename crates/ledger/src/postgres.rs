@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0003_keyed_chain.sql"),
     include_str!("migrations/postgres/0004_send_category.sql"),
     include_str!("migrations/postgres/0005_recent_sends_covering.sql"),
+    include_str!("migrations/postgres/0006_checkpoint.sql"),
 ];
 
 // Both backends always carry the same schema version.
@@ -414,7 +415,10 @@ impl PostgresLedger {
             };
             // `query_one`: a missing lock row would silently stop serialising writers.
             db.c.query_one("SELECT id FROM chain_lock WHERE id = 1 FOR UPDATE", &[])?;
-            f(&mut db, now_ms())?
+            let before = crate::checkpoint::before_in(&mut db)?;
+            let out = f(&mut db, now_ms())?;
+            crate::checkpoint::seal_in(&mut db, &before)?;
+            out
         };
         tx.commit()?;
         Ok(out)

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_keyed_chain.sql"),
     include_str!("migrations/0004_send_category.sql"),
     include_str!("migrations/0005_recent_sends_covering.sql"),
+    include_str!("migrations/0006_checkpoint.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -279,7 +280,10 @@ impl Store for SqliteLedger {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&mut Lite(&tx, &self.chain), now_ms())?;
+        let mut db = Lite(&tx, &self.chain);
+        let before = crate::checkpoint::before_in(&mut db)?;
+        let out = f(&mut db, now_ms())?;
+        crate::checkpoint::seal_in(&mut db, &before)?;
         tx.commit()?;
         Ok(out)
     }

@@ -129,7 +129,8 @@ macro_rules! __conformance_test {
 }
 
 fn key() -> LedgerKey {
-    LedgerKey::from_secret(&"5a".repeat(32)).expect("valid test key")
+    LedgerKey::from_secret("b3fa433e893fe97f27ae5e0e99bda6c83ba57e4db01c9ee0245f7f512fe3b402")
+        .expect("valid test key")
 }
 
 fn phone(n: u32) -> String {
@@ -968,6 +969,28 @@ pub fn opt_outs_follow_message_time(l: &mut dyn Ledger) {
     };
     assert_eq!(l.record_inbound(&stop).unwrap(), recorded(true));
     assert!(l.is_suppressed(&r8, Channel::Sms).unwrap());
+    // A START dated a few minutes ahead (inside any clock-skew allowance) counts from when it
+    // arrived too: a STOP sent after it arrived, stamped with the true time, still wins.
+    let r9 = sms_recipient(9);
+    l.record_inbound(&reply("m9-stop-0", 9, Suppress, 0))
+        .unwrap();
+    let early_start = InboundRecord {
+        received_at: Timestamp::now() + SignedDuration::from_mins(4),
+        ..reply("m9-start", 9, Resubscribe, 0)
+    };
+    assert_eq!(l.record_inbound(&early_start).unwrap(), recorded(true));
+    assert!(!l.is_suppressed(&r9, Channel::Sms).unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let stop = InboundRecord {
+        received_at: Timestamp::now(),
+        ..reply("m9-stop", 9, Suppress, 0)
+    };
+    assert_eq!(
+        l.record_inbound(&stop).unwrap(),
+        recorded(true),
+        "a START dated in the future masked the STOP sent after it"
+    );
+    assert!(l.is_suppressed(&r9, Channel::Sms).unwrap());
     let report = l.verify().unwrap();
     assert!(report.ok, "{report:?}");
 }
@@ -1351,6 +1374,59 @@ pub const TAMPERS: &[(&str, &str)] = &[
          SELECT message_id, 'delivered', reason, at, recorded_at FROM receipts WHERE message_id = 'm1'",
     ),
 ];
+
+/// Edits behind the chain that decide who is messaged, as `(what the refusal names, sql)`:
+/// the checkpoint check (`apply`'s, without a full verify) must catch each on a fresh
+/// [`populate_every_table`] ledger, and keep catching it after a later legitimate write.
+pub const CHECKPOINT_TAMPERS: &[(&str, &str)] = &[
+    ("table `suppressions`", "DELETE FROM suppressions"),
+    (
+        "the suppressions differ",
+        "UPDATE suppressions SET channel = 'email' WHERE source = 'import'",
+    ),
+    (
+        "sends in state `",
+        "UPDATE sends SET state = 'failed' WHERE row_key = 'k1'",
+    ),
+    ("table `sends`", "DELETE FROM sends WHERE row_key = 'k2'"),
+    (
+        "table `sends`",
+        "INSERT INTO sends (campaign, row_key, recipient, masked, channel, template_hash, state, attempts, created_at, updated_at) \
+         SELECT campaign, 'forged', recipient, masked, channel, template_hash, 'sent', attempts, created_at, updated_at FROM sends WHERE row_key = 'k3'",
+    ),
+    ("table `inbound`", "DELETE FROM inbound"),
+    ("table `runs`", "DELETE FROM runs WHERE run_id = 'r2'"),
+];
+
+/// Checks that the checkpoint caught tamper `i` of [`CHECKPOINT_TAMPERS`], still catches it
+/// after a later write by herald (the write never absorbs it), and that `verify` fails too.
+pub fn assert_checkpoint_catches(l: &mut dyn Ledger, i: usize) {
+    let (names, sql) = CHECKPOINT_TAMPERS[i];
+    for round in ["after the edit", "after a later write"] {
+        let report = l.check_checkpoint().unwrap();
+        assert!(!report.ok, "the checkpoint missed `{sql}` {round}");
+        let problem = report.problem.unwrap_or_default();
+        assert!(
+            problem.contains(names),
+            "`{sql}` {round} was reported as: {problem}"
+        );
+        assert!(!l.verify().unwrap().ok, "verify missed `{sql}` {round}");
+        if round == "after the edit" {
+            // A legitimate write (the receiver recording a STOP) must not launder the edit.
+            l.record_inbound(&InboundRecord {
+                message_id: format!("later-{i}"),
+                recipient: sms_recipient(20),
+                masked: mask_phone(&phone(20)),
+                channel: Channel::Sms,
+                action: InboundAction::Suppress,
+                flagged: false,
+                received_at: Timestamp::now(),
+                text_mac: None,
+            })
+            .unwrap();
+        }
+    }
+}
 
 /// Checks that `verify` caught tamper `i` of [`TAMPERS`] and named its table.
 pub fn assert_tamper_caught(l: &dyn Ledger, i: usize) {

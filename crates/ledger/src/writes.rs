@@ -629,10 +629,6 @@ pub(crate) fn resolve_in(
 /// conflicting replay) needs a person to lift it.
 const LIFTABLE_SOURCE: &str = "inbound:";
 
-/// How far a reply's own timestamp may be ahead of the ledger's clock (clock skew between
-/// Genesys and this host); later times are clamped to `now + this`.
-const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
-
 /// The latest recorded message time of a recipient's `action` on a channel.
 fn latest_inbound(db: &mut dyn Db, inbound: &InboundRecord, action: &str) -> Result<Option<i64>> {
     Ok(db
@@ -706,13 +702,11 @@ pub(crate) fn inbound_in(
     at: i64,
     inbound: &InboundRecord,
 ) -> Result<InboundResult> {
-    // A message time ahead of the ledger's clock is taken as the ledger's time: a START
-    // dated in the future (a mis-mapped field, a forged request) must not outrank every
-    // STOP that follows it.
-    let written = inbound
-        .received_at
-        .as_millisecond()
-        .min(at.saturating_add(MAX_CLOCK_SKEW_MS));
+    // Opt-outs are ordered by the earlier of the message's own time and the time the ledger
+    // recorded it: a START dated in the future (a mis-mapped field, a forged request, a
+    // skewed clock — by any margin) counts from when it arrived, so it never outranks a STOP
+    // sent after it arrived.
+    let written = inbound.received_at.as_millisecond().min(at);
     // Decided before the insert, against the messages recorded so far.
     let (apply, note) = opt_out_decision(db, inbound, written)?;
     let n = db.execute(

@@ -88,8 +88,14 @@ impl Drop for Schema {
     }
 }
 
+/// The key the v1 fixture ledger was written with (before weak keys were refused).
+fn fixture_key() -> LedgerKey {
+    LedgerKey::from_weak_secret_for_tests(&"3c".repeat(32))
+}
+
 fn key() -> LedgerKey {
-    LedgerKey::from_secret(&"42".repeat(32)).unwrap()
+    LedgerKey::from_secret("28baf7906fef728df014749cc7ce4cd7bd433c8a56b2a9d693cf931f34123be8")
+        .unwrap()
 }
 
 fn new_run(l: &mut dyn Ledger, id: &str) {
@@ -619,7 +625,9 @@ fn migrate_sqlite_to_postgres_and_back() {
 
     // A target created with another key is refused before anything is written.
     let other = Schema::new(&base);
-    let other_key = LedgerKey::from_secret("a different secret value").unwrap();
+    let other_key =
+        LedgerKey::from_secret("1816585037f66bfc0cf0026303055b3b191c665f9cc2040c4d1a433756a07b7f")
+            .unwrap();
     let mut wrong = PostgresLedger::connect(&other.url(), &other_key).unwrap();
     match migrate_ledger(&lite, &mut wrong) {
         Err(LedgerError::WrongKey { expected, actual }) => {
@@ -643,7 +651,9 @@ fn wrong_key_and_newer_schema_are_refused() {
     assert_eq!(first.schema(), schema.name);
     assert!(!format!("{first:?}").contains("search_path"));
     drop(first);
-    let other = LedgerKey::from_secret("a different secret value").unwrap();
+    let other =
+        LedgerKey::from_secret("1816585037f66bfc0cf0026303055b3b191c665f9cc2040c4d1a433756a07b7f")
+            .unwrap();
     match PostgresLedger::connect(&url, &other) {
         Err(LedgerError::WrongKey { expected, actual }) => {
             assert_eq!(expected, key().fingerprint());
@@ -771,7 +781,7 @@ fn no_raw_address_reaches_the_database() {
     );
     assert!(text.contains("j***@example.com"));
     assert!(
-        !text.contains(&"42".repeat(32)),
+        !text.contains("28baf7906fef728df014749cc7ce4cd7bd433c8a56b2a9d693cf931f34123be8"),
         "key material must not be stored"
     );
     assert!(text.contains(&key().fingerprint()));
@@ -791,7 +801,7 @@ fn a_ledger_written_by_the_previous_backends_migrates_and_verifies() {
         &path,
     )
     .unwrap();
-    let k = LedgerKey::from_secret(&"3c".repeat(32)).unwrap();
+    let k = fixture_key();
     let lite = SqliteLedger::open(&path, &k).unwrap();
     let schema = Schema::new(&base);
     let mut pg = PostgresLedger::connect(&schema.url(), &k).unwrap();
@@ -874,8 +884,9 @@ fn a_chain_recomputed_without_the_key_is_refused() {
     assert!(!l.verify_chain().unwrap().ok);
 }
 
-/// Cutting the chain's tail together with the rows its events cover leaves a ledger that
-/// verifies on its own; the head kept from before the cut is what catches it.
+/// Cutting the chain's tail together with the rows its events cover: the checkpoint, sealed
+/// at the cut event, no longer names the head, and the head kept from before the cut is not
+/// in the chain.
 #[test]
 #[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
 fn a_cut_tail_no_longer_contains_the_kept_head() {
@@ -889,7 +900,13 @@ fn a_cut_tail_no_longer_contains_the_kept_head() {
     for sql in herald_ledger::testing::CUT_TAIL {
         assert_eq!(c.execute(*sql, &[]).unwrap(), 1, "{sql}");
     }
-    assert!(l.verify().unwrap().ok);
+    let report = l.verify().unwrap();
+    assert!(!report.ok);
+    assert!(
+        report.first_broken.unwrap().reason.contains("checkpoint"),
+        "the cut is reported by the checkpoint"
+    );
+    assert!(!l.check_checkpoint().unwrap().ok);
     assert!(!l.contains_head(&kept).unwrap());
     assert_eq!(l.head().unwrap().unwrap().seq, kept.seq - 1);
 }
@@ -913,6 +930,8 @@ fn a_schema_1_ledger_migrates_and_verifies() {
             "DROP INDEX inbound_recipient; ALTER TABLE inbound DROP COLUMN text_mac; \
              DROP INDEX sends_recent; DROP INDEX sends_recent_by_time; \
              ALTER TABLE sends DROP COLUMN category; \
+             DROP TABLE checkpoint; DROP TABLE row_counts; \
+             DROP FUNCTION herald_count_rows() CASCADE; DROP FUNCTION herald_count_send_states() CASCADE; \
              UPDATE herald_meta SET schema_version = 1",
         )
         .unwrap();
@@ -954,4 +973,60 @@ fn a_schema_1_ledger_migrates_and_verifies() {
         herald_ledger::InboundResult::Duplicate
     );
     assert!(l.verify().unwrap().ok);
+}
+
+/// Rows edited behind the chain (the chain untouched) are refused by the cheap checkpoint
+/// check `apply` runs, and a later write does not absorb the edit (as on SQLite).
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn the_checkpoint_catches_rows_edited_behind_the_chain() {
+    let base = server();
+    for (i, (_, sql)) in herald_ledger::testing::CHECKPOINT_TAMPERS
+        .iter()
+        .enumerate()
+    {
+        let schema = Schema::new(&base);
+        let mut l = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+        herald_ledger::testing::populate_every_table(&mut l);
+        let report = l.check_checkpoint().unwrap();
+        assert!(report.ok, "{report:?}");
+        schema.client().batch_execute(sql).unwrap();
+        herald_ledger::testing::assert_checkpoint_catches(&mut l, i);
+    }
+}
+
+/// Back to what schema 5 had: no checkpoint, no row counts.
+const TO_SCHEMA_5: &str = "DROP TABLE checkpoint; DROP TABLE row_counts; \
+     DROP FUNCTION herald_count_rows() CASCADE; DROP FUNCTION herald_count_send_states() CASCADE; \
+     UPDATE herald_meta SET schema_version = 5";
+
+/// A schema-5 ledger migrates to 6 on connect: its first checkpoint is sealed only after a
+/// full verify passes, so a schema-5 ledger whose rows were edited gets none and `apply`'s
+/// check refuses it.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_schema_5_ledger_gets_its_first_checkpoint_only_if_it_verifies() {
+    let base = server();
+    for tampered in [false, true] {
+        let schema = Schema::new(&base);
+        let url = schema.url();
+        let mut l = PostgresLedger::connect(&url, &key()).unwrap();
+        herald_ledger::testing::populate_every_table(&mut l);
+        drop(l);
+        schema.client().batch_execute(TO_SCHEMA_5).unwrap();
+        if tampered {
+            schema
+                .client()
+                .batch_execute("DELETE FROM suppressions")
+                .unwrap();
+        }
+        let l = PostgresLedger::connect(&url, &key()).unwrap();
+        assert_eq!(l.open_report().migrated_from, Some(5));
+        let check = l.check_checkpoint().unwrap();
+        assert_eq!(check.ok, !tampered, "{check:?}");
+        assert_eq!(l.verify().unwrap().ok, !tampered);
+        if tampered {
+            assert!(check.problem.unwrap().contains("no checkpoint"));
+        }
+    }
 }

@@ -215,7 +215,8 @@ impl Drop for Schema {
 }
 
 fn key() -> LedgerKey {
-    LedgerKey::from_secret(&"42".repeat(32)).unwrap()
+    LedgerKey::from_secret("28baf7906fef728df014749cc7ce4cd7bd433c8a56b2a9d693cf931f34123be8")
+        .unwrap()
 }
 
 /// Opens a ledger at `url` (in a fresh schema) and reports whether its session is encrypted.

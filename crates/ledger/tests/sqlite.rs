@@ -20,8 +20,14 @@ use jiff::Timestamp;
 const CHILD_ENV: &str = "HERALD_LEDGER_TEST_CHILD";
 const DIR_ENV: &str = "HERALD_LEDGER_TEST_DIR";
 
+/// The key the v1 fixture ledger was written with (before weak keys were refused).
+fn fixture_key() -> LedgerKey {
+    LedgerKey::from_weak_secret_for_tests(&"3c".repeat(32))
+}
+
 fn key() -> LedgerKey {
-    LedgerKey::from_secret(&"42".repeat(32)).unwrap()
+    LedgerKey::from_secret("28baf7906fef728df014749cc7ce4cd7bd433c8a56b2a9d693cf931f34123be8")
+        .unwrap()
 }
 
 fn mode(p: &Path) -> u32 {
@@ -79,7 +85,7 @@ fn a_ledger_written_by_the_previous_backends_still_verifies() {
         &path,
     )
     .unwrap();
-    let k = LedgerKey::from_secret(&"3c".repeat(32)).unwrap();
+    let k = fixture_key();
     let plain_head: String = rusqlite::Connection::open(&path)
         .unwrap()
         .query_row("SELECT hash FROM events WHERE seq = 21", [], |r| r.get(0))
@@ -347,7 +353,9 @@ fn wrong_key_is_refused_and_right_key_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
     drop(SqliteLedger::open(&path, &key()).unwrap());
-    let other = LedgerKey::from_secret("a different secret value").unwrap();
+    let other =
+        LedgerKey::from_secret("2c6f7741d3222100e0b4eb70681aa7a337b521862a5dd32390c1280e23ad5f73")
+            .unwrap();
     match SqliteLedger::open(&path, &other) {
         Err(LedgerError::WrongKey { expected, actual }) => {
             assert_eq!(expected, key().fingerprint());
@@ -539,7 +547,7 @@ fn no_raw_address_reaches_the_database_files() {
     );
     assert!(contains("j***@example.com"));
     assert!(
-        !contains(&"42".repeat(32)),
+        !contains("28baf7906fef728df014749cc7ce4cd7bd433c8a56b2a9d693cf931f34123be8"),
         "key material must not be stored"
     );
 }
@@ -709,7 +717,7 @@ fn a_broken_plain_chain_is_not_migrated() {
         )
         .unwrap();
     }
-    let k = LedgerKey::from_secret(&"3c".repeat(32)).unwrap();
+    let k = fixture_key();
     let err = SqliteLedger::open(&path, &k).unwrap_err().to_string();
     assert!(err.contains("broken") && err.contains("#5"), "{err}");
     let c = rusqlite::Connection::open(&path).unwrap();
@@ -723,8 +731,9 @@ fn a_broken_plain_chain_is_not_migrated() {
     assert_eq!(kinds, 0);
 }
 
-/// Cutting the chain's tail together with the rows its events cover leaves a ledger that
-/// verifies on its own; the head kept from before the cut is what catches it.
+/// Cutting the chain's tail together with the rows its events cover: the checkpoint, sealed
+/// at the cut event, no longer names the head, and the head kept from before the cut is not
+/// in the chain.
 #[test]
 fn a_cut_tail_no_longer_contains_the_kept_head() {
     let dir = tempfile::tempdir().unwrap();
@@ -735,7 +744,116 @@ fn a_cut_tail_no_longer_contains_the_kept_head() {
     for sql in herald_ledger::testing::CUT_TAIL {
         assert_eq!(l.connection().execute(sql, []).unwrap(), 1, "{sql}");
     }
-    assert!(l.verify().unwrap().ok);
+    let report = l.verify().unwrap();
+    assert!(!report.ok);
+    assert!(
+        report.first_broken.unwrap().reason.contains("checkpoint"),
+        "the cut is reported by the checkpoint"
+    );
+    assert!(!l.check_checkpoint().unwrap().ok);
     assert!(!l.contains_head(&kept).unwrap());
     assert_eq!(l.head().unwrap().unwrap().seq, kept.seq - 1);
+}
+
+#[test]
+fn the_run_lock_is_taken_on_the_ledgers_canonical_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("ledger.db");
+    drop(SqliteLedger::open(&real, &key()).unwrap());
+    fs_err::create_dir(dir.path().join("x")).unwrap();
+    std::os::unix::fs::symlink(&real, dir.path().join("alias.db")).unwrap();
+    let info = |run: &str| LockInfo {
+        pid: std::process::id(),
+        host: "h".into(),
+        run_id: run.into(),
+        started_at: Timestamp::now(),
+        command: "apply".into(),
+    };
+    let held = LedgerLocation::sqlite(&real)
+        .acquire_lock(info("first"), None)
+        .unwrap();
+    for other in [
+        dir.path().join("alias.db"),
+        dir.path().join("x").join("..").join("ledger.db"),
+    ] {
+        match LedgerLocation::sqlite(&other).acquire_lock(info("second"), None) {
+            Err(LockError::Held { holder: Some(h) }) => assert_eq!(h.run_id, "first"),
+            other_result => panic!(
+                "{} gave a second run the lock: {other_result:?}",
+                other.display()
+            ),
+        }
+    }
+    drop(held);
+    // A ledger that does not exist yet: its directory is resolved (the file is not created).
+    let fresh = dir.path().join("x").join("..").join("new.db");
+    let first = LedgerLocation::sqlite(&fresh)
+        .acquire_lock(info("a"), None)
+        .unwrap();
+    assert!(matches!(
+        LedgerLocation::sqlite(dir.path().join("new.db")).acquire_lock(info("b"), None),
+        Err(LockError::Held { .. })
+    ));
+    drop(first);
+}
+
+/// Rows edited behind the chain (the chain untouched) are refused by the cheap checkpoint
+/// check `apply` runs, and a later write does not absorb the edit.
+#[test]
+fn the_checkpoint_catches_rows_edited_behind_the_chain() {
+    for (i, (_, sql)) in herald_ledger::testing::CHECKPOINT_TAMPERS
+        .iter()
+        .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("ledger.db"), &key()).unwrap();
+        herald_ledger::testing::populate_every_table(&mut l);
+        let report = l.check_checkpoint().unwrap();
+        assert!(report.ok, "{report:?}");
+        l.connection().execute_batch(sql).unwrap();
+        herald_ledger::testing::assert_checkpoint_catches(&mut l, i);
+    }
+}
+
+/// A schema-5 ledger migrates to 6 on open: its first checkpoint is sealed only after a full
+/// verify passes, so a schema-5 ledger whose rows were edited gets none and `apply`'s check
+/// refuses it.
+#[test]
+fn a_schema_5_ledger_gets_its_first_checkpoint_only_if_it_verifies() {
+    for tampered in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let mut l = SqliteLedger::open(&path, &key()).unwrap();
+        herald_ledger::testing::populate_every_table(&mut l);
+        drop(l);
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            let triggers: Vec<String> = c
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND name LIKE '%_count_%'")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert_eq!(triggers.len(), 21, "{triggers:?}");
+            for t in triggers {
+                c.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
+            }
+            c.execute_batch(
+                "DROP TABLE checkpoint; DROP TABLE row_counts; PRAGMA user_version = 5;",
+            )
+            .unwrap();
+            if tampered {
+                c.execute_batch("DELETE FROM suppressions").unwrap();
+            }
+        }
+        let l = SqliteLedger::open(&path, &key()).unwrap();
+        assert_eq!(l.open_report().migrated_from, Some(5));
+        let check = l.check_checkpoint().unwrap();
+        assert_eq!(check.ok, !tampered, "{check:?}");
+        assert_eq!(l.verify().unwrap().ok, !tampered);
+        if tampered {
+            assert!(check.problem.unwrap().contains("no checkpoint"));
+        }
+    }
 }
