@@ -141,7 +141,7 @@ mod tests {
         let clean = sanitize_server_text(text, &["s3cr3t-Value", ""]);
         assert!(!clean.contains("s3cr3t-Value"), "{clean}");
         assert!(clean.contains("[redacted]"), "{clean}");
-        assert!(!clean.chars().any(|c| c.is_control()), "{clean:?}");
+        assert!(!clean.chars().any(char::is_control), "{clean:?}");
         assert!(!clean.contains('\u{202e}'), "{clean:?}");
         assert!(clean.contains("\\u{1b}"), "{clean}");
         let long = "x".repeat(100_000);
