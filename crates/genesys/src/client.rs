@@ -254,7 +254,11 @@ impl GenesysClient {
         let class = call.class;
         let body = self.execute(call).await?;
         serde_json::from_slice(&body).map_err(|e| {
-            let reason = format!("{e} (the request was accepted)");
+            // A type error quotes the value it met: scrubbed like any server text.
+            let parsed = self.inner.tokens.with_secrets(None, |secrets| {
+                crate::redact::sanitize_server_text(&e.to_string(), secrets)
+            });
+            let reason = format!("{parsed} (the request was accepted)");
             match class {
                 Class::Idempotent => ApiError::Decode { what, reason },
                 Class::Unsafe => ApiError::Unknown {

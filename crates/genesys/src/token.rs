@@ -67,6 +67,8 @@ pub(crate) struct TokenManager {
     token_url: String,
     credentials: Credentials,
     state: Mutex<Option<Cached>>,
+    /// The token most recently issued, for scrubbing errors outside a request's own scope.
+    last: std::sync::Mutex<Option<Arc<SecretString>>>,
     generation: std::sync::atomic::AtomicU64,
     requests: std::sync::atomic::AtomicU64,
 }
@@ -138,13 +140,15 @@ impl TokenManager {
             token_url: format!("{}/oauth/token", login_base.trim_end_matches('/')),
             credentials,
             state: Mutex::new(None),
+            last: std::sync::Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
             requests: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     /// Runs `f` with the strings that must never appear in an error: the client secret, the
-    /// `Basic` credentials built from it, and `token` when given.
+    /// `Basic` credentials built from it, the token most recently issued, and `token` when
+    /// given.
     pub(crate) fn with_secrets<R>(
         &self,
         token: Option<&IssuedToken>,
@@ -156,6 +160,10 @@ impl TokenManager {
         let mut secrets = vec![secret, basic.as_str()];
         if let Some(t) = token {
             secrets.push(t.value.expose_secret());
+        }
+        let last = self.last.lock().ok().and_then(|l| l.clone());
+        if let Some(t) = &last {
+            secrets.push(t.expose_secret());
         }
         f(&secrets)
     }
@@ -189,6 +197,9 @@ impl TokenManager {
             }
         };
         let token = fresh.token.clone();
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(token.value.clone());
+        }
         *state = Some(fresh);
         Ok(token)
     }

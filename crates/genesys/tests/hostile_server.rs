@@ -196,3 +196,19 @@ async fn a_token_response_quoting_the_secret_never_leaks_it() {
         assert_clean(&err.to_string());
     }
 }
+
+#[tokio::test]
+async fn a_success_body_of_the_wrong_shape_is_reported_scrubbed() {
+    let server = MockServer::start().await;
+    mount_token(&server, serde_json::json!(3600)).await;
+    Mock::given(method("GET"))
+        .and(path("/api/v2/responsemanagement/libraries"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "entities": format!("{SECRET} {TOKEN}\u{1b}[2J"), "pageCount": 1,
+        })))
+        .mount(&server)
+        .await;
+    let err = client(&server).list_libraries().await.unwrap_err();
+    assert!(matches!(err, ApiError::Decode { .. }), "{err:?}");
+    assert_clean(&err.to_string());
+}
