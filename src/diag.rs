@@ -48,6 +48,9 @@ pub enum Code {
     H016,
     /// H018: an invalid frequency cap (`policy.frequency_caps`).
     H018,
+    /// H019: a `genesys` environment's `base_url` in herald.yaml is not a Genesys Cloud API
+    /// host over https nor this machine (only `HERALD_BASE_URL` may choose another host).
+    H019,
     /// H101: a placeholder is not declared in `variables`.
     H101,
     /// H102: a declared variable is never used.

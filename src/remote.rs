@@ -56,10 +56,12 @@ pub(crate) async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
             })
         }
         Target::Genesys => {
+            // Where the client secret will go is decided before the secret is even read.
+            let base_url = allowed_base_url(settings)?;
             let region = env.region.clone().or_else(|| settings.vars.region.clone());
             let credentials = credentials(settings)?;
-            let mut config = match (&env.base_url, region) {
-                (Some(url), _) => ClientConfig::new(url.clone(), credentials),
+            let mut config = match (base_url, region) {
+                (Some(url), _) => ClientConfig::new(url, credentials),
                 (None, Some(r)) => {
                     let region: Region = r
                         .parse()
@@ -82,6 +84,36 @@ pub(crate) async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
             })
         }
     }
+}
+
+/// The base URL a `genesys` environment may send its credentials to, or `None` for its
+/// region's host. From herald.yaml only a Genesys Cloud region's API host over https or this
+/// machine is accepted (the loader reports anything else as H019 too); any other host must
+/// come from `HERALD_BASE_URL`, set by whoever runs herald, and must use https.
+pub(crate) fn allowed_base_url(settings: &EnvSettings) -> anyhow::Result<Option<String>> {
+    use herald_genesys::BaseUrlHost;
+    let Some((url, source)) = settings::base_url_setting(&settings.env, &settings.vars) else {
+        return Ok(None);
+    };
+    let from_environment = settings.vars.base_url.is_some();
+    let host = herald_genesys::classify_base_url(url).with_context(|| source.clone())?;
+    let allowed = match host {
+        BaseUrlHost::Genesys(_) | BaseUrlHost::Loopback => true,
+        BaseUrlHost::OtherHttps => from_environment,
+        BaseUrlHost::OtherHttp => false,
+    };
+    if !allowed && !from_environment {
+        bail!(
+            "{source} is `{url}`, which is not a Genesys Cloud API host over https nor this machine: the workspace may name only a region (`region:`), a region's API host or this machine, so that a change to the repository cannot send the OAuth client secret elsewhere; remove it, and set {} where herald runs if this gateway is really wanted",
+            settings::ENV_BASE_URL
+        );
+    }
+    if !allowed {
+        bail!(
+            "{source} is `{url}`: plain http to another machine would send the OAuth client secret in clear text; use https (or a host on this machine)"
+        );
+    }
+    Ok(Some(url.trim().to_owned()))
 }
 
 pub(crate) fn credentials(settings: &EnvSettings) -> anyhow::Result<Credentials> {

@@ -23,6 +23,11 @@ pub(crate) const ENV_CLIENT_ID: &str = "GENESYSCLOUD_OAUTHCLIENT_ID";
 pub(crate) const ENV_CLIENT_SECRET: &str = "GENESYSCLOUD_OAUTHCLIENT_SECRET";
 /// Genesys region id.
 pub(crate) const ENV_REGION: &str = "GENESYSCLOUD_REGION";
+/// An API base URL that is not a Genesys Cloud region's API host (a gateway or proxy). Only
+/// the environment (or the machine's operator) may choose one: a workspace file can name
+/// only a region's host or this machine, so a pull request cannot send the client secret
+/// elsewhere.
+pub(crate) const ENV_BASE_URL: &str = "HERALD_BASE_URL";
 /// Shared secret(s) for `herald serve`, comma-separated for rotation.
 pub(crate) const ENV_WEBHOOK_SECRET: &str = "HERALD_WEBHOOK_SECRET";
 
@@ -82,6 +87,8 @@ pub struct EnvVars {
     pub client_secret: Option<secrecy::SecretString>,
     /// `GENESYSCLOUD_REGION`.
     pub region: Option<String>,
+    /// `HERALD_BASE_URL`.
+    pub base_url: Option<String>,
     /// `HERALD_WEBHOOK_SECRET`.
     pub webhook_secret: Option<secrecy::SecretString>,
     /// The user running herald (for run records and lock holders).
@@ -99,6 +106,7 @@ impl EnvVars {
             client_id: env_var(ENV_CLIENT_ID),
             client_secret: secret(ENV_CLIENT_SECRET),
             region: env_var(ENV_REGION),
+            base_url: env_var(ENV_BASE_URL),
             webhook_secret: secret(ENV_WEBHOOK_SECRET),
             user: current_user(),
             host: host_name(),
@@ -120,6 +128,13 @@ pub(crate) fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Resu
         );
     };
     let state = ws.root.join(STATE_DIR);
+    // The ledger, its key and the sandbox state are written under `.herald`: a link there
+    // (committed or planted) would send them elsewhere.
+    if std::fs::symlink_metadata(&state).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "{STATE_DIR} in the workspace is a symbolic link; herald keeps its ledger and keys only in a real directory there (remove the link)"
+        );
+    }
     let ledger = match env_var(ENV_LEDGER_URL).or_else(|| env.ledger.clone()) {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             LedgerLocation::Postgres(url)
@@ -130,7 +145,11 @@ pub(crate) fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Resu
         )),
         None => LedgerLocation::Sqlite(state.join(format!("ledger-{name}.db"))),
     };
+    let vars = EnvVars::from_process();
     let pinned = env_var(ENV_NOW);
+    if pinned.is_some() {
+        refuse_pinned_clock(env, &vars)?;
+    }
     let now = match &pinned {
         Some(raw) => raw
             .parse()
@@ -145,9 +164,48 @@ pub(crate) fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Resu
         now,
         now_pinned: pinned.is_some(),
         workspace_root: ws.root.clone(),
-        vars: EnvVars::from_process(),
+        vars,
         rate_limit_wait: None,
     })
+}
+
+/// The API base URL a `genesys` environment uses and where it comes from:
+/// `HERALD_BASE_URL`, else `base_url:` in herald.yaml, else `None` (the region's host).
+pub(crate) fn base_url_setting<'a>(
+    env: &'a Environment,
+    vars: &'a EnvVars,
+) -> Option<(&'a str, String)> {
+    if let Some(url) = &vars.base_url {
+        return Some((url, ENV_BASE_URL.to_owned()));
+    }
+    env.base_url.as_deref().map(|url| {
+        (
+            url,
+            format!("`base_url:` of environment `{}` in herald.yaml", env.name),
+        )
+    })
+}
+
+/// `HERALD_NOW` moves the clock quiet hours and schedules are judged by, so it is honoured
+/// only where nothing reaches a real recipient: the in-process sandbox, or an API on this
+/// machine (a standalone `herald sandbox serve`). For any other target it is an error.
+fn refuse_pinned_clock(env: &Environment, vars: &EnvVars) -> anyhow::Result<()> {
+    if env.target == Target::Sandbox {
+        return Ok(());
+    }
+    let on_this_machine = base_url_setting(env, vars).is_some_and(|(url, _)| {
+        matches!(
+            herald_genesys::classify_base_url(url),
+            Ok(herald_genesys::BaseUrlHost::Loopback)
+        )
+    });
+    if on_this_machine {
+        return Ok(());
+    }
+    bail!(
+        "{ENV_NOW} is set, but environment `{}` targets Genesys Cloud: a pinned clock would judge quiet hours and schedules by a time that is not now, so it is refused for any target but the sandbox (or an API on this machine); unset {ENV_NOW}",
+        env.name
+    )
 }
 
 fn resolve_path(root: &Path, raw: &str) -> PathBuf {

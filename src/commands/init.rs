@@ -44,7 +44,8 @@ pub(crate) fn run(args: &InitArgs, printer: &Printer) -> anyhow::Result<ExitStat
     }
     // Refuse before writing anything, so a partial workspace is never left behind.
     for (rel, _) in FILES {
-        if dir.join(rel).exists() {
+        // A link (even a dangling one) counts as existing: it is never written through.
+        if std::fs::symlink_metadata(dir.join(rel)).is_ok() {
             printer.error(&format!(
                 "{} already exists; nothing was written",
                 dir.join(rel).display()
@@ -57,7 +58,8 @@ pub(crate) fn run(args: &InitArgs, printer: &Printer) -> anyhow::Result<ExitStat
         if let Some(parent) = path.parent() {
             fs_err::create_dir_all(parent)?;
         }
-        fs_err::write(&path, text)?;
+        crate::engine::write_new(&path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     printer.info(&format!(
         "created a herald workspace in {}\nnext: cd {} && herald validate && herald plan",

@@ -32,6 +32,8 @@ pub(crate) fn run(
     }
     let view = inputs.page(&loaded.workspace, &settings.env.name, &narrow);
     let html = crate::preview::html::render(&view);
+    // A committed `preview -> /elsewhere` link must not receive the page.
+    crate::engine::refuse_link(&args.out)?;
     fs_err::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let path = args.out.join("index.html");

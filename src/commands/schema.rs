@@ -64,5 +64,7 @@ pub(crate) fn run(
 
 fn write(dir: &Path, path: &Path, text: &str) -> anyhow::Result<()> {
     fs_err::create_dir_all(dir)?;
-    fs_err::write(path, text).with_context(|| format!("writing {}", path.display()))
+    crate::engine::refuse_link(dir)?;
+    crate::engine::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -115,22 +115,53 @@ pub(crate) fn doctor(
             "run `herald validate` and fix what it names",
         );
     }
-    remote_checks(ws, settings, opts, &mut report);
+    let credentials = remote_checks(ws, settings, opts, &mut report);
     ledger_checks(settings, &mut report);
     inbound_check(settings, opts, &mut report);
+    // Details quote what the server sent (names, error messages): escape control characters
+    // and make sure the client secret appears nowhere, whatever the server echoed.
+    let secret = credentials
+        .as_ref()
+        .map(|c| secrecy::ExposeSecret::expose_secret(&c.client_secret).to_owned());
+    let secrets: Vec<&str> = secret.iter().map(String::as_str).collect();
+    for check in &mut report.checks {
+        check.detail = herald_genesys::scrub_text(&check.detail, &secrets);
+        check.fix = check
+            .fix
+            .as_deref()
+            .map(|f| herald_genesys::scrub_text(f, &secrets));
+    }
     report
 }
 
+/// The remote checks; returns the credentials they resolved, if any (so the report can be
+/// scrubbed of the secret).
 fn remote_checks(
     ws: &Workspace,
     settings: &EnvSettings,
     opts: &DoctorOptions,
     report: &mut DoctorReport,
-) {
+) -> Option<herald_genesys::Credentials> {
     let env = &settings.env;
+    let mut resolved = None;
     if env.target == Target::Genesys {
+        // Where the secret would go is checked before the secret is read.
+        if let Err(e) = crate::remote::allowed_base_url(settings) {
+            report.fail(
+                "login",
+                format!("{e:#}"),
+                format!(
+                    "use `region:` in herald.yaml, or set {} where herald runs",
+                    crate::settings::ENV_BASE_URL
+                ),
+            );
+            return None;
+        }
         match crate::remote::credentials(settings) {
-            Ok(_) => report.ok("credentials", credentials_source(settings)),
+            Ok(c) => {
+                resolved = Some(c);
+                report.ok("credentials", credentials_source(settings));
+            }
             Err(e) => {
                 report.fail(
                     "credentials",
@@ -141,7 +172,7 @@ fn remote_checks(
                         crate::settings::ENV_CLIENT_SECRET
                     ),
                 );
-                return;
+                return resolved;
             }
         }
     } else {
@@ -151,7 +182,7 @@ fn remote_checks(
         Ok(rt) => rt,
         Err(e) => {
             report.fail("login", format!("{e:#}"), "retry");
-            return;
+            return resolved;
         }
     };
     let remote = match rt.block_on(crate::remote::connect(settings)) {
@@ -162,7 +193,7 @@ fn remote_checks(
                 format!("{e:#}"),
                 "set `region:` (or `base_url:`) in herald.yaml",
             );
-            return;
+            return resolved;
         }
     };
     let client = &remote.client;
@@ -184,13 +215,14 @@ fn remote_checks(
                 );
             }
             rt.block_on(remote.shutdown());
-            return;
+            return resolved;
         }
     }
     rt.block_on(async {
         org_checks(ws, settings, opts, client, report).await;
     });
     rt.block_on(remote.shutdown());
+    resolved
 }
 
 /// 401, or a 400 naming the client or grant: the host is right, the credentials are not.

@@ -204,6 +204,8 @@ pub(crate) fn import_templates(
                 continue;
             }
         };
+        // A linked `templates` directory (or file) in the workspace is never written through.
+        super::refuse_link_within(&ws.root, &path)?;
         if let Some(dir) = path.parent() {
             fs_err::create_dir_all(dir)?;
         }

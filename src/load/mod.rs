@@ -377,6 +377,12 @@ impl Loader {
             if env.target == Target::Genesys && env.region.is_none() && env.base_url.is_none() {
                 // Region may come from GENESYSCLOUD_REGION at run time; nothing to report here.
             }
+            if env.target == Target::Genesys
+                && let Some(url) = &env.base_url
+                && let Some(d) = base_url_diagnostic(name, url)
+            {
+                self.diags.push(d);
+            }
             if env.rate_per_minute == Some(0) {
                 self.diags.push(Diagnostic::error(
                     Code::H011,
@@ -1564,12 +1570,33 @@ fn similar_name(a: &str, b: &str) -> bool {
     a != b && norm(a) == norm(b)
 }
 
+/// H019 for a `base_url` in herald.yaml that could send the OAuth client secret somewhere
+/// other than Genesys Cloud or this machine: only a region's API host over https or a
+/// loopback host may be named by the workspace (see `remote::allowed_base_url`).
+fn base_url_diagnostic(env_name: &str, url: &Spanned<String>) -> Option<Diagnostic> {
+    use herald_genesys::BaseUrlHost;
+    let message = match herald_genesys::classify_base_url(&url.value) {
+        Ok(BaseUrlHost::Genesys(_) | BaseUrlHost::Loopback) => return None,
+        Ok(BaseUrlHost::OtherHttps | BaseUrlHost::OtherHttp) => format!(
+            "environment `{env_name}`: base_url `{}` is not a Genesys Cloud API host over https nor this machine; the workspace cannot choose where the OAuth client secret is sent",
+            url.value
+        ),
+        Err(e) => format!("environment `{env_name}`: base_url {e}"),
+    };
+    Some(
+        Diagnostic::error(Code::H019, PROJECT_FILE, pos(url), message).help(format!(
+            "use `region:` (e.g. `region: us_east_1`) or a region's API host such as `https://api.mypurecloud.com`; a gateway or proxy must be set where herald runs, in {}",
+            crate::settings::ENV_BASE_URL
+        )),
+    )
+}
+
 fn env_from_doc(name: &str, doc: &EnvironmentDoc) -> Environment {
     Environment {
         name: name.to_owned(),
         target: doc.target,
         region: doc.region.clone(),
-        base_url: doc.base_url.clone(),
+        base_url: doc.base_url.as_ref().map(|u| u.value.clone()),
         library: doc
             .library
             .clone()

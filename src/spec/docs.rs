@@ -51,9 +51,12 @@ pub struct EnvironmentDoc {
     /// Genesys region id such as `us_east_1` (or `GENESYSCLOUD_REGION`).
     #[serde(default)]
     pub region: Option<String>,
-    /// API base URL override, e.g. a standalone `herald sandbox serve` at <http://127.0.0.1:8787>.
+    /// API base URL override: a Genesys Cloud region's API host over https (e.g.
+    /// <https://api.mypurecloud.ie>) or this machine, e.g. a standalone `herald sandbox serve`
+    /// at <http://127.0.0.1:8787>. Any other host only from `HERALD_BASE_URL`.
     #[serde(default)]
-    pub base_url: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub base_url: Option<Spanned<String>>,
     /// The Response Management library herald manages (default: `Herald campaigns`).
     #[serde(default)]
     pub library: Option<String>,

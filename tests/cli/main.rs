@@ -4,6 +4,7 @@ mod genesys_env;
 mod support;
 
 mod apply;
+mod credentials;
 mod doctor;
 mod frequency_caps;
 mod hardening;
@@ -13,6 +14,7 @@ mod init;
 mod ledger;
 mod ledger_tamper;
 mod local_time;
+mod outputs;
 mod plan;
 mod preview;
 mod production_path;

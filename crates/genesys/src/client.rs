@@ -254,7 +254,11 @@ impl GenesysClient {
         let class = call.class;
         let body = self.execute(call).await?;
         serde_json::from_slice(&body).map_err(|e| {
-            let reason = format!("{e} (the request was accepted)");
+            // A type error quotes the value it met: scrubbed like any server text.
+            let parsed = self.inner.tokens.with_secrets(None, |secrets| {
+                crate::redact::sanitize_server_text(&e.to_string(), secrets)
+            });
+            let reason = format!("{parsed} (the request was accepted)");
             match class {
                 Class::Idempotent => ApiError::Decode { what, reason },
                 Class::Unsafe => ApiError::Unknown {
@@ -404,14 +408,33 @@ impl GenesysClient {
 
             let status = response.status();
             let headers = response.headers().clone();
-            let body = response.bytes().await;
+            let cap = if status.is_success() {
+                MAX_BODY
+            } else {
+                MAX_ERROR_BODY
+            };
+            let body = read_capped(response, cap).await;
 
             if status.is_success() {
                 match body {
-                    Ok(bytes) => {
+                    Ok((bytes, true)) => {
                         inner.budget.record_success();
                         debug!(status = status.as_u16(), "request succeeded");
-                        return Ok(bytes.to_vec());
+                        return Ok(bytes);
+                    }
+                    // Not read further: a body this large is not an answer herald asked for.
+                    Ok((_, false)) => {
+                        let reason = format!(
+                            "the response is larger than {} MiB and was not read",
+                            MAX_BODY / (1024 * 1024)
+                        );
+                        return Err(match call.class {
+                            Class::Unsafe => ApiError::Unknown {
+                                reason: format!("accepted (HTTP {}) but {reason}", status.as_u16()),
+                                info: None,
+                            },
+                            Class::Idempotent => ApiError::Transport { reason },
+                        });
                     }
                     Err(err) => match call.class {
                         Class::Unsafe => {
@@ -445,8 +468,11 @@ impl GenesysClient {
                 }
             }
 
-            let body = body.map(|b| b.to_vec()).unwrap_or_default();
-            let info = ErrorInfo::from_response(status.as_u16(), &body, correlation(&headers));
+            // An error body is read up to its cap; the rest is dropped unread.
+            let body = body.map(|(b, _)| b).unwrap_or_default();
+            let info = inner.tokens.with_secrets(Some(&token), |secrets| {
+                ErrorInfo::from_response(status.as_u16(), &body, correlation(&headers), secrets)
+            });
             debug!(
                 status = status.as_u16(),
                 code = info.code.as_deref().unwrap_or(""),
@@ -532,6 +558,31 @@ impl GenesysClient {
             return Err(ApiError::from_status(info, attempts > 1));
         }
     }
+}
+
+/// The most bytes of a successful response body that are read (a listing page of 100
+/// responses is far smaller); a longer body is an error, not an answer.
+pub(crate) const MAX_BODY: usize = 16 * 1024 * 1024;
+/// The most bytes of an error body that are read; the rest is dropped unread.
+pub(crate) const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Reads at most `cap` bytes of a response body, chunk by chunk, so a huge or endless body
+/// never fills memory. Returns the bytes and whether that was the whole body (`false`: it
+/// was longer, and the rest was left unread).
+pub(crate) async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, false));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, true))
 }
 
 fn millis(d: Duration) -> u64 {

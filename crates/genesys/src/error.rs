@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::redact::mask_pii;
+use crate::redact::sanitize_server_text;
 
 /// What Genesys said about a failed request, as carried in its standard error body.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,18 +33,27 @@ pub struct ErrorInfo {
 
 impl ErrorInfo {
     /// Builds the info from an HTTP status, the response body and the correlation header.
-    pub(crate) fn from_response(status: u16, body: &[u8], correlation: Option<String>) -> Self {
+    /// Every text the server chose passes through [`sanitize_server_text`]: `secrets` (the
+    /// client secret, the token) are replaced, control characters escaped, length capped,
+    /// phone numbers and emails masked.
+    pub(crate) fn from_response(
+        status: u16,
+        body: &[u8],
+        correlation: Option<String>,
+        secrets: &[&str],
+    ) -> Self {
+        let clean = |text: &str| sanitize_server_text(text, secrets);
         let parsed: Option<WireErrorBody> = serde_json::from_slice(body).ok();
         let mut info = ErrorInfo {
             status,
-            context_id: correlation,
+            context_id: correlation.map(|c| clean(&c)),
             ..ErrorInfo::default()
         };
         if let Some(b) = parsed {
-            info.code = b.code.filter(|c| !c.is_empty());
-            info.message = b.message.filter(|m| !m.is_empty()).map(|m| mask_pii(&m));
+            info.code = b.code.filter(|c| !c.is_empty()).map(|c| clean(&c));
+            info.message = b.message.filter(|m| !m.is_empty()).map(|m| clean(&m));
             if let Some(ctx) = b.context_id.filter(|c| !c.is_empty()) {
-                info.context_id = Some(ctx);
+                info.context_id = Some(clean(&ctx));
             }
             info.details = b
                 .details
@@ -59,14 +68,16 @@ impl ErrorInfo {
                     }
                 })
                 .filter(|s| !s.is_empty())
+                .take(20)
+                .map(|s| clean(&s))
                 .collect();
             info.limit = b.limit.map(|l| {
-                format!(
+                clean(&format!(
                     "{}/{}={}",
                     l.namespace.unwrap_or_default(),
                     l.key.unwrap_or_default(),
                     l.value.map(|v| v.to_string()).unwrap_or_default()
-                )
+                ))
             });
         }
         info
@@ -366,7 +377,7 @@ mod tests {
 
     #[test]
     fn error_body_fields_are_kept() {
-        let info = ErrorInfo::from_response(400, BODY.as_bytes(), Some("hdr".into()));
+        let info = ErrorInfo::from_response(400, BODY.as_bytes(), Some("hdr".into()), &[]);
         assert_eq!(info.code.as_deref(), Some("bad.request"));
         assert_eq!(
             info.context_id.as_deref(),
@@ -384,7 +395,7 @@ mod tests {
     fn plain_400_is_rejected_and_keeps_code_and_correlation() {
         let body =
             br#"{"message":"bad toAddress +15550100123","code":"invalid.value","status":400}"#;
-        let info = ErrorInfo::from_response(400, body, Some("corr-9".into()));
+        let info = ErrorInfo::from_response(400, body, Some("corr-9".into()), &[]);
         let err = ApiError::from_status(info, false);
         match &err {
             ApiError::Rejected {
@@ -408,7 +419,8 @@ mod tests {
 
     #[test]
     fn status_mapping() {
-        let map = |s| ApiError::from_status(ErrorInfo::from_response(s, b"not json", None), false);
+        let map =
+            |s| ApiError::from_status(ErrorInfo::from_response(s, b"not json", None, &[]), false);
         assert!(matches!(map(401), ApiError::Unauthorized { .. }));
         assert!(matches!(map(403), ApiError::Forbidden { .. }));
         assert!(matches!(map(404), ApiError::NotFound { .. }));

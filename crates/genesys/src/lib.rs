@@ -57,7 +57,10 @@ pub use models::{
 pub use permissions::{
     REQUIRED_PERMISSIONS, RequiredPermission, grant_covers, missing_permissions,
 };
-pub use region::{Region, UnknownRegion, login_base_for};
+pub use redact::scrub_text;
+pub use region::{
+    BadBaseUrl, BaseUrlHost, Region, UnknownRegion, classify_base_url, login_base_for,
+};
 pub use retry::RetryPolicy;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use throttle::{

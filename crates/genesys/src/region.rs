@@ -164,6 +164,77 @@ pub fn login_base_for(api_base: &str) -> String {
     }
 }
 
+/// Where an API base URL points, for deciding whether it may receive the client secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaseUrlHost {
+    /// `https://api.<domain>` of a known region (default port, no user info).
+    Genesys(Region),
+    /// `http` or `https` to this machine: `127.0.0.0/8`, `::1` or `localhost` (a sandbox).
+    Loopback,
+    /// Any other `https` host (a gateway or proxy the operator chose).
+    OtherHttps,
+    /// Any other host over plain `http` (the secret would cross the network in clear text).
+    OtherHttp,
+}
+
+/// A base URL that cannot be used at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{given}` is not a usable API base URL: {reason}")]
+pub struct BadBaseUrl {
+    /// What was given.
+    pub given: String,
+    /// Why it cannot be used.
+    pub reason: &'static str,
+}
+
+/// Classifies an API base URL by host: a Genesys Cloud region's API host over `https`, this
+/// machine, or anything else. Never resolves a name (no network access); `localhost` is taken
+/// by name. Only `http` and `https` are accepted, with no user info, query or fragment.
+pub fn classify_base_url(url: &str) -> Result<BaseUrlHost, BadBaseUrl> {
+    let bad = |reason| BadBaseUrl {
+        given: url.to_owned(),
+        reason,
+    };
+    let parsed = reqwest::Url::parse(url.trim()).map_err(|_| bad("it is not a valid URL"))?;
+    let https = match parsed.scheme() {
+        "https" => true,
+        "http" => false,
+        _ => return Err(bad("the scheme must be https (or http to this machine)")),
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(bad("it must not carry a user name or password"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad("it must not carry a query or fragment"));
+    }
+    let host = parsed.host_str().ok_or_else(|| bad("it has no host"))?;
+    let loopback = match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    };
+    if loopback {
+        return Ok(BaseUrlHost::Loopback);
+    }
+    if https
+        && parsed.port().is_none()
+        && let Some(region) = Region::all().find(|r| {
+            host.strip_prefix("api.")
+                .is_some_and(|rest| rest.eq_ignore_ascii_case(r.domain()))
+        })
+    {
+        return Ok(BaseUrlHost::Genesys(region));
+    }
+    Ok(if https {
+        BaseUrlHost::OtherHttps
+    } else {
+        BaseUrlHost::OtherHttp
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +291,83 @@ mod tests {
         );
         for r in Region::all() {
             assert_eq!(login_base_for(&r.api_base()), r.login_base());
+        }
+    }
+}
+
+#[cfg(test)]
+mod base_url_tests {
+    use super::*;
+
+    #[test]
+    fn genesys_region_hosts_over_https_only() {
+        for r in Region::all() {
+            assert_eq!(
+                classify_base_url(&r.api_base()),
+                Ok(BaseUrlHost::Genesys(r))
+            );
+            assert_eq!(
+                classify_base_url(&format!("{}/", r.api_base())),
+                Ok(BaseUrlHost::Genesys(r))
+            );
+        }
+        assert_eq!(
+            classify_base_url("https://API.MyPureCloud.com"),
+            Ok(BaseUrlHost::Genesys(Region::UsEast1))
+        );
+        // Look-alikes are other hosts.
+        for url in [
+            "https://api.mypurecloud.com.evil.example",
+            "https://evilapi.mypurecloud.com",
+            "https://login.mypurecloud.com",
+            "https://mypurecloud.com",
+            "https://api.mypurecloud.com:8443",
+            "https://evil.example",
+        ] {
+            assert_eq!(classify_base_url(url), Ok(BaseUrlHost::OtherHttps), "{url}");
+        }
+        assert_eq!(
+            classify_base_url("http://api.mypurecloud.com"),
+            Ok(BaseUrlHost::OtherHttp)
+        );
+        assert_eq!(
+            classify_base_url("http://attacker.example"),
+            Ok(BaseUrlHost::OtherHttp)
+        );
+    }
+
+    #[test]
+    fn loopback_hosts_are_this_machine() {
+        for url in [
+            "http://127.0.0.1:8787",
+            "https://127.0.0.1:8787",
+            "http://127.3.4.5",
+            "http://[::1]:9000/",
+            "http://localhost:8787",
+            "http://LOCALHOST",
+        ] {
+            assert_eq!(classify_base_url(url), Ok(BaseUrlHost::Loopback), "{url}");
+        }
+        for url in [
+            "http://128.0.0.1",
+            "http://10.0.0.1",
+            "http://localhost.evil.example",
+        ] {
+            assert_eq!(classify_base_url(url), Ok(BaseUrlHost::OtherHttp), "{url}");
+        }
+    }
+
+    #[test]
+    fn unusable_urls_are_refused() {
+        for url in [
+            "not a url",
+            "ftp://api.mypurecloud.com",
+            "file:///etc/passwd",
+            "https://user:pw@api.mypurecloud.com",
+            "https://api.mypurecloud.com@evil.example",
+            "https://api.mypurecloud.com/?x=1",
+        ] {
+            assert!(classify_base_url(url).is_err(), "{url}");
         }
     }
 }

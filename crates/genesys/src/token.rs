@@ -20,10 +20,13 @@ use tracing::{debug, instrument};
 
 use crate::credentials::Credentials;
 use crate::error::ApiError;
-use crate::redact::mask_pii;
+use crate::redact::sanitize_server_text;
 
 /// Renew a token when less than this remains (DESIGN §5).
 pub const RENEW_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+/// The most bytes of a token response that are read.
+const MAX_TOKEN_BODY: usize = 64 * 1024;
 
 /// Attempts of one token grant when the login service fails transiently.
 const TOKEN_ATTEMPTS: u32 = 3;
@@ -64,6 +67,8 @@ pub(crate) struct TokenManager {
     token_url: String,
     credentials: Credentials,
     state: Mutex<Option<Cached>>,
+    /// The token most recently issued, for scrubbing errors outside a request's own scope.
+    last: std::sync::Mutex<Option<Arc<SecretString>>>,
     generation: std::sync::atomic::AtomicU64,
     requests: std::sync::atomic::AtomicU64,
 }
@@ -80,7 +85,45 @@ impl std::fmt::Debug for TokenManager {
 #[derive(Deserialize)]
 struct AuthResponse {
     access_token: SecretString,
-    expires_in: Option<u64>,
+    /// Any JSON value: read by [`token_lifetime`], which clamps it.
+    #[serde(default)]
+    expires_in: Option<serde_json::Value>,
+}
+
+/// The lifetime assumed when the login service gives none (or none that is a number).
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(86_400);
+/// The shortest lifetime used: shorter claims (0, negative) would ask for a new token on
+/// every request (a token is renewed at half its life when that is short).
+const MIN_LIFETIME: Duration = Duration::from_secs(1);
+/// The longest lifetime used (Genesys tokens last at most 48 hours); longer claims, up to
+/// `u64::MAX`, are clamped so no deadline arithmetic can overflow.
+const MAX_LIFETIME: Duration = Duration::from_secs(48 * 3600);
+
+/// The token lifetime from the `expires_in` the login service sent, clamped to
+/// [`MIN_LIFETIME`]..=[`MAX_LIFETIME`]; absent or not a number: [`DEFAULT_LIFETIME`].
+fn token_lifetime(expires_in: Option<&serde_json::Value>) -> Duration {
+    let secs = match expires_in {
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_i64().map(|i| u64::try_from(i).unwrap_or(0)))
+            .or_else(|| {
+                n.as_f64().map(|f| {
+                    if f.is_finite() && f > 0.0 {
+                        // Saturating float-to-integer conversion.
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        let whole = f as u64;
+                        whole
+                    } else {
+                        0
+                    }
+                })
+            }),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    secs.map_or(DEFAULT_LIFETIME, |s| {
+        Duration::from_secs(s).clamp(MIN_LIFETIME, MAX_LIFETIME)
+    })
 }
 
 #[derive(Deserialize)]
@@ -97,9 +140,32 @@ impl TokenManager {
             token_url: format!("{}/oauth/token", login_base.trim_end_matches('/')),
             credentials,
             state: Mutex::new(None),
+            last: std::sync::Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
             requests: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Runs `f` with the strings that must never appear in an error: the client secret, the
+    /// `Basic` credentials built from it, the token most recently issued, and `token` when
+    /// given.
+    pub(crate) fn with_secrets<R>(
+        &self,
+        token: Option<&IssuedToken>,
+        f: impl FnOnce(&[&str]) -> R,
+    ) -> R {
+        let secret = self.credentials.client_secret.expose_secret();
+        let basic = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{secret}", self.credentials.client_id));
+        let mut secrets = vec![secret, basic.as_str()];
+        if let Some(t) = token {
+            secrets.push(t.value.expose_secret());
+        }
+        let last = self.last.lock().ok().and_then(|l| l.clone());
+        if let Some(t) = &last {
+            secrets.push(t.expose_secret());
+        }
+        f(&secrets)
     }
 
     /// How many token requests this manager has made (for diagnostics and tests).
@@ -131,6 +197,9 @@ impl TokenManager {
             }
         };
         let token = fresh.token.clone();
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(token.value.clone());
+        }
         *state = Some(fresh);
         Ok(token)
     }
@@ -189,29 +258,39 @@ impl TokenManager {
                 }
             })?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| ApiError::Transport {
-            reason: format!(
-                "token response could not be read: {}",
-                crate::client::error_chain(&e.without_url())
-            ),
-        })?;
+        let (body, complete) = crate::client::read_capped(response, MAX_TOKEN_BODY)
+            .await
+            .map_err(|e| ApiError::Transport {
+                reason: format!(
+                    "token response could not be read: {}",
+                    crate::client::error_chain(&e.without_url())
+                ),
+            })?;
         if !status.is_success() {
             let parsed: Option<AuthErrorResponse> = serde_json::from_slice(&body).ok();
             let (error, description) = parsed
                 .map(|p| (p.error, p.error_description.or(p.description)))
                 .unwrap_or_default();
-            return Err(ApiError::Auth {
+            return Err(self.with_secrets(None, |secrets| ApiError::Auth {
                 status: status.as_u16(),
-                error,
-                description: description.map(|d| mask_pii(&d)),
+                error: error.map(|e| sanitize_server_text(&e, secrets)),
+                description: description.map(|d| sanitize_server_text(&d, secrets)),
+            }));
+        }
+        if !complete {
+            return Err(ApiError::Decode {
+                what: "token response",
+                reason: format!("larger than {} KiB; not read", MAX_TOKEN_BODY / 1024),
             });
         }
         let parsed: AuthResponse = serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
             what: "token response",
-            // serde_json errors name the position, never the value.
-            reason: e.to_string(),
+            // A type error quotes the value it met: scrubbed like any server text.
+            reason: self.with_secrets(None, |secrets| {
+                sanitize_server_text(&e.to_string(), secrets)
+            }),
         })?;
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(86_400));
+        let lifetime = token_lifetime(parsed.expires_in.as_ref());
         let margin = RENEW_MARGIN.min(lifetime / 2);
         let generation = self
             .generation
@@ -229,5 +308,29 @@ impl TokenManager {
             },
             renew_at: started + lifetime.saturating_sub(margin),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_expires_in_is_clamped() {
+        let v = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+        assert_eq!(token_lifetime(None), DEFAULT_LIFETIME);
+        assert_eq!(token_lifetime(Some(&v("null"))), DEFAULT_LIFETIME);
+        assert_eq!(token_lifetime(Some(&v("\"soon\""))), DEFAULT_LIFETIME);
+        assert_eq!(token_lifetime(Some(&v("3600"))), Duration::from_secs(3600));
+        assert_eq!(
+            token_lifetime(Some(&v("\"3600\""))),
+            Duration::from_secs(3600)
+        );
+        for low in ["0", "-1", "-9223372036854775808", "0.5", "-1e300"] {
+            assert_eq!(token_lifetime(Some(&v(low))), MIN_LIFETIME, "{low}");
+        }
+        for high in ["18446744073709551615", "1e300", "99999999999999999999999"] {
+            assert_eq!(token_lifetime(Some(&v(high))), MAX_LIFETIME, "{high}");
+        }
     }
 }
