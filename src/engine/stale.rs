@@ -117,6 +117,14 @@ pub(crate) fn stale_objects(saved: &Plan, current: &Plan, ws: &Workspace) -> Sta
             stale_set.insert(key, "its template changed since the plan".to_owned());
         } else if s.send_keys != c.send_keys {
             stale_set.insert(key, format!("the set of recipients to send changed since the plan ({} → {} keys; another run may have sent some)", s.send_keys.count, c.send_keys.count));
+        } else if s.outcome.digest != c.outcome.digest {
+            stale_set.insert(
+                key,
+                format!(
+                    "what it sends changed since the plan (sends {} → {}: recipient, address, text, time zone or state)",
+                    s.outcome.count, c.outcome.count
+                ),
+            );
         } else if s.status != c.status {
             stale_set.insert(
                 key,

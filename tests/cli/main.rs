@@ -20,6 +20,7 @@ mod receipts;
 mod reconcile;
 mod render;
 mod review;
+mod review_digest;
 mod schema;
 mod serve;
 mod suppress_push;
