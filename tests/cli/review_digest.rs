@@ -433,3 +433,28 @@ fn a_review_from_an_older_herald_is_refused_not_accepted() {
     assert!(err.contains("was made by an older herald"), "{err}");
     assert!(sb.messages().is_empty());
 }
+
+#[test]
+fn a_saved_plan_made_with_other_time_zone_data_is_stale() {
+    let (ws, sb) = workspace(NY3, "  max_recipients_per_apply: 100\n", false);
+    review(&ws, NOW);
+    // The plan as another machine (another tzdata release) would have saved it.
+    let mut plan: serde_json::Value = serde_json::from_str(&ws.read("plan.json")).unwrap();
+    for o in plan["review"].as_array_mut().unwrap() {
+        if o["object"] == "data" {
+            o["input"] = "data herald=0.1.0 numbering=x tzdb=bundled-1999a".into();
+            o["digest"] = format!("sha256:{}", "1".repeat(64)).into();
+        }
+    }
+    ws.write("plan.json", &serde_json::to_string_pretty(&plan).unwrap());
+    let (code, _, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["apply", "plan.json"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("campaign notify is not applied: herald's version or time-zone data changed since the plan"),
+        "{err}"
+    );
+    assert!(sb.messages().is_empty());
+}
