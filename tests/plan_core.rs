@@ -453,6 +453,7 @@ fn reconcile_classifies_create_noop_update_drift_and_orphans() {
             .map(|r| (r.id.clone(), Some(r.clone())))
             .collect(),
         in_library,
+        ..RemoteState::default()
     };
     let action = |remote: &RemoteState, b: &BTreeMap<String, TemplateBinding>| {
         reconcile(ws.templates.values(), remote, b).0[0].action

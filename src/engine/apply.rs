@@ -28,18 +28,31 @@ use crate::settings::EnvSettings;
 use crate::spec::Name;
 use crate::spec::model::Workspace;
 
+/// Checks a saved plan's format: one from an older herald is refused (its review left out
+/// inputs that decide what is sent), as is one from a newer herald.
+fn check_plan_format(path: &Path, plan: &Plan) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        plan.format_version >= PLAN_FORMAT_OLDEST,
+        "{} was made by an older herald (plan format {}; this herald reads format {PLAN_FORMAT_VERSION}): its review does not cover everything that decides what is sent; plan again",
+        path.display(),
+        plan.format_version
+    );
+    anyhow::ensure!(
+        plan.format_version <= PLAN_FORMAT_VERSION,
+        "{} has plan format {}, made by a newer herald (this herald reads format {PLAN_FORMAT_VERSION}): plan again with this herald, or upgrade it",
+        path.display(),
+        plan.format_version
+    );
+    Ok(())
+}
+
 /// Reads a plan saved with `herald plan --out` and checks it was made for this herald and
 /// this environment.
 pub(crate) fn read_saved_plan(path: &Path, settings: &EnvSettings) -> anyhow::Result<Plan> {
     let text = fs_err::read_to_string(path)?;
     let plan: Plan = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a herald plan", path.display()))?;
-    anyhow::ensure!(
-        (PLAN_FORMAT_OLDEST..=PLAN_FORMAT_VERSION).contains(&plan.format_version),
-        "{} has plan format {}, this herald reads formats {PLAN_FORMAT_OLDEST} to {PLAN_FORMAT_VERSION}",
-        path.display(),
-        plan.format_version
-    );
+    check_plan_format(path, &plan)?;
     anyhow::ensure!(
         plan.environment == settings.env.name,
         "{} was made for environment `{}`, not `{}`: pass --env {}",
@@ -59,11 +72,15 @@ pub(crate) struct Approval {
     pub(crate) digest: String,
     /// The reviewed plan's objects.
     pub(crate) reviewed: Option<Vec<ReviewObject>>,
+    /// The reviewed campaigns' outcome groups (a saved plan holds them), to count the sends
+    /// that changed.
+    pub(crate) groups: BTreeMap<String, String>,
 }
 
 /// Checks the approved digest's form and reads the reviewed plan, if given: a plan saved by
 /// `herald plan --out`, or the Markdown plan (a pull-request comment) with its review markers.
-/// The reviewed plan must itself have the approved digest.
+/// The reviewed plan must itself have the approved digest, and be of this herald's review
+/// format (an older one is refused: plan again).
 pub(crate) fn read_approval(
     digest: &str,
     reviewed_plan: Option<&Path>,
@@ -80,22 +97,37 @@ pub(crate) fn read_approval(
         return Ok(Approval {
             digest: digest.to_owned(),
             reviewed: None,
+            groups: BTreeMap::new(),
         });
     };
     let text = fs_err::read_to_string(path)?;
-    let objects = if text.trim_start().starts_with('{') {
+    let (objects, groups) = if text.trim_start().starts_with('{') {
         let plan: Plan = serde_json::from_str(&text)
             .with_context(|| format!("{} is not a herald plan", path.display()))?;
-        plan.review
+        check_plan_format(path, &plan)?;
+        let groups = review::outcome_groups(&plan);
+        (plan.review, groups)
     } else {
-        let (_, objects) = review::from_markdown(&text);
+        let found = review::from_markdown(&text);
         anyhow::ensure!(
-            !objects.is_empty(),
+            !found.objects.is_empty(),
             "{} holds no `<!-- {} … -->` lines: pass the Markdown plan or a plan saved with `herald plan --out`",
             path.display(),
             review::OBJECT_MARKER
         );
-        objects
+        let format = found.format.as_deref().unwrap_or("herald-review-v1");
+        anyhow::ensure!(
+            format == review::REVIEW_FORMAT,
+            "{} was made by {} herald (review format {format}; this herald writes {}): its review does not cover what this herald checks; plan again",
+            path.display(),
+            if format == "herald-review-v1" {
+                "an older"
+            } else {
+                "another"
+            },
+            review::REVIEW_FORMAT
+        );
+        (found.objects, BTreeMap::new())
     };
     let found = review::digest(&objects);
     anyhow::ensure!(
@@ -106,6 +138,7 @@ pub(crate) fn read_approval(
     Ok(Approval {
         digest: digest.to_owned(),
         reviewed: Some(objects),
+        groups,
     })
 }
 
@@ -367,7 +400,12 @@ impl Planned<'_> {
             self.current.review_digest, approval.digest
         )];
         match &approval.reviewed {
-            Some(reviewed) => why.extend(review::differences(reviewed, &self.current.review)),
+            Some(reviewed) => why.extend(review::differences(
+                reviewed,
+                &self.current.review,
+                &approval.groups,
+                &review::outcome_groups(&self.current),
+            )),
             None => why.push(
                 "pass the reviewed plan with --approved-plan FILE to name the objects that differ"
                     .to_owned(),

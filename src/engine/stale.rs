@@ -1,6 +1,7 @@
 //! Stale-plan checks: a saved plan is applied only for the objects whose reviewed inputs
 //! (template text, remote version, campaign and audience definitions, audience file, send
-//! keys) are still what the current plan sees.
+//! keys, what those rows send; the environment, policy and built-in data for all of them) are
+//! still what the current plan sees.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -117,11 +118,56 @@ pub(crate) fn stale_objects(saved: &Plan, current: &Plan, ws: &Workspace) -> Sta
             stale_set.insert(key, "its template changed since the plan".to_owned());
         } else if s.send_keys != c.send_keys {
             stale_set.insert(key, format!("the set of recipients to send changed since the plan ({} → {} keys; another run may have sent some)", s.send_keys.count, c.send_keys.count));
+        } else if s.outcome.digest != c.outcome.digest {
+            stale_set.insert(
+                key,
+                format!(
+                    "what it sends changed since the plan (sends {} → {}: recipient, address, text, time zone or state)",
+                    s.outcome.count, c.outcome.count
+                ),
+            );
         } else if s.status != c.status {
             stale_set.insert(
                 key,
                 format!("its status changed ({} → {})", s.status, c.status),
             );
+        }
+    }
+    // Where and under what rules the saved plan runs: another environment (org, host, client,
+    // settings), policy, or herald and time-zone data makes every object it would change stale.
+    let line = |p: &Plan, name: &str| {
+        p.review
+            .iter()
+            .find(|o| o.object == name)
+            .map(|o| o.digest.clone())
+    };
+    let moved: Vec<&str> = [
+        (
+            "environment",
+            "its environment (org, host, client or settings)",
+        ),
+        ("policy", "the effective policy"),
+        ("data", "herald's version or time-zone data"),
+    ]
+    .into_iter()
+    .filter(|(name, _)| line(saved, name) != line(current, name))
+    .map(|(_, what)| what)
+    .collect();
+    if !moved.is_empty() {
+        let why = format!("{} changed since the plan", moved.join(" and "));
+        for t in current.templates.iter().filter(|t| t.action.is_change()) {
+            stale_set
+                .entry(PlanObject::Template(t.name.clone()))
+                .or_insert_with(|| why.clone());
+        }
+        for c in current
+            .campaigns
+            .iter()
+            .filter(|c| c.status == CampaignStatus::Active)
+        {
+            stale_set
+                .entry(PlanObject::Campaign(c.name.clone()))
+                .or_insert_with(|| why.clone());
         }
     }
     stale_set

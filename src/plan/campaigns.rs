@@ -144,6 +144,8 @@ pub struct RowDecider<'a, F: LedgerFacts> {
     sent_now: u64,
     digest: Sha256,
     eligible: u64,
+    /// What the eligible rows would send (see [`super::outcome`]).
+    outcome: super::outcome::OutcomeHasher,
     resend_unknown: bool,
     last_recipient: Option<F::RecipientId>,
     /// Timings of number-inferred placements at `memo_now`, by (zone set, state): a million
@@ -176,6 +178,7 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             sent_now: 0,
             digest: Sha256::new(),
             eligible: 0,
+            outcome: super::outcome::OutcomeHasher::default(),
             resend_unknown: false,
             last_recipient: None,
             caps: None,
@@ -256,6 +259,7 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             self.digest.update(r.key.as_bytes());
             self.digest.update(b"\n");
             self.eligible += 1;
+            self.outcome.add(r);
         }
         if let Some(rid) = &rid
             && self.facts.is_suppressed(rid, self.channel)
@@ -336,6 +340,12 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             count: self.eligible,
             digest: format!("sha256:{}", hex::encode(self.digest.clone().finalize())),
         }
+    }
+
+    /// The outcome digest of every eligible row seen so far: key, address, placement and
+    /// rendered message (see [`super::outcome`]).
+    pub fn outcome_digest(&self) -> super::outcome::OutcomeDigest {
+        self.outcome.digest()
     }
 }
 
@@ -455,6 +465,7 @@ pub fn plan_campaign<F: LedgerFacts>(
         frequency_cap_opens,
         zones,
         send_keys: decider.key_digest(),
+        outcome: decider.outcome_digest(),
         segments,
         rate_per_minute: rate,
         estimated_seconds: (to_send * 60).div_ceil(u64::from(rate)),

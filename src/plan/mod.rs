@@ -9,6 +9,7 @@
 pub mod campaigns;
 pub mod contract;
 pub mod observed;
+pub mod outcome;
 pub mod report;
 pub mod review;
 pub mod templates;
@@ -20,16 +21,18 @@ use schemars::JsonSchema;
 pub use contract::{CampaignStatus, Counts, Narrowing, Reason, ZonePlacement};
 use serde::{Deserialize, Serialize};
 
-/// Version of the saved plan format. Version 2 added `review_digest` and `review`; a saved
-/// version-1 plan still loads (it has no review digest, so `--approved-digest` cannot match it).
+/// Version of the saved plan format. Version 2 added `review_digest` and `review`; version 3
+/// the review format `herald-review-v2` (environment, policy, built-in data, each campaign's
+/// settings, audience data and outcome) and the campaigns' `outcome`. Older saved plans are
+/// refused: their review left out inputs that decide what is sent.
 ///
 /// The per-campaign `zones` object and the count keys of recipient-local holds
 /// (`held_quiet_hours_zone_from_number`, `held_state_quiet_hours`, `held_zone_unknown`) need no
 /// new version: a plan saved before them reads as zero placements and zero such holds.
-pub const PLAN_FORMAT_VERSION: u32 = 2;
+pub const PLAN_FORMAT_VERSION: u32 = 3;
 
 /// The oldest saved plan format this herald reads.
-pub const PLAN_FORMAT_OLDEST: u32 = 1;
+pub const PLAN_FORMAT_OLDEST: u32 = 3;
 
 /// A complete plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -43,7 +46,7 @@ pub struct Plan {
     /// The git state of the workspace.
     pub workspace: WorkspaceState,
     /// `sha256:` + hex over the reviewed objects (see [`review`]): what
-    /// `apply --approved-digest` compares. Empty in plans of format 1.
+    /// `apply --approved-digest` compares.
     #[serde(default)]
     pub review_digest: String,
     /// SHA-256 of every input file (workspace-relative path → hash).
@@ -262,6 +265,9 @@ pub struct CampaignPlan {
     pub zones: ZonePlacement,
     /// Keys eligible to send (now or once held rows open): what apply may send.
     pub send_keys: KeyDigest,
+    /// What those rows would send: key, address, placement and rendered message (see
+    /// [`outcome`]).
+    pub outcome: outcome::OutcomeDigest,
     /// SMS segments of the messages to send now.
     pub segments: u64,
     /// Messages per minute.

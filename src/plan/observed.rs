@@ -104,6 +104,19 @@ pub struct RemoteState {
     pub in_library: Vec<RemoteResponse>,
     /// Bound responses fetched by id (`None`: deleted).
     pub by_id: BTreeMap<String, Option<RemoteResponse>>,
+    /// The org and OAuth client the token acts as (`GET /api/v2/tokens/me`), when known.
+    pub identity: TokenIdentity,
+}
+
+/// Who the token acts as, for the review digest's `environment` line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenIdentity {
+    /// The API host (`host[:port]` of the base URL).
+    pub host: String,
+    /// The org id.
+    pub org: Option<String>,
+    /// The OAuth client id.
+    pub client: Option<String>,
 }
 
 /// The response a template name is bound to, as of herald's last write.

@@ -40,7 +40,7 @@ pub struct FrequencyCapDoc {
 }
 
 /// A validated `policy.frequency_caps` entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct FrequencyCap {
     /// The channel it counts and limits.
     pub channel: Channel,
@@ -51,7 +51,7 @@ pub struct FrequencyCap {
 }
 
 /// At most `max` messages in any sliding `per`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CapLimit {
     /// Most messages in the window.
     pub max: u32,

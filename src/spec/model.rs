@@ -72,8 +72,9 @@ pub const DEFAULT_LIBRARY: &str = "Herald campaigns";
 /// The Genesys default per-token request limit.
 pub const DEFAULT_RATE_PER_MINUTE: u32 = 300;
 
-/// Compliance policy with defaults applied.
-#[derive(Debug, Clone)]
+/// Compliance policy with defaults applied. Its canonical JSON (every field) is part of the
+/// review digest.
+#[derive(Debug, Clone, Serialize)]
 pub struct Policy {
     /// Default send window; `None` means any hour.
     pub send_window: Option<Window>,
@@ -234,12 +235,14 @@ impl Source {
     }
 }
 
-/// A validated audience.
-#[derive(Debug, Clone)]
+/// A validated audience. Its canonical JSON (every field but where it was defined and the
+/// machine's path of its data) is part of the review digest.
+#[derive(Debug, Clone, Serialize)]
 pub struct Audience {
     /// Identity.
     pub name: Name,
     /// Data file.
+    #[serde(skip)]
     pub source: Source,
     /// Workspace-relative path of the data file, for messages.
     pub source_display: String,
@@ -250,13 +253,26 @@ pub struct Audience {
     /// Time-zone column.
     pub timezone: Option<String>,
     /// Zone for rows without one whose address gives none (email).
+    #[serde(serialize_with = "ser_zone")]
     pub default_timezone: Option<jiff::tz::TimeZone>,
     /// State column.
     pub state: Option<String>,
     /// Consent column.
     pub consent: Option<String>,
     /// Where it was defined.
+    #[serde(skip)]
     pub origin: Origin,
+}
+
+#[allow(clippy::ref_option)] // serde passes fields by reference
+fn ser_zone<S: serde::Serializer>(
+    tz: &Option<jiff::tz::TimeZone>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match tz {
+        Some(tz) => s.serialize_some(tz.iana_name().unwrap_or("?")),
+        None => s.serialize_none(),
+    }
 }
 
 /// Where a campaign takes a variable's value.
@@ -269,8 +285,9 @@ pub enum VariableSource {
     Value(String),
 }
 
-/// A validated campaign.
-#[derive(Debug, Clone)]
+/// A validated campaign. Its canonical JSON (every field but where it was defined) is part of
+/// the review digest.
+#[derive(Debug, Clone, Serialize)]
 pub struct Campaign {
     /// Identity.
     pub name: Name,
@@ -299,5 +316,6 @@ pub struct Campaign {
     /// Dedupe rule.
     pub dedupe_by: DedupeBy,
     /// Where it was defined.
+    #[serde(skip)]
     pub origin: Origin,
 }

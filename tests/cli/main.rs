@@ -22,6 +22,7 @@ mod receipts;
 mod reconcile;
 mod render;
 mod review;
+mod review_digest;
 mod reviewed_text;
 mod schema;
 mod send_windows;

@@ -31,6 +31,16 @@ fn snapshot(name: &str, ws: &TestWorkspace, text: &str) {
         "[uuid]",
     );
     settings.add_filter(r"\b[0-9a-f]{40}\b", "[commit]");
+    // The time-zone database in use is the machine's: its version, and the digests over it.
+    settings.add_filter(r"tzdb=[A-Za-z0-9.+-]+", "tzdb=[tzdb]");
+    settings.add_filter(
+        r#"(herald-review-digest: |Review digest: `?|--approved-digest |"review_digest": ")sha256:[0-9a-f]{64}"#,
+        "${1}[review-digest]",
+    );
+    settings.add_filter(
+        r#"("input": "data [^"]*",\s*"digest": ")sha256:[0-9a-f]{64}"#,
+        "${1}[data-digest]",
+    );
     settings.add_filter(&regex_escape(&ws.path().display().to_string()), "[ws]");
     settings.bind(|| insta::assert_snapshot!(name, text));
 }

@@ -61,7 +61,7 @@ fn every_plan_format_prints_the_same_review_digest() {
     );
     let json = plan_json(&ws);
     assert_eq!(json["review_digest"], digest.as_str());
-    assert_eq!(json["format_version"], 2);
+    assert_eq!(json["format_version"], 3);
     let (code, text, err) = run(ws.herald().env("HERALD_NOW", NOW).args(["plan"]));
     assert_eq!(code, 0, "{err}");
     assert!(text.contains(&format!("Review digest: {digest}")), "{text}");
@@ -140,7 +140,7 @@ fn a_reviewed_plan_that_does_not_match_the_digest_is_an_error() {
 }
 
 #[test]
-fn a_saved_format_1_plan_still_applies_and_a_newer_format_is_refused_clearly() {
+fn an_older_saved_plan_is_refused_and_a_newer_format_too() {
     let (ws, sb) = local(2);
     let (code, _, err) = run(ws.herald().env("HERALD_NOW", NOW).args([
         "plan",
@@ -151,30 +151,43 @@ fn a_saved_format_1_plan_still_applies_and_a_newer_format_is_refused_clearly() {
     ]));
     assert_eq!(code, 0, "{err}");
     let mut plan: serde_json::Value = serde_json::from_str(&ws.read("plan.json")).unwrap();
-    let obj = plan.as_object_mut().unwrap();
-    obj.remove("review_digest");
-    obj.remove("review");
-    obj.insert("format_version".into(), 3.into());
-    ws.write("plan3.json", &serde_json::to_string_pretty(&plan).unwrap());
+    plan["format_version"] = 4.into();
+    ws.write("plan4.json", &serde_json::to_string_pretty(&plan).unwrap());
     let (code, _, err) = run(ws
         .herald()
         .env("HERALD_NOW", NOW)
-        .args(["apply", "plan3.json"]));
+        .args(["apply", "plan4.json"]));
     assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("plan format 3, this herald reads formats 1 to 2"),
+        err.contains("plan format 4, made by a newer herald (this herald reads format 3)"),
         "{err}"
     );
     assert!(sb.messages().is_empty());
 
-    plan["format_version"] = 1.into();
-    ws.write("plan1.json", &serde_json::to_string_pretty(&plan).unwrap());
-    let (code, _, err) = run(ws
-        .herald()
-        .env("HERALD_NOW", NOW)
-        .args(["apply", "plan1.json"]));
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(sb.messages().len(), 2);
+    // A format-1 plan (before the review digest) and a format-2 plan (whose review left out
+    // the policy, the environment and the rows' contents) are refused, not applied.
+    for old in [1, 2] {
+        let obj = plan.as_object_mut().unwrap();
+        obj.insert("format_version".into(), old.into());
+        if old == 1 {
+            obj.remove("review_digest");
+            obj.remove("review");
+        }
+        ws.write("old.json", &serde_json::to_string_pretty(&plan).unwrap());
+        let (code, _, err) = run(ws
+            .herald()
+            .env("HERALD_NOW", NOW)
+            .args(["apply", "old.json"]));
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(&format!(
+                "old.json was made by an older herald (plan format {old}; this herald reads format 3)"
+            )),
+            "{err}"
+        );
+        assert!(err.contains("plan again"), "{err}");
+        assert!(sb.messages().is_empty());
+    }
 }
 
 #[test]
