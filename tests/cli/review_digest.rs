@@ -289,12 +289,14 @@ fn a_rows_state_edited_under_the_same_key_is_refused() {
 fn a_rows_time_zone_edited_under_the_same_key_is_refused() {
     let (ws, sb) = workspace(FL_NY, "  max_recipients_per_apply: 100\n", true);
     let digest = review(&ws, EVENING);
-    // 19:30 in Chicago: inside Florida's window.
+    // 19:30 in Chicago: inside Florida's window. The number's own zone still holds a marketing
+    // row (section 2 of the same issue), so the edit no longer releases it; the digest must
+    // refuse the edited row all the same, since its placement is part of what is sent.
     edit_audience(&ws, "America/New_York,FL,", "America/Chicago,FL,");
     assert_eq!(
         promo_to_send(&ws),
-        2,
-        "the edit should release the Florida row"
+        1,
+        "the number's own zone keeps the Florida row held"
     );
     refused(
         &ws,
