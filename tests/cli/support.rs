@@ -313,7 +313,7 @@ fn regex_escape(text: &str) -> String {
 
 /// Snapshots a command's whole output (see [`whole_output`]) through [`snapshot_filters`]:
 /// `herald_snapshot!(cmd)` names the snapshot after the test, `herald_snapshot!("name", cmd)`
-/// names it explicitly.
+/// names it explicitly. It evaluates to the unfiltered text, for further assertions.
 macro_rules! herald_snapshot {
     ($cmd:expr) => {{
         let text = $crate::support::whole_output($cmd);
@@ -322,6 +322,7 @@ macro_rules! herald_snapshot {
             settings.add_filter(&from, to);
         }
         settings.bind(|| insta::assert_snapshot!(text));
+        text
     }};
     ($name:expr, $cmd:expr) => {{
         let text = $crate::support::whole_output($cmd);
@@ -330,6 +331,7 @@ macro_rules! herald_snapshot {
             settings.add_filter(&from, to);
         }
         settings.bind(|| insta::assert_snapshot!($name, text));
+        text
     }};
 }
 #[allow(unused_imports)]
