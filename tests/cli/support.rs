@@ -336,3 +336,20 @@ macro_rules! herald_snapshot {
 }
 #[allow(unused_imports)]
 pub(crate) use herald_snapshot;
+
+#[test]
+fn snapshot_filters_hide_paths_numbers_and_addresses() {
+    let ws = TestWorkspace::empty();
+    let text = format!(
+        "{}/herald.yaml {} +12125550100 avery@example.com +1******0100 a***@example.com",
+        ws.path().display(),
+        repo_root().join("schema").display()
+    );
+    let mut settings = insta::Settings::clone_current();
+    for (from, to) in snapshot_filters() {
+        settings.add_filter(&from, to);
+    }
+    settings.bind(|| {
+        insta::assert_snapshot!(text, @"[TEMP]/herald.yaml [REPO]/schema [PHONE] [EMAIL] +1******0100 a***@example.com");
+    });
+}
