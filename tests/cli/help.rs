@@ -1,40 +1,118 @@
-//! Every command's `--help` carries an example, and the top-level help lists the exit codes.
+//! Every command's `--help`, walked from the clap command tree: one snapshot per command path
+//! (a new subcommand fails here until its snapshot is reviewed and accepted), every leaf
+//! command carries an example, and the top-level help lists the exit codes.
 
-use crate::support::{herald_cmd, run};
+use clap::CommandFactory;
 
-const COMMANDS: &[&[&str]] = &[
-    &["validate"],
-    &["schema"],
-    &["render"],
-    &["init"],
-    &["plan"],
-    &["preview"],
-    &["apply"],
-    &["reconcile"],
-    &["import"],
-    &["status"],
-    &["ledger", "verify"],
-    &["ledger", "export"],
-    &["ledger", "history"],
-    &["ledger", "migrate"],
-    &["suppress", "add"],
-    &["suppress", "remove"],
-    &["suppress", "list"],
-    &["suppress", "import"],
-    &["suppress", "push"],
-    &["serve"],
-    &["receipts"],
-    &["sandbox", "serve"],
-];
+use crate::support::{herald_cmd, herald_snapshot, repo_root, run};
+
+/// Every command path below `cmd` (itself included, as `prefix`), depth first, with whether it
+/// is a leaf (takes no subcommand).
+fn walk(cmd: &clap::Command, prefix: &[String], out: &mut Vec<(Vec<String>, bool)>) {
+    let subs: Vec<&clap::Command> = cmd
+        .get_subcommands()
+        .filter(|sub| sub.get_name() != "help")
+        .collect();
+    out.push((prefix.to_vec(), subs.is_empty()));
+    for sub in subs {
+        let mut path = prefix.to_vec();
+        path.push(sub.get_name().to_owned());
+        walk(sub, &path, out);
+    }
+}
+
+fn command_paths() -> Vec<(Vec<String>, bool)> {
+    let mut out = Vec::new();
+    walk(&herald::cli::Cli::command(), &[], &mut out);
+    out
+}
+
+/// The snapshot name of a command path: `help` for `herald`, `help_ledger_head` for
+/// `herald ledger head`.
+fn snapshot_name(path: &[String]) -> String {
+    std::iter::once("help")
+        .chain(path.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join("_")
+}
+
+#[test]
+fn the_walk_reaches_every_depth() {
+    let names: Vec<String> = command_paths().iter().map(|(p, _)| p.join(" ")).collect();
+    for expected in [
+        "",
+        "doctor",
+        "ledger",
+        "ledger head",
+        "ledger keygen",
+        "sandbox serve",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "`herald {expected}` not walked: {names:?}"
+        );
+    }
+}
+
+#[test]
+fn every_command_help_is_snapshotted() {
+    let mut failed = Vec::new();
+    for (path, _) in command_paths() {
+        let name = snapshot_name(&path);
+        let result = std::panic::catch_unwind(|| {
+            herald_snapshot!(name.as_str(), herald_cmd().args(&path).arg("--help"));
+        });
+        if result.is_err() {
+            failed.push(format!(
+                "herald {}",
+                [path.as_slice(), &["--help".to_owned()]].concat().join(" ")
+            ));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "help changed or is new (review with `cargo insta review`): {failed:?}"
+    );
+}
+
+/// Help snapshots are the files named `cli__help__help*.snap` (no other test here is named
+/// `help…`); each must belong to a command that still exists.
+#[test]
+fn no_help_snapshot_outlives_its_command() {
+    let names: Vec<String> = command_paths()
+        .iter()
+        .map(|(p, _)| snapshot_name(p))
+        .collect();
+    let dir = repo_root().join("tests/cli/snapshots");
+    let stale: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "snap"))
+        .filter_map(|p| {
+            let stem = p.file_stem()?.to_str()?.to_owned();
+            stem.strip_prefix("cli__help__")
+                .filter(|name| name.starts_with("help"))
+                .map(str::to_owned)
+        })
+        .filter(|name| !names.contains(name))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "help snapshots of commands that no longer exist (delete them): {stale:?}"
+    );
+}
 
 #[test]
 fn every_command_help_shows_an_example() {
     let mut missing = Vec::new();
-    for cmd in COMMANDS {
-        let (code, out, err) = run(herald_cmd().args(*cmd).arg("--help"));
-        assert_eq!(code, 0, "{cmd:?}: {err}");
+    for (path, leaf) in command_paths() {
+        if !leaf {
+            continue;
+        }
+        let (code, out, err) = run(herald_cmd().args(&path).arg("--help"));
+        assert_eq!(code, 0, "{path:?}: {err}");
         if !out.contains("Example") {
-            missing.push(cmd.join(" "));
+            missing.push(path.join(" "));
         }
     }
     assert!(missing.is_empty(), "no example in --help of: {missing:?}");
@@ -44,22 +122,20 @@ fn every_command_help_shows_an_example() {
 fn top_level_help_lists_commands_and_exit_codes() {
     let (code, out, _) = run(herald_cmd().arg("--help"));
     assert_eq!(code, 0);
-    for word in [
-        "validate",
-        "plan",
-        "apply",
-        "reconcile",
-        "serve",
-        "Exit codes:",
-        "4  ledger locked",
-    ] {
-        assert!(out.contains(word), "`{word}` missing from:\n{out}");
+    for (path, _) in command_paths() {
+        if let [top] = path.as_slice() {
+            assert!(
+                out.contains(&format!("  {top} ")),
+                "`{top}` missing from:\n{out}"
+            );
+        }
     }
+    assert!(out.contains("Exit codes:"), "{out}");
+    assert!(out.contains("4  ledger locked"), "{out}");
 }
 
 #[test]
 fn unknown_flags_are_usage_errors() {
-    let (code, _, err) = run(herald_cmd().args(["plan", "--nope"]));
-    assert_eq!(code, 1, "usage errors exit 1 (2 means changes pending)");
-    assert!(err.contains("--nope"), "{err}");
+    // Usage errors exit 1 (2 means changes pending).
+    herald_snapshot!(herald_cmd().args(["plan", "--nope"]));
 }

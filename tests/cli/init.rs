@@ -1,6 +1,6 @@
 //! `herald init`: a starter workspace that validates, and no overwrite.
 
-use crate::support::{TestWorkspace, herald_cmd, run};
+use crate::support::{TestWorkspace, herald_cmd, herald_snapshot, run};
 
 #[test]
 fn init_creates_a_valid_workspace() {
@@ -21,11 +21,9 @@ fn init_creates_a_valid_workspace() {
             .unwrap()
             .contains(".herald/")
     );
-    let (code, out, err) = run(herald_cmd().current_dir(&dir).arg("validate"));
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("1 template, 1 audience, 1 campaign: 0 errors"),
-        "{out}"
+    herald_snapshot!(
+        "starter_workspace_validates",
+        herald_cmd().current_dir(&dir).arg("validate")
     );
 }
 
@@ -33,9 +31,7 @@ fn init_creates_a_valid_workspace() {
 fn init_refuses_an_existing_workspace_and_writes_nothing() {
     let ws = TestWorkspace::example();
     let before = ws.read("herald.yaml");
-    let (code, _, err) = run(ws.herald().arg("init"));
-    assert_eq!(code, 1);
-    assert!(err.contains("already has a herald.yaml"), "{err}");
+    herald_snapshot!(ws.herald().arg("init"));
     assert_eq!(ws.read("herald.yaml"), before);
     assert!(
         !ws.path()

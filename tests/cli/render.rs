@@ -1,24 +1,16 @@
 //! `herald render`: masked previews.
 
-use crate::support::{TestWorkspace, run};
+use crate::support::{TestWorkspace, herald_snapshot, run};
 
 #[test]
 fn renders_masked_sms_with_segments() {
     let ws = TestWorkspace::example();
-    let (code, out, err) =
-        run(ws
-            .herald()
-            .args(["render", "order-shipped-2026-11-25", "--limit", "2"]));
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("C-1001 → +1******0100"), "{out}");
-    assert!(
-        out.contains(
-            "Your order ORD-100001 has shipped. Track it at https://track.example.com/100001."
-        ),
-        "{out}"
-    );
-    assert!(out.contains("GSM-7, 103 chars, 1 segment"), "{out}");
-    assert!(!out.contains("C-1003"), "limit 2 respected:\n{out}");
+    // Two recipients (the limit), masked, each with its encoding, length and segments.
+    let out =
+        herald_snapshot!(
+            ws.herald()
+                .args(["render", "order-shipped-2026-11-25", "--limit", "2"])
+        );
     assert!(!out.contains("2125550100"), "full number leaked:\n{out}");
 }
 
@@ -73,7 +65,5 @@ fn renders_email_as_json() {
 #[test]
 fn unknown_campaign_lists_the_known_ones() {
     let ws = TestWorkspace::example();
-    let (code, _, err) = run(ws.herald().args(["render", "nope"]));
-    assert_eq!(code, 1);
-    assert!(err.contains("winter-sale-2026"), "{err}");
+    herald_snapshot!(ws.herald().args(["render", "nope"]));
 }

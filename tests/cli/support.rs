@@ -255,3 +255,101 @@ pub(crate) fn response_id(ws: &TestWorkspace, template: &str) -> String {
         .expect("template is bound to a response")
         .to_owned()
 }
+
+/// Everything a command printed, in one deterministic text: whether it succeeded, its exit code,
+/// its stdout and its stderr. Snapshot it with [`herald_snapshot!`], which also hides anything
+/// that differs between machines.
+#[allow(dead_code)]
+pub(crate) fn whole_output(cmd: &mut Command) -> String {
+    // A fixed terminal width, so clap wraps help and usage text the same everywhere.
+    let (code, out, err) = run(cmd.env("COLUMNS", "100"));
+    format!(
+        "success: {}\nexit_code: {code}\n----- stdout -----\n{out}\n----- stderr -----\n{err}",
+        code == 0
+    )
+}
+
+/// The insta filters every whole-output snapshot runs through: temporary directories (with any
+/// path below them) and the repository root become placeholders, and phone numbers and email
+/// addresses are replaced, so no snapshot holds a machine path or a recipient's address.
+#[allow(dead_code)]
+pub(crate) fn snapshot_filters() -> Vec<(String, String)> {
+    let mut filters = Vec::new();
+    let temp = std::env::temp_dir();
+    for (dir, name) in [(repo_root(), "[REPO]"), (temp, "[TEMP]")] {
+        let text = dir.to_string_lossy().trim_end_matches('/').to_owned();
+        // The temporary workspace's own random directory name goes with the prefix.
+        let tail = if name == "[TEMP]" {
+            r"(/\.tmp[A-Za-z0-9]+)?"
+        } else {
+            ""
+        };
+        filters.push((format!("{}{tail}", regex_escape(&text)), name.to_owned()));
+        if let Ok(real) = dir.canonicalize() {
+            let real = real.to_string_lossy().trim_end_matches('/').to_owned();
+            if real != text {
+                filters.push((format!("{}{tail}", regex_escape(&real)), name.to_owned()));
+            }
+        }
+    }
+    filters.push((r"\+[1-9][0-9]{7,14}".to_owned(), "[PHONE]".to_owned()));
+    filters.push((
+        r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}".to_owned(),
+        "[EMAIL]".to_owned(),
+    ));
+    filters
+}
+
+fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if r"\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Snapshots a command's whole output (see [`whole_output`]) through [`snapshot_filters`]:
+/// `herald_snapshot!(cmd)` names the snapshot after the test, `herald_snapshot!("name", cmd)`
+/// names it explicitly. It evaluates to the unfiltered text, for further assertions.
+macro_rules! herald_snapshot {
+    ($cmd:expr) => {{
+        let text = $crate::support::whole_output($cmd);
+        let mut settings = insta::Settings::clone_current();
+        for (from, to) in $crate::support::snapshot_filters() {
+            settings.add_filter(&from, to);
+        }
+        settings.bind(|| insta::assert_snapshot!(text));
+        text
+    }};
+    ($name:expr, $cmd:expr) => {{
+        let text = $crate::support::whole_output($cmd);
+        let mut settings = insta::Settings::clone_current();
+        for (from, to) in $crate::support::snapshot_filters() {
+            settings.add_filter(&from, to);
+        }
+        settings.bind(|| insta::assert_snapshot!($name, text));
+        text
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use herald_snapshot;
+
+#[test]
+fn snapshot_filters_hide_paths_numbers_and_addresses() {
+    let ws = TestWorkspace::empty();
+    let text = format!(
+        "{}/herald.yaml {} +12125550100 avery@example.com +1******0100 a***@example.com",
+        ws.path().display(),
+        repo_root().join("schema").display()
+    );
+    let mut settings = insta::Settings::clone_current();
+    for (from, to) in snapshot_filters() {
+        settings.add_filter(&from, to);
+    }
+    settings.bind(|| {
+        insta::assert_snapshot!(text, @"[TEMP]/herald.yaml [REPO]/schema [PHONE] [EMAIL] +1******0100 a***@example.com");
+    });
+}
