@@ -521,6 +521,18 @@ impl Planned<'_> {
             if interrupted.load(Ordering::SeqCst) {
                 break;
             }
+            // The ledger decides who is already sent or opted out: one edited behind the
+            // chain while waiting (the checkpoint no longer matches) is not planned from.
+            let checkpoint = exec.ledger.check_checkpoint()?;
+            if !checkpoint.ok || checkpoint.problem.is_some() {
+                problems.push(format!(
+                    "the ledger changed while waiting: it does not match its checkpoint ({}); nothing more was sent. Run `herald ledger verify`",
+                    checkpoint
+                        .problem
+                        .unwrap_or_else(|| "unknown difference".to_owned())
+                ));
+                break;
+            }
             let mut fresh = settings.clone();
             fresh.now = Timestamp::now();
             let bindings_now = exec

@@ -168,9 +168,10 @@ fn held_workspace() -> (TestWorkspace, LocalSandbox) {
 }
 
 /// `apply --wait` plans again when held rows open; that plan must still be the approved one
-/// (the same comparison as the approval check, less the run's own progress). Here a send made
-/// before the review is deleted from the ledger while apply waits: the re-plan would send to a
-/// key the review never approved (a second message to someone already texted).
+/// (the same comparison as the approval check, less the run's own progress), from a ledger
+/// that still matches its checkpoint. Here a send made before the review is deleted from the
+/// ledger while apply waits: the re-plan would send to a key the review never approved (a
+/// second message to someone already texted).
 #[test]
 fn a_wait_replan_that_differs_from_the_approved_plan_sends_nothing_more() {
     let (ws, sb) = held_workspace();
@@ -182,7 +183,7 @@ fn a_wait_replan_that_differs_from_the_approved_plan_sends_nothing_more() {
     });
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("changed while waiting"), "{err}");
-    assert!(err.contains("campaign notify"), "{err}");
+    assert!(err.contains("checkpoint"), "{err}");
     let dupes: Vec<_> = sb
         .per_address()
         .into_iter()
