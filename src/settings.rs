@@ -135,6 +135,20 @@ pub(crate) fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Resu
             "{STATE_DIR} in the workspace is a symbolic link; herald keeps its ledger and keys only in a real directory there (remove the link)"
         );
     }
+    // So would a link inside it at a file SQLite creates: the ledger, the sandbox's state,
+    // their side files (journal, WAL, shared memory) and the run lock.
+    for db in [format!("ledger-{name}.db"), "sandbox-state.db".to_owned()] {
+        for suffix in ["", "-journal", "-wal", "-shm", ".lock"] {
+            let file = format!("{db}{suffix}");
+            if std::fs::symlink_metadata(state.join(&file))
+                .is_ok_and(|m| m.file_type().is_symlink())
+            {
+                bail!(
+                    "{STATE_DIR}/{file} in the workspace is a symbolic link; herald writes its ledger and sandbox state only to real files there (remove the link)"
+                );
+            }
+        }
+    }
     let ledger = match env_var(ENV_LEDGER_URL).or_else(|| env.ledger.clone()) {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             LedgerLocation::Postgres(url)

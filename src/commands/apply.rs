@@ -37,6 +37,12 @@ pub(crate) fn run(
         return Ok(ExitStatus::Error);
     }
     let reviewed = saved.is_some() || approval.is_some();
+    if reviewed && args.resend_unknown {
+        // `unknown` rows (maybe sent) are outside every reviewed outcome: the review never
+        // saw them as sends, so a reviewed apply cannot add them.
+        printer.error("apply refused: --resend-unknown sends `unknown` rows (maybe sent already), which no review covers, so it cannot be combined with --approved-digest or a saved plan; nothing was written or sent. Resolve them with `herald reconcile`, then plan and review again");
+        return Ok(ExitStatus::Error);
+    }
     let wait = args.lock_timeout.map(std::time::Duration::from_secs);
     let session = match Session::open(&loaded.workspace, &settings, wait)? {
         Ok(s) => s,

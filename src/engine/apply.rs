@@ -521,6 +521,18 @@ impl Planned<'_> {
             if interrupted.load(Ordering::SeqCst) {
                 break;
             }
+            // The ledger decides who is already sent or opted out: one edited behind the
+            // chain while waiting (the checkpoint no longer matches) is not planned from.
+            let checkpoint = exec.ledger.check_checkpoint()?;
+            if !checkpoint.ok || checkpoint.problem.is_some() {
+                problems.push(format!(
+                    "the ledger changed while waiting: it does not match its checkpoint ({}); nothing more was sent. Run `herald ledger verify`",
+                    checkpoint
+                        .problem
+                        .unwrap_or_else(|| "unknown difference".to_owned())
+                ));
+                break;
+            }
             let mut fresh = settings.clone();
             fresh.now = Timestamp::now();
             let bindings_now = exec
@@ -535,17 +547,19 @@ impl Planned<'_> {
                 &bindings_now,
             ))?;
             plan_now = gather::build(ws, &fresh, &state_now, &*exec.ledger, &key, &narrow)?.0;
-            // Only what was reviewed: a campaign whose audience or definition changed while
-            // waiting is not sent.
-            for c in &mut plan_now.campaigns {
-                let reviewed = current.campaigns.iter().find(|r| r.name == c.name);
-                if reviewed.is_none_or(|r| {
-                    r.audience_hash != c.audience_hash || r.template_hash != c.template_hash
-                }) {
-                    problems.push(format!(
-                        "campaign {} changed while waiting; not sent: plan again",
-                        c.name
-                    ));
+            // Only what was reviewed: the new plan must be the approved one, compared as the
+            // approval check compares it, less the run's own progress. Any difference stops
+            // every campaign.
+            let why = review::changed_while_running(&current.review, &plan_now.review);
+            if !why.is_empty() {
+                problems.push(
+                    "the plan changed while waiting; nothing more was sent: plan again".to_owned(),
+                );
+                problems.extend(
+                    why.into_iter()
+                        .map(|w| format!("changed while waiting: {w}")),
+                );
+                for c in &mut plan_now.campaigns {
                     c.status = CampaignStatus::Blocked;
                 }
             }

@@ -414,6 +414,57 @@ pub fn differences(
     out
 }
 
+/// Why a plan made during a run (`apply --wait`, when held rows open) is not the approved
+/// one: [`differences`] over the lines less what the run itself moves (a campaign's `keys`
+/// and `outcome`, as its rows become final; a template's `remote` version, which the run
+/// writes and each batch's pre-flight checks), plus any campaign that would now send to more
+/// keys than were approved. Empty when the run may go on.
+pub fn changed_while_running(reviewed: &[ReviewObject], now: &[ReviewObject]) -> Vec<String> {
+    let fixed = |objects: &[ReviewObject]| -> Vec<ReviewObject> {
+        objects
+            .iter()
+            .map(|o| object(without_progress(&o.input)))
+            .collect()
+    };
+    let mut out = differences(
+        &fixed(reviewed),
+        &fixed(now),
+        &BTreeMap::new(),
+        &BTreeMap::new(),
+    );
+    let keys = |objects: &[ReviewObject], name: &str| -> Option<u64> {
+        let o = objects.iter().find(|o| o.object == name)?;
+        field(&o.input, "keys")?.split(':').next()?.parse().ok()
+    };
+    for o in now.iter().filter(|o| o.object.starts_with("campaign ")) {
+        if let (Some(approved), Some(found)) = (keys(reviewed, &o.object), keys(now, &o.object))
+            && found > approved
+        {
+            out.push(format!(
+                "{}: it would now send to {found} recipients, the review approved {approved}",
+                o.object
+            ));
+        }
+    }
+    out
+}
+
+/// A line without the fields a run moves by itself (see [`changed_while_running`]).
+fn without_progress(input: &str) -> String {
+    let moved: &[&str] = if input.starts_with("campaign ") {
+        &["keys=", "outcome="]
+    } else if input.starts_with("template ") {
+        &["remote="]
+    } else {
+        &[]
+    };
+    input
+        .split(' ')
+        .filter(|f| !moved.iter().any(|m| f.starts_with(m)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -541,5 +592,54 @@ mod tests {
             from_markdown("<!-- herald-review-digest: sha256:ab -->").format,
             None
         );
+    }
+
+    #[test]
+    fn a_run_may_move_only_its_own_progress() {
+        let reviewed = vec![
+            obj(ENV),
+            obj("policy effective=sha256:p"),
+            obj("template a content=sha256:1 desired=sha256:2 remote=none"),
+            obj(CAMPAIGN),
+        ];
+        // Rows sent during the run and the template the run wrote: the run goes on.
+        let progressed = vec![
+            obj(ENV),
+            obj("policy effective=sha256:p"),
+            obj("template a content=sha256:1 desired=sha256:2 remote=3"),
+            obj(&CAMPAIGN
+                .replace("keys=2:sha256:5", "keys=1:sha256:9")
+                .replace("outcome=2:sha256:8", "outcome=1:sha256:7")),
+        ];
+        assert!(changed_while_running(&reviewed, &progressed).is_empty());
+        // More keys than approved: a row the review did not send to.
+        let grown = vec![
+            obj(ENV),
+            obj("policy effective=sha256:p"),
+            obj("template a content=sha256:1 desired=sha256:2 remote=3"),
+            obj(&CAMPAIGN.replace("keys=2:sha256:5", "keys=3:sha256:9")),
+        ];
+        let why = changed_while_running(&reviewed, &grown);
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(
+            why[0].starts_with("campaign c: it would now send to 3"),
+            "{why:?}"
+        );
+        // Anything else that differs is named, as in the approval check.
+        for (i, line) in [
+            ENV.replace("org=o1", "org=o2"),
+            "policy effective=sha256:q".to_owned(),
+            "template a content=sha256:9 desired=sha256:2 remote=none".to_owned(),
+            CAMPAIGN.replace("data=sha256:7", "data=sha256:70"),
+            CAMPAIGN.replace("settings=sha256:6", "settings=sha256:60"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut now = reviewed.clone();
+            now[i.min(3)] = obj(&line);
+            let why = changed_while_running(&reviewed, &now);
+            assert_eq!(why.len(), 1, "{line}: {why:?}");
+        }
     }
 }

@@ -22,6 +22,7 @@ mod receipts;
 mod reconcile;
 mod render;
 mod review;
+mod review_binds;
 mod review_digest;
 mod reviewed_text;
 mod schema;

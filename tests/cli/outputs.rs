@@ -144,3 +144,31 @@ fn schema_does_not_write_through_a_link() {
     assert!(err.contains("symbolic link"), "{err}");
     assert_untouched(out.path());
 }
+
+/// A link planted inside `.herald/` at the ledger, its SQLite side files, the sandbox's state
+/// or its lock: SQLite would create (and write) the file it points to. Refused before
+/// anything is opened, and nothing is written outside.
+#[test]
+fn links_inside_the_state_directory_are_refused() {
+    for name in [
+        "ledger-sandbox.db",
+        "ledger-sandbox.db-wal",
+        "ledger-sandbox.db-journal",
+        "sandbox-state.db",
+        "sandbox-state.db-wal",
+    ] {
+        let ws = TestWorkspace::fixture("base");
+        let away = outside();
+        std::fs::create_dir_all(ws.path().join(".herald")).unwrap();
+        symlink(
+            away.path().join("planted"),
+            ws.path().join(".herald").join(name),
+        )
+        .unwrap();
+        let (code, out, err) = run(ws.herald().env("HERALD_NOW", NOW).arg("plan"));
+        assert_ne!(code, 0, "{name}: a link was followed:\n{out}\n{err}");
+        assert!(err.contains("symbolic link"), "{name}: {err}");
+        assert!(err.contains(name), "{name}: {err}");
+        assert_untouched(away.path());
+    }
+}

@@ -358,6 +358,34 @@ mod base_url_tests {
     }
 
     #[test]
+    fn spellings_that_could_pass_for_a_region_or_this_machine_are_other_hosts() {
+        // A trailing dot, an IDN look-alike (Cyrillic `у`), a region host under another
+        // domain: other https hosts (allowed only from HERALD_BASE_URL).
+        for url in [
+            "https://api.mypurecloud.com.",
+            "https://api.mypurecloud.com.:443",
+            "https://api.mуpurecloud.com",
+            "https://api.mypurecloud.com.nip.io",
+        ] {
+            assert_eq!(classify_base_url(url), Ok(BaseUrlHost::OtherHttps), "{url}");
+        }
+        // Names that resolve to this machine through DNS, and an IPv4-mapped IPv6 address,
+        // are not taken for loopback: only literal loopback addresses and `localhost` are.
+        for url in [
+            "http://127.0.0.1.nip.io",
+            "http://localhost.",
+            "http://[::ffff:7f00:1]",
+            "http://[::ffff:127.0.0.1]:8787",
+        ] {
+            assert_eq!(classify_base_url(url), Ok(BaseUrlHost::OtherHttp), "{url}");
+        }
+        // Other spellings of a loopback address are loopback.
+        for url in ["http://127.1", "http://0x7f.0.0.1", "http://2130706433"] {
+            assert_eq!(classify_base_url(url), Ok(BaseUrlHost::Loopback), "{url}");
+        }
+    }
+
+    #[test]
     fn unusable_urls_are_refused() {
         for url in [
             "not a url",
