@@ -26,7 +26,9 @@ impl Remote {
     }
 }
 
-/// Connects to the environment's API (no request is made yet).
+/// Connects to the environment's API. No request is made yet, except that with a pinned
+/// clock (`HERALD_NOW`) a `genesys` environment fetches its token to check that the server is
+/// herald's sandbox.
 pub(crate) async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
     let env = &settings.env;
     match env.target {
@@ -78,8 +80,18 @@ pub(crate) async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
             if let Some(budget) = settings.rate_limit_wait {
                 config.rate_limit_wait_budget = budget;
             }
+            let client = GenesysClient::new(config)?;
+            if settings.now_pinned {
+                // Settings let a pinned clock through for an API on this machine; it must also
+                // be herald's sandbox, not a proxy to a real org. Its first answer says so,
+                // before anything is read, written or sent.
+                client.authenticate().await?;
+                if !client.login_is_herald_sandbox() {
+                    return Err(settings::pinned_clock_refused(env));
+                }
+            }
             Ok(Remote {
-                client: GenesysClient::new(config)?,
+                client,
                 sandbox: None,
             })
         }

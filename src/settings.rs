@@ -202,7 +202,8 @@ pub(crate) fn base_url_setting<'a>(
 
 /// `HERALD_NOW` moves the clock quiet hours and schedules are judged by, so it is honoured
 /// only where nothing reaches a real recipient: the in-process sandbox, or an API on this
-/// machine (a standalone `herald sandbox serve`). For any other target it is an error.
+/// machine that `remote::connect` then finds to be a standalone `herald sandbox serve`. For any
+/// other target it is an error.
 fn refuse_pinned_clock(env: &Environment, vars: &EnvVars) -> anyhow::Result<()> {
     if env.target == Target::Sandbox {
         return Ok(());
@@ -214,10 +215,17 @@ fn refuse_pinned_clock(env: &Environment, vars: &EnvVars) -> anyhow::Result<()> 
         )
     });
     if on_this_machine {
+        // Only provisionally: `remote::connect` also requires the server to identify itself
+        // as herald's sandbox, as a proxy on this machine may forward to a real org.
         return Ok(());
     }
-    bail!(
-        "{ENV_NOW} is set, but environment `{}` targets Genesys Cloud: a pinned clock would judge quiet hours and schedules by a time that is not now, so it is refused for any target but the sandbox (or an API on this machine); unset {ENV_NOW}",
+    Err(pinned_clock_refused(env))
+}
+
+/// The refusal of `HERALD_NOW` for an environment that may reach real recipients.
+pub(crate) fn pinned_clock_refused(env: &Environment) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{ENV_NOW} is set, but environment `{}` targets Genesys Cloud: a pinned clock would judge quiet hours and schedules by a time that is not now, so it is refused for any target but the sandbox (the embedded one or `herald sandbox serve` on this machine); unset {ENV_NOW}",
         env.name
     )
 }

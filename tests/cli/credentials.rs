@@ -240,6 +240,8 @@ mod echoing_server {
         (rt, server)
     }
 
+    // These servers are not herald's sandbox, so the pinned clock is not set for them.
+
     fn assert_clean(text: &str) {
         assert!(!text.contains(SECRET), "the secret was printed: {text}");
         assert!(!text.contains(TOKEN), "the token was printed: {text}");
@@ -258,13 +260,15 @@ mod echoing_server {
         let (_rt, server) = server(false);
         let ws = genesys_env::workspace(&server.uri());
         for format in ["text", "json"] {
-            let (code, out, err) = run(herald(&ws).args(["doctor", "--format", format]));
+            let (code, out, err) = run(herald(&ws)
+                .env_remove("HERALD_NOW")
+                .args(["doctor", "--format", format]));
             assert_eq!(code, 1, "{out}{err}");
             assert!(out.contains("invalid_client"), "{out}");
             assert_clean(&out);
             assert_clean(&err);
         }
-        let (code, out, err) = run(herald(&ws).arg("plan"));
+        let (code, out, err) = run(herald(&ws).env_remove("HERALD_NOW").arg("plan"));
         assert_ne!(code, 0, "{out}{err}");
         assert_clean(&out);
         assert_clean(&err);
@@ -275,15 +279,81 @@ mod echoing_server {
         // The token's `expires_in` is u64::MAX too: clamped, never a panic.
         let (_rt, server) = server(true);
         let ws = genesys_env::workspace(&server.uri());
-        let (code, out, err) = run(herald(&ws).arg("plan"));
+        let (code, out, err) = run(herald(&ws).env_remove("HERALD_NOW").arg("plan"));
         assert_eq!(code, 1, "{out}{err}");
         assert!(err.contains("bad.request"), "{err}");
         assert!(!err.contains("panicked"), "{err}");
         assert_clean(&out);
         assert_clean(&err);
-        let (code, out, err) = run(herald(&ws).arg("doctor"));
+        let (code, out, err) = run(herald(&ws).env_remove("HERALD_NOW").arg("doctor"));
         assert_eq!(code, 1, "{out}{err}");
         assert_clean(&out);
         assert_clean(&err);
     }
+}
+
+/// A server on this machine that answers like Genesys but is not herald's sandbox (a local
+/// forwarding proxy to a real org, say) does not carry the sandbox's marker: the pinned clock
+/// is refused at its first response, before any template write or send.
+#[test]
+fn herald_now_is_refused_for_a_loopback_server_that_is_not_the_sandbox() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = rt.block_on(async {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "access_token": "proxy-token", "token_type": "bearer", "expires_in": 86400,
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/v2/responsemanagement/libraries"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "entities": [], "pageNumber": 1, "pageSize": 100, "total": 0, "pageCount": 0,
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/api/v2/responsemanagement/responses/query"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "results": {"entities": [], "total": 0},
+            })))
+            .mount(&server)
+            .await;
+        server
+    });
+    let ws = genesys_env::workspace(&server.uri());
+    for args in [&["plan"][..], &["apply", "--auto-approve"]] {
+        let (code, out, err) = run(herald(&ws).args(args));
+        assert_ne!(code, 0, "{args:?}: {out}{err}");
+        assert!(
+            err.contains("HERALD_NOW") && err.contains("environment `test`"),
+            "{args:?}: {err}"
+        );
+    }
+    let requests = rt.block_on(server.received_requests()).unwrap();
+    let writes: Vec<String> = requests
+        .iter()
+        .filter(|r| r.method.as_str() != "GET" && r.url.path() != "/oauth/token")
+        .map(|r| format!("{} {}", r.method, r.url.path()))
+        .collect();
+    assert!(writes.is_empty(), "written or sent: {writes:?}");
+    let apis: Vec<&str> = requests
+        .iter()
+        .map(|r| r.url.path())
+        .filter(|p| p.starts_with("/api/"))
+        .collect();
+    assert!(apis.is_empty(), "read with the pinned clock: {apis:?}");
+
+    // Without the pinned clock the same server is used.
+    let (_, out, err) = run(herald(&ws).env_remove("HERALD_NOW").arg("plan"));
+    assert!(!err.contains("HERALD_NOW"), "{out}{err}");
 }

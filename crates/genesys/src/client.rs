@@ -235,6 +235,13 @@ impl GenesysClient {
         self.inner.tokens.requests_made()
     }
 
+    /// Whether the login service that issued the current token identified itself as herald's
+    /// own sandbox ([`crate::HERALD_SANDBOX_HEADER`]); false before [`Self::authenticate`] or
+    /// any call. Genesys Cloud never sends the marker, nor does a proxy to it.
+    pub fn login_is_herald_sandbox(&self) -> bool {
+        self.inner.tokens.issued_by_sandbox()
+    }
+
     /// Retry-budget tokens left for this run.
     pub fn retry_budget_remaining(&self) -> u32 {
         self.inner.budget.available()

@@ -40,6 +40,10 @@ mod retry;
 mod throttle;
 mod token;
 
+/// The response header (value `1`) herald's sandbox puts on every answer and Genesys Cloud
+/// never sends; it must match `herald_sandbox::MARKER_HEADER`.
+pub const HERALD_SANDBOX_HEADER: &str = "x-herald-sandbox";
+
 pub use api::{
     NamedEntity, OrgLimit, OutboundDomain, RoleDivision, SmsPhoneNumber, TokenClient, TokenInfo,
 };

@@ -71,6 +71,8 @@ pub(crate) struct TokenManager {
     last: std::sync::Mutex<Option<Arc<SecretString>>>,
     generation: std::sync::atomic::AtomicU64,
     requests: std::sync::atomic::AtomicU64,
+    /// Whether the most recent token came with [`crate::HERALD_SANDBOX_HEADER`].
+    from_sandbox: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -143,6 +145,7 @@ impl TokenManager {
             last: std::sync::Mutex::new(None),
             generation: std::sync::atomic::AtomicU64::new(0),
             requests: std::sync::atomic::AtomicU64::new(0),
+            from_sandbox: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -171,6 +174,12 @@ impl TokenManager {
     /// How many token requests this manager has made (for diagnostics and tests).
     pub(crate) fn requests_made(&self) -> u64 {
         self.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the most recent token response was marked as herald's sandbox's (false before
+    /// any token was issued).
+    pub(crate) fn issued_by_sandbox(&self) -> bool {
+        self.from_sandbox.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A valid token, fetching one if there is none or it is due for renewal.
@@ -258,6 +267,10 @@ impl TokenManager {
                 }
             })?;
         let status = response.status();
+        let marked = response
+            .headers()
+            .get(crate::HERALD_SANDBOX_HEADER)
+            .is_some_and(|v| v.as_bytes() == b"1");
         let (body, complete) = crate::client::read_capped(response, MAX_TOKEN_BODY)
             .await
             .map_err(|e| ApiError::Transport {
@@ -290,6 +303,8 @@ impl TokenManager {
                 sanitize_server_text(&e.to_string(), secrets)
             }),
         })?;
+        self.from_sandbox
+            .store(marked, std::sync::atomic::Ordering::SeqCst);
         let lifetime = token_lifetime(parsed.expires_in.as_ref());
         let margin = RENEW_MARGIN.min(lifetime / 2);
         let generation = self

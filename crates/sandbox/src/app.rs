@@ -208,7 +208,18 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(api)
         .route("/oauth/token", post(oauth::token))
         .nest("/__sandbox", admin::router())
+        .layer(middleware::map_response(mark_response))
         .with_state(state)
+}
+
+/// Marks every response as the sandbox's ([`crate::MARKER_HEADER`]), so herald can tell it
+/// from a real org behind a proxy on this machine before it honours a pinned clock.
+async fn mark_response(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        crate::MARKER_HEADER,
+        axum::http::HeaderValue::from_static("1"),
+    );
+    response
 }
 
 async fn api_not_found(req: Request) -> ApiError {

@@ -29,6 +29,11 @@ mod stats;
 mod store;
 pub mod wire;
 
+/// The response header every sandbox answer carries (value `1`), never sent by Genesys Cloud:
+/// herald honours a pinned clock (`HERALD_NOW`) against an API on this machine only when its
+/// token response carries it.
+pub const MARKER_HEADER: &str = "x-herald-sandbox";
+
 pub use config::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_EMAIL_DOMAIN, DEFAULT_FROM_NUMBER,
     DEFAULT_RATE_LIMIT_PER_MINUTE, DEFAULT_TOKEN_LIFETIME_SECS, Faults, InboundForward,

@@ -1271,3 +1271,43 @@ async fn state_file_and_its_directory_are_private() {
     assert_eq!(mode(&path), 0o600);
     env.sb.shutdown().await;
 }
+
+/// Every answer — the token, an API call, a refusal — carries the sandbox's marker header, so
+/// herald can tell this sandbox from a real org behind a proxy on this machine.
+#[tokio::test]
+async fn every_response_carries_the_sandbox_marker() {
+    let env = Env::new().await;
+    let marker = |resp: &reqwest::Response| {
+        resp.headers()
+            .get(herald_sandbox::MARKER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let token = env
+        .http
+        .post(env.url("/oauth/token"))
+        .basic_auth(env.sb.client_id(), Some(env.sb.client_secret()))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), StatusCode::OK);
+    assert_eq!(marker(&token).as_deref(), Some("1"));
+    let api = env
+        .http
+        .get(env.url("/api/v2/tokens/me"))
+        .bearer_auth(&env.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), StatusCode::OK);
+    assert_eq!(marker(&api).as_deref(), Some("1"));
+    let refused = env
+        .http
+        .get(env.url("/api/v2/tokens/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(marker(&refused).as_deref(), Some("1"));
+}
