@@ -897,3 +897,31 @@ async fn login_is_retried_on_a_transient_failure_but_not_on_refused_credentials(
     assert_eq!(requests_to(&server, "/oauth/token").await.len(), 1);
     assert!(requests_to(&server, SMS_PATH).await.is_empty());
 }
+
+/// The login service's `x-herald-sandbox: 1` marker is what tells herald's sandbox from
+/// Genesys Cloud (or a proxy to it): read from the token response only, never assumed.
+#[tokio::test]
+async fn the_sandbox_marker_is_read_from_the_token_response() {
+    for (marker, expected) in [(None, false), (Some("0"), false), (Some("1"), true)] {
+        let server = MockServer::start().await;
+        let mut token = ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "access_token": "t", "token_type": "bearer", "expires_in": 3600,
+        }));
+        if let Some(value) = marker {
+            token = token.insert_header(herald_genesys::HERALD_SANDBOX_HEADER, value);
+        }
+        Mock::given(method("POST"))
+            .and(path("/oauth/token"))
+            .respond_with(token)
+            .mount(&server)
+            .await;
+        let client = GenesysClient::new(ClientConfig::new(
+            server.uri(),
+            Credentials::new("id", SecretString::from(SECRET.to_owned())),
+        ))
+        .unwrap();
+        assert!(!client.login_is_herald_sandbox(), "before any token");
+        client.authenticate().await.unwrap();
+        assert_eq!(client.login_is_herald_sandbox(), expected, "{marker:?}");
+    }
+}
