@@ -30,6 +30,23 @@ impl Remote {
 /// clock (`HERALD_NOW`) a `genesys` environment fetches its token to check that the server is
 /// herald's sandbox.
 pub(crate) async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
+    let remote = connect_unchecked(settings).await?;
+    if settings.now_pinned && remote.sandbox.is_none() {
+        // Settings let a pinned clock through for an API on this machine; it must also be
+        // herald's sandbox, not a proxy to a real org. Its first answer says so, before
+        // anything is read, written or sent.
+        remote.client.authenticate().await?;
+        if !remote.client.login_is_herald_sandbox() {
+            remote.shutdown().await;
+            return Err(settings::pinned_clock_refused(&settings.env));
+        }
+    }
+    Ok(remote)
+}
+
+/// [`connect`] without its check of a pinned clock: for `herald doctor`, which sends nothing,
+/// logs in itself to tell its failures apart, and reports the check on its own.
+pub(crate) async fn connect_unchecked(settings: &EnvSettings) -> anyhow::Result<Remote> {
     let env = &settings.env;
     match env.target {
         Target::Sandbox => {
@@ -80,18 +97,8 @@ pub(crate) async fn connect(settings: &EnvSettings) -> anyhow::Result<Remote> {
             if let Some(budget) = settings.rate_limit_wait {
                 config.rate_limit_wait_budget = budget;
             }
-            let client = GenesysClient::new(config)?;
-            if settings.now_pinned {
-                // Settings let a pinned clock through for an API on this machine; it must also
-                // be herald's sandbox, not a proxy to a real org. Its first answer says so,
-                // before anything is read, written or sent.
-                client.authenticate().await?;
-                if !client.login_is_herald_sandbox() {
-                    return Err(settings::pinned_clock_refused(env));
-                }
-            }
             Ok(Remote {
-                client,
+                client: GenesysClient::new(config)?,
                 sandbox: None,
             })
         }

@@ -185,7 +185,7 @@ fn remote_checks(
             return resolved;
         }
     };
-    let remote = match rt.block_on(crate::remote::connect(settings)) {
+    let remote = match rt.block_on(crate::remote::connect_unchecked(settings)) {
         Ok(r) => r,
         Err(e) => {
             report.fail(
@@ -197,8 +197,22 @@ fn remote_checks(
         }
     };
     let client = &remote.client;
+    let local = remote.sandbox.is_some();
     let base = client.base_url().to_owned();
     match rt.block_on(client.authenticate()) {
+        Ok(()) if settings.now_pinned && !local && !client.login_is_herald_sandbox() => {
+            // Only an API on this machine gets this far with a pinned clock (see settings).
+            report.fail(
+                "login",
+                format!(
+                    "{base} granted a token but is not herald's sandbox: {:#}",
+                    crate::settings::pinned_clock_refused(&settings.env)
+                ),
+                format!("unset {}", crate::settings::ENV_NOW),
+            );
+            rt.block_on(remote.shutdown());
+            return resolved;
+        }
         Ok(()) => report.ok("login", format!("token granted for {base}")),
         Err(e) => {
             if refused_credentials(&e) {

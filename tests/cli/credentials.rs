@@ -339,6 +339,13 @@ fn herald_now_is_refused_for_a_loopback_server_that_is_not_the_sandbox() {
             "{args:?}: {err}"
         );
     }
+    // doctor says so, with the fix.
+    let (code, out, err) = run(herald(&ws).arg("doctor"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("is not herald's sandbox") && out.contains("unset HERALD_NOW"),
+        "{out}{err}"
+    );
     let requests = rt.block_on(server.received_requests()).unwrap();
     let writes: Vec<String> = requests
         .iter()
