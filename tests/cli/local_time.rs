@@ -4,7 +4,9 @@
 
 use std::fmt::Write as _;
 
-use crate::support::{LocalSandbox, TestWorkspace, run};
+use crate::support::{
+    LocalSandbox, PROMO_TEMPLATE, TestWorkspace, plan_campaign, plan_json_at, run,
+};
 
 /// 2026-12-03 04:30 UTC: 23:30 in New York, 21:30 in Boise, 20:30 in Seattle and Los Angeles,
 /// 18:30 in Honolulu.
@@ -18,14 +20,6 @@ source: { csv: data/shipped.csv }
 key: customer_id
 address: phone
 consent: sms_opt_in
-";
-
-const PROMO_TEMPLATE: &str = "kind: Template
-name: winter-sale
-channel: sms
-category: marketing
-status: published
-body: \"Winter sale: 20% off until Sunday. Reply STOP to opt out.\"
 ";
 
 const PROMO_CAMPAIGN: &str = "kind: Campaign
@@ -53,21 +47,11 @@ fn workspace(phones: &[&str], marketing: bool) -> TestWorkspace {
 }
 
 fn plan(ws: &TestWorkspace, now: &str) -> serde_json::Value {
-    let (code, out, err) = run(ws
-        .herald()
-        .env("HERALD_NOW", now)
-        .args(["plan", "--format", "json"]));
-    assert_eq!(code, 0, "plan failed: {err}");
-    serde_json::from_str(&out).expect("plan json")
+    plan_json_at(ws, now)
 }
 
 fn campaign<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    plan["campaigns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no campaign {name} in {plan}"))
+    plan_campaign(plan, name)
 }
 
 #[test]

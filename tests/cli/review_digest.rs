@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use crate::support::{LocalSandbox, TestWorkspace, phone, run};
+use crate::support::{LocalSandbox, PROMO_TEMPLATE, TestWorkspace, phone, run};
 
 /// 15:00 UTC: 10:00 in New York, 07:00 in Los Angeles (before the 08:00 window opens).
 const NOW: &str = "2026-12-02T15:00:00Z";
@@ -33,14 +33,6 @@ address: phone
 timezone: tz
 state: st
 consent: sms_opt_in
-";
-
-const PROMO_TEMPLATE: &str = "kind: Template
-name: winter-sale
-channel: sms
-category: marketing
-status: published
-body: \"Winter sale: 20% off until Sunday. Reply STOP to opt out.\"
 ";
 
 const PROMO_CAMPAIGN: &str = "kind: Campaign

@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 
-use crate::support::{LocalSandbox, TestWorkspace, run};
+use crate::support::{
+    LocalSandbox, PROMO_TEMPLATE, TestWorkspace, plan_campaign, plan_json_at, run,
+};
 
 /// 2026-12-03 02:30 UTC: 21:30 in New York, 20:30 in Chicago.
 const NINE_THIRTY_EAST: &str = "2026-12-03T02:30:00Z";
@@ -16,14 +18,6 @@ const EIGHT_THIRTY_EAST: &str = "2026-12-03T01:30:00Z";
 const THREE_AM_EAST: &str = "2026-12-03T08:00:00Z";
 /// 2026-12-02 15:00 UTC (a Wednesday): 10:00 in Miami, every window open.
 const TEN_AM_EAST: &str = "2026-12-02T15:00:00Z";
-
-const PROMO_TEMPLATE: &str = "kind: Template
-name: winter-sale
-channel: sms
-category: marketing
-status: published
-body: \"Winter sale: 20% off until Sunday. Reply STOP to opt out.\"
-";
 
 /// The promo campaign, with `extra` (e.g. a `send_window`) appended.
 fn promo_campaign(extra: &str) -> String {
@@ -52,21 +46,11 @@ fn workspace(promo_extra: &str, rows: &[(&str, &str, &str)]) -> TestWorkspace {
 }
 
 fn plan(ws: &TestWorkspace, now: &str) -> serde_json::Value {
-    let (code, out, err) = run(ws
-        .herald()
-        .env("HERALD_NOW", now)
-        .args(["plan", "--format", "json"]));
-    assert_eq!(code, 0, "plan failed: {out}{err}");
-    serde_json::from_str(&out).expect("plan json")
+    plan_json_at(ws, now)
 }
 
 fn campaign<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    plan["campaigns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no campaign {name} in {plan}"))
+    plan_campaign(plan, name)
 }
 
 fn count(c: &serde_json::Value, reason: &str) -> u64 {

@@ -234,13 +234,40 @@ pub(crate) fn write_audience(ws: &TestWorkspace, n: usize, tz: &str) {
 /// Parses a `plan --format json` document, with the clock pinned to 2026-12-02T15:00:00Z.
 #[allow(dead_code)]
 pub(crate) fn plan_json(ws: &TestWorkspace) -> serde_json::Value {
+    plan_json_at(ws, "2026-12-02T15:00:00Z")
+}
+
+/// Parses a `plan --format json` document, with the clock pinned to `now`.
+#[allow(dead_code)]
+pub(crate) fn plan_json_at(ws: &TestWorkspace, now: &str) -> serde_json::Value {
     let (code, out, err) = run(ws
         .herald()
-        .env("HERALD_NOW", "2026-12-02T15:00:00Z")
+        .env("HERALD_NOW", now)
         .args(["plan", "--format", "json"]));
-    assert_eq!(code, 0, "plan failed: {err}");
+    assert_eq!(code, 0, "plan failed: {out}{err}");
     serde_json::from_str(&out).expect("plan json")
 }
+
+/// One campaign of a JSON plan, by name.
+#[allow(dead_code)]
+pub(crate) fn plan_campaign<'a>(plan: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    plan["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no campaign {name} in {plan}"))
+}
+
+/// A published marketing SMS template, `winter-sale`, with its opt-out instruction.
+#[allow(dead_code)]
+pub(crate) const PROMO_TEMPLATE: &str = "kind: Template
+name: winter-sale
+channel: sms
+category: marketing
+status: published
+body: \"Winter sale: 20% off until Sunday. Reply STOP to opt out.\"
+";
 
 /// The response id bound to a template, from the current plan.
 #[allow(dead_code)]
