@@ -28,18 +28,13 @@ pub(crate) fn run(
         Some(d) => Some(read_approval(d, args.approved_plan.as_deref())?),
         None => None,
     };
-    if saved.is_none()
-        && approval.is_none()
-        && !args.auto_approve
-        && !std::io::stdin().is_terminal()
-    {
+    let reviewed = saved.is_some() || approval.is_some();
+    if !reviewed && !args.auto_approve && !std::io::stdin().is_terminal() {
         printer.error("stdin is not a terminal, so apply cannot ask for confirmation: pass --auto-approve, or a plan saved with `herald plan --out`");
         return Ok(ExitStatus::Error);
     }
-    let reviewed = saved.is_some() || approval.is_some();
     if reviewed && args.resend_unknown {
-        // `unknown` rows (maybe sent) are outside every reviewed outcome: the review never
-        // saw them as sends, so a reviewed apply cannot add them.
+        // `unknown` rows (maybe sent) are outside every reviewed outcome.
         printer.error("apply refused: --resend-unknown sends `unknown` rows (maybe sent already), which no review covers, so it cannot be combined with --approved-digest or a saved plan; nothing was written or sent. Resolve them with `herald reconcile`, then plan and review again");
         return Ok(ExitStatus::Error);
     }
@@ -53,13 +48,7 @@ pub(crate) fn run(
             return Ok(ExitStatus::Locked);
         }
     };
-    if let Some(expected) = &args.expect_head
-        && let Err(why) = super::check_expected_head(session.ledger(), expected)
-    {
-        printer.error(&format!("apply refused: {why}"));
-        return Ok(ExitStatus::Error);
-    }
-    if let Err(why) = super::check_checkpoint(session.ledger()) {
+    if let Err(why) = super::check_ledger(session.ledger(), args.expect_head.as_ref()) {
         printer.error(&format!("apply refused: {why}"));
         return Ok(ExitStatus::Error);
     }

@@ -113,6 +113,18 @@ fn print_head(printer: &Printer, ledger: &dyn herald_ledger::Ledger) -> anyhow::
 /// the ledger key at the head) must match the row counts of every table, the sends per state
 /// and the suppressions' keyed digest. Cheap (no replay), so `apply` runs it every time,
 /// before anything is written or sent; `ledger verify` is the full check.
+/// Refuses a ledger that is not the one herald wrote: one whose chain lacks `expected` (when
+/// given), or whose tables do not match its sealed checkpoint.
+fn check_ledger(
+    ledger: &dyn herald_ledger::Ledger,
+    expected: Option<&herald_ledger::ChainHead>,
+) -> anyhow::Result<(), String> {
+    if let Some(expected) = expected {
+        check_expected_head(ledger, expected)?;
+    }
+    check_checkpoint(ledger)
+}
+
 fn check_checkpoint(ledger: &dyn herald_ledger::Ledger) -> anyhow::Result<(), String> {
     let report = ledger.check_checkpoint().map_err(|e| e.to_string())?;
     match report.problem {
