@@ -31,7 +31,6 @@ use serde::Serialize;
 use crate::audience::CampaignRows;
 use crate::failpoint;
 use crate::gather::{desired_draft, response_hash};
-use crate::ledger_access::ledger_channel;
 use crate::messages::{Message, Recipient, Row};
 use crate::plan::campaigns::{RowDecider, RowDecision};
 use crate::plan::{CampaignPlan, Reason, TemplateAction, TemplatePlan};
@@ -565,7 +564,7 @@ impl Executor<'_> {
             return Err(why);
         }
         *batches += 1;
-        let channel = ledger_channel(template.channel);
+        let channel = template.channel;
         let cap_rules = crate::spec::caps::CapRules::of(&self.ws.project.policy);
         let claims: Vec<Claim> = batch
             .iter()

@@ -278,6 +278,22 @@ pub enum ChannelArg {
     All,
 }
 
+impl ChannelArg {
+    /// The channel a suppression covers: the address's `own` channel unless one is given
+    /// (`None`: every channel).
+    pub fn covers(
+        arg: Option<ChannelArg>,
+        own: crate::spec::Channel,
+    ) -> Option<crate::spec::Channel> {
+        match arg {
+            None => Some(own),
+            Some(ChannelArg::Sms) => Some(crate::spec::Channel::Sms),
+            Some(ChannelArg::Email) => Some(crate::spec::Channel::Email),
+            Some(ChannelArg::All) => None,
+        }
+    }
+}
+
 /// `herald suppress …`
 #[derive(Debug, Subcommand)]
 pub enum SuppressCommand {

@@ -16,7 +16,6 @@ use herald_genesys::{
 use herald_ledger::{KeySet, Ledger, LedgerKey, RecipientId, SuppressionSet};
 
 use crate::diag::Diagnostic;
-use crate::ledger_access::ledger_channel;
 use crate::plan::campaigns::{PlanContext, plan_campaign};
 use crate::plan::observed::{
     self, ContentKind, RemoteResponse, RemoteState, ResponseContent, ResponseKind, SendState,
@@ -185,18 +184,6 @@ fn api_host(base_url: &str) -> String {
 // ---------------------------------------------------------------------------------------------
 // Ledger: facts for the send decision.
 
-/// A ledger state as the planning core sees it.
-pub fn send_state(s: herald_ledger::SendState) -> SendState {
-    match s {
-        herald_ledger::SendState::Pending => SendState::Pending,
-        herald_ledger::SendState::Dispatching => SendState::Dispatching,
-        herald_ledger::SendState::Sent => SendState::Sent,
-        herald_ledger::SendState::Failed => SendState::Failed,
-        herald_ledger::SendState::Unknown => SendState::Unknown,
-        herald_ledger::SendState::Suppressed => SendState::Suppressed,
-    }
-}
-
 /// The ledger's facts about one campaign, with the key that pseudonymises recipients. Implements
 /// [`observed::LedgerFacts`] over the ledger's own sets (nothing is copied).
 pub struct CampaignFacts {
@@ -222,7 +209,7 @@ impl CampaignFacts {
     pub fn is_final(&self, row_key: &str, resend_unknown: bool) -> bool {
         self.keys
             .get(row_key)
-            .is_some_and(|s| send_state(s).is_final(resend_unknown))
+            .is_some_and(|s| s.is_final(resend_unknown))
     }
 }
 
@@ -230,11 +217,11 @@ impl observed::LedgerFacts for CampaignFacts {
     type RecipientId = RecipientId;
 
     fn state(&self, row_key: &str) -> Option<SendState> {
-        self.keys.get(row_key).map(send_state)
+        self.keys.get(row_key)
     }
 
     fn recipient_id(&self, channel: Channel, normalized: &str) -> RecipientId {
-        self.key.recipient_id(ledger_channel(channel), normalized)
+        self.key.recipient_id(channel, normalized)
     }
 
     fn campaign_reached(&self, recipient: &RecipientId) -> bool {
@@ -246,13 +233,12 @@ impl observed::LedgerFacts for CampaignFacts {
             || self
                 .suppressions
                 .by_channel
-                .get(&ledger_channel(channel))
+                .get(&channel)
                 .is_some_and(|s| !s.is_empty())
     }
 
     fn is_suppressed(&self, recipient: &RecipientId, channel: Channel) -> bool {
-        self.suppressions
-            .contains(recipient, ledger_channel(channel))
+        self.suppressions.contains(recipient, channel)
     }
 
     fn any_recent_sends(&self) -> bool {
@@ -284,11 +270,7 @@ fn recent_sends(
         return Ok(herald_ledger::RecentSends::default());
     };
     let since = now.checked_sub(window).unwrap_or(jiff::Timestamp::MIN);
-    Ok(ledger.recent_sends(
-        since,
-        ledger_channel(template.channel),
-        template.category.as_str(),
-    )?)
+    Ok(ledger.recent_sends(since, template.channel, template.category.as_str())?)
 }
 
 /// Reads the ledger facts for one campaign (recipients only for `dedupe_by: address`, the one

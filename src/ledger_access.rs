@@ -2,19 +2,9 @@
 //! resolved settings.
 
 use anyhow::Context as _;
-use herald_ledger::{Channel as LChannel, Ledger, LedgerKey, LedgerLocation, LedgerLock, LockInfo};
+use herald_ledger::{Ledger, LedgerKey, LedgerLocation, LedgerLock, LockInfo};
 
 use crate::settings::{EnvSettings, LedgerLocation as Where};
-use crate::spec::Channel;
-
-/// Converts the model's channel to the ledger's: the one place the two channel types meet
-/// (the ledger crate does not depend on this one).
-pub fn ledger_channel(c: Channel) -> LChannel {
-    match c {
-        Channel::Sms => LChannel::Sms,
-        Channel::Email => LChannel::Email,
-    }
-}
 
 /// The ledger crate's view of where the ledger lives (creating a SQLite file's directory).
 pub fn location(settings: &EnvSettings) -> anyhow::Result<LedgerLocation> {

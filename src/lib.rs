@@ -9,36 +9,29 @@
 //! report.
 //!
 //! The planning core ([`plan`], [`spec`], [`text`], [`hash`], [`messages`], [`schedule`],
-//! [`local_time`], [`diag`]) does no I/O: it takes observed state as values and returns typed results
-//! (`tests/architecture.rs` keeps it so).
+//! [`local_time`], [`diag`]) is the `herald-core` crate, re-exported here: it does no I/O, takes
+//! observed state as values and returns typed results; Cargo's graph keeps it so.
 
 pub mod apply;
 pub mod audience;
 pub mod cli;
 mod commands;
-pub mod diag;
 mod engine;
 pub mod exit;
 pub mod failpoint;
 pub mod gather;
-pub mod hash;
 pub mod ledger_access;
 pub mod load;
-pub mod local_time;
-pub mod messages;
 mod output;
-pub mod plan;
 pub mod preview;
 pub mod remote;
-pub mod schedule;
 pub mod settings;
-pub mod spec;
-pub mod text;
 pub mod validate;
 
 use std::process::ExitCode;
 
 pub use exit::ExitStatus;
+pub use herald_core::{diag, hash, local_time, messages, plan, schedule, spec, text};
 
 /// Runs one CLI invocation to completion and returns the process exit code.
 pub fn run(cli: cli::Cli) -> ExitCode {

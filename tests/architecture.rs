@@ -1,197 +1,199 @@
-//! The planning core stays pure: the modules below never import an I/O crate or an I/O module
-//! of herald. Reading the remote, the ledger, files, git or the clock's surroundings belongs to
-//! `gather` (planning) and the executor; the core gets plain values.
+//! The layers stay apart, checked on Cargo's dependency graph rather than on source text.
+//!
+//! The pure domain is its own crate, `herald-core`: its direct dependencies are an allowlist
+//! and no crate that does I/O may be reachable from it. (Inside the crate, `crates/core/
+//! clippy.toml` disallows the standard library's files, processes, sockets, environment and
+//! clocks; CI runs clippy with `-D warnings`.)
 
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, BTreeSet};
 
-/// Source files and directories of the pure core, relative to `src/`.
-const PURE: &[&str] = &[
-    "plan",
-    "spec",
-    "text",
-    "hash.rs",
-    "messages.rs",
-    "schedule.rs",
-    "local_time.rs",
-    "diag.rs",
+use serde_json::Value;
+
+/// What `herald-core` may depend on (normal dependencies): pure data, text and time crates.
+const CORE_ALLOWLIST: &[&str] = &[
+    "annotate-snippets",
+    "email_address",
+    "foldhash",
+    "herald-numbering",
+    "hex",
+    "jiff",
+    "schemars",
+    "serde",
+    "serde-saphyr",
+    "serde_json",
+    "sha2",
+    "similar",
+    "unicode-normalization",
+    "unicode-security",
 ];
 
-/// Crates that talk to the outside world.
+/// Crates that talk to the outside world: never reachable from `herald-core`, directly or
+/// through another crate.
 const IO_CRATES: &[&str] = &[
-    "herald_genesys",
-    "herald_ledger",
-    "herald_sandbox",
-    "herald_inbound",
-    "fs_err",
+    "herald-genesys",
+    "herald-ledger",
+    "herald-sandbox",
+    "herald-inbound",
+    "fs-err",
     "tokio",
+    "mio",
+    "socket2",
     "reqwest",
+    "hyper",
     "rusqlite",
+    "libsqlite3-sys",
     "postgres",
     "axum",
+    "tempfile",
 ];
 
-/// Standard-library modules that do I/O.
-const IO_STD: &[&str] = &["fs", "process", "net"];
-
-/// herald's own modules that do I/O.
-const IO_MODULES: &[&str] = &[
-    "gather",
-    "ledger_access",
-    "remote",
-    "audience",
-    "load",
-    "apply",
-    "commands",
-    "settings",
-    "output",
-    "failpoint",
-];
-
-fn rust_files(path: &Path, out: &mut Vec<PathBuf>) {
-    if path.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-            .map(|e| e.expect("directory entry").path())
-            .collect();
-        entries.sort();
-        for p in entries {
-            rust_files(&p, out);
-        }
-    } else if path.extension().is_some_and(|e| e == "rs") {
-        out.push(path.to_owned());
-    }
+fn metadata() -> Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--locked"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON")
 }
 
-/// The code of a line, without its `//` comment (string literals holding `//` are rare in
-/// these modules and only make the check stricter).
-fn code(line: &str) -> &str {
-    line.find("//").map_or(line, |i| &line[..i])
-}
-
-fn is_ident_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '_'
-}
-
-/// Whether `word` occurs in `code` as a whole path segment.
-fn has_segment(code: &str, word: &str) -> bool {
-    code.match_indices(word).any(|(i, _)| {
-        let before = code[..i].chars().next_back();
-        let after = code[i + word.len()..].chars().next();
-        !before.is_some_and(is_ident_char) && !after.is_some_and(is_ident_char)
-    })
-}
-
-/// What a line of code imports or names that the pure core must not use.
-fn violations(code: &str) -> Vec<String> {
-    let mut found = Vec::new();
-    let compact: String = code.chars().filter(|c| !c.is_whitespace()).collect();
-    for krate in IO_CRATES {
-        if has_segment(code, krate) {
-            found.push(format!("crate `{krate}`"));
-        }
-    }
-    for m in IO_STD {
-        let direct = format!("std::{m}");
-        let grouped = compact.find("std::{").is_some_and(|i| {
-            let group = &compact[i + 6..];
-            let group = &group[..group.find('}').unwrap_or(group.len())];
-            group
-                .split(',')
-                .any(|item| item == *m || item.starts_with(&format!("{m}::")))
-        });
-        if (compact.contains(&direct) && has_segment(code, m)) || grouped {
-            found.push(format!("`std::{m}`"));
-        }
-    }
-    for m in IO_MODULES {
-        let path = format!("crate::{m}");
-        let grouped = compact.find("crate::{").is_some_and(|i| {
-            let group = &compact[i + 8..];
-            let group = &group[..group.find('}').unwrap_or(group.len())];
-            group
-                .split(',')
-                .any(|item| item == *m || item.starts_with(&format!("{m}::")))
-        });
-        if compact.contains(&path) && has_segment(code, m) || grouped {
-            found.push(format!("module `crate::{m}`"));
-        }
-    }
-    found
-}
-
-fn check(root: &Path) -> Vec<String> {
-    let mut files = Vec::new();
-    for p in PURE {
-        let path = root.join(p);
-        assert!(
-            path.exists(),
-            "{} is listed as pure but missing",
-            path.display()
-        );
-        rust_files(&path, &mut files);
-    }
+/// Problems with `package`'s graph in `meta`: direct normal dependencies outside `allow`,
+/// and crates of `deny` reachable through normal dependencies.
+fn check(meta: &Value, package: &str, allow: &[&str], deny: &[&str]) -> Vec<String> {
+    let packages = meta["packages"].as_array().expect("packages");
+    let name_of: BTreeMap<&str, &str> = packages
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    let Some(root) = packages.iter().find(|p| p["name"] == package) else {
+        return vec![format!("no package `{package}` in the workspace")];
+    };
     let mut problems = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("readable source");
-        // Imports split over several lines (`use std::{\n fs,\n}`) are joined first.
-        let mut statement = String::new();
-        let mut start = 0;
-        for (n, line) in text.lines().enumerate() {
-            let c = code(line);
-            if statement.is_empty() {
-                start = n + 1;
-            }
-            statement.push_str(c);
-            statement.push(' ');
-            let open = statement.matches('{').count() > statement.matches('}').count();
-            if open && statement.trim_start().starts_with("use ") {
+    for dep in root["dependencies"].as_array().expect("dependencies") {
+        let normal = dep["kind"].is_null();
+        let name = dep["name"].as_str().unwrap();
+        if normal && !allow.contains(&name) {
+            problems.push(format!(
+                "`{package}` depends on `{name}`, which is not on its allowlist"
+            ));
+        }
+    }
+    // Walk the resolved graph through normal dependencies only.
+    let nodes: BTreeMap<&str, &Value> = meta["resolve"]["nodes"]
+        .as_array()
+        .expect("resolve nodes")
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap(), n))
+        .collect();
+    let mut seen = BTreeSet::new();
+    let mut stack = vec![(root["id"].as_str().unwrap(), vec![package])];
+    while let Some((id, path)) = stack.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        for dep in nodes[id]["deps"].as_array().into_iter().flatten() {
+            let normal = dep["dep_kinds"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|k| k["kind"].is_null());
+            if !normal {
                 continue;
             }
-            for v in violations(&statement) {
+            let dep_id = dep["pkg"].as_str().unwrap();
+            let name = name_of[dep_id];
+            let mut via = path.clone();
+            via.push(name);
+            if deny.contains(&name) {
                 problems.push(format!(
-                    "{}:{start}: the pure core uses {v}",
-                    file.strip_prefix(root.parent().unwrap_or(root))
-                        .unwrap_or(&file)
-                        .display()
+                    "`{package}` reaches the I/O crate `{name}` ({})",
+                    via.join(" -> ")
                 ));
             }
-            statement.clear();
+            stack.push((dep_id, via));
         }
     }
     problems
 }
 
 #[test]
-fn the_planning_core_does_no_io() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let problems = check(&root);
+fn the_core_depends_only_on_its_allowlist_and_reaches_no_io_crate() {
+    let problems = check(&metadata(), "herald-core", CORE_ALLOWLIST, IO_CRATES);
     assert!(
         problems.is_empty(),
-        "pure modules must take observed state as values; move the I/O to src/gather.rs:\n{}",
+        "herald-core must stay pure; move I/O to the herald crate:\n{}",
         problems.join("\n")
     );
 }
 
 #[test]
-fn the_check_catches_each_kind_of_import() {
-    for line in [
-        "use herald_ledger::KeySet;",
-        "let f = fs_err::File::open(p)?;",
-        "use std::fs;",
-        "std::process::Command::new(\"git\")",
-        "use std::{collections::BTreeMap, net::TcpStream};",
-        "use crate::gather::Narrow;",
-        "use crate::{spec::Name, ledger_access};",
-        "let x = tokio::spawn(f);",
-    ] {
-        assert!(!violations(line).is_empty(), "not caught: {line}");
-    }
-    for line in [
-        "use std::collections::BTreeMap;",
-        "use crate::spec::model::Campaign;",
-        "let fsm = refs_errand;",
-        "use crate::text::mask_contacts;",
-    ] {
-        assert!(violations(line).is_empty(), "false alarm: {line}");
-    }
+fn the_ledger_uses_the_core_for_shared_rules() {
+    let meta = metadata();
+    let ledger = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "herald-ledger")
+        .expect("herald-ledger");
+    assert!(
+        ledger["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["name"] == "herald-core" && d["kind"].is_null()),
+        "herald-ledger takes Channel, SendState, masking and the cap rule from herald-core"
+    );
+}
+
+/// The check itself: a graph where the core gained `tokio` directly, or `reqwest` through an
+/// allowed crate, is refused; the real graph with an allowed crate is not.
+#[test]
+fn the_check_catches_a_new_dependency_and_a_transitive_io_crate() {
+    let meta = serde_json::json!({
+        "packages": [
+            {"id": "core", "name": "herald-core", "dependencies": [
+                {"name": "serde", "kind": null},
+                {"name": "tokio", "kind": null},
+                {"name": "proptest", "kind": "dev"}
+            ]},
+            {"id": "serde", "name": "serde", "dependencies": []},
+            {"id": "tokio", "name": "tokio", "dependencies": []},
+            {"id": "reqwest", "name": "reqwest", "dependencies": []},
+            {"id": "proptest", "name": "proptest", "dependencies": []}
+        ],
+        "resolve": {"nodes": [
+            {"id": "core", "deps": [
+                {"pkg": "serde", "dep_kinds": [{"kind": null}]},
+                {"pkg": "tokio", "dep_kinds": [{"kind": null}]},
+                {"pkg": "proptest", "dep_kinds": [{"kind": "dev"}]}
+            ]},
+            {"id": "serde", "deps": [{"pkg": "reqwest", "dep_kinds": [{"kind": null}]}]},
+            {"id": "tokio", "deps": []},
+            {"id": "reqwest", "deps": []},
+            {"id": "proptest", "deps": []}
+        ]}
+    });
+    let problems = check(&meta, "herald-core", &["serde"], &["tokio", "reqwest"]);
+    assert_eq!(
+        problems.len(),
+        3,
+        "direct tokio, reachable tokio and reqwest: {problems:#?}"
+    );
+    assert!(problems[0].contains("`tokio`, which is not on its allowlist"));
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("herald-core -> serde -> reqwest"))
+    );
+    assert!(
+        !problems.iter().any(|p| p.contains("proptest")),
+        "dev-dependencies are not the core's"
+    );
+    let clean = check(&meta, "herald-core", &["serde", "tokio"], &["reqwest-x"]);
+    assert!(clean.is_empty(), "{clean:#?}");
 }

@@ -3,12 +3,12 @@
 
 use std::fmt::Write as _;
 
-use herald_ledger::{Channel as LChannel, Suppression};
+use herald_ledger::{Channel, Suppression};
 
 use crate::ExitStatus;
-use crate::cli::{Format, GlobalArgs, PushArgs, SuppressArgs, SuppressCommand};
+use crate::cli::{ChannelArg, Format, GlobalArgs, PushArgs, SuppressArgs, SuppressCommand};
 use crate::engine::suppress::{
-    BadAddresses, own_channel, parse_address, push_to_dnc, read_address_file, scope, select_push,
+    BadAddresses, own_channel, parse_address, push_to_dnc, read_address_file, select_push,
     suppression,
 };
 use crate::messages::Address;
@@ -59,7 +59,13 @@ pub(crate) fn run(
             reason,
         }) => {
             let a = address(raw)?;
-            let s = suppression(&key, &a, scope(&a, *channel), reason, &source);
+            let s = suppression(
+                &key,
+                &a,
+                ChannelArg::covers(*channel, own_channel(&a)),
+                reason,
+                &source,
+            );
             let new = ledger.suppress(&s)?;
             printer.out(&format!(
                 "{} {} ({})\n",
@@ -69,7 +75,7 @@ pub(crate) fn run(
                     "already suppressed:"
                 },
                 a.masked(),
-                s.channel.map_or("all channels", LChannel::as_str)
+                s.channel.map_or("all channels", Channel::as_str)
             ))?;
             if new {
                 super::print_head(printer, ledger.as_ref())?;
@@ -84,7 +90,7 @@ pub(crate) fn run(
             let recipient = key.recipient_id(own_channel(&a), &a.normalized());
             let n = ledger.unsuppress(
                 &recipient,
-                channel.and_then(|c| scope(&a, Some(c))),
+                channel.and_then(|c| ChannelArg::covers(Some(c), own_channel(&a))),
                 reason,
                 &source,
             )?;
@@ -118,7 +124,7 @@ pub(crate) fn run(
                             out,
                             "{:<22} {:<6} {}  {:<24} {}",
                             s.masked,
-                            s.channel.map_or("all", LChannel::as_str),
+                            s.channel.map_or("all", Channel::as_str),
                             r.since.strftime("%Y-%m-%d %H:%M:%SZ"),
                             s.source,
                             s.reason
@@ -140,7 +146,15 @@ pub(crate) fn run(
             let source = format!("import:{}", args.file.display());
             let batch: Vec<Suppression> = addresses
                 .iter()
-                .map(|a| suppression(&key, a, scope(a, args.channel), &args.reason, &source))
+                .map(|a| {
+                    suppression(
+                        &key,
+                        a,
+                        ChannelArg::covers(args.channel, own_channel(a)),
+                        &args.reason,
+                        &source,
+                    )
+                })
                 .collect();
             let new = ledger.suppress_many(&batch)?;
             printer.out(&format!(

@@ -13,7 +13,6 @@ use herald_ledger::{LockError, NewRun, Resolution, SendState};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::audience::CampaignRows;
-use crate::ledger_access::ledger_channel;
 use crate::messages::Row;
 use crate::settings::EnvSettings;
 use crate::spec::Name;
@@ -153,7 +152,7 @@ pub(crate) fn reconcile(
             continue;
         };
         froms.insert(c.name.to_string(), c.from.clone());
-        let channel = ledger_channel(ws.templates[&c.template].channel);
+        let channel = ws.templates[&c.template].channel;
         let (rows, _) = CampaignRows::open(ws, c)?;
         for row in rows {
             if let Row::Ready(r) = row

@@ -7,13 +7,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use herald_ledger::{Channel as LChannel, Ledger, LedgerKey, Suppression};
+use herald_ledger::{Ledger, LedgerKey, Suppression};
 
 use crate::audience::{AudienceReader, RowBuf};
-use crate::cli::ChannelArg;
 use crate::messages::Address;
 use crate::settings::EnvSettings;
-use crate::spec::{E164, Email};
+use crate::spec::{Channel, E164, Email};
 
 /// Parses an address as a phone (leading `+`) or an email (contains `@`).
 pub(crate) fn parse_address(raw: &str) -> Result<Address, String> {
@@ -26,20 +25,10 @@ pub(crate) fn parse_address(raw: &str) -> Result<Address, String> {
 }
 
 /// The channel an address belongs to.
-pub(crate) fn own_channel(a: &Address) -> LChannel {
+pub(crate) fn own_channel(a: &Address) -> Channel {
     match a {
-        Address::Phone(_) => LChannel::Sms,
-        Address::Email(_) => LChannel::Email,
-    }
-}
-
-/// The channel a suppression covers: the address's own unless given (`None`: all).
-pub(crate) fn scope(a: &Address, arg: Option<ChannelArg>) -> Option<LChannel> {
-    match arg {
-        None => Some(own_channel(a)),
-        Some(ChannelArg::Sms) => Some(LChannel::Sms),
-        Some(ChannelArg::Email) => Some(LChannel::Email),
-        Some(ChannelArg::All) => None,
+        Address::Phone(_) => Channel::Sms,
+        Address::Email(_) => Channel::Email,
     }
 }
 
@@ -47,7 +36,7 @@ pub(crate) fn scope(a: &Address, arg: Option<ChannelArg>) -> Option<LChannel> {
 pub(crate) fn suppression(
     key: &LedgerKey,
     a: &Address,
-    channel: Option<LChannel>,
+    channel: Option<Channel>,
     reason: &str,
     source: &str,
 ) -> Suppression {
@@ -211,8 +200,8 @@ pub(crate) fn select_push(
     let mut numbers = Vec::new();
     let mut matched = HashSet::new();
     for n in &candidates {
-        let id = key.recipient_id(LChannel::Sms, n);
-        if ledger.is_suppressed(&id, LChannel::Sms)? {
+        let id = key.recipient_id(Channel::Sms, n);
+        if ledger.is_suppressed(&id, Channel::Sms)? {
             matched.insert(id);
             numbers.push(n.clone());
         }
@@ -222,7 +211,7 @@ pub(crate) fn select_push(
         .into_iter()
         .filter(|r| {
             let s = &r.suppression;
-            s.channel == Some(LChannel::Sms) || (s.channel.is_none() && s.masked.starts_with('+'))
+            s.channel.unwrap_or_else(|| Channel::of_address(&s.masked)) == Channel::Sms
         })
         .map(|r| r.suppression.recipient)
         .collect();

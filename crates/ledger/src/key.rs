@@ -67,40 +67,8 @@ pub fn check_strength(key: &[u8]) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Messaging channel of a send, suppression or inbound message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Channel {
-    /// SMS through the agentless messaging API.
-    Sms,
-    /// Email through the agentless email API.
-    Email,
-}
-
-impl Channel {
-    /// The stored spelling: `sms` or `email`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Sms => "sms",
-            Channel::Email => "email",
-        }
-    }
-
-    /// Parses the stored spelling.
-    pub fn parse(s: &str) -> Option<Channel> {
-        match s {
-            "sms" => Some(Channel::Sms),
-            "email" => Some(Channel::Email),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Channel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Messaging channel of a send, suppression or inbound message (the core's one type).
+pub use herald_core::Channel;
 
 /// A pseudonymous recipient: lowercase hex of the keyed HMAC of the normalised address.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -347,43 +315,8 @@ impl LedgerKey {
     }
 }
 
-/// Masks a phone number for display and storage.
-///
-/// Rule: keep a leading `+`, the first digit and the last 4 digits; every other digit becomes
-/// `*` (`+15550100100` → `+1******0100`). Numbers with fewer than 7 digits keep only the `+`
-/// and have every digit masked. Non-digit characters other than a leading `+` are dropped.
-pub fn mask_phone(phone: &str) -> String {
-    let plus = phone.starts_with('+');
-    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
-    let mut out = String::with_capacity(digits.len() + 1);
-    if plus {
-        out.push('+');
-    }
-    let n = digits.len();
-    for (i, d) in digits.iter().enumerate() {
-        if n >= 7 && (i == 0 || i >= n - 4) {
-            out.push(*d);
-        } else {
-            out.push('*');
-        }
-    }
-    out
-}
-
-/// Masks an email address for display and storage.
-///
-/// Rule: keep the first character of the local part, replace the rest of it with exactly
-/// `***` (so the length is not revealed) and keep the domain (`jane@example.com` →
-/// `j***@example.com`). A value without `@` (or with an empty local part) becomes `***`.
-pub fn mask_email(email: &str) -> String {
-    match email.rsplit_once('@') {
-        Some((local, domain)) if !local.is_empty() => {
-            let first = local.chars().next().unwrap_or('*');
-            format!("{first}***@{domain}")
-        }
-        _ => "***".to_owned(),
-    }
-}
+/// Masking for output and for stored masks: the core's one rule.
+pub use herald_core::spec::{mask_email, mask_phone};
 
 #[cfg(test)]
 mod tests {

@@ -15,67 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::key::{Channel, RecipientId};
 
-/// State of one send (one campaign × audience row).
-///
-/// `pending → dispatching → sent | failed | unknown | pending`; `unknown → sent | pending`
-/// through [`resolve_unknown`](crate::Ledger::resolve_unknown); `suppressed` rows were
-/// skipped because the recipient was suppressed and are re-checked by the next claim.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SendState {
-    /// Not yet dispatched (new, retryable, or held by quiet hours until `next_attempt_at`).
-    Pending,
-    /// Claimed by a run; the request may be in flight. Never survives a reopen.
-    Dispatching,
-    /// Genesys accepted the message (final).
-    Sent,
-    /// Genesys rejected the message permanently (final).
-    Failed,
-    /// Maybe sent: never resent without reconciliation or an explicit override.
-    Unknown,
-    /// Skipped at claim time because the recipient is suppressed; re-checked on the next claim.
-    Suppressed,
-}
-
-impl SendState {
-    /// Every state, in display order.
-    pub const ALL: [SendState; 6] = [
-        SendState::Pending,
-        SendState::Dispatching,
-        SendState::Sent,
-        SendState::Failed,
-        SendState::Unknown,
-        SendState::Suppressed,
-    ];
-
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SendState::Pending => "pending",
-            SendState::Dispatching => "dispatching",
-            SendState::Sent => "sent",
-            SendState::Failed => "failed",
-            SendState::Unknown => "unknown",
-            SendState::Suppressed => "suppressed",
-        }
-    }
-
-    /// Parses the stored spelling.
-    pub fn parse(s: &str) -> Option<SendState> {
-        SendState::ALL.into_iter().find(|st| st.as_str() == s)
-    }
-
-    /// Whether a claim may (re)dispatch a row in this state without an override.
-    pub fn is_claimable(self) -> bool {
-        matches!(self, SendState::Pending | SendState::Suppressed)
-    }
-}
-
-impl fmt::Display for SendState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// State of one send: the core's one type, with its final-state rule.
+pub use herald_core::SendState;
 
 /// A run of a herald command that writes to the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

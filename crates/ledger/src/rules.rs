@@ -26,7 +26,7 @@ pub(crate) fn decide(
     unknown: UnknownPolicy,
 ) -> Decision {
     if let Some(s) = existing
-        && !(s.is_claimable() || (s == SendState::Unknown && unknown == UnknownPolicy::Resend))
+        && s.is_final(unknown == UnknownPolicy::Resend)
     {
         return Decision::Skip(s);
     }

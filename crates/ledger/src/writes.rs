@@ -423,8 +423,9 @@ fn cap_until(db: &mut dyn Db, c: &Claim, at: i64) -> Result<Option<i64>> {
             ],
             |r| r.i(0),
         )?;
-        if i64::try_from(times.len()).unwrap_or(i64::MAX) >= max {
-            let opens = times.last().map_or(at, |t| *t).saturating_add(cap.per_ms);
+        // Newest first from the query; the core's rule takes them oldest first.
+        let ascending: Vec<i64> = times.into_iter().rev().collect();
+        if let Some(opens) = herald_core::send::cap_opens_at(&ascending, cap.max, cap.per_ms, at) {
             until = Some(until.map_or(opens, |u| u.max(opens)));
         }
     }

@@ -111,7 +111,7 @@ fn remote_ref(r: &RemoteResponse) -> RemoteRef {
 }
 
 /// Texts by herald field name.
-pub(crate) fn fields(c: &ResponseContent) -> BTreeMap<&'static str, String> {
+pub fn fields(c: &ResponseContent) -> BTreeMap<&'static str, String> {
     let mut out = BTreeMap::new();
     for t in &c.texts {
         let field = match (c.kind, t.text_type, t.content_type) {

@@ -172,27 +172,7 @@ impl<'de> Deserialize<'de> for SendWindowDoc {
     }
 }
 
-/// Message channel.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// SMS through the agentless messages API.
-    Sms,
-    /// Email through the agentless email API.
-    Email,
-}
-
-impl Channel {
-    /// Lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sms => "sms",
-            Self::Email => "email",
-        }
-    }
-}
+pub use crate::channel::Channel;
 
 /// Message category; marketing messages need opt-out text (CTIA, CAN-SPAM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]

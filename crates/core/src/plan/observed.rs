@@ -4,7 +4,6 @@
 //! them itself.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::Hash;
 
 use crate::spec::Channel;
 
@@ -132,34 +131,7 @@ pub struct TemplateBinding {
     pub remote_hash: String,
 }
 
-/// State of one send in the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SendState {
-    /// Not yet dispatched (new, retryable or held).
-    Pending,
-    /// Claimed by a run; the request may be in flight.
-    Dispatching,
-    /// Genesys accepted it (final).
-    Sent,
-    /// Genesys rejected it permanently (final).
-    Failed,
-    /// Maybe sent: never resent without reconciliation or an explicit override.
-    Unknown,
-    /// Skipped because the recipient was suppressed; re-checked on the next claim.
-    Suppressed,
-}
-
-impl SendState {
-    /// Whether a row in this state is never sent again by a normal run (`unknown` is sent
-    /// again only with `--resend-unknown`).
-    pub fn is_final(self, resend_unknown: bool) -> bool {
-        match self {
-            Self::Sent | Self::Failed | Self::Dispatching => true,
-            Self::Unknown => !resend_unknown,
-            Self::Pending | Self::Suppressed => false,
-        }
-    }
-}
+pub use crate::send::SendState;
 
 /// What the ledger says about one campaign, as the send decision needs it. The gathering
 /// side implements it over the ledger's own sets; [`MemoryFacts`] is a plain in-memory form.
@@ -216,12 +188,7 @@ pub fn cap_opening(
     let mut opens: Option<i64> = None;
     for cap in caps {
         let per = i64::try_from(cap.per.as_millis()).unwrap_or(i64::MAX);
-        let since = now_ms.saturating_sub(per);
-        let first = times.partition_point(|t| *t <= since);
-        let inside = &times[first..];
-        let max = usize::try_from(cap.max).unwrap_or(usize::MAX);
-        if max > 0 && inside.len() >= max {
-            let at = inside[inside.len() - max].saturating_add(per);
+        if let Some(at) = crate::send::cap_opens_at(times, cap.max, per, now_ms) {
             opens = Some(opens.map_or(at, |o| o.max(at)));
         }
     }
