@@ -279,14 +279,14 @@ pub enum ChannelArg {
 }
 
 impl ChannelArg {
-    /// The channel a suppression covers: the address's `own` channel unless one is given
+    /// The channel a suppression of `address` covers: the address's own unless one is given
     /// (`None`: every channel).
     pub fn covers(
         arg: Option<ChannelArg>,
-        own: crate::spec::Channel,
+        address: &crate::messages::Address,
     ) -> Option<crate::spec::Channel> {
         match arg {
-            None => Some(own),
+            None => Some(address.channel()),
             Some(ChannelArg::Sms) => Some(crate::spec::Channel::Sms),
             Some(ChannelArg::Email) => Some(crate::spec::Channel::Email),
             Some(ChannelArg::All) => None,

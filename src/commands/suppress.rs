@@ -8,8 +8,7 @@ use herald_ledger::{Channel, Suppression};
 use crate::ExitStatus;
 use crate::cli::{ChannelArg, Format, GlobalArgs, PushArgs, SuppressArgs, SuppressCommand};
 use crate::engine::suppress::{
-    BadAddresses, own_channel, parse_address, push_to_dnc, read_address_file, select_push,
-    suppression,
+    BadAddresses, parse_address, push_to_dnc, read_address_file, select_push, suppression,
 };
 use crate::messages::Address;
 use crate::output::Printer;
@@ -59,13 +58,7 @@ pub(crate) fn run(
             reason,
         }) => {
             let a = address(raw)?;
-            let s = suppression(
-                &key,
-                &a,
-                ChannelArg::covers(*channel, own_channel(&a)),
-                reason,
-                &source,
-            );
+            let s = suppression(&key, &a, ChannelArg::covers(*channel, &a), reason, &source);
             let new = ledger.suppress(&s)?;
             printer.out(&format!(
                 "{} {} ({})\n",
@@ -87,10 +80,10 @@ pub(crate) fn run(
             reason,
         }) => {
             let a = address(raw)?;
-            let recipient = key.recipient_id(own_channel(&a), &a.normalized());
+            let recipient = key.recipient_id(a.channel(), &a.normalized());
             let n = ledger.unsuppress(
                 &recipient,
-                channel.and_then(|c| ChannelArg::covers(Some(c), own_channel(&a))),
+                channel.and_then(|c| ChannelArg::covers(Some(c), &a)),
                 reason,
                 &source,
             )?;
@@ -146,15 +139,8 @@ pub(crate) fn run(
             let source = format!("import:{}", args.file.display());
             let batch: Vec<Suppression> = addresses
                 .iter()
-                .map(|a| {
-                    suppression(
-                        &key,
-                        a,
-                        ChannelArg::covers(args.channel, own_channel(a)),
-                        &args.reason,
-                        &source,
-                    )
-                })
+                .map(|a| (a, ChannelArg::covers(args.channel, a)))
+                .map(|(a, covers)| suppression(&key, a, covers, &args.reason, &source))
                 .collect();
             let new = ledger.suppress_many(&batch)?;
             printer.out(&format!(

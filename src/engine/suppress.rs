@@ -24,14 +24,6 @@ pub(crate) fn parse_address(raw: &str) -> Result<Address, String> {
     }
 }
 
-/// The channel an address belongs to.
-pub(crate) fn own_channel(a: &Address) -> Channel {
-    match a {
-        Address::Phone(_) => Channel::Sms,
-        Address::Email(_) => Channel::Email,
-    }
-}
-
 /// The suppression of an address (keyed hash plus mask).
 pub(crate) fn suppression(
     key: &LedgerKey,
@@ -41,7 +33,7 @@ pub(crate) fn suppression(
     source: &str,
 ) -> Suppression {
     Suppression {
-        recipient: key.recipient_id(own_channel(a), &a.normalized()),
+        recipient: key.recipient_id(a.channel(), &a.normalized()),
         masked: a.masked(),
         channel,
         reason: reason.to_owned(),
