@@ -267,15 +267,34 @@ pub struct HistoryArgs {
     pub format: Format,
 }
 
-/// A channel on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+/// A channel scope on the command line: one channel (every [`Channel`](crate::spec::Channel),
+/// by its stored spelling) or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChannelArg {
-    /// SMS.
-    Sms,
-    /// Email.
-    Email,
+    /// One channel.
+    One(crate::spec::Channel),
     /// Every channel.
     All,
+}
+
+/// Each channel, then `all`: the values `--channel` takes, made from the channel list.
+static CHANNEL_ARGS: std::sync::LazyLock<Vec<ChannelArg>> = std::sync::LazyLock::new(|| {
+    let mut v: Vec<ChannelArg> = crate::spec::Channel::ALL.map(ChannelArg::One).into();
+    v.push(ChannelArg::All);
+    v
+});
+
+impl ValueEnum for ChannelArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &CHANNEL_ARGS
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(match self {
+            Self::One(c) => clap::builder::PossibleValue::new(c.as_str()).help(c.label()),
+            Self::All => clap::builder::PossibleValue::new("all").help("Every channel"),
+        })
+    }
 }
 
 impl ChannelArg {
@@ -287,8 +306,7 @@ impl ChannelArg {
     ) -> Option<crate::spec::Channel> {
         match arg {
             None => Some(address.channel()),
-            Some(ChannelArg::Sms) => Some(crate::spec::Channel::Sms),
-            Some(ChannelArg::Email) => Some(crate::spec::Channel::Email),
+            Some(ChannelArg::One(c)) => Some(c),
             Some(ChannelArg::All) => None,
         }
     }

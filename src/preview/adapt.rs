@@ -236,7 +236,6 @@ fn template(i: &Inputs<'_>, t: &Template, claimed: &mut BTreeSet<usize>) -> Prev
         (state, messages)
     };
     let marketing = t.category == Category::Marketing;
-    let is_sms = t.channel == Channel::Sms;
     let rendered_texts: Vec<String> = t.content.texts().iter().map(|(_, s)| rendered(s)).collect();
     let card = rendered_texts
         .iter()
@@ -280,32 +279,35 @@ fn template(i: &Inputs<'_>, t: &Template, claimed: &mut BTreeSet<usize>) -> Prev
         true,
         None,
     );
-    if is_sms {
-        push(
-            Code::H140,
-            "marketing SMS tells how to opt out, e.g. Reply STOP (CTIA, TCPA)",
-            marketing,
-            None,
-        );
-        push(
-            Code::H150,
-            "within 765 characters with the example values (agentless SMS)",
-            true,
-            None,
-        );
-    } else {
-        push(
-            Code::H141,
-            "marketing email has an unsubscribe link (CAN-SPAM)",
-            marketing,
-            None,
-        );
-        push(
-            Code::H142,
-            "marketing email shows the sender's postal address (CAN-SPAM)",
-            marketing,
-            None,
-        );
+    match t.channel {
+        Channel::Sms => {
+            push(
+                Code::H140,
+                "marketing SMS tells how to opt out, e.g. Reply STOP (CTIA, TCPA)",
+                marketing,
+                None,
+            );
+            push(
+                Code::H150,
+                "within 765 characters with the example values (agentless SMS)",
+                true,
+                None,
+            );
+        }
+        Channel::Email => {
+            push(
+                Code::H141,
+                "marketing email has an unsubscribe link (CAN-SPAM)",
+                marketing,
+                None,
+            );
+            push(
+                Code::H142,
+                "marketing email shows the sender's postal address (CAN-SPAM)",
+                marketing,
+                None,
+            );
+        }
     }
     push(
         Code::H151,

@@ -39,6 +39,14 @@ impl Channel {
         Self::ALL.into_iter().find(|c| c.as_str() == s)
     }
 
+    /// The channel's name in prose and help text.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Sms => "SMS",
+            Self::Email => "Email",
+        }
+    }
+
     /// An address of this channel, masked for output (never the full number or address).
     pub fn mask(self, address: &str) -> String {
         match self {
@@ -57,13 +65,16 @@ impl Channel {
         }
     }
 
-    /// What an address of this channel is called in messages ("number", "address").
-    pub fn address_noun(self) -> &'static str {
+    /// Whether state telephone-solicitation statutes (quiet hours, daily caps, see
+    /// `docs/compliance.md`) reach messages on this channel: they reach calls and texts, not
+    /// email.
+    pub fn state_telemarketing_laws_apply(self) -> bool {
         match self {
-            Self::Sms => "number",
-            Self::Email => "address",
+            Self::Sms => true,
+            Self::Email => false,
         }
     }
+
 }
 
 impl fmt::Display for Channel {

@@ -129,7 +129,7 @@ impl<'a> CapRules<'a> {
     }
 
     fn state_caps_apply(&self, channel: Channel, category: Category) -> bool {
-        channel == Channel::Sms && self.states.applies_to(category)
+        channel.state_telemarketing_laws_apply() && self.states.applies_to(category)
     }
 
     fn policy_caps(
