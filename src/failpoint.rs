@@ -7,7 +7,8 @@
 
 use std::sync::OnceLock;
 
-use crate::settings::{ENV_FAILPOINT, env_var};
+use crate::process::env_var;
+use crate::settings::ENV_FAILPOINT;
 
 /// After the batch's `dispatching` claim is committed, before any request is made.
 pub const AFTER_CLAIM: &str = "apply-after-claim";

@@ -24,7 +24,9 @@ pub mod ledger_access;
 pub mod load;
 mod output;
 pub mod preview;
+pub mod process;
 pub mod remote;
+pub mod secret_files;
 pub mod settings;
 pub mod validate;
 

@@ -1,10 +1,11 @@
 //! Settings resolved once per invocation: CLI > environment variables > herald.yaml > defaults.
-//! This is the only module that reads environment variables; their names are listed here.
+//! The variables' names are listed here. Resolving does no I/O: the process's environment,
+//! user, host and clock are read once by [`crate::process`] and passed in as [`EnvVars`];
+//! the key and secret files are read by [`crate::secret_files`].
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use herald_ledger::LedgerKey;
 
 use crate::spec::Target;
 use crate::spec::model::{Environment, Workspace};
@@ -36,11 +37,6 @@ pub(crate) const ENV_FAILPOINT: &str = "HERALD_FAILPOINT";
 
 /// The directory herald keeps its local state in, inside the workspace.
 pub(crate) const STATE_DIR: &str = ".herald";
-
-/// Reads an environment variable; empty counts as unset.
-pub(crate) fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
 
 /// Where the ledger lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,10 +71,18 @@ pub struct EnvSettings {
     pub rate_limit_wait: Option<std::time::Duration>,
 }
 
-/// The environment variables herald reads, captured once when settings are resolved
-/// (secrets stay wrapped; they are never printed).
+/// What herald reads from its process — environment variables, user, host and the real
+/// clock — captured once by [`crate::process`] (secrets stay wrapped; they are never printed).
 #[derive(Debug, Clone, Default)]
 pub struct EnvVars {
+    /// `HERALD_ENV`.
+    pub environment: Option<String>,
+    /// `HERALD_LEDGER_URL`.
+    pub ledger_url: Option<String>,
+    /// `HERALD_NOW`, as given.
+    pub now: Option<String>,
+    /// The real time when the process environment was read.
+    pub clock: Option<jiff::Timestamp>,
     /// `HERALD_LEDGER_KEY`.
     pub ledger_key: Option<secrecy::SecretString>,
     /// `GENESYSCLOUD_OAUTHCLIENT_ID`.
@@ -97,28 +101,15 @@ pub struct EnvVars {
     pub host: String,
 }
 
-impl EnvVars {
-    /// Reads the variables from the process environment.
-    pub(crate) fn from_process() -> Self {
-        let secret = |name: &str| env_var(name).map(secrecy::SecretString::from);
-        Self {
-            ledger_key: secret(ENV_LEDGER_KEY),
-            client_id: env_var(ENV_CLIENT_ID),
-            client_secret: secret(ENV_CLIENT_SECRET),
-            region: env_var(ENV_REGION),
-            base_url: env_var(ENV_BASE_URL),
-            webhook_secret: secret(ENV_WEBHOOK_SECRET),
-            user: current_user(),
-            host: host_name(),
-        }
-    }
-}
-
 /// Resolves the environment named by `--env`, `HERALD_ENV` or `default_environment`.
-pub(crate) fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Result<EnvSettings> {
+pub(crate) fn resolve_env(
+    ws: &Workspace,
+    cli_env: Option<&str>,
+    vars: EnvVars,
+) -> anyhow::Result<EnvSettings> {
     let name = cli_env
         .map(str::to_owned)
-        .or_else(|| env_var(ENV_ENVIRONMENT))
+        .or_else(|| vars.environment.clone())
         .unwrap_or_else(|| ws.project.default_environment.clone());
     let Some(env) = ws.project.environments.get(&name) else {
         let known: Vec<&str> = ws.project.environments.keys().map(String::as_str).collect();
@@ -128,28 +119,7 @@ pub(crate) fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Resu
         );
     };
     let state = ws.root.join(STATE_DIR);
-    // The ledger, its key and the sandbox state are written under `.herald`: a link there
-    // (committed or planted) would send them elsewhere.
-    if std::fs::symlink_metadata(&state).is_ok_and(|m| m.file_type().is_symlink()) {
-        bail!(
-            "{STATE_DIR} in the workspace is a symbolic link; herald keeps its ledger and keys only in a real directory there (remove the link)"
-        );
-    }
-    // So would a link inside it at a file SQLite creates: the ledger, the sandbox's state,
-    // their side files (journal, WAL, shared memory) and the run lock.
-    for db in [format!("ledger-{name}.db"), "sandbox-state.db".to_owned()] {
-        for suffix in ["", "-journal", "-wal", "-shm", ".lock"] {
-            let file = format!("{db}{suffix}");
-            if std::fs::symlink_metadata(state.join(&file))
-                .is_ok_and(|m| m.file_type().is_symlink())
-            {
-                bail!(
-                    "{STATE_DIR}/{file} in the workspace is a symbolic link; herald writes its ledger and sandbox state only to real files there (remove the link)"
-                );
-            }
-        }
-    }
-    let ledger = match env_var(ENV_LEDGER_URL).or_else(|| env.ledger.clone()) {
+    let ledger = match vars.ledger_url.clone().or_else(|| env.ledger.clone()) {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
             LedgerLocation::Postgres(url)
         }
@@ -159,8 +129,7 @@ pub(crate) fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Resu
         )),
         None => LedgerLocation::Sqlite(state.join(format!("ledger-{name}.db"))),
     };
-    let vars = EnvVars::from_process();
-    let pinned = env_var(ENV_NOW);
+    let pinned = vars.now.clone();
     if pinned.is_some() {
         refuse_pinned_clock(env, &vars)?;
     }
@@ -168,7 +137,9 @@ pub(crate) fn resolve_env(ws: &Workspace, cli_env: Option<&str>) -> anyhow::Resu
         Some(raw) => raw
             .parse()
             .with_context(|| format!("{ENV_NOW}=`{raw}` is not an RFC 3339 instant"))?,
-        None => jiff::Timestamp::now(),
+        None => vars
+            .clock
+            .context("the real time was not read from the process")?,
     };
     Ok(EnvSettings {
         env: env.clone(),
@@ -230,102 +201,18 @@ pub(crate) fn pinned_clock_refused(env: &Environment) -> anyhow::Error {
     )
 }
 
-fn resolve_path(root: &Path, raw: &str) -> PathBuf {
+pub(crate) fn resolve_path(root: &Path, raw: &str) -> PathBuf {
     let p = PathBuf::from(raw);
     if p.is_absolute() { p } else { root.join(p) }
 }
 
 impl EnvSettings {
-    /// The ledger key: `HERALD_LEDGER_KEY`, else the key file — created on first use for a
-    /// sandbox environment, required to exist otherwise (a missing key must never silently
-    /// become a new one, or every opt-out would stop matching).
-    pub(crate) fn ledger_key(&self) -> anyhow::Result<LedgerKey> {
-        if let Some(secret) = &self.vars.ledger_key {
-            return LedgerKey::from_secret(secrecy::ExposeSecret::expose_secret(secret))
-                .with_context(|| format!("{ENV_LEDGER_KEY} is not a usable ledger key"));
-        }
-        let shown = self.shown_path(&self.key_file);
-        match std::fs::symlink_metadata(&self.key_file) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            // Its errors name the file (permissions, content, I/O).
-            _ => return Ok(LedgerKey::load(&self.key_file)?),
-        }
-        let name = &self.env.name;
-        if self.env.target != Target::Sandbox {
-            bail!(
-                "no ledger key for environment `{name}`: run `herald ledger keygen --env {name}` to create {shown}, or set {ENV_LEDGER_KEY} to the team's key"
-            );
-        }
-        // The sandbox makes its key on first use — but never when its ledger already holds
-        // rows made with another key (a lost key file): that refusal writes no key file.
-        let key = LedgerKey::generate();
-        if let Some(expected) = crate::ledger_access::other_key_fingerprint(self, &key)? {
-            bail!(
-                "the ledger of environment `{name}` was made with the key of fingerprint {expected}, but the key file {shown} is missing: restore that key file (or set {ENV_LEDGER_KEY} to that key); no new key was written"
-            );
-        }
-        match key.write_new(&self.key_file) {
-            Ok(()) => Ok(key),
-            // Another process made it meanwhile: use theirs.
-            Err(herald_ledger::LedgerError::AlreadyExists { .. }) => {
-                Ok(LedgerKey::load(&self.key_file)?)
-            }
-            Err(e) => Err(e).with_context(|| format!("writing the ledger key file {shown}")),
-        }
-    }
-
     /// A path as the user knows it: relative to the workspace root when inside it.
     pub(crate) fn shown_path(&self, path: &Path) -> String {
         path.strip_prefix(&self.workspace_root)
             .unwrap_or(path)
             .display()
             .to_string()
-    }
-
-    /// The shared secrets `herald serve` accepts: `HERALD_WEBHOOK_SECRET` (comma-separated,
-    /// two during a rotation), else the environment's `webhook_secret_file` (one per line),
-    /// which must not be readable by group or others. Values are never shown in errors.
-    pub(crate) fn webhook_secrets(&self) -> anyhow::Result<Vec<secrecy::SecretString>> {
-        let split = |text: &str, sep: char| -> Vec<secrecy::SecretString> {
-            text.split(sep)
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(|s| secrecy::SecretString::from(s.to_owned()))
-                .collect()
-        };
-        if let Some(raw) = &self.vars.webhook_secret {
-            return Ok(split(secrecy::ExposeSecret::expose_secret(raw), ','));
-        }
-        let Some(file) = &self.env.webhook_secret_file else {
-            bail!(
-                "no webhook secret for environment `{}`: set {ENV_WEBHOOK_SECRET} or `webhook_secret_file:` in herald.yaml",
-                self.env.name
-            );
-        };
-        let path = resolve_path(&self.workspace_root, file);
-        let metadata = fs_err::metadata(&path)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = metadata.permissions().mode() & 0o7777;
-            if mode & 0o077 != 0 {
-                bail!(
-                    "webhook secret file {} is readable by group or others (mode {mode:04o}); run `chmod 600` on it",
-                    path.display()
-                );
-            }
-        }
-        #[cfg(not(unix))]
-        let _ = metadata;
-        let text = secrecy::SecretString::from(
-            fs_err::read_to_string(&path)
-                .with_context(|| format!("reading the webhook secret file {}", path.display()))?,
-        );
-        let secrets = split(secrecy::ExposeSecret::expose_secret(&text), '\n');
-        if secrets.is_empty() {
-            bail!("webhook secret file {} is empty", path.display());
-        }
-        Ok(secrets)
     }
 
     /// Where the webhook secrets come from, for error messages (never their values).
@@ -341,22 +228,4 @@ impl EnvSettings {
     pub(crate) fn fixed_now(&self) -> Option<jiff::Timestamp> {
         self.now_pinned.then_some(self.now)
     }
-}
-
-/// The user running herald (for run records and lock holders).
-fn current_user() -> String {
-    env_var("USER")
-        .or_else(|| env_var("USERNAME"))
-        .unwrap_or_else(|| "unknown".to_owned())
-}
-
-/// This machine's host name.
-fn host_name() -> String {
-    fs_err::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| fs_err::read_to_string("/etc/hostname"))
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .or_else(|| env_var("HOSTNAME"))
-        .unwrap_or_else(|| "unknown".to_owned())
 }

@@ -20,7 +20,7 @@ pub(crate) fn run(
         dnc_list: args.dnc_list.clone(),
         serve: args.serve,
     };
-    let report = match crate::settings::resolve_env(&loaded.workspace, global.env.as_deref()) {
+    let report = match crate::process::resolve_env(&loaded.workspace, global.env.as_deref()) {
         Ok(settings) => doctor(&loaded.workspace, errors, &settings, &opts),
         Err(e) => {
             let mut r = DoctorReport::default();

@@ -63,7 +63,7 @@ fn env_context(
 ) -> anyhow::Result<(crate::load::Loaded, crate::settings::EnvSettings)> {
     let root = workspace_root(global)?;
     let loaded = crate::load::load(&root);
-    let settings = crate::settings::resolve_env(&loaded.workspace, global.env.as_deref())?;
+    let settings = crate::process::resolve_env(&loaded.workspace, global.env.as_deref())?;
     Ok((loaded, settings))
 }
 

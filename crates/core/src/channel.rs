@@ -74,7 +74,6 @@ impl Channel {
             Self::Email => false,
         }
     }
-
 }
 
 impl fmt::Display for Channel {
