@@ -195,11 +195,11 @@ pub enum LedgerCommand {
         after_help = "Example:\n  herald ledger migrate --from sqlite:.herald/ledger-prod.db \\\n    --to 'postgres://herald@db.internal/herald?options=-csearch_path%3Dherald_prod'"
     )]
     Migrate(MigrateArgs),
-    /// Create the environment's ledger key file (.herald/ledger.key, mode 0600): 32 random
+    /// Create the environment's ledger key file (.herald/ledger-ENV.key, mode 0600): 32 random
     /// bytes, never printed. Refuses to overwrite a key file, and refuses when the
     /// environment's ledger already holds rows made with another key.
     #[command(
-        after_help = "Example:\n  herald ledger keygen --env prod\n  gh secret set HERALD_LEDGER_KEY < .herald/ledger.key"
+        after_help = "Example:\n  herald ledger keygen --env prod\n  gh secret set HERALD_LEDGER_KEY < .herald/ledger-prod.key"
     )]
     Keygen,
 }

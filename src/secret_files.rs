@@ -36,9 +36,11 @@ pub(crate) fn refuse_state_links(settings: &EnvSettings) -> anyhow::Result<()> {
 }
 
 impl EnvSettings {
-    /// The ledger key: `HERALD_LEDGER_KEY`, else the key file — created on first use for a
-    /// sandbox environment, required to exist otherwise (a missing key must never silently
-    /// become a new one, or every opt-out would stop matching).
+    /// The ledger key: `HERALD_LEDGER_KEY`, else the environment's key file — else the key
+    /// file environments used to share, when this environment's ledger was made with it (it is
+    /// copied to the environment's file) — created on first use for a sandbox environment,
+    /// required to exist otherwise (a missing key must never silently become a new one, or
+    /// every opt-out would stop matching).
     pub(crate) fn ledger_key(&self) -> anyhow::Result<LedgerKey> {
         if let Some(secret) = &self.vars.ledger_key {
             return LedgerKey::from_secret(secrecy::ExposeSecret::expose_secret(secret))
@@ -49,6 +51,9 @@ impl EnvSettings {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             // Its errors name the file (permissions, content, I/O).
             _ => return Ok(LedgerKey::load(&self.key_file)?),
+        }
+        if let Some(key) = self.adopt_shared_key()? {
+            return Ok(key);
         }
         let name = &self.env.name;
         if self.env.target != Target::Sandbox {
@@ -71,6 +76,30 @@ impl EnvSettings {
                 Ok(LedgerKey::load(&self.key_file)?)
             }
             Err(e) => Err(e).with_context(|| format!("writing the ledger key file {shown}")),
+        }
+    }
+
+    /// The shared key file's key, copied to this environment's key file, when it exists and
+    /// this environment's ledger is empty or was made with it; `None` otherwise.
+    fn adopt_shared_key(&self) -> anyhow::Result<Option<LedgerKey>> {
+        if std::fs::symlink_metadata(&self.shared_key_file).is_err() {
+            return Ok(None);
+        }
+        let key = LedgerKey::load(&self.shared_key_file)?;
+        if crate::ledger_access::other_key_fingerprint(self, &key)?.is_some() {
+            return Ok(None);
+        }
+        match key.write_new(&self.key_file) {
+            Ok(()) => Ok(Some(key)),
+            Err(herald_ledger::LedgerError::AlreadyExists { .. }) => {
+                Ok(Some(LedgerKey::load(&self.key_file)?))
+            }
+            Err(e) => Err(e).with_context(|| {
+                format!(
+                    "copying the shared ledger key to {}",
+                    self.shown_path(&self.key_file)
+                )
+            }),
         }
     }
 

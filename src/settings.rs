@@ -54,8 +54,12 @@ pub struct EnvSettings {
     pub env: Environment,
     /// The ledger.
     pub ledger: LedgerLocation,
-    /// The ledger key file (used when `HERALD_LEDGER_KEY` is unset).
+    /// The environment's ledger key file, `.herald/ledger-ENV.key` (used when
+    /// `HERALD_LEDGER_KEY` is unset).
     pub key_file: PathBuf,
+    /// The key file every environment shared before each had its own, `.herald/ledger.key`:
+    /// adopted (copied to `key_file`) by an environment whose ledger it opens.
+    pub shared_key_file: PathBuf,
     /// The embedded sandbox's state file.
     pub sandbox_state: PathBuf,
     /// "Now", pinned by `HERALD_NOW` or the real clock.
@@ -144,7 +148,8 @@ pub(crate) fn resolve_env(
     Ok(EnvSettings {
         env: env.clone(),
         ledger,
-        key_file: state.join("ledger.key"),
+        key_file: state.join(format!("ledger-{name}.key")),
+        shared_key_file: state.join("ledger.key"),
         sandbox_state: state.join("sandbox-state.db"),
         now,
         now_pinned: pinned.is_some(),

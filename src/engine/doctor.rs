@@ -492,7 +492,8 @@ fn ledger_checks(settings: &EnvSettings, report: &mut DoctorReport) {
                     key.fingerprint()
                 ),
                 format!(
-                    "use the team's key: restore .herald/ledger.key or set {} to it",
+                    "use the team's key: restore {} or set {} to it",
+                    settings.shown_path(&settings.key_file),
                     crate::settings::ENV_LEDGER_KEY
                 ),
             );

@@ -135,7 +135,7 @@ fn wrong_ledger_key_is_named() {
     let (code, _, err) = run(ws.herald().arg("status"));
     assert_eq!(code, 0, "{err}");
     // …which is then replaced by another.
-    let key = ws.path().join(".herald/ledger.key");
+    let key = ws.path().join(".herald/ledger-local.key");
     std::fs::remove_file(&key).unwrap();
     herald_ledger::LedgerKey::generate()
         .write_new(&key)
@@ -150,7 +150,7 @@ fn wrong_ledger_key_is_named() {
 #[test]
 fn missing_ledger_key_names_keygen() {
     let (ws, _sb) = setup();
-    std::fs::remove_file(ws.path().join(".herald/ledger.key")).unwrap();
+    std::fs::remove_file(ws.path().join(".herald/ledger-local.key")).unwrap();
     let out = assert_fails(
         &ws,
         &[],

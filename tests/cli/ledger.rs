@@ -171,6 +171,7 @@ fn a_missing_key_is_one_line_naming_the_fix() {
         );
         assert!(!err.contains("os error"), "{args:?}: {err}");
     }
+    assert!(!ws.path().join(".herald/ledger-local.key").exists());
     assert!(!ws.path().join(".herald/ledger.key").exists());
 }
 
@@ -218,7 +219,7 @@ fn keygen_writes_a_private_key_once_and_never_prints_it() {
     let ws = two_envs();
     let (code, out, err) = run(ws.herald().args(["ledger", "keygen", "--env", "local"]));
     assert_eq!(code, 0, "{err}");
-    let path = ws.path().join(".herald/ledger.key");
+    let path = ws.path().join(".herald/ledger-local.key");
     let key = std::fs::read_to_string(&path).unwrap();
     let key = key.trim();
     assert_eq!(key.len(), 64);
@@ -228,7 +229,7 @@ fn keygen_writes_a_private_key_once_and_never_prints_it() {
     let all = format!("{out}{err}");
     assert!(!all.contains(key), "the key is never printed: {all}");
     assert!(all.contains("HERALD_LEDGER_KEY"), "{all}");
-    assert!(all.contains(".herald/ledger.key"), "{all}");
+    assert!(all.contains(".herald/ledger-local.key"), "{all}");
 
     // Refuses to overwrite.
     let (code, _, err) = run(ws.herald().args(["ledger", "keygen", "--env", "local"]));
@@ -257,7 +258,70 @@ fn keygen_refuses_when_the_ledger_was_made_with_another_key() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("another key"), "{err}");
     assert!(err.contains("fingerprint"), "{err}");
+    assert!(!ws.path().join(".herald/ledger-local.key").exists());
+}
+
+/// Each environment has its own key file: after the quick start made the sandbox's key,
+/// `keygen` for another environment writes that environment's file, and the two keys differ.
+#[test]
+fn each_environment_has_its_own_key_file() {
+    let ws = two_envs();
+    let (code, _, err) = run(ws.herald().args(["suppress", "add", "+12125550100"]));
+    assert_eq!(code, 0, "{err}");
+    let sandbox = ws.path().join(".herald/ledger-sandbox.key");
+    assert!(sandbox.exists(), "the sandbox made its own key file");
+    let (code, out, err) = run(ws.herald().args(["ledger", "keygen", "--env", "local"]));
+    assert_eq!(code, 0, "keygen after the quick start: {err}");
+    assert!(format!("{out}{err}").contains(".herald/ledger-local.key"));
+    let local = std::fs::read_to_string(ws.path().join(".herald/ledger-local.key")).unwrap();
+    assert_ne!(std::fs::read_to_string(&sandbox).unwrap(), local);
     assert!(!ws.path().join(".herald/ledger.key").exists());
+}
+
+/// A checkout from before per-environment key files keeps its ledgers: the shared
+/// `.herald/ledger.key` is copied to the environment's file by the first command that opens
+/// a ledger made with it, and stays in place for the other environments.
+#[test]
+fn the_shared_key_file_of_an_older_checkout_is_adopted() {
+    let ws = two_envs();
+    let shared = ws.path().join(".herald/ledger.key");
+    let key = herald_ledger::LedgerKey::load_or_create(&shared).unwrap();
+    let secret = std::fs::read_to_string(&shared).unwrap();
+    // The sandbox ledger was made with the shared key (as an older herald did).
+    drop(
+        herald_ledger::SqliteLedger::open(&ws.path().join(".herald/ledger-sandbox.db"), &key)
+            .unwrap(),
+    );
+    let (code, _, err) = run(ws.herald().args(["suppress", "add", "+12125550100"]));
+    assert_eq!(code, 0, "{err}");
+    let own = ws.path().join(".herald/ledger-sandbox.key");
+    assert_eq!(std::fs::read_to_string(&own).unwrap(), secret, "copied");
+    assert_eq!(mode(&own), 0o600);
+    assert!(
+        shared.exists(),
+        "the shared file stays for other environments"
+    );
+    // A later command uses the environment's own file, even without the shared one.
+    std::fs::remove_file(&shared).unwrap();
+    let (code, out, err) = run(ws.herald().args(["suppress", "list"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("+1******0100"), "{out}");
+}
+
+/// A shared key that did not make an environment's ledger is not adopted: the environment
+/// keeps refusing (here the sandbox, whose ledger was made with another key).
+#[test]
+fn a_shared_key_of_another_ledger_is_not_adopted() {
+    let ws = two_envs();
+    let (code, _, err) = run(ws.herald().args(["suppress", "add", "+12125550100"]));
+    assert_eq!(code, 0, "{err}");
+    let own = ws.path().join(".herald/ledger-sandbox.key");
+    std::fs::remove_file(&own).unwrap();
+    herald_ledger::LedgerKey::load_or_create(&ws.path().join(".herald/ledger.key")).unwrap();
+    let (code, _, err) = run(ws.herald().args(["status"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("fingerprint"), "{err}");
+    assert!(!own.exists(), "no key file was written");
 }
 
 /// The sandbox creates its key on first use, but never when its ledger already holds rows
@@ -267,7 +331,7 @@ fn a_refused_key_never_leaves_a_new_key_file() {
     let ws = TestWorkspace::example();
     let (code, _, err) = run(ws.herald().args(["suppress", "add", "+12125550100"]));
     assert_eq!(code, 0, "{err}");
-    let path = ws.path().join(".herald/ledger.key");
+    let path = ws.path().join(".herald/ledger-sandbox.key");
     std::fs::remove_file(&path).unwrap();
     let (code, _, err) = run(ws.herald().args(["status"]));
     assert_eq!(code, 1, "{err}");

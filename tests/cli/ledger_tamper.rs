@@ -40,7 +40,7 @@ fn ledger_path(ws: &TestWorkspace) -> std::path::PathBuf {
 
 /// Opens the environment's ledger file directly, as someone with the file could.
 fn raw(ws: &TestWorkspace) -> herald_ledger::SqliteLedger {
-    let key = herald_ledger::LedgerKey::load(&ws.path().join(".herald/ledger.key")).unwrap();
+    let key = herald_ledger::LedgerKey::load(&ws.path().join(".herald/ledger-local.key")).unwrap();
     herald_ledger::SqliteLedger::open(&ledger_path(ws), &key).unwrap()
 }
 

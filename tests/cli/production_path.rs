@@ -113,5 +113,5 @@ fn readme_production_path_works_against_the_standalone_sandbox() {
         }
     }
     assert!(sandbox.is_some(), "the path starts a standalone sandbox");
-    assert!(ws.path().join(".herald/ledger.key").exists());
+    assert!(ws.path().join(".herald/ledger-local.key").exists());
 }

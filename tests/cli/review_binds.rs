@@ -93,7 +93,7 @@ fn resend_unknown_is_refused_under_an_approved_digest_or_a_saved_plan() {
 
 /// Opens the environment's ledger file directly, as someone with the file could.
 fn raw_ledger(ws: &TestWorkspace) -> herald_ledger::SqliteLedger {
-    let key = herald_ledger::LedgerKey::load(&ws.path().join(".herald/ledger.key")).unwrap();
+    let key = herald_ledger::LedgerKey::load(&ws.path().join(".herald/ledger-local.key")).unwrap();
     herald_ledger::SqliteLedger::open(&ws.path().join(".herald/ledger-local.db"), &key).unwrap()
 }
 

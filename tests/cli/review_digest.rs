@@ -321,6 +321,12 @@ fn another_environment_of_the_same_commit_has_another_digest_and_is_refused() {
             1,
         ),
     );
+    // The same team key for both environments (each has its own key file).
+    std::fs::copy(
+        ws.path().join(".herald/ledger-local.key"),
+        ws.path().join(".herald/ledger-other.key"),
+    )
+    .unwrap();
     let digest = review(&ws, NOW);
     let digest_of = |env: &str| {
         let (code, out, err) = run(ws

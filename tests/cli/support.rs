@@ -137,7 +137,7 @@ impl LocalSandbox {
             ))
             .expect("start sandbox");
         // A team key, as a real environment requires one to exist.
-        herald_ledger::LedgerKey::load_or_create(&ws.path().join(".herald/ledger.key"))
+        herald_ledger::LedgerKey::load_or_create(&ws.path().join(".herald/ledger-local.key"))
             .expect("ledger key");
         let secret = ws.path().join("local-secret");
         std::fs::write(&secret, sandbox.client_secret()).unwrap();
