@@ -77,14 +77,14 @@ pub(crate) async fn connect_unchecked(settings: &EnvSettings) -> anyhow::Result<
         Target::Genesys => {
             // Where the client secret will go is decided before the secret is even read.
             let base_url = allowed_base_url(settings)?;
-            let region = env.region.clone().or_else(|| settings.vars.region.clone());
+            let region = settings::region_setting(env, &settings.vars);
             let credentials = credentials(settings)?;
             let mut config = match (base_url, region) {
                 (Some(url), _) => ClientConfig::new(url, credentials),
-                (None, Some(r)) => {
+                (None, Some((r, source))) => {
                     let region: Region = r
                         .parse()
-                        .with_context(|| format!("environment `{}`", env.name))?;
+                        .with_context(|| format!("environment `{}`: {source}", env.name))?;
                     ClientConfig::for_region(region, credentials)
                 }
                 (None, None) => bail!(

@@ -176,6 +176,23 @@ pub(crate) fn base_url_setting<'a>(
     })
 }
 
+/// The region a `genesys` environment uses and where it comes from: `GENESYSCLOUD_REGION`,
+/// else `region:` in herald.yaml (the environment beats the file, as for every setting).
+pub(crate) fn region_setting<'a>(
+    env: &'a Environment,
+    vars: &'a EnvVars,
+) -> Option<(&'a str, String)> {
+    if let Some(r) = &vars.region {
+        return Some((r, ENV_REGION.to_owned()));
+    }
+    env.region.as_deref().map(|r| {
+        (
+            r,
+            format!("`region:` of environment `{}` in herald.yaml", env.name),
+        )
+    })
+}
+
 /// `HERALD_NOW` moves the clock quiet hours and schedules are judged by, so it is honoured
 /// only where nothing reaches a real recipient: the in-process sandbox, or an API on this
 /// machine that `remote::connect` then finds to be a standalone `herald sandbox serve`. For any
@@ -232,5 +249,47 @@ impl EnvSettings {
     /// The instant sends are judged against: the pinned `HERALD_NOW`, else `None` (real time).
     pub(crate) fn fixed_now(&self) -> Option<jiff::Timestamp> {
         self.now_pinned.then_some(self.now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn genesys_env(region: Option<&str>) -> Environment {
+        Environment {
+            name: "prod".into(),
+            target: Target::Genesys,
+            region: region.map(str::to_owned),
+            base_url: None,
+            library: crate::spec::model::DEFAULT_LIBRARY.into(),
+            ledger: None,
+            client_id: None,
+            secret_file: None,
+            credential_command: None,
+            webhook_secret_file: None,
+            rate_per_minute: crate::spec::model::DEFAULT_RATE_PER_MINUTE,
+        }
+    }
+
+    /// The environment variable beats herald.yaml for the region, as for every other setting
+    /// (it used to be the other way round, silently).
+    #[test]
+    fn the_region_variable_beats_the_file() {
+        let env = genesys_env(Some("us-east-1"));
+        let vars = EnvVars {
+            region: Some("eu-west-1".into()),
+            ..EnvVars::default()
+        };
+        assert_eq!(
+            region_setting(&env, &vars),
+            Some(("eu-west-1", ENV_REGION.to_owned()))
+        );
+        let unset = EnvVars::default();
+        let (region, source) = region_setting(&env, &unset).unwrap();
+        assert_eq!(region, "us-east-1");
+        assert!(source.contains("herald.yaml"), "{source}");
+        let none = genesys_env(None);
+        assert_eq!(region_setting(&none, &unset), None);
     }
 }

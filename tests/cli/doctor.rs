@@ -172,3 +172,83 @@ fn serve_without_a_secret_is_named() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("✗ inbound-secret:"), "{out}");
 }
+
+/// The client id `herald.yaml` names for the test environment.
+fn client_id(ws: &TestWorkspace) -> String {
+    let yaml = ws.read("herald.yaml");
+    let after = yaml
+        .split("client_id:")
+        .nth(1)
+        .expect("client_id in herald.yaml");
+    after.lines().next().unwrap().trim().to_owned()
+}
+
+/// The org and OAuth client the token acts as come first, and one line names where each
+/// effective setting came from.
+#[test]
+fn the_org_comes_first_and_each_setting_names_its_source() {
+    let (ws, _sb) = setup();
+    let (code, out, err) = run(ws
+        .herald()
+        .env("GENESYSCLOUD_OAUTHCLIENT_ID", client_id(&ws))
+        .arg("doctor"));
+    assert_eq!(code, 0, "{out}{err}");
+    let first = out
+        .lines()
+        .find(|l| l.starts_with(['✓', '!', '✗']))
+        .unwrap();
+    assert!(
+        first.starts_with("✓ org: organization `herald sandbox org` ("),
+        "the org is the first check: {out}"
+    );
+    assert!(first.contains("OAuth client `herald`"), "{first}");
+    let settings = out.lines().find(|l| l.starts_with("✓ settings:")).unwrap();
+    for part in [
+        "environment `local`",
+        "(from `base_url:` of environment `local` in herald.yaml)",
+        "client id (from GENESYSCLOUD_OAUTHCLIENT_ID)",
+        "client secret (from `secret_file:` local-secret)",
+        "ledger .herald/ledger-local.db (from default)",
+        "ledger key (from .herald/ledger-local.key)",
+    ] {
+        assert!(settings.contains(part), "expected `{part}` in {settings}");
+    }
+}
+
+/// A campaign faster than the environment can send is named (the plan's duration for it
+/// would otherwise be wrong by orders of magnitude).
+#[test]
+fn a_campaign_faster_than_the_token_allows_is_named() {
+    let (ws, _sb) = setup();
+    let yaml = ws.read("campaigns/winter-sale.yaml");
+    assert!(yaml.contains("rate_per_minute: 60"), "{yaml}");
+    ws.write(
+        "campaigns/winter-sale.yaml",
+        &yaml.replace("rate_per_minute: 60", "rate_per_minute: 100000"),
+    );
+    let (_, out, err) = doctor(&ws, &[]);
+    assert!(
+        out.contains("! campaign-rate: campaign `winter-sale-2026` asks for 100000 messages/min, but environment `local` sends at most"),
+        "{out}{err}"
+    );
+}
+
+/// `doctor --serve` applies serve's own rule to the shared secret: a short one fails here
+/// rather than at the first request.
+#[test]
+fn a_short_webhook_secret_fails_as_serve_would() {
+    let (ws, _sb) = setup();
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_WEBHOOK_SECRET", "short")
+        .args(["doctor", "--serve"]));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("✗ inbound-secret: 1 of the 1 secret(s) from HERALD_WEBHOOK_SECRET is shorter than 16 bytes"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("short\n") && !out.contains(" short "),
+        "{out}"
+    );
+}

@@ -4,6 +4,8 @@
 //! inbound secret. Each check is a line with a status and, for a failure, the fix. Nothing
 //! secret is kept in the report; numbers and addresses are masked.
 
+mod setup;
+
 use herald_genesys::{ApiError, GenesysClient};
 use serde::Serialize;
 
@@ -115,6 +117,7 @@ pub(crate) fn doctor(
             "run `herald validate` and fix what it names",
         );
     }
+    setup::sources(settings, &mut report);
     let credentials = remote_checks(ws, settings, opts, &mut report);
     ledger_checks(settings, &mut report);
     inbound_check(settings, opts, &mut report);
@@ -233,6 +236,7 @@ fn remote_checks(
         }
     }
     rt.block_on(async {
+        setup::org(client, report).await;
         org_checks(ws, settings, opts, client, report).await;
     });
     rt.block_on(remote.shutdown());
@@ -338,10 +342,11 @@ async fn org_checks(
         }
     }
     let configured = settings.env.rate_per_minute;
-    match client
+    let limit = client
         .org_limit("platform.api", "client.credentials.token.rate.per.minute")
-        .await
-    {
+        .await;
+    setup::campaign_rates(ws, settings, limit.as_ref().ok().copied().flatten(), report);
+    match limit {
         Ok(Some(limit)) if limit < configured => report.warn(
             "rate-limit",
             format!("the org allows {limit} requests/min per token, rate_per_minute is {configured}"),
@@ -525,48 +530,9 @@ fn ledger_checks(settings: &EnvSettings, report: &mut DoctorReport) {
 }
 
 fn inbound_check(settings: &EnvSettings, opts: &DoctorOptions, report: &mut DoctorReport) {
-    let file = settings.env.webhook_secret_file.as_deref();
-    let from_env = settings.vars.webhook_secret.is_some();
-    if !(opts.serve || file.is_some() || from_env) {
-        return;
-    }
-    if from_env {
-        report.ok(
-            "inbound-secret",
-            format!("configured ({})", crate::settings::ENV_WEBHOOK_SECRET),
-        );
-        return;
-    }
-    match file {
-        Some(f) => {
-            let path = if std::path::Path::new(f).is_absolute() {
-                std::path::PathBuf::from(f)
-            } else {
-                settings.workspace_root.join(f)
-            };
-            match std::fs::read_to_string(&path) {
-                Ok(s) if !s.trim().is_empty() => {
-                    report.ok("inbound-secret", format!("configured (webhook_secret_file {f})"));
-                }
-                Ok(_) => report.fail(
-                    "inbound-secret",
-                    format!("webhook_secret_file {f} is empty"),
-                    "write a random secret of at least 32 characters to it (e.g. `openssl rand -hex 32`)",
-                ),
-                Err(e) => report.fail(
-                    "inbound-secret",
-                    format!("webhook_secret_file {f} cannot be read: {e}"),
-                    "create it with a random secret (e.g. `openssl rand -hex 32 > inbound.secret`)",
-                ),
-            }
-        }
-        None => report.fail(
-            "inbound-secret",
-            "`herald serve` has no shared secret".to_owned(),
-            format!(
-                "set {} or `webhook_secret_file:` in herald.yaml",
-                crate::settings::ENV_WEBHOOK_SECRET
-            ),
-        ),
+    let configured =
+        settings.env.webhook_secret_file.is_some() || settings.vars.webhook_secret.is_some();
+    if opts.serve || configured {
+        setup::inbound_secret(settings, report);
     }
 }
