@@ -220,6 +220,11 @@ impl GenesysClient {
         &self.inner.base_url
     }
 
+    /// The login base URL: where tokens are requested (`login.` for a region's `api.` host).
+    pub fn login_url(&self) -> &str {
+        self.inner.tokens.login_base()
+    }
+
     /// When a server `Retry-After` is pausing every worker, the instant the pause ends.
     pub fn throttled_until(&self) -> Option<tokio::time::Instant> {
         self.inner.throttle.paused_until()

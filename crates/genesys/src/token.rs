@@ -62,6 +62,15 @@ struct Cached {
 }
 
 /// Fetches and caches the access token.
+impl TokenManager {
+    /// The login host's base URL (where the token is requested; not the API host).
+    pub(crate) fn login_base(&self) -> &str {
+        self.token_url
+            .strip_suffix("/oauth/token")
+            .unwrap_or(&self.token_url)
+    }
+}
+
 pub(crate) struct TokenManager {
     http: reqwest::Client,
     token_url: String,
@@ -253,14 +262,16 @@ impl TokenManager {
                 if e.is_connect() {
                     ApiError::NotSent {
                         reason: format!(
-                            "cannot reach the Genesys login service: {}",
+                            "cannot reach the Genesys login host {}: {}",
+                            self.login_base(),
                             crate::client::error_chain(&e.without_url())
                         ),
                     }
                 } else {
                     ApiError::Transport {
                         reason: format!(
-                            "token request failed: {}",
+                            "token request to the login host {} failed: {}",
+                            self.login_base(),
                             crate::client::error_chain(&e.without_url())
                         ),
                     }

@@ -582,6 +582,29 @@ async fn agentless_send_accepted_then_dropped_is_unknown_and_not_retried() {
     assert_eq!(connections.load(Ordering::SeqCst), 1 + 4);
 }
 
+/// A login host that cannot be reached is named as the login host, not the API host (which
+/// the user configured, and which may well be reachable).
+#[tokio::test]
+async fn an_unreachable_login_host_is_named() {
+    let api = MockServer::start().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let mut cfg = config(&api.uri());
+    cfg.login_url = format!("http://{addr}");
+    let client = GenesysClient::new(cfg).unwrap();
+    assert_eq!(client.login_url(), format!("http://{addr}"));
+    let err = client.send_sms(&sms()).await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!(
+            "cannot reach the Genesys login host http://{addr}"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(&api.uri()), "{text}");
+}
+
 #[tokio::test]
 async fn agentless_send_to_a_refused_connection_is_not_sent() {
     let login = MockServer::start().await;

@@ -227,7 +227,10 @@ fn remote_checks(
             } else {
                 report.fail(
                     "login",
-                    format!("no token from the login host for {base} (wrong region or base URL?): {e}"),
+                    format!(
+                        "no token from the login host {} for the API {base} (wrong region or base URL?): {e}",
+                        client.login_url()
+                    ),
                     "check `region:` / `base_url:` in herald.yaml (or GENESYSCLOUD_REGION): it must be the org's region",
                 );
             }
