@@ -235,7 +235,9 @@ mod tests {
 
     #[test]
     fn an_unchanged_file_reads_back_whole() {
-        let data: Vec<u8> = (0..BLOCK + 77).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..BLOCK + 77)
+            .map(|i| u8::try_from(i % 251).expect("fits"))
+            .collect();
         let (_dir, path, seal) = sealed(&data);
         let check = SealCheck::new(seal);
         assert_eq!(read_checked(&path, &check).expect("reads"), data);

@@ -2,6 +2,7 @@
 //! agentless API, against a real ledger and workspace.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -110,10 +111,11 @@ fn write_audience(root: &Path, rows: usize, suffix: &str) {
     let mut csv = String::from("customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n");
     for i in 0..rows {
         let consent = if i % 10 == 9 { "no" } else { "yes" };
-        csv.push_str(&format!(
-            "C-{i},{},America/New_York,{consent},ORD-{i}{suffix},https://track.example.com/{i}\n",
+        let _ = writeln!(
+            csv,
+            "C-{i},{},America/New_York,{consent},ORD-{i}{suffix},https://track.example.com/{i}",
             phone(i)
-        ));
+        );
     }
     std::fs::create_dir_all(root.join("campaigns/data")).expect("dir");
     std::fs::write(root.join("campaigns/data/shipped.csv"), csv).expect("write");
