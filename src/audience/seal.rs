@@ -149,9 +149,19 @@ impl HashingFile {
         if check.changed() {
             return Err(check.refuse("a block differs"));
         }
-        buf.clear();
+        // Filled in place: the buffer never grows past one block.
+        buf.resize(BLOCK, 0);
         *pos = 0;
-        (&mut self.file).take(BLOCK as u64).read_to_end(buf)?;
+        let mut filled = 0;
+        while filled < BLOCK {
+            match self.file.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(filled);
         let expected = check.seal.blocks.get(self.blocks_checked);
         if buf.is_empty() {
             return match expected {
