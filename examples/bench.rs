@@ -207,8 +207,10 @@ fn plan_setup(dir: &Path, local: bool) {
                 campaign: CAMPAIGN.into(),
                 row_key: c.row_key.clone(),
                 result: OutcomeResult::Sent {
-                    message_id: format!("m-{}", c.row_key),
-                    conversation_id: None,
+                    handle: herald_ledger::DispatchHandle::message(
+                        format!("m-{}", c.row_key),
+                        None,
+                    ),
                 },
             })
             .collect();

@@ -204,6 +204,21 @@ pub struct CampaignFacts {
 }
 
 impl CampaignFacts {
+    /// Reads the recipients' recent sends that frequency caps count again, at the real clock
+    /// now (nothing when no cap applies): a sender reusing a plan's facts counts the sends
+    /// made since the plan, its own earlier campaigns' among them.
+    pub fn refresh_recent_sends(
+        &mut self,
+        ledger: &dyn Ledger,
+        ws: &Workspace,
+        campaign: &Campaign,
+    ) -> anyhow::Result<()> {
+        let read_at = jiff::Timestamp::now();
+        self.recent = recent_sends(ledger, ws, campaign, read_at)?;
+        self.read_at = read_at;
+        Ok(())
+    }
+
     /// Whether the campaign's row `row_key` is already final in the ledger (`unknown` counts
     /// as final unless `resend_unknown`): such rows are not classified or rendered again.
     pub fn is_final(&self, row_key: &str, resend_unknown: bool) -> bool {
@@ -391,13 +406,22 @@ impl Narrow {
     }
 }
 
-/// One campaign planned: its plan plus the ledger facts it was decided on, which a sender may
-/// reuse for the same pass instead of reading them again.
+/// What planning one campaign read that sending it reuses instead of reading again: the
+/// ledger facts its rows were decided on, and the seal of the audience file as it was read.
+pub struct CampaignInputs {
+    /// The facts its rows were decided on.
+    pub facts: CampaignFacts,
+    /// The audience file as the plan read it (`None` when it was not sealed, or could not be
+    /// read to its end).
+    pub seal: Option<crate::audience::AudienceSeal>,
+}
+
+/// One campaign planned: its plan plus what it was planned from.
 pub struct PlannedCampaign {
     /// The campaign's plan.
     pub plan: crate::plan::CampaignPlan,
-    /// The facts it was decided on.
-    pub facts: CampaignFacts,
+    /// What it was planned from.
+    pub inputs: CampaignInputs,
 }
 
 /// Rows per message from the reading thread to the deciding one: large enough that the
@@ -405,7 +429,8 @@ pub struct PlannedCampaign {
 const ROW_BATCH: usize = 1024;
 
 /// Plans one campaign: reads its ledger facts, streams its audience once (classifying rows,
-/// collecting diagnostics and hashing the file as it goes) and runs the pure core over it.
+/// collecting diagnostics and hashing the file as it goes; with `seal`, also sealing it for
+/// the send pass) and runs the pure core over it.
 ///
 /// Two threads share the pass: one reads, classifies and checks the rows (CSV, rendering, SMS
 /// analysis, zones from the number, the known-key check), the other decides them in audience
@@ -416,19 +441,20 @@ pub fn plan_one(
     ledger: &dyn Ledger,
     key: &LedgerKey,
     campaign: &Campaign,
+    seal: bool,
     planned: &mut crate::plan::campaigns::PlannedSends,
     diags: &mut Vec<Diagnostic>,
 ) -> anyhow::Result<PlannedCampaign> {
     let facts = ledger_facts(ledger, key, ctx.ws, campaign)?;
     let audience = &ctx.ws.audiences[&campaign.audience];
     let ws = ctx.ws;
-    let (mut plan, read_diags, hash) = std::thread::scope(|scope| {
+    let (mut plan, read_diags, (hash, sealed)) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<crate::messages::Row>>(8);
         let facts = &facts;
         let reader = scope.spawn(move || {
             let mut diags = Vec::new();
-            let Some(rows) = crate::validate::open_rows(ws, campaign, &mut diags) else {
-                return (diags, None);
+            let Some(rows) = crate::validate::open_rows(ws, campaign, seal, &mut diags) else {
+                return (diags, (None, None));
             };
             let mut rows = rows.skip_known(|k: &str| facts.is_final(k, false));
             let mut checker = crate::validate::RowChecker::new(ws, campaign);
@@ -448,13 +474,19 @@ pub fn plan_one(
             }
             drop(tx);
             checker.finish(rows.take_notes(), &mut diags);
-            (diags, rows.content_hash().map(|h| h.to_string()))
+            let read = if seal {
+                let sealed = rows.seal();
+                (sealed.as_ref().map(|s| s.hash().to_string()), sealed)
+            } else {
+                (rows.content_hash().map(|h| h.to_string()), None)
+            };
+            (diags, read)
         });
         let plan = plan_campaign(ctx, campaign, facts, None, planned, rx.iter().flatten());
-        let (read_diags, hash) = reader
+        let (read_diags, read) = reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (plan, read_diags, hash)
+        (plan, read_diags, read)
     });
     diags.extend(read_diags);
     plan.audience_hash = match hash {
@@ -463,7 +495,13 @@ pub fn plan_one(
             .map(|h| h.to_string())
             .unwrap_or_default(),
     };
-    Ok(PlannedCampaign { plan, facts })
+    Ok(PlannedCampaign {
+        plan,
+        inputs: CampaignInputs {
+            facts,
+            seal: sealed,
+        },
+    })
 }
 
 /// SHA-256 of a value's canonical JSON (serde's field order, no whitespace).
@@ -580,19 +618,32 @@ pub fn build(
     key: &LedgerKey,
     narrow: &Narrow,
 ) -> anyhow::Result<(Plan, Vec<Diagnostic>)> {
-    let (plan, diags, _) = build_with_facts(ws, settings, remote, ledger, key, narrow)?;
+    let (plan, diags, _) = build_inner(ws, settings, remote, ledger, key, narrow, false)?;
     Ok((plan, diags))
 }
 
-/// [`build`], also returning each campaign's ledger facts by campaign name.
-pub fn build_with_facts(
+/// [`build`] for a run that sends the plan: also returns what each campaign was planned from
+/// (its ledger facts and its audience file's seal), by campaign name, for the send pass.
+pub fn build_for_send(
     ws: &Workspace,
     settings: &EnvSettings,
     remote: &RemoteState,
     ledger: &dyn Ledger,
     key: &LedgerKey,
     narrow: &Narrow,
-) -> anyhow::Result<(Plan, Vec<Diagnostic>, BTreeMap<String, CampaignFacts>)> {
+) -> anyhow::Result<(Plan, Vec<Diagnostic>, BTreeMap<String, CampaignInputs>)> {
+    build_inner(ws, settings, remote, ledger, key, narrow, true)
+}
+
+fn build_inner(
+    ws: &Workspace,
+    settings: &EnvSettings,
+    remote: &RemoteState,
+    ledger: &dyn Ledger,
+    key: &LedgerKey,
+    narrow: &Narrow,
+    seal: bool,
+) -> anyhow::Result<(Plan, Vec<Diagnostic>, BTreeMap<String, CampaignInputs>)> {
     for n in &narrow.campaigns {
         if Name::parse(n)
             .ok()
@@ -652,8 +703,8 @@ pub fn build_with_facts(
     // before it against the frequency caps.
     let mut planned_sends = crate::plan::campaigns::PlannedSends::default();
     for c in campaigns {
-        let planned = plan_one(&ctx, ledger, key, c, &mut planned_sends, &mut diags)?;
-        all_facts.insert(c.name.to_string(), planned.facts);
+        let planned = plan_one(&ctx, ledger, key, c, seal, &mut planned_sends, &mut diags)?;
+        all_facts.insert(c.name.to_string(), planned.inputs);
         campaign_plans.push(planned.plan);
     }
     let mut inputs: BTreeMap<String, String> = ws

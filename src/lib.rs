@@ -5,18 +5,18 @@
 //! messages ([`text`] renders and measures them); [`gather`] reads the remote templates, the
 //! ledger, the audience files and git, and runs the pure planning core ([`plan`]) over them;
 //! `engine` orchestrates applying a plan (and reconcile, receipts, suppressions) over the
-//! executor in [`apply`]; `commands` resolve arguments, call one entry point and print its
-//! report.
+//! [`executor`], which claims, dispatches and records sends through a `Dispatch`
+//! implementation; `commands` resolve arguments, call one entry point and print its report.
 //!
 //! The planning core ([`plan`], [`spec`], [`text`], [`hash`], [`messages`], [`schedule`],
 //! [`local_time`], [`diag`]) is the `herald-core` crate, re-exported here: it does no I/O, takes
 //! observed state as values and returns typed results; Cargo's graph keeps it so.
 
-pub mod apply;
 pub mod audience;
 pub mod cli;
 mod commands;
 mod engine;
+pub mod executor;
 pub mod exit;
 pub mod failpoint;
 pub mod gather;
@@ -32,6 +32,8 @@ pub mod validate;
 
 use std::process::ExitCode;
 
+/// The executor under its earlier name.
+pub use executor as apply;
 pub use exit::ExitStatus;
 pub use herald_core::{diag, hash, local_time, messages, plan, schedule, spec, text};
 

@@ -66,7 +66,7 @@ pub fn scan_campaign(
     known: Option<&dyn Fn(&str) -> bool>,
     mut visit: impl FnMut(&Row),
 ) -> Option<CampaignStats> {
-    let rows = open_rows(ws, campaign, diags)?;
+    let rows = open_rows(ws, campaign, false, diags)?;
     let mut rows = match known {
         Some(k) => rows.skip_known(k),
         None => rows,
@@ -79,16 +79,22 @@ pub fn scan_campaign(
     Some(checker.finish(rows.take_notes(), diags))
 }
 
-/// Opens one campaign's rows. `None` when the audience cannot be read or lacks columns
-/// (reported as diagnostics, appended to `diags`).
+/// Opens one campaign's rows (with `seal`, sealing the file as it streams). `None` when the
+/// audience cannot be read or lacks columns (reported as diagnostics, appended to `diags`).
 pub fn open_rows<'w>(
     ws: &'w Workspace,
     campaign: &'w Campaign,
+    seal: bool,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<CampaignRows<'w>> {
     let audience = &ws.audiences[&campaign.audience];
     let data = audience.source_display.as_str();
-    let (rows, missing) = match CampaignRows::open(ws, campaign) {
+    let opened = if seal {
+        CampaignRows::open_sealing(ws, campaign)
+    } else {
+        CampaignRows::open(ws, campaign)
+    };
+    let (rows, missing) = match opened {
         Ok(opened) => opened,
         Err(e) => {
             diags.push(Diagnostic::error(Code::H001, data, e.pos(), e.to_string()));

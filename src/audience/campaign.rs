@@ -1,10 +1,10 @@
 //! A campaign's audience as a stream of classified rows: the reader feeds each row's values to
 //! the campaign's [`RowClassifier`].
 
-use super::{AudienceError, AudienceReader, RowBuf, RowError};
+use super::{AudienceError, AudienceReader, AudienceSeal, RowBuf, RowError, SealCheck};
 use crate::messages::{Note, Row, RowClassifier};
 use crate::spec::ContentHash;
-use crate::spec::model::{Campaign, Workspace};
+use crate::spec::model::{Audience, Campaign, Workspace};
 
 /// Streams one campaign's rows.
 pub struct CampaignRows<'w> {
@@ -19,9 +19,38 @@ impl<'w> CampaignRows<'w> {
         ws: &'w Workspace,
         campaign: &'w Campaign,
     ) -> Result<(Self, Vec<String>), AudienceError> {
+        Self::open_with(ws, campaign, AudienceReader::open)
+    }
+
+    /// [`Self::open`], sealing the file as it streams (see [`Self::seal`]).
+    pub fn open_sealing(
+        ws: &'w Workspace,
+        campaign: &'w Campaign,
+    ) -> Result<(Self, Vec<String>), AudienceError> {
+        Self::open_with(ws, campaign, AudienceReader::open_sealing)
+    }
+
+    /// [`Self::open`] for a file an earlier pass sealed: rows come only from blocks that
+    /// match the seal; when one does not, the stream ends with a row error and `check` says
+    /// the file changed.
+    pub fn open_checked(
+        ws: &'w Workspace,
+        campaign: &'w Campaign,
+        check: &SealCheck,
+    ) -> Result<(Self, Vec<String>), AudienceError> {
+        Self::open_with(ws, campaign, |audience, columns| {
+            AudienceReader::open_checked(audience, columns, check)
+        })
+    }
+
+    fn open_with(
+        ws: &'w Workspace,
+        campaign: &'w Campaign,
+        open: impl FnOnce(&Audience, &[String]) -> Result<(AudienceReader, Vec<String>), AudienceError>,
+    ) -> Result<(Self, Vec<String>), AudienceError> {
         let classifier = RowClassifier::new(ws, campaign);
         let audience = &ws.audiences[&campaign.audience];
-        let (reader, missing) = AudienceReader::open(audience, classifier.columns())?;
+        let (reader, missing) = open(audience, classifier.columns())?;
         Ok((
             Self {
                 classifier,
@@ -48,6 +77,12 @@ impl<'w> CampaignRows<'w> {
     /// read first). `None` when it cannot be read to its end.
     pub fn content_hash(&mut self) -> Option<ContentHash> {
         self.reader.content_hash()
+    }
+
+    /// The file's seal, for a stream opened with [`Self::open_sealing`] (the rest of the file
+    /// is read first). `None` when it cannot be read to its end.
+    pub fn seal(&mut self) -> Option<AudienceSeal> {
+        self.reader.seal()
     }
 }
 

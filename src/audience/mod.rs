@@ -6,10 +6,14 @@
 //! opened; it is opened non-blocking, so a FIFO can never hang a run).
 
 mod campaign;
+mod seal;
 
 use std::io::{BufRead, BufReader};
 
 pub use campaign::CampaignRows;
+pub use seal::{AudienceSeal, SealCheck};
+
+use seal::HashingFile;
 
 use crate::spec::model::{Audience, Source};
 
@@ -193,13 +197,46 @@ impl AudienceReader {
         audience: &Audience,
         columns: &[String],
     ) -> Result<(Self, Vec<String>), AudienceError> {
+        Self::open_with(audience, columns, Reading::Hash)
+    }
+
+    /// [`Self::open`], also sealing the file block by block as it is read (see
+    /// [`Self::seal`]).
+    pub fn open_sealing(
+        audience: &Audience,
+        columns: &[String],
+    ) -> Result<(Self, Vec<String>), AudienceError> {
+        Self::open_with(audience, columns, Reading::Seal)
+    }
+
+    /// [`Self::open`] for a file an earlier pass sealed: each block is checked against the
+    /// seal before its rows are read, and a file that changed ends the stream with a read
+    /// error (`check` then says it changed).
+    pub fn open_checked(
+        audience: &Audience,
+        columns: &[String],
+        check: &SealCheck,
+    ) -> Result<(Self, Vec<String>), AudienceError> {
+        Self::open_with(audience, columns, Reading::Check(check))
+    }
+
+    fn open_with(
+        audience: &Audience,
+        columns: &[String],
+        reading: Reading<'_>,
+    ) -> Result<(Self, Vec<String>), AudienceError> {
         let path = audience.source.path();
         let display = audience.source_display.clone();
-        let file = open_data(path).map_err(|source| AudienceError::Io {
+        let io = |source| AudienceError::Io {
             path: display.clone(),
             source,
-        })?;
-        let file = HashingFile::new(file);
+        };
+        let file = open_data(path).map_err(io)?;
+        let file = match reading {
+            Reading::Hash => HashingFile::new(file, false),
+            Reading::Seal => HashingFile::new(file, true),
+            Reading::Check(check) => HashingFile::checked(file, check).map_err(io)?,
+        };
         match &audience.source {
             Source::Csv(_) => {
                 let mut reader = csv::ReaderBuilder::new()
@@ -425,46 +462,32 @@ impl AudienceReader {
     /// row read, or all of it after a header error) is read and hashed first. `None` when the
     /// file cannot be read to its end.
     pub fn content_hash(&mut self) -> Option<crate::spec::ContentHash> {
-        let file = match &mut self.inner {
+        self.file().finish()
+    }
+
+    /// The file's seal, for a reader opened with [`Self::open_sealing`]: the rest of the file
+    /// is read first. `None` when it cannot be read to its end (or was not opened to seal).
+    pub fn seal(&mut self) -> Option<AudienceSeal> {
+        self.file().seal()
+    }
+
+    fn file(&mut self) -> &mut HashingFile {
+        match &mut self.inner {
             Inner::Csv { reader, .. } => reader.get_mut(),
             Inner::Jsonl { reader, .. } => reader.get_mut(),
-        };
-        file.finish()
-    }
-}
-
-/// The audience file, hashed as it is read (the plan records the hash of exactly the bytes
-/// it classified, and the file is read once per pass).
-struct HashingFile {
-    file: fs_err::File,
-    hasher: sha2::Sha256,
-}
-
-impl HashingFile {
-    fn new(file: fs_err::File) -> Self {
-        use sha2::Digest as _;
-        Self {
-            file,
-            hasher: sha2::Sha256::new(),
         }
     }
-
-    fn finish(&mut self) -> Option<crate::spec::ContentHash> {
-        use sha2::Digest as _;
-        std::io::copy(self, &mut std::io::sink()).ok()?;
-        Some(crate::spec::ContentHash::from_digest(
-            &self.hasher.clone().finalize(),
-        ))
-    }
 }
 
-impl std::io::Read for HashingFile {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        use sha2::Digest as _;
-        let n = self.file.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
+/// How a reader reads its file.
+#[derive(Clone, Copy)]
+enum Reading<'a> {
+    /// Hashed as a whole.
+    Hash,
+    /// Hashed as a whole and block by block.
+    Seal,
+    /// Checked block by block against an earlier pass.
+    Check(&'a SealCheck),
 }
 
 #[cfg(test)]

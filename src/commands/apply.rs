@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 
 use crate::ExitStatus;
-use crate::apply::{ApplyOptions, Event};
 use crate::cli::{ApplyArgs, GlobalArgs};
 use crate::engine::apply::{ApplyReport, Session, read_approval, read_saved_plan};
+use crate::executor::{ApplyOptions, Count, Event};
 use crate::gather::Narrow;
 use crate::output::Printer;
 
@@ -127,7 +127,7 @@ pub(crate) fn run(
             pb.inc(counts.values().sum());
             pb.set_message(format!(
                 "sent {}",
-                counts.get("sent").copied().unwrap_or(0)
+                counts.get(&Count::Sent).copied().unwrap_or(0)
                     + pb.position().saturating_sub(counts.values().sum())
             ));
         }
@@ -179,7 +179,7 @@ fn print_report(report: &ApplyReport, json: bool, printer: &Printer) -> anyhow::
         let _ = writeln!(out, "run {run_id}: {outcome}");
         printer.out(&out)?;
         printer.info(&super::head_line(ledger_head.as_ref()));
-        let unknown: u64 = campaigns.iter().map(|r| r.get("unknown")).sum();
+        let unknown: u64 = campaigns.iter().map(|r| r.get(Count::UNKNOWN)).sum();
         if unknown > 0 {
             printer.warn(&format!("{unknown} sends ended `unknown` (maybe sent); they are not resent: run `herald reconcile`"));
         }

@@ -14,9 +14,14 @@ use herald_ledger::{LedgerKey, LockError, NewRun};
 use jiff::Timestamp;
 
 use super::stale::{PlanObject, StaleSet, stale_objects};
-use crate::apply::{ApplyOptions, CampaignReport, Event, Executor, RowTotals, TemplateOutcome};
 use crate::diag::{self, Diagnostic, Severity};
-use crate::gather::{self, Narrow};
+use crate::executor::agentless::Agentless;
+use crate::executor::templates::TemplateError;
+use crate::executor::{
+    ApplyOptions, CampaignReport, Count, Event, Executor, RowTotals, TemplateOutcome,
+    TemplateWriter,
+};
+use crate::gather::{self, CampaignInputs, Narrow};
 use crate::ledger_access::Locked;
 use crate::plan::review::{self, ReviewObject};
 use crate::plan::{
@@ -231,7 +236,7 @@ impl<'a> Session<'a> {
                 }
             }
         }
-        let (current, diags) = gather::build(
+        let (current, diags, inputs) = gather::build_for_send(
             ws,
             settings,
             &remote_state,
@@ -262,6 +267,7 @@ impl<'a> Session<'a> {
             saved,
             narrow,
             current,
+            inputs,
             errors,
             stale,
             witness,
@@ -283,6 +289,9 @@ pub(crate) struct Planned<'a> {
     narrow: Narrow,
     /// The plan as of now.
     pub(crate) current: Plan,
+    /// What each campaign of `current` was planned from (ledger facts, audience seal), reused
+    /// by the send pass.
+    inputs: BTreeMap<String, CampaignInputs>,
     /// Errors in the audience data: apply refuses when there are any.
     pub(crate) errors: Vec<Diagnostic>,
     /// Objects of the saved plan that are stale (not applied), with why.
@@ -440,6 +449,7 @@ impl Planned<'_> {
             saved,
             narrow,
             current,
+            mut inputs,
             stale,
             witness,
             ..
@@ -463,23 +473,35 @@ impl Planned<'_> {
             plan_hash: saved.as_ref().map(Plan::hash),
         })?;
         let resend_unknown = options.resend_unknown;
+        let mut problems: Vec<String> = Vec::new();
+        let template_ok = template_phase(
+            &mut TemplateWriter {
+                ledger: locked.ledger.as_mut(),
+                client: &remote.client,
+                rt: &rt,
+                run_id: &run_id,
+                git_commit: git,
+                on_event: &mut *on_event,
+            },
+            ws,
+            &current,
+            &stale,
+            &mut problems,
+        );
+        let agentless = Agentless::new(&remote.client);
         let mut exec = Executor {
             ws,
             ledger: locked.ledger.as_mut(),
             key: &key,
-            client: &remote.client,
+            dispatch: &agentless,
             rt: &rt,
-            run_id: run_id.clone(),
-            git_commit: git,
+            run_id: &run_id,
             options,
             interrupted: interrupted.clone(),
             sent_in_run: 0,
             on_event,
             fixed_now: settings.fixed_now(),
-            pacer: None,
         };
-        let mut problems: Vec<String> = Vec::new();
-        let template_ok = template_phase(&mut exec, ws, &current, &stale, &mut problems);
         // Then campaigns (again when held rows open, with --wait).
         let can_wait = !settings.now_pinned;
         let mut reports: Vec<CampaignReport> = Vec::new();
@@ -487,8 +509,8 @@ impl Planned<'_> {
         loop {
             campaign_phase(
                 &mut exec,
-                ws,
                 &plan_now,
+                &mut inputs,
                 &stale,
                 &template_ok,
                 resend_unknown,
@@ -546,7 +568,8 @@ impl Planned<'_> {
                 &settings.env.library,
                 &bindings_now,
             ))?;
-            plan_now = gather::build(ws, &fresh, &state_now, &*exec.ledger, &key, &narrow)?.0;
+            (plan_now, _, inputs) =
+                gather::build_for_send(ws, &fresh, &state_now, &*exec.ledger, &key, &narrow)?;
             // Only what was reviewed: the new plan must be the approved one, compared as the
             // approval check compares it, less the run's own progress. Any difference stops
             // every campaign.
@@ -621,7 +644,7 @@ fn add_row_totals(current: &Plan, stale: &StaleSet, reports: &mut Vec<CampaignRe
         let sent_now: u64 = reports
             .iter()
             .filter(|r| r.campaign == cplan.name)
-            .map(|r| r.get("sent"))
+            .map(|r| r.get(Count::Sent))
             .sum();
         let totals = RowTotals::new(cplan.rows, cplan.counts.get(Reason::AlreadySent), sent_now);
         match reports.iter_mut().rev().find(|r| r.campaign == cplan.name) {
@@ -638,7 +661,7 @@ fn add_row_totals(current: &Plan, stale: &StaleSet, reports: &mut Vec<CampaignRe
 /// Writes the planned templates (creating the managed library when one is needed); returns
 /// each template's outcome by name.
 fn template_phase(
-    exec: &mut Executor<'_>,
+    exec: &mut TemplateWriter<'_>,
     ws: &Workspace,
     current: &Plan,
     stale: &StaleSet,
@@ -674,22 +697,23 @@ fn template_phase(
         } else if let Some(lib) = &library_id {
             exec.apply_template(t, tplan, lib)
         } else {
-            TemplateOutcome::Failed("the managed library is unavailable".to_owned())
+            TemplateOutcome::Failed(TemplateError::NoLibrary)
         };
         if let TemplateOutcome::Failed(why) = &outcome {
-            problems.push(why.clone());
+            problems.push(why.to_string());
         }
         outcomes.insert(tplan.name.clone(), outcome);
     }
     outcomes
 }
 
-/// Sends every active, non-stale campaign of `plan` whose template is ready.
+/// Sends every active, non-stale campaign of `plan` whose template is ready, each from what
+/// its plan read (`inputs`); the frequency caps' recent sends are read again first.
 #[allow(clippy::too_many_arguments)]
 fn campaign_phase(
-    exec: &mut Executor<'_>,
-    ws: &Workspace,
+    exec: &mut Executor<'_, Agentless>,
     plan: &Plan,
+    inputs: &mut BTreeMap<String, CampaignInputs>,
     stale: &StaleSet,
     templates: &BTreeMap<String, TemplateOutcome>,
     resend_unknown: bool,
@@ -702,9 +726,10 @@ fn campaign_phase(
         {
             continue;
         }
-        if exec.interrupted.load(Ordering::SeqCst) {
+        if exec.interrupted() {
             break;
         }
+        let ws = exec.ws;
         let campaign = &ws.campaigns[&Name::parse(&cplan.name).expect("planned names are valid")];
         let tplan = plan
             .templates
@@ -725,7 +750,26 @@ fn campaign_phase(
         if cplan.to_send() == 0 && (cplan.counts.get(Reason::Unknown) == 0 || !resend_unknown) {
             continue;
         }
-        match exec.run_campaign(campaign, cplan, tplan, &response_id) {
+        let Some(read) = inputs.get_mut(&cplan.name) else {
+            problems.push(format!(
+                "campaign {}: its plan's inputs are missing; nothing was sent",
+                cplan.name
+            ));
+            continue;
+        };
+        let sent = read
+            .facts
+            .refresh_recent_sends(&*exec.ledger, ws, campaign)
+            .and_then(|()| {
+                exec.run_campaign(
+                    campaign,
+                    cplan,
+                    &response_id,
+                    &tplan.desired_remote_hash,
+                    read,
+                )
+            });
+        match sent {
             Ok(report) => {
                 if let Some(h) = &report.halted {
                     problems.push(format!("campaign {}: {h}", report.campaign));

@@ -3,7 +3,7 @@
 //! the command prints. Nothing here writes to the terminal.
 //!
 //! - [`apply`]: lock, re-plan, stale checks ([`stale`]), the template phase, the campaign
-//!   phase and the `--wait` loop, over the executor in [`crate::apply`];
+//!   phase and the `--wait` loop, over the executor in [`crate::executor`];
 //! - [`reconcile`]: resolve `unknown` sends through the analytics API;
 //! - [`receipts`]: poll delivery receipts and suppress opted-out recipients;
 //! - [`suppress`]: the suppression list and `suppress push` to a Genesys DNC list;

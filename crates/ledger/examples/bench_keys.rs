@@ -63,8 +63,10 @@ fn sent_all(campaign: &str, batch: &[Claim]) -> Vec<Outcome> {
             campaign: campaign.into(),
             row_key: c.row_key.clone(),
             result: OutcomeResult::Sent {
-                message_id: format!("msg-{}", c.row_key),
-                conversation_id: Some(format!("conv-{}", c.row_key)),
+                handle: herald_ledger::DispatchHandle::message(
+                    format!("msg-{}", c.row_key),
+                    Some(format!("conv-{}", c.row_key)),
+                ),
             },
         })
         .collect()

@@ -67,7 +67,7 @@
 //! ledger.record_outcomes("run-1", &[Outcome {
 //!     campaign: "spring-sale".into(),
 //!     row_key: "cust-1".into(),
-//!     result: OutcomeResult::Sent { message_id: "m-1".into(), conversation_id: None },
+//!     result: OutcomeResult::Sent { handle: DispatchHandle::message("m-1", None) },
 //! }])?;
 //! ledger.finish_run("run-1", "ok")?;
 //! assert_eq!(ledger.campaign_keys("spring-sale")?.get("cust-1"), Some(SendState::Sent));
@@ -79,6 +79,7 @@ mod audit;
 mod chain;
 mod checkpoint;
 mod codec;
+mod dispatch;
 mod error;
 mod fsutil;
 mod key;
@@ -103,6 +104,7 @@ use std::collections::HashSet;
 use jiff::Timestamp;
 
 pub use checkpoint::CheckpointReport;
+pub use dispatch::DispatchHandle;
 pub use error::{LedgerError, Result};
 pub use key::{
     Channel, LedgerKey, MIN_KEY_BITS, MIN_SECRET_LEN, RecipientId, check_strength, mask_email,

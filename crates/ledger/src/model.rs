@@ -264,10 +264,8 @@ pub struct Outcome {
 pub enum OutcomeResult {
     /// 2xx: accepted.
     Sent {
-        /// Genesys message id.
-        message_id: String,
-        /// Genesys conversation id.
-        conversation_id: Option<String>,
+        /// What names the send at the service that took it.
+        handle: crate::DispatchHandle,
     },
     /// Permanent rejection.
     Failed {

@@ -68,13 +68,10 @@ impl<'a> OutcomeColumns<'a> {
             note: None,
         };
         match result {
-            OutcomeResult::Sent {
-                message_id,
-                conversation_id,
-            } => OutcomeColumns {
+            OutcomeResult::Sent { handle } => OutcomeColumns {
                 state: SendState::Sent,
-                message_id: Some(message_id),
-                conversation_id: conversation_id.as_deref(),
+                message_id: handle.message_id(),
+                conversation_id: handle.conversation_id(),
                 ..none
             },
             OutcomeResult::Failed { code } => OutcomeColumns {
@@ -163,8 +160,7 @@ mod tests {
     #[test]
     fn outcomes_set_only_their_own_columns() {
         let sent = OutcomeResult::Sent {
-            message_id: "m".into(),
-            conversation_id: Some("c".into()),
+            handle: crate::DispatchHandle::message("m", Some("c".into())),
         };
         let cols = OutcomeColumns::of(&sent);
         assert_eq!(

@@ -170,8 +170,7 @@ fn sent(campaign: &str, row: &str, msg: &str) -> Outcome {
         campaign: campaign.to_owned(),
         row_key: row.to_owned(),
         result: OutcomeResult::Sent {
-            message_id: msg.to_owned(),
-            conversation_id: Some(format!("conv-{msg}")),
+            handle: crate::DispatchHandle::message(msg.to_owned(), Some(format!("conv-{msg}"))),
         },
     }
 }
@@ -1503,8 +1502,7 @@ pub fn frequency_caps_hold_claims_across_campaigns(l: &mut dyn Ledger) {
                 campaign: "spring".into(),
                 row_key: "a1".into(),
                 result: OutcomeResult::Sent {
-                    message_id: "m-a1".into(),
-                    conversation_id: None,
+                    handle: crate::DispatchHandle::message("m-a1", None),
                 },
             },
             Outcome {

@@ -131,8 +131,7 @@ fn sent(row: &str, msg: &str) -> Outcome {
         campaign: "c".into(),
         row_key: row.into(),
         result: OutcomeResult::Sent {
-            message_id: msg.into(),
-            conversation_id: Some(format!("conv-{msg}")),
+            handle: herald_ledger::DispatchHandle::message(msg, Some(format!("conv-{msg}"))),
         },
     }
 }
@@ -212,8 +211,10 @@ fn concurrent_claims_in_two_campaigns_never_exceed_a_frequency_cap() {
                                 campaign: campaign.into(),
                                 row_key: c.row_key.clone(),
                                 result: OutcomeResult::Sent {
-                                    message_id: format!("{name}-{}", c.row_key),
-                                    conversation_id: None,
+                                    handle: herald_ledger::DispatchHandle::message(
+                                        format!("{name}-{}", c.row_key),
+                                        None,
+                                    ),
                                 },
                             });
                             claimed.push(c.recipient.clone());

@@ -151,8 +151,7 @@ fn a_ledger_written_by_the_previous_backends_still_verifies() {
             campaign: "autumn".into(),
             row_key: "a-1".into(),
             result: OutcomeResult::Sent {
-                message_id: "m-a1".into(),
-                conversation_id: Some("c-a1".into()),
+                handle: herald_ledger::DispatchHandle::message("m-a1", Some("c-a1".into())),
             },
         }],
     )
@@ -423,8 +422,7 @@ fn populated(dir: &Path) -> SqliteLedger {
             campaign: "c".into(),
             row_key: format!("row-{i}"),
             result: OutcomeResult::Sent {
-                message_id: format!("m{i}"),
-                conversation_id: None,
+                handle: herald_ledger::DispatchHandle::message(format!("m{i}"), None),
             },
         })
         .collect();
