@@ -16,6 +16,7 @@ pub mod audience;
 pub mod cli;
 mod commands;
 mod engine;
+pub mod error_text;
 pub mod executor;
 pub mod exit;
 pub mod failpoint;
@@ -47,7 +48,7 @@ pub fn run(cli: cli::Cli) -> ExitCode {
             if is_broken_pipe(&err) {
                 return ExitStatus::Success.into();
             }
-            printer.error(&output::error_chain(&err));
+            printer.error(&error_text::error_chain(&err));
             ExitStatus::Error.into()
         }
     }

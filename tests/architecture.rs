@@ -197,3 +197,140 @@ fn the_check_catches_a_new_dependency_and_a_transitive_io_crate() {
     let clean = check(&meta, "herald-core", &["serde", "tokio"], &["reqwest-x"]);
     assert!(clean.is_empty(), "{clean:#?}");
 }
+
+/// herald's CLI face: argument parsing, the commands, terminal output and exit codes.
+const FACE: &[&str] = &["cli", "commands", "output", "exit"];
+
+/// Source files of the face itself (and the binary's entry points), relative to `src/`.
+const FACE_FILES: &[&str] = &[
+    "main.rs",
+    "lib.rs",
+    "cli.rs",
+    "commands",
+    "output.rs",
+    "exit.rs",
+];
+
+/// Every path a source file names that reaches into the face: `crate::cli::…` in a `use`
+/// tree (grouped or not) or anywhere in code, found by parsing the file.
+fn face_paths(source: &str) -> Vec<String> {
+    use syn::visit::Visit;
+    struct Finder(Vec<String>);
+    impl Finder {
+        fn check(&mut self, segments: &[String]) {
+            if segments.len() >= 2 && segments[0] == "crate" && FACE.contains(&segments[1].as_str())
+            {
+                self.0.push(segments.join("::"));
+            }
+        }
+    }
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
+            fn walk(tree: &syn::UseTree, prefix: &mut Vec<String>, f: &mut Finder) {
+                match tree {
+                    syn::UseTree::Path(p) => {
+                        prefix.push(p.ident.to_string());
+                        walk(&p.tree, prefix, f);
+                        prefix.pop();
+                    }
+                    syn::UseTree::Name(n) => {
+                        prefix.push(n.ident.to_string());
+                        f.check(prefix);
+                        prefix.pop();
+                    }
+                    syn::UseTree::Rename(r) => {
+                        prefix.push(r.ident.to_string());
+                        f.check(prefix);
+                        prefix.pop();
+                    }
+                    syn::UseTree::Glob(_) => f.check(prefix),
+                    syn::UseTree::Group(g) => {
+                        for t in &g.items {
+                            walk(t, prefix, f);
+                        }
+                    }
+                }
+            }
+            walk(&item.tree, &mut Vec::new(), self);
+        }
+        fn visit_path(&mut self, path: &'ast syn::Path) {
+            let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+            self.check(&segments);
+            syn::visit::visit_path(self, path);
+        }
+    }
+    let file = syn::parse_file(source).expect("herald's sources parse");
+    let mut finder = Finder(Vec::new());
+    finder.visit_file(&file);
+    finder.0
+}
+
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("directory entry").path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The engine, the executor, the workspace files, settings and the preview never import the
+/// CLI face: they return typed reports and errors, and the face prints them.
+#[test]
+fn no_layer_below_the_face_imports_it() {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut problems = Vec::new();
+    for file in files {
+        let rel = file.strip_prefix(&src).unwrap();
+        let first = rel
+            .components()
+            .next()
+            .unwrap()
+            .as_os_str()
+            .to_string_lossy();
+        if FACE_FILES.contains(&first.as_ref()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for p in face_paths(&text) {
+            problems.push(format!("src/{}: uses `{p}`", rel.display()));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "only the CLI face (cli, commands, output, exit) may use the face:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The check finds the face however it is named: a plain or grouped import, a glob, or a
+/// path in code; other modules pass.
+#[test]
+fn the_face_check_parses_rather_than_matches_text() {
+    for source in [
+        "use crate::output::Printer;",
+        "use crate::{spec::Channel, cli::ChannelArg};",
+        "use crate::{\n    commands,\n};",
+        "use crate::exit::*;",
+        "fn f() { let _ = crate::output::error_chain(&e); }",
+        "fn f() -> crate::cli::Format { todo!() }",
+    ] {
+        assert!(!face_paths(source).is_empty(), "not caught: {source}");
+    }
+    for source in [
+        "use crate::spec::Channel;",
+        "// use crate::cli::Format;",
+        "fn f() { let s = \"crate::cli\"; }",
+        "use crate::engine::output_of;",
+    ] {
+        assert!(face_paths(source).is_empty(), "false alarm: {source}");
+    }
+}

@@ -679,7 +679,7 @@ fn template_phase(
                 problems.push(format!(
                     "creating the library `{}` failed: {}",
                     current.library.name,
-                    crate::output::error_chain(&e)
+                    crate::error_text::error_chain(&e)
                 ));
                 None
             }
@@ -779,7 +779,7 @@ fn campaign_phase(
             Err(e) => problems.push(format!(
                 "campaign {}: {}",
                 cplan.name,
-                crate::output::error_chain(&e)
+                crate::error_text::error_chain(&e)
             )),
         }
     }
