@@ -1,40 +1,48 @@
 //! herald: campaign-as-code for Genesys Cloud outbound SMS and email.
 //!
-//! Data flow: [`load`] reads the workspace into validated [`spec`] types (collecting
-//! [`diag`]nostics); [`audience`] streams each campaign's rows, which [`messages`] turns into
-//! messages ([`text`] renders and measures them); [`gather`] reads the remote templates, the
-//! ledger, the audience files and git, and runs the pure planning core ([`plan`]) over them;
-//! `engine` orchestrates applying a plan (and reconcile, receipts, suppressions) over the
-//! [`executor`], which claims, dispatches and records sends through a `Dispatch`
-//! implementation; `commands` resolve arguments, call one entry point and print its report.
+//! The layers, from the terminal down (each uses only the ones below it):
 //!
-//! The planning core ([`plan`], [`spec`], [`text`], [`hash`], [`messages`], [`schedule`],
-//! [`local_time`], [`diag`]) is the `herald-core` crate, re-exported here: it does no I/O, takes
-//! observed state as values and returns typed results; Cargo's graph keeps it so.
+//! | layer | modules | does |
+//! |---|---|---|
+//! | CLI face | `cli`, `commands`, `output`, [`exit`] | parses arguments, calls one entry point per command, prints its typed report |
+//! | engine | `engine` | orchestrates apply (template and campaign phases, `--wait`), reconcile, receipts, suppressions, import, status, doctor |
+//! | planning I/O | [`gather`], [`remote`], [`ledger_access`] | reads the remote templates, the ledger, git and the audiences, and runs the core over them |
+//! | executor | [`executor`] | claims, dispatches (through a `Dispatch` implementation: agentless today) and records sends |
+//! | workspace files | [`load`], [`audience`], [`validate`], [`preview`] | reads the workspace and streams audiences; writes the reviewer's page |
+//! | settings | [`settings`], [`process`], [`secret_files`] | resolves settings without I/O from what [`process`] read once; key and secret files |
+//! | core (`herald-core`) | [`plan`], [`spec`], [`text`], [`messages`], [`schedule`], [`local_time`], [`diag`], [`hash`] | the pure domain, re-exported here: no I/O, observed state in, typed results out |
+//!
+//! Cargo's graph keeps the core pure (its dependencies are an allowlist), and
+//! `tests/architecture.rs` parses every source below the face and fails on any path into it.
 
-pub mod audience;
+// The CLI face.
 pub mod cli;
 mod commands;
-mod engine;
-pub mod error_text;
-pub mod executor;
 pub mod exit;
+mod output;
+
+// The engine and the executor.
+mod engine;
+pub mod executor;
+
+// Planning I/O, settings and errors.
+pub mod error_text;
 pub mod failpoint;
 pub mod gather;
 pub mod ledger_access;
-pub mod load;
-mod output;
-pub mod preview;
 pub mod process;
 pub mod remote;
 pub mod secret_files;
 pub mod settings;
+
+// The workspace's files.
+pub mod audience;
+pub mod load;
+pub mod preview;
 pub mod validate;
 
 use std::process::ExitCode;
 
-/// The executor under its earlier name.
-pub use executor as apply;
 pub use exit::ExitStatus;
 pub use herald_core::{diag, hash, local_time, messages, plan, schedule, spec, text};
 

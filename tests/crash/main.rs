@@ -28,7 +28,7 @@ use herald_sandbox::Faults;
 use support::{Sandbox, Workspace, check_between_runs, count, duplicates};
 
 /// The executor's batch size: the most rows one crash may leave `unknown`.
-const BATCH: usize = herald::apply::BATCH_SIZE;
+const BATCH: usize = herald::executor::BATCH_SIZE;
 
 /// A small, seeded generator (splitmix64) so kill times replay from the seed alone.
 struct Rng(u64);

@@ -117,7 +117,7 @@ fn two_applies_on_one_postgres_ledger_never_send_twice() {
     let (sent, unknown) = (count(SendState::Sent), count(SendState::Unknown));
     assert_eq!(sent + unknown, ROWS, "every row is sent or unknown");
     assert!(
-        unknown <= herald::apply::BATCH_SIZE,
+        unknown <= herald::executor::BATCH_SIZE,
         "one crash costs at most one batch: {unknown}"
     );
     assert!(accepted.len() >= sent, "every sent row was accepted");
