@@ -24,24 +24,28 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The heading global options are listed under in every command's `--help`, apart from the
+/// command's own options.
+const GLOBAL: &str = "Global options";
+
 /// Options shared by every command.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Workspace directory (the one holding herald.yaml); default: the nearest ancestor of the
     /// current directory that has one.
-    #[arg(short = 'C', long = "workspace", global = true, value_name = "DIR")]
+    #[arg(short = 'C', long = "workspace", global = true, value_name = "DIR", help_heading = GLOBAL)]
     pub workspace: Option<PathBuf>,
     /// When to colour output.
-    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, help_heading = GLOBAL)]
     pub color: ColorChoice,
     /// Print only errors.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL)]
     pub quiet: bool,
     /// More detail on stderr (-v, -vv, -vvv).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
     /// Target environment from herald.yaml (default: `HERALD_ENV`, then `default_environment`).
-    #[arg(short, long = "env", global = true, value_name = "ENV")]
+    #[arg(short, long = "env", global = true, value_name = "ENV", help_heading = GLOBAL)]
     pub env: Option<String>,
 }
 
@@ -129,6 +133,16 @@ pub enum Command {
     /// Manage the suppression (opt-out / do-not-contact) list.
     #[command(subcommand)]
     Suppress(SuppressCommand),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout.
+    #[command(
+        after_help = "Example:\n  herald completions bash > ~/.local/share/bash-completion/completions/herald\n  herald completions zsh > ~/.zfunc/_herald"
+    )]
+    Completions(CompletionsArgs),
+    /// Print herald's manual page (roff) to stdout, or a subcommand's.
+    #[command(
+        after_help = "Example:\n  herald man | man -l -\n  herald man ledger verify > herald-ledger-verify.1"
+    )]
+    Man(ManArgs),
     /// Receive SMS replies (STOP, START, HELP…) posted by a Genesys inbound message flow's Data Action.
     #[command(
         after_help = "The shared secret comes from HERALD_WEBHOOK_SECRET (comma-separated: two during a\nrotation) or the environment's `webhook_secret_file:`. Plain HTTP: put TLS in front.\nRoutes: POST /v1/inbound; GET /healthz (503 when the ledger is not writable), /livez,\n/metrics (Prometheus). See docs/deploy.md.\n\nExample:\n  HERALD_WEBHOOK_SECRET=\"$(cat inbound.secret)\" herald serve --env prod --listen 127.0.0.1:8788 --log-format json"
@@ -265,6 +279,22 @@ pub struct HistoryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// `herald completions`
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `herald man`
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print (e.g. `ledger verify`); none for herald(1).
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// A channel scope on the command line: one channel (every [`Channel`](crate::spec::Channel),

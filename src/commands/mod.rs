@@ -4,6 +4,7 @@
 //! code that prints.
 
 mod apply;
+mod completions;
 mod doctor;
 mod import;
 mod init;
@@ -47,6 +48,8 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus
         Command::Serve(args) => serve::run(&cli.global, &args, printer),
         Command::Receipts(args) => receipts::run(&cli.global, &args, printer),
         Command::Sandbox(cmd) => sandbox::run(cmd, printer),
+        Command::Completions(args) => completions::completions(&args, printer),
+        Command::Man(args) => completions::man(&args, printer),
     }
 }
 

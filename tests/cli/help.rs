@@ -139,3 +139,40 @@ fn unknown_flags_are_usage_errors() {
     // Usage errors exit 1 (2 means changes pending).
     herald_snapshot!(herald_cmd().args(["plan", "--nope"]));
 }
+
+/// Completion scripts come from the command tree: every subcommand is offered, in each shell.
+#[test]
+fn completions_offer_every_subcommand() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let (code, out, err) = run(herald_cmd().args(["completions", shell]));
+        assert_eq!(code, 0, "{shell}: {err}");
+        for sub in ["plan", "apply", "doctor", "keygen", "completions"] {
+            assert!(out.contains(sub), "{shell} completion lacks `{sub}`");
+        }
+    }
+    let (code, _, err) = run(herald_cmd().args(["completions", "tcsh"]));
+    assert_eq!(code, 1, "a usage error: {err}");
+}
+
+/// `herald man` prints herald(1) and any subcommand's page; an unknown one names the choices.
+#[test]
+fn man_pages_for_herald_and_its_subcommands() {
+    let (code, out, _) = run(herald_cmd().arg("man"));
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(".TH herald 1"),
+        "{}",
+        &out[..out.len().min(300)]
+    );
+    assert!(out.contains("ledger"), "subcommands are listed");
+    let (code, out, _) = run(herald_cmd().args(["man", "ledger", "verify"]));
+    assert_eq!(code, 0);
+    assert!(out.contains(".TH herald-ledger-verify 1"));
+    assert!(out.contains("expect\\-head"), "its own options");
+    let (code, _, err) = run(herald_cmd().args(["man", "ledger", "nope"]));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("`herald-ledger` has no subcommand `nope` (it has: verify"),
+        "{err}"
+    );
+}
