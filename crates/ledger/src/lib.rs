@@ -95,6 +95,8 @@ mod rules;
 mod sqlite;
 mod store;
 #[cfg(feature = "testing")]
+pub mod synthetic;
+#[cfg(feature = "testing")]
 pub mod testing;
 mod writes;
 
