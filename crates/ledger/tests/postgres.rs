@@ -1085,3 +1085,24 @@ fn a_schema_6_ledger_migrates_to_7_without_channel_lists() {
     assert!(l.suppressions().is_err());
     assert!(!l.check_checkpoint().unwrap().ok);
 }
+
+/// The benchmark helper writes a PostgreSQL ledger that verifies, with a checkpoint that holds.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_synthetic_ledger_verifies() {
+    use herald_ledger::synthetic::{FillSpec, fill_sent};
+    let schema = Schema::new(&server());
+    let mut l = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+    let mut spec = FillSpec::new(2_500, 1_700_000_000_000);
+    spec.batch = 1_000;
+    fill_sent(&mut l, &key(), &spec).unwrap();
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!((report.events_checked, report.sends_checked), (9, 2_500));
+    assert!(l.check_checkpoint().unwrap().ok);
+    schema
+        .client()
+        .batch_execute("DELETE FROM sends WHERE row_key = 'cust-0000001234'")
+        .unwrap();
+    assert!(!l.verify().unwrap().ok);
+}

@@ -969,3 +969,37 @@ fn a_schema_6_ledger_migrates_to_7_without_channel_lists() {
         .unwrap();
     assert!(l.suppressions().is_err());
 }
+
+/// The benchmark helper's synthetic ledger is one `apply` could have written: it verifies
+/// (every send against its events), its checkpoint holds, the planner sees its rows as sent,
+/// and an edited row is caught.
+#[test]
+fn a_synthetic_ledger_verifies_and_catches_tampering() {
+    use herald_ledger::synthetic::{FillSpec, fill_sent};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let mut l = SqliteLedger::open(&path, &key()).unwrap();
+    let mut spec = FillSpec::new(2_500, 1_700_000_000_000);
+    spec.batch = 1_000;
+    spec.per_campaign = 2_000;
+    let counts = fill_sent(&mut l, &key(), &spec).unwrap();
+    assert_eq!(counts.get("sends"), Some(&2_500));
+    assert_eq!(counts.get("events"), Some(&(3 + 2 * 3)));
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!((report.events_checked, report.sends_checked), (9, 2_500));
+    assert!(l.check_checkpoint().unwrap().ok);
+    assert_eq!(l.campaign_keys("bench-0000").unwrap().len(), 2_000);
+    assert_eq!(
+        l.campaign_keys("bench-0001")
+            .unwrap()
+            .get("cust-0000002499"),
+        Some(SendState::Sent)
+    );
+    l.connection()
+        .execute_batch(
+            "UPDATE sends SET template_hash = 'sha256:00' WHERE row_key = 'cust-0000001234'",
+        )
+        .unwrap();
+    assert!(!l.verify().unwrap().ok);
+}
