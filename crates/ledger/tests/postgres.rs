@@ -1053,11 +1053,30 @@ fn a_schema_6_ledger_migrates_to_7_without_channel_lists() {
     herald_ledger::testing::populate_every_table(&mut l);
     let counts = l.table_counts().unwrap();
     drop(l);
+    // Back to schema 6: the channel lists, and the row counts kept by row-level triggers
+    // (schema 6's own migration, over the schema-5 tables).
     schema.client().batch_execute(CHANNEL_CHECKS).unwrap();
+    schema.client().batch_execute(TO_SCHEMA_5).unwrap();
+    schema
+        .client()
+        .batch_execute(include_str!(
+            "../src/migrations/postgres/0006_checkpoint.sql"
+        ))
+        .unwrap();
     schema
         .client()
         .batch_execute("UPDATE herald_meta SET schema_version = 6")
         .unwrap();
+    let row_triggers = |c: &mut postgres::Client| -> i64 {
+        c.query_one(
+            "SELECT COUNT(*) FROM information_schema.triggers \
+             WHERE trigger_schema = current_schema() AND action_orientation = 'ROW'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    assert!(row_triggers(&mut schema.client()) > 0);
     let channel_checks = |c: &mut postgres::Client| -> i64 {
         c.query_one(
             "SELECT COUNT(*) FROM pg_constraint \
@@ -1069,12 +1088,78 @@ fn a_schema_6_ledger_migrates_to_7_without_channel_lists() {
         .get(0)
     };
     assert_eq!(channel_checks(&mut schema.client()), 2);
-    let l = PostgresLedger::connect(&url, &key()).unwrap();
+    let mut l = PostgresLedger::connect(&url, &key()).unwrap();
     assert_eq!(l.open_report().migrated_from, Some(6));
     assert_eq!(channel_checks(&mut schema.client()), 0);
+    // Row counts are kept per statement now (the append-only guards stay row-level).
+    let counting_row_triggers: i64 = schema
+        .client()
+        .query_one(
+            "SELECT COUNT(*) FROM information_schema.triggers \
+             WHERE trigger_schema = current_schema() AND action_orientation = 'ROW' \
+             AND action_statement LIKE '%herald_count%'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(counting_row_triggers, 0);
     assert_eq!(l.table_counts().unwrap(), counts);
     assert!(l.verify().unwrap().ok);
     assert!(l.check_checkpoint().unwrap().ok);
+    // New writes are counted by the statement triggers and sealed into the checkpoint.
+    let phone = "+15550199999";
+    assert!(
+        l.suppress(&Suppression {
+            recipient: key().recipient_id(Channel::Sms, phone),
+            masked: mask_phone(phone),
+            channel: Some(Channel::Sms),
+            reason: "manual".into(),
+            source: "cli:test".into(),
+        })
+        .unwrap()
+    );
+    new_run(&mut l, "after-7");
+    let claims: Vec<Claim> = (0..3)
+        .map(|i| {
+            let phone = format!("+1555019900{i}");
+            Claim {
+                row_key: format!("k7-{i}"),
+                recipient: key().recipient_id(Channel::Sms, &phone),
+                masked: mask_phone(&phone),
+                channel: Channel::Sms,
+                template_hash: "sha256:07".into(),
+                category: None,
+                caps: Vec::new(),
+            }
+        })
+        .collect();
+    l.claim_batch("after-7", "c7", &claims, UnknownPolicy::Skip)
+        .unwrap();
+    let outcomes: Vec<Outcome> = claims
+        .iter()
+        .map(|c| Outcome {
+            campaign: "c7".into(),
+            row_key: c.row_key.clone(),
+            result: OutcomeResult::Sent {
+                message_id: format!("m7-{}", c.row_key),
+                conversation_id: None,
+            },
+        })
+        .collect();
+    l.record_outcomes("after-7", &outcomes).unwrap();
+    assert!(l.check_checkpoint().unwrap().ok);
+    assert!(l.verify().unwrap().ok);
+    let sent: i64 = schema
+        .client()
+        .query_one("SELECT n FROM row_counts WHERE name = 'sends:sent'", &[])
+        .unwrap()
+        .get(0);
+    let counted: i64 = schema
+        .client()
+        .query_one("SELECT COUNT(*) FROM sends WHERE state = 'sent'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(sent, counted);
     schema
         .client()
         .batch_execute(
