@@ -11,7 +11,8 @@
 //! Layout: every [`Ledger`] operation is written once (`ops` for reads and dispatch, `writes`
 //! for changes and the hash-chain append, `audit` for verify replay and raw copies, `rules`
 //! for the claim decision and the outcome → columns mapping, `codec` for row decoding,
-//! `checkpoint` for the sealed per-table checkpoint every write carries forward) over a
+//! `checkpoint` for the sealed per-table checkpoint every write carries forward; `synthetic`,
+//! behind the `testing` feature, for benchmark ledgers of a given size) over a
 //! small private transaction trait (`store`). The backends (`sqlite`, `postgres`) keep only
 //! connections, migrations, transactions and their dialect points (row locks in claims, array
 //! parameters, bulk import); `pg_lock` is the PostgreSQL run lock.
@@ -95,6 +96,8 @@ mod raw;
 mod rules;
 mod sqlite;
 mod store;
+#[cfg(feature = "testing")]
+pub mod synthetic;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod writes;

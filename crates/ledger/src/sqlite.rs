@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_send_category.sql"),
     include_str!("migrations/0005_recent_sends_covering.sql"),
     include_str!("migrations/0006_checkpoint.sql"),
+    include_str!("migrations/0007_channel_list.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,0 +1,180 @@
+//! Benchmark helper: a ledger of a given size, and its size and verify cost.
+//!
+//! ```sh
+//! cargo build --release -p herald-ledger --example ledger_fill
+//! F=target/release/examples/ledger_fill
+//! $F fill sqlite /tmp/l.db 1000000              # a new SQLite ledger with 1,000,000 sent rows
+//! $F fill postgres "$URL" 1000000               # the same in a new PostgreSQL schema (URL's search_path)
+//! $F size sqlite /tmp/l.db                      # bytes on disk, bytes per send, per table/index
+//! $F size postgres "$URL"
+//! /usr/bin/time -v $F verify sqlite /tmp/l.db   # full verify: events, sends, seconds, sends/s
+//! ```
+//!
+//! The key is fixed (`KEY` below; `HERALD_LEDGER_KEY` overrides it), so the ledgers it writes
+//! open with `herald` under that key. See BENCHMARKS.md ("The ledger at scale").
+
+#![allow(clippy::cast_precision_loss, reason = "rates and sizes for display")]
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use herald_ledger::synthetic::{FillSpec, fill_sent};
+use herald_ledger::{Ledger, LedgerKey, SqliteLedger};
+
+const KEY: &str = "09e8f43efacc007e0f594d642587925eff81c086398073b0f8c8fd93538ee713";
+
+fn out(line: &str) {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}").expect("stdout");
+}
+
+fn key() -> LedgerKey {
+    let secret = std::env::var("HERALD_LEDGER_KEY").unwrap_or_else(|_| KEY.to_owned());
+    LedgerKey::from_secret(&secret).expect("a valid ledger key")
+}
+
+fn open(backend: &str, target: &str, k: &LedgerKey) -> Box<dyn Ledger> {
+    match backend {
+        "sqlite" => Box::new(SqliteLedger::open(Path::new(target), k).expect("open SQLite ledger")),
+        #[cfg(feature = "postgres")]
+        "postgres" => Box::new(
+            herald_ledger::PostgresLedger::connect(target, k).expect("connect PostgreSQL ledger"),
+        ),
+        other => panic!("unknown backend {other}: sqlite or postgres"),
+    }
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+fn fill(backend: &str, target: &str, sends: u64, batch: Option<u64>) {
+    let k = key();
+    let mut ledger = if backend == "sqlite" {
+        let l = SqliteLedger::open(Path::new(target), &k).expect("open SQLite ledger");
+        // One transaction writes everything: keep the indexes being filled in memory
+        // (2 MiB by default) instead of re-reading their pages from the file.
+        l.connection()
+            .execute_batch("PRAGMA cache_size = -1048576")
+            .expect("cache size");
+        Box::new(l)
+    } else {
+        open(backend, target, &k)
+    };
+    let mut spec = FillSpec::new(sends, now_ms() - 86_400_000);
+    if let Some(b) = batch {
+        spec.batch = b;
+    }
+    let t = Instant::now();
+    let counts = fill_sent(ledger.as_mut(), &k, &spec).expect("fill");
+    let secs = t.elapsed().as_secs_f64();
+    out(&format!(
+        "filled {sends} sends ({} events) in {secs:.1} s ({:.0} sends/s)",
+        counts.get("events").copied().unwrap_or(0),
+        sends as f64 / secs
+    ));
+}
+
+fn verify(backend: &str, target: &str) {
+    let k = key();
+    let ledger = open(backend, target, &k);
+    let t = Instant::now();
+    let report = ledger.verify().expect("verify");
+    let secs = t.elapsed().as_secs_f64();
+    out(&format!(
+        "verify ok={} events={} sends={} in {secs:.1} s ({:.0} sends/s)",
+        report.ok,
+        report.events_checked,
+        report.sends_checked,
+        report.sends_checked as f64 / secs
+    ));
+    assert!(report.ok, "verify failed: {:?}", report.first_broken);
+}
+
+fn sends_of(ledger: &dyn Ledger) -> u64 {
+    ledger
+        .table_counts()
+        .expect("counts")
+        .get("sends")
+        .copied()
+        .unwrap_or(0)
+}
+
+fn size_sqlite(path: &str) {
+    let k = key();
+    let ledger = SqliteLedger::open(Path::new(path), &k).expect("open");
+    let sends = sends_of(&ledger).max(1);
+    let conn = ledger.connection();
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+        .expect("checkpoint");
+    let bytes = std::fs::metadata(path).expect("file").len();
+    out(&format!(
+        "file {bytes} bytes, {sends} sends: {:.0} bytes/send",
+        bytes as f64 / sends as f64
+    ));
+    let mut stmt = conn
+        .prepare("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")
+        .expect("dbstat (SQLite built with SQLITE_ENABLE_DBSTAT_VTAB)");
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+        .expect("dbstat");
+    for row in rows {
+        let (name, size) = row.expect("row");
+        out(&format!(
+            "  {name:<32} {size:>14} bytes {:>8.1} bytes/send",
+            size as f64 / sends as f64
+        ));
+    }
+}
+
+#[cfg(feature = "postgres")]
+fn size_postgres(url: &str) {
+    let k = key();
+    let ledger = herald_ledger::PostgresLedger::connect(url, &k).expect("connect");
+    let sends = sends_of(&ledger).max(1);
+    let schema = ledger.schema().to_owned();
+    ledger.with_client(|c| {
+        c.batch_execute("VACUUM ANALYZE").expect("vacuum");
+        let rows = c
+            .query(
+                "SELECT c.relname::text, pg_total_relation_size(c.oid)::bigint \
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 2 DESC",
+                &[&schema],
+            )
+            .expect("sizes");
+        let total: i64 = rows.iter().map(|r| r.get::<_, i64>(1)).sum();
+        out(&format!(
+            "schema {schema}: {total} bytes (tables, indexes, TOAST), {sends} sends: {:.0} bytes/send",
+            total as f64 / sends as f64
+        ));
+        for r in rows {
+            let (name, size): (String, i64) = (r.get(0), r.get(1));
+            out(&format!(
+                "  {name:<32} {size:>14} bytes {:>8.1} bytes/send",
+                size as f64 / sends as f64
+            ));
+        }
+    });
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
+    match (arg(0), arg(1)) {
+        ("fill", backend) => fill(
+            backend,
+            arg(2),
+            arg(3).replace('_', "").parse().expect("a number of sends"),
+            args.get(4).map(|b| b.parse().expect("a batch size")),
+        ),
+        ("verify", backend) => verify(backend, arg(2)),
+        ("size", "sqlite") => size_sqlite(arg(2)),
+        #[cfg(feature = "postgres")]
+        ("size", "postgres") => size_postgres(arg(2)),
+        _ => panic!(
+            "usage: ledger_fill fill BACKEND TARGET SENDS [BATCH] | verify BACKEND TARGET | size BACKEND TARGET"
+        ),
+    }
+}
