@@ -1142,8 +1142,7 @@ fn a_schema_6_ledger_migrates_to_7_without_channel_lists() {
             campaign: "c7".into(),
             row_key: c.row_key.clone(),
             result: OutcomeResult::Sent {
-                message_id: format!("m7-{}", c.row_key),
-                conversation_id: None,
+                handle: herald_ledger::DispatchHandle::message(format!("m7-{}", c.row_key), None),
             },
         })
         .collect();
