@@ -5,12 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::{
-    CheckState, FieldDiff, MAX_SAMPLES, PreviewCampaign, PreviewCheck, PreviewContent, PreviewPage,
+    CheckState, FieldDiff, PreviewCampaign, PreviewCheck, PreviewContent, PreviewPage,
     PreviewProblem, PreviewSample, PreviewTemplate, PreviewVariable,
 };
-use crate::audience::CampaignRows;
 use crate::diag::{Code, Diagnostic, Severity};
-use crate::messages::{Message, Row};
 use crate::plan::observed::{RemoteResponse, RemoteState};
 use crate::plan::{Plan, Reason, TemplateAction};
 use crate::spec::model::{Content, Template, Workspace};
@@ -69,32 +67,32 @@ pub fn page(i: &Inputs<'_>) -> PreviewPage {
     let mut templates: Vec<PreviewTemplate> =
         shown.iter().map(|t| template(i, t, &mut claimed)).collect();
     templates.extend(unloaded_templates(i, narrowed, &mut claimed));
+    let shown = |d: &Diagnostic| PreviewProblem {
+        code: d.code.as_str(),
+        severity: match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+        .to_owned(),
+        location: d.location(),
+        message: mask_contacts(&d.message),
+    };
+    // Every error goes first, in the page's head; the warnings no template shows follow.
+    let errors = capped(
+        i.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(shown)
+            .collect(),
+    );
     let problems: Vec<PreviewProblem> = i
         .diagnostics
         .iter()
         .enumerate()
-        .filter(|(n, _)| !claimed.contains(n))
-        .map(|(_, d)| PreviewProblem {
-            code: d.code.as_str(),
-            severity: match d.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-            }
-            .to_owned(),
-            location: d.location(),
-            message: mask_contacts(&d.message),
-        })
+        .filter(|(n, d)| !claimed.contains(n) && d.severity != Severity::Error)
+        .map(|(_, d)| shown(d))
         .collect();
-    let more = problems.len().saturating_sub(MAX_PROBLEMS);
-    let mut problems: Vec<PreviewProblem> = problems.into_iter().take(MAX_PROBLEMS).collect();
-    if more > 0 {
-        problems.push(PreviewProblem {
-            code: "…".to_owned(),
-            severity: "warning".to_owned(),
-            location: String::new(),
-            message: format!("{more} more: run `herald validate` to see them all"),
-        });
-    }
+    let problems = capped(problems);
     let campaigns = i.plan.map_or_else(Vec::new, |p| {
         p.campaigns
             .iter()
@@ -128,7 +126,18 @@ pub fn page(i: &Inputs<'_>) -> PreviewPage {
                         .filter(|_| !holds.is_empty())
                         .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string()),
                     holds,
-                    samples: samples(ws, &c.name),
+                    changes: crate::plan::report::changes_line(c),
+                    samples: c
+                        .samples
+                        .iter()
+                        .map(|s| PreviewSample {
+                            to: s.to.clone(),
+                            line: s.line,
+                            text: s.text.clone(),
+                            decision: crate::plan::report::sample_label(s),
+                            send_now: s.reason() == Reason::ToSend,
+                        })
+                        .collect(),
                 }
             })
             .collect()
@@ -145,6 +154,12 @@ pub fn page(i: &Inputs<'_>) -> PreviewPage {
                 .collect()
         }),
         no_plan: i.no_plan.clone(),
+        review_digest: i
+            .plan
+            .map(|p| p.review_digest.clone())
+            .filter(|d| !d.is_empty()),
+        summary: i.plan.map(crate::plan::report::summary),
+        errors,
         problems,
         templates,
         campaigns,
@@ -516,31 +531,17 @@ fn remote_fields(r: &RemoteResponse) -> BTreeMap<&'static str, String> {
     crate::plan::templates::fields(&r.content)
 }
 
-/// Up to [`MAX_SAMPLES`] rendered messages of a campaign's sendable rows, masked.
-fn samples(ws: &Workspace, campaign: &str) -> Vec<PreviewSample> {
-    let Some(campaign) = Name::parse(campaign)
-        .ok()
-        .and_then(|n| ws.campaigns.get(&n))
-    else {
-        return Vec::new();
-    };
-    let Ok((rows, missing)) = CampaignRows::open(ws, campaign) else {
-        return Vec::new();
-    };
-    if !missing.is_empty() {
-        return Vec::new();
+/// At most [`MAX_PROBLEMS`] problems, and a last line saying how many more there are.
+fn capped(problems: Vec<PreviewProblem>) -> Vec<PreviewProblem> {
+    let more = problems.len().saturating_sub(MAX_PROBLEMS);
+    let mut problems: Vec<PreviewProblem> = problems.into_iter().take(MAX_PROBLEMS).collect();
+    if more > 0 {
+        problems.push(PreviewProblem {
+            code: "…".to_owned(),
+            severity: "warning".to_owned(),
+            location: String::new(),
+            message: format!("{more} more: run `herald validate` to see them all"),
+        });
     }
-    rows.filter_map(|row| match row {
-        Row::Ready(r) => Some(PreviewSample {
-            to: r.address.masked(),
-            line: r.line,
-            text: mask_contacts(match &r.message {
-                Message::Sms { text, .. } => text,
-                Message::Email { subject, .. } => subject,
-            }),
-        }),
-        _ => None,
-    })
-    .take(MAX_SAMPLES)
-    .collect()
+    problems
 }

@@ -116,10 +116,18 @@ fn the_page_shows_every_template_as_sent_and_no_address() {
             .next()
             .unwrap_or_else(|| panic!("campaign {name} missing"));
         let samples: Vec<_> = section.select(&sel(".sample .to")).map(text_of).collect();
+        assert!(samples.len() <= 5, "{name}: {} samples", samples.len());
+        // Every sample names its decision; no row already sent is shown as a sample.
+        let decisions: Vec<_> = section
+            .select(&sel(".sample .decision"))
+            .map(text_of)
+            .collect();
+        assert_eq!(decisions.len(), samples.len(), "{name}");
         assert!(
-            (1..=5).contains(&samples.len()),
-            "{name}: {} samples",
-            samples.len()
+            decisions
+                .iter()
+                .all(|d| !d.is_empty() && !d.contains("already sent")),
+            "{name}: {decisions:?}"
         );
         for to in samples {
             assert!(
@@ -286,6 +294,81 @@ fn preview_narrows_to_a_campaign_and_its_template() {
     assert!(text_of(doc.select(&sel(".notice")).next().unwrap()).contains("Narrowed"));
 }
 
+/// The issue's case: after an apply, the audience grows and a campaign is added. The page's
+/// samples are the rows sent now (then the held one), each labelled; no row already sent is
+/// a sample; the grown and the new campaign say what changed; the head shows the summary and
+/// the review digest before anything else.
+#[test]
+fn samples_are_rows_sent_now_and_campaign_changes_are_marked() {
+    let ws = reviewed_workspace();
+    let csv = "campaigns/data/vip-customers.csv";
+    ws.write(
+        csv,
+        &format!(
+            "{}C-2006,+12125550115,America/New_York,yes,Finley\nC-2007,+12125550116,America/New_York,yes,Gray\nC-2008,+12125550117,America/New_York,yes,Harper\n",
+            ws.read(csv)
+        ),
+    );
+    ws.write(
+        "campaigns/spring-sale.yaml",
+        &ws.read("campaigns/winter-sale.yaml")
+            .replace("name: winter-sale-2026", "name: spring-sale-2027"),
+    );
+    let html = preview(&ws, &[]);
+    let doc = Html::parse_document(&html);
+
+    let winter = doc
+        .select(&sel("section.campaign[data-campaign=\"winter-sale-2026\"]"))
+        .next()
+        .expect("winter-sale-2026");
+    let samples: Vec<(String, String, String)> = winter
+        .select(&sel(".sample"))
+        .map(|s| {
+            let part = |c: &str| text_of(s.select(&sel(c)).next().unwrap());
+            (part(".decision"), part(".to"), part(".muted"))
+        })
+        .collect();
+    let decisions: Vec<&str> = samples.iter().map(|(d, _, _)| d.as_str()).collect();
+    assert_eq!(decisions.len(), 4, "{samples:?}");
+    assert_eq!(&decisions[..3], ["send now"; 3], "{samples:?}");
+    assert!(
+        decisions[3].starts_with("held by quiet hours, opens 2026-12-02 "),
+        "{samples:?}"
+    );
+    let lines: Vec<&str> = samples.iter().map(|(_, _, l)| l.as_str()).collect();
+    assert_eq!(&lines[..3], ["line 7", "line 8", "line 9"], "{samples:?}");
+    assert_eq!(winter.select(&sel(".sample.send")).count(), 3);
+    let changes = text_of(winter.select(&sel(".changes")).next().expect("changes"));
+    assert!(
+        changes.contains("+4 rows not yet in the ledger") && changes.contains("−0 ledger rows"),
+        "{changes}"
+    );
+    let spring = doc
+        .select(&sel("section.campaign[data-campaign=\"spring-sale-2027\"]"))
+        .next()
+        .expect("spring-sale-2027");
+    let changes = text_of(spring.select(&sel(".changes")).next().expect("changes"));
+    assert!(changes.starts_with("new campaign"), "{changes}");
+    let order = doc
+        .select(&sel(
+            "section.campaign[data-campaign=\"order-shipped-2026-11-25\"]",
+        ))
+        .next()
+        .unwrap();
+    assert_eq!(order.select(&sel(".changes")).count(), 0, "nothing changed");
+
+    // The head: the summary and the digest come before the templates.
+    let head = doc.select(&sel("header")).next().unwrap();
+    let summary = text_of(head.select(&sel(".summary")).next().expect("summary"));
+    assert!(summary.starts_with("Plan: "), "{summary}");
+    let digest = text_of(head.select(&sel(".digest code")).next().expect("digest"));
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+    assert_eq!(head.select(&sel(".errors")).count(), 0);
+}
+
 #[test]
 fn a_workspace_with_errors_still_gets_a_page_and_exit_3() {
     let ws = TestWorkspace::example();
@@ -297,7 +380,8 @@ fn a_workspace_with_errors_still_gets_a_page_and_exit_3() {
         .args(["preview", "--out", "site"]));
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("H140"), "{err}");
-    let doc = Html::parse_document(&ws.read("site/index.html"));
+    let html = ws.read("site/index.html");
+    let doc = Html::parse_document(&html);
     let row = doc
         .select(&sel(
             "section[data-template=\"winter-sale\"] tr.check[data-code=\"H140\"]",
@@ -308,6 +392,15 @@ fn a_workspace_with_errors_still_gets_a_page_and_exit_3() {
     assert!(text_of(row).contains("without opt-out instructions"));
     assert_eq!(doc.select(&sel("section.campaign")).count(), 0);
     assert!(html_has(&doc, ".notice.bad", "no plan was made"));
+    // The blocking error is listed in the page's head, before the templates.
+    let head = doc.select(&sel("header")).next().unwrap();
+    let errors: Vec<_> = head.select(&sel(".errors li.error")).map(text_of).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("H140") && errors[0].contains("templates/winter-sale.yaml"),
+        "{errors:?}"
+    );
+    assert!(html.find("class=\"errors\"").unwrap() < html.find("id=\"templates\"").unwrap());
 }
 
 fn html_has(doc: &Html, selector: &str, needle: &str) -> bool {
@@ -328,7 +421,8 @@ addEventListener('load', function () {
   function size(sel) { return Array.prototype.map.call(document.querySelectorAll(sel), function (e) { var r = e.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]; }); }
   var out = document.createElement('pre');
   out.id = 'probe';
-  out.textContent = JSON.stringify({ errors: __errs, bubbles: size('.bubble'), frames: size('iframe.mail-body'), height: document.documentElement.scrollHeight });
+  var labels = Array.prototype.filter.call(document.querySelectorAll('.sample .decision'), function (e) { var r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0 && e.textContent.length > 0; }).length;
+  out.textContent = JSON.stringify({ errors: __errs, bubbles: size('.bubble'), frames: size('iframe.mail-body'), height: document.documentElement.scrollHeight, overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth, samples: document.querySelectorAll('.sample').length, labels: labels });
   document.body.appendChild(out);
 });
 </script>";
@@ -398,14 +492,9 @@ fn console_errors(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
-#[test]
-#[ignore = "needs chromium (Debian package `chromium`); CI runs it with --include-ignored"]
-fn the_page_loads_in_chromium_without_errors() {
-    let ws = reviewed_workspace();
-    let html = preview(&ws, &[]);
-    let profile = tempfile::tempdir().unwrap();
-
-    // 1. A copy with the probe: measure and collect errors.
+/// Opens a probed copy of the page in a window `width` px wide; returns the probe's report
+/// (errors, element sizes, page height, horizontal overflow, samples and their labels).
+fn probe(ws: &TestWorkspace, profile: &Path, html: &str, width: u32) -> serde_json::Value {
     let probed = html
         .replacen(
             "<meta charset=\"utf-8\">",
@@ -418,13 +507,12 @@ fn the_page_loads_in_chromium_without_errors() {
             1,
         );
     assert_ne!(probed, html);
-    let probe_path = ws.path().join("site/probe.html");
+    let probe_path = ws.path().join(format!("site/probe-{width}.html"));
     std::fs::write(&probe_path, probed).unwrap();
     let (dom, stderr) = headless(
-        profile.path(),
+        profile,
         &[
-            // The width of the screenshot below, so the measured height is the page's there.
-            "--window-size=1280,1000".to_owned(),
+            format!("--window-size={width},1000"),
             "--dump-dom".to_owned(),
             format!("file://{}", probe_path.display()),
         ],
@@ -437,20 +525,103 @@ fn the_page_loads_in_chromium_without_errors() {
     let report: serde_json::Value = serde_json::from_str(&text_of(probe)).expect("probe json");
     assert_eq!(report["errors"], serde_json::json!([]), "{report}");
     assert!(console_errors(&stderr).is_empty(), "{stderr}");
-    let sizes = |key: &str| -> Vec<(u64, u64)> {
-        report[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| (s[0].as_u64().unwrap(), s[1].as_u64().unwrap()))
-            .collect()
-    };
-    let bubbles = sizes("bubbles");
-    let frames = sizes("frames");
-    assert_eq!(bubbles.len(), 2, "{report}");
-    assert_eq!(frames.len(), 1, "{report}");
-    for (w, h) in bubbles.iter().chain(&frames) {
-        assert!(*w > 50 && *h > 20, "an element has no size: {report}");
+    report
+}
+
+/// The height of the page's (one) email body laid out on its own in a window `width` px
+/// wide: its document, taken from the frame's `srcdoc`, with a probe added.
+fn email_body_height(ws: &TestWorkspace, profile: &Path, html: &str, width: u64) -> u64 {
+    let doc = Html::parse_document(html);
+    let srcdoc = doc
+        .select(&sel("iframe.mail-body"))
+        .next()
+        .and_then(|f| f.value().attr("srcdoc"))
+        .expect("srcdoc")
+        .to_owned();
+    let probed = srcdoc
+        .replacen(
+            "default-src 'none';",
+            "default-src 'none'; script-src 'unsafe-inline';",
+            1,
+        )
+        .replacen(
+            "</body>",
+            "<script>addEventListener('load', function () { var h = document.documentElement.scrollHeight; var p = document.createElement('pre'); p.id = 'probe'; p.textContent = h; p.style.position = 'absolute'; p.style.top = '0'; document.body.appendChild(p); });</script></body>",
+            1,
+        );
+    assert_ne!(probed, srcdoc);
+    let path = ws.path().join(format!("site/mail-{width}.html"));
+    std::fs::write(&path, probed).unwrap();
+    let (dom, stderr) = headless(
+        profile,
+        &[
+            format!("--window-size={width},200"),
+            "--dump-dom".to_owned(),
+            format!("file://{}", path.display()),
+        ],
+    );
+    let dom = Html::parse_document(&dom);
+    let probe = dom
+        .select(&sel("#probe"))
+        .next()
+        .unwrap_or_else(|| panic!("the email did not load; chromium said:\n{stderr}"));
+    text_of(probe).trim().parse().expect("a height")
+}
+
+#[test]
+#[ignore = "needs chromium (Debian package `chromium`); CI runs it with --include-ignored"]
+fn the_page_loads_in_chromium_without_errors() {
+    let ws = reviewed_workspace();
+    // Rows to send after the first apply, so the campaigns have samples to label.
+    let csv = "campaigns/data/vip-customers.csv";
+    ws.write(
+        csv,
+        &format!(
+            "{}C-2006,+12125550115,America/New_York,yes,Finley\n",
+            ws.read(csv)
+        ),
+    );
+    let html = preview(&ws, &[]);
+    let profile = tempfile::tempdir().unwrap();
+
+    // 1. A copy with the probe: measure and collect errors, on a phone and on a laptop.
+    let mut report = serde_json::Value::Null;
+    for width in [390, 1366] {
+        report = probe(&ws, profile.path(), &html, width);
+        let sizes = |key: &str| -> Vec<(u64, u64)> {
+            report[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| (s[0].as_u64().unwrap(), s[1].as_u64().unwrap()))
+                .collect()
+        };
+        let bubbles = sizes("bubbles");
+        let frames = sizes("frames");
+        assert_eq!(bubbles.len(), 2, "{report}");
+        assert_eq!(frames.len(), 1, "{report}");
+        for (w, h) in bubbles.iter().chain(&frames) {
+            assert!(
+                *w > 50 && *h > 20,
+                "an element has no size at {width} px: {report}"
+            );
+        }
+        // Nothing spills off the side: the page is no wider than the window.
+        assert_eq!(
+            report["overflow"], 0,
+            "horizontal overflow at {width} px: {report}"
+        );
+        // Every sample shows its decision.
+        assert!(report["samples"].as_u64().unwrap() > 0, "{report}");
+        assert_eq!(report["samples"], report["labels"], "{report}");
+        // The email frame holds its whole body (the unsubscribe link and postal address at
+        // its foot): the body laid out alone at the frame's width is no taller than the frame.
+        let (frame_w, frame_h) = frames[0];
+        let body = email_body_height(&ws, profile.path(), &html, frame_w);
+        assert!(
+            body <= frame_h,
+            "at {width} px the email body is {body} px tall, its frame {frame_h} px: the footer is cut off"
+        );
     }
 
     // 2. The page itself, as a reviewer opens it: a full-page screenshot.

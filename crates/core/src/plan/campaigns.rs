@@ -507,7 +507,12 @@ struct SamplePicker {
 }
 
 impl SamplePicker {
-    fn offer(&mut self, r: &crate::messages::Recipient, reason: Reason, opens_at: Option<Timestamp>) {
+    fn offer(
+        &mut self,
+        r: &crate::messages::Recipient,
+        reason: Reason,
+        opens_at: Option<Timestamp>,
+    ) {
         let bucket = if reason == Reason::ToSend {
             &mut self.send
         } else if opens_at.is_some() || is_hold(reason) {
