@@ -581,7 +581,23 @@ fn the_page_loads_in_chromium_without_errors() {
             ws.read(csv)
         ),
     );
+    // A longer email with a remote banner: its footer (unsubscribe link, postal address)
+    // sits well below the 260 px a fixed frame used to show.
+    let news = "templates/december-newsletter.yaml";
+    let para = "  <p>Our December picks: warm layers, trail boots and gifts for everyone on your list, all in stock and ready to ship before the holidays.</p>\n";
+    ws.write(
+        news,
+        &ws.read(news).replacen(
+            "  <p>Here is what",
+            &format!(
+                "  <img src=\"https://cdn.example.com/banner.png\" alt=\"December banner\">\n{}  <p>Here is what",
+                para.repeat(4)
+            ),
+            1,
+        ),
+    );
     let html = preview(&ws, &[]);
+    assert!(html.contains("remote image blocked by the offline preview: December banner"));
     let profile = tempfile::tempdir().unwrap();
 
     // 1. A copy with the probe: measure and collect errors, on a phone and on a laptop.
