@@ -320,3 +320,82 @@ fn plan_on_an_invalid_workspace_exits_3() {
     assert!(out.is_empty(), "no plan is printed: {out}");
     assert!(err.contains("order_number"), "{err}");
 }
+
+/// A refused plan still gives CI a comment: `--format markdown` lists the errors (exit 3).
+#[test]
+fn a_refused_plan_in_markdown_lists_the_errors() {
+    let ws = base();
+    let t = ws
+        .read("templates/order-shipped.yaml")
+        .replace("{{order_id}}", "{{order_number}}");
+    ws.write("templates/order-shipped.yaml", &t);
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["plan", "--format", "markdown"]));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("· refused"), "{out}");
+    assert!(out.contains("order_number"), "{out}");
+    assert!(out.contains("templates/order-shipped.yaml"), "{out}");
+    snapshot("refused_markdown", &ws, &out);
+    // Text output stays empty on stdout: the errors are on stderr.
+    let (code, out, _) = run(ws.herald().env("HERALD_NOW", NOW).arg("plan"));
+    assert_eq!(code, 3);
+    assert!(out.is_empty(), "{out}");
+}
+
+/// After an apply the audience is swapped for a larger one with other keys, and a campaign is
+/// added: the plan says so in every format.
+#[test]
+fn swapped_audience_and_new_campaign_are_marked() {
+    let ws = base();
+    write_audience(&ws, 5, "America/New_York");
+    apply(&ws, &[]);
+    // 12 rows, the first 2 the old keys (C-0, C-1), 10 new ones.
+    let mut csv = String::from("customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n");
+    for i in [0, 1].into_iter().chain(10..20) {
+        let _ = writeln!(
+            csv,
+            "C-{i},{},America/New_York,yes,ORD-{i},https://track.example.com/{i}",
+            phone(i)
+        );
+    }
+    ws.write("campaigns/data/shipped.csv", &csv);
+    ws.write(
+        "campaigns/notify-again.yaml",
+        &ws.read("campaigns/notify.yaml")
+            .replace("name: notify", "name: notify-again"),
+    );
+    let all = plan_all(&ws);
+    snapshot("swapped_audience_and_new_campaign", &ws, &all);
+    let plan = crate::support::plan_json(&ws);
+    let by_name = |n: &str| {
+        plan["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    let notify = by_name("notify");
+    assert_eq!(notify["changes"]["new"], false, "{plan}");
+    assert_eq!(notify["changes"]["rows_added"], 10, "{plan}");
+    assert_eq!(notify["changes"]["rows_removed"], 3, "{plan}");
+    let again = by_name("notify-again");
+    assert_eq!(again["changes"]["new"], true, "{plan}");
+    assert_eq!(again["changes"]["rows_added"], 12, "{plan}");
+    // Samples are rows sent now, each with its decision and line.
+    let samples = notify["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 5, "{plan}");
+    assert!(samples.iter().all(|s| s["reason"] == "to_send"), "{plan}");
+    assert_eq!(samples[0]["line"], 4, "{plan}");
+    assert!(
+        all.contains("+10 rows not yet in the ledger / −3 ledger rows no longer in the audience"),
+        "{all}"
+    );
+    assert!(
+        all.contains("new campaign: nothing in the ledger yet (+12 rows)"),
+        "{all}"
+    );
+}

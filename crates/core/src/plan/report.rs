@@ -281,15 +281,23 @@ pub fn changes_line(c: &CampaignPlan) -> Option<String> {
             if ch.rows_added == 1 { "" } else { "s" }
         ));
     }
-    (ch.rows_added + ch.rows_removed > 0).then(|| {
-        format!(
-            "since the last apply: +{} row{} not yet in the ledger / −{} ledger row{} no longer in the audience",
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    let mut parts = Vec::new();
+    if ch.rows_added > 0 {
+        parts.push(format!(
+            "+{} row{} not yet in the ledger",
             ch.rows_added,
-            if ch.rows_added == 1 { "" } else { "s" },
+            plural(ch.rows_added)
+        ));
+    }
+    if ch.rows_removed > 0 {
+        parts.push(format!(
+            "−{} ledger row{} no longer in the audience",
             ch.rows_removed,
-            if ch.rows_removed == 1 { "" } else { "s" }
-        )
-    })
+            plural(ch.rows_removed)
+        ));
+    }
+    (!parts.is_empty()).then(|| format!("since the last apply: {}", parts.join(" / ")))
 }
 
 /// A template's details, for a Markdown table cell or the terminal. The names in it come
@@ -733,6 +741,54 @@ pub fn markdown(plan: &Plan) -> String {
     out
 }
 
+/// Diagnostics a refused plan's Markdown lists at most.
+const MAX_REFUSED_ROWS: usize = 100;
+
+/// Markdown for a pull-request comment when no plan could be made (the workspace or its
+/// audiences have errors): every error and warning with its code, place and fix, addresses
+/// masked, so CI still posts a comment that says what blocks the change.
+pub fn markdown_refused(environment: &str, diags: &[crate::diag::Diagnostic]) -> String {
+    use crate::diag::Severity;
+    let (errors, warnings) = crate::diag::count(diags);
+    let mut out = String::new();
+    let _ = writeln!(out, "## herald plan — {} · refused\n", md_code(environment));
+    let _ = writeln!(
+        out,
+        "**The plan was refused: {errors} error{}, {warnings} warning{}.** No plan was made and nothing can be applied until the errors are fixed (`herald validate` lists them with excerpts).\n",
+        if errors == 1 { "" } else { "s" },
+        if warnings == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(out, "| | code | where | what |\n|---|---|---|---|");
+    let mut sorted: Vec<&crate::diag::Diagnostic> = diags.iter().collect();
+    sorted.sort_by_key(|d| d.severity != Severity::Error);
+    for d in sorted.iter().take(MAX_REFUSED_ROWS) {
+        let mut what = md_sentence(&mask_contacts(&d.message));
+        if let Some(h) = &d.help {
+            let _ = write!(what, "<br>help: {}", md_sentence(&mask_contacts(h)));
+        }
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} |",
+            if d.severity == Severity::Error {
+                "error"
+            } else {
+                "warning"
+            },
+            d.code.as_str(),
+            md_code(&d.location()),
+            what.replace('|', "\\|")
+        );
+    }
+    if diags.len() > MAX_REFUSED_ROWS {
+        let _ = writeln!(
+            out,
+            "\n{} more: run `herald validate` to see them all.",
+            diags.len() - MAX_REFUSED_ROWS
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -743,6 +799,30 @@ mod tests {
             diff: format!("--- remote/body\n+++ desired/body\n@@ -1 +1 @@\n-{old}\n+{new}\n"),
             whitespace_only: false,
         }
+    }
+
+    #[test]
+    fn a_refused_plan_lists_its_errors_first_and_masks_addresses() {
+        use crate::diag::{Code, Diagnostic};
+        let diags = vec![
+            Diagnostic::warning(Code::H102, "templates/a.yaml", None, "unused | variable"),
+            Diagnostic::error(
+                Code::H140,
+                "templates/b.yaml",
+                None,
+                "no opt-out; sample sent to +12125550100",
+            )
+            .help("add \"Reply STOP to opt out\""),
+        ];
+        let md = markdown_refused("prod", &diags);
+        assert!(md.starts_with("## herald plan — `prod` · refused"), "{md}");
+        assert!(md.contains("1 error, 1 warning"), "{md}");
+        let error = md.find("`H140`").unwrap();
+        assert!(error < md.find("`H102`").unwrap(), "{md}");
+        assert!(md.contains("+1******0100"), "{md}");
+        assert!(!md.contains("2125550100"), "{md}");
+        assert!(md.contains("help: add &quot;Reply STOP"), "{md}");
+        assert!(md.contains("unused \\| variable"), "{md}");
     }
 
     #[test]
