@@ -283,8 +283,8 @@ fn sms_bubble(o: &mut String, text: &str, class: &str) {
         if c.forces_ucs2 {
             let _ = write!(
                 o,
-                "<mark class=\"ucs2\" title=\"U+{:04X} is not in the GSM-7 alphabet: the whole message is sent as UCS-2\">{ch}</mark>",
-                u32::from(c.ch)
+                "<mark class=\"ucs2\" title=\"{}; not in the GSM-7 alphabet, so the whole message is sent as UCS-2\">{ch}</mark>",
+                e(&crate::text::explain_non_gsm(c.ch))
             );
         } else {
             o.push_str(&ch);
@@ -312,14 +312,17 @@ fn sms_bubble(o: &mut String, text: &str, class: &str) {
         plural(segments as u64, "segment"),
     );
     if !l.info.non_gsm.is_empty() {
-        let list: Vec<String> = l.info.non_gsm.iter().map(|c| format!("“{c}”")).collect();
         let _ = write!(
             o,
-            "<br><span class=\"bad-text\">UCS-2 because of {}</span>",
-            e(&list.join(" "))
+            "<br><span class=\"bad-text\">Sent as UCS-2 (fewer characters per segment) because of:</span></p><ul class=\"ucs2-why\">"
         );
+        for c in &l.info.non_gsm {
+            let _ = write!(o, "<li>{}</li>", e(&crate::text::explain_non_gsm(*c)));
+        }
+        let _ = writeln!(o, "</ul>");
+    } else {
+        let _ = writeln!(o, "</p>");
     }
-    let _ = writeln!(o, "</p>");
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -671,6 +674,7 @@ section{background:var(--card);border:1px solid var(--line);border-radius:8px;pa
 .seg-mark{display:inline-block;margin:0 2px;padding:0 4px;border-radius:3px;background:#3b5bdb;color:#fff;font-size:10px;line-height:15px;vertical-align:1px;white-space:nowrap}
 mark.ucs2{background:#ffb3ad;color:#5c0b05;border-radius:2px;outline:1px solid var(--bad)}
 .sms-meta{margin:8px 0 0;color:var(--muted)}
+.ucs2-why{margin:2px 0 0;padding-left:18px;color:var(--bad)}
 .mail{border:1px solid var(--line);border-radius:6px;overflow:hidden;background:#fff}
 .mail-head{padding:8px 10px;border-bottom:1px solid var(--line);background:#fafbfc}
 .mail-body{display:block;width:100%;border:0;background:#fff}

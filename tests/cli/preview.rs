@@ -180,6 +180,15 @@ fn the_page_shows_every_template_as_sent_and_no_address() {
         meta.contains("3 segments") && meta.contains("67 per segment"),
         "{meta}"
     );
+    // Each character that forces UCS-2 is named, with the GSM-7 text to write instead.
+    let why: Vec<_> = winter.select(&sel(".ucs2-why li")).map(text_of).collect();
+    assert_eq!(
+        why,
+        [
+            "“—” U+2014 em dash: write - instead",
+            "“’” U+2019 right single quotation mark (curly apostrophe): write ' instead"
+        ]
+    );
     // The rendered text uses the declared examples.
     assert!(text_of(bubble).starts_with("Hi Sam! Our winter sale starts today: 20% off"));
 
