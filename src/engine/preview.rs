@@ -24,14 +24,10 @@ pub(crate) struct PreviewInputs {
 
 impl PreviewInputs {
     /// The page's view, narrowed like the plan.
-    pub(crate) fn page(
-        &self,
-        ws: &crate::spec::model::Workspace,
-        environment: &str,
-        narrow: &Narrow,
-    ) -> PreviewPage {
+    pub(crate) fn page(&self, loaded: &Loaded, environment: &str, narrow: &Narrow) -> PreviewPage {
         page(&Inputs {
-            ws,
+            ws: &loaded.workspace,
+            sources: Some(&loaded.sources),
             diagnostics: &self.diagnostics,
             plan: self.planned.as_ref().map(|(p, _)| p),
             remote: self.planned.as_ref().map(|(_, s)| s),
@@ -60,7 +56,7 @@ pub(crate) fn inputs(
             diagnostics,
             planned: None,
             no_plan: Some(
-                "The workspace has errors (listed at the top), so no plan was made and campaigns are not shown."
+                "The workspace has errors (listed at the top of the page), so no plan was made and campaigns are not shown."
                     .to_owned(),
             ),
         });
@@ -94,7 +90,7 @@ pub(crate) fn inputs(
             diagnostics,
             planned: None,
             no_plan: Some(
-                "Audience rows have errors (listed at the top): the plan was refused, so campaigns are not shown."
+                "Audience rows have errors (listed at the top of the page): the plan was refused, so campaigns are not shown."
                     .to_owned(),
             ),
         }

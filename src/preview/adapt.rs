@@ -37,6 +37,8 @@ pub struct Inputs<'a> {
     pub templates: &'a [String],
     /// Why there is no plan.
     pub no_plan: Option<String>,
+    /// The source texts the loader read (to show a template it refused as written).
+    pub sources: Option<&'a crate::diag::Sources>,
 }
 
 /// Builds the page.
@@ -501,21 +503,98 @@ fn unloaded_templates(
                 });
             }
         }
+        let raw = i
+            .sources
+            .and_then(|s| s.get(file))
+            .and_then(|text| crate::load::yaml::from_str::<RawTemplate>(text).ok());
+        let (content, variables) = raw.as_ref().map_or((None, Vec::new()), raw_content);
         out.push(PreviewTemplate {
-            name,
-            category: "unknown".to_owned(),
-            status: "not loaded".to_owned(),
-            description: None,
+            name: raw
+                .as_ref()
+                .and_then(|r| r.name.clone())
+                .map_or(name, |n| mask_contacts(&n)),
+            category: raw
+                .as_ref()
+                .and_then(|r| r.category.clone())
+                .unwrap_or_else(|| "unknown".to_owned()),
+            status: "has errors: not sendable".to_owned(),
+            description: raw
+                .as_ref()
+                .and_then(|r| r.description.as_deref())
+                .map(mask_contacts),
             file: file.to_owned(),
             action: None,
             notes: Vec::new(),
-            content: None,
-            variables: Vec::new(),
+            content,
+            variables,
             checks,
             diffs: Vec::new(),
         });
     }
     out
+}
+
+/// A template file read loosely, for showing a template the loader refused: whatever of its
+/// texts and examples parse.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct RawTemplate {
+    name: Option<String>,
+    category: Option<String>,
+    description: Option<String>,
+    channel: Option<String>,
+    body: Option<String>,
+    subject: Option<String>,
+    html: Option<String>,
+    text: Option<String>,
+    variables: BTreeMap<String, RawVariable>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct RawVariable {
+    description: Option<String>,
+    example: Option<String>,
+    max_length: Option<u32>,
+}
+
+/// A refused template's texts as written, placeholders filled with the examples that are
+/// declared (the others stay `{{name}}`), addresses masked; and its declared variables.
+fn raw_content(r: &RawTemplate) -> (Option<PreviewContent>, Vec<PreviewVariable>) {
+    let values: BTreeMap<String, String> = r
+        .variables
+        .iter()
+        .filter_map(|(k, v)| v.example.clone().map(|x| (k.clone(), x)))
+        .collect();
+    let fill = |s: &str| {
+        let mut out = s.to_owned();
+        for (k, v) in &values {
+            out = out.replace(&format!("{{{{{k}}}}}"), v);
+        }
+        mask_contacts(&out)
+    };
+    let content = match (r.channel.as_deref(), &r.body, &r.subject, &r.html) {
+        (Some("sms"), Some(body), _, _) => Some(PreviewContent::Sms { text: fill(body) }),
+        (Some("email"), _, Some(subject), Some(html)) => Some(PreviewContent::Email {
+            subject: fill(subject),
+            html: super::offline::offline_html(&fill(html)),
+            text: r.text.as_deref().map(fill),
+            unsubscribe: CheckState::NotRequired,
+            postal_address: CheckState::NotRequired,
+        }),
+        _ => None,
+    };
+    let variables = r
+        .variables
+        .iter()
+        .map(|(k, v)| PreviewVariable {
+            name: k.clone(),
+            description: v.description.as_deref().map(mask_contacts),
+            example: v.example.as_deref().map(mask_contacts),
+            max_length: v.max_length,
+        })
+        .collect();
+    (content, variables)
 }
 
 fn find_response<'r>(remote: &'r RemoteState, id: &str) -> Option<&'r RemoteResponse> {

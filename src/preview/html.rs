@@ -178,7 +178,7 @@ fn template(o: &mut String, t: &PreviewTemplate) {
     let channel = match t.content {
         Some(PreviewContent::Sms { .. }) => "sms",
         Some(PreviewContent::Email { .. }) => "email",
-        None => "not loaded",
+        None => "not rendered",
     };
     let _ = writeln!(
         o,
@@ -214,11 +214,17 @@ fn template(o: &mut String, t: &PreviewTemplate) {
         let _ = writeln!(o, "<p class=\"notice\">{}</p>", e(n));
     }
     let _ = writeln!(o, "<div class=\"cols\"><div class=\"look\">");
+    if t.status.starts_with("has errors") && t.content.is_some() {
+        let _ = writeln!(
+            o,
+            "<p class=\"notice bad\">This template has errors (see its failed checks below and at the top of the page): it is shown as written, with the example values that are declared, and cannot be sent.</p>"
+        );
+    }
     match &t.content {
         None => {
             let _ = writeln!(
                 o,
-                "<p class=\"notice bad\">This template has errors, so it cannot be rendered: fix the failed checks.</p>"
+                "<p class=\"notice bad\">This template has errors and its text could not be read, so it cannot be shown: fix the failed checks.</p>"
             );
         }
         Some(PreviewContent::Sms { text }) => sms_bubble(o, text, "bubble"),

@@ -383,6 +383,14 @@ fn a_workspace_with_errors_still_gets_a_page_and_exit_3() {
     let ws = TestWorkspace::example();
     let path = "templates/winter-sale.yaml";
     ws.write(path, &ws.read(path).replace(" Reply STOP to opt out.", ""));
+    // A placeholder that is not declared: the loader refuses the template.
+    let order = "templates/order-shipped.yaml";
+    assert!(ws.read(order).contains("{{order_id}}"));
+    ws.write(
+        order,
+        &ws.read(order)
+            .replacen("{{order_id}}", "{{order_number}}", 1),
+    );
     let (code, _, err) = run(ws
         .herald()
         .env("HERALD_NOW", NOW)
@@ -401,13 +409,37 @@ fn a_workspace_with_errors_still_gets_a_page_and_exit_3() {
     assert!(text_of(row).contains("without opt-out instructions"));
     assert_eq!(doc.select(&sel("section.campaign")).count(), 0);
     assert!(html_has(&doc, ".notice.bad", "no plan was made"));
-    // The blocking error is listed in the page's head, before the templates.
+    // Every blocking error is listed in the page's head, before the templates.
     let head = doc.select(&sel("header")).next().unwrap();
     let errors: Vec<_> = head.select(&sel(".errors li.error")).map(text_of).collect();
-    assert_eq!(errors.len(), 1, "{errors:?}");
     assert!(
-        errors[0].contains("H140") && errors[0].contains("templates/winter-sale.yaml"),
+        errors
+            .iter()
+            .any(|e| e.contains("H140") && e.contains("templates/winter-sale.yaml")),
         "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("H101") && e.contains("order_number")),
+        "{errors:?}"
+    );
+    // The refused template is still shown as written, with its failed check and a notice.
+    let refused = doc
+        .select(&sel("section.template[data-template=\"order-shipped\"]"))
+        .next()
+        .expect("the refused template has its section");
+    let bubble = text_of(refused.select(&sel(".bubble")).next().expect("rendered"));
+    assert!(
+        bubble.contains("{{order_number}}") && bubble.contains("has shipped"),
+        "{bubble}"
+    );
+    assert!(text_of(refused).contains("cannot be sent"));
+    assert!(
+        refused
+            .select(&sel("tr.check[data-code=\"H101\"]"))
+            .next()
+            .is_some()
     );
     assert!(html.find("class=\"errors\"").unwrap() < html.find("id=\"templates\"").unwrap());
 }
