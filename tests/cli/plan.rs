@@ -399,3 +399,43 @@ fn swapped_audience_and_new_campaign_are_marked() {
         "{all}"
     );
 }
+
+/// `status` counts the rows `plan` holds for later (they are not in the ledger yet), so the
+/// two agree.
+#[test]
+fn status_held_agrees_with_plan() {
+    let ws = base();
+    // Rows 0–2 in New York (10:00: open), rows 3–4 in Los Angeles (07:00: held until 08:00).
+    let mut csv = String::from("customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n");
+    for i in 0..5 {
+        let tz = if i < 3 {
+            "America/New_York"
+        } else {
+            "America/Los_Angeles"
+        };
+        let _ = writeln!(
+            csv,
+            "C-{i},{},{tz},yes,ORD-{i},https://track.example.com/{i}",
+            phone(i)
+        );
+    }
+    ws.write("campaigns/data/shipped.csv", &csv);
+    apply(&ws, &[]);
+    let (code, out, err) = run(ws.herald().env("HERALD_NOW", NOW).arg("plan"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("held by quiet hours 2"), "{out}");
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["status", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["campaigns"][0]["campaign"], "notify", "{doc}");
+    assert_eq!(doc["campaigns"][0]["held"], 2, "{doc}");
+    assert_eq!(doc["campaigns"][0]["states"]["sent"], 3, "{doc}");
+    let (code, out, _) = run(ws.herald().env("HERALD_NOW", NOW).arg("status"));
+    assert_eq!(code, 0);
+    let row = out.lines().find(|l| l.starts_with("notify")).unwrap();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[1..4], ["3", "0", "2"], "{out}");
+}

@@ -359,16 +359,7 @@ pub fn summary(plan: &Plan) -> String {
         .iter()
         .filter(|c| c.status == CampaignStatus::Active && c.to_send() > 0)
         .count();
-    let held: u64 = plan
-        .campaigns
-        .iter()
-        .map(|c| {
-            c.counts.held_quiet_hours
-                + c.counts.held_no_timezone
-                + c.counts.held_local()
-                + c.counts.held_frequency_cap
-        })
-        .sum();
+    let held: u64 = plan.campaigns.iter().map(|c| c.counts.held()).sum();
     let mut s = format!(
         "Plan: {} to create, {} to update, {} drifted, {} renamed; {} message{} to send in {} campaign{}",
         count(TemplateAction::Create),
