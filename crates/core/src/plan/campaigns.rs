@@ -432,7 +432,14 @@ pub fn plan_campaign<F: LedgerFacts>(
             next_opening = Some(next_opening.map_or(at, |n| n.min(at)));
             opens = Some(at);
         }
-        if let RowDecision::FrequencyCap(at) = decision {
+        if let RowDecision::FrequencyCap(judged) = decision {
+            // Caps are judged on the clock of the ledger's send times (`cap_clock`, the real
+            // one); the opening is shown on the plan's clock, at the same distance from its
+            // "now", so a pinned `HERALD_NOW` moves it with everything else.
+            let at = ctx
+                .now
+                .checked_add(judged.duration_since(facts.cap_clock(ctx.now)))
+                .unwrap_or(judged);
             next_opening = Some(next_opening.map_or(at, |n| n.min(at)));
             frequency_cap_opens = Some(frequency_cap_opens.map_or(at, |n| n.min(at)));
             opens = Some(at);
