@@ -317,7 +317,9 @@ fn sms_bubble(o: &mut String, text: &str, class: &str) {
         l.info.units,
         plural(segments as u64, "segment"),
     );
-    if !l.info.non_gsm.is_empty() {
+    if l.info.non_gsm.is_empty() {
+        let _ = writeln!(o, "</p>");
+    } else {
         let _ = write!(
             o,
             "<br><span class=\"bad-text\">Sent as UCS-2 (fewer characters per segment) because of:</span></p><ul class=\"ucs2-why\">"
@@ -326,8 +328,6 @@ fn sms_bubble(o: &mut String, text: &str, class: &str) {
             let _ = write!(o, "<li>{}</li>", e(&crate::text::explain_non_gsm(*c)));
         }
         let _ = writeln!(o, "</ul>");
-    } else {
-        let _ = writeln!(o, "</p>");
     }
 }
 
@@ -436,7 +436,7 @@ fn frame_height(html: &str) -> u32 {
             }
         } else if ch == '<' {
             in_tag = true;
-        } else if !in_style && !(ch.is_whitespace() && run == 0) {
+        } else if !(in_style || ch.is_whitespace() && run == 0) {
             run += 1;
         }
     }

@@ -255,23 +255,28 @@ pub fn reason_label(reason: Reason) -> &'static str {
 }
 
 /// A sample's decision: `send now`, `held by quiet hours, opens 2026-11-25 23:00 UTC`,
-/// `skipped: no consent`…
+/// `not sent: suppressed`…
 pub fn sample_label(s: &Sample) -> String {
     let reason = s.reason();
     let label = reason_label(reason);
     match (reason, s.opens_at) {
-        (Reason::ToSend, _) => label.to_owned(),
-        (_, Some(at)) => format!("{label}, opens {}", at.strftime("%Y-%m-%d %H:%M UTC")),
         (
-            Reason::AlreadySent | Reason::AlreadyFailed | Reason::Unknown | Reason::InFlight,
+            Reason::ToSend
+            | Reason::AlreadySent
+            | Reason::AlreadyFailed
+            | Reason::Unknown
+            | Reason::InFlight,
             None,
-        ) => label.to_owned(),
+        )
+        | (Reason::ToSend, Some(_)) => label.to_owned(),
+        (_, Some(at)) => format!("{label}, opens {}", at.strftime("%Y-%m-%d %H:%M UTC")),
         (_, None) => format!("not sent: {label}"),
     }
 }
 
 /// A campaign's changes since the last apply, as a phrase (`None` when nothing changed):
-/// `new campaign (nothing in the ledger yet)`, `+3 / −2 rows since the last apply`.
+/// `new campaign: nothing in the ledger yet (+3 rows)`, `since the last apply: +3 rows not
+/// yet in the ledger / −2 ledger rows no longer in the audience`.
 pub fn changes_line(c: &CampaignPlan) -> Option<String> {
     let ch = &c.changes;
     if ch.new {
