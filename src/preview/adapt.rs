@@ -405,11 +405,13 @@ fn template(i: &Inputs<'_>, t: &Template, claimed: &mut BTreeSet<usize>) -> Prev
         variables: t
             .variables
             .iter()
-            .map(|(k, v)| PreviewVariable {
-                name: k.clone(),
-                description: v.description.as_deref().map(mask_contacts),
-                example: v.example.as_deref().map(mask_contacts),
-                max_length: v.max_length,
+            .map(|(k, v)| {
+                variable(
+                    k,
+                    v.description.as_deref(),
+                    v.example.as_deref(),
+                    v.max_length,
+                )
             })
             .collect(),
         checks,
@@ -558,6 +560,21 @@ struct RawVariable {
     max_length: Option<u32>,
 }
 
+/// A declared variable as the page shows it, addresses masked.
+fn variable(
+    name: &str,
+    description: Option<&str>,
+    example: Option<&str>,
+    max_length: Option<u32>,
+) -> PreviewVariable {
+    PreviewVariable {
+        name: name.to_owned(),
+        description: description.map(mask_contacts),
+        example: example.map(mask_contacts),
+        max_length,
+    }
+}
+
 /// A refused template's texts as written, placeholders filled with the examples that are
 /// declared (the others stay `{{name}}`), addresses masked; and its declared variables.
 fn raw_content(r: &RawTemplate) -> (Option<PreviewContent>, Vec<PreviewVariable>) {
@@ -587,11 +604,13 @@ fn raw_content(r: &RawTemplate) -> (Option<PreviewContent>, Vec<PreviewVariable>
     let variables = r
         .variables
         .iter()
-        .map(|(k, v)| PreviewVariable {
-            name: k.clone(),
-            description: v.description.as_deref().map(mask_contacts),
-            example: v.example.as_deref().map(mask_contacts),
-            max_length: v.max_length,
+        .map(|(k, v)| {
+            variable(
+                k,
+                v.description.as_deref(),
+                v.example.as_deref(),
+                v.max_length,
+            )
         })
         .collect();
     (content, variables)

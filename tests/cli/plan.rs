@@ -86,6 +86,24 @@ fn with_embedded<T>(
     })
 }
 
+/// Rows 0–2 in New York (10:00: open), rows 3–4 in Los Angeles (07:00: held until 08:00).
+fn write_new_york_and_los_angeles(ws: &TestWorkspace) {
+    let mut csv = String::from("customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n");
+    for i in 0..5 {
+        let tz = if i < 3 {
+            "America/New_York"
+        } else {
+            "America/Los_Angeles"
+        };
+        let _ = writeln!(
+            csv,
+            "C-{i},{},{tz},yes,ORD-{i},https://track.example.com/{i}",
+            phone(i)
+        );
+    }
+    ws.write("campaigns/data/shipped.csv", &csv);
+}
+
 fn base() -> TestWorkspace {
     TestWorkspace::fixture("base")
 }
@@ -191,21 +209,7 @@ fn half_sent_campaign() {
 #[test]
 fn suppressed_and_quiet_hour_recipients() {
     let ws = base();
-    // Rows 0–2 in New York (10:00: open), rows 3–4 in Los Angeles (07:00: held until 08:00).
-    let mut csv = String::from("customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n");
-    for i in 0..5 {
-        let tz = if i < 3 {
-            "America/New_York"
-        } else {
-            "America/Los_Angeles"
-        };
-        let _ = writeln!(
-            csv,
-            "C-{i},{},{tz},yes,ORD-{i},https://track.example.com/{i}",
-            phone(i)
-        );
-    }
-    ws.write("campaigns/data/shipped.csv", &csv);
+    write_new_york_and_los_angeles(&ws);
     let (code, _, err) = run(ws.herald().args(["suppress", "add", &phone(1)]));
     assert_eq!(code, 0, "{err}");
     let all = plan_all(&ws);
@@ -405,21 +409,7 @@ fn swapped_audience_and_new_campaign_are_marked() {
 #[test]
 fn status_held_agrees_with_plan() {
     let ws = base();
-    // Rows 0–2 in New York (10:00: open), rows 3–4 in Los Angeles (07:00: held until 08:00).
-    let mut csv = String::from("customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n");
-    for i in 0..5 {
-        let tz = if i < 3 {
-            "America/New_York"
-        } else {
-            "America/Los_Angeles"
-        };
-        let _ = writeln!(
-            csv,
-            "C-{i},{},{tz},yes,ORD-{i},https://track.example.com/{i}",
-            phone(i)
-        );
-    }
-    ws.write("campaigns/data/shipped.csv", &csv);
+    write_new_york_and_los_angeles(&ws);
     apply(&ws, &[]);
     let (code, out, err) = run(ws.herald().env("HERALD_NOW", NOW).arg("plan"));
     assert_eq!(code, 0, "{err}");

@@ -548,22 +548,9 @@ fn probe(ws: &TestWorkspace, profile: &Path, html: &str, width: u32) -> serde_js
             1,
         );
     assert_ne!(probed, html);
-    let probe_path = ws.path().join(format!("site/probe-{width}.html"));
-    std::fs::write(&probe_path, probed).unwrap();
-    let (dom, stderr) = headless(
-        profile,
-        &[
-            format!("--window-size={width},1000"),
-            "--dump-dom".to_owned(),
-            format!("file://{}", probe_path.display()),
-        ],
-    );
-    let dom = Html::parse_document(&dom);
-    let probe = dom
-        .select(&sel("#probe"))
-        .next()
-        .unwrap_or_else(|| panic!("the page did not load; chromium said:\n{stderr}"));
-    let report: serde_json::Value = serde_json::from_str(&text_of(probe)).expect("probe json");
+    let path = ws.path().join(format!("site/probe-{width}.html"));
+    let (probe, stderr) = probe_text(profile, &path, &probed, (width, 1000));
+    let report: serde_json::Value = serde_json::from_str(&probe).expect("probe json");
     assert_eq!(report["errors"], serde_json::json!([]), "{report}");
     assert!(console_errors(&stderr).is_empty(), "{stderr}");
     report
@@ -592,11 +579,19 @@ fn email_body_height(ws: &TestWorkspace, profile: &Path, html: &str, width: u64)
         );
     assert_ne!(probed, srcdoc);
     let path = ws.path().join(format!("site/mail-{width}.html"));
-    std::fs::write(&path, probed).unwrap();
+    let width = u32::try_from(width).unwrap();
+    let (probe, _) = probe_text(profile, &path, &probed, (width, 200));
+    probe.trim().parse().expect("a height")
+}
+
+/// Writes `html` to `path`, opens it in a window of `size` (width, height) and returns the
+/// text of its `#probe` element once loaded, and Chromium's log.
+fn probe_text(profile: &Path, path: &Path, html: &str, size: (u32, u32)) -> (String, String) {
+    std::fs::write(path, html).unwrap();
     let (dom, stderr) = headless(
         profile,
         &[
-            format!("--window-size={width},200"),
+            format!("--window-size={},{}", size.0, size.1),
             "--dump-dom".to_owned(),
             format!("file://{}", path.display()),
         ],
@@ -605,8 +600,8 @@ fn email_body_height(ws: &TestWorkspace, profile: &Path, html: &str, width: u64)
     let probe = dom
         .select(&sel("#probe"))
         .next()
-        .unwrap_or_else(|| panic!("the email did not load; chromium said:\n{stderr}"));
-    text_of(probe).trim().parse().expect("a height")
+        .unwrap_or_else(|| panic!("{} did not load; chromium said:\n{stderr}", path.display()));
+    (text_of(probe), stderr)
 }
 
 #[test]
