@@ -435,11 +435,13 @@ pub fn plan_campaign<F: LedgerFacts>(
         if let RowDecision::FrequencyCap(judged) = decision {
             // Caps are judged on the clock of the ledger's send times (`cap_clock`, the real
             // one); the opening is shown on the plan's clock, at the same distance from its
-            // "now", so a pinned `HERALD_NOW` moves it with everything else.
-            let at = ctx
-                .now
-                .checked_add(judged.duration_since(facts.cap_clock(ctx.now)))
-                .unwrap_or(judged);
+            // "now" (rounded up to the minute, so planning twice gives the same plan), so a
+            // pinned `HERALD_NOW` moves it with everything else.
+            let left = judged.duration_since(facts.cap_clock(ctx.now));
+            let secs = u64::try_from(left.as_secs()).unwrap_or(0);
+            let left =
+                jiff::SignedDuration::from_mins(i64::try_from(secs.div_ceil(60)).unwrap_or(0));
+            let at = ctx.now.checked_add(left).unwrap_or(judged);
             next_opening = Some(next_opening.map_or(at, |n| n.min(at)));
             frequency_cap_opens = Some(frequency_cap_opens.map_or(at, |n| n.min(at)));
             opens = Some(at);
