@@ -41,7 +41,13 @@ pub(crate) fn run(
         campaigns: args.campaigns.clone(),
         templates: args.templates.clone(),
     };
-    let (plan, diags) = gather::build(ws, &settings, &state, ledger.as_ref(), &key, &narrow)?;
+    let (mut plan, diags) = gather::build(ws, &settings, &state, ledger.as_ref(), &key, &narrow)?;
+    crate::engine::last_apply::mark_setting_changes(
+        &mut plan,
+        ws,
+        &loaded.sources,
+        ledger.as_ref(),
+    )?;
     if !diags.is_empty() {
         let shown: Vec<_> = diags
             .iter()

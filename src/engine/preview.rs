@@ -75,13 +75,19 @@ pub(crate) fn inputs(
         remote.shutdown().await;
         state
     })?;
-    let (plan, scan) = gather::build(
+    let (mut plan, scan) = gather::build(
         &loaded.workspace,
         settings,
         &state,
         ledger.as_ref(),
         &key,
         narrow,
+    )?;
+    super::last_apply::mark_setting_changes(
+        &mut plan,
+        &loaded.workspace,
+        &loaded.sources,
+        ledger.as_ref(),
     )?;
     let refused = diag::count(&scan).0 > 0;
     diagnostics.extend(scan);

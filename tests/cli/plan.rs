@@ -429,3 +429,53 @@ fn status_held_agrees_with_plan() {
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cols[1..4], ["3", "0", "2"], "{out}");
 }
+
+/// Settings changed since the last apply are named, compared with the campaign's file at the
+/// commit the ledger recorded for that apply.
+#[test]
+fn campaign_settings_changed_since_the_last_apply_are_named() {
+    let ws = base();
+    write_audience(&ws, 2, "America/New_York");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(ws.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "first"]);
+    apply(&ws, &[]);
+    let path = "campaigns/notify.yaml";
+    ws.write(
+        path,
+        &ws.read(path)
+            .replace("+15550001111", "+15550002222")
+            .replace("status: active", "status: active\nrate_per_minute: 120"),
+    );
+    let (code, out, err) = run(ws.herald().env("HERALD_NOW", NOW).arg("plan"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "since the last apply: changed from +1******1111 → +1******2222, rate_per_minute none → 120"
+        ),
+        "{out}"
+    );
+    let plan = crate::support::plan_json(&ws);
+    let settings = &plan["campaigns"][0]["changes"]["settings"];
+    assert_eq!(settings[1]["field"], "rate_per_minute", "{plan}");
+    assert_eq!(settings[1]["after"], "120", "{plan}");
+    // The page says it too.
+    let (code, _, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["preview", "--out", "site"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        ws.read("site/index.html")
+            .contains("rate_per_minute none → 120")
+    );
+}

@@ -461,6 +461,7 @@ pub fn plan_campaign<F: LedgerFacts>(
         rows_removed: facts
             .ledger_rows()
             .map_or(0, |n| n.saturating_sub(in_ledger)),
+        settings: Vec::new(),
     };
     let samples = samples.finish();
     let rate = campaign.rate_per_minute.unwrap_or(ctx.default_rate).max(1);

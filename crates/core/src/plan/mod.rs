@@ -242,7 +242,7 @@ impl Sample {
 /// ledger holds no row of it yet, how many sendable audience rows it does not hold yet (`+N`:
 /// new rows, and rows held or not sent so far) and how many of its rows the audience no
 /// longer has (`−M`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(default)]
 pub struct CampaignChanges {
     /// The ledger holds no row of this campaign: it was never applied (or sent nothing).
@@ -251,6 +251,21 @@ pub struct CampaignChanges {
     pub rows_added: u64,
     /// Rows in the ledger that the audience no longer has.
     pub rows_removed: u64,
+    /// Settings of the campaign's file that differ from the file at the commit of the last
+    /// apply (as the ledger recorded it), when that commit is known.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<SettingChange>,
+}
+
+/// One campaign setting that changed since the last apply (addresses masked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SettingChange {
+    /// The field: `audience`, `from`, `send_window`, `rate_per_minute`, …
+    pub field: String,
+    /// Its value at the last apply (`none` when absent).
+    pub before: String,
+    /// Its value now (`none` when absent).
+    pub after: String,
 }
 
 impl CampaignChanges {

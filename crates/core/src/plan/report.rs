@@ -302,7 +302,20 @@ pub fn changes_line(c: &CampaignPlan) -> Option<String> {
             plural(ch.rows_removed)
         ));
     }
-    (!parts.is_empty()).then(|| format!("since the last apply: {}", parts.join(" / ")))
+    let mut line = (!parts.is_empty()).then(|| parts.join(" / "));
+    if !ch.settings.is_empty() {
+        let settings: Vec<String> = ch
+            .settings
+            .iter()
+            .map(|c| format!("{} {} → {}", c.field, c.before, c.after))
+            .collect();
+        let settings = format!("changed {}", settings.join(", "));
+        line = Some(match line {
+            Some(rows) => format!("{rows}; {settings}"),
+            None => settings,
+        });
+    }
+    line.map(|l| format!("since the last apply: {l}"))
 }
 
 /// A template's details, for a Markdown table cell or the terminal. The names in it come
