@@ -75,7 +75,7 @@ fn planned_holds(
     let mut diags = Vec::new();
     let mut out = std::collections::BTreeMap::new();
     for c in ws.campaigns.values() {
-        let p = crate::gather::plan_one(&ctx, ledger, key, c, &mut planned, &mut diags)?;
+        let p = crate::gather::plan_one(&ctx, ledger, key, c, false, &mut planned, &mut diags)?;
         out.insert(p.plan.name.clone(), p.plan.counts.held());
     }
     Ok(out)
