@@ -267,6 +267,10 @@ impl observed::LedgerFacts for CampaignFacts {
     fn cap_clock(&self, _planned_now: jiff::Timestamp) -> jiff::Timestamp {
         self.read_at
     }
+
+    fn ledger_rows(&self) -> Option<u64> {
+        Some(self.keys.len() as u64)
+    }
 }
 
 /// The recipients' recent sends that frequency caps count for `campaign` at `now` (the real

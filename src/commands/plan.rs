@@ -13,9 +13,15 @@ pub(crate) fn run(
     args: &PlanArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let Some((loaded, settings)) = super::valid_env_context(global, printer)? else {
-        return Ok(ExitStatus::Invalid);
-    };
+    let (loaded, settings) = super::env_context(global)?;
+    if loaded.has_errors() {
+        printer.err_raw(
+            diag::render_text(&loaded.diagnostics, &loaded.sources, printer.color_stderr())
+                .trim_end(),
+        );
+        printer.error("the workspace has errors; nothing was done");
+        return refused(args, &settings.env.name, &loaded.diagnostics, printer);
+    }
     let ws = &loaded.workspace;
     let key = settings.ledger_key()?;
     let ledger = crate::ledger_access::open(&settings, &key)?;
@@ -35,7 +41,13 @@ pub(crate) fn run(
         campaigns: args.campaigns.clone(),
         templates: args.templates.clone(),
     };
-    let (plan, diags) = gather::build(ws, &settings, &state, ledger.as_ref(), &key, &narrow)?;
+    let (mut plan, diags) = gather::build(ws, &settings, &state, ledger.as_ref(), &key, &narrow)?;
+    crate::engine::last_apply::mark_setting_changes(
+        &mut plan,
+        ws,
+        &loaded.sources,
+        ledger.as_ref(),
+    )?;
     if !diags.is_empty() {
         let shown: Vec<_> = diags
             .iter()
@@ -51,7 +63,7 @@ pub(crate) fn run(
             printer.error(
                 "the plan was refused: fix the errors above (`herald validate` lists them too)",
             );
-            return Ok(ExitStatus::Invalid);
+            return refused(args, &settings.env.name, &diags, printer);
         }
     }
     if let Some(path) = &args.out {
@@ -75,4 +87,18 @@ pub(crate) fn run(
     } else {
         ExitStatus::Success
     })
+}
+
+/// A refused plan: with `--format markdown`, a pull-request comment that lists the errors
+/// (CI posts it, so the author sees why); exit 3.
+fn refused(
+    args: &PlanArgs,
+    environment: &str,
+    diags: &[diag::Diagnostic],
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    if args.format == PlanFormat::Markdown {
+        printer.out(&crate::plan::report::markdown_refused(environment, diags))?;
+    }
+    Ok(ExitStatus::Invalid)
 }

@@ -30,7 +30,7 @@ pub(crate) fn run(
         printer
             .err_raw(diag::render_text(&shown, &loaded.sources, printer.color_stderr()).trim_end());
     }
-    let view = inputs.page(&loaded.workspace, &settings.env.name, &narrow);
+    let view = inputs.page(&loaded, &settings.env.name, &narrow);
     let html = crate::preview::html::render(&view);
     // A committed `preview -> /elsewhere` link must not receive the page.
     crate::engine::refuse_link(&args.out)?;

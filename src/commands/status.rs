@@ -19,7 +19,12 @@ pub(crate) fn run(
     let StatusReport {
         campaigns: counts,
         suppressions,
-    } = status(&loaded.workspace, &settings, args.campaign.as_deref())?;
+    } = status(
+        &loaded.workspace,
+        !loaded.has_errors(),
+        &settings,
+        args.campaign.as_deref(),
+    )?;
     match args.format {
         Format::Json => {
             let doc = serde_json::json!({

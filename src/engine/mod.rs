@@ -14,6 +14,7 @@
 pub(crate) mod apply;
 pub(crate) mod doctor;
 pub(crate) mod import;
+pub(crate) mod last_apply;
 pub(crate) mod ledger;
 pub(crate) mod preview;
 pub(crate) mod receipts;

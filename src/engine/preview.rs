@@ -24,14 +24,10 @@ pub(crate) struct PreviewInputs {
 
 impl PreviewInputs {
     /// The page's view, narrowed like the plan.
-    pub(crate) fn page(
-        &self,
-        ws: &crate::spec::model::Workspace,
-        environment: &str,
-        narrow: &Narrow,
-    ) -> PreviewPage {
+    pub(crate) fn page(&self, loaded: &Loaded, environment: &str, narrow: &Narrow) -> PreviewPage {
         page(&Inputs {
-            ws,
+            ws: &loaded.workspace,
+            sources: Some(&loaded.sources),
             diagnostics: &self.diagnostics,
             plan: self.planned.as_ref().map(|(p, _)| p),
             remote: self.planned.as_ref().map(|(_, s)| s),
@@ -60,7 +56,7 @@ pub(crate) fn inputs(
             diagnostics,
             planned: None,
             no_plan: Some(
-                "The workspace has errors (listed at the top), so no plan was made and campaigns are not shown."
+                "The workspace has errors (listed at the top of the page), so no plan was made and campaigns are not shown."
                     .to_owned(),
             ),
         });
@@ -79,13 +75,19 @@ pub(crate) fn inputs(
         remote.shutdown().await;
         state
     })?;
-    let (plan, scan) = gather::build(
+    let (mut plan, scan) = gather::build(
         &loaded.workspace,
         settings,
         &state,
         ledger.as_ref(),
         &key,
         narrow,
+    )?;
+    super::last_apply::mark_setting_changes(
+        &mut plan,
+        &loaded.workspace,
+        &loaded.sources,
+        ledger.as_ref(),
     )?;
     let refused = diag::count(&scan).0 > 0;
     diagnostics.extend(scan);
@@ -94,7 +96,7 @@ pub(crate) fn inputs(
             diagnostics,
             planned: None,
             no_plan: Some(
-                "Audience rows have errors (listed at the top): the plan was refused, so campaigns are not shown."
+                "Audience rows have errors (listed at the top of the page): the plan was refused, so campaigns are not shown."
                     .to_owned(),
             ),
         }

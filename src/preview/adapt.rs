@@ -5,12 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::{
-    CheckState, FieldDiff, MAX_SAMPLES, PreviewCampaign, PreviewCheck, PreviewContent, PreviewPage,
+    CheckState, FieldDiff, PreviewCampaign, PreviewCheck, PreviewContent, PreviewPage,
     PreviewProblem, PreviewSample, PreviewTemplate, PreviewVariable,
 };
-use crate::audience::CampaignRows;
 use crate::diag::{Code, Diagnostic, Severity};
-use crate::messages::{Message, Row};
 use crate::plan::observed::{RemoteResponse, RemoteState};
 use crate::plan::{Plan, Reason, TemplateAction};
 use crate::spec::model::{Content, Template, Workspace};
@@ -39,6 +37,8 @@ pub struct Inputs<'a> {
     pub templates: &'a [String],
     /// Why there is no plan.
     pub no_plan: Option<String>,
+    /// The source texts the loader read (to show a template it refused as written).
+    pub sources: Option<&'a crate::diag::Sources>,
 }
 
 /// Builds the page.
@@ -69,32 +69,32 @@ pub fn page(i: &Inputs<'_>) -> PreviewPage {
     let mut templates: Vec<PreviewTemplate> =
         shown.iter().map(|t| template(i, t, &mut claimed)).collect();
     templates.extend(unloaded_templates(i, narrowed, &mut claimed));
+    let shown = |d: &Diagnostic| PreviewProblem {
+        code: d.code.as_str(),
+        severity: match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+        .to_owned(),
+        location: d.location(),
+        message: mask_contacts(&d.message),
+    };
+    // Every error goes first, in the page's head; the warnings no template shows follow.
+    let errors = capped(
+        i.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .map(shown)
+            .collect(),
+    );
     let problems: Vec<PreviewProblem> = i
         .diagnostics
         .iter()
         .enumerate()
-        .filter(|(n, _)| !claimed.contains(n))
-        .map(|(_, d)| PreviewProblem {
-            code: d.code.as_str(),
-            severity: match d.severity {
-                Severity::Error => "error",
-                Severity::Warning => "warning",
-            }
-            .to_owned(),
-            location: d.location(),
-            message: mask_contacts(&d.message),
-        })
+        .filter(|(n, d)| !claimed.contains(n) && d.severity != Severity::Error)
+        .map(|(_, d)| shown(d))
         .collect();
-    let more = problems.len().saturating_sub(MAX_PROBLEMS);
-    let mut problems: Vec<PreviewProblem> = problems.into_iter().take(MAX_PROBLEMS).collect();
-    if more > 0 {
-        problems.push(PreviewProblem {
-            code: "…".to_owned(),
-            severity: "warning".to_owned(),
-            location: String::new(),
-            message: format!("{more} more: run `herald validate` to see them all"),
-        });
-    }
+    let problems = capped(problems);
     let campaigns = i.plan.map_or_else(Vec::new, |p| {
         p.campaigns
             .iter()
@@ -128,7 +128,18 @@ pub fn page(i: &Inputs<'_>) -> PreviewPage {
                         .filter(|_| !holds.is_empty())
                         .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string()),
                     holds,
-                    samples: samples(ws, &c.name),
+                    changes: crate::plan::report::changes_line(c),
+                    samples: c
+                        .samples
+                        .iter()
+                        .map(|s| PreviewSample {
+                            to: s.to.clone(),
+                            line: s.line,
+                            text: s.text.clone(),
+                            decision: crate::plan::report::sample_label(s),
+                            send_now: s.reason() == Reason::ToSend,
+                        })
+                        .collect(),
                 }
             })
             .collect()
@@ -145,6 +156,12 @@ pub fn page(i: &Inputs<'_>) -> PreviewPage {
                 .collect()
         }),
         no_plan: i.no_plan.clone(),
+        review_digest: i
+            .plan
+            .map(|p| p.review_digest.clone())
+            .filter(|d| !d.is_empty()),
+        summary: i.plan.map(crate::plan::report::summary),
+        errors,
         problems,
         templates,
         campaigns,
@@ -388,11 +405,13 @@ fn template(i: &Inputs<'_>, t: &Template, claimed: &mut BTreeSet<usize>) -> Prev
         variables: t
             .variables
             .iter()
-            .map(|(k, v)| PreviewVariable {
-                name: k.clone(),
-                description: v.description.as_deref().map(mask_contacts),
-                example: v.example.as_deref().map(mask_contacts),
-                max_length: v.max_length,
+            .map(|(k, v)| {
+                variable(
+                    k,
+                    v.description.as_deref(),
+                    v.example.as_deref(),
+                    v.max_length,
+                )
             })
             .collect(),
         checks,
@@ -486,21 +505,115 @@ fn unloaded_templates(
                 });
             }
         }
+        let raw = i
+            .sources
+            .and_then(|s| s.get(file))
+            .and_then(|text| crate::load::yaml::from_str::<RawTemplate>(text).ok());
+        let (content, variables) = raw.as_ref().map_or((None, Vec::new()), raw_content);
         out.push(PreviewTemplate {
-            name,
-            category: "unknown".to_owned(),
-            status: "not loaded".to_owned(),
-            description: None,
+            name: raw
+                .as_ref()
+                .and_then(|r| r.name.clone())
+                .map_or(name, |n| mask_contacts(&n)),
+            category: raw
+                .as_ref()
+                .and_then(|r| r.category.clone())
+                .unwrap_or_else(|| "unknown".to_owned()),
+            status: "has errors: not sendable".to_owned(),
+            description: raw
+                .as_ref()
+                .and_then(|r| r.description.as_deref())
+                .map(mask_contacts),
             file: file.to_owned(),
             action: None,
             notes: Vec::new(),
-            content: None,
-            variables: Vec::new(),
+            content,
+            variables,
             checks,
             diffs: Vec::new(),
         });
     }
     out
+}
+
+/// A template file read loosely, for showing a template the loader refused: whatever of its
+/// texts and examples parse.
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct RawTemplate {
+    name: Option<String>,
+    category: Option<String>,
+    description: Option<String>,
+    channel: Option<String>,
+    body: Option<String>,
+    subject: Option<String>,
+    html: Option<String>,
+    text: Option<String>,
+    variables: BTreeMap<String, RawVariable>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default)]
+struct RawVariable {
+    description: Option<String>,
+    example: Option<String>,
+    max_length: Option<u32>,
+}
+
+/// A declared variable as the page shows it, addresses masked.
+fn variable(
+    name: &str,
+    description: Option<&str>,
+    example: Option<&str>,
+    max_length: Option<u32>,
+) -> PreviewVariable {
+    PreviewVariable {
+        name: name.to_owned(),
+        description: description.map(mask_contacts),
+        example: example.map(mask_contacts),
+        max_length,
+    }
+}
+
+/// A refused template's texts as written, placeholders filled with the examples that are
+/// declared (the others stay `{{name}}`), addresses masked; and its declared variables.
+fn raw_content(r: &RawTemplate) -> (Option<PreviewContent>, Vec<PreviewVariable>) {
+    let values: BTreeMap<String, String> = r
+        .variables
+        .iter()
+        .filter_map(|(k, v)| v.example.clone().map(|x| (k.clone(), x)))
+        .collect();
+    let fill = |s: &str| {
+        let mut out = s.to_owned();
+        for (k, v) in &values {
+            out = out.replace(&format!("{{{{{k}}}}}"), v);
+        }
+        mask_contacts(&out)
+    };
+    let content = match (r.channel.as_deref(), &r.body, &r.subject, &r.html) {
+        (Some("sms"), Some(body), _, _) => Some(PreviewContent::Sms { text: fill(body) }),
+        (Some("email"), _, Some(subject), Some(html)) => Some(PreviewContent::Email {
+            subject: fill(subject),
+            html: super::offline::offline_html(&fill(html)),
+            text: r.text.as_deref().map(fill),
+            unsubscribe: CheckState::NotRequired,
+            postal_address: CheckState::NotRequired,
+        }),
+        _ => None,
+    };
+    let variables = r
+        .variables
+        .iter()
+        .map(|(k, v)| {
+            variable(
+                k,
+                v.description.as_deref(),
+                v.example.as_deref(),
+                v.max_length,
+            )
+        })
+        .collect();
+    (content, variables)
 }
 
 fn find_response<'r>(remote: &'r RemoteState, id: &str) -> Option<&'r RemoteResponse> {
@@ -516,31 +629,17 @@ fn remote_fields(r: &RemoteResponse) -> BTreeMap<&'static str, String> {
     crate::plan::templates::fields(&r.content)
 }
 
-/// Up to [`MAX_SAMPLES`] rendered messages of a campaign's sendable rows, masked.
-fn samples(ws: &Workspace, campaign: &str) -> Vec<PreviewSample> {
-    let Some(campaign) = Name::parse(campaign)
-        .ok()
-        .and_then(|n| ws.campaigns.get(&n))
-    else {
-        return Vec::new();
-    };
-    let Ok((rows, missing)) = CampaignRows::open(ws, campaign) else {
-        return Vec::new();
-    };
-    if !missing.is_empty() {
-        return Vec::new();
+/// At most [`MAX_PROBLEMS`] problems, and a last line saying how many more there are.
+fn capped(problems: Vec<PreviewProblem>) -> Vec<PreviewProblem> {
+    let more = problems.len().saturating_sub(MAX_PROBLEMS);
+    let mut problems: Vec<PreviewProblem> = problems.into_iter().take(MAX_PROBLEMS).collect();
+    if more > 0 {
+        problems.push(PreviewProblem {
+            code: "…".to_owned(),
+            severity: "warning".to_owned(),
+            location: String::new(),
+            message: format!("{more} more: run `herald validate` to see them all"),
+        });
     }
-    rows.filter_map(|row| match row {
-        Row::Ready(r) => Some(PreviewSample {
-            to: r.address.masked(),
-            line: r.line,
-            text: mask_contacts(match &r.message {
-                Message::Sms { text, .. } => text,
-                Message::Email { subject, .. } => subject,
-            }),
-        }),
-        _ => None,
-    })
-    .take(MAX_SAMPLES)
-    .collect()
+    problems
 }

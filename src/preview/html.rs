@@ -98,6 +98,41 @@ fn header(o: &mut String, page: &PreviewPage) {
         plural(page.templates.len() as u64, "template"),
         plural(page.campaigns.len() as u64, "campaign"),
     );
+    // What the reviewer approves, and what blocks it, before anything else.
+    if let Some(summary) = &page.summary {
+        let _ = writeln!(o, "<p class=\"summary\"><b>{}</b></p>", e(summary));
+    }
+    if let Some(d) = &page.review_digest {
+        let _ = writeln!(
+            o,
+            "<p class=\"digest\">Review digest <code>{}</code><br><span class=\"muted\">approve it with <code>herald apply --approved-digest {}</code></span></p>",
+            e(d),
+            e(d)
+        );
+    }
+    if !page.errors.is_empty() {
+        let _ = writeln!(
+            o,
+            "<div class=\"errors\" id=\"errors\"><p class=\"notice bad\"><b>{} block{} this change</b>: no plan is made and apply refuses until {} fixed.</p><ul>",
+            plural(page.errors.len() as u64, "error"),
+            if page.errors.len() == 1 { "s" } else { "" },
+            if page.errors.len() == 1 {
+                "it is"
+            } else {
+                "they are"
+            }
+        );
+        for p in &page.errors {
+            let _ = writeln!(
+                o,
+                "<li class=\"error\"><code>{}</code> <code class=\"where\">{}</code> {}</li>",
+                e(&p.code),
+                e(&p.location),
+                e(&p.message)
+            );
+        }
+        let _ = writeln!(o, "</ul></div>");
+    }
     if let Some(n) = &page.narrowed_to {
         let _ = writeln!(
             o,
@@ -143,7 +178,7 @@ fn template(o: &mut String, t: &PreviewTemplate) {
     let channel = match t.content {
         Some(PreviewContent::Sms { .. }) => "sms",
         Some(PreviewContent::Email { .. }) => "email",
-        None => "not loaded",
+        None => "not rendered",
     };
     let _ = writeln!(
         o,
@@ -179,11 +214,17 @@ fn template(o: &mut String, t: &PreviewTemplate) {
         let _ = writeln!(o, "<p class=\"notice\">{}</p>", e(n));
     }
     let _ = writeln!(o, "<div class=\"cols\"><div class=\"look\">");
+    if t.status.starts_with("has errors") && t.content.is_some() {
+        let _ = writeln!(
+            o,
+            "<p class=\"notice bad\">This template has errors (see its failed checks below and at the top of the page): it is shown as written, with the example values that are declared, and cannot be sent.</p>"
+        );
+    }
     match &t.content {
         None => {
             let _ = writeln!(
                 o,
-                "<p class=\"notice bad\">This template has errors, so it cannot be rendered: fix the failed checks.</p>"
+                "<p class=\"notice bad\">This template has errors and its text could not be read, so it cannot be shown: fix the failed checks.</p>"
             );
         }
         Some(PreviewContent::Sms { text }) => sms_bubble(o, text, "bubble"),
@@ -248,8 +289,8 @@ fn sms_bubble(o: &mut String, text: &str, class: &str) {
         if c.forces_ucs2 {
             let _ = write!(
                 o,
-                "<mark class=\"ucs2\" title=\"U+{:04X} is not in the GSM-7 alphabet: the whole message is sent as UCS-2\">{ch}</mark>",
-                u32::from(c.ch)
+                "<mark class=\"ucs2\" title=\"{}; not in the GSM-7 alphabet, so the whole message is sent as UCS-2\">{ch}</mark>",
+                e(&crate::text::explain_non_gsm(c.ch))
             );
         } else {
             o.push_str(&ch);
@@ -276,15 +317,18 @@ fn sms_bubble(o: &mut String, text: &str, class: &str) {
         l.info.units,
         plural(segments as u64, "segment"),
     );
-    if !l.info.non_gsm.is_empty() {
-        let list: Vec<String> = l.info.non_gsm.iter().map(|c| format!("“{c}”")).collect();
+    if l.info.non_gsm.is_empty() {
+        let _ = writeln!(o, "</p>");
+    } else {
         let _ = write!(
             o,
-            "<br><span class=\"bad-text\">UCS-2 because of {}</span>",
-            e(&list.join(" "))
+            "<br><span class=\"bad-text\">Sent as UCS-2 (fewer characters per segment) because of:</span></p><ul class=\"ucs2-why\">"
         );
+        for c in &l.info.non_gsm {
+            let _ = write!(o, "<li>{}</li>", e(&crate::text::explain_non_gsm(*c)));
+        }
+        let _ = writeln!(o, "</ul>");
     }
-    let _ = writeln!(o, "</p>");
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -303,9 +347,10 @@ fn email(
     let _ = writeln!(
         o,
         "<div class=\"mail\"><div class=\"mail-head\"><span class=\"muted\">Subject</span> <b class=\"subject\">{}</b></div>\
-         <iframe class=\"mail-body\" sandbox=\"\" referrerpolicy=\"no-referrer\" loading=\"eager\" title=\"HTML body of {}\" srcdoc=\"{}\"></iframe>",
+         <iframe class=\"mail-body\" sandbox=\"\" referrerpolicy=\"no-referrer\" loading=\"eager\" title=\"HTML body of {}\" style=\"height:{}px\" srcdoc=\"{}\"></iframe>",
         e(subject),
         e(name),
+        frame_height(html),
         e(&doc)
     );
     match text {
@@ -336,6 +381,68 @@ fn email(
         );
     }
     let _ = writeln!(o, "</ul></div>");
+}
+
+/// Frame width, in characters of the email's 15 px font, that the height is estimated for:
+/// the narrowest the frame gets (a 390 px phone), so a wider frame only has room to spare.
+const FRAME_CHARS_PER_LINE: usize = 30;
+
+/// A height (px) for the email frame that shows the whole body without scrolling: a frame
+/// cannot take its content's height without a script, so it is estimated from the HTML —
+/// lines of text wrapped at [`FRAME_CHARS_PER_LINE`], paragraph margins, images and rules —
+/// erring on the tall side.
+fn frame_height(html: &str) -> u32 {
+    const LINE: usize = 22;
+    let mut lines = 0usize;
+    let mut blocks = 0usize;
+    let mut images = 0usize;
+    let mut run = 0usize;
+    let mut in_tag = false;
+    let mut tag = String::new();
+    let mut in_style = false;
+    let flush = |run: &mut usize, lines: &mut usize| {
+        if *run > 0 {
+            *lines += run.div_ceil(FRAME_CHARS_PER_LINE);
+            *run = 0;
+        }
+    };
+    for ch in html.chars() {
+        if in_tag {
+            if ch == '>' {
+                in_tag = false;
+                let name: String = tag
+                    .trim_start_matches('/')
+                    .chars()
+                    .take_while(char::is_ascii_alphanumeric)
+                    .collect::<String>()
+                    .to_ascii_lowercase();
+                let closing = tag.starts_with('/');
+                if name == "style" {
+                    in_style = !closing;
+                }
+                match name.as_str() {
+                    "br" | "tr" | "li" | "div" | "td" | "th" => flush(&mut run, &mut lines),
+                    "p" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "table" | "ul" | "ol"
+                    | "blockquote" | "pre" | "hr" => {
+                        flush(&mut run, &mut lines);
+                        blocks += usize::from(!closing);
+                    }
+                    _ if name == "img" || tag.contains("herald-blocked-image") => images += 1,
+                    _ => {}
+                }
+                tag.clear();
+            } else {
+                tag.push(ch);
+            }
+        } else if ch == '<' {
+            in_tag = true;
+        } else if !(in_style || ch.is_whitespace() && run == 0) {
+            run += 1;
+        }
+    }
+    flush(&mut run, &mut lines);
+    let px = 24 + lines * LINE + blocks * 18 + images * 120 + 24;
+    u32::try_from(px.clamp(120, 6000)).unwrap_or(6000)
 }
 
 fn state_class(s: CheckState) -> &'static str {
@@ -476,6 +583,9 @@ fn campaign(o: &mut String, c: &PreviewCampaign) {
         plural(c.rows, "row"),
         e(&c.audience_file)
     );
+    if let Some(ch) = &c.changes {
+        let _ = writeln!(o, "<p class=\"notice changes\">{}</p>", e(ch));
+    }
     let _ = write!(
         o,
         "<table class=\"counts\"><tbody><tr><th>to send now</th><td class=\"num\">{}</td></tr>",
@@ -510,16 +620,19 @@ fn campaign(o: &mut String, c: &PreviewCampaign) {
         let _ = writeln!(o, "</p>");
     }
     if c.samples.is_empty() {
-        let _ = writeln!(o, "<p class=\"muted\">No sendable row to show.</p>");
+        let _ = writeln!(o, "<p class=\"muted\">No row to show.</p>");
     } else {
         let _ = writeln!(
             o,
-            "<h4>Samples (addresses masked)</h4><ol class=\"samples\">"
+            "<h4>Samples (addresses masked; rows sent now first)</h4><ol class=\"samples\">"
         );
         for s in &c.samples {
             let _ = writeln!(
                 o,
-                "<li class=\"sample\"><span class=\"to\">{}</span> <span class=\"muted\">line {}</span><div class=\"sample-text\">{}</div></li>",
+                "<li class=\"sample{}\"><span class=\"badge {} decision\">{}</span> <span class=\"to\">{}</span> <span class=\"muted\">line {}</span><div class=\"sample-text\">{}</div></li>",
+                if s.send_now { " send" } else { "" },
+                if s.send_now { "good" } else { "warn" },
+                e(&s.decision),
                 e(&s.to),
                 s.line,
                 e(&s.text)
@@ -533,7 +646,7 @@ fn campaign(o: &mut String, c: &PreviewCampaign) {
 const STYLE: &str = r#"
 :root{--fg:#1d2330;--muted:#5f6b7a;--line:#d9dee5;--bg:#f5f7fa;--card:#fff;--good:#1f7a3f;--goodbg:#e3f4e8;--bad:#b42318;--badbg:#fde7e5;--warn:#8a5a00;--warnbg:#fff3d6;--ins:#c9f2d4;--del:#ffd4d0}
 *{box-sizing:border-box}
-body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+body{margin:0;font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg);overflow-wrap:anywhere}
 header{padding:20px 28px 12px;background:var(--card);border-bottom:1px solid var(--line)}
 h1{margin:0 0 4px;font-size:22px}
 h2{margin:28px 0 12px;font-size:18px}
@@ -552,18 +665,25 @@ section{background:var(--card);border:1px solid var(--line);border-radius:8px;pa
 .badge.bad{background:var(--badbg);color:var(--bad)}
 .badge.warn{background:var(--warnbg);color:var(--warn)}
 .bad-text{color:var(--bad)}
-.cols{display:grid;grid-template-columns:minmax(280px,380px) 1fr;gap:24px;align-items:start}
-@media (max-width:800px){.cols{grid-template-columns:1fr}}
-.phone{width:300px;border:10px solid #1d2330;border-radius:30px;background:#1d2330;padding:0}
+.cols{display:grid;grid-template-columns:minmax(280px,380px) minmax(0,1fr);gap:24px;align-items:start}
+.cols>*{min-width:0}
+@media (max-width:800px){.cols{grid-template-columns:minmax(0,1fr)}}
+@media (max-width:600px){header{padding:14px 12px 10px}main{padding:0 8px 24px}section{padding:12px 10px}th,td{padding:3px 4px}}
+.summary{margin:6px 0}
+.digest code{font-size:12px}
+.errors ul{margin:4px 0 8px;padding-left:20px}
+.errors li{color:var(--bad)}
+.phone{width:100%;max-width:300px;border:10px solid #1d2330;border-radius:30px;background:#1d2330;padding:0}
 .screen{background:#eef1f5;border-radius:20px;min-height:160px;padding:24px 14px}
 .bubble{background:#e2e6ec;border-radius:16px 16px 16px 4px;padding:9px 12px;white-space:pre-wrap;overflow-wrap:anywhere;max-width:100%;font-size:14px}
 .segment.s1{background:#cfd8e6;border-radius:3px}
 .seg-mark{display:inline-block;margin:0 2px;padding:0 4px;border-radius:3px;background:#3b5bdb;color:#fff;font-size:10px;line-height:15px;vertical-align:1px;white-space:nowrap}
 mark.ucs2{background:#ffb3ad;color:#5c0b05;border-radius:2px;outline:1px solid var(--bad)}
 .sms-meta{margin:8px 0 0;color:var(--muted)}
+.ucs2-why{margin:2px 0 0;padding-left:18px;color:var(--bad)}
 .mail{border:1px solid var(--line);border-radius:6px;overflow:hidden;background:#fff}
 .mail-head{padding:8px 10px;border-bottom:1px solid var(--line);background:#fafbfc}
-.mail-body{display:block;width:100%;height:260px;border:0;background:#fff}
+.mail-body{display:block;width:100%;border:0;background:#fff}
 .alt{border-top:1px solid var(--line);padding:6px 10px}
 .alt pre{white-space:pre-wrap;margin:6px 0;font-size:12px}
 .canspam{list-style:none;margin:0;padding:6px 10px;border-top:1px solid var(--line)}
@@ -571,7 +691,7 @@ table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:3px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 th{font-weight:600;color:var(--muted)}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-.counts{width:auto;min-width:280px}
+.counts{width:auto;max-width:100%}
 .msg{color:var(--bad);font-size:12px}
 .diff{margin-top:14px;border:1px solid var(--line);border-radius:6px}
 .diff-head{padding:5px 10px;background:#fafbfc;border-bottom:1px solid var(--line)}
@@ -583,7 +703,8 @@ ins{background:var(--ins);color:#0d4d22;text-decoration:none}
 .samples{padding-left:20px}
 .sample{margin:4px 0}
 .sample .to{font-family:ui-monospace,monospace}
-.sample-text{white-space:pre-wrap;background:#eef1f5;border-radius:10px;padding:4px 10px;display:inline-block;max-width:640px}
+.sample-text{white-space:pre-wrap;background:#eef1f5;border-radius:10px;padding:4px 10px;display:inline-block;max-width:100%}
+.sample:not(.send) .sample-text{opacity:.75}
 .problems{margin-top:10px}
 "#;
 

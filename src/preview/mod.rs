@@ -25,6 +25,12 @@ pub struct PreviewPage {
     pub narrowed_to: Option<Vec<String>>,
     /// Why there is no plan (the workspace has errors), when there is none.
     pub no_plan: Option<String>,
+    /// The plan's review digest (what `apply --approved-digest` takes), when planned.
+    pub review_digest: Option<String>,
+    /// The plan's summary line, when planned.
+    pub summary: Option<String>,
+    /// Every error (blocking: no plan is made, apply refuses), shown first.
+    pub errors: Vec<PreviewProblem>,
     /// Problems not tied to a shown template (other files, audience rows).
     pub problems: Vec<PreviewProblem>,
     /// Templates, by name.
@@ -186,7 +192,9 @@ pub struct PreviewCampaign {
     pub holds: Vec<(String, u64)>,
     /// Earliest instant a held row opens, formatted.
     pub next_opening: Option<String>,
-    /// Up to five masked examples.
+    /// What changed since the last apply (new campaign, rows added or removed), if anything.
+    pub changes: Option<String>,
+    /// Up to five masked examples, rows sent now first.
     pub samples: Vec<PreviewSample>,
 }
 
@@ -199,7 +207,8 @@ pub struct PreviewSample {
     pub line: u64,
     /// SMS text or email subject, with any address in it masked.
     pub text: String,
+    /// The row's decision: `send now`, `held by quiet hours, opens …`, `not sent: …`.
+    pub decision: String,
+    /// Whether the row is sent now.
+    pub send_now: bool,
 }
-
-/// The most samples shown per campaign.
-pub const MAX_SAMPLES: usize = 5;

@@ -11,6 +11,7 @@
 //! it is a `data:` URL; `href` except on links (`<a>`, `<area>`: followed only on a click,
 //! which the sandboxed frame blocks); inline styles and `<style>` blocks that mention `url(`,
 //! `image-set(`, `@import`, `expression(` or hold a CSS escape (`\`). Comments are dropped.
+//! A remote image becomes a visible notice that it was blocked (with its alt text).
 //! Text and attribute values are escaped again when the HTML is written back.
 
 use scraper::{ElementRef, Html, Node};
@@ -123,6 +124,18 @@ fn write_element(out: &mut String, e: ElementRef<'_>) {
         write_children(out, e);
         return;
     }
+    if name == "img" && remote_image(e) {
+        // Say so instead of leaving a broken image or bare alt text.
+        let alt = e.value().attr("alt").unwrap_or("").trim();
+        out.push_str(BLOCKED_IMAGE_OPEN);
+        out.push_str("remote image blocked by the offline preview");
+        if !alt.is_empty() {
+            out.push_str(": ");
+            out.push_str(&html_escape::encode_text(alt));
+        }
+        out.push_str("</span>");
+        return;
+    }
     out.push('<');
     out.push_str(name);
     for (attr, value) in e.value().attrs() {
@@ -142,6 +155,18 @@ fn write_element(out: &mut String, e: ElementRef<'_>) {
     out.push_str("</");
     out.push_str(name);
     out.push('>');
+}
+
+/// The start of the notice that replaces a remote image (inline style: the frame has no other).
+pub const BLOCKED_IMAGE_OPEN: &str = "<span class=\"herald-blocked-image\" style=\"display:inline-block;border:1px dashed #b42318;color:#b42318;background:#fde7e5;padding:2px 6px;font:12px/1.4 system-ui,sans-serif\">";
+
+/// Whether an `<img>` would load from a host (a `src` or `srcset` that is not a `data:` URL).
+fn remote_image(e: ElementRef<'_>) -> bool {
+    ["src", "srcset", "lowsrc", "dynsrc"].iter().any(|a| {
+        e.value()
+            .attr(a)
+            .is_some_and(|v| !v.trim_start().to_lowercase().starts_with("data:"))
+    })
 }
 
 /// `html` with everything that could contact a host removed (see the module documentation).
@@ -202,7 +227,11 @@ mod tests {
         assert!(out.contains("<style>p { color: #333 }</style>"), "{out}");
         assert!(out.contains("<p class=\"lead\">Hi <b>Sam</b></p>"), "{out}");
         assert!(out.contains("<p style=\"color: red\">red</p>"), "{out}");
-        assert!(out.contains("<img alt=\"Logo\">"), "{out}");
+        assert!(
+            out.contains("remote image blocked by the offline preview: Logo</span>"),
+            "{out}"
+        );
+        assert!(!out.contains("<img alt=\"Logo\">"), "{out}");
         assert!(out.contains("src=\"data:image/png;base64,AAAA\""), "{out}");
         assert!(out.contains("<td>cell</td>"), "{out}");
         assert!(

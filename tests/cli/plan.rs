@@ -86,6 +86,24 @@ fn with_embedded<T>(
     })
 }
 
+/// Rows 0–2 in New York (10:00: open), rows 3–4 in Los Angeles (07:00: held until 08:00).
+fn write_new_york_and_los_angeles(ws: &TestWorkspace) {
+    let mut csv = String::from("customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n");
+    for i in 0..5 {
+        let tz = if i < 3 {
+            "America/New_York"
+        } else {
+            "America/Los_Angeles"
+        };
+        let _ = writeln!(
+            csv,
+            "C-{i},{},{tz},yes,ORD-{i},https://track.example.com/{i}",
+            phone(i)
+        );
+    }
+    ws.write("campaigns/data/shipped.csv", &csv);
+}
+
 fn base() -> TestWorkspace {
     TestWorkspace::fixture("base")
 }
@@ -191,21 +209,7 @@ fn half_sent_campaign() {
 #[test]
 fn suppressed_and_quiet_hour_recipients() {
     let ws = base();
-    // Rows 0–2 in New York (10:00: open), rows 3–4 in Los Angeles (07:00: held until 08:00).
-    let mut csv = String::from("customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n");
-    for i in 0..5 {
-        let tz = if i < 3 {
-            "America/New_York"
-        } else {
-            "America/Los_Angeles"
-        };
-        let _ = writeln!(
-            csv,
-            "C-{i},{},{tz},yes,ORD-{i},https://track.example.com/{i}",
-            phone(i)
-        );
-    }
-    ws.write("campaigns/data/shipped.csv", &csv);
+    write_new_york_and_los_angeles(&ws);
     let (code, _, err) = run(ws.herald().args(["suppress", "add", &phone(1)]));
     assert_eq!(code, 0, "{err}");
     let all = plan_all(&ws);
@@ -319,4 +323,159 @@ fn plan_on_an_invalid_workspace_exits_3() {
     assert_eq!(code, 3, "{out}{err}");
     assert!(out.is_empty(), "no plan is printed: {out}");
     assert!(err.contains("order_number"), "{err}");
+}
+
+/// A refused plan still gives CI a comment: `--format markdown` lists the errors (exit 3).
+#[test]
+fn a_refused_plan_in_markdown_lists_the_errors() {
+    let ws = base();
+    let t = ws
+        .read("templates/order-shipped.yaml")
+        .replace("{{order_id}}", "{{order_number}}");
+    ws.write("templates/order-shipped.yaml", &t);
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["plan", "--format", "markdown"]));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.contains("· refused"), "{out}");
+    assert!(out.contains("order_number"), "{out}");
+    assert!(out.contains("templates/order-shipped.yaml"), "{out}");
+    snapshot("refused_markdown", &ws, &out);
+    // Text output stays empty on stdout: the errors are on stderr.
+    let (code, out, _) = run(ws.herald().env("HERALD_NOW", NOW).arg("plan"));
+    assert_eq!(code, 3);
+    assert!(out.is_empty(), "{out}");
+}
+
+/// After an apply the audience is swapped for a larger one with other keys, and a campaign is
+/// added: the plan says so in every format.
+#[test]
+fn swapped_audience_and_new_campaign_are_marked() {
+    let ws = base();
+    write_audience(&ws, 5, "America/New_York");
+    apply(&ws, &[]);
+    // 12 rows, the first 2 the old keys (C-0, C-1), 10 new ones.
+    let mut csv = String::from("customer_id,phone,tz,sms_opt_in,order_id,tracking_url\n");
+    for i in [0, 1].into_iter().chain(10..20) {
+        let _ = writeln!(
+            csv,
+            "C-{i},{},America/New_York,yes,ORD-{i},https://track.example.com/{i}",
+            phone(i)
+        );
+    }
+    ws.write("campaigns/data/shipped.csv", &csv);
+    ws.write(
+        "campaigns/notify-again.yaml",
+        &ws.read("campaigns/notify.yaml")
+            .replace("name: notify", "name: notify-again"),
+    );
+    let all = plan_all(&ws);
+    snapshot("swapped_audience_and_new_campaign", &ws, &all);
+    let plan = crate::support::plan_json(&ws);
+    let by_name = |n: &str| {
+        plan["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    let notify = by_name("notify");
+    assert_eq!(notify["changes"]["new"], false, "{plan}");
+    assert_eq!(notify["changes"]["rows_added"], 10, "{plan}");
+    assert_eq!(notify["changes"]["rows_removed"], 3, "{plan}");
+    let again = by_name("notify-again");
+    assert_eq!(again["changes"]["new"], true, "{plan}");
+    assert_eq!(again["changes"]["rows_added"], 12, "{plan}");
+    // Samples are rows sent now, each with its decision and line.
+    let samples = notify["samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 5, "{plan}");
+    assert!(samples.iter().all(|s| s["reason"] == "to_send"), "{plan}");
+    assert_eq!(samples[0]["line"], 4, "{plan}");
+    assert!(
+        all.contains("+10 rows not yet in the ledger / −3 ledger rows no longer in the audience"),
+        "{all}"
+    );
+    assert!(
+        all.contains("new campaign: nothing in the ledger yet (+12 rows)"),
+        "{all}"
+    );
+}
+
+/// `status` counts the rows `plan` holds for later (they are not in the ledger yet), so the
+/// two agree.
+#[test]
+fn status_held_agrees_with_plan() {
+    let ws = base();
+    write_new_york_and_los_angeles(&ws);
+    apply(&ws, &[]);
+    let (code, out, err) = run(ws.herald().env("HERALD_NOW", NOW).arg("plan"));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("held by quiet hours 2"), "{out}");
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["status", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["campaigns"][0]["campaign"], "notify", "{doc}");
+    assert_eq!(doc["campaigns"][0]["held"], 2, "{doc}");
+    assert_eq!(doc["campaigns"][0]["states"]["sent"], 3, "{doc}");
+    let (code, out, _) = run(ws.herald().env("HERALD_NOW", NOW).arg("status"));
+    assert_eq!(code, 0);
+    let row = out.lines().find(|l| l.starts_with("notify")).unwrap();
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[1..4], ["3", "0", "2"], "{out}");
+}
+
+/// Settings changed since the last apply are named, compared with the campaign's file at the
+/// commit the ledger recorded for that apply.
+#[test]
+fn campaign_settings_changed_since_the_last_apply_are_named() {
+    let ws = base();
+    write_audience(&ws, 2, "America/New_York");
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.email=t@example.com", "-c", "user.name=t"])
+            .args(args)
+            .current_dir(ws.path())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-qm", "first"]);
+    apply(&ws, &[]);
+    let path = "campaigns/notify.yaml";
+    ws.write(
+        path,
+        &ws.read(path)
+            .replace("+15550001111", "+15550002222")
+            .replace("status: active", "status: active\nrate_per_minute: 120"),
+    );
+    let (code, out, err) = run(ws.herald().env("HERALD_NOW", NOW).arg("plan"));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(
+            "since the last apply: changed from +1******1111 → +1******2222, rate_per_minute none → 120"
+        ),
+        "{out}"
+    );
+    let plan = crate::support::plan_json(&ws);
+    let settings = &plan["campaigns"][0]["changes"]["settings"];
+    assert_eq!(settings[1]["field"], "rate_per_minute", "{plan}");
+    assert_eq!(settings[1]["after"], "120", "{plan}");
+    // The page says it too.
+    let (code, _, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["preview", "--out", "site"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        ws.read("site/index.html")
+            .contains("rate_per_minute none → 120")
+    );
 }

@@ -116,10 +116,18 @@ fn the_page_shows_every_template_as_sent_and_no_address() {
             .next()
             .unwrap_or_else(|| panic!("campaign {name} missing"));
         let samples: Vec<_> = section.select(&sel(".sample .to")).map(text_of).collect();
+        assert!(samples.len() <= 5, "{name}: {} samples", samples.len());
+        // Every sample names its decision; no row already sent is shown as a sample.
+        let decisions: Vec<_> = section
+            .select(&sel(".sample .decision"))
+            .map(text_of)
+            .collect();
+        assert_eq!(decisions.len(), samples.len(), "{name}");
         assert!(
-            (1..=5).contains(&samples.len()),
-            "{name}: {} samples",
-            samples.len()
+            decisions
+                .iter()
+                .all(|d| !d.is_empty() && !d.contains("already sent")),
+            "{name}: {decisions:?}"
         );
         for to in samples {
             assert!(
@@ -171,6 +179,15 @@ fn the_page_shows_every_template_as_sent_and_no_address() {
     assert!(
         meta.contains("3 segments") && meta.contains("67 per segment"),
         "{meta}"
+    );
+    // Each character that forces UCS-2 is named, with the GSM-7 text to write instead.
+    let why: Vec<_> = winter.select(&sel(".ucs2-why li")).map(text_of).collect();
+    assert_eq!(
+        why,
+        [
+            "“—” U+2014 em dash: write - instead",
+            "“’” U+2019 right single quotation mark (curly apostrophe): write ' instead"
+        ]
     );
     // The rendered text uses the declared examples.
     assert!(text_of(bubble).starts_with("Hi Sam! Our winter sale starts today: 20% off"));
@@ -286,18 +303,102 @@ fn preview_narrows_to_a_campaign_and_its_template() {
     assert!(text_of(doc.select(&sel(".notice")).next().unwrap()).contains("Narrowed"));
 }
 
+/// The issue's case: after an apply, the audience grows and a campaign is added. The page's
+/// samples are the rows sent now (then the held one), each labelled; no row already sent is
+/// a sample; the grown and the new campaign say what changed; the head shows the summary and
+/// the review digest before anything else.
+#[test]
+fn samples_are_rows_sent_now_and_campaign_changes_are_marked() {
+    let ws = reviewed_workspace();
+    let csv = "campaigns/data/vip-customers.csv";
+    ws.write(
+        csv,
+        &format!(
+            "{}C-2006,+12125550115,America/New_York,yes,Finley\nC-2007,+12125550116,America/New_York,yes,Gray\nC-2008,+12125550117,America/New_York,yes,Harper\n",
+            ws.read(csv)
+        ),
+    );
+    ws.write(
+        "campaigns/spring-sale.yaml",
+        &ws.read("campaigns/winter-sale.yaml")
+            .replace("name: winter-sale-2026", "name: spring-sale-2027"),
+    );
+    let html = preview(&ws, &[]);
+    let doc = Html::parse_document(&html);
+
+    let winter = doc
+        .select(&sel("section.campaign[data-campaign=\"winter-sale-2026\"]"))
+        .next()
+        .expect("winter-sale-2026");
+    let samples: Vec<(String, String, String)> = winter
+        .select(&sel(".sample"))
+        .map(|s| {
+            let part = |c: &str| text_of(s.select(&sel(c)).next().unwrap());
+            (part(".decision"), part(".to"), part(".muted"))
+        })
+        .collect();
+    let decisions: Vec<&str> = samples.iter().map(|(d, _, _)| d.as_str()).collect();
+    assert_eq!(decisions.len(), 4, "{samples:?}");
+    assert_eq!(&decisions[..3], ["send now"; 3], "{samples:?}");
+    assert!(
+        decisions[3].starts_with("held by quiet hours, opens 2026-12-02 "),
+        "{samples:?}"
+    );
+    let lines: Vec<&str> = samples.iter().map(|(_, _, l)| l.as_str()).collect();
+    assert_eq!(&lines[..3], ["line 7", "line 8", "line 9"], "{samples:?}");
+    assert_eq!(winter.select(&sel(".sample.send")).count(), 3);
+    let changes = text_of(winter.select(&sel(".changes")).next().expect("changes"));
+    assert!(
+        changes.ends_with("+4 rows not yet in the ledger"),
+        "{changes}"
+    );
+    let spring = doc
+        .select(&sel("section.campaign[data-campaign=\"spring-sale-2027\"]"))
+        .next()
+        .expect("spring-sale-2027");
+    let changes = text_of(spring.select(&sel(".changes")).next().expect("changes"));
+    assert!(changes.starts_with("new campaign"), "{changes}");
+    let order = doc
+        .select(&sel(
+            "section.campaign[data-campaign=\"order-shipped-2026-11-25\"]",
+        ))
+        .next()
+        .unwrap();
+    assert_eq!(order.select(&sel(".changes")).count(), 0, "nothing changed");
+
+    // The head: the summary and the digest come before the templates.
+    let head = doc.select(&sel("header")).next().unwrap();
+    let summary = text_of(head.select(&sel(".summary")).next().expect("summary"));
+    assert!(summary.starts_with("Plan: "), "{summary}");
+    let digest = text_of(head.select(&sel(".digest code")).next().expect("digest"));
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+    assert_eq!(head.select(&sel(".errors")).count(), 0);
+}
+
 #[test]
 fn a_workspace_with_errors_still_gets_a_page_and_exit_3() {
     let ws = TestWorkspace::example();
     let path = "templates/winter-sale.yaml";
     ws.write(path, &ws.read(path).replace(" Reply STOP to opt out.", ""));
+    // A placeholder that is not declared: the loader refuses the template.
+    let order = "templates/order-shipped.yaml";
+    assert!(ws.read(order).contains("{{order_id}}"));
+    ws.write(
+        order,
+        &ws.read(order)
+            .replacen("{{order_id}}", "{{order_number}}", 1),
+    );
     let (code, _, err) = run(ws
         .herald()
         .env("HERALD_NOW", NOW)
         .args(["preview", "--out", "site"]));
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("H140"), "{err}");
-    let doc = Html::parse_document(&ws.read("site/index.html"));
+    let html = ws.read("site/index.html");
+    let doc = Html::parse_document(&html);
     let row = doc
         .select(&sel(
             "section[data-template=\"winter-sale\"] tr.check[data-code=\"H140\"]",
@@ -308,6 +409,39 @@ fn a_workspace_with_errors_still_gets_a_page_and_exit_3() {
     assert!(text_of(row).contains("without opt-out instructions"));
     assert_eq!(doc.select(&sel("section.campaign")).count(), 0);
     assert!(html_has(&doc, ".notice.bad", "no plan was made"));
+    // Every blocking error is listed in the page's head, before the templates.
+    let head = doc.select(&sel("header")).next().unwrap();
+    let errors: Vec<_> = head.select(&sel(".errors li.error")).map(text_of).collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("H140") && e.contains("templates/winter-sale.yaml")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("H101") && e.contains("order_number")),
+        "{errors:?}"
+    );
+    // The refused template is still shown as written, with its failed check and a notice.
+    let refused = doc
+        .select(&sel("section.template[data-template=\"order-shipped\"]"))
+        .next()
+        .expect("the refused template has its section");
+    let bubble = text_of(refused.select(&sel(".bubble")).next().expect("rendered"));
+    assert!(
+        bubble.contains("{{order_number}}") && bubble.contains("has shipped"),
+        "{bubble}"
+    );
+    assert!(text_of(refused).contains("cannot be sent"));
+    assert!(
+        refused
+            .select(&sel("tr.check[data-code=\"H101\"]"))
+            .next()
+            .is_some()
+    );
+    assert!(html.find("class=\"errors\"").unwrap() < html.find("id=\"templates\"").unwrap());
 }
 
 fn html_has(doc: &Html, selector: &str, needle: &str) -> bool {
@@ -328,7 +462,8 @@ addEventListener('load', function () {
   function size(sel) { return Array.prototype.map.call(document.querySelectorAll(sel), function (e) { var r = e.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]; }); }
   var out = document.createElement('pre');
   out.id = 'probe';
-  out.textContent = JSON.stringify({ errors: __errs, bubbles: size('.bubble'), frames: size('iframe.mail-body'), height: document.documentElement.scrollHeight });
+  var labels = Array.prototype.filter.call(document.querySelectorAll('.sample .decision'), function (e) { var r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0 && e.textContent.length > 0; }).length;
+  out.textContent = JSON.stringify({ errors: __errs, bubbles: size('.bubble'), frames: size('iframe.mail-body'), height: document.documentElement.scrollHeight, overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth, samples: document.querySelectorAll('.sample').length, labels: labels });
   document.body.appendChild(out);
 });
 </script>";
@@ -398,14 +533,9 @@ fn console_errors(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
-#[test]
-#[ignore = "needs chromium (Debian package `chromium`); CI runs it with --include-ignored"]
-fn the_page_loads_in_chromium_without_errors() {
-    let ws = reviewed_workspace();
-    let html = preview(&ws, &[]);
-    let profile = tempfile::tempdir().unwrap();
-
-    // 1. A copy with the probe: measure and collect errors.
+/// Opens a probed copy of the page in a window `width` px wide; returns the probe's report
+/// (errors, element sizes, page height, horizontal overflow, samples and their labels).
+fn probe(ws: &TestWorkspace, profile: &Path, html: &str, width: u32) -> serde_json::Value {
     let probed = html
         .replacen(
             "<meta charset=\"utf-8\">",
@@ -418,39 +548,132 @@ fn the_page_loads_in_chromium_without_errors() {
             1,
         );
     assert_ne!(probed, html);
-    let probe_path = ws.path().join("site/probe.html");
-    std::fs::write(&probe_path, probed).unwrap();
+    let path = ws.path().join(format!("site/probe-{width}.html"));
+    let (probe, stderr) = probe_text(profile, &path, &probed, (width, 1000));
+    let report: serde_json::Value = serde_json::from_str(&probe).expect("probe json");
+    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
+    assert!(console_errors(&stderr).is_empty(), "{stderr}");
+    report
+}
+
+/// The height of the page's (one) email body laid out on its own in a window `width` px
+/// wide: its document, taken from the frame's `srcdoc`, with a probe added.
+fn email_body_height(ws: &TestWorkspace, profile: &Path, html: &str, width: u64) -> u64 {
+    let doc = Html::parse_document(html);
+    let srcdoc = doc
+        .select(&sel("iframe.mail-body"))
+        .next()
+        .and_then(|f| f.value().attr("srcdoc"))
+        .expect("srcdoc")
+        .to_owned();
+    let probed = srcdoc
+        .replacen(
+            "default-src 'none';",
+            "default-src 'none'; script-src 'unsafe-inline';",
+            1,
+        )
+        .replacen(
+            "</body>",
+            "<script>addEventListener('load', function () { var h = document.documentElement.scrollHeight; var p = document.createElement('pre'); p.id = 'probe'; p.textContent = h; p.style.position = 'absolute'; p.style.top = '0'; document.body.appendChild(p); });</script></body>",
+            1,
+        );
+    assert_ne!(probed, srcdoc);
+    let path = ws.path().join(format!("site/mail-{width}.html"));
+    let width = u32::try_from(width).unwrap();
+    let (probe, _) = probe_text(profile, &path, &probed, (width, 200));
+    probe.trim().parse().expect("a height")
+}
+
+/// Writes `html` to `path`, opens it in a window of `size` (width, height) and returns the
+/// text of its `#probe` element once loaded, and Chromium's log.
+fn probe_text(profile: &Path, path: &Path, html: &str, size: (u32, u32)) -> (String, String) {
+    std::fs::write(path, html).unwrap();
     let (dom, stderr) = headless(
-        profile.path(),
+        profile,
         &[
-            // The width of the screenshot below, so the measured height is the page's there.
-            "--window-size=1280,1000".to_owned(),
+            format!("--window-size={},{}", size.0, size.1),
             "--dump-dom".to_owned(),
-            format!("file://{}", probe_path.display()),
+            format!("file://{}", path.display()),
         ],
     );
     let dom = Html::parse_document(&dom);
     let probe = dom
         .select(&sel("#probe"))
         .next()
-        .unwrap_or_else(|| panic!("the page did not load; chromium said:\n{stderr}"));
-    let report: serde_json::Value = serde_json::from_str(&text_of(probe)).expect("probe json");
-    assert_eq!(report["errors"], serde_json::json!([]), "{report}");
-    assert!(console_errors(&stderr).is_empty(), "{stderr}");
-    let sizes = |key: &str| -> Vec<(u64, u64)> {
-        report[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| (s[0].as_u64().unwrap(), s[1].as_u64().unwrap()))
-            .collect()
-    };
-    let bubbles = sizes("bubbles");
-    let frames = sizes("frames");
-    assert_eq!(bubbles.len(), 2, "{report}");
-    assert_eq!(frames.len(), 1, "{report}");
-    for (w, h) in bubbles.iter().chain(&frames) {
-        assert!(*w > 50 && *h > 20, "an element has no size: {report}");
+        .unwrap_or_else(|| panic!("{} did not load; chromium said:\n{stderr}", path.display()));
+    (text_of(probe), stderr)
+}
+
+#[test]
+#[ignore = "needs chromium (Debian package `chromium`); CI runs it with --include-ignored"]
+fn the_page_loads_in_chromium_without_errors() {
+    let ws = reviewed_workspace();
+    // Rows to send after the first apply, so the campaigns have samples to label.
+    let csv = "campaigns/data/vip-customers.csv";
+    ws.write(
+        csv,
+        &format!(
+            "{}C-2006,+12125550115,America/New_York,yes,Finley\n",
+            ws.read(csv)
+        ),
+    );
+    // A longer email with a remote banner: its footer (unsubscribe link, postal address)
+    // sits well below the 260 px a fixed frame used to show.
+    let news = "templates/december-newsletter.yaml";
+    let para = "  <p>Our December picks: warm layers, trail boots and gifts for everyone on your list, all in stock and ready to ship before the holidays.</p>\n";
+    ws.write(
+        news,
+        &ws.read(news).replacen(
+            "  <p>Here is what",
+            &format!(
+                "  <img src=\"https://cdn.example.com/banner.png\" alt=\"December banner\">\n{}  <p>Here is what",
+                para.repeat(4)
+            ),
+            1,
+        ),
+    );
+    let html = preview(&ws, &[]);
+    assert!(html.contains("remote image blocked by the offline preview: December banner"));
+    let profile = tempfile::tempdir().unwrap();
+
+    // 1. A copy with the probe: measure and collect errors, on a phone and on a laptop.
+    let mut report = serde_json::Value::Null;
+    for width in [390, 1366] {
+        report = probe(&ws, profile.path(), &html, width);
+        let sizes = |key: &str| -> Vec<(u64, u64)> {
+            report[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| (s[0].as_u64().unwrap(), s[1].as_u64().unwrap()))
+                .collect()
+        };
+        let bubbles = sizes("bubbles");
+        let frames = sizes("frames");
+        assert_eq!(bubbles.len(), 2, "{report}");
+        assert_eq!(frames.len(), 1, "{report}");
+        for (w, h) in bubbles.iter().chain(&frames) {
+            assert!(
+                *w > 50 && *h > 20,
+                "an element has no size at {width} px: {report}"
+            );
+        }
+        // Nothing spills off the side: the page is no wider than the window.
+        assert_eq!(
+            report["overflow"], 0,
+            "horizontal overflow at {width} px: {report}"
+        );
+        // Every sample shows its decision.
+        assert!(report["samples"].as_u64().unwrap() > 0, "{report}");
+        assert_eq!(report["samples"], report["labels"], "{report}");
+        // The email frame holds its whole body (the unsubscribe link and postal address at
+        // its foot): the body laid out alone at the frame's width is no taller than the frame.
+        let (frame_w, frame_h) = frames[0];
+        let body = email_body_height(&ws, profile.path(), &html, frame_w);
+        assert!(
+            body <= frame_h,
+            "at {width} px the email body is {body} px tall, its frame {frame_h} px: the footer is cut off"
+        );
     }
 
     // 2. The page itself, as a reviewer opens it: a full-page screenshot.

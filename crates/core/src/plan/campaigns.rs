@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 
 use super::observed::{LedgerFacts, SendState, cap_opening};
 use super::{
-    CampaignPlan, CampaignStatus, Counts, KeyDigest, Reason, Sample, SmsCost, ZonePlacement,
+    CampaignChanges, CampaignPlan, CampaignStatus, Counts, KeyDigest, MAX_SAMPLES, Reason, Sample,
+    SmsCost, ZonePlacement,
 };
 use crate::local_time::{LocalRules, RowZones, timing};
 use crate::messages::{Message, Recipient, Row, SkipReason};
@@ -400,16 +401,27 @@ pub fn plan_campaign<F: LedgerFacts>(
     let mut counts = Counts::default();
     let mut read = 0u64;
     let mut segments = 0u64;
-    let mut sample = None;
+    let mut samples = SamplePicker::default();
     let mut next_opening: Option<Timestamp> = None;
     let mut frequency_cap_opens: Option<Timestamp> = None;
+    // Rows of this audience the ledger already holds, and sendable rows it does not hold yet.
+    let mut in_ledger = 0u64;
+    let mut added = 0u64;
     for row in rows {
         read += 1;
         let decision = decider.decide(&row, ctx.now);
         counts.add(decision.reason(), 1);
+        let known = match &row {
+            Row::Known { .. } => true,
+            Row::Ready(r) => facts.state(&r.key).is_some(),
+            Row::Skipped(_) => false,
+        };
+        in_ledger += u64::from(known);
+        added += u64::from(!known && matches!(row, Row::Ready(_)));
         if let Row::Ready(r) = &row {
             zones.add(r.place.zones.source());
         }
+        let mut opens = None;
         if let RowDecision::Wait(
             Timing::QuietHours(at)
             | Timing::BeforeSchedule(at)
@@ -418,28 +430,40 @@ pub fn plan_campaign<F: LedgerFacts>(
         ) = decision
         {
             next_opening = Some(next_opening.map_or(at, |n| n.min(at)));
+            opens = Some(at);
         }
-        if let RowDecision::FrequencyCap(at) = decision {
+        if let RowDecision::FrequencyCap(judged) = decision {
+            // Caps are judged on the clock of the ledger's send times (`cap_clock`, the real
+            // one); the opening is shown on the plan's clock, at the same distance from its
+            // "now" (rounded up to the minute, so planning twice gives the same plan), so a
+            // pinned `HERALD_NOW` moves it with everything else.
+            let left = judged.duration_since(facts.cap_clock(ctx.now));
+            let secs = u64::try_from(left.as_secs()).unwrap_or(0);
+            let left =
+                jiff::SignedDuration::from_mins(i64::try_from(secs.div_ceil(60)).unwrap_or(0));
+            let at = ctx.now.checked_add(left).unwrap_or(judged);
             next_opening = Some(next_opening.map_or(at, |n| n.min(at)));
             frequency_cap_opens = Some(frequency_cap_opens.map_or(at, |n| n.min(at)));
+            opens = Some(at);
         }
-        if let (RowDecision::Send, Row::Ready(r)) = (&decision, &row) {
-            if let Some(c) = sms_cost(&r.message) {
-                segments += c.segments as u64;
-            }
-            if sample.is_none() {
-                sample = Some(Sample {
-                    to: r.address.masked(),
-                    // A message may quote an address (a footer "sent to {{email}}"): never show it.
-                    text: crate::text::mask_contacts(match &r.message {
-                        Message::Sms { text, .. } => text,
-                        Message::Email { subject, .. } => subject,
-                    }),
-                    sms: sms_cost(&r.message),
-                });
-            }
+        if let (RowDecision::Send, Row::Ready(r)) = (&decision, &row)
+            && let Some(c) = sms_cost(&r.message)
+        {
+            segments += c.segments as u64;
+        }
+        if let Row::Ready(r) = &row {
+            samples.offer(r, decision.reason(), opens);
         }
     }
+    let changes = CampaignChanges {
+        new: facts.ledger_rows() == Some(0),
+        rows_added: added,
+        rows_removed: facts
+            .ledger_rows()
+            .map_or(0, |n| n.saturating_sub(in_ledger)),
+        settings: Vec::new(),
+    };
+    let samples = samples.finish();
     let rate = campaign.rate_per_minute.unwrap_or(ctx.default_rate).max(1);
     let to_send = counts.to_send;
     let plan_status = if blocked_by.is_some() {
@@ -469,6 +493,80 @@ pub fn plan_campaign<F: LedgerFacts>(
         segments,
         rate_per_minute: rate,
         estimated_seconds: (to_send * 60).div_ceil(u64::from(rate)),
-        sample,
+        sample: samples
+            .first()
+            .filter(|s| s.reason() == Reason::ToSend)
+            .map(|s| Sample {
+                line: 0,
+                reason: String::new(),
+                opens_at: None,
+                ..s.clone()
+            }),
+        samples,
+        changes,
     }
+}
+
+/// Picks a campaign's samples while the rows stream: the first rows sent now, then, to fill
+/// up to [`MAX_SAMPLES`], the first held rows, then the first rows not sent for another reason.
+#[derive(Default)]
+struct SamplePicker {
+    send: Vec<Sample>,
+    held: Vec<Sample>,
+    other: Vec<Sample>,
+}
+
+impl SamplePicker {
+    fn offer(
+        &mut self,
+        r: &crate::messages::Recipient,
+        reason: Reason,
+        opens_at: Option<Timestamp>,
+    ) {
+        let bucket = if reason == Reason::ToSend {
+            &mut self.send
+        } else if opens_at.is_some() || is_hold(reason) {
+            &mut self.held
+        } else {
+            &mut self.other
+        };
+        if bucket.len() >= MAX_SAMPLES {
+            return;
+        }
+        bucket.push(Sample {
+            to: r.address.masked(),
+            // A message may quote an address (a footer "sent to {{email}}"): never show it.
+            text: crate::text::mask_contacts(match &r.message {
+                Message::Sms { text, .. } => text,
+                Message::Email { subject, .. } => subject,
+            }),
+            sms: sms_cost(&r.message),
+            line: r.line,
+            reason: reason.as_str().to_owned(),
+            opens_at,
+        });
+    }
+
+    fn finish(self) -> Vec<Sample> {
+        self.send
+            .into_iter()
+            .chain(self.held)
+            .chain(self.other)
+            .take(MAX_SAMPLES)
+            .collect()
+    }
+}
+
+/// Whether a row counted for `reason` waits to be sent later.
+fn is_hold(reason: Reason) -> bool {
+    matches!(
+        reason,
+        Reason::HeldQuietHours
+            | Reason::HeldNoTimezone
+            | Reason::HeldQuietHoursZoneFromNumber
+            | Reason::HeldStateQuietHours
+            | Reason::HeldZoneUnknown
+            | Reason::HeldFrequencyCap
+            | Reason::BeforeSchedule
+    )
 }

@@ -166,6 +166,12 @@ impl Counts {
             + self.held_zone_unknown
     }
 
+    /// Rows held for later by a send window, a missing time zone, a recipient-local rule or a
+    /// frequency cap: the plan summary's "held for later".
+    pub fn held(&self) -> u64 {
+        self.held_quiet_hours + self.held_no_timezone + self.held_local() + self.held_frequency_cap
+    }
+
     /// All rows counted.
     pub fn total(&self) -> u64 {
         self.iter().map(|(_, n)| n).sum()

@@ -213,6 +213,66 @@ pub struct Sample {
     /// SMS cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sms: Option<SmsCost>,
+    /// 1-based line in the audience data file (0 in plans saved before it existed).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub line: u64,
+    /// What happens to the row: its count key (`to_send`, `held_quiet_hours`, …). Empty in
+    /// plans saved before it existed, whose one sample was always a row sent now.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// For a held row: when it opens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub opens_at: Option<jiff::Timestamp>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Sample {
+    /// The row's decision (`to_send` for plans saved before samples named it).
+    pub fn reason(&self) -> Reason {
+        Reason::parse(&self.reason).unwrap_or(Reason::ToSend)
+    }
+}
+
+/// What changed in a campaign since the last apply, as the ledger tells it: whether the
+/// ledger holds no row of it yet, how many sendable audience rows it does not hold yet (`+N`:
+/// new rows, and rows held or not sent so far) and how many of its rows the audience no
+/// longer has (`−M`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct CampaignChanges {
+    /// The ledger holds no row of this campaign: it was never applied (or sent nothing).
+    pub new: bool,
+    /// Sendable audience rows the ledger does not hold yet.
+    pub rows_added: u64,
+    /// Rows in the ledger that the audience no longer has.
+    pub rows_removed: u64,
+    /// Settings of the campaign's file that differ from the file at the commit of the last
+    /// apply (as the ledger recorded it), when that commit is known.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<SettingChange>,
+}
+
+/// One campaign setting that changed since the last apply (addresses masked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SettingChange {
+    /// The field: `audience`, `from`, `send_window`, `rate_per_minute`, …
+    pub field: String,
+    /// Its value at the last apply (`none` when absent).
+    pub before: String,
+    /// Its value now (`none` when absent).
+    pub after: String,
+}
+
+impl CampaignChanges {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// Digest of the exact set of keys a campaign would send (eligible now or held for later).
@@ -277,7 +337,17 @@ pub struct CampaignPlan {
     /// A masked rendered example.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<Sample>,
+    /// Up to [`MAX_SAMPLES`] masked examples, each with its decision: rows sent now first,
+    /// then (when fewer are sent) held rows, then rows not sent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub samples: Vec<Sample>,
+    /// What changed since the last apply (see [`CampaignChanges`]).
+    #[serde(default, skip_serializing_if = "CampaignChanges::is_empty")]
+    pub changes: CampaignChanges,
 }
+
+/// The most samples a campaign's plan keeps.
+pub const MAX_SAMPLES: usize = 5;
 
 impl CampaignPlan {
     /// Rows sent now.

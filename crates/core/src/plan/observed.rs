@@ -173,6 +173,12 @@ pub trait LedgerFacts {
     fn cap_clock(&self, planned_now: jiff::Timestamp) -> jiff::Timestamp {
         planned_now
     }
+
+    /// How many rows of the campaign the ledger holds (any state), when known: the plan
+    /// reports the rows no longer in the audience against it.
+    fn ledger_rows(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// When a message held by frequency caps may go: for each cap whose window already holds
@@ -251,5 +257,9 @@ impl<P: Fn(Channel, &str) -> String> LedgerFacts for MemoryFacts<P> {
                 .suppressed_on
                 .get(&channel)
                 .is_some_and(|s| s.contains(recipient))
+    }
+
+    fn ledger_rows(&self) -> Option<u64> {
+        Some(self.states.len() as u64)
     }
 }

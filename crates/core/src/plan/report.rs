@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::{CampaignPlan, CampaignStatus, Plan, Reason, TemplateAction, TemplatePlan, TextChange};
+use super::{
+    CampaignPlan, CampaignStatus, Plan, Reason, Sample, TemplateAction, TemplatePlan, TextChange,
+};
 use crate::text::diff::{DiffLine, WordOp, unified_hunks};
 use crate::text::mask_contacts;
 
@@ -181,9 +183,12 @@ fn html_escape(text: &str) -> String {
     s
 }
 
-/// A change as a `<pre>` block for a pull-request comment: deleted words in `<del>`
-/// (struck through), inserted words in `<ins><b>` (underlined, bold). GitHub and GitLab both
-/// keep these tags and leave Markdown inside `<pre>` alone. Addresses are masked.
+/// A change as a `<blockquote>` for a pull-request comment: deleted words in `<del>`
+/// (struck through), inserted words in `<ins><b>` (underlined, bold), lines ended by `<br>`,
+/// so a long line wraps instead of scrolling sideways as a `<pre>` block does. GitHub and
+/// GitLab keep these tags and read nothing inside one HTML block as Markdown; the block ends
+/// at a blank line, so no line is left empty (an empty line is a zero-width space) and
+/// leading spaces are kept as no-break spaces. Addresses are masked.
 fn word_diff_html(c: &TextChange) -> String {
     let hunks = unified_hunks(&c.diff);
     let mut lines = Vec::new();
@@ -204,7 +209,18 @@ fn word_diff_html(c: &TextChange) -> String {
             }));
         }
     }
-    format!("<pre>{}</pre>", lines.join("\n"))
+    let lines: Vec<String> = lines.iter().map(|l| keep_indent(l)).collect();
+    format!("<blockquote>{}</blockquote>", lines.join("<br>\n"))
+}
+
+/// A line of an HTML block with its leading spaces as no-break spaces (HTML collapses
+/// them), and a zero-width space for an empty line (a blank line would end the block).
+fn keep_indent(line: &str) -> String {
+    if line.is_empty() {
+        return "&#8203;".to_owned();
+    }
+    let rest = line.trim_start_matches(' ');
+    format!("{}{rest}", "&nbsp;".repeat(line.len() - rest.len()))
 }
 
 fn duration(secs: u64) -> String {
@@ -225,6 +241,81 @@ fn other_counts(c: &CampaignPlan) -> String {
         })
         .collect::<Vec<_>>()
         .join(" · ")
+}
+
+/// The label of a reason, as the plan shows it.
+pub fn reason_label(reason: Reason) -> &'static str {
+    if reason == Reason::ToSend {
+        return "send now";
+    }
+    REASONS
+        .iter()
+        .find(|(r, _)| *r == reason)
+        .map_or("not sent", |(_, label)| label)
+}
+
+/// A sample's decision: `send now`, `held by quiet hours, opens 2026-11-25 23:00 UTC`,
+/// `not sent: suppressed`…
+pub fn sample_label(s: &Sample) -> String {
+    let reason = s.reason();
+    let label = reason_label(reason);
+    match (reason, s.opens_at) {
+        (
+            Reason::ToSend
+            | Reason::AlreadySent
+            | Reason::AlreadyFailed
+            | Reason::Unknown
+            | Reason::InFlight,
+            None,
+        )
+        | (Reason::ToSend, Some(_)) => label.to_owned(),
+        (_, Some(at)) => format!("{label}, opens {}", at.strftime("%Y-%m-%d %H:%M UTC")),
+        (_, None) => format!("not sent: {label}"),
+    }
+}
+
+/// A campaign's changes since the last apply, as a phrase (`None` when nothing changed):
+/// `new campaign: nothing in the ledger yet (+3 rows)`, `since the last apply: +3 rows not
+/// yet in the ledger / −2 ledger rows no longer in the audience`.
+pub fn changes_line(c: &CampaignPlan) -> Option<String> {
+    let ch = &c.changes;
+    if ch.new {
+        return Some(format!(
+            "new campaign: nothing in the ledger yet (+{} row{})",
+            ch.rows_added,
+            if ch.rows_added == 1 { "" } else { "s" }
+        ));
+    }
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    let mut parts = Vec::new();
+    if ch.rows_added > 0 {
+        parts.push(format!(
+            "+{} row{} not yet in the ledger",
+            ch.rows_added,
+            plural(ch.rows_added)
+        ));
+    }
+    if ch.rows_removed > 0 {
+        parts.push(format!(
+            "−{} ledger row{} no longer in the audience",
+            ch.rows_removed,
+            plural(ch.rows_removed)
+        ));
+    }
+    let mut line = (!parts.is_empty()).then(|| parts.join(" / "));
+    if !ch.settings.is_empty() {
+        let settings: Vec<String> = ch
+            .settings
+            .iter()
+            .map(|c| format!("{} {} → {}", c.field, c.before, c.after))
+            .collect();
+        let settings = format!("changed {}", settings.join(", "));
+        line = Some(match line {
+            Some(rows) => format!("{rows}; {settings}"),
+            None => settings,
+        });
+    }
+    line.map(|l| format!("since the last apply: {l}"))
 }
 
 /// A template's details, for a Markdown table cell or the terminal. The names in it come
@@ -286,16 +377,7 @@ pub fn summary(plan: &Plan) -> String {
         .iter()
         .filter(|c| c.status == CampaignStatus::Active && c.to_send() > 0)
         .count();
-    let held: u64 = plan
-        .campaigns
-        .iter()
-        .map(|c| {
-            c.counts.held_quiet_hours
-                + c.counts.held_no_timezone
-                + c.counts.held_local()
-                + c.counts.held_frequency_cap
-        })
-        .sum();
+    let held: u64 = plan.campaigns.iter().map(|c| c.counts.held()).sum();
     let mut s = format!(
         "Plan: {} to create, {} to update, {} drifted, {} renamed; {} message{} to send in {} campaign{}",
         count(TemplateAction::Create),
@@ -436,6 +518,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
             "      {} · {} rows in {} · template {}",
             c.channel, c.rows, c.audience_file, c.template
         );
+        if let Some(line) = changes_line(c) {
+            let _ = writeln!(out, "      {}", st.paint(&line, "33"));
+        }
         let others = other_counts(c);
         if !others.is_empty() {
             let _ = writeln!(out, "      {others}");
@@ -458,10 +543,11 @@ pub fn text(plan: &Plan, color: bool) -> String {
                 at.strftime("%Y-%m-%d %H:%M UTC")
             );
         }
-        if let Some(s) = &c.sample {
+        if let Some(s) = c.samples.first().or(c.sample.as_ref()) {
             let _ = writeln!(
                 out,
-                "      sample → {}: {}",
+                "      sample ({}) → {}: {}",
+                sample_label(s),
                 s.to,
                 crate::text::visible::escape_hidden(&s.text)
             );
@@ -585,7 +671,7 @@ pub fn markdown(plan: &Plan) -> String {
             let fence = fence_for(&diff);
             let _ = writeln!(
                 out,
-                "\n{}{} — words deleted <del>struck through</del>, inserted <ins><b>in bold</b></ins>:\n\n{}\n\n{fence}diff\n{diff}{fence}",
+                "\n{}{} — words deleted <del>struck through</del>, inserted <ins><b>in bold</b></ins>:\n\n{}\n\n<details><summary>unified diff</summary>\n\n{fence}diff\n{diff}{fence}\n\n</details>",
                 code_span(&c.field),
                 if c.whitespace_only {
                     " (whitespace only)"
@@ -599,7 +685,7 @@ pub fn markdown(plan: &Plan) -> String {
     }
     let _ = writeln!(
         out,
-        "\n### Campaigns\n\n| campaign | status | to send now | segments | est. time | not sent |\n|---|---|---:|---:|---:|---|"
+        "\n### Campaigns\n\n| campaign | status | to send now | segments | est. time | opens at | not sent | changes |\n|---|---|---:|---:|---:|---|---|---|"
     );
     for c in &plan.campaigns {
         let status = match c.status {
@@ -614,7 +700,7 @@ pub fn markdown(plan: &Plan) -> String {
         let others = other_counts(c);
         let _ = writeln!(
             out,
-            "| {} | {status} | {} | {} | {} | {} |",
+            "| {} | {status} | {} | {} | {} | {} | {} | {} |",
             md_code(&c.name),
             c.to_send(),
             if c.channel == "sms" {
@@ -623,25 +709,34 @@ pub fn markdown(plan: &Plan) -> String {
                 "—".to_owned()
             },
             duration(c.estimated_seconds),
+            c.next_opening.map_or_else(
+                || "—".to_owned(),
+                |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+            ),
             if others.is_empty() {
                 "—".to_owned()
             } else {
                 others
-            }
+            },
+            changes_line(c).map_or_else(|| "—".to_owned(), |l| md_sentence(&l))
         );
     }
     let samples: Vec<_> = plan
         .campaigns
         .iter()
-        .filter_map(|c| c.sample.as_ref().map(|s| (c, s)))
+        .flat_map(|c| {
+            let legacy = c.samples.is_empty().then_some(c.sample.as_ref()).flatten();
+            c.samples.iter().chain(legacy).map(move |s| (c, s))
+        })
         .collect();
     if !samples.is_empty() {
         let _ = writeln!(out, "\n<details><summary>Samples (masked)</summary>\n");
         for (c, s) in samples {
             let _ = writeln!(
                 out,
-                "- {} → {}: {}",
+                "- {} ({}) → {}: {}",
                 code_span(&c.name),
+                md_sentence(&sample_label(s)),
                 code_span(&s.to),
                 code_span(&s.text)
             );
@@ -651,6 +746,54 @@ pub fn markdown(plan: &Plan) -> String {
     if !plan.review_digest.is_empty() {
         out.push('\n');
         out.push_str(&super::review::markers(plan));
+    }
+    out
+}
+
+/// Diagnostics a refused plan's Markdown lists at most.
+const MAX_REFUSED_ROWS: usize = 100;
+
+/// Markdown for a pull-request comment when no plan could be made (the workspace or its
+/// audiences have errors): every error and warning with its code, place and fix, addresses
+/// masked, so CI still posts a comment that says what blocks the change.
+pub fn markdown_refused(environment: &str, diags: &[crate::diag::Diagnostic]) -> String {
+    use crate::diag::Severity;
+    let (errors, warnings) = crate::diag::count(diags);
+    let mut out = String::new();
+    let _ = writeln!(out, "## herald plan — {} · refused\n", md_code(environment));
+    let _ = writeln!(
+        out,
+        "**The plan was refused: {errors} error{}, {warnings} warning{}.** No plan was made and nothing can be applied until the errors are fixed (`herald validate` lists them with excerpts).\n",
+        if errors == 1 { "" } else { "s" },
+        if warnings == 1 { "" } else { "s" }
+    );
+    let _ = writeln!(out, "| | code | where | what |\n|---|---|---|---|");
+    let mut sorted: Vec<&crate::diag::Diagnostic> = diags.iter().collect();
+    sorted.sort_by_key(|d| d.severity != Severity::Error);
+    for d in sorted.iter().take(MAX_REFUSED_ROWS) {
+        let mut what = md_sentence(&mask_contacts(&d.message));
+        if let Some(h) = &d.help {
+            let _ = write!(what, "<br>help: {}", md_sentence(&mask_contacts(h)));
+        }
+        let _ = writeln!(
+            out,
+            "| {} | `{}` | {} | {} |",
+            if d.severity == Severity::Error {
+                "error"
+            } else {
+                "warning"
+            },
+            d.code.as_str(),
+            md_code(&d.location()),
+            what.replace('|', "\\|")
+        );
+    }
+    if diags.len() > MAX_REFUSED_ROWS {
+        let _ = writeln!(
+            out,
+            "\n{} more: run `herald validate` to see them all.",
+            diags.len() - MAX_REFUSED_ROWS
+        );
     }
     out
 }
@@ -665,6 +808,30 @@ mod tests {
             diff: format!("--- remote/body\n+++ desired/body\n@@ -1 +1 @@\n-{old}\n+{new}\n"),
             whitespace_only: false,
         }
+    }
+
+    #[test]
+    fn a_refused_plan_lists_its_errors_first_and_masks_addresses() {
+        use crate::diag::{Code, Diagnostic};
+        let diags = vec![
+            Diagnostic::warning(Code::H102, "templates/a.yaml", None, "unused | variable"),
+            Diagnostic::error(
+                Code::H140,
+                "templates/b.yaml",
+                None,
+                "no opt-out; sample sent to +12125550100",
+            )
+            .help("add \"Reply STOP to opt out\""),
+        ];
+        let md = markdown_refused("prod", &diags);
+        assert!(md.starts_with("## herald plan — `prod` · refused"), "{md}");
+        assert!(md.contains("1 error, 1 warning"), "{md}");
+        let error = md.find("`H140`").unwrap();
+        assert!(error < md.find("`H102`").unwrap(), "{md}");
+        assert!(md.contains("+1******0100"), "{md}");
+        assert!(!md.contains("2125550100"), "{md}");
+        assert!(md.contains("help: add &quot;Reply STOP"), "{md}");
+        assert!(md.contains("unused \\| variable"), "{md}");
     }
 
     #[test]
@@ -694,9 +861,19 @@ mod tests {
         let c = change("a <b> & x@example.com old", "a <b> & x@example.com new");
         assert_eq!(
             word_diff_html(&c),
-            "<pre>a &lt;b&gt; &amp; x***@example.com <del>old</del><ins><b>new</b></ins></pre>"
+            "<blockquote>a &lt;b&gt; &amp; x***@example.com <del>old</del><ins><b>new</b></ins></blockquote>"
         );
         assert_eq!(mask_diff_line("+Call +12125550100"), "+Call +1******0100");
+        // Lines end in <br> (they wrap), no line is blank and indentation is kept.
+        let c = TextChange {
+            field: "body".into(),
+            diff: "--- remote/body\n+++ desired/body\n@@ -1,3 +1,3 @@\n-a\n+b\n \n   x\n".into(),
+            whitespace_only: false,
+        };
+        let html = word_diff_html(&c);
+        assert!(!html.contains("<pre>"), "{html}");
+        assert!(!html.contains("\n\n"), "{html}");
+        assert!(html.contains("<br>\n&#8203;<br>\n&nbsp;&nbsp;x"), "{html}");
         // The diff prefix is not a `+` of a number: the text `1234567890` is no phone.
         assert_eq!(mask_diff_line("+1234567890"), "+1234567890");
         assert_eq!(mask_diff_line("+12125550100"), "+*******0100");

@@ -46,6 +46,86 @@ pub struct SmsInfo {
     pub non_gsm: Vec<char>,
 }
 
+/// Common characters outside GSM-7, with their Unicode names and the GSM-7 text that reads
+/// the same (typographic quotes and dashes from word processors, mostly).
+const REPLACEMENTS: &[(char, &str, &str)] = &[
+    ('\u{2018}', "left single quotation mark", "'"),
+    (
+        '\u{2019}',
+        "right single quotation mark (curly apostrophe)",
+        "'",
+    ),
+    ('\u{201A}', "single low-9 quotation mark", "'"),
+    ('\u{201B}', "single high-reversed-9 quotation mark", "'"),
+    ('\u{2032}', "prime", "'"),
+    ('\u{201C}', "left double quotation mark", "\""),
+    ('\u{201D}', "right double quotation mark", "\""),
+    ('\u{201E}', "double low-9 quotation mark", "\""),
+    ('\u{2033}', "double prime", "\""),
+    (
+        '\u{00AB}',
+        "left-pointing double angle quotation mark",
+        "\"",
+    ),
+    (
+        '\u{00BB}',
+        "right-pointing double angle quotation mark",
+        "\"",
+    ),
+    ('\u{2010}', "hyphen", "-"),
+    ('\u{2011}', "non-breaking hyphen", "-"),
+    ('\u{2012}', "figure dash", "-"),
+    ('\u{2013}', "en dash", "-"),
+    ('\u{2014}', "em dash", "-"),
+    ('\u{2015}', "horizontal bar", "-"),
+    ('\u{2212}', "minus sign", "-"),
+    ('\u{2026}', "horizontal ellipsis", "..."),
+    ('\u{00A0}', "no-break space", " "),
+    ('\u{2007}', "figure space", " "),
+    ('\u{2009}', "thin space", " "),
+    ('\u{202F}', "narrow no-break space", " "),
+    ('\u{200B}', "zero width space", ""),
+    (
+        '\u{FEFF}',
+        "zero width no-break space (byte order mark)",
+        "",
+    ),
+    ('\u{2022}', "bullet", "*"),
+    ('\u{00B7}', "middle dot", "*"),
+    ('\u{2122}', "trade mark sign", "TM"),
+    ('\u{00A9}', "copyright sign", "(c)"),
+    ('\u{00AE}', "registered sign", "(R)"),
+    ('\u{00B0}', "degree sign", "deg"),
+    ('\u{00D7}', "multiplication sign", "x"),
+    ('\u{2192}', "rightwards arrow", "->"),
+    ('\u{00E1}', "latin small letter a with acute", "a"),
+    ('\u{00ED}', "latin small letter i with acute", "i"),
+    ('\u{00F3}', "latin small letter o with acute", "o"),
+    ('\u{00FA}', "latin small letter u with acute", "u"),
+    ('\u{00E7}', "latin small letter c with cedilla", "c"),
+    ('\u{00EA}', "latin small letter e with circumflex", "e"),
+    ('\u{00E2}', "latin small letter a with circumflex", "a"),
+];
+
+/// Why a character forces UCS-2, for people: its code point, its name when known and the
+/// GSM-7 text to write instead, e.g. `“’” U+2019 right single quotation mark (curly
+/// apostrophe): write ' instead`. Characters without a GSM-7 look-alike (emoji, most
+/// scripts) say so.
+pub fn explain_non_gsm(c: char) -> String {
+    let code = format!("U+{:04X}", u32::from(c));
+    let shown = if c.is_whitespace() || c.is_control() || matches!(c, '\u{200B}' | '\u{FEFF}') {
+        code.clone()
+    } else {
+        format!("“{c}” {code}")
+    };
+    match REPLACEMENTS.iter().find(|(r, _, _)| *r == c) {
+        Some((_, name, "")) => format!("{shown} {name}: delete it"),
+        Some((_, name, " ")) => format!("{shown} {name}: write a plain space instead"),
+        Some((_, name, with)) => format!("{shown} {name}: write {with} instead"),
+        None => format!("{shown}: no GSM-7 equivalent; remove it to send as GSM-7"),
+    }
+}
+
 /// Septets of each ASCII character in GSM-7 (0: not in the alphabet), read off the two tables
 /// above at compile time: a message is mostly ASCII, and a linear search of the table per
 /// character was the plan's hottest loop.
@@ -147,6 +227,26 @@ mod tests {
     /// The table lookup answers exactly as searching the two tables does, for every character
     /// of the Basic Multilingual Plane and a few beyond it.
     #[test]
+    fn every_suggested_replacement_is_gsm7_and_every_listed_character_is_not() {
+        for (c, name, with) in REPLACEMENTS {
+            assert_eq!(
+                analyze_sms(&c.to_string()).encoding,
+                Encoding::Ucs2,
+                "{name}"
+            );
+            assert_eq!(analyze_sms(with).encoding, Encoding::Gsm7, "{name}");
+        }
+        assert_eq!(
+            explain_non_gsm('’'),
+            "“’” U+2019 right single quotation mark (curly apostrophe): write ' instead"
+        );
+        assert_eq!(
+            explain_non_gsm('\u{00A0}'),
+            "U+00A0 no-break space: write a plain space instead"
+        );
+    }
+
+    #[test]
     fn septet_lookup_matches_the_tables() {
         fn by_search(c: char) -> Option<usize> {
             if GSM_BASIC.contains(c) {
@@ -203,6 +303,10 @@ mod tests {
         assert_eq!(info.encoding, Encoding::Ucs2);
         assert_eq!(info.segments, 1);
         assert_eq!(info.non_gsm, vec!['✓']);
+        assert_eq!(
+            explain_non_gsm('✓'),
+            "“✓” U+2713: no GSM-7 equivalent; remove it to send as GSM-7"
+        );
         assert_eq!(analyze_sms(&format!("{}✓", "a".repeat(70))).segments, 2);
         assert_eq!(analyze_sms(&"✓".repeat(134)).segments, 2);
         assert_eq!(analyze_sms(&"✓".repeat(135)).segments, 3);
