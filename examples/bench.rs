@@ -38,8 +38,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use herald_ledger::{
-    Channel, Claim, Ledger as _, LedgerKey, NewRun, Outcome, OutcomeResult, SqliteLedger,
-    UnknownPolicy, mask_phone,
+    Channel, Claim, Ledger as _, LedgerKey, NewRun, Outcome, OutcomeResult, Redo, SqliteLedger,
+    mask_phone,
 };
 use herald_sandbox::{RunningSandbox, SandboxConfig, StateLocation};
 
@@ -199,7 +199,7 @@ fn plan_setup(dir: &Path, local: bool) {
             })
             .collect();
         ledger
-            .claim_batch("seed", CAMPAIGN, &claims, UnknownPolicy::Skip)
+            .claim_batch("seed", CAMPAIGN, &claims, Redo::NONE)
             .unwrap();
         let outcomes: Vec<Outcome> = claims
             .iter()

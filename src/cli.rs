@@ -576,6 +576,10 @@ pub struct PlanArgs {
     /// Plan only this template; repeatable.
     #[arg(long = "template", value_name = "NAME")]
     pub templates: Vec<String>,
+    /// Plan rows Genesys refused before (`failed`: nothing was delivered) as sends again,
+    /// shown as "N failed rows to retry"; apply them with `apply --retry-failed`.
+    #[arg(long)]
+    pub retry_failed: bool,
 }
 
 /// Arguments of `herald preview`.
@@ -606,6 +610,10 @@ pub struct ApplyArgs {
     /// Re-send `unknown` rows without reconciling them first (at-least-once: may duplicate).
     #[arg(long)]
     pub resend_unknown: bool,
+    /// Send rows Genesys refused before (`failed`: nothing was delivered) again, as
+    /// `herald plan --retry-failed` showed them; `unknown` rows are never retried by it.
+    #[arg(long)]
+    pub retry_failed: bool,
     /// Wait this long for another run's lock instead of exiting 4.
     #[arg(long, value_name = "SECS")]
     pub lock_timeout: Option<u64>,

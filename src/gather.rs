@@ -13,6 +13,7 @@ use herald_genesys::{
     ApiError, EntityRef, Response, ResponseDraft, ResponseSubstitution, ResponseText, ResponseType,
     TextContentType, TextType,
 };
+use herald_ledger::Redo;
 use herald_ledger::{KeySet, Ledger, LedgerKey, RecipientId, SuppressionSet};
 
 use crate::diag::Diagnostic;
@@ -219,12 +220,10 @@ impl CampaignFacts {
         Ok(())
     }
 
-    /// Whether the campaign's row `row_key` is already final in the ledger (`unknown` counts
-    /// as final unless `resend_unknown`): such rows are not classified or rendered again.
-    pub fn is_final(&self, row_key: &str, resend_unknown: bool) -> bool {
-        self.keys
-            .get(row_key)
-            .is_some_and(|s| s.is_final(resend_unknown))
+    /// Whether the campaign's row `row_key` is already final in the ledger for a run that
+    /// redoes `redo`: such rows are not classified or rendered again.
+    pub fn is_final(&self, row_key: &str, redo: Redo) -> bool {
+        self.keys.get(row_key).is_some_and(|s| s.is_final(redo))
     }
 }
 
@@ -386,6 +385,8 @@ pub struct Narrow {
     pub campaigns: Vec<String>,
     /// `--template` names.
     pub templates: Vec<String>,
+    /// `--retry-failed`: rows Genesys refused before are planned (and sent) again.
+    pub retry_failed: bool,
 }
 
 impl Narrow {
@@ -460,7 +461,7 @@ pub fn plan_one(
             let Some(rows) = crate::validate::open_rows(ws, campaign, seal, &mut diags) else {
                 return (diags, (None, None));
             };
-            let mut rows = rows.skip_known(|k: &str| facts.is_final(k, false));
+            let mut rows = rows.skip_known(|k: &str| facts.is_final(k, ctx.redo));
             let mut checker = crate::validate::RowChecker::new(ws, campaign);
             let mut batch = Vec::with_capacity(ROW_BATCH);
             for row in rows.by_ref() {
@@ -699,6 +700,10 @@ fn build_inner(
         ws,
         now: settings.now,
         default_rate: settings.env.rate_per_minute,
+        redo: Redo {
+            unknown: false,
+            failed: narrow.retry_failed,
+        },
     };
     let mut diags = Vec::new();
     let mut campaign_plans = Vec::new();

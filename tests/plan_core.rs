@@ -15,6 +15,7 @@ use herald::plan::observed::{
 use herald::plan::templates::{content_hash, desired_content, reconcile};
 use herald::spec::model::{Campaign, Workspace};
 use herald::spec::{Channel, DedupeBy, E164, Name};
+use herald_core::Redo;
 use proptest::prelude::*;
 
 fn workspace() -> Workspace {
@@ -210,13 +211,26 @@ fn final_ledger_states_are_never_sent_and_unknown_only_on_request() {
         ]
     );
     let mut d =
-        RowDecider::new(&c, LocalRules::none(), Channel::Sms, &facts, 100).resend_unknown(true);
+        RowDecider::new(&c, LocalRules::none(), Channel::Sms, &facts, 100).redo(Redo::UNKNOWN);
     assert_eq!(
         d.decide(&ready("C", "+12125550100"), now()),
         RowDecision::Send
     );
     // A resent unknown row is not part of the reviewed key set.
     assert_eq!(d.key_digest().count, 0);
+    // A failed row retried on request is sent and reviewed like a new row; `unknown` stays
+    // unknown under `--retry-failed`.
+    let mut d =
+        RowDecider::new(&c, LocalRules::none(), Channel::Sms, &facts, 100).redo(Redo::FAILED);
+    assert_eq!(
+        d.decide(&ready("B", "+12125550100"), now()),
+        RowDecision::Send
+    );
+    assert_eq!(d.key_digest().count, 1);
+    assert_eq!(
+        d.decide(&ready("C", "+12125550100"), now()),
+        RowDecision::InLedger(SendState::Unknown)
+    );
 }
 
 #[test]
@@ -404,7 +418,7 @@ proptest! {
                 continue;
             }
             let key = format!("K{k}");
-            prop_assert!(ledger.get(&key).is_none_or(|s| !s.is_final(false)), "{key} sent from {:?}", ledger.get(&key));
+            prop_assert!(ledger.get(&key).is_none_or(|s| !s.is_final(Redo::NONE)), "{key} sent from {:?}", ledger.get(&key));
             prop_assert!(!case.suppressed.contains(p), "suppressed {p} sent");
             if case.by_address && !ledger.contains_key(&key) {
                 prop_assert!(!case.reached.contains(p), "reached {p} sent again");

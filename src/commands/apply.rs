@@ -61,6 +61,7 @@ pub(crate) fn run(
     let narrow = Narrow {
         campaigns: args.campaigns.clone(),
         templates: args.templates.clone(),
+        retry_failed: args.retry_failed,
     };
     let planned = session.plan(saved, narrow)?;
     if let Some(why) = &planned.witness_refusal {
@@ -123,6 +124,20 @@ pub(crate) fn run(
                 serde_json::to_string(e).unwrap_or_default()
             ));
         }
+        if let (
+            false,
+            Event::Template {
+                name,
+                action,
+                version: Some(v),
+                ..
+            },
+        ) = (json, e)
+        {
+            // What was written in Genesys, as it happens; a failure is told once, with the
+            // run's problems.
+            printer.info(&format!("template {name}: {action} (version {v})"));
+        }
         if let (Some(pb), Event::Batch { counts, .. }) = (&progress, e) {
             pb.inc(counts.values().sum());
             pb.set_message(format!(
@@ -134,7 +149,10 @@ pub(crate) fn run(
     };
     let options = ApplyOptions {
         max_sends: args.max_sends,
-        resend_unknown: args.resend_unknown,
+        redo: herald_ledger::Redo {
+            unknown: args.resend_unknown,
+            failed: args.retry_failed,
+        },
         preflight_every: args.preflight_every,
     };
     let report = planned.execute(options, args.wait, &mut on_event, &mut |notice| {
@@ -176,7 +194,8 @@ fn print_report(report: &ApplyReport, json: bool, printer: &Printer) -> anyhow::
             }
             let _ = writeln!(out, "{:<32} {}", r.campaign, r.summary());
         }
-        let _ = writeln!(out, "run {run_id}: {outcome}");
+        // The problems follow, each once: the run line names only how it ended.
+        let _ = writeln!(out, "run {run_id}: {}", outcome.kind());
         printer.out(&out)?;
         printer.info(&super::head_line(ledger_head.as_ref()));
         let unknown: u64 = campaigns.iter().map(|r| r.get(Count::UNKNOWN)).sum();

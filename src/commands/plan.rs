@@ -40,6 +40,7 @@ pub(crate) fn run(
     let narrow = Narrow {
         campaigns: args.campaigns.clone(),
         templates: args.templates.clone(),
+        retry_failed: args.retry_failed,
     };
     let (mut plan, diags) = gather::build(ws, &settings, &state, ledger.as_ref(), &key, &narrow)?;
     crate::engine::last_apply::mark_setting_changes(

@@ -18,6 +18,7 @@ pub(crate) fn run(
     let narrow = Narrow {
         campaigns: args.campaigns.clone(),
         templates: args.templates.clone(),
+        retry_failed: false,
     };
     let inputs = crate::engine::preview::inputs(&loaded, &settings, &narrow)?;
     let shown: Vec<_> = inputs

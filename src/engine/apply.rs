@@ -236,6 +236,13 @@ impl<'a> Session<'a> {
                 }
             }
         }
+        // A saved plan that sends refused rows again was reviewed so: apply does as it says.
+        if saved
+            .as_ref()
+            .is_some_and(|s| s.campaigns.iter().any(|c| c.retry_failed > 0))
+        {
+            narrow.retry_failed = true;
+        }
         let (current, diags, inputs) = gather::build_for_send(
             ws,
             settings,
@@ -336,6 +343,17 @@ pub(crate) enum RunOutcome {
     Interrupted,
     /// A problem (the first one) or a stale plan.
     Error(String),
+}
+
+impl RunOutcome {
+    /// The outcome without its first problem's text (the problems are listed after it).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Interrupted => "interrupted",
+            Self::Error(_) => "error",
+        }
+    }
 }
 
 impl fmt::Display for RunOutcome {
@@ -472,7 +490,7 @@ impl Planned<'_> {
             git_commit: git.clone(),
             plan_hash: saved.as_ref().map(Plan::hash),
         })?;
-        let resend_unknown = options.resend_unknown;
+        let resend_unknown = options.redo.unknown;
         let mut problems: Vec<String> = Vec::new();
         let template_ok = template_phase(
             &mut TemplateWriter {

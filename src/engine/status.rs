@@ -70,6 +70,7 @@ fn planned_holds(
         ws,
         now: settings.now,
         default_rate: settings.env.rate_per_minute,
+        redo: herald_ledger::Redo::NONE,
     };
     let mut planned = crate::plan::campaigns::PlannedSends::default();
     let mut diags = Vec::new();

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use herald_ledger::{Claim, ClaimResult, Outcome, OutcomeResult, UnknownPolicy};
+use herald_ledger::{Claim, ClaimResult, Outcome, OutcomeResult};
 use jiff::Timestamp;
 
-use super::dispatch::{Dispatch, Dispatched};
+use super::dispatch::{Dispatch, Dispatched, Refusal};
 use super::report::{Count, Counts, Event};
 use super::{CONCURRENCY, CampaignReport, Executor, Halt, Pacer, Pending};
 use crate::failpoint;
@@ -119,11 +119,7 @@ impl<D: Dispatch> Executor<'_, D> {
                 ),
             })
             .collect();
-        let policy = if self.options.resend_unknown {
-            UnknownPolicy::Resend
-        } else {
-            UnknownPolicy::Skip
-        };
+        let policy = self.options.redo;
         let results = self
             .ledger
             .claim_batch(self.run_id, run.campaign.name.as_str(), &claims, policy)
@@ -193,6 +189,8 @@ impl<D: Dispatch> Executor<'_, D> {
         for (k, v) in &counts {
             report.add(*k, *v);
         }
+        let first_refused_alike =
+            first_batch_refused_alike(*batches, report, &refused, to_send.len());
         for cause in refused {
             report.add_failure(cause.key, &cause.reason);
         }
@@ -200,9 +198,10 @@ impl<D: Dispatch> Executor<'_, D> {
             campaign: run.campaign.name.to_string(),
             counts,
         });
-        match stop {
-            Some(why) => Err(Halt::Stopped(why)),
-            None => Ok(()),
+        match (stop, first_refused_alike) {
+            (Some(why), _) => Err(Halt::Stopped(why)),
+            (None, Some(halt)) => Err(halt),
+            (None, None) => Ok(()),
         }
     }
 
@@ -297,6 +296,31 @@ fn ledger_caps(
         .collect()
 }
 
+/// Fewest refusals of one cause that stop a campaign's first batch: below it, a batch is too
+/// small to tell a configuration error from a few bad rows.
+const SAME_REFUSAL_MIN: usize = 5;
+
+/// [`Halt::SameRefusal`] when this was the campaign's first batch of the run (`batches` = 1),
+/// nothing of the campaign was sent in it, and every one of its `dispatched` sends (at least
+/// [`SAME_REFUSAL_MIN`]) was refused for one cause.
+fn first_batch_refused_alike(
+    batches: usize,
+    report: &CampaignReport,
+    refused: &[Refusal],
+    dispatched: usize,
+) -> Option<Halt> {
+    let first = refused.first()?;
+    (batches == 1
+        && report.get(Count::Sent) == 0
+        && dispatched >= SAME_REFUSAL_MIN
+        && refused.len() == dispatched
+        && refused.iter().all(|r| r.key == first.key))
+    .then(|| Halt::SameRefusal {
+        count: refused.len(),
+        reason: first.reason.clone(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -307,5 +331,33 @@ mod tests {
         assert_eq!(Hold::Interrupted.reason(), "interrupted before sending");
         assert_eq!(Hold::WindowClosed.count(), Count::Held);
         assert_eq!(Hold::WindowClosed.reason(), "quiet hours at send time");
+    }
+
+    fn refusal(key: &str) -> Refusal {
+        Refusal {
+            key: key.to_owned(),
+            reason: format!("refused: {key}"),
+        }
+    }
+
+    #[test]
+    fn only_a_first_batch_refused_for_one_cause_stops_the_campaign() {
+        let none_sent = CampaignReport::default();
+        let same = vec![refusal("number"); 6];
+        assert!(matches!(
+            first_batch_refused_alike(1, &none_sent, &same, 6),
+            Some(Halt::SameRefusal { count: 6, .. })
+        ));
+        // A later batch, a batch with a send or a hold, or too few sends: rows' own problems.
+        assert!(first_batch_refused_alike(2, &none_sent, &same, 6).is_none());
+        assert!(first_batch_refused_alike(1, &none_sent, &same, 7).is_none());
+        assert!(first_batch_refused_alike(1, &none_sent, &same[..4], 4).is_none());
+        let mut some_sent = CampaignReport::default();
+        some_sent.add(Count::Sent, 1);
+        assert!(first_batch_refused_alike(1, &some_sent, &same, 6).is_none());
+        // Different causes.
+        let mut mixed = same.clone();
+        mixed.push(refusal("address"));
+        assert!(first_batch_refused_alike(1, &none_sent, &mixed, 7).is_none());
     }
 }

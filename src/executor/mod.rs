@@ -58,8 +58,9 @@ pub(crate) const CONCURRENCY: usize = 32;
 pub(crate) struct ApplyOptions {
     /// Stop after this many sends in the run (canary).
     pub(crate) max_sends: Option<u64>,
-    /// Re-dispatch `unknown` rows (at-least-once escape hatch).
-    pub(crate) resend_unknown: bool,
+    /// Which ended sends are dispatched again: `unknown` (the at-least-once escape hatch)
+    /// and `failed` (refused, so never delivered; `--retry-failed`).
+    pub(crate) redo: herald_ledger::Redo,
     /// Pre-flight template check every this many batches (1 = every batch).
     pub(crate) preflight_every: usize,
 }
@@ -82,6 +83,17 @@ pub(crate) enum Halt {
     /// The sender said the run cannot go on (rate limited, credentials, permissions).
     #[error("{0}")]
     Stopped(String),
+    /// Every send of the campaign's first batch was refused for one cause (a sender number
+    /// the org does not have, say): the rest of the audience is not spent on it.
+    #[error(
+        "its first {count} sends were all refused for the same reason ({reason}); the campaign stopped so the rest of its audience is not spent on it. Fix the cause, then `herald plan --retry-failed` shows the refused rows and `herald apply --retry-failed` sends them"
+    )]
+    SameRefusal {
+        /// Sends refused.
+        count: usize,
+        /// The refusal, as the report words it.
+        reason: String,
+    },
     /// The audience file is not the one the plan read.
     #[error("its audience file {file} changed after the plan; nothing was sent: plan again")]
     AudienceChanged {
@@ -160,7 +172,7 @@ impl<D: Dispatch> Executor<'_, D> {
         };
         let rules = crate::local_time::LocalRules::for_campaign(self.ws, campaign);
         let mut decider = RowDecider::new(campaign, rules, template.channel, facts, cap)
-            .resend_unknown(self.options.resend_unknown)
+            .redo(self.options.redo)
             .frequency_caps(
                 crate::spec::caps::CapRules::of(&self.ws.project.policy),
                 template.category,
@@ -185,8 +197,8 @@ impl<D: Dispatch> Executor<'_, D> {
             }
             Err(e) => return Err(e.into()),
         };
-        let resend = self.options.resend_unknown;
-        let rows = rows.skip_known(|key: &str| facts.is_final(key, resend));
+        let redo = self.options.redo;
+        let rows = rows.skip_known(|key: &str| facts.is_final(key, redo));
         anyhow::ensure!(
             missing.is_empty(),
             "audience lacks columns {}",

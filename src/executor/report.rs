@@ -137,6 +137,19 @@ pub(crate) enum TemplateAction {
     Error,
 }
 
+impl std::fmt::Display for TemplateAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Created => "created",
+            Self::Restored => "restored over a change made in Genesys",
+            Self::Renamed => "renamed",
+            Self::Updated => "updated",
+            Self::Conflict => "not written: changed in Genesys after the plan",
+            Self::Error => "not written",
+        })
+    }
+}
+
 /// An event for `--json` (NDJSON) and the progress display.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]

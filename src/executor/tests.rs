@@ -170,6 +170,7 @@ fn run(s: &mut Setup, fake: &Fake, run_id: &str, tamper: bool) -> (CampaignRepor
         ws: &s.ws,
         now,
         default_rate: 1_000_000,
+        redo: herald_ledger::Redo::NONE,
     };
     let mut diags = Vec::new();
     let planned = crate::gather::plan_one(
@@ -196,7 +197,7 @@ fn run(s: &mut Setup, fake: &Fake, run_id: &str, tamper: bool) -> (CampaignRepor
         run_id,
         options: ApplyOptions {
             max_sends: None,
-            resend_unknown: false,
+            redo: herald_ledger::Redo::NONE,
             preflight_every: 1,
         },
         interrupted: Arc::new(AtomicBool::new(false)),

@@ -54,6 +54,10 @@ fn full_run_then_second_run_sends_nothing() {
     let (code, out, err) = apply(&ws, &[]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("notify") && out.contains("sent 5"), "{out}");
+    assert!(
+        err.contains(": created (version 1)"),
+        "text apply lists its template writes: {err}"
+    );
     assert_exactly_once(&sb, all(5));
     let texts: BTreeSet<_> = sb.messages().into_iter().filter_map(|m| m.text).collect();
     assert!(texts.contains(
@@ -646,4 +650,64 @@ fn narrowed_saved_plan_applies_only_its_objects() {
         .find(|c| c["name"] == "notify-again")
         .unwrap();
     assert_eq!(again["counts"]["to_send"], 3, "{plan}");
+}
+
+/// A sender number the org does not have: the campaign stops after its first batch (every
+/// send refused for one cause) instead of burning the whole audience, and once the number is
+/// provisioned, `plan --retry-failed` shows the refused rows and `apply --retry-failed` sends
+/// them, each recipient once.
+#[test]
+fn a_wrong_sender_stops_after_the_first_batch_and_failed_rows_can_be_retried() {
+    let (ws, sb) = local(250);
+    let provisioned = sb.sandbox().org();
+    let mut org = provisioned.clone();
+    org.sms_numbers.clear();
+    sb.sandbox().set_org(org).unwrap();
+
+    let (code, out, err) = apply(&ws, &[]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        err.contains("its first 100 sends were all refused for the same reason")
+            && err.contains("--retry-failed"),
+        "{err}"
+    );
+    assert!(
+        out.contains("failed 100"),
+        "only the first batch is spent: {out}"
+    );
+    let both = format!("{out}{err}");
+    assert_eq!(
+        both.matches("were all refused").count(),
+        1,
+        "told once: {both}"
+    );
+    assert!(sb.messages().is_empty());
+
+    sb.sandbox().set_org(provisioned).unwrap();
+    let plan = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["plan", "--retry-failed"]));
+    assert_eq!(plan.0, 0, "{}", plan.2);
+    assert!(
+        plan.1.contains("250 to send now") && plan.1.contains("100 failed rows to retry"),
+        "{}",
+        plan.1
+    );
+    // Without the flag the refused rows stay refused.
+    let (code, out, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sent 150"), "{out}");
+    assert_eq!(sb.messages().len(), 150);
+
+    let (code, out, err) = apply(&ws, &["--retry-failed"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sent 100"), "{out}");
+    assert_exactly_once(&sb, all(250));
+
+    // Nothing is left to retry, and a sent row is never sent again.
+    let (code, _, err) = apply(&ws, &["--retry-failed"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("nothing to do"), "{err}");
+    assert_exactly_once(&sb, all(250));
 }

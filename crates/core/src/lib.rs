@@ -22,4 +22,4 @@ pub mod spec;
 pub mod text;
 
 pub use channel::Channel;
-pub use send::SendState;
+pub use send::{Redo, SendState};

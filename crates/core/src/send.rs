@@ -55,16 +55,48 @@ impl SendState {
         SendState::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
-    /// The final-state rule: whether a row in this state is never sent again by a normal run
-    /// (`unknown` is sent again only with `--resend-unknown`). The plan predicts with it and
-    /// the ledger's claim enforces it.
-    pub fn is_final(self, resend_unknown: bool) -> bool {
+    /// The final-state rule: whether a row in this state is never sent again by a run that
+    /// redoes `redo` (`unknown` is sent again only with `--resend-unknown`, `failed` only with
+    /// `--retry-failed`). The plan predicts with it and the ledger's claim enforces it.
+    pub fn is_final(self, redo: Redo) -> bool {
         match self {
-            Self::Sent | Self::Failed | Self::Dispatching => true,
-            Self::Unknown => !resend_unknown,
+            Self::Sent | Self::Dispatching => true,
+            Self::Failed => !redo.failed,
+            Self::Unknown => !redo.unknown,
             Self::Pending | Self::Suppressed => false,
         }
     }
+}
+
+/// Which ended sends a run dispatches again; a normal run redoes none ([`Redo::NONE`]).
+///
+/// `failed` rows were refused by Genesys (a 4xx answer: nothing was delivered), so sending
+/// them again cannot duplicate a message; `unknown` rows may have been delivered, so sending
+/// them again is at-least-once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Redo {
+    /// Send `unknown` rows again (`--resend-unknown`: may duplicate).
+    pub unknown: bool,
+    /// Send `failed` rows again (`--retry-failed`: refused sends, never delivered).
+    pub failed: bool,
+}
+
+impl Redo {
+    /// A normal run: no ended send is dispatched again.
+    pub const NONE: Redo = Redo {
+        unknown: false,
+        failed: false,
+    };
+    /// `--resend-unknown` alone.
+    pub const UNKNOWN: Redo = Redo {
+        unknown: true,
+        failed: false,
+    };
+    /// `--retry-failed` alone.
+    pub const FAILED: Redo = Redo {
+        unknown: false,
+        failed: true,
+    };
 }
 
 impl fmt::Display for SendState {
@@ -94,7 +126,7 @@ mod tests {
     fn final_states() {
         let finals: Vec<_> = SendState::ALL
             .into_iter()
-            .filter(|s| s.is_final(false))
+            .filter(|s| s.is_final(Redo::NONE))
             .collect();
         assert_eq!(
             finals,
@@ -105,7 +137,17 @@ mod tests {
                 SendState::Unknown
             ]
         );
-        assert!(!SendState::Unknown.is_final(true));
+        assert!(!SendState::Unknown.is_final(Redo::UNKNOWN));
+        assert!(SendState::Failed.is_final(Redo::UNKNOWN));
+        assert!(!SendState::Failed.is_final(Redo::FAILED));
+        assert!(SendState::Unknown.is_final(Redo::FAILED));
+        for redo in [Redo::NONE, Redo::UNKNOWN, Redo::FAILED] {
+            assert!(
+                SendState::Sent.is_final(redo),
+                "a sent message is never sent again"
+            );
+            assert!(SendState::Dispatching.is_final(redo));
+        }
         for s in SendState::ALL {
             assert_eq!(SendState::parse(s.as_str()), Some(s));
         }

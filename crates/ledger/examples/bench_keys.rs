@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use herald_ledger::{
-    Channel, Claim, Ledger, LedgerKey, NewRun, Outcome, OutcomeResult, SqliteLedger, UnknownPolicy,
+    Channel, Claim, Ledger, LedgerKey, NewRun, Outcome, OutcomeResult, Redo, SqliteLedger,
     mask_phone,
 };
 
@@ -93,7 +93,7 @@ fn seed(path: &Path) {
     while start < EXISTING {
         let end = (start + 10_000).min(EXISTING);
         let batch = claims(&k, start..end);
-        l.claim_batch("seed", "big", &batch, UnknownPolicy::Skip)
+        l.claim_batch("seed", "big", &batch, Redo::NONE)
             .expect("claim");
         l.record_outcomes("seed", &sent_all("big", &batch))
             .expect("outcomes");
@@ -110,7 +110,7 @@ fn seed(path: &Path) {
     let t = Instant::now();
     for b in 0..(n / 100) {
         let batch = claims(&k, 2_000_000 + b * 100..2_000_000 + (b + 1) * 100);
-        l.claim_batch("apply", "small", &batch, UnknownPolicy::Skip)
+        l.claim_batch("apply", "small", &batch, Redo::NONE)
             .expect("claim");
         l.record_outcomes("apply", &sent_all("small", &batch))
             .expect("outcomes");

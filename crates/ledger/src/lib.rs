@@ -62,7 +62,7 @@
 //!     category: Some("marketing".into()),
 //!     caps: vec![],
 //! };
-//! let results = ledger.claim_batch("run-1", "spring-sale", &[claim], UnknownPolicy::Skip)?;
+//! let results = ledger.claim_batch("run-1", "spring-sale", &[claim], Redo::NONE)?;
 //! assert_eq!(results, [ClaimResult::Claimed]);
 //! // … send it, then record what happened before claiming the next batch:
 //! ledger.record_outcomes("run-1", &[Outcome {
@@ -118,10 +118,9 @@ pub use lock::{LedgerLock, LockError, LockInfo, RunLock};
 pub use model::{
     BrokenLink, CampaignCounts, ChainHead, Claim, ClaimResult, EventRecord, ExportRow,
     FrequencyCap, InboundAction, InboundRecord, InboundResult, KeySet, NewRun, OpenReport, Outcome,
-    OutcomeResult, Receipt, ReceiptMatch, RecentSends, Resolution, RunRecord, SendRecord,
+    OutcomeResult, Receipt, ReceiptMatch, RecentSends, Redo, Resolution, RunRecord, SendRecord,
     SendState, SentMessage, Suppression, SuppressionAction, SuppressionAudit, SuppressionRow,
-    SuppressionSet, TemplateBinding, TemplateVersionRecord, TemplateWrite, UnknownPolicy,
-    VerifyReport,
+    SuppressionSet, TemplateBinding, TemplateVersionRecord, TemplateWrite, VerifyReport,
 };
 pub use ops::SCHEMA_VERSION;
 #[cfg(feature = "postgres")]
@@ -183,8 +182,9 @@ pub trait Ledger: Send {
 
     /// Claims a batch of sends in one transaction; results are in claim order.
     ///
-    /// Per claim: a row in `sent`, `failed`, `dispatching` (or `unknown` under
-    /// [`UnknownPolicy::Skip`]) → `Skipped(state)`, unchanged; else if the recipient is
+    /// Per claim: a row in a final state under `redo` (`sent`, `dispatching`; `failed` unless
+    /// `redo.failed`; `unknown` unless `redo.unknown`) → `Skipped(state)`, unchanged; else if
+    /// the recipient is
     /// suppressed on the channel → `Suppressed`, stored as state `suppressed`; else the row is
     /// inserted or moved to `dispatching` with `attempts + 1` → `Claimed`. The run must exist.
     fn claim_batch(
@@ -192,7 +192,7 @@ pub trait Ledger: Send {
         run_id: &str,
         campaign: &str,
         claims: &[Claim],
-        unknown: UnknownPolicy,
+        redo: Redo,
     ) -> Result<Vec<ClaimResult>>;
     /// Records outcomes of `dispatching` rows in one transaction (all or none); `Sent` also
     /// upserts the conversation map. Any row not `dispatching` fails the whole batch.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::key::{Channel, RecipientId};
 
 /// State of one send: the core's one type, with its final-state rule.
-pub use herald_core::SendState;
+pub use herald_core::{Redo, SendState};
 
 /// A run of a herald command that writes to the ledger.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,16 +219,6 @@ impl fmt::Debug for RecentSends {
             .field("sends", &self.sends())
             .finish_non_exhaustive()
     }
-}
-
-/// What to do with `unknown` rows when claiming.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum UnknownPolicy {
-    /// Leave them alone (at-most-once; the default).
-    #[default]
-    Skip,
-    /// Dispatch them again (`--resend-unknown`: at-least-once).
-    Resend,
 }
 
 /// Result of one claim, in the order of the claims.

@@ -22,10 +22,10 @@ use crate::error::{LedgerError, Result};
 use crate::key::{Channel, RecipientId};
 use crate::model::{
     CampaignCounts, ChainHead, Claim, ClaimResult, EventRecord, ExportRow, InboundRecord,
-    InboundResult, KeySet, NewRun, Outcome, Receipt, ReceiptMatch, RecentSends, Resolution,
+    InboundResult, KeySet, NewRun, Outcome, Receipt, ReceiptMatch, RecentSends, Redo, Resolution,
     RunRecord, SendRecord, SendState, SentMessage, Suppression, SuppressionAction,
     SuppressionAudit, SuppressionRow, SuppressionSet, TemplateBinding, TemplateVersionRecord,
-    TemplateWrite, UnknownPolicy, VerifyReport,
+    TemplateWrite, VerifyReport,
 };
 use crate::raw::{RawKind, RawRow, RawSink, RawTable, RawValue, TableCounts};
 use crate::store::{Store, p};
@@ -294,9 +294,9 @@ impl<S: Store> Ledger for S {
         run_id: &str,
         campaign: &str,
         claims: &[Claim],
-        unknown: UnknownPolicy,
+        redo: Redo,
     ) -> Result<Vec<ClaimResult>> {
-        self.write(|db, at| claim_in(db, at, run_id, campaign, claims, unknown))
+        self.write(|db, at| claim_in(db, at, run_id, campaign, claims, redo))
     }
 
     fn record_outcomes(&mut self, run_id: &str, outcomes: &[Outcome]) -> Result<()> {

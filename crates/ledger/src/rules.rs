@@ -5,7 +5,7 @@
 
 use jiff::Timestamp;
 
-use crate::model::{OutcomeResult, Resolution, SendState, UnknownPolicy};
+use crate::model::{OutcomeResult, Redo, Resolution, SendState};
 
 /// What one claim does to its row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,13 +20,9 @@ pub(crate) enum Decision {
 
 /// Decides one claim against the row's current state (`None` = absent) and whether the
 /// recipient is suppressed on the claim's channel.
-pub(crate) fn decide(
-    existing: Option<SendState>,
-    suppressed: bool,
-    unknown: UnknownPolicy,
-) -> Decision {
+pub(crate) fn decide(existing: Option<SendState>, suppressed: bool, redo: Redo) -> Decision {
     if let Some(s) = existing
-        && s.is_final(unknown == UnknownPolicy::Resend)
+        && s.is_final(redo)
     {
         return Decision::Skip(s);
     }
@@ -110,22 +106,48 @@ mod tests {
 
     #[test]
     fn final_and_in_flight_rows_are_skipped() {
-        for s in [SendState::Sent, SendState::Failed, SendState::Dispatching] {
-            for policy in [UnknownPolicy::Skip, UnknownPolicy::Resend] {
+        for s in [SendState::Sent, SendState::Dispatching] {
+            for policy in [Redo::NONE, Redo::UNKNOWN, Redo::FAILED] {
                 assert_eq!(decide(Some(s), false, policy), Decision::Skip(s));
                 assert_eq!(decide(Some(s), true, policy), Decision::Skip(s));
             }
         }
+        let s = SendState::Failed;
+        for policy in [Redo::NONE, Redo::UNKNOWN] {
+            assert_eq!(decide(Some(s), false, policy), Decision::Skip(s));
+        }
+    }
+
+    #[test]
+    fn failed_rows_are_retried_only_on_request_and_suppression_still_wins() {
+        assert_eq!(
+            decide(Some(SendState::Failed), false, Redo::FAILED),
+            Decision::Write {
+                state: SendState::Dispatching,
+                bump: 1
+            }
+        );
+        assert_eq!(
+            decide(Some(SendState::Failed), true, Redo::FAILED),
+            Decision::Write {
+                state: SendState::Suppressed,
+                bump: 0
+            }
+        );
+        assert_eq!(
+            decide(Some(SendState::Unknown), false, Redo::FAILED),
+            Decision::Skip(SendState::Unknown)
+        );
     }
 
     #[test]
     fn unknown_rows_are_resent_only_on_request() {
         assert_eq!(
-            decide(Some(SendState::Unknown), false, UnknownPolicy::Skip),
+            decide(Some(SendState::Unknown), false, Redo::NONE),
             Decision::Skip(SendState::Unknown)
         );
         assert_eq!(
-            decide(Some(SendState::Unknown), false, UnknownPolicy::Resend),
+            decide(Some(SendState::Unknown), false, Redo::UNKNOWN),
             Decision::Write {
                 state: SendState::Dispatching,
                 bump: 1
@@ -137,7 +159,7 @@ mod tests {
     fn suppression_wins_over_a_claimable_row_and_is_written_once() {
         for existing in [None, Some(SendState::Pending)] {
             assert_eq!(
-                decide(existing, true, UnknownPolicy::Skip),
+                decide(existing, true, Redo::NONE),
                 Decision::Write {
                     state: SendState::Suppressed,
                     bump: 0
@@ -145,11 +167,11 @@ mod tests {
             );
         }
         assert_eq!(
-            decide(Some(SendState::Suppressed), true, UnknownPolicy::Skip),
+            decide(Some(SendState::Suppressed), true, Redo::NONE),
             Decision::Suppressed
         );
         assert_eq!(
-            decide(Some(SendState::Suppressed), false, UnknownPolicy::Skip),
+            decide(Some(SendState::Suppressed), false, Redo::NONE),
             Decision::Write {
                 state: SendState::Dispatching,
                 bump: 1

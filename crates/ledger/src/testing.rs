@@ -10,9 +10,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::{
     Channel, Claim, ClaimResult, FrequencyCap, InboundAction, InboundRecord, InboundResult, Ledger,
-    LedgerError, LedgerKey, NewRun, Outcome, OutcomeResult, Receipt, RecipientId, Resolution,
-    SendState, Suppression, SuppressionAction, TemplateWrite, UnknownPolicy, mask_email,
-    mask_phone,
+    LedgerError, LedgerKey, NewRun, Outcome, OutcomeResult, Receipt, RecipientId, Redo, Resolution,
+    SendState, Suppression, SuppressionAction, TemplateWrite, mask_email, mask_phone,
 };
 
 type Case = fn(&mut dyn Ledger);
@@ -191,9 +190,7 @@ fn state(l: &dyn Ledger, campaign: &str, row: &str) -> Option<SendState> {
 pub fn claim_and_outcomes(l: &mut dyn Ledger) {
     run(l, "r1");
     let claims: Vec<Claim> = (0..4).map(|i| sms_claim(&format!("k{i}"), i)).collect();
-    let res = l
-        .claim_batch("r1", "c", &claims, UnknownPolicy::Skip)
-        .unwrap();
+    let res = l.claim_batch("r1", "c", &claims, Redo::NONE).unwrap();
     assert_eq!(res, vec![ClaimResult::Claimed; 4]);
     let rec = l.send("c", "k0").unwrap().unwrap();
     assert_eq!(rec.state, SendState::Dispatching);
@@ -255,9 +252,7 @@ pub fn claim_and_outcomes(l: &mut dyn Ledger) {
 
     let mut again: Vec<Claim> = (0..4).map(|i| sms_claim(&format!("k{i}"), i)).collect();
     again.push(sms_claim("k4", 4));
-    let res = l
-        .claim_batch("r1", "c", &again, UnknownPolicy::Skip)
-        .unwrap();
+    let res = l.claim_batch("r1", "c", &again, Redo::NONE).unwrap();
     assert_eq!(
         res,
         vec![
@@ -275,12 +270,12 @@ pub fn claim_and_outcomes(l: &mut dyn Ledger) {
     );
     // A second claim of a row already dispatching in this run is skipped, never doubled.
     let res = l
-        .claim_batch("r1", "c", &[sms_claim("k4", 4)], UnknownPolicy::Skip)
+        .claim_batch("r1", "c", &[sms_claim("k4", 4)], Redo::NONE)
         .unwrap();
     assert_eq!(res, vec![ClaimResult::Skipped(SendState::Dispatching)]);
     // The explicit at-least-once override re-dispatches unknown rows.
     let res = l
-        .claim_batch("r1", "c", &[sms_claim("k2", 2)], UnknownPolicy::Resend)
+        .claim_batch("r1", "c", &[sms_claim("k2", 2)], Redo::UNKNOWN)
         .unwrap();
     assert_eq!(res, vec![ClaimResult::Claimed]);
     assert_eq!(l.send("c", "k2").unwrap().unwrap().attempts, 2);
@@ -303,7 +298,7 @@ pub fn outcomes_need_dispatching_and_are_atomic(l: &mut dyn Ledger) {
         "r1",
         "c",
         &[sms_claim("a", 1), sms_claim("b", 2)],
-        UnknownPolicy::Skip,
+        Redo::NONE,
     )
     .unwrap();
     l.record_outcomes("r1", &[sent("c", "a", "m1")]).unwrap();
@@ -329,7 +324,7 @@ pub fn outcomes_need_dispatching_and_are_atomic(l: &mut dyn Ledger) {
 /// Conformance case (see [`CASES`]).
 pub fn writes_need_a_known_run(l: &mut dyn Ledger) {
     let err = l
-        .claim_batch("ghost", "c", &[sms_claim("a", 1)], UnknownPolicy::Skip)
+        .claim_batch("ghost", "c", &[sms_claim("a", 1)], Redo::NONE)
         .unwrap_err();
     assert!(matches!(err, LedgerError::NotFound { what: "run", .. }));
     assert_eq!(state(l, "c", "a"), None);
@@ -365,7 +360,7 @@ pub fn suppression_blocks_claims(l: &mut dyn Ledger) {
             "r1",
             "c",
             &[sms_claim("a", 7), sms_claim("b", 8)],
-            UnknownPolicy::Skip,
+            Redo::NONE,
         )
         .unwrap();
     assert_eq!(res, vec![ClaimResult::Suppressed, ClaimResult::Claimed]);
@@ -373,7 +368,7 @@ pub fn suppression_blocks_claims(l: &mut dyn Ledger) {
     assert_eq!((a.state, a.attempts), (SendState::Suppressed, 0));
     assert!(!l.campaign_recipients("c").unwrap().contains(&r));
     let res = l
-        .claim_batch("r1", "c", &[sms_claim("a", 7)], UnknownPolicy::Skip)
+        .claim_batch("r1", "c", &[sms_claim("a", 7)], Redo::NONE)
         .unwrap();
     assert_eq!(res, vec![ClaimResult::Suppressed]);
 
@@ -384,7 +379,7 @@ pub fn suppression_blocks_claims(l: &mut dyn Ledger) {
     );
     assert!(!l.is_suppressed(&r, Channel::Sms).unwrap());
     let res = l
-        .claim_batch("r1", "c", &[sms_claim("a", 7)], UnknownPolicy::Skip)
+        .claim_batch("r1", "c", &[sms_claim("a", 7)], Redo::NONE)
         .unwrap();
     assert_eq!(res, vec![ClaimResult::Claimed]);
     assert_eq!(l.send("c", "a").unwrap().unwrap().attempts, 1);
@@ -437,8 +432,7 @@ pub fn suppression_blocks_claims(l: &mut dyn Ledger) {
 pub fn recover_dispatching_marks_unknown(l: &mut dyn Ledger) {
     run(l, "r1");
     let claims: Vec<Claim> = (0..3).map(|i| sms_claim(&format!("k{i}"), i)).collect();
-    l.claim_batch("r1", "c", &claims, UnknownPolicy::Skip)
-        .unwrap();
+    l.claim_batch("r1", "c", &claims, Redo::NONE).unwrap();
     l.record_outcomes("r1", &[sent("c", "k0", "m0")]).unwrap();
     assert_eq!(l.recover_dispatching().unwrap(), 2);
     assert_eq!(state(l, "c", "k0"), Some(SendState::Sent));
@@ -465,7 +459,7 @@ pub fn resolve_unknown(l: &mut dyn Ledger) {
         "r1",
         "c",
         &[sms_claim("a", 1), sms_claim("b", 2)],
-        UnknownPolicy::Skip,
+        Redo::NONE,
     )
     .unwrap();
     l.record_outcomes(
@@ -518,7 +512,7 @@ pub fn resolve_unknown(l: &mut dyn Ledger) {
     assert_eq!(state(l, "c", "a"), Some(SendState::Sent));
     // A row resolved as not found may be claimed again.
     let res = l
-        .claim_batch("r2", "c", &[sms_claim("b", 2)], UnknownPolicy::Skip)
+        .claim_batch("r2", "c", &[sms_claim("b", 2)], Redo::NONE)
         .unwrap();
     assert_eq!(res, vec![ClaimResult::Claimed]);
 }
@@ -527,9 +521,8 @@ pub fn resolve_unknown(l: &mut dyn Ledger) {
 pub fn campaign_counts_and_receipts(l: &mut dyn Ledger) {
     run(l, "r1");
     let claims: Vec<Claim> = (0..4).map(|i| sms_claim(&format!("k{i}"), i)).collect();
-    l.claim_batch("r1", "a", &claims, UnknownPolicy::Skip)
-        .unwrap();
-    l.claim_batch("r1", "b", &[sms_claim("x", 9)], UnknownPolicy::Skip)
+    l.claim_batch("r1", "a", &claims, Redo::NONE).unwrap();
+    l.claim_batch("r1", "b", &[sms_claim("x", 9)], Redo::NONE)
         .unwrap();
     let now = Timestamp::now();
     l.record_outcomes(
@@ -741,8 +734,7 @@ pub fn verify_and_export_after_mixed_work(l: &mut dyn Ledger) {
     run(l, "r1");
     let claims: Vec<Claim> = (0..50).map(|i| sms_claim(&format!("k{i:02}"), i)).collect();
     for chunk in claims.chunks(20) {
-        l.claim_batch("r1", "c", chunk, UnknownPolicy::Skip)
-            .unwrap();
+        l.claim_batch("r1", "c", chunk, Redo::NONE).unwrap();
     }
     let outcomes: Vec<Outcome> = (0..40)
         .map(|i| sent("c", &format!("k{i:02}"), &format!("m{i}")))
@@ -820,7 +812,7 @@ pub fn bulk_suppress_and_receipts(l: &mut dyn Ledger) {
         "r1",
         "c",
         &[sms_claim("a", 40), sms_claim("b", 41)],
-        UnknownPolicy::Skip,
+        Redo::NONE,
     )
     .unwrap();
     l.record_outcomes("r1", &[sent("c", "a", "ma"), sent("c", "b", "mb")])
@@ -1192,8 +1184,7 @@ pub fn populate_every_table(l: &mut dyn Ledger) {
     l.record_template_write(&w).unwrap();
     l.rename_template_binding("r1", "t-two", "t-three").unwrap();
     let claims: Vec<Claim> = (0..4).map(|i| sms_claim(&format!("k{i}"), i)).collect();
-    l.claim_batch("r1", "c", &claims, UnknownPolicy::Skip)
-        .unwrap();
+    l.claim_batch("r1", "c", &claims, Redo::NONE).unwrap();
     l.record_outcomes(
         "r1",
         &(0..4)
@@ -1491,7 +1482,7 @@ pub fn frequency_caps_hold_claims_across_campaigns(l: &mut dyn Ledger) {
                 capped_claim("a1", 1, "marketing", 3),
                 capped_claim("a2", 1, "marketing", 3),
             ],
-            UnknownPolicy::Skip,
+            Redo::NONE,
         )
         .unwrap();
     assert_eq!(res, [ClaimResult::Claimed, ClaimResult::Claimed]);
@@ -1534,7 +1525,7 @@ pub fn frequency_caps_hold_claims_across_campaigns(l: &mut dyn Ledger) {
                 capped_claim("b4", 2, "marketing", 3),
                 capped_claim("b5", 1, "transactional", 3),
             ],
-            UnknownPolicy::Skip,
+            Redo::NONE,
         )
         .unwrap();
     let opens = first_sent + DAY_MS;
@@ -1567,7 +1558,7 @@ pub fn frequency_caps_hold_claims_across_campaigns(l: &mut dyn Ledger) {
                 capped_claim("b3", 1, "marketing", 3),
                 capped_claim("c1", 1, "marketing", 1),
             ],
-            UnknownPolicy::Skip,
+            Redo::NONE,
         )
         .unwrap();
     let newest = l
@@ -1591,7 +1582,7 @@ pub fn frequency_caps_hold_claims_across_campaigns(l: &mut dyn Ledger) {
             "r2",
             "autumn",
             &[capped_claim("d1", 2, "marketing", 1)],
-            UnknownPolicy::Skip,
+            Redo::NONE,
         )
         .unwrap();
     assert!(matches!(res[0], ClaimResult::Capped(_)), "{res:?}");

@@ -16,7 +16,7 @@ use crate::error::{LedgerError, Result};
 use crate::key::{Channel, LedgerKey, RecipientId};
 use crate::model::{
     Claim, ClaimResult, InboundAction, InboundRecord, InboundResult, Outcome, Receipt,
-    ReceiptMatch, Resolution, SendState, Suppression, SuppressionAction, UnknownPolicy,
+    ReceiptMatch, Redo, Resolution, SendState, Suppression, SuppressionAction,
 };
 use crate::rules::{Decision, OutcomeColumns, decide, resolved_state};
 use crate::store::{Db, Store, p, send_change};
@@ -438,7 +438,7 @@ pub(crate) fn claim_in(
     run_id: &str,
     campaign: &str,
     claims: &[Claim],
-    unknown: UnknownPolicy,
+    redo: Redo,
 ) -> Result<Vec<ClaimResult>> {
     run_exists(db, run_id)?;
     // Suppressions of every recipient in the batch, in one lookup.
@@ -468,7 +468,7 @@ pub(crate) fn claim_in(
             let existing = db.row(&state_sql, p![campaign, &c.row_key], |r| {
                 parse_state(r.str(0)?)
             })?;
-            let write = match decide(existing, sup, unknown) {
+            let write = match decide(existing, sup, redo) {
                 Decision::Skip(s) => {
                     written = Some(ClaimResult::Skipped(s));
                     break;

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use herald_ledger::{
     Channel, Claim, ClaimResult, FrequencyCap, InboundAction, InboundRecord, Ledger, LedgerError,
     LedgerKey, LedgerLocation, LedgerLock, LockError, LockInfo, NewRun, Outcome, OutcomeResult,
-    PgRunLock, PostgresLedger, RawTable, SendState, SqliteLedger, Suppression, TemplateWrite,
-    UnknownPolicy, mask_email, mask_phone, migrate_ledger,
+    PgRunLock, PostgresLedger, RawTable, Redo, SendState, SqliteLedger, Suppression, TemplateWrite,
+    mask_email, mask_phone, migrate_ledger,
 };
 use jiff::Timestamp;
 
@@ -200,9 +200,7 @@ fn concurrent_claims_in_two_campaigns_never_exceed_a_frequency_cap() {
             barrier.wait();
             let (mut claimed, mut capped) = (Vec::new(), 0);
             for chunk in claims.chunks(5) {
-                let res = l
-                    .claim_batch(name, campaign, chunk, UnknownPolicy::Skip)
-                    .unwrap();
+                let res = l.claim_batch(name, campaign, chunk, Redo::NONE).unwrap();
                 let mut outcomes = Vec::new();
                 for (c, r) in chunk.iter().zip(res) {
                     match r {
@@ -277,9 +275,7 @@ fn concurrent_claimers_never_claim_one_key_twice() {
             let mut mine: Vec<String> = Vec::new();
             let mut skipped = 0;
             for chunk in claims.chunks(7) {
-                let res = l
-                    .claim_batch(name, "c", chunk, UnknownPolicy::Skip)
-                    .unwrap();
+                let res = l.claim_batch(name, "c", chunk, Redo::NONE).unwrap();
                 let mut outcomes = Vec::new();
                 for (c, r) in chunk.iter().zip(res) {
                     match r {
@@ -373,7 +369,7 @@ fn child_process() {
             let mut l = PostgresLedger::open_locked(&url, &k, &lock).unwrap();
             new_run(&mut l, "child-run");
             let claims: Vec<Claim> = (0..4).map(|i| claim(&k, &format!("row-{i}"), i)).collect();
-            l.claim_batch("child-run", "c", &claims, UnknownPolicy::Skip)
+            l.claim_batch("child-run", "c", &claims, Redo::NONE)
                 .unwrap();
             fs_err::write(dir.join("locked"), b"").unwrap();
             std::thread::sleep(Duration::from_secs(120));
@@ -492,8 +488,7 @@ fn populate(l: &mut dyn Ledger) {
     let claims: Vec<Claim> = (0..12)
         .map(|i| claim(&k, &format!("row-{i:02}"), i))
         .collect();
-    l.claim_batch("r1", "c", &claims, UnknownPolicy::Skip)
-        .unwrap();
+    l.claim_batch("r1", "c", &claims, Redo::NONE).unwrap();
     let mut outcomes: Vec<Outcome> = (0..8)
         .map(|i| sent(&format!("row-{i:02}"), &format!("m{i}")))
         .collect();
@@ -598,7 +593,7 @@ fn migrate_sqlite_to_postgres_and_back() {
             "r2",
             "c",
             &[claim(&key(), "row-08", 8), claim(&key(), "row-20", 20)],
-            UnknownPolicy::Skip,
+            Redo::NONE,
         )
         .unwrap();
     assert_eq!(
@@ -821,7 +816,7 @@ fn a_ledger_written_by_the_previous_backends_migrates_and_verifies() {
             "run-3",
             "autumn",
             &[claim(&k, "a-1", 20), claim(&k, "a-9", 29)],
-            UnknownPolicy::Resend,
+            Redo::UNKNOWN,
         )
         .unwrap();
     assert_eq!(res, [ClaimResult::Claimed, ClaimResult::Claimed]);
@@ -1134,8 +1129,7 @@ fn a_schema_6_ledger_migrates_to_7_without_channel_lists() {
             }
         })
         .collect();
-    l.claim_batch("after-7", "c7", &claims, UnknownPolicy::Skip)
-        .unwrap();
+    l.claim_batch("after-7", "c7", &claims, Redo::NONE).unwrap();
     let outcomes: Vec<Outcome> = claims
         .iter()
         .map(|c| Outcome {

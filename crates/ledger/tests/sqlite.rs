@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use herald_ledger::{
     Channel, Claim, ClaimResult, Ledger, LedgerError, LedgerKey, LedgerLocation, LedgerLock,
-    LockError, LockInfo, NewRun, Outcome, OutcomeResult, RunLock, SendState, SqliteLedger,
-    Suppression, UnknownPolicy, mask_email, mask_phone, migrate_ledger,
+    LockError, LockInfo, NewRun, Outcome, OutcomeResult, Redo, RunLock, SendState, SqliteLedger,
+    Suppression, mask_email, mask_phone, migrate_ledger,
 };
 use jiff::Timestamp;
 
@@ -141,7 +141,7 @@ fn a_ledger_written_by_the_previous_backends_still_verifies() {
                 claim(&k, "a-1", "+15550100020"),
                 claim(&k, "a-9", "+15550100029"),
             ],
-            UnknownPolicy::Resend,
+            Redo::UNKNOWN,
         )
         .unwrap();
     assert_eq!(res, [ClaimResult::Claimed, ClaimResult::Claimed]);
@@ -219,7 +219,7 @@ fn child_process() {
                 .map(|i| claim(&k, &format!("row-{i}"), &format!("+1555010{i:04}")))
                 .collect();
             let res = l
-                .claim_batch("crash-run", "c", &claims, UnknownPolicy::Skip)
+                .claim_batch("crash-run", "c", &claims, Redo::NONE)
                 .unwrap();
             assert!(res.iter().all(|r| *r == ClaimResult::Claimed));
             fs_err::write(dir.join("dispatching"), b"").unwrap();
@@ -306,7 +306,7 @@ fn sigkill_between_dispatching_and_outcome_leaves_unknown_rows() {
             "next",
             "c",
             &[claim(&key(), "row-0", "+15550100000")],
-            UnknownPolicy::Skip,
+            Redo::NONE,
         )
         .unwrap();
     assert_eq!(res, vec![ClaimResult::Skipped(SendState::Unknown)]);
@@ -415,8 +415,7 @@ fn populated(dir: &Path) -> SqliteLedger {
     let claims: Vec<Claim> = (0..10)
         .map(|i| claim(&k, &format!("row-{i}"), &format!("+1555010{i:04}")))
         .collect();
-    l.claim_batch("r1", "c", &claims, UnknownPolicy::Skip)
-        .unwrap();
+    l.claim_batch("r1", "c", &claims, Redo::NONE).unwrap();
     let outcomes: Vec<Outcome> = (0..10)
         .map(|i| Outcome {
             campaign: "c".into(),

@@ -16,6 +16,7 @@ use super::{
 use crate::local_time::{LocalRules, RowZones, timing};
 use crate::messages::{Message, Recipient, Row, SkipReason};
 use crate::schedule::Timing;
+use crate::send::Redo;
 use crate::spec::caps::CapRules;
 use crate::spec::model::{Campaign, Workspace};
 use crate::spec::state_rules::StateCode;
@@ -129,10 +130,9 @@ impl RowDecision {
     }
 }
 
-/// Whether a ledger state means the row is never sent again by a normal run (`unknown` is
-/// sent again only with `--resend-unknown`).
-pub fn is_final(state: SendState, resend_unknown: bool) -> bool {
-    state.is_final(resend_unknown)
+/// Whether a ledger state means the row is never sent again by a run that redoes `redo`.
+pub fn is_final(state: SendState, redo: Redo) -> bool {
+    state.is_final(redo)
 }
 
 /// Decides rows of one campaign, in audience order.
@@ -147,7 +147,7 @@ pub struct RowDecider<'a, F: LedgerFacts> {
     eligible: u64,
     /// What the eligible rows would send (see [`super::outcome`]).
     outcome: super::outcome::OutcomeHasher,
-    resend_unknown: bool,
+    redo: Redo,
     last_recipient: Option<F::RecipientId>,
     /// Timings of number-inferred placements at `memo_now`, by (zone set, state): a million
     /// rows share a few hundred zone sets, and the timing depends on nothing else. The entry
@@ -180,7 +180,7 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             digest: Sha256::new(),
             eligible: 0,
             outcome: super::outcome::OutcomeHasher::default(),
-            resend_unknown: false,
+            redo: Redo::NONE,
             last_recipient: None,
             caps: None,
             planned: None,
@@ -206,11 +206,11 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
         self
     }
 
-    /// Treats `unknown` rows as sendable (`--resend-unknown`); they are not part of the
-    /// reviewed key digest.
+    /// Treats `unknown` rows as sendable (`--resend-unknown`; they are not part of the
+    /// reviewed key digest) and `failed` rows as sendable (`--retry-failed`; they are).
     #[must_use]
-    pub fn resend_unknown(mut self, yes: bool) -> Self {
-        self.resend_unknown = yes;
+    pub fn redo(mut self, redo: Redo) -> Self {
+        self.redo = redo;
         self
     }
 
@@ -240,7 +240,9 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
         let existing = self.facts.state(&r.key);
         let resending = match existing {
             None | Some(SendState::Pending | SendState::Suppressed) => false,
-            Some(SendState::Unknown) if self.resend_unknown => true,
+            Some(SendState::Unknown) if self.redo.unknown => true,
+            // A refused send retried on request: reviewed like a new row.
+            Some(SendState::Failed) if self.redo.failed => false,
             Some(state) => return RowDecision::InLedger(state),
         };
         // The keyed hash is only needed to check suppressions and address dedupe.
@@ -358,6 +360,8 @@ pub struct PlanContext<'a> {
     pub now: Timestamp,
     /// The environment's default rate.
     pub default_rate: u32,
+    /// Which ended sends the plan sends again (`--retry-failed`).
+    pub redo: Redo,
 }
 
 fn sms_cost(m: &Message) -> Option<SmsCost> {
@@ -389,7 +393,8 @@ pub fn plan_campaign<F: LedgerFacts>(
     let cap = ws.project.policy.max_recipients_per_apply;
     let rules = LocalRules::for_campaign(ws, campaign);
     let mut decider = RowDecider::new(campaign, rules, template.channel, facts, cap)
-        .frequency_caps(CapRules::of(&ws.project.policy), template.category);
+        .frequency_caps(CapRules::of(&ws.project.policy), template.category)
+        .redo(ctx.redo);
     // A paused or blocked campaign sends nothing, so its rows hold nothing back.
     let mut unsent = PlannedSends::default();
     decider = decider.planned_sends(if campaign.active && blocked_by.is_none() {
@@ -407,6 +412,7 @@ pub fn plan_campaign<F: LedgerFacts>(
     // Rows of this audience the ledger already holds, and sendable rows it does not hold yet.
     let mut in_ledger = 0u64;
     let mut added = 0u64;
+    let mut retry_failed = 0u64;
     for row in rows {
         read += 1;
         let decision = decider.decide(&row, ctx.now);
@@ -446,10 +452,11 @@ pub fn plan_campaign<F: LedgerFacts>(
             frequency_cap_opens = Some(frequency_cap_opens.map_or(at, |n| n.min(at)));
             opens = Some(at);
         }
-        if let (RowDecision::Send, Row::Ready(r)) = (&decision, &row)
-            && let Some(c) = sms_cost(&r.message)
-        {
-            segments += c.segments as u64;
+        if let (RowDecision::Send, Row::Ready(r)) = (&decision, &row) {
+            if let Some(c) = sms_cost(&r.message) {
+                segments += c.segments as u64;
+            }
+            retry_failed += u64::from(facts.state(&r.key) == Some(SendState::Failed));
         }
         if let Row::Ready(r) = &row {
             samples.offer(r, decision.reason(), opens);
@@ -504,6 +511,7 @@ pub fn plan_campaign<F: LedgerFacts>(
             }),
         samples,
         changes,
+        retry_failed,
     }
 }
 

@@ -344,6 +344,10 @@ pub struct CampaignPlan {
     /// What changed since the last apply (see [`CampaignChanges`]).
     #[serde(default, skip_serializing_if = "CampaignChanges::is_empty")]
     pub changes: CampaignChanges,
+    /// Of the rows to send now, those Genesys refused before (`failed`) that this plan sends
+    /// again (`--retry-failed`); counted in `counts.to_send` too.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retry_failed: u64,
 }
 
 /// The most samples a campaign's plan keeps.

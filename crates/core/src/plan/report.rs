@@ -398,6 +398,27 @@ pub fn summary(plan: &Plan) -> String {
     s
 }
 
+/// A campaign's changes for the Markdown table, with its retried rows.
+fn changes_cell(c: &CampaignPlan) -> String {
+    let parts: Vec<String> = changes_line(c)
+        .into_iter()
+        .chain((c.retry_failed > 0).then(|| retry_line(c.retry_failed)))
+        .collect();
+    if parts.is_empty() {
+        "—".to_owned()
+    } else {
+        md_sentence(&parts.join("; "))
+    }
+}
+
+/// "N failed rows to retry": rows Genesys refused before that this plan sends again.
+fn retry_line(n: u64) -> String {
+    format!(
+        "{n} failed row{} to retry (refused before, so never delivered; --retry-failed)",
+        if n == 1 { "" } else { "s" }
+    )
+}
+
 /// Terminal text.
 pub fn text(plan: &Plan, color: bool) -> String {
     let st = Style { color };
@@ -520,6 +541,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
         );
         if let Some(line) = changes_line(c) {
             let _ = writeln!(out, "      {}", st.paint(&line, "33"));
+        }
+        if c.retry_failed > 0 {
+            let _ = writeln!(out, "      {}", st.paint(&retry_line(c.retry_failed), "33"));
         }
         let others = other_counts(c);
         if !others.is_empty() {
@@ -718,7 +742,7 @@ pub fn markdown(plan: &Plan) -> String {
             } else {
                 others
             },
-            changes_line(c).map_or_else(|| "—".to_owned(), |l| md_sentence(&l))
+            changes_cell(c)
         );
     }
     let samples: Vec<_> = plan
