@@ -204,3 +204,67 @@ fn a_wait_replan_of_the_approved_plan_sends_the_held_rows() {
     assert_eq!(sb.messages().len(), 3, "{err}");
     assert!(sb.per_address().values().all(|n| *n == 1));
 }
+
+/// `--retry-failed` is part of the review: a digest approved without it does not let apply
+/// retry refused rows, and one approved with it does not let apply leave them out.
+#[test]
+fn retrying_failed_rows_needs_a_review_that_retries_them() {
+    let ws = TestWorkspace::fixture("base");
+    write_audience(&ws, 8, "America/New_York");
+    let sb = LocalSandbox::start(&ws);
+    let provisioned = sb.sandbox().org();
+    let mut org = provisioned.clone();
+    org.sms_numbers.clear();
+    sb.sandbox().set_org(org).unwrap();
+    let (code, out, _) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["apply", "--auto-approve"]));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("failed 8"), "{out}");
+    sb.sandbox().set_org(provisioned).unwrap();
+
+    let without = review(&ws);
+    let (code, _, err) = run(ws.herald().env("HERALD_NOW", NOW).args([
+        "apply",
+        "--retry-failed",
+        "--approved-digest",
+        &without,
+    ]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not the approved plan"), "{err}");
+    assert!(sb.messages().is_empty());
+
+    let (code, md, err) = run(ws.herald().env("HERALD_NOW", NOW).args([
+        "plan",
+        "--retry-failed",
+        "--format",
+        "markdown",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(md.contains("8 failed rows to retry"), "{md}");
+    let with = md
+        .lines()
+        .find_map(|l| l.strip_prefix("<!-- herald-review-digest: "))
+        .expect("digest")
+        .trim_end_matches("-->")
+        .trim()
+        .to_owned();
+    assert_ne!(with, without);
+    let (code, _, err) =
+        run(ws
+            .herald()
+            .env("HERALD_NOW", NOW)
+            .args(["apply", "--approved-digest", &with]));
+    assert_eq!(code, 1, "without the flag the plan differs: {err}");
+    assert!(sb.messages().is_empty());
+    let (code, out, err) = run(ws.herald().env("HERALD_NOW", NOW).args([
+        "apply",
+        "--retry-failed",
+        "--approved-digest",
+        &with,
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("sent 8"), "{out}");
+    assert_eq!(sb.messages().len(), 8);
+}
