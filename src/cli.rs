@@ -620,8 +620,12 @@ pub struct ApplyArgs {
     /// Check the remote template every N batches (1 = before every batch).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub preflight_every: usize,
-    /// Stream NDJSON events on stdout instead of text and a progress bar.
-    #[arg(long)]
+    /// Output format: `json` streams NDJSON events on stdout (one object per template
+    /// write, batch and campaign, then a summary) instead of text and a progress bar.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// The same as `--format json` (kept for older pipelines).
+    #[arg(long, hide = true)]
     pub json: bool,
     /// Keep running until recipients held by quiet hours or the schedule can be sent (up to 24 h).
     #[arg(long)]
@@ -654,6 +658,9 @@ pub struct ApplyArgs {
 /// Arguments of `herald reconcile`.
 #[derive(Debug, Args)]
 pub struct ReconcileArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
     /// Only this campaign.
     #[arg(long)]
     pub campaign: Option<String>,

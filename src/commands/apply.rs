@@ -20,6 +20,7 @@ pub(crate) fn run(
         return Ok(ExitStatus::Invalid);
     };
     settings.rate_limit_wait = args.rate_limit_wait.try_into().ok();
+    let json = args.json || args.format == crate::cli::Format::Json;
     let saved = match &args.plan_file {
         Some(path) => Some(read_saved_plan(path, &settings)?),
         None => None,
@@ -89,7 +90,7 @@ pub(crate) fn run(
     for (object, why) in &planned.stale {
         printer.error(&format!("stale plan: {object} is not applied: {why}"));
     }
-    if !reviewed && !args.json {
+    if !reviewed && !json {
         printer.err_raw(&crate::plan::report::text(
             &planned.current,
             printer.color_stderr(),
@@ -115,8 +116,7 @@ pub(crate) fn run(
             return Ok(ExitStatus::Error);
         }
     }
-    let progress = crate::output::progress_bar(printer, planned.total_to_send(), args.json);
-    let json = args.json;
+    let progress = crate::output::progress_bar(printer, planned.total_to_send(), json);
     let mut on_event = |e: &Event| {
         if json {
             let _ = printer.out(&format!(
@@ -161,7 +161,7 @@ pub(crate) fn run(
     if let Some(pb) = progress {
         pb.finish_and_clear();
     }
-    print_report(&report, args.json, printer)?;
+    print_report(&report, json, printer)?;
     Ok(if report.succeeded() {
         ExitStatus::Success
     } else {

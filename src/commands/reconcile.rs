@@ -45,6 +45,10 @@ pub(crate) fn run(
             return Ok(ExitStatus::Locked);
         }
     };
+    if args.format == crate::cli::Format::Json {
+        printer.out(&format!("{}\n", json_report(&report)))?;
+        return Ok(ExitStatus::Success);
+    }
     if report.rows.is_empty() {
         printer.out("no unknown sends\n")?;
         return Ok(ExitStatus::Success);
@@ -83,4 +87,46 @@ pub(crate) fn run(
     printer.out(&out)?;
     printer.info(&super::head_line(report.ledger_head.as_ref()));
     Ok(ExitStatus::Success)
+}
+
+/// The report as one JSON document: each send looked at (masked) with its finding, the
+/// totals and the ledger head.
+fn json_report(report: &crate::engine::reconcile::ReconcileReport) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = report
+        .rows
+        .iter()
+        .map(|r| {
+            let (finding, detail) = match &r.finding {
+                Finding::NotInAudience => ("not_in_audience", serde_json::Value::Null),
+                Finding::Ambiguous(n) => ("ambiguous", serde_json::json!({ "matches": n })),
+                Finding::Found(c) => ("found", serde_json::json!({ "conversation_id": c })),
+                Finding::NotSent => ("not_sent", serde_json::Value::Null),
+                Finding::NotIndexed(after) => (
+                    "not_indexed",
+                    serde_json::json!({ "retry_after": after.to_string() }),
+                ),
+            };
+            let mut row = serde_json::json!({
+                "campaign": r.campaign,
+                "row_key": r.row_key,
+                "masked": r.masked,
+                "finding": finding,
+            });
+            if let (Some(obj), serde_json::Value::Object(extra)) = (row.as_object_mut(), detail) {
+                obj.extend(extra);
+            }
+            row
+        })
+        .collect();
+    let (found, not_sent, unknown, missing) = report.totals();
+    serde_json::json!({
+        "sends": rows,
+        "totals": {
+            "found": found,
+            "not_sent": not_sent,
+            "still_unknown": unknown,
+            "not_in_audience": missing,
+        },
+        "ledger": super::head_json(report.ledger_head.as_ref()),
+    })
 }

@@ -711,3 +711,22 @@ fn a_wrong_sender_stops_after_the_first_batch_and_failed_rows_can_be_retried() {
     assert!(err.contains("nothing to do"), "{err}");
     assert_exactly_once(&sb, all(250));
 }
+
+/// `--format json` streams the same NDJSON events as the older `--json`: every line is one
+/// object with an `event`, the last one the summary.
+#[test]
+fn format_json_streams_events_ending_with_the_summary() {
+    let (ws, sb) = local(3);
+    let (code, out, err) = apply(&ws, &["--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(events.iter().all(|e| e["event"].is_string()), "{out}");
+    assert!(events.iter().any(|e| e["event"] == "template"), "{out}");
+    let last = events.last().expect("events");
+    assert_eq!(last["event"], "summary");
+    assert_eq!(last["outcome"], "ok");
+    assert_exactly_once(&sb, all(3));
+}

@@ -88,6 +88,15 @@ fn unknown_sends_that_never_arrived_become_pending_after_the_settle_time() {
         "{out}"
     );
     assert!(out.contains("not indexed yet"), "{out}");
+    // The same report as JSON: each send masked, with its finding and the totals.
+    let (code, out, err) = run(ws.herald().args(["reconcile", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON document");
+    assert_eq!(doc["totals"]["still_unknown"], unknown);
+    let sends = doc["sends"].as_array().expect("sends");
+    assert_eq!(sends.len() as u64, unknown);
+    assert!(sends.iter().all(|s| s["finding"] == "not_indexed"), "{out}");
+    assert!(!out.contains(&phone(0)[2..]), "addresses are masked: {out}");
     // After the settle time the absent ones are pending, and the next apply sends them once.
     let (code, out, err) = run(ws.herald().args(["reconcile", "--settle-secs", "0"]));
     assert_eq!(code, 0, "{err}");
@@ -112,6 +121,16 @@ fn nothing_to_reconcile() {
     let (code, out, _) = run(ws.herald().arg("reconcile"));
     assert_eq!(code, 0);
     assert_eq!(out, "no unknown sends\n");
+}
+
+#[test]
+fn nothing_to_reconcile_as_json() {
+    let (ws, _sb) = local(2);
+    let (code, out, _) = run(ws.herald().args(["reconcile", "--format", "json"]));
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(doc["sends"], serde_json::json!([]));
+    assert_eq!(doc["totals"]["found"], 0);
 }
 
 #[test]
