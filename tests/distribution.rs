@@ -29,7 +29,10 @@ fn scripts(job: &Value) -> String {
 #[test]
 fn the_release_workflow_builds_every_platform_with_checksums_and_an_image() {
     let wf = yaml(".github/workflows/release.yml");
-    assert_eq!(wf["on"]["push"]["tags"][0], "v*", "releases come from version tags");
+    assert_eq!(
+        wf["on"]["push"]["tags"][0], "v*",
+        "releases come from version tags"
+    );
     let build = &wf["jobs"]["build"];
     let targets: Vec<&str> = build["strategy"]["matrix"]["include"]
         .as_array()
@@ -69,7 +72,10 @@ fn the_container_image_runs_herald_as_an_unprivileged_user() {
     assert!(docker.contains("cargo build --release --locked --bin herald"));
     let last_stage = docker.rsplit("\nFROM ").next().expect("a final stage");
     assert!(last_stage.contains("USER herald"), "{last_stage}");
-    assert!(last_stage.contains("ENTRYPOINT [\"herald\"]"), "{last_stage}");
+    assert!(
+        last_stage.contains("ENTRYPOINT [\"herald\"]"),
+        "{last_stage}"
+    );
     assert!(
         !last_stage.contains("cargo"),
         "the image holds the binary, not the toolchain"

@@ -13,8 +13,28 @@ pub(crate) fn run(
     args: &ReceiptsArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let (_, settings) = super::env_context(global)?;
-    let r = poll_receipts(&settings, args.since)?;
+    let (loaded, settings) = super::env_context(global)?;
+    let ws = &loaded.workspace;
+    // A campaign's sender, for the bulk look-up (campaigns no longer in the workspace are
+    // looked up one message at a time).
+    let from = |campaign: &str| {
+        crate::spec::Name::parse(campaign)
+            .ok()
+            .and_then(|n| ws.campaigns.get(&n))
+            .map(|c| c.from.clone())
+    };
+    let progress = crate::output::progress_bar(printer, 1, args.format == Format::Json);
+    let mut on_progress = |done: u64, total: u64| {
+        if let Some(pb) = &progress {
+            pb.set_length(total);
+            pb.set_position(done);
+        }
+    };
+    let r = poll_receipts(&settings, args.since, &from, &mut on_progress);
+    if let Some(pb) = &progress {
+        pb.finish_and_clear();
+    }
+    let r = r?;
     match args.format {
         Format::Json => {
             let doc = serde_json::json!({
@@ -22,6 +42,8 @@ pub(crate) fn run(
                 "messages": r.messages,
                 "polled": r.polled,
                 "not_found": r.not_found,
+                "in_bulk": r.in_bulk,
+                "one_by_one": r.one_by_one,
                 "recorded": r.recorded,
                 "by_status": r.by_status,
                 "newly_suppressed": r.newly_suppressed,
@@ -40,6 +62,13 @@ pub(crate) fn run(
                 r.polled,
                 r.messages - r.polled
             );
+            if r.polled > 0 {
+                let _ = writeln!(
+                    out,
+                    "  {} from bulk analytics queries, {} looked up one by one",
+                    r.in_bulk, r.one_by_one
+                );
+            }
             for (status, n) in &r.by_status {
                 let _ = writeln!(out, "  {status:<18} {n}");
             }

@@ -74,3 +74,34 @@ fn receipts_with_nothing_sent_needs_no_connection() {
     );
     assert!(out.contains("0 newly suppressed"), "{out}");
 }
+
+/// Receipts read delivery statuses in bulk: 300 delivered texts cost one analytics query, not
+/// 300 message look-ups; only the opted-out recipient's failure is looked up on its own.
+#[test]
+fn receipts_read_statuses_in_bulk() {
+    use crate::support::{LocalSandbox, TestWorkspace, phone, write_audience};
+    let ws = TestWorkspace::fixture("base");
+    write_audience(&ws, 300, "America/New_York");
+    let sb = LocalSandbox::start(&ws);
+    sb.inbound(&phone(7), "STOP");
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", "2026-12-02T15:00:00Z")
+        .args(["apply", "--auto-approve"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    let (code, out, err) = run(ws.herald().args(["receipts", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["polled"], 300, "{doc}");
+    assert_eq!(doc["in_bulk"], 299, "{doc}");
+    assert_eq!(doc["one_by_one"], 1, "{doc}");
+    assert_eq!(doc["by_status"]["delivery-success"], 299, "{doc}");
+    assert_eq!(doc["newly_suppressed"].as_array().map(Vec::len), Some(1));
+    let stats = sb.sandbox().stats();
+    let details = stats.requests_to("GET", "/api/v2/conversations/messages/{messageId}/details");
+    let queries = stats.requests_to("POST", "/api/v2/analytics/conversations/details/query");
+    assert_eq!(details, 1, "only the failure is looked up on its own");
+    assert!(queries <= 3, "one paged query for 300 messages: {queries}");
+}

@@ -437,6 +437,10 @@ pub struct ConversationSummary {
     pub media_type: Option<String>,
     /// `sms`, … (for messages).
     pub message_type: Option<String>,
+    /// The session's delivery status (`AnalyticsSession.deliveryStatus`: `Queued`, `Sent`,
+    /// `DeliveryPending`, `DeliverySuccess`, `DeliveryFailed`, `Read`, `Failed`, …), when
+    /// Genesys reports one.
+    pub delivery_status: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -479,6 +483,8 @@ pub(crate) struct WireSession {
     pub(crate) media_type: Option<String>,
     #[serde(default)]
     pub(crate) message_type: Option<String>,
+    #[serde(default)]
+    pub(crate) delivery_status: Option<String>,
 }
 
 /// One org limit (`Limit`).

@@ -93,7 +93,7 @@ pub const REQUIRED_PERMISSIONS: &[RequiredPermission] = &[
         method: "POST",
         path: "/api/v2/analytics/conversations/details/query",
         area: "Analytics",
-        used_for: "reconcile sends whose outcome is unknown",
+        used_for: "reconcile sends whose outcome is unknown; delivery statuses in bulk (`herald receipts`)",
     },
     RequiredPermission {
         any_of: &["outbound:dncList:view"],

@@ -573,6 +573,9 @@ pub struct SentMessage {
     pub sent_at: Timestamp,
     /// Latest receipt status, if any.
     pub last_status: Option<String>,
+    /// The conversation Genesys opened for it, when known: receipts find it in one bulk
+    /// analytics query instead of one request per message.
+    pub conversation_id: Option<String>,
 }
 
 /// A masked export row (CSV/JSONL for auditors).

@@ -466,7 +466,7 @@ impl<S: Store> Ledger for S {
     fn recent_sent(&self, since: Timestamp, n: usize) -> Result<Vec<SentMessage>> {
         self.read(|db| {
             db.rows(
-                "SELECT campaign, row_key, message_id, channel, updated_at, receipt_status FROM sends \
+                "SELECT campaign, row_key, message_id, channel, updated_at, receipt_status, conversation_id FROM sends \
                  WHERE state = 'sent' AND message_id IS NOT NULL AND updated_at >= ?1 \
                  ORDER BY updated_at, campaign, row_key LIMIT ?2",
                 p![since.as_millisecond(), limit(n)],
@@ -478,6 +478,7 @@ impl<S: Store> Ledger for S {
                         channel: parse_channel(r.str(3)?)?,
                         sent_at: ts(r.i(4)?)?,
                         last_status: r.os(5)?,
+                        conversation_id: r.os(6)?,
                     })
                 },
             )

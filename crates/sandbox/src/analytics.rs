@@ -131,6 +131,8 @@ fn analytics_delivery_status(status: &str) -> &'static str {
         "queued" => "Queued",
         "sent" => "Sent",
         "delivery-failed" => "DeliveryFailed",
+        "failed" => "Failed",
+        "read" => "Read",
         _ => "DeliverySuccess",
     }
 }

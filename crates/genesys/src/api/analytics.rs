@@ -162,6 +162,7 @@ impl GenesysClient {
                         .or(conversation.originating_direction),
                     media_type: session.and_then(|s| s.media_type.clone()),
                     message_type: session.and_then(|s| s.message_type.clone()),
+                    delivery_status: session.and_then(|s| s.delivery_status.clone()),
                 });
             }
             let total = page.total_hits.unwrap_or(0);
