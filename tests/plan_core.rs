@@ -75,6 +75,7 @@ fn ready(key: &str, phone: &str) -> Row {
             info: herald::text::analyze_sms(&text),
             text,
         },
+        express_consent: false,
     }))
 }
 
