@@ -369,9 +369,8 @@ fn dnc_scan(
             continue;
         };
         let normalized = r.address.normalized();
-        if normalized.starts_with("+1") {
-            scan.any_us |= r.place.number_state.is_some();
-        }
+        // A +1 number placed in a US state (by its area code or the row's `state`).
+        scan.any_us |= normalized.starts_with("+1") && r.place.states().next().is_some();
         for s in [r.place.number_state, r.place.state].into_iter().flatten() {
             scan.states.insert(s.as_str().to_owned());
         }
