@@ -36,7 +36,9 @@ fn facts_text(facts: &Value) -> String {
             })
             .collect::<Vec<_>>()
             .join("; "),
-        _ => "not recorded (sent before herald recorded send facts, or not claimed by apply)".into(),
+        _ => {
+            "not recorded (sent before herald recorded send facts, or not claimed by apply)".into()
+        }
     }
 }
 
@@ -97,7 +99,11 @@ fn text(masked: &str, channel: Channel, a: &RecipientAudit) -> String {
                 .map(|n| format!("  ({n})"))
                 .unwrap_or_default(),
         );
-        let _ = writeln!(out, "    why: {}", facts_text(&facts_value(facts.as_deref())));
+        let _ = writeln!(
+            out,
+            "    why: {}",
+            facts_text(&facts_value(facts.as_deref()))
+        );
     }
     let _ = writeln!(out, "suppression changes: {}", a.suppressions.len());
     for s in &a.suppressions {
@@ -133,7 +139,15 @@ fn text(masked: &str, channel: Channel, a: &RecipientAudit) -> String {
 fn csv(masked: &str, a: &RecipientAudit) -> anyhow::Result<String> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     w.write_record([
-        "kind", "at", "recipient", "campaign", "row_key", "channel", "state", "detail", "facts",
+        "kind",
+        "at",
+        "recipient",
+        "campaign",
+        "row_key",
+        "channel",
+        "state",
+        "detail",
+        "facts",
     ])?;
     for (s, facts) in &a.sends {
         w.write_record([

@@ -23,7 +23,10 @@ pub(crate) fn run(
         DncCommand::Import(args) => {
             let source = parse_source(&args.source)?;
             let downloaded: jiff::civil::Date = args.downloaded.parse().map_err(|_| {
-                anyhow::anyhow!("--downloaded {}: expected a date as YYYY-MM-DD", args.downloaded)
+                anyhow::anyhow!(
+                    "--downloaded {}: expected a date as YYYY-MM-DD",
+                    args.downloaded
+                )
             })?;
             if downloaded > today {
                 anyhow::bail!("--downloaded {downloaded} is after today ({today})");
@@ -34,7 +37,9 @@ pub(crate) fn run(
             };
             let r = import(ledger.as_mut(), &key, &args.path, &source, downloaded, kind)?;
             let what = match kind {
-                DncFileKind::Full => format!("full list: {} numbers replace {}", r.added, r.removed),
+                DncFileKind::Full => {
+                    format!("full list: {} numbers replace {}", r.added, r.removed)
+                }
                 DncFileKind::Changes => format!(
                     "change list: {} added, {} deleted ({} records)",
                     r.added, r.removed, r.read

@@ -16,10 +16,14 @@
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
-use herald_ledger::{Channel, DncChange, DncFileKind, DncImport, DncImportReport, Ledger, LedgerKey};
+use herald_ledger::{
+    Channel, DncChange, DncFileKind, DncImport, DncImportReport, Ledger, LedgerKey,
+};
 use sha2::Digest as _;
 
-pub(crate) use crate::plan::campaigns::{DNC_MAX_AGE_DAYS as MAX_AGE_DAYS, dnc_age_days as age_days};
+pub(crate) use crate::plan::campaigns::{
+    DNC_MAX_AGE_DAYS as MAX_AGE_DAYS, dnc_age_days as age_days,
+};
 
 /// Numbers per ledger batch while importing.
 const IMPORT_BATCH: usize = 5_000;
@@ -73,10 +77,7 @@ fn parse_line(kind: DncFileKind, line: &[u8]) -> Result<(String, bool), (&'stati
         (&fields[0][..3], &fields[0][3..], &fields[1..])
     } else {
         if fields.len() < 2 {
-            return Err((
-                "line",
-                "expected `AAA,NNNNNNN` or ten digits".to_owned(),
-            ));
+            return Err(("line", "expected `AAA,NNNNNNN` or ten digits".to_owned()));
         }
         (fields[0], fields[1], &fields[2..])
     };
@@ -84,13 +85,19 @@ fn parse_line(kind: DncFileKind, line: &[u8]) -> Result<(String, bool), (&'stati
         return Err(("area code", describe(area, 3)));
     }
     if !matches!(area[0], b'2'..=b'9') {
-        return Err(("area code", "starts with 0 or 1 (not a NANP area code)".to_owned()));
+        return Err((
+            "area code",
+            "starts with 0 or 1 (not a NANP area code)".to_owned(),
+        ));
     }
     if !digits(number, 7) {
         return Err(("number", describe(number, 7)));
     }
     if !matches!(number[0], b'2'..=b'9') {
-        return Err(("number", "exchange starts with 0 or 1 (not a NANP number)".to_owned()));
+        return Err((
+            "number",
+            "exchange starts with 0 or 1 (not a NANP number)".to_owned(),
+        ));
     }
     let add = match kind {
         DncFileKind::Full => {
@@ -184,14 +191,13 @@ impl<R: Read> DncReader<R> {
             if let Some(l) = line.strip_suffix(b"\r") {
                 line = l;
             }
-            let (e164, add) = parse_line(self.kind, line).map_err(|(field, problem)| {
-                DncFileError {
+            let (e164, add) =
+                parse_line(self.kind, line).map_err(|(field, problem)| DncFileError {
                     file: self.file.clone(),
                     line: self.line,
                     field,
                     problem,
-                }
-            })?;
+                })?;
             out.push(DncChange {
                 recipient: key.recipient_id(Channel::Sms, &e164),
                 add,
@@ -202,7 +208,10 @@ impl<R: Read> DncReader<R> {
 
     /// `sha256:` + hex of every byte read so far (the whole file once it is read to its end).
     pub(crate) fn digest(&self) -> String {
-        format!("sha256:{}", hex::encode(self.reader.get_ref().hash.clone().finalize()))
+        format!(
+            "sha256:{}",
+            hex::encode(self.reader.get_ref().hash.clone().finalize())
+        )
     }
 }
 
@@ -276,7 +285,6 @@ impl<R: Read> DncReader<R> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,29 +310,71 @@ mod tests {
         assert_eq!(
             got,
             [
-                DncChange { recipient: k.recipient_id(Channel::Sms, "+12125550100"), add: true },
-                DncChange { recipient: k.recipient_id(Channel::Sms, "+12125550101"), add: true },
+                DncChange {
+                    recipient: k.recipient_id(Channel::Sms, "+12125550100"),
+                    add: true
+                },
+                DncChange {
+                    recipient: k.recipient_id(Channel::Sms, "+12125550101"),
+                    add: true
+                },
             ]
         );
     }
 
     #[test]
     fn change_list_flags_are_read() {
-        let got = read_all(DncFileKind::Changes, "212,5550100,A\n2125550101,D,20261201\n").unwrap();
+        let got = read_all(
+            DncFileKind::Changes,
+            "212,5550100,A\n2125550101,D,20261201\n",
+        )
+        .unwrap();
         assert_eq!(got.iter().map(|c| c.add).collect::<Vec<_>>(), [true, false]);
     }
 
     #[test]
     fn malformed_lines_name_file_line_and_field_without_digits() {
         let cases = [
-            (DncFileKind::Full, "212,5550100\n21,5550100\n", "national.txt:2: area code: 2 digits, expected 3"),
-            (DncFileKind::Full, "212,555010x\n", "national.txt:1: number: not 7 digits (7 characters, not all digits)"),
-            (DncFileKind::Full, "112,5550100\n", "national.txt:1: area code: starts with 0 or 1 (not a NANP area code)"),
-            (DncFileKind::Full, "212,0550100\n", "national.txt:1: number: exchange starts with 0 or 1 (not a NANP number)"),
-            (DncFileKind::Full, "212,5550100,A\n", "national.txt:1: line: 1 field(s) after the number; a full list has only the number (use --kind changes for a change list)"),
-            (DncFileKind::Full, "212,5550100\n\n", "national.txt:2: line: empty line"),
-            (DncFileKind::Changes, "212,5550100,X\n", "national.txt:1: flag: expected A (added) or D (deleted)"),
-            (DncFileKind::Changes, "212,5550100\n", "national.txt:1: flag: missing: a change list's record ends with A (added) or D (deleted)"),
+            (
+                DncFileKind::Full,
+                "212,5550100\n21,5550100\n",
+                "national.txt:2: area code: 2 digits, expected 3",
+            ),
+            (
+                DncFileKind::Full,
+                "212,555010x\n",
+                "national.txt:1: number: not 7 digits (7 characters, not all digits)",
+            ),
+            (
+                DncFileKind::Full,
+                "112,5550100\n",
+                "national.txt:1: area code: starts with 0 or 1 (not a NANP area code)",
+            ),
+            (
+                DncFileKind::Full,
+                "212,0550100\n",
+                "national.txt:1: number: exchange starts with 0 or 1 (not a NANP number)",
+            ),
+            (
+                DncFileKind::Full,
+                "212,5550100,A\n",
+                "national.txt:1: line: 1 field(s) after the number; a full list has only the number (use --kind changes for a change list)",
+            ),
+            (
+                DncFileKind::Full,
+                "212,5550100\n\n",
+                "national.txt:2: line: empty line",
+            ),
+            (
+                DncFileKind::Changes,
+                "212,5550100,X\n",
+                "national.txt:1: flag: expected A (added) or D (deleted)",
+            ),
+            (
+                DncFileKind::Changes,
+                "212,5550100\n",
+                "national.txt:1: flag: missing: a change list's record ends with A (added) or D (deleted)",
+            ),
         ];
         for (kind, text, want) in cases {
             let err = read_all(kind, text).unwrap_err().to_string();

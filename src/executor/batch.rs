@@ -85,8 +85,7 @@ impl<D: Dispatch> Executor<'_, D> {
             return Ok(());
         }
         let template = run.template;
-        let applies =
-            crate::plan::campaigns::dnc_applies(template.channel, template.category);
+        let applies = crate::plan::campaigns::dnc_applies(template.channel, template.category);
         let registries = if applies {
             self.ledger.dnc_registries()?
         } else {

@@ -83,7 +83,10 @@ pub(super) fn send_facts(
         }
     }
     if !policy.frequency_caps.is_empty() {
-        rules.push(format!("{} policy frequency cap(s)", policy.frequency_caps.len()));
+        rules.push(format!(
+            "{} policy frequency cap(s)",
+            policy.frequency_caps.len()
+        ));
     }
     m.insert("rules".into(), json!(rules));
     m.insert("rule_data".into(), json!(crate::gather::builtin_data()));
@@ -108,10 +111,7 @@ pub(super) fn send_facts(
             Some(on) if r.express_consent => format!(
                 "listed on {}; sent on express written consent (column {})",
                 on.join(", "),
-                policy
-                    .dnc_express_consent_column
-                    .as_deref()
-                    .unwrap_or("?")
+                policy.dnc_express_consent_column.as_deref().unwrap_or("?")
             ),
             Some(on) => format!("listed on {} (not expected to be sent)", on.join(", ")),
             None => format!("not listed ({loaded})"),

@@ -1674,12 +1674,24 @@ fn import_dnc(
 pub fn dnc_registries_import_lookup_and_audit(l: &mut dyn Ledger) {
     use crate::DncFileKind::{Changes, Full};
     assert!(l.dnc_registries().unwrap().is_empty());
-    let r = import_dnc(l, "national", "2026-11-30", Full, &[(1, true), (2, true), (3, true)]);
+    let r = import_dnc(
+        l,
+        "national",
+        "2026-11-30",
+        Full,
+        &[(1, true), (2, true), (3, true)],
+    );
     assert_eq!((r.read, r.added, r.removed, r.numbers), (3, 3, 0, 3));
     let r = import_dnc(l, "FL", "2026-12-01", Full, &[(2, true)]);
     assert_eq!(r.numbers, 1);
     // A new full list replaces the national set (3 goes, 4 comes).
-    let r = import_dnc(l, "national", "2026-12-02", Full, &[(1, true), (2, true), (4, true)]);
+    let r = import_dnc(
+        l,
+        "national",
+        "2026-12-02",
+        Full,
+        &[(1, true), (2, true), (4, true)],
+    );
     assert_eq!((r.added, r.removed, r.numbers), (3, 3, 3));
     // A change list: 5 added, 1 deleted, a deletion of an unlisted number changes nothing.
     let r = import_dnc(
@@ -1693,7 +1705,12 @@ pub fn dnc_registries_import_lookup_and_audit(l: &mut dyn Ledger) {
     let regs = l.dnc_registries().unwrap();
     assert_eq!(
         regs.iter()
-            .map(|r| (r.source.as_str(), r.downloaded_on.to_string(), r.numbers, r.file_kind))
+            .map(|r| (
+                r.source.as_str(),
+                r.downloaded_on.to_string(),
+                r.numbers,
+                r.file_kind
+            ))
             .collect::<Vec<_>>(),
         [
             ("FL", "2026-12-01".to_owned(), 1, Full),
@@ -1705,7 +1722,12 @@ pub fn dnc_registries_import_lookup_and_audit(l: &mut dyn Ledger) {
         .dnc_lookup(&asked)
         .unwrap()
         .into_iter()
-        .map(|(rid, src)| ((1..=6).find(|n| sms_recipient(*n + 40) == rid).unwrap(), src))
+        .map(|(rid, src)| {
+            (
+                (1..=6).find(|n| sms_recipient(*n + 40) == rid).unwrap(),
+                src,
+            )
+        })
         .collect();
     hits.sort();
     assert_eq!(
@@ -1727,8 +1749,13 @@ pub fn dnc_registries_import_lookup_and_audit(l: &mut dyn Ledger) {
     assert_eq!(kinds.len(), 4);
     // Facts of a claimed send, then the recipient's audit.
     run(l, "dnc-r1");
-    l.claim_batch("dnc-r1", "dnc-spring", &[sms_claim("row-2", 42)], UnknownPolicy::Skip)
-        .unwrap();
+    l.claim_batch(
+        "dnc-r1",
+        "dnc-spring",
+        &[sms_claim("row-2", 42)],
+        UnknownPolicy::Skip,
+    )
+    .unwrap();
     l.record_send_facts(&[crate::SendFacts {
         campaign: "dnc-spring".into(),
         row_key: "row-2".into(),
