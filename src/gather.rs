@@ -387,15 +387,16 @@ fn dnc_scan(
 /// list, and an error (H180) for each registry that covers its rows but was downloaded more
 /// than 31 days before the plan's day (16 CFR 310.4(b)(3)(iv)).
 fn dnc_facts(
-    ws: &Workspace,
+    ctx: &PlanContext<'_>,
     ledger: &dyn Ledger,
     key: &LedgerKey,
     campaign: &Campaign,
     registries: &[herald_ledger::DncRegistry],
-    today: jiff::civil::Date,
     facts: &mut CampaignFacts,
     diags: &mut Vec<Diagnostic>,
 ) -> anyhow::Result<()> {
+    let ws = ctx.ws;
+    let today = jiff::tz::TimeZone::UTC.to_datetime(ctx.now).date();
     let template = &ws.templates[&campaign.template];
     if registries.is_empty()
         || !crate::plan::campaigns::dnc_applies(template.channel, template.category)
@@ -569,17 +570,7 @@ pub fn plan_one(
 ) -> anyhow::Result<PlannedCampaign> {
     let mut facts = ledger_facts(ledger, key, ctx.ws, campaign)?;
     let registries = ledger.dnc_registries()?;
-    let today = jiff::tz::TimeZone::UTC.to_datetime(ctx.now).date();
-    dnc_facts(
-        ctx.ws,
-        ledger,
-        key,
-        campaign,
-        &registries,
-        today,
-        &mut facts,
-        diags,
-    )?;
+    dnc_facts(ctx, ledger, key, campaign, &registries, &mut facts, diags)?;
     let audience = &ctx.ws.audiences[&campaign.audience];
     let ws = ctx.ws;
     let (mut plan, read_diags, (hash, sealed)) = std::thread::scope(|scope| {
