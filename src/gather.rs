@@ -369,8 +369,13 @@ fn dnc_scan(
             continue;
         };
         let normalized = r.address.normalized();
-        // A +1 number placed in a US state (by its area code or the row's `state`).
-        scan.any_us |= normalized.starts_with("+1") && r.place.states().next().is_some();
+        // A +1 number placed in a US state or territory (by its area code or the row's
+        // `state`), not a Canadian province.
+        const CANADA: [&str; 13] = [
+            "AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT",
+        ];
+        scan.any_us |=
+            normalized.starts_with("+1") && r.place.states().any(|s| !CANADA.contains(&s.as_str()));
         for s in [r.place.number_state, r.place.state].into_iter().flatten() {
             scan.states.insert(s.as_str().to_owned());
         }

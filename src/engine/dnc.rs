@@ -47,8 +47,10 @@ pub(crate) fn parse_source(raw: &str) -> anyhow::Result<String> {
     if raw == "national" {
         return Ok(raw.to_owned());
     }
-    if raw.len() == 2 && crate::spec::state_rules::StateCode::parse(raw).is_some() {
-        return Ok(raw.to_ascii_uppercase());
+    if let Some(code) = crate::spec::state_rules::StateCode::parse(raw)
+        .filter(|c| raw.len() == 2 && c.is_known_region())
+    {
+        return Ok(code.as_str().to_owned());
     }
     anyhow::bail!("--source {raw}: expected `national` or a US state's two-letter code (e.g. TX)")
 }
