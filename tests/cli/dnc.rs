@@ -128,6 +128,16 @@ fn a_registry_hit_is_held_and_a_deletion_lifts_it() {
     );
     assert!(text.contains("do-not-call registry 1"), "{text}");
     let digest_before = plan_doc["review_digest"].clone();
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["dnc", "list", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(list[0]["source"], "national");
+    assert_eq!(list[0]["age_days"], 2);
+    assert_eq!(list[0]["stale"], false);
+    assert_eq!(list[0]["numbers"], 3);
 
     let (code, out, err) = run(ws
         .herald()
