@@ -329,6 +329,12 @@ pub fn ledger_facts(
     })
 }
 
+/// Canada Post codes of the provinces and territories (+1 numbers the US registries do not
+/// cover).
+const CANADA: [&str; 13] = [
+    "AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT",
+];
+
 /// Ids per registry lookup while scanning an audience.
 const DNC_LOOKUP_BATCH: usize = 10_000;
 
@@ -371,9 +377,6 @@ fn dnc_scan(
         let normalized = r.address.normalized();
         // A +1 number placed in a US state or territory (by its area code or the row's
         // `state`), not a Canadian province.
-        const CANADA: [&str; 13] = [
-            "AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT",
-        ];
         scan.any_us |=
             normalized.starts_with("+1") && r.place.states().any(|s| !CANADA.contains(&s.as_str()));
         for s in [r.place.number_state, r.place.state].into_iter().flatten() {
