@@ -133,6 +133,14 @@ pub enum Command {
     /// Manage the suppression (opt-out / do-not-contact) list.
     #[command(subcommand)]
     Suppress(SuppressCommand),
+    /// Load Do-Not-Call registry downloads (the FTC's National Registry, a state's) and list them.
+    #[command(subcommand)]
+    Dnc(DncCommand),
+    /// Every send, hold and suppression of one recipient, with why each send was allowed (masked).
+    #[command(
+        after_help = "The recipient is matched by its keyed id; output shows only its masked form.\n\nExample:\n  herald audit +12125550100 --env prod\n  herald audit jane@example.com --format json\n  herald audit +12125550100 --format csv > complaint-4711.csv"
+    )]
+    Audit(AuditArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) to stdout.
     #[command(
         after_help = "Example:\n  herald completions bash > ~/.local/share/bash-completion/completions/herald\n  herald completions zsh > ~/.zfunc/_herald"
@@ -156,6 +164,69 @@ pub enum Command {
     /// Run the built-in Genesys Cloud emulator.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+}
+
+/// `herald dnc …`
+#[derive(Debug, Subcommand)]
+pub enum DncCommand {
+    /// Load a registry download into the ledger (as keyed ids): a full list replaces the
+    /// source's numbers, a change list adds and deletes.
+    #[command(
+        after_help = "Files: the flat text download, one number per line (`AAA,NNNNNNN` or ten digits);\na change list: `AAA,NNNNNNN,A` (added) or `…,D` (deleted). Unzip the download first.\n\nExample:\n  herald dnc import national-2026-12-01.txt --source national --downloaded 2026-12-01\n  herald dnc import changes-2026-12-08.txt --source national --downloaded 2026-12-08 --kind changes\n  herald dnc import tx.txt --source TX --downloaded 2026-12-01"
+    )]
+    Import(DncImportArgs),
+    /// List the loaded registries with their age (a registry older than 31 days refuses marketing).
+    #[command(after_help = "Example:\n  herald dnc list --env prod --format json")]
+    List(ListArgs),
+}
+
+/// What a registry file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum DncKindArg {
+    /// The full list: replaces the source's numbers.
+    #[default]
+    Full,
+    /// A change list: additions (A) and deletions (D).
+    Changes,
+}
+
+/// Arguments of `herald dnc import`.
+#[derive(Debug, Args)]
+pub struct DncImportArgs {
+    /// The downloaded file (unzipped).
+    pub path: PathBuf,
+    /// `national`, or a state's two-letter code for a state registry.
+    #[arg(long, value_name = "national|STATE")]
+    pub source: String,
+    /// The day the file was downloaded from the registry (YYYY-MM-DD); its age decides
+    /// whether marketing may use it.
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    pub downloaded: String,
+    /// Full list or change list.
+    #[arg(long, value_enum, default_value_t = DncKindArg::Full)]
+    pub kind: DncKindArg,
+}
+
+/// Output format of `herald audit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum AuditFormat {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// One JSON document.
+    Json,
+    /// CSV, one row per send, suppression change or registry listing.
+    Csv,
+}
+
+/// Arguments of `herald audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The recipient: an E.164 phone number or an email address.
+    pub recipient: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+    pub format: AuditFormat,
 }
 
 /// Arguments of `herald status`.

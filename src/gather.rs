@@ -202,6 +202,9 @@ pub struct CampaignFacts {
     /// The real clock when `recent` was read: caps are judged at it (see
     /// [`observed::LedgerFacts::cap_clock`]).
     pub read_at: jiff::Timestamp,
+    /// The campaign's recipients a loaded Do-Not-Call registry lists, by registry (only read
+    /// for marketing SMS while a registry is loaded).
+    pub dnc: std::collections::HashMap<RecipientId, Vec<String>>,
 }
 
 impl CampaignFacts {
@@ -267,6 +270,14 @@ impl observed::LedgerFacts for CampaignFacts {
         self.read_at
     }
 
+    fn any_dnc(&self) -> bool {
+        !self.dnc.is_empty()
+    }
+
+    fn dnc_listed(&self, recipient: &RecipientId) -> bool {
+        self.dnc.contains_key(recipient)
+    }
+
     fn ledger_rows(&self) -> Option<u64> {
         Some(self.keys.len() as u64)
     }
@@ -313,7 +324,123 @@ pub fn ledger_facts(
         suppressions: ledger.suppression_set()?,
         recent: recent_sends(ledger, ws, campaign, read_at)?,
         read_at,
+        dnc: std::collections::HashMap::new(),
     })
+}
+
+/// Canada Post codes of the provinces and territories (+1 numbers the US registries do not
+/// cover).
+const CANADA: [&str; 13] = [
+    "AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT",
+];
+
+/// Ids per registry lookup while scanning an audience.
+const DNC_LOOKUP_BATCH: usize = 10_000;
+
+/// What a scan of a marketing SMS audience against the loaded registries found.
+#[derive(Default)]
+struct DncScan {
+    listed: std::collections::HashMap<RecipientId, Vec<String>>,
+    /// Whether any row has a US number (covered by the national registry).
+    any_us: bool,
+    /// The states of the rows' numbers (and `state` values).
+    states: BTreeSet<String>,
+}
+
+/// Reads a marketing SMS campaign's audience once more, looking its recipients up in the
+/// loaded registries in batches (a registry is never loaded whole), and noting which
+/// registries cover its rows.
+fn dnc_scan(
+    ws: &Workspace,
+    ledger: &dyn Ledger,
+    key: &LedgerKey,
+    campaign: &Campaign,
+) -> anyhow::Result<DncScan> {
+    let mut scan = DncScan::default();
+    let mut ignored = Vec::new();
+    let Some(rows) = crate::validate::open_rows(ws, campaign, false, &mut ignored) else {
+        return Ok(scan);
+    };
+    let mut batch: Vec<RecipientId> = Vec::with_capacity(DNC_LOOKUP_BATCH);
+    let flush = |batch: &mut Vec<RecipientId>, scan: &mut DncScan| -> anyhow::Result<()> {
+        for (rid, source) in ledger.dnc_lookup(batch)? {
+            scan.listed.entry(rid).or_default().push(source);
+        }
+        batch.clear();
+        Ok(())
+    };
+    for row in rows {
+        let crate::messages::Row::Ready(r) = row else {
+            continue;
+        };
+        let normalized = r.address.normalized();
+        // A +1 number placed in a US state or territory (by its area code or the row's
+        // `state`), not a Canadian province.
+        scan.any_us |=
+            normalized.starts_with("+1") && r.place.states().any(|s| !CANADA.contains(&s.as_str()));
+        for s in [r.place.number_state, r.place.state].into_iter().flatten() {
+            scan.states.insert(s.as_str().to_owned());
+        }
+        batch.push(key.recipient_id(Channel::Sms, &normalized));
+        if batch.len() == DNC_LOOKUP_BATCH {
+            flush(&mut batch, &mut scan)?;
+        }
+    }
+    flush(&mut batch, &mut scan)?;
+    Ok(scan)
+}
+
+/// The Do-Not-Call facts of one marketing SMS campaign: the recipients the loaded registries
+/// list, and an error (H180) for each registry that covers its rows but was downloaded more
+/// than 31 days before the plan's day (16 CFR 310.4(b)(3)(iv)).
+fn dnc_facts(
+    ctx: &PlanContext<'_>,
+    ledger: &dyn Ledger,
+    key: &LedgerKey,
+    campaign: &Campaign,
+    registries: &[herald_ledger::DncRegistry],
+    facts: &mut CampaignFacts,
+    diags: &mut Vec<Diagnostic>,
+) -> anyhow::Result<()> {
+    let ws = ctx.ws;
+    let today = jiff::tz::TimeZone::UTC.to_datetime(ctx.now).date();
+    let template = &ws.templates[&campaign.template];
+    if registries.is_empty()
+        || !crate::plan::campaigns::dnc_applies(template.channel, template.category)
+    {
+        return Ok(());
+    }
+    let scan = dnc_scan(ws, ledger, key, campaign)?;
+    for r in registries {
+        let age = crate::plan::campaigns::dnc_age_days(r.downloaded_on, today);
+        let covers = if r.source == "national" {
+            scan.any_us
+        } else {
+            scan.states.contains(&r.source)
+        };
+        if covers && age > crate::plan::campaigns::DNC_MAX_AGE_DAYS {
+            diags.push(
+                Diagnostic::error(
+                    crate::diag::Code::H180,
+                    &campaign.origin.file,
+                    campaign.origin.pos,
+                    format!(
+                        "campaign `{}` sends marketing texts to numbers the {} do-not-call registry covers, but its download is {age} days old (downloaded {}); the limit is {} days",
+                        campaign.name,
+                        r.source,
+                        r.downloaded_on,
+                        crate::plan::campaigns::DNC_MAX_AGE_DAYS
+                    ),
+                )
+                .help(format!(
+                    "download the {} registry again and load it with `herald dnc import FILE --source {} --downloaded YYYY-MM-DD` (Telemarketing Sales Rule, 16 CFR 310.4(b)(3)(iv))",
+                    r.source, r.source
+                )),
+            );
+        }
+    }
+    facts.dnc = scan.listed;
+    Ok(())
 }
 
 /// The plan-side bindings, by template name.
@@ -450,7 +577,9 @@ pub fn plan_one(
     planned: &mut crate::plan::campaigns::PlannedSends,
     diags: &mut Vec<Diagnostic>,
 ) -> anyhow::Result<PlannedCampaign> {
-    let facts = ledger_facts(ledger, key, ctx.ws, campaign)?;
+    let mut facts = ledger_facts(ledger, key, ctx.ws, campaign)?;
+    let registries = ledger.dnc_registries()?;
+    dnc_facts(ctx, ledger, key, campaign, &registries, &mut facts, diags)?;
     let audience = &ctx.ws.audiences[&campaign.audience];
     let ws = ctx.ws;
     let (mut plan, read_diags, (hash, sealed)) = std::thread::scope(|scope| {
@@ -554,6 +683,24 @@ pub fn builtin_data() -> String {
     )
 }
 
+/// The `data` line with the loaded Do-Not-Call registries appended (none: unchanged), each as
+/// `SOURCE@DOWNLOADED:NUMBERS:DIGEST`: a registry imported after the review changes the digest.
+fn with_registries(data: String, registries: &[herald_ledger::DncRegistry]) -> String {
+    if registries.is_empty() {
+        return data;
+    }
+    let list: Vec<String> = registries
+        .iter()
+        .map(|r| {
+            format!(
+                "{}@{}:{}:{}",
+                r.source, r.downloaded_on, r.numbers, r.file_digest
+            )
+        })
+        .collect();
+    format!("{data} dnc={}", list.join(","))
+}
+
 /// What the review digest covers besides the plan's own values: the environment, the
 /// effective policy, the built-in data and each campaign's definition files and effective model.
 fn review_inputs(
@@ -561,6 +708,7 @@ fn review_inputs(
     settings: &EnvSettings,
     remote: &RemoteState,
     inputs: &BTreeMap<String, String>,
+    registries: &[herald_ledger::DncRegistry],
 ) -> ReviewInputs {
     let file_hash = |file: &str| inputs.get(file).cloned().unwrap_or_default();
     let campaigns = ws
@@ -608,7 +756,7 @@ fn review_inputs(
             settings: json_hash(env),
         },
         policy: json_hash(&ws.project.policy),
-        data: builtin_data(),
+        data: with_registries(builtin_data(), registries),
         campaigns,
     }
 }
@@ -724,7 +872,22 @@ fn build_inner(
     for c in &campaign_plans {
         inputs.insert(c.audience_file.clone(), c.audience_hash.clone());
     }
-    let review_inputs = review_inputs(ws, settings, remote, &inputs);
+    let registries = ledger.dnc_registries()?;
+    let review_inputs = review_inputs(ws, settings, remote, &inputs, &registries);
+    let today = jiff::tz::TimeZone::UTC.to_datetime(settings.now).date();
+    let dnc_registries = registries
+        .iter()
+        .map(|r| {
+            let age = crate::plan::campaigns::dnc_age_days(r.downloaded_on, today);
+            crate::plan::RegistryAge {
+                source: r.source.clone(),
+                downloaded_on: r.downloaded_on.to_string(),
+                age_days: age,
+                numbers: r.numbers,
+                stale: age > crate::plan::campaigns::DNC_MAX_AGE_DAYS,
+            }
+        })
+        .collect();
     let mut plan = Plan {
         format_version: PLAN_FORMAT_VERSION,
         herald_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -742,6 +905,7 @@ fn build_inner(
         narrowed_to: narrow.objects(),
         review_digest: String::new(),
         review: Vec::new(),
+        dnc_registries,
     };
     plan.review = review::objects(&plan, &review_inputs);
     plan.review_digest = review::digest(&plan.review);

@@ -76,6 +76,7 @@ fn ready(key: &str, phone: &str) -> Row {
             info: herald::text::analyze_sms(&text),
             text,
         },
+        express_consent: false,
     }))
 }
 
@@ -230,6 +231,49 @@ fn final_ledger_states_are_never_sent_and_unknown_only_on_request() {
     assert_eq!(
         d.decide(&ready("C", "+12125550100"), now()),
         RowDecision::InLedger(SendState::Unknown)
+    );
+}
+
+/// A number a Do-Not-Call registry lists is held as `do_not_call` (only when registries apply
+/// to the campaign), unless the row carries express written consent; a held row is not part
+/// of the reviewed key set.
+#[test]
+fn a_registry_hit_is_held_unless_the_row_has_express_written_consent() {
+    let ws = workspace();
+    let c = any_time(campaign(&ws));
+    let mut facts = MemoryFacts::new(pseudonymise);
+    facts.do_not_call.insert("sms:+12125550100".into());
+    let consented = |key: &str, phone: &str| {
+        let mut row = ready(key, phone);
+        if let Row::Ready(r) = &mut row {
+            r.express_consent = true;
+        }
+        row
+    };
+    let mut d =
+        RowDecider::new(&c, LocalRules::none(), Channel::Sms, &facts, 100).do_not_call(true);
+    assert_eq!(
+        d.decide(&ready("A", "+12125550100"), now()),
+        RowDecision::DoNotCall
+    );
+    assert_eq!(d.key_digest().count, 0);
+    assert_eq!(
+        d.decide(&ready("B", "+12125550101"), now()),
+        RowDecision::Send
+    );
+    assert_eq!(
+        d.decide(&consented("C", "+12125550100"), now()),
+        RowDecision::Send
+    );
+    assert_eq!(
+        RowDecision::DoNotCall.reason(),
+        herald::plan::Reason::DoNotCall
+    );
+    // Transactional campaigns (registries do not apply) send it.
+    let mut d = RowDecider::new(&c, LocalRules::none(), Channel::Sms, &facts, 100);
+    assert_eq!(
+        d.decide(&ready("A", "+12125550100"), now()),
+        RowDecision::Send
     );
 }
 

@@ -4,7 +4,9 @@
 //! code that prints.
 
 mod apply;
+mod audit;
 mod completions;
+mod dnc;
 mod doctor;
 mod import;
 mod init;
@@ -45,6 +47,8 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus
         Command::Doctor(args) => doctor::run(&cli.global, &args, printer),
         Command::Ledger(cmd) => ledger::run(&cli.global, &cmd, printer),
         Command::Suppress(cmd) => suppress::run(&cli.global, &cmd, printer),
+        Command::Dnc(cmd) => dnc::run(&cli.global, &cmd, printer),
+        Command::Audit(args) => audit::run(&cli.global, &args, printer),
         Command::Serve(args) => serve::run(&cli.global, &args, printer),
         Command::Receipts(args) => receipts::run(&cli.global, &args, printer),
         Command::Sandbox(cmd) => sandbox::run(cmd, printer),

@@ -12,6 +12,7 @@
 //! - [`status`]: per-campaign counts from the ledger.
 
 pub(crate) mod apply;
+pub(crate) mod dnc;
 pub(crate) mod doctor;
 pub(crate) mod import;
 pub(crate) mod last_apply;

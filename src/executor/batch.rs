@@ -73,6 +73,57 @@ enum InFlight {
 }
 
 impl<D: Dispatch> Executor<'_, D> {
+    /// Records why each claimed message of a batch was allowed (see [`super::facts`]), in one
+    /// write before any of them is sent.
+    fn record_facts(
+        &mut self,
+        run: &Run<'_>,
+        claimed: &[Box<Recipient>],
+        rids: &[herald_ledger::RecipientId],
+    ) -> herald_ledger::Result<()> {
+        if claimed.is_empty() {
+            return Ok(());
+        }
+        let template = run.template;
+        let applies = crate::plan::campaigns::dnc_applies(template.channel, template.category);
+        let registries = if applies {
+            self.ledger.dnc_registries()?
+        } else {
+            Vec::new()
+        };
+        let mut listed: std::collections::HashMap<_, Vec<String>> =
+            std::collections::HashMap::new();
+        if !registries.is_empty() {
+            for (rid, source) in self.ledger.dnc_lookup(rids)? {
+                listed.entry(rid).or_default().push(source);
+            }
+        }
+        let check = super::facts::DncCheck {
+            applies,
+            registries: &registries,
+            listed: &listed,
+        };
+        let now = self.now();
+        let facts: Vec<herald_ledger::SendFacts> = claimed
+            .iter()
+            .zip(rids)
+            .map(|(r, rid)| herald_ledger::SendFacts {
+                campaign: run.campaign.name.to_string(),
+                row_key: r.key.clone(),
+                facts: super::facts::send_facts(
+                    self.ws,
+                    run.campaign,
+                    template,
+                    r,
+                    rid,
+                    now,
+                    &check,
+                ),
+            })
+            .collect();
+        self.ledger.record_send_facts(&facts)
+    }
+
     /// Sends one batch and records its outcomes (the batch is emptied); `Err` stops the
     /// campaign, after anything dispatched was recorded.
     pub(super) fn flush(
@@ -127,9 +178,11 @@ impl<D: Dispatch> Executor<'_, D> {
         failpoint::hit(failpoint::AFTER_CLAIM);
         let mut counts = Counts::new();
         let mut to_send = Vec::new();
-        for ((r, _), result) in batch.drain(..).zip(results) {
+        let mut claimed = Vec::new();
+        for (((r, _), result), claim) in batch.drain(..).zip(results).zip(&claims) {
             let count = match result {
                 ClaimResult::Claimed => {
+                    claimed.push(claim.recipient.clone());
                     to_send.push(r);
                     continue;
                 }
@@ -139,6 +192,8 @@ impl<D: Dispatch> Executor<'_, D> {
             };
             *counts.entry(count).or_default() += 1;
         }
+        self.record_facts(run, &to_send, &claimed)
+            .map_err(|e| Halt::Claim(Arc::new(e)))?;
         let sent = self.send_all(run, &to_send);
         failpoint::hit(failpoint::BEFORE_RECORD);
         let mut stop = None;

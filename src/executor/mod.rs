@@ -23,6 +23,7 @@
 pub(crate) mod agentless;
 mod batch;
 pub(crate) mod dispatch;
+mod facts;
 mod pacer;
 pub(crate) mod report;
 pub(crate) mod templates;
@@ -176,7 +177,11 @@ impl<D: Dispatch> Executor<'_, D> {
             .frequency_caps(
                 crate::spec::caps::CapRules::of(&self.ws.project.policy),
                 template.category,
-            );
+            )
+            .do_not_call(crate::plan::campaigns::dnc_applies(
+                template.channel,
+                template.category,
+            ));
         // The audience must still be the reviewed file: a new export that landed after the
         // plan (or during a confirmation prompt) is not sent under the old review. Its rows are
         // read once more, each block checked against the plan's seal before it is used.

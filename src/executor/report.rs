@@ -83,6 +83,7 @@ fn held_reason(r: Reason) -> bool {
         | Reason::AlreadySent
         | Reason::BeforeSchedule
         | Reason::CardNumber
+        | Reason::DoNotCall
         | Reason::DuplicateAddress
         | Reason::DuplicateKey
         | Reason::InFlight

@@ -472,6 +472,12 @@ impl Loader {
                     .postal_address
                     .clone()
                     .filter(|a| !a.trim().is_empty()),
+                dnc_express_consent_column: doc
+                    .policy
+                    .dnc
+                    .as_ref()
+                    .and_then(|d| d.express_consent_column.clone())
+                    .filter(|c| !c.trim().is_empty()),
             },
         }
     }

@@ -126,6 +126,9 @@ pub enum Code {
     /// H175: a campaign's send window cannot hold: a marketing window that wraps midnight, or a
     /// window that never overlaps the policy's (or, for marketing, the federal 08:00–21:00).
     H175,
+    /// H180: a marketing SMS campaign reaches numbers a Do-Not-Call registry covers, and that
+    /// registry's download is older than the Telemarketing Sales Rule's 31 days.
+    H180,
     /// H176: an audience row's `state` value is not a US state or territory code (nor a
     /// Canadian province); it is ignored and the number's state applies.
     H176,

@@ -95,6 +95,9 @@ pub struct Recipient {
     pub place: Placement,
     /// The rendered message.
     pub message: Message,
+    /// The row's express written consent column (`policy.dnc.express_consent_column`) says
+    /// yes: Do-Not-Call registries do not hold it.
+    pub express_consent: bool,
 }
 
 /// Why a row is not sent.
@@ -192,6 +195,8 @@ pub struct RowClassifier<'w> {
     tz_col: Option<usize>,
     state_col: Option<usize>,
     consent_col: Option<usize>,
+    /// The express written consent column (`policy.dnc.express_consent_column`).
+    express_col: Option<usize>,
     seen_keys: FpMap,
     seen_addresses: FpMap,
     tz_cache: foldhash::HashMap<String, Option<TimeZone>>,
@@ -296,6 +301,16 @@ impl<'w> RowClassifier<'w> {
         let tz_col = audience.timezone.as_deref().map(&mut push);
         let state_col = audience.state.as_deref().map(&mut push);
         let consent_col = audience.consent.as_deref().map(&mut push);
+        let express_col = ws
+            .project
+            .policy
+            .dnc_express_consent_column
+            .as_deref()
+            .filter(|_| {
+                template.channel == Channel::Sms
+                    && template.category == crate::spec::Category::Marketing
+            })
+            .map(&mut push);
         let mut vars = Vec::new();
         for (name, var) in &template.variables {
             let (col, value) = match campaign.variables.get(name) {
@@ -314,6 +329,7 @@ impl<'w> RowClassifier<'w> {
             tz_col,
             state_col,
             consent_col,
+            express_col,
             seen_keys: FpMap::default(),
             seen_addresses: FpMap::default(),
             tz_cache: foldhash::HashMap::default(),
@@ -505,6 +521,10 @@ impl<'w> RowClassifier<'w> {
                 }
             }
         }
+        let express_consent = self
+            .express_col
+            .and_then(get)
+            .is_some_and(|v| parse_consent(v) == Some(true));
         let raw_address = get(1).unwrap_or("").trim();
         let address = match self.template.channel {
             Channel::Sms => E164::parse(raw_address).map(Address::Phone),
@@ -662,6 +682,7 @@ impl<'w> RowClassifier<'w> {
             address,
             place,
             message,
+            express_consent,
         }))
     }
 }

@@ -147,6 +147,22 @@ pub(crate) enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         receipt_at: Option<i64>,
     },
+    /// A Do-Not-Call registry file was imported (schema 8): a full list replaced the
+    /// source's set, or a change list added and deleted numbers.
+    DncImported {
+        source: String,
+        /// `YYYY-MM-DD`, as the operator stated it.
+        downloaded_on: String,
+        /// `full` or `changes`.
+        file_kind: String,
+        /// `sha256:` + hex of the file's bytes.
+        file_digest: String,
+        read: u64,
+        added: u64,
+        removed: u64,
+        /// Numbers the source holds after the import.
+        numbers: u64,
+    },
     /// An old ledger's plain SHA-256 chain was verified and re-linked under the keyed rule.
     ChainKeyed {
         /// `SEQ:HASH` of the last plain link before re-linking.
@@ -173,6 +189,7 @@ impl Event {
             Event::InboundRecorded { .. } => "inbound_recorded",
             Event::InboundConflict { .. } => "inbound_conflict",
             Event::ReceiptRecorded { .. } => "receipt_recorded",
+            Event::DncImported { .. } => "dnc_imported",
             Event::ChainKeyed { .. } => "chain_keyed",
         }
     }

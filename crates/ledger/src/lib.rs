@@ -81,6 +81,7 @@ mod chain;
 mod checkpoint;
 mod codec;
 mod dispatch;
+mod dnc;
 mod error;
 mod fsutil;
 mod key;
@@ -108,6 +109,9 @@ use jiff::Timestamp;
 
 pub use checkpoint::CheckpointReport;
 pub use dispatch::DispatchHandle;
+pub use dnc::{
+    DncChange, DncFileKind, DncImport, DncImportReport, DncRegistry, RecipientAudit, SendFacts,
+};
 pub use error::{LedgerError, Result};
 pub use key::{
     Channel, LedgerKey, MIN_KEY_BITS, MIN_SECRET_LEN, RecipientId, check_strength, mask_email,
@@ -278,6 +282,27 @@ pub trait Ledger: Send {
 
     /// Events with `seq > after_seq`, oldest first, at most `limit`.
     fn events(&self, after_seq: u64, limit: usize) -> Result<Vec<EventRecord>>;
+    /// Loads one Do-Not-Call registry file in one transaction, with a `dnc_imported` event:
+    /// a [`DncFileKind::Full`] list replaces the source's set, a change list adds and
+    /// deletes. `next` is called until it returns `None`, each time for the next batch of
+    /// numbers (the file is streamed; a batch of a few thousand keeps memory flat); an error
+    /// from it rolls the whole import back.
+    fn dnc_import(
+        &mut self,
+        import: &DncImport,
+        next: &mut dyn FnMut() -> Result<Option<Vec<DncChange>>>,
+    ) -> Result<DncImportReport>;
+    /// Every loaded registry, by source.
+    fn dnc_registries(&self) -> Result<Vec<DncRegistry>>;
+    /// `(recipient, source)` of each of `recipients` that a loaded registry lists (batched
+    /// queries; the planner asks for an audience's recipients, never loads a registry whole).
+    fn dnc_lookup(&self, recipients: &[RecipientId]) -> Result<Vec<(RecipientId, String)>>;
+    /// Records why claimed sends were allowed (one JSON object each, no raw personal data);
+    /// a row's later facts replace its earlier ones.
+    fn record_send_facts(&mut self, facts: &[SendFacts]) -> Result<()>;
+    /// Every send (with its facts), suppression change and registry listing of a recipient.
+    fn recipient_audit(&self, recipient: &RecipientId) -> Result<RecipientAudit>;
+
     /// Checks every keyed link of the chain, then replays the events against every table
     /// that influences a decision or an audit answer; the first difference is reported.
     fn verify(&self) -> Result<VerifyReport>;

@@ -35,7 +35,7 @@ use crate::writes::{
 };
 
 /// Newest schema version this build writes (both backends).
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 const EXPORT_PAGE: i64 = 2_000;
 
@@ -502,6 +502,33 @@ impl<S: Store> Ledger for S {
                 },
             )
         })
+    }
+
+    fn dnc_import(
+        &mut self,
+        import: &crate::DncImport,
+        next: &mut dyn FnMut() -> Result<Option<Vec<crate::DncChange>>>,
+    ) -> Result<crate::DncImportReport> {
+        self.write(|db, at| crate::dnc::import_in(db, at, import, next))
+    }
+
+    fn dnc_registries(&self) -> Result<Vec<crate::DncRegistry>> {
+        self.read(crate::dnc::registries_in)
+    }
+
+    fn dnc_lookup(&self, recipients: &[RecipientId]) -> Result<Vec<(RecipientId, String)>> {
+        self.read(|db| crate::dnc::lookup_in(db, recipients))
+    }
+
+    fn record_send_facts(&mut self, facts: &[crate::SendFacts]) -> Result<()> {
+        if facts.is_empty() {
+            return Ok(());
+        }
+        self.write(|db, at| crate::dnc::record_facts_in(db, at, facts))
+    }
+
+    fn recipient_audit(&self, recipient: &RecipientId) -> Result<crate::RecipientAudit> {
+        self.snapshot(|db| crate::dnc::audit_in(db, recipient))
     }
 
     fn verify(&self) -> Result<VerifyReport> {

@@ -56,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0005_recent_sends_covering.sql"),
     include_str!("migrations/postgres/0006_checkpoint.sql"),
     include_str!("migrations/postgres/0007_channel_list.sql"),
+    include_str!("migrations/postgres/0008_dnc_registries.sql"),
 ];
 
 // Both backends always carry the same schema version.

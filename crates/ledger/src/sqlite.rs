@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_recent_sends_covering.sql"),
     include_str!("migrations/0006_checkpoint.sql"),
     include_str!("migrations/0007_channel_list.sql"),
+    include_str!("migrations/0008_dnc_registries.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

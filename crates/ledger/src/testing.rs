@@ -60,6 +60,10 @@ pub const CASES: &[(&str, Case)] = &[
         "frequency_caps_hold_claims_across_campaigns",
         frequency_caps_hold_claims_across_campaigns,
     ),
+    (
+        "dnc_registries_import_lookup_and_audit",
+        dnc_registries_import_lookup_and_audit,
+    ),
 ];
 
 /// Generates one `#[test]` per conformance case, each on a fresh ledger, plus a test that
@@ -97,7 +101,8 @@ macro_rules! conformance_tests {
             replayed_id_with_other_text_conflicts,
             probe_write_keeps_nothing,
             head_checkpoints,
-            frequency_caps_hold_claims_across_campaigns
+            frequency_caps_hold_claims_across_campaigns,
+            dnc_registries_import_lookup_and_audit
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),* $(,)?) => {
@@ -1620,4 +1625,170 @@ pub fn frequency_caps_hold_claims_across_campaigns(l: &mut dyn Ledger) {
     );
     // The held rows are in the chain like any other write.
     assert!(l.verify().unwrap().ok);
+}
+
+/// Feeds `changes` to [`Ledger::dnc_import`] in batches of two.
+fn import_dnc(
+    l: &mut dyn Ledger,
+    source: &str,
+    day: &str,
+    kind: crate::DncFileKind,
+    changes: &[(u32, bool)],
+) -> crate::DncImportReport {
+    let mut batches = changes
+        .chunks(2)
+        .map(|c| {
+            c.iter()
+                .map(|(n, add)| crate::DncChange {
+                    recipient: sms_recipient(*n + 40),
+                    add: *add,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>()
+        .into_iter();
+    l.dnc_import(
+        &crate::DncImport {
+            source: source.to_owned(),
+            downloaded_on: day.parse().unwrap(),
+            kind,
+            file_digest: format!("sha256:{day}"),
+        },
+        &mut || Ok(batches.next()),
+    )
+    .expect("dnc_import")
+}
+
+/// A full list replaces a source's set, a change list adds and deletes, lookups find only
+/// listed recipients, each import is a chain event, send facts are kept and a recipient's
+/// audit holds its sends (with facts), suppressions and registries.
+pub fn dnc_registries_import_lookup_and_audit(l: &mut dyn Ledger) {
+    use crate::DncFileKind::{Changes, Full};
+    assert!(l.dnc_registries().unwrap().is_empty());
+    let imports = |l: &dyn Ledger| {
+        l.events(0, 100_000)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind == "dnc_imported")
+            .count()
+    };
+    let imports_before = imports(l);
+    let r = import_dnc(
+        l,
+        "national",
+        "2026-11-30",
+        Full,
+        &[(1, true), (2, true), (3, true)],
+    );
+    assert_eq!((r.read, r.added, r.removed, r.numbers), (3, 3, 0, 3));
+    let r = import_dnc(l, "FL", "2026-12-01", Full, &[(2, true)]);
+    assert_eq!(r.numbers, 1);
+    // A new full list replaces the national set (3 goes, 4 comes).
+    let r = import_dnc(
+        l,
+        "national",
+        "2026-12-02",
+        Full,
+        &[(1, true), (2, true), (4, true)],
+    );
+    assert_eq!((r.added, r.removed, r.numbers), (3, 3, 3));
+    // A change list: 5 added, 1 deleted, a deletion of an unlisted number changes nothing.
+    let r = import_dnc(
+        l,
+        "national",
+        "2026-12-03",
+        Changes,
+        &[(5, true), (1, false), (9, false)],
+    );
+    assert_eq!((r.read, r.added, r.removed, r.numbers), (3, 1, 1, 3));
+    let regs = l.dnc_registries().unwrap();
+    assert_eq!(
+        regs.iter()
+            .map(|r| (
+                r.source.as_str(),
+                r.downloaded_on.to_string(),
+                r.numbers,
+                r.file_kind
+            ))
+            .collect::<Vec<_>>(),
+        [
+            ("FL", "2026-12-01".to_owned(), 1, Full),
+            ("national", "2026-12-03".to_owned(), 3, Changes),
+        ]
+    );
+    let asked: Vec<RecipientId> = (41..=46).map(sms_recipient).collect();
+    let mut hits: Vec<(u32, String)> = l
+        .dnc_lookup(&asked)
+        .unwrap()
+        .into_iter()
+        .map(|(rid, src)| {
+            (
+                (1..=6).find(|n| sms_recipient(*n + 40) == rid).unwrap(),
+                src,
+            )
+        })
+        .collect();
+    hits.sort();
+    assert_eq!(
+        hits,
+        [
+            (2, "FL".to_owned()),
+            (2, "national".to_owned()),
+            (4, "national".to_owned()),
+            (5, "national".to_owned()),
+        ]
+    );
+    assert_eq!(imports(l) - imports_before, 4);
+    // Facts of a claimed send, then the recipient's audit.
+    run(l, "dnc-r1");
+    l.claim_batch(
+        "dnc-r1",
+        "dnc-spring",
+        &[sms_claim("row-2", 42)],
+        Redo::NONE,
+    )
+    .unwrap();
+    l.record_send_facts(&[crate::SendFacts {
+        campaign: "dnc-spring".into(),
+        row_key: "row-2".into(),
+        facts: r#"{"state":"FL","dnc":"express_consent"}"#.into(),
+    }])
+    .unwrap();
+    assert!(
+        l.record_send_facts(&[crate::SendFacts {
+            campaign: "dnc-spring".into(),
+            row_key: "row-2".into(),
+            facts: "not json".into(),
+        }])
+        .is_err()
+    );
+    l.suppress(&Suppression {
+        recipient: sms_recipient(42),
+        masked: mask_phone(&phone(42)),
+        channel: Some(Channel::Sms),
+        reason: "manual".into(),
+        source: "cli:test".into(),
+    })
+    .unwrap();
+    let audit = l.recipient_audit(&sms_recipient(42)).unwrap();
+    assert_eq!(audit.sends.len(), 1);
+    assert_eq!(audit.sends[0].0.row_key, "row-2");
+    assert_eq!(
+        audit.sends[0].1.as_deref(),
+        Some(r#"{"state":"FL","dnc":"express_consent"}"#)
+    );
+    assert_eq!(audit.suppressions.len(), 1);
+    assert_eq!(
+        audit
+            .registries
+            .iter()
+            .map(|r| r.source.as_str())
+            .collect::<Vec<_>>(),
+        ["FL", "national"]
+    );
+    let none = l.recipient_audit(&sms_recipient(47)).unwrap();
+    assert!(none.sends.is_empty() && none.suppressions.is_empty() && none.registries.is_empty());
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert!(l.check_checkpoint().unwrap().ok);
 }

@@ -85,6 +85,8 @@ pub enum RowDecision {
     InLedger(SendState),
     /// The recipient is on the suppression list.
     Suppressed,
+    /// The number is on a loaded Do-Not-Call registry, without express written consent.
+    DoNotCall,
     /// Another row of this campaign already reached this address (`dedupe_by: address`).
     AddressAlreadySent,
     /// Waits for the schedule or quiet hours.
@@ -107,6 +109,7 @@ impl RowDecision {
             Self::InLedger(SendState::Unknown) => Reason::Unknown,
             Self::InLedger(_) => Reason::InFlight,
             Self::Suppressed => Reason::Suppressed,
+            Self::DoNotCall => Reason::DoNotCall,
             Self::AddressAlreadySent => Reason::DuplicateAddress,
             Self::Wait(Timing::BeforeSchedule(_)) => Reason::BeforeSchedule,
             Self::Wait(Timing::AfterSchedule) => Reason::AfterSchedule,
@@ -158,6 +161,8 @@ pub struct RowDecider<'a, F: LedgerFacts> {
     caps: Option<(CapRules<'a>, Category)>,
     /// Sends decided earlier in this plan (a plan only; `apply`'s claims count its own).
     planned: Option<&'a mut PlannedSends>,
+    /// Whether Do-Not-Call registries apply (marketing SMS).
+    dnc: bool,
 }
 
 impl<'a, F: LedgerFacts> RowDecider<'a, F> {
@@ -186,7 +191,16 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             planned: None,
             memo: TimingMemo::default(),
             memo_now: None,
+            dnc: false,
         }
+    }
+
+    /// Holds rows whose number a loaded Do-Not-Call registry lists (marketing SMS), unless
+    /// the row carries express written consent.
+    #[must_use]
+    pub fn do_not_call(mut self, applies: bool) -> Self {
+        self.dnc = applies;
+        self
     }
 
     /// Holds rows over a frequency cap (`policy.frequency_caps`, and the cap of the
@@ -257,6 +271,19 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
         {
             return RowDecision::AddressAlreadySent;
         }
+        // A marketing SMS to a number on a Do-Not-Call registry is never sent without express
+        // written consent. Decided before the row joins the reviewed set, so a registry hit
+        // changes the plan's digests.
+        let mut rid = rid;
+        if self.dnc && !r.express_consent && self.facts.any_dnc() {
+            let id = rid.take().unwrap_or_else(|| self.recipient_id(r));
+            let listed = self.facts.dnc_listed(&id);
+            rid = Some(id);
+            if listed {
+                self.last_recipient = rid;
+                return RowDecision::DoNotCall;
+            }
+        }
         if !resending {
             // Eligible: part of the reviewed set, whatever time or suppression say now.
             self.digest.update(r.key.as_bytes());
@@ -273,7 +300,6 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
             Timing::Now => {}
             other => return RowDecision::Wait(other),
         }
-        let mut rid = rid;
         // The category, when a cap limits this message and this send must be counted.
         let mut counted = None;
         if let Some((rules, category)) = self.caps
@@ -352,6 +378,21 @@ impl<'a, F: LedgerFacts> RowDecider<'a, F> {
     }
 }
 
+/// Whether the Do-Not-Call registries apply to a campaign's messages: marketing SMS (texts
+/// are calls under the TCPA; 47 CFR 64.1200(c)(2)).
+pub fn dnc_applies(channel: Channel, category: Category) -> bool {
+    channel == Channel::Sms && category == Category::Marketing
+}
+
+/// The Telemarketing Sales Rule's scrub interval: a registry download older than this many
+/// days may not be used for marketing (16 CFR 310.4(b)(3)(iv)).
+pub const DNC_MAX_AGE_DAYS: i64 = 31;
+
+/// Whole days from a registry's download day to `today`.
+pub fn dnc_age_days(downloaded_on: jiff::civil::Date, today: jiff::civil::Date) -> i64 {
+    (today - downloaded_on).get_days().into()
+}
+
 /// Inputs shared by every campaign plan.
 pub struct PlanContext<'a> {
     /// The workspace.
@@ -394,7 +435,8 @@ pub fn plan_campaign<F: LedgerFacts>(
     let rules = LocalRules::for_campaign(ws, campaign);
     let mut decider = RowDecider::new(campaign, rules, template.channel, facts, cap)
         .frequency_caps(CapRules::of(&ws.project.policy), template.category)
-        .redo(ctx.redo);
+        .redo(ctx.redo)
+        .do_not_call(dnc_applies(template.channel, template.category));
     // A paused or blocked campaign sends nothing, so its rows hold nothing back.
     let mut unsent = PlannedSends::default();
     decider = decider.planned_sends(if campaign.active && blocked_by.is_none() {

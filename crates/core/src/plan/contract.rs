@@ -102,6 +102,9 @@ reasons! {
     BeforeSchedule => before_schedule,
     /// The rendered text holds a probable card number.
     CardNumber => card_number,
+    /// The number is on a loaded Do-Not-Call registry (national or a state's) and the row
+    /// carries no express written consent the policy accepts (marketing SMS only).
+    DoNotCall => do_not_call,
     /// Another row already reached this address.
     DuplicateAddress => duplicate_address,
     /// Another row already has this key.

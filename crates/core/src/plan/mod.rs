@@ -65,6 +65,45 @@ pub struct Plan {
     /// The review digest's input, one entry per object, so a refusal can name what changed.
     #[serde(default)]
     pub review: Vec<review::ReviewObject>,
+    /// The Do-Not-Call registries loaded in the ledger, with their age on the plan's day
+    /// (absent when none is loaded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dnc_registries: Vec<RegistryAge>,
+}
+
+/// A loaded Do-Not-Call registry as the plan shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RegistryAge {
+    /// `national` or a two-letter state code.
+    pub source: String,
+    /// The day its download was made (`YYYY-MM-DD`).
+    pub downloaded_on: String,
+    /// Whole days from then to the plan's day (UTC).
+    pub age_days: i64,
+    /// Numbers it holds.
+    pub numbers: u64,
+    /// Older than the Telemarketing Sales Rule's 31 days: marketing SMS to the numbers it
+    /// covers is refused (H180).
+    pub stale: bool,
+}
+
+impl RegistryAge {
+    /// `national downloaded 2026-12-01 (6 days old)`, with `STALE` past 31 days.
+    pub fn line(&self) -> String {
+        format!(
+            "{} downloaded {} ({} day{} old{}), {} numbers",
+            self.source,
+            self.downloaded_on,
+            self.age_days,
+            if self.age_days == 1 { "" } else { "s" },
+            if self.stale {
+                ", STALE: marketing texts to the numbers it covers are refused"
+            } else {
+                ""
+            },
+            self.numbers
+        )
+    }
 }
 
 /// Git commit and dirty flag.

@@ -174,6 +174,17 @@ pub trait LedgerFacts {
         planned_now
     }
 
+    /// Whether a loaded Do-Not-Call registry lists any of the campaign's recipients (when none
+    /// does, no id is computed for it).
+    fn any_dnc(&self) -> bool {
+        false
+    }
+
+    /// Whether a loaded Do-Not-Call registry lists `recipient`.
+    fn dnc_listed(&self, _recipient: &Self::RecipientId) -> bool {
+        false
+    }
+
     /// How many rows of the campaign the ledger holds (any state), when known: the plan
     /// reports the rows no longer in the audience against it.
     fn ledger_rows(&self) -> Option<u64> {
@@ -211,6 +222,8 @@ pub struct MemoryFacts<P> {
     pub suppressed_everywhere: HashSet<String>,
     /// Recipients suppressed on one channel.
     pub suppressed_on: HashMap<Channel, HashSet<String>>,
+    /// Recipients a Do-Not-Call registry lists.
+    pub do_not_call: HashSet<String>,
     /// Computes a recipient id.
     pub pseudonymise: P,
 }
@@ -223,6 +236,7 @@ impl<P: Fn(Channel, &str) -> String> MemoryFacts<P> {
             reached: HashSet::new(),
             suppressed_everywhere: HashSet::new(),
             suppressed_on: HashMap::new(),
+            do_not_call: HashSet::new(),
             pseudonymise,
         }
     }
@@ -257,6 +271,14 @@ impl<P: Fn(Channel, &str) -> String> LedgerFacts for MemoryFacts<P> {
                 .suppressed_on
                 .get(&channel)
                 .is_some_and(|s| s.contains(recipient))
+    }
+
+    fn any_dnc(&self) -> bool {
+        !self.do_not_call.is_empty()
+    }
+
+    fn dnc_listed(&self, recipient: &String) -> bool {
+        self.do_not_call.contains(recipient)
     }
 
     fn ledger_rows(&self) -> Option<u64> {

@@ -16,6 +16,7 @@ const REASONS: &[(Reason, &str)] = &[
     (Reason::Unknown, "unknown (run `herald reconcile`)"),
     (Reason::InFlight, "in flight"),
     (Reason::Suppressed, "suppressed"),
+    (Reason::DoNotCall, "do-not-call registry"),
     (Reason::NoConsent, "no consent"),
     (Reason::InvalidAddress, "invalid address"),
     (Reason::InvalidRow, "invalid row"),
@@ -454,6 +455,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
             )
         );
     }
+    for r in &plan.dnc_registries {
+        let _ = writeln!(out, "Do-not-call registry: {}", r.line());
+    }
     out.push('\n');
     if plan.library.create {
         let _ = writeln!(
@@ -628,6 +632,9 @@ pub fn markdown(plan: &Plan) -> String {
         );
     }
     let _ = writeln!(out, "**{}**\n", summary(plan));
+    for r in &plan.dnc_registries {
+        let _ = writeln!(out, "Do-not-call registry: {}\n", r.line());
+    }
     if !plan.review_digest.is_empty() {
         let _ = writeln!(
             out,

@@ -118,6 +118,22 @@ pub struct PolicyDoc {
     /// every marketing email must show it, word for word, in its HTML and plain-text parts.
     #[serde(default)]
     pub postal_address: Option<String>,
+    /// Do-Not-Call registries (`herald dnc import`): how a row shows the express written
+    /// consent that lets a marketing SMS reach a registered number.
+    #[serde(default)]
+    pub dnc: Option<DncPolicyDoc>,
+}
+
+/// `policy.dnc`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DncPolicyDoc {
+    /// The audience column that records the recipient's express written consent (a signed
+    /// written agreement to receive marketing texts from this seller, 47 CFR 64.1200(f)(9)):
+    /// a row whose value is yes/true/y/1 is not held by a Do-Not-Call registry. Every
+    /// marketing SMS audience must then have this column.
+    #[serde(default)]
+    pub express_consent_column: Option<String>,
 }
 
 /// A daily window in the recipient's local time, `HH:MM` to `HH:MM`.

@@ -90,6 +90,11 @@ pub struct Policy {
     pub state_rules: super::state_rules::StateRules,
     /// The sender's postal address every marketing email must show (`policy.postal_address`).
     pub postal_address: Option<String>,
+    /// The audience column recording a recipient's express written consent to marketing
+    /// texts (`policy.dnc.express_consent_column`): a row saying yes is not held by a
+    /// Do-Not-Call registry. Left out of the canonical JSON when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dnc_express_consent_column: Option<String>,
 }
 
 /// The default denied variable-name patterns (PCI DSS, HIPAA, credentials).
