@@ -133,7 +133,7 @@ pub(crate) struct ContactSort {
     pub(crate) numeric: Option<bool>,
 }
 
-/// Genesys `MessagingCampaign` (SMS and email; no WhatsApp).
+/// Genesys `MessagingCampaign` (SMS and email; no `WhatsApp`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct MessagingCampaign {
@@ -258,8 +258,16 @@ fn validate_time_set(body: &CallableTimeSet) -> Result<(), ApiError> {
         }
         for slot in t.time_slots.iter().flatten() {
             let ok = slot.day.is_some_and(|d| (1..=7).contains(&d))
-                && slot.start_time.as_deref().and_then(parse_slot_time).is_some()
-                && slot.stop_time.as_deref().and_then(parse_slot_time).is_some();
+                && slot
+                    .start_time
+                    .as_deref()
+                    .and_then(parse_slot_time)
+                    .is_some()
+                && slot
+                    .stop_time
+                    .as_deref()
+                    .and_then(parse_slot_time)
+                    .is_some();
             if !ok {
                 return Err(ApiError::invalid_field(
                     "callableTimes.timeSlots",
@@ -309,7 +317,11 @@ pub(crate) async fn get_time_set(
 
 /// Whether `now` falls in one of the set's slots, in the contact's zone when it has one, else
 /// in each callable time's own zone.
-fn callable_now(set: &CallableTimeSet, contact_zone: Option<&jiff::tz::TimeZone>, now: Timestamp) -> bool {
+fn callable_now(
+    set: &CallableTimeSet,
+    contact_zone: Option<&jiff::tz::TimeZone>,
+    now: Timestamp,
+) -> bool {
     set.callable_times.iter().flatten().any(|t| {
         let zone = match contact_zone {
             Some(z) => z.clone(),
@@ -412,7 +424,10 @@ fn validate_campaign(
                     format!("'{sender}' is not an SMS number provisioned in this organization."),
                 ));
             }
-            match (ref_id(sms.content_template.as_ref()), sms.message_column.as_deref()) {
+            match (
+                ref_id(sms.content_template.as_ref()),
+                sms.message_column.as_deref(),
+            ) {
                 (Some(_), Some(_)) => {
                     return err(ApiError::invalid_field(
                         "smsConfig",
@@ -467,7 +482,11 @@ fn validate_campaign(
             let Some(domain) = ref_id(from.domain.as_ref()) else {
                 return err(ApiError::missing_field("emailConfig.fromAddress.domain"));
             };
-            if !org.email_domains.iter().any(|d| d.eq_ignore_ascii_case(domain)) {
+            if !org
+                .email_domains
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(domain))
+            {
                 return err(ApiError::invalid_field(
                     "emailConfig.fromAddress.domain",
                     format!("'{domain}' is not an outbound domain of this organization."),
@@ -571,9 +590,8 @@ fn transition(
             campaign.campaign_status = Some("on".to_owned());
         }
         "off" => {
-            campaign.campaign_status = Some(
-                if current == "on" { "stopping" } else { "off" }.to_owned(),
-            );
+            campaign.campaign_status =
+                Some(if current == "on" { "stopping" } else { "off" }.to_owned());
         }
         other => {
             return Ok(Err(ApiError::invalid_field(
@@ -599,7 +617,10 @@ pub(crate) async fn create_campaign(
             if let Err(e) = validate_campaign(c, &org, &body)? {
                 return Ok(Err(e));
             }
-            let requested = body.campaign_status.clone().unwrap_or_else(|| "off".to_owned());
+            let requested = body
+                .campaign_status
+                .clone()
+                .unwrap_or_else(|| "off".to_owned());
             if requested != "on" && requested != "off" {
                 return Ok(Err(ApiError::invalid_field(
                     "campaignStatus",
@@ -648,11 +669,7 @@ pub(crate) async fn list_campaigns(
             })
         })
         .filter(|m| query.get("contactListId").is_none_or(|l| m.list_id() == l))
-        .filter(|m| {
-            query
-                .get("campaignStatus")
-                .is_none_or(|s| m.status() == s)
-        })
+        .filter(|m| query.get("campaignStatus").is_none_or(|s| m.status() == s))
         .collect();
     Ok(Json(page(items, size, number, CAMPAIGNS, "")))
 }
@@ -745,7 +762,10 @@ pub(crate) async fn delete_campaign(
                 )));
             }
             store::delete_entity(c, Table::MessagingCampaigns, &id)?;
-            c.execute("DELETE FROM campaign_runs WHERE campaign_id = ?1", params![id])?;
+            c.execute(
+                "DELETE FROM campaign_runs WHERE campaign_id = ?1",
+                params![id],
+            )?;
             c.execute(
                 "DELETE FROM campaign_contacts WHERE campaign_id = ?1",
                 params![id],
@@ -969,7 +989,10 @@ fn load_template(conn: &Connection, id: Option<&str>) -> Result<Option<Template>
     )
 }
 
-fn dnc_values(conn: &Connection, campaign: &MessagingCampaign) -> Result<HashSet<String>, SandboxError> {
+fn dnc_values(
+    conn: &Connection,
+    campaign: &MessagingCampaign,
+) -> Result<HashSet<String>, SandboxError> {
     let mut all = HashSet::new();
     for r in campaign.dnc_lists.iter().flatten() {
         if let Some(id) = r.id.as_deref() {
@@ -1062,7 +1085,14 @@ fn mark(
     let evaluation = MessageEvaluation {
         contact_column: Some(column.to_owned()),
         contact_address: address.map(str::to_owned),
-        message_type: Some(if channel == Channel::Sms { "Sms" } else { "Email" }.to_owned()),
+        message_type: Some(
+            if channel == Channel::Sms {
+                "Sms"
+            } else {
+                "Email"
+            }
+            .to_owned(),
+        ),
         wrapup_code_id: Some(outcome.to_owned()),
         timestamp: Some(iso(now)),
     };
@@ -1125,62 +1155,66 @@ fn run_campaign(
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .optional()?;
-    let (paced_from, sent_since) = match run {
-        Some(r) => r,
-        None => {
-            start_run(conn, &id, now, false)?;
-            (now.as_millisecond(), 0)
-        }
+    let (paced_from, sent_since) = if let Some(r) = run {
+        r
+    } else {
+        start_run(conn, &id, now, false)?;
+        (now.as_millisecond(), 0)
     };
     let rate = campaign.messages_per_minute.unwrap_or(1).max(1);
     let elapsed = (now.as_millisecond() - paced_from).max(0);
-    let mut allowance =
-        i64::try_from(i128::from(elapsed) * i128::from(rate) / 60_000).unwrap_or(i64::MAX)
-            - sent_since;
+    let mut allowance = i64::try_from(i128::from(elapsed) * i128::from(rate) / 60_000)
+        .unwrap_or(i64::MAX)
+        - sent_since;
 
-    let (channel, columns, from, template, message_column) = match (&campaign.sms_config, &campaign.email_config) {
-        (Some(sms), _) => (
-            Channel::Sms,
-            vec![sms.phone_column.clone().unwrap_or_default()],
-            sms.sender_sms_phone_number
-                .as_ref()
-                .and_then(|s| s.phone_number.clone())
-                .unwrap_or_default(),
-            load_template(conn, ref_id(sms.content_template.as_ref()))?,
-            sms.message_column.clone(),
-        ),
-        (None, Some(email)) => {
-            let from = email.from_address.clone().unwrap_or_default();
-            (
-                Channel::Email,
-                email.email_columns.clone().unwrap_or_default(),
-                format!(
-                    "{}@{}",
-                    from.local_part.unwrap_or_default(),
-                    ref_id(from.domain.as_ref()).unwrap_or_default()
-                ),
-                load_template(conn, ref_id(email.content_template.as_ref()))?,
-                None,
-            )
-        }
-        (None, None) => {
-            campaign.campaign_status = Some("invalid".to_owned());
-            return Ok(0);
-        }
-    };
+    let (channel, columns, from, template, message_column) =
+        match (&campaign.sms_config, &campaign.email_config) {
+            (Some(sms), _) => (
+                Channel::Sms,
+                vec![sms.phone_column.clone().unwrap_or_default()],
+                sms.sender_sms_phone_number
+                    .as_ref()
+                    .and_then(|s| s.phone_number.clone())
+                    .unwrap_or_default(),
+                load_template(conn, ref_id(sms.content_template.as_ref()))?,
+                sms.message_column.clone(),
+            ),
+            (None, Some(email)) => {
+                let from = email.from_address.clone().unwrap_or_default();
+                (
+                    Channel::Email,
+                    email.email_columns.clone().unwrap_or_default(),
+                    format!(
+                        "{}@{}",
+                        from.local_part.unwrap_or_default(),
+                        ref_id(from.domain.as_ref()).unwrap_or_default()
+                    ),
+                    load_template(conn, ref_id(email.content_template.as_ref()))?,
+                    None,
+                )
+            }
+            (None, None) => {
+                campaign.campaign_status = Some("invalid".to_owned());
+                return Ok(0);
+            }
+        };
     let sender_ok = match channel {
-        Channel::Sms => org.sms_numbers.iter().any(|n| *n == from),
-        Channel::Email => org
-            .email_domains
-            .iter()
-            .any(|d| from.to_lowercase().ends_with(&format!("@{}", d.to_lowercase()))),
+        Channel::Sms => org.sms_numbers.contains(&from),
+        Channel::Email => org.email_domains.iter().any(|d| {
+            from.to_lowercase()
+                .ends_with(&format!("@{}", d.to_lowercase()))
+        }),
     };
     if !sender_ok {
         campaign.campaign_status = Some("invalid".to_owned());
         return Ok(0);
     }
     let dnc = dnc_values(conn, campaign)?;
-    let time_set = match campaign.callable_time_set.as_ref().and_then(|r| r.id.as_deref()) {
+    let time_set = match campaign
+        .callable_time_set
+        .as_ref()
+        .and_then(|r| r.id.as_deref())
+    {
         Some(ts) => store::get_entity::<CallableTimeSet>(conn, Table::CallableTimeSets, ts)?,
         None => None,
     };
@@ -1200,13 +1234,26 @@ fn run_campaign(
             .as_ref()
             .and_then(|m| m.get(&column))
             .is_some_and(|s| s.callable == Some(false));
-        let Some(address) = address.filter(|_| contact.callable != Some(false) && !number_uncallable)
+        let Some(address) =
+            address.filter(|_| contact.callable != Some(false) && !number_uncallable)
         else {
-            mark(conn, &id, &list_id, contact, UNCALLABLE, channel, &column, None, now)?;
+            mark(
+                conn, &id, &list_id, contact, UNCALLABLE, channel, &column, None, now,
+            )?;
             continue;
         };
         if on_dnc(&dnc, &address) {
-            mark(conn, &id, &list_id, contact, ON_DNC, channel, &column, Some(&address), now)?;
+            mark(
+                conn,
+                &id,
+                &list_id,
+                contact,
+                ON_DNC,
+                channel,
+                &column,
+                Some(&address),
+                now,
+            )?;
             continue;
         }
         if let Some(set) = time_set.as_ref() {
@@ -1251,7 +1298,17 @@ fn run_campaign(
             Channel::Email => html.as_deref().is_none_or(|t| t.trim().is_empty()),
         };
         if blank {
-            mark(conn, &id, &list_id, contact, BLANK, channel, &column, Some(&address), now)?;
+            mark(
+                conn,
+                &id,
+                &list_id,
+                contact,
+                BLANK,
+                channel,
+                &column,
+                Some(&address),
+                now,
+            )?;
             continue;
         }
         if channel == Channel::Sms
@@ -1259,7 +1316,17 @@ fn run_campaign(
                 .as_deref()
                 .is_some_and(|t| t.chars().count() > crate::messaging::SMS_MAX_CHARS)
         {
-            mark(conn, &id, &list_id, contact, TOO_LONG, channel, &column, Some(&address), now)?;
+            mark(
+                conn,
+                &id,
+                &list_id,
+                contact,
+                TOO_LONG,
+                channel,
+                &column,
+                Some(&address),
+                now,
+            )?;
             continue;
         }
         if allowance <= 0 {
@@ -1282,7 +1349,17 @@ fn run_campaign(
                 recipient_opted_out: opted_out,
             },
         )?;
-        mark(conn, &id, &list_id, contact, SENT, channel, &column, Some(&address), now)?;
+        mark(
+            conn,
+            &id,
+            &list_id,
+            contact,
+            SENT,
+            channel,
+            &column,
+            Some(&address),
+            now,
+        )?;
         allowance -= 1;
         sent += 1;
     }

@@ -706,7 +706,7 @@ impl Default for OutboundLimits {
 }
 
 /// Body of `POST /__sandbox/outbound-limits`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct OutboundLimitsChange {
     #[serde(default)]

@@ -266,52 +266,84 @@ const ROUTE_PERMISSIONS: &[(&str, &str, &[&str])] = &[
     (
         "GET",
         "/api/v2/outbound/messagingcampaigns",
-        &["outbound:messagingCampaign:view", "outbound:emailCampaign:view"],
+        &[
+            "outbound:messagingCampaign:view",
+            "outbound:emailCampaign:view",
+        ],
     ),
     (
         "POST",
         "/api/v2/outbound/messagingcampaigns",
-        &["outbound:messagingCampaign:add", "outbound:emailCampaign:add"],
+        &[
+            "outbound:messagingCampaign:add",
+            "outbound:emailCampaign:add",
+        ],
     ),
     (
         "GET",
         "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}",
-        &["outbound:messagingCampaign:view", "outbound:emailCampaign:view"],
+        &[
+            "outbound:messagingCampaign:view",
+            "outbound:emailCampaign:view",
+        ],
     ),
     (
         "PUT",
         "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}",
-        &["outbound:messagingCampaign:edit", "outbound:emailCampaign:edit"],
+        &[
+            "outbound:messagingCampaign:edit",
+            "outbound:emailCampaign:edit",
+        ],
     ),
     (
         "DELETE",
         "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}",
-        &["outbound:messagingCampaign:delete", "outbound:emailCampaign:delete"],
+        &[
+            "outbound:messagingCampaign:delete",
+            "outbound:emailCampaign:delete",
+        ],
     ),
     (
         "POST",
         "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}/start",
-        &["outbound:messagingCampaign:start", "outbound:emailCampaign:start", "outbound:whatsAppCampaign:start"],
+        &[
+            "outbound:messagingCampaign:start",
+            "outbound:emailCampaign:start",
+            "outbound:whatsAppCampaign:start",
+        ],
     ),
     (
         "POST",
         "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}/stop",
-        &["outbound:messagingCampaign:stop", "outbound:emailCampaign:stop", "outbound:whatsAppCampaign:stop"],
+        &[
+            "outbound:messagingCampaign:stop",
+            "outbound:emailCampaign:stop",
+            "outbound:whatsAppCampaign:stop",
+        ],
     ),
     (
         "GET",
         "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}/progress",
-        &["outbound:messagingCampaign:view", "outbound:emailCampaign:view"],
+        &[
+            "outbound:messagingCampaign:view",
+            "outbound:emailCampaign:view",
+        ],
     ),
     (
         "DELETE",
         "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}/progress",
-        &["outbound:messagingCampaign:edit", "outbound:emailCampaign:edit"],
+        &[
+            "outbound:messagingCampaign:edit",
+            "outbound:emailCampaign:edit",
+        ],
     ),
     (
         "GET",
         "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}/diagnostics",
-        &["outbound:messagingCampaign:view", "outbound:emailCampaign:view"],
+        &[
+            "outbound:messagingCampaign:view",
+            "outbound:emailCampaign:view",
+        ],
     ),
     (
         "POST",

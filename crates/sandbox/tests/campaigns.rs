@@ -143,7 +143,7 @@ impl Env {
         t["id"].as_str().unwrap().to_owned()
     }
 
-    fn sms_campaign(&self, list: &str, per_minute: i64, content: Value) -> Value {
+    fn sms_campaign(&self, list: &str, per_minute: i64, content: &Value) -> Value {
         let mut sms = json!({"phoneColumn": "phone",
                              "senderSmsPhoneNumber": {"phoneNumber": self.sb.from_number()}});
         for (k, v) in content.as_object().unwrap() {
@@ -327,27 +327,27 @@ async fn content_template_and_message_column_are_exclusive() {
     let both = env.sms_campaign(
         &list,
         10,
-        json!({"contentTemplate": {"id": template}, "messageColumn": "text"}),
+        &json!({"contentTemplate": {"id": template}, "messageColumn": "text"}),
     );
     let (s, e) = env.post(CAMPAIGNS, both).await;
     assert_error(s, &e, StatusCode::BAD_REQUEST, "invalid.value");
-    let neither = env.sms_campaign(&list, 10, json!({}));
+    let neither = env.sms_campaign(&list, 10, &json!({}));
     let (s, e) = env.post(CAMPAIGNS, neither).await;
     assert_error(s, &e, StatusCode::BAD_REQUEST, "invalid.value");
     let unknown_sender = {
-        let mut b = env.sms_campaign(&list, 10, json!({"messageColumn": "text"}));
+        let mut b = env.sms_campaign(&list, 10, &json!({"messageColumn": "text"}));
         b["smsConfig"]["senderSmsPhoneNumber"]["phoneNumber"] = json!("+15559990000");
         b
     };
     let (s, e) = env.post(CAMPAIGNS, unknown_sender).await;
     assert_error(s, &e, StatusCode::BAD_REQUEST, "invalid.value");
     let with_template = env
-        .create(env.sms_campaign(&list, 10, json!({"contentTemplate": {"id": template}})))
+        .create(env.sms_campaign(&list, 10, &json!({"contentTemplate": {"id": template}})))
         .await;
     assert_eq!(with_template["campaignStatus"], "off");
     assert_eq!(with_template["version"], 1);
     let with_column = env
-        .create(env.sms_campaign(&list, 10, json!({"messageColumn": "text"})))
+        .create(env.sms_campaign(&list, 10, &json!({"messageColumn": "text"})))
         .await;
     assert_eq!(with_column["smsConfig"]["messageColumn"], "text");
 }
@@ -357,7 +357,7 @@ async fn a_stale_version_is_a_conflict() {
     let env = Env::new().await;
     let list = env.list().await;
     let created = env
-        .create(env.sms_campaign(&list, 10, json!({"messageColumn": "text"})))
+        .create(env.sms_campaign(&list, 10, &json!({"messageColumn": "text"})))
         .await;
     let id = created["id"].as_str().unwrap().to_owned();
     let id = id.as_str();
@@ -388,14 +388,21 @@ async fn the_dispatcher_keeps_messages_per_minute_and_completes() {
     env.add(&list, &refs(&contacts), "").await;
     let template = env.template().await;
     let c = env
-        .create(env.sms_campaign(&list, 10, json!({"contentTemplate": {"id": template}})))
+        .create(env.sms_campaign(&list, 10, &json!({"contentTemplate": {"id": template}})))
         .await;
     let id = c["id"].as_str().unwrap();
     env.advance_and_dispatch(600).await;
-    assert!(env.messages().await.is_empty(), "an off campaign sends nothing");
+    assert!(
+        env.messages().await.is_empty(),
+        "an off campaign sends nothing"
+    );
     env.set_status(id, "on").await;
     env.sb.dispatch_campaigns().await.unwrap();
-    assert_eq!(env.messages().await.len(), 0, "nothing at the start instant");
+    assert_eq!(
+        env.messages().await.len(),
+        0,
+        "nothing at the start instant"
+    );
     env.advance_and_dispatch(30).await;
     assert_eq!(env.messages().await.len(), 5);
     env.advance_and_dispatch(30).await;
@@ -431,7 +438,7 @@ async fn stopping_a_campaign_stops_its_messages() {
     let list = env.list().await;
     env.add(&list, &refs(&numbers(10)), "").await;
     let c = env
-        .create(env.sms_campaign(&list, 60, json!({"messageColumn": "text"})))
+        .create(env.sms_campaign(&list, 60, &json!({"messageColumn": "text"})))
         .await;
     let id = c["id"].as_str().unwrap();
     env.set_status(id, "on").await;
@@ -488,7 +495,7 @@ async fn dnc_listed_and_uncallable_contacts_are_skipped_with_evaluations() {
         )
         .await;
     assert!(s.is_success());
-    let mut body = env.sms_campaign(&list, 60, json!({"messageColumn": "text"}));
+    let mut body = env.sms_campaign(&list, 60, &json!({"messageColumn": "text"}));
     body["dncLists"] = json!([{"id": dnc_id}]);
     let c = env.create(body).await;
     let id = c["id"].as_str().unwrap();
@@ -539,7 +546,7 @@ async fn contacts_outside_the_callable_time_set_wait_for_their_window() {
         ]),
     )
     .await;
-    let set = env
+    let time_set = env
         .ok(
             Method::POST,
             "/api/v2/outbound/callabletimesets",
@@ -549,8 +556,8 @@ async fn contacts_outside_the_callable_time_set_wait_for_their_window() {
             }]})),
         )
         .await;
-    let mut body = env.sms_campaign(&list, 60, json!({"messageColumn": "text"}));
-    body["callableTimeSet"] = json!({"id": set["id"]});
+    let mut body = env.sms_campaign(&list, 60, &json!({"messageColumn": "text"}));
+    body["callableTimeSet"] = json!({"id": time_set["id"]});
     let c = env.create(body).await;
     let id = c["id"].as_str().unwrap();
     env.set_status(id, "on").await;
@@ -576,7 +583,7 @@ async fn a_complete_campaign_switched_on_again_re_messages_its_list() {
     let contacts = numbers(3);
     env.add(&list, &refs(&contacts), "").await;
     let c = env
-        .create(env.sms_campaign(&list, 60, json!({"messageColumn": "text"})))
+        .create(env.sms_campaign(&list, 60, &json!({"messageColumn": "text"})))
         .await;
     let id = c["id"].as_str().unwrap();
     env.set_status(id, "on").await;
@@ -620,7 +627,7 @@ async fn re_uploading_without_do_not_queue_re_queues_a_messaged_contact() {
     let list = env.list().await;
     let contacts = numbers(2);
     env.add(&list, &refs(&contacts), "").await;
-    let mut body = env.sms_campaign(&list, 60, json!({"messageColumn": "text"}));
+    let mut body = env.sms_campaign(&list, 60, &json!({"messageColumn": "text"}));
     body["alwaysRunning"] = json!(true);
     let c = env.create(body).await;
     let id = c["id"].as_str().unwrap();
@@ -630,7 +637,11 @@ async fn re_uploading_without_do_not_queue_re_queues_a_messaged_contact() {
     assert_eq!(env.status(id).await, "on", "always running");
     env.add(&list, &refs(&contacts), "?doNotQueue=true").await;
     env.advance_and_dispatch(60).await;
-    assert_eq!(env.messages().await.len(), 2, "doNotQueue keeps them processed");
+    assert_eq!(
+        env.messages().await.len(),
+        2,
+        "doNotQueue keeps them processed"
+    );
     env.add(&list, &refs(&contacts[..1]), "").await;
     env.advance_and_dispatch(60).await;
     assert_eq!(count_to(&env.messages().await, "+13175550000"), 2);
@@ -706,7 +717,12 @@ async fn permissions_and_faults_apply_to_the_new_endpoints() {
         )
         .await;
     assert_error(s, &e, StatusCode::FORBIDDEN, "missing.any.permissions");
-    assert!(e["message"].as_str().unwrap().contains("outbound:contact:add"));
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("outbound:contact:add")
+    );
     let (s, e) = env.get(CAMPAIGNS).await;
     assert_eq!(s, StatusCode::OK, "{e}");
     env.sb.set_org(org).unwrap();
@@ -733,7 +749,10 @@ async fn permissions_and_faults_apply_to_the_new_endpoints() {
         .json(&json!([{"id": "a", "data": {"phone": "+13175550000"}}]))
         .send()
         .await;
-    assert!(dropped.is_err(), "the connection is closed without an answer");
+    assert!(
+        dropped.is_err(),
+        "the connection is closed without an answer"
+    );
     env.sb.set_faults(Faults::default()).unwrap();
     let (_, got) = env.get(&format!("{LISTS}/{list}")).await;
     assert_eq!(got["size"], 1);
