@@ -36,6 +36,14 @@ pub(crate) const MAX_COLUMNS: usize = 50;
 pub const DEFAULT_MAX_CONTACTS_PER_LIST: u64 = 1_000_000;
 /// Contacts per `POST …/contacts` request, unless changed through the admin API.
 pub const DEFAULT_MAX_CONTACTS_PER_REQUEST: usize = 1_000;
+/// Contacts in all the org's contact lists together (Genesys' documented limit).
+pub const DEFAULT_MAX_CONTACTS_PER_ORG: u64 = 5_000_000;
+/// Phone columns per contact list (Genesys' documented limit).
+pub(crate) const MAX_PHONE_COLUMNS: usize = 10;
+/// Characters of a column name (Genesys' documented limit).
+pub(crate) const MAX_COLUMN_NAME_CHARS: usize = 128;
+/// Characters of one contact value (Genesys' documented limit).
+pub(crate) const MAX_VALUE_CHARS: usize = 512;
 
 /// Genesys `ContactPhoneNumberColumn`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,6 +227,12 @@ fn validate_list(body: &ContactList) -> Result<(), ApiError> {
                 "Column names may not be blank.",
             ));
         }
+        if c.chars().count() > MAX_COLUMN_NAME_CHARS {
+            return Err(ApiError::invalid_field(
+                "columnNames",
+                format!("Column names are at most {MAX_COLUMN_NAME_CHARS} characters: '{c}'."),
+            ));
+        }
         if !seen.insert(c.to_lowercase()) {
             return Err(ApiError::invalid_field(
                 "columnNames",
@@ -234,6 +248,12 @@ fn validate_list(body: &ContactList) -> Result<(), ApiError> {
         return Err(ApiError::invalid_field(
             "phoneColumns",
             "A contact list needs at least one phone column or email column.",
+        ));
+    }
+    if phones.len() > MAX_PHONE_COLUMNS {
+        return Err(ApiError::invalid_field(
+            "phoneColumns",
+            format!("A contact list may have at most {MAX_PHONE_COLUMNS} phone columns."),
         ));
     }
     for p in phones {
@@ -488,6 +508,15 @@ fn validate_contact(list: &ContactList, c: &DialerContact) -> Result<(), ApiErro
             format!("'{unknown}' is not a column of the contact list."),
         ));
     }
+    if let Some((column, _)) = data
+        .iter()
+        .find(|(_, v)| v.chars().count() > MAX_VALUE_CHARS)
+    {
+        return Err(ApiError::invalid_field(
+            "data",
+            format!("The value of '{column}' is longer than {MAX_VALUE_CHARS} characters."),
+        ));
+    }
     Ok(())
 }
 
@@ -502,11 +531,12 @@ pub(crate) async fn add_contacts(
     if body.is_empty() {
         return Err(ApiError::missing_field("body"));
     }
-    let (max_per_list, max_per_request) = {
+    let (max_per_list, max_per_request, max_per_org) = {
         let rt = state.runtime();
         (
             rt.outbound_limits.max_contacts_per_list,
             rt.outbound_limits.max_contacts_per_request,
+            rt.outbound_limits.max_contacts_per_org,
         )
     };
     if body.len() > max_per_request {
@@ -553,6 +583,18 @@ pub(crate) async fn add_contacts(
                     ),
                 )
                 .with_detail("body", "contact.list.size.limit.exceeded")));
+            }
+            let in_org: i64 = tx.query_row("SELECT COUNT(*) FROM contacts", [], |row| row.get(0))?;
+            if u64::try_from(in_org + fresh_count).unwrap_or(u64::MAX) > max_per_org {
+                return Ok(Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "contact.org.size.limit.exceeded",
+                    format!(
+                        "The organization's contact lists would hold {} contacts; the maximum is {max_per_org}.",
+                        in_org + fresh_count
+                    ),
+                )
+                .with_detail("body", "contact.org.size.limit.exceeded")));
             }
             let mut answers = Vec::with_capacity(body.len());
             for contact in body {
@@ -694,6 +736,8 @@ pub struct OutboundLimits {
     pub max_contacts_per_list: u64,
     /// Contacts per `POST …/contacts` or ids per `POST …/contacts/bulk` (1,000).
     pub max_contacts_per_request: usize,
+    /// Contacts in all the org's lists together (Genesys: 5,000,000).
+    pub max_contacts_per_org: u64,
 }
 
 impl Default for OutboundLimits {
@@ -701,6 +745,7 @@ impl Default for OutboundLimits {
         Self {
             max_contacts_per_list: DEFAULT_MAX_CONTACTS_PER_LIST,
             max_contacts_per_request: DEFAULT_MAX_CONTACTS_PER_REQUEST,
+            max_contacts_per_org: DEFAULT_MAX_CONTACTS_PER_ORG,
         }
     }
 }
@@ -713,6 +758,8 @@ pub(crate) struct OutboundLimitsChange {
     max_contacts_per_list: Option<u64>,
     #[serde(default)]
     max_contacts_per_request: Option<usize>,
+    #[serde(default)]
+    max_contacts_per_org: Option<u64>,
 }
 
 impl OutboundLimits {
@@ -722,6 +769,9 @@ impl OutboundLimits {
         }
         if let Some(v) = change.max_contacts_per_request {
             self.max_contacts_per_request = v;
+        }
+        if let Some(v) = change.max_contacts_per_org {
+            self.max_contacts_per_org = v;
         }
     }
 }

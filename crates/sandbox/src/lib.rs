@@ -43,7 +43,8 @@ pub use config::{
     SandboxConfig, StateLocation,
 };
 pub use contactlists::{
-    DEFAULT_MAX_CONTACTS_PER_LIST, DEFAULT_MAX_CONTACTS_PER_REQUEST, OutboundLimits,
+    DEFAULT_MAX_CONTACTS_PER_LIST, DEFAULT_MAX_CONTACTS_PER_ORG, DEFAULT_MAX_CONTACTS_PER_REQUEST,
+    OutboundLimits,
 };
 pub use error::{ApiError, SandboxError};
 pub use messaging::{

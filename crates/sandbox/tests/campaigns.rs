@@ -272,6 +272,39 @@ async fn contact_lists_validate_columns_and_limits() {
     );
     // Rewriting contacts already in a full list is fine.
     env.add(&list, &refs(&four[..3]), "").await;
+    // And the org-wide limit (5,000,000), across lists.
+    let mut limits = env.sb.outbound_limits();
+    assert_eq!(limits.max_contacts_per_org, 5_000_000);
+    limits.max_contacts_per_org = 4;
+    limits.max_contacts_per_list = 1_000_000;
+    env.sb.set_outbound_limits(limits);
+    let other = env.list().await;
+    env.add(&other, &refs(&four[..1]), "").await;
+    let (s, e) = env
+        .post(
+            &format!("{LISTS}/{other}/contacts"),
+            json!([{"id": "z", "data": {"phone": "+13175550009"}}]),
+        )
+        .await;
+    assert_error(
+        s,
+        &e,
+        StatusCode::BAD_REQUEST,
+        "contact.org.size.limit.exceeded",
+    );
+    env.sb
+        .set_outbound_limits(herald_sandbox::OutboundLimits::default());
+    let (s, e) = env
+        .post(
+            &format!("{LISTS}/{other}/contacts"),
+            json!([{"id": "long", "data": {"phone": "+13175550009", "name": "x".repeat(513)}}]),
+        )
+        .await;
+    assert_error(s, &e, StatusCode::BAD_REQUEST, "invalid.value");
+    let (s, _) = env
+        .call(Method::DELETE, &format!("{LISTS}/{other}"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
 
     let (s, _) = env
         .call(Method::DELETE, &format!("{LISTS}/{list}"), None)
