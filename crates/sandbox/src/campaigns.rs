@@ -43,6 +43,8 @@ use crate::wire::{DncList, EntityRef};
 
 const CAMPAIGNS: &str = "/api/v2/outbound/messagingcampaigns";
 const TIME_SETS: &str = "/api/v2/outbound/callabletimesets";
+/// Contacts read per query by the dispatcher (without `contactSorts`).
+const PENDING_BATCH: i64 = 500;
 const STATUSES: [&str; 7] = [
     "on",
     "stopping",
@@ -1016,27 +1018,41 @@ fn on_dnc(dnc: &HashSet<String>, address: &str) -> bool {
     }
 }
 
-/// Pending contacts of `campaign`, in queue order or by its `contactSorts`.
+/// Queue key of a contact: its position, then its insertion order.
+type QueueKey = (i64, i64);
+
+/// Contacts of `campaign` not yet processed in its run: with `contactSorts`, all of them in
+/// that order; otherwise up to `PENDING_BATCH` in queue order after `after`.
 fn pending_contacts(
     conn: &Connection,
     campaign_id: &str,
     list_id: &str,
     sorts: &[ContactSort],
-) -> Result<Vec<DialerContact>, SandboxError> {
-    let mut stmt = conn.prepare(
-        "SELECT body FROM contacts c WHERE c.list_id = ?1 AND NOT EXISTS
+    after: Option<QueueKey>,
+) -> Result<Vec<(DialerContact, QueueKey)>, SandboxError> {
+    let (pos, seq) = after.unwrap_or((i64::MIN, i64::MIN));
+    let limit = if sorts.is_empty() { PENDING_BATCH } else { -1 };
+    let mut stmt = conn.prepare_cached(
+        "SELECT body, queue_pos, seq FROM contacts c WHERE c.list_id = ?1 AND NOT EXISTS
            (SELECT 1 FROM campaign_contacts p WHERE p.campaign_id = ?2 AND p.contact_id = c.id)
-         ORDER BY c.queue_pos, c.seq",
+           AND (c.queue_pos > ?3 OR (c.queue_pos = ?3 AND c.seq > ?4))
+         ORDER BY c.queue_pos, c.seq LIMIT ?5",
     )?;
-    let bodies = stmt
-        .query_map(params![list_id, campaign_id], |row| row.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut contacts = bodies
-        .iter()
-        .map(|b| serde_json::from_str::<DialerContact>(b).map_err(SandboxError::from))
+    let rows = stmt
+        .query_map(params![list_id, campaign_id, pos, seq, limit], |row| {
+            Ok((row.get::<_, String>(0)?, (row.get(1)?, row.get(2)?)))
+        })?
+        .collect::<Result<Vec<(String, QueueKey)>, _>>()?;
+    let mut contacts = rows
+        .into_iter()
+        .map(|(b, key)| {
+            serde_json::from_str::<DialerContact>(&b)
+                .map(|c| (c, key))
+                .map_err(SandboxError::from)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     if !sorts.is_empty() {
-        contacts.sort_by(|a, b| {
+        contacts.sort_by(|(a, _), (b, _)| {
             for s in sorts {
                 let field = s.field_name.as_deref().unwrap_or_default();
                 let (x, y) = (a.value(field).unwrap_or(""), b.value(field).unwrap_or(""));
@@ -1222,146 +1238,161 @@ fn run_campaign(
     let mut sent = 0usize;
     let mut rescheduled = 0i64;
     let mut exhausted = true;
-    for contact in pending_contacts(conn, &id, &list_id, &sorts)? {
-        let column = columns
-            .iter()
-            .find(|c| contact.value(c).is_some())
-            .cloned()
-            .unwrap_or_else(|| columns.first().cloned().unwrap_or_default());
-        let address = contact.value(&column).map(str::to_owned);
-        let number_uncallable = contact
-            .phone_number_status
-            .as_ref()
-            .and_then(|m| m.get(&column))
-            .is_some_and(|s| s.callable == Some(false));
-        let Some(address) =
-            address.filter(|_| contact.callable != Some(false) && !number_uncallable)
-        else {
-            mark(
-                conn, &id, &list_id, contact, UNCALLABLE, channel, &column, None, now,
-            )?;
-            continue;
-        };
-        if on_dnc(&dnc, &address) {
-            mark(
-                conn,
-                &id,
-                &list_id,
-                contact,
-                ON_DNC,
-                channel,
-                &column,
-                Some(&address),
-                now,
-            )?;
-            continue;
-        }
-        if let Some(set) = time_set.as_ref() {
-            let zone = list
-                .phone_column(&column)
-                .and_then(|p| p.callable_time_column.as_deref())
-                .and_then(|tz_col| contact.value(tz_col))
-                .and_then(|tz| jiff::tz::TimeZone::get(tz).ok())
-                .or_else(|| {
-                    list.time_zone
-                        .as_deref()
-                        .and_then(|tz| jiff::tz::TimeZone::get(tz).ok())
-                });
-            if !callable_now(set, zone.as_ref(), now) {
-                rescheduled += 1;
-                exhausted = false;
-                continue;
-            }
-        }
-        let (text, subject, html) = match (channel, &template, &message_column) {
-            (Channel::Sms, Some(t), _) => (
-                t.texts
-                    .first()
-                    .map(|x| render(&x.content, &contact, &t.defaults)),
-                None,
-                None,
-            ),
-            (Channel::Sms, None, Some(col)) => (contact.value(col).map(str::to_owned), None, None),
-            (Channel::Email, Some(t), _) => {
-                let pick = |kind: &str| {
-                    t.texts
-                        .iter()
-                        .find(|x| x.kind.as_deref() == Some(kind))
-                        .map(|x| render(&x.content, &contact, &t.defaults))
-                };
-                (None, pick("subject"), pick("body"))
-            }
-            _ => (None, None, None),
-        };
-        let blank = match channel {
-            Channel::Sms => text.as_deref().is_none_or(|t| t.trim().is_empty()),
-            Channel::Email => html.as_deref().is_none_or(|t| t.trim().is_empty()),
-        };
-        if blank {
-            mark(
-                conn,
-                &id,
-                &list_id,
-                contact,
-                BLANK,
-                channel,
-                &column,
-                Some(&address),
-                now,
-            )?;
-            continue;
-        }
-        if channel == Channel::Sms
-            && text
-                .as_deref()
-                .is_some_and(|t| t.chars().count() > crate::messaging::SMS_MAX_CHARS)
-        {
-            mark(
-                conn,
-                &id,
-                &list_id,
-                contact,
-                TOO_LONG,
-                channel,
-                &column,
-                Some(&address),
-                now,
-            )?;
-            continue;
-        }
-        if allowance <= 0 {
-            exhausted = false;
+    let mut cursor: Option<QueueKey> = None;
+    'batches: loop {
+        let batch = pending_contacts(conn, &id, &list_id, &sorts, cursor)?;
+        if batch.is_empty() {
             break;
         }
-        let opted_out = store::is_opted_out(conn, &address)?;
-        store::insert_message(
-            conn,
-            &AcceptedMessage {
-                id: uuid::Uuid::new_v4().simple().to_string(),
-                conversation_id: uuid::Uuid::new_v4().to_string(),
+        let last_batch =
+            !sorts.is_empty() || batch.len() < usize::try_from(PENDING_BATCH).unwrap_or(usize::MAX);
+        for (contact, key) in batch {
+            cursor = Some(key);
+            let column = columns
+                .iter()
+                .find(|c| contact.value(c).is_some())
+                .cloned()
+                .unwrap_or_else(|| columns.first().cloned().unwrap_or_default());
+            let address = contact.value(&column).map(str::to_owned);
+            let number_uncallable = contact
+                .phone_number_status
+                .as_ref()
+                .and_then(|m| m.get(&column))
+                .is_some_and(|s| s.callable == Some(false));
+            let Some(address) =
+                address.filter(|_| contact.callable != Some(false) && !number_uncallable)
+            else {
+                mark(
+                    conn, &id, &list_id, contact, UNCALLABLE, channel, &column, None, now,
+                )?;
+                continue;
+            };
+            if on_dnc(&dnc, &address) {
+                mark(
+                    conn,
+                    &id,
+                    &list_id,
+                    contact,
+                    ON_DNC,
+                    channel,
+                    &column,
+                    Some(&address),
+                    now,
+                )?;
+                continue;
+            }
+            if let Some(set) = time_set.as_ref() {
+                let zone = list
+                    .phone_column(&column)
+                    .and_then(|p| p.callable_time_column.as_deref())
+                    .and_then(|tz_col| contact.value(tz_col))
+                    .and_then(|tz| jiff::tz::TimeZone::get(tz).ok())
+                    .or_else(|| {
+                        list.time_zone
+                            .as_deref()
+                            .and_then(|tz| jiff::tz::TimeZone::get(tz).ok())
+                    });
+                if !callable_now(set, zone.as_ref(), now) {
+                    rescheduled += 1;
+                    exhausted = false;
+                    continue;
+                }
+            }
+            let (text, subject, html) = match (channel, &template, &message_column) {
+                (Channel::Sms, Some(t), _) => (
+                    t.texts
+                        .first()
+                        .map(|x| render(&x.content, &contact, &t.defaults)),
+                    None,
+                    None,
+                ),
+                (Channel::Sms, None, Some(col)) => {
+                    (contact.value(col).map(str::to_owned), None, None)
+                }
+                (Channel::Email, Some(t), _) => {
+                    let pick = |kind: &str| {
+                        t.texts
+                            .iter()
+                            .find(|x| x.kind.as_deref() == Some(kind))
+                            .map(|x| render(&x.content, &contact, &t.defaults))
+                    };
+                    (None, pick("subject"), pick("body"))
+                }
+                _ => (None, None, None),
+            };
+            let blank = match channel {
+                Channel::Sms => text.as_deref().is_none_or(|t| t.trim().is_empty()),
+                Channel::Email => html.as_deref().is_none_or(|t| t.trim().is_empty()),
+            };
+            if blank {
+                mark(
+                    conn,
+                    &id,
+                    &list_id,
+                    contact,
+                    BLANK,
+                    channel,
+                    &column,
+                    Some(&address),
+                    now,
+                )?;
+                continue;
+            }
+            if channel == Channel::Sms
+                && text
+                    .as_deref()
+                    .is_some_and(|t| t.chars().count() > crate::messaging::SMS_MAX_CHARS)
+            {
+                mark(
+                    conn,
+                    &id,
+                    &list_id,
+                    contact,
+                    TOO_LONG,
+                    channel,
+                    &column,
+                    Some(&address),
+                    now,
+                )?;
+                continue;
+            }
+            if allowance <= 0 {
+                exhausted = false;
+                break 'batches;
+            }
+            let opted_out = store::is_opted_out(conn, &address)?;
+            store::insert_message(
+                conn,
+                &AcceptedMessage {
+                    id: uuid::Uuid::new_v4().simple().to_string(),
+                    conversation_id: uuid::Uuid::new_v4().to_string(),
+                    channel,
+                    from: from.clone(),
+                    to: address.clone(),
+                    text,
+                    subject,
+                    html,
+                    accepted_at: now,
+                    recipient_opted_out: opted_out,
+                },
+            )?;
+            mark(
+                conn,
+                &id,
+                &list_id,
+                contact,
+                SENT,
                 channel,
-                from: from.clone(),
-                to: address.clone(),
-                text,
-                subject,
-                html,
-                accepted_at: now,
-                recipient_opted_out: opted_out,
-            },
-        )?;
-        mark(
-            conn,
-            &id,
-            &list_id,
-            contact,
-            SENT,
-            channel,
-            &column,
-            Some(&address),
-            now,
-        )?;
-        allowance -= 1;
-        sent += 1;
+                &column,
+                Some(&address),
+                now,
+            )?;
+            allowance -= 1;
+            sent += 1;
+        }
+        if last_batch {
+            break;
+        }
     }
     conn.execute(
         "UPDATE campaign_runs SET sent_since = sent_since + ?2, rescheduled = ?3 WHERE campaign_id = ?1",

@@ -790,3 +790,49 @@ async fn permissions_and_faults_apply_to_the_new_endpoints() {
     let (_, got) = env.get(&format!("{LISTS}/{list}")).await;
     assert_eq!(got["size"], 1);
 }
+
+#[tokio::test]
+async fn large_lists_are_walked_in_batches_and_contact_sorts_order_the_walk() {
+    let env = Env::new().await;
+    let list = env.list().await;
+    let contacts = numbers(1200);
+    for chunk in contacts.chunks(1000) {
+        env.add(&list, &refs(chunk), "").await;
+    }
+    let c = env
+        .create(env.sms_campaign(&list, 100_000, &json!({"messageColumn": "text"})))
+        .await;
+    let id = c["id"].as_str().unwrap();
+    env.set_status(id, "on").await;
+    env.advance_and_dispatch(1).await;
+    let sent = env.messages().await;
+    assert_eq!(sent.len(), 1200);
+    assert_eq!(sent[1199].to, "+13175551199");
+    assert_eq!(env.status(id).await, "complete");
+
+    // Sorted by a column, descending: the last contact first.
+    let sorted_list = env.list().await;
+    env.add(&sorted_list, &refs(&numbers(3)), "").await;
+    let mut body = env.sms_campaign(&sorted_list, 60, &json!({"messageColumn": "text"}));
+    body["contactSorts"] = json!([{"fieldName": "name", "direction": "DESC", "numeric": false}]);
+    let c = env.create(body).await;
+    let id = c["id"].as_str().unwrap();
+    env.set_status(id, "on").await;
+    env.advance_and_dispatch(1).await;
+    let sent = env.messages().await;
+    assert_eq!(sent.len(), 1201);
+    assert_eq!(sent[1200].to, "+13175550002");
+    // Priority uploads go to the front of the queue.
+    let front = env.list().await;
+    env.add(&front, &refs(&numbers(2)), "").await;
+    env.add(&front, &[("late", "+13175559999")], "?priority=true")
+        .await;
+    let c = env
+        .create(env.sms_campaign(&front, 60, &json!({"messageColumn": "text"})))
+        .await;
+    let id = c["id"].as_str().unwrap();
+    env.set_status(id, "on").await;
+    env.advance_and_dispatch(1).await;
+    let sent = env.messages().await;
+    assert_eq!(sent.last().unwrap().to, "+13175559999");
+}
