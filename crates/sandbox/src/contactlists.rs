@@ -753,6 +753,7 @@ impl Default for OutboundLimits {
 /// Body of `POST /__sandbox/outbound-limits`.
 #[derive(Debug, Default, Clone, Copy, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(clippy::struct_field_names)] // the names are the admin API's JSON fields
 pub(crate) struct OutboundLimitsChange {
     #[serde(default)]
     max_contacts_per_list: Option<u64>,
