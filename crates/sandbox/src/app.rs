@@ -217,6 +217,10 @@ pub(crate) fn router(state: AppState) -> Router {
             get(campaigns::list_campaigns).post(campaigns::create_campaign),
         )
         .route(
+            "/api/v2/outbound/messagingcampaigns/progress",
+            post(campaigns::bulk_progress),
+        )
+        .route(
             "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}",
             get(campaigns::get_campaign)
                 .put(campaigns::update_campaign)

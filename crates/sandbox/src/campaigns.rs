@@ -837,45 +837,81 @@ fn entity_ref(id: &str, uri: String) -> EntityRef {
     }
 }
 
+fn progress_of(conn: &Connection, id: &str) -> Result<Option<CampaignProgress>, SandboxError> {
+    let Some(campaign) =
+        store::get_entity::<MessagingCampaign>(conn, Table::MessagingCampaigns, id)?
+    else {
+        return Ok(None);
+    };
+    let list_id = campaign.list_id().to_owned();
+    let total = crate::contactlists::contact_count(conn, &list_id)?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT outcome, COUNT(*) FROM campaign_contacts WHERE campaign_id = ?1 GROUP BY outcome",
+    )?;
+    let counts = stmt
+        .query_map(params![id], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let messaged = counts
+        .iter()
+        .filter(|(o, _)| o == SENT)
+        .map(|(_, n)| n)
+        .sum();
+    let skipped: BTreeMap<String, i64> =
+        counts.iter().filter(|(o, _)| o != SENT).cloned().collect();
+    let processed: i64 = counts.iter().map(|(_, n)| n).sum();
+    let percentage = if total == 0 {
+        0
+    } else {
+        processed * 100 / total
+    };
+    Ok(Some(CampaignProgress {
+        campaign: entity_ref(id, format!("{CAMPAIGNS}/{id}")),
+        contact_list: entity_ref(
+            &list_id,
+            format!("{}/{list_id}", crate::contactlists::CONTACT_LISTS),
+        ),
+        number_of_contacts_called: 0,
+        number_of_contacts_messaged: messaged,
+        total_number_of_contacts: total,
+        percentage,
+        number_of_contacts_skipped: skipped,
+    }))
+}
+
+/// `GET …/{id}/progress`.
 pub(crate) async fn get_progress(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<CampaignProgress>, ApiError> {
+    let lookup = id.clone();
     state
         .store
-        .call(move |c| {
-            let Some(campaign) =
-                store::get_entity::<MessagingCampaign>(c, Table::MessagingCampaigns, &id)?
-            else {
-                return Ok(Err(campaign_not_found(&id)));
-            };
-            let list_id = campaign.list_id().to_owned();
-            let total = crate::contactlists::contact_count(c, &list_id)?;
-            let mut stmt = c.prepare(
-                "SELECT outcome, COUNT(*) FROM campaign_contacts WHERE campaign_id = ?1 GROUP BY outcome",
-            )?;
-            let counts = stmt
-                .query_map(params![id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
-                .collect::<Result<Vec<_>, _>>()?;
-            let messaged = counts.iter().filter(|(o, _)| o == SENT).map(|(_, n)| n).sum();
-            let skipped: BTreeMap<String, i64> =
-                counts.iter().filter(|(o, _)| o != SENT).cloned().collect();
-            let processed: i64 = counts.iter().map(|(_, n)| n).sum();
-            let percentage = if total == 0 { 0 } else { processed * 100 / total };
-            Ok(Ok(Json(CampaignProgress {
-                campaign: entity_ref(&id, format!("{CAMPAIGNS}/{id}")),
-                contact_list: entity_ref(
-                    &list_id,
-                    format!("{}/{list_id}", crate::contactlists::CONTACT_LISTS),
-                ),
-                number_of_contacts_called: 0,
-                number_of_contacts_messaged: messaged,
-                total_number_of_contacts: total,
-                percentage,
-                number_of_contacts_skipped: skipped,
-            })))
-        })
+        .call(move |c| progress_of(c, &lookup))
         .await?
+        .map(Json)
+        .ok_or_else(|| campaign_not_found(&id))
+}
+
+/// `POST /api/v2/outbound/messagingcampaigns/progress`: the progress of each campaign named
+/// (ids of campaigns that do not exist are left out).
+pub(crate) async fn bulk_progress(
+    State(state): State<AppState>,
+    GJson(ids): GJson<Vec<String>>,
+) -> Result<Json<Vec<CampaignProgress>>, ApiError> {
+    if ids.is_empty() {
+        return Err(ApiError::missing_field("body"));
+    }
+    let all = state
+        .store
+        .call(move |c| {
+            ids.iter()
+                .filter_map(|id| progress_of(c, id).transpose())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    Ok(Json(all))
 }
 
 /// `DELETE …/{id}/progress`: "Reset messaging campaign progress and recycle the messaging

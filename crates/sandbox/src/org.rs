@@ -322,6 +322,14 @@ const ROUTE_PERMISSIONS: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "POST",
+        "/api/v2/outbound/messagingcampaigns/progress",
+        &[
+            "outbound:messagingCampaign:view",
+            "outbound:emailCampaign:view",
+        ],
+    ),
+    (
         "GET",
         "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}/progress",
         &[

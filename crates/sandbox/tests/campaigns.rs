@@ -463,6 +463,12 @@ async fn the_dispatcher_keeps_messages_per_minute_and_completes() {
     }
     let (_, diag) = env.get(&format!("{CAMPAIGNS}/{id}/diagnostics")).await;
     assert_eq!(diag["timeZoneRescheduledContactsCount"], 0);
+    let (s, all) = env
+        .post(&format!("{CAMPAIGNS}/progress"), json!([id, "missing"]))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    assert_eq!(all[0]["numberOfContactsMessaged"], 25);
 }
 
 #[tokio::test]

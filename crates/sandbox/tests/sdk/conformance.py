@@ -345,6 +345,9 @@ def main():
     progress = outbound.get_outbound_messagingcampaign_progress(campaign.id)
     if progress.number_of_contacts_messaged != 2 or progress.percentage != 100:
         fail(f"unexpected progress after the run {progress}")
+    all_progress = outbound.post_outbound_messagingcampaigns_progress([campaign.id])
+    if [p.campaign.id for p in all_progress] != [campaign.id]:
+        fail(f"unexpected bulk progress {all_progress}")
     evaluated = outbound.post_outbound_contactlist_contacts_bulk(contact_list.id, ["k0"])
     evaluation = evaluated[0].latest_sms_evaluations["phone"]
     if evaluation.wrapup_code_id != "OUTBOUND_MESSAGE_SENT" or evaluation.message_type != "Sms" or not evaluation.timestamp:
