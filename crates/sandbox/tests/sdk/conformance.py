@@ -353,6 +353,29 @@ def main():
     if evaluation.wrapup_code_id != "OUTBOUND_MESSAGE_SENT" or evaluation.message_type != "Sms" or not evaluation.timestamp:
         fail(f"unexpected evaluation {evaluation}")
 
+    outbound.delete_outbound_messagingcampaign_progress(campaign.id)
+    if outbound.get_outbound_messagingcampaign_progress(campaign.id).number_of_contacts_messaged != 0:
+        fail("DELETE …/progress did not reset the progress")
+    outbound.post_outbound_messagingcampaign_stop(campaign.id)
+    if outbound.get_outbound_messagingcampaign(campaign.id).campaign_status != "off":
+        fail("a reset complete campaign is not off")
+    deleted = outbound.delete_outbound_messagingcampaign(campaign.id)
+    if deleted.id != campaign.id:
+        fail(f"unexpected deleted campaign {deleted}")
+    outbound.delete_outbound_contactlist(contact_list.id)
+    expect_api_error(api_client, lambda: outbound.get_outbound_contactlist(contact_list.id), 404, "not.found")
+    outbound.patch_outbound_dnclist_phonenumbers(
+        dnc.id, make(models.DncPatchPhoneNumbersRequest, action="Add", phone_numbers=["+13175550199"]))
+    if outbound.get_outbound_dnclist(dnc.id).size != 2:
+        fail("PATCH …/phonenumbers did not add the number")
+    time_set = outbound.post_outbound_callabletimesets(make(models.CallableTimeSet,
+        name="daytime",
+        callable_times=[make(models.CallableTime, time_zone_id="America/New_York", time_slots=[
+            make(models.CampaignTimeSlot, start_time="08:00:00", stop_time="20:00:00", day=d) for d in range(1, 8)])],
+    ))
+    if outbound.get_outbound_callabletimeset(time_set.id).callable_times[0].time_zone_id != "America/New_York":
+        fail(f"unexpected callable time set {time_set}")
+
     now = datetime.datetime.now(datetime.timezone.utc)
     interval = f"{(now - datetime.timedelta(hours=1)).isoformat()}/{(now + datetime.timedelta(hours=1)).isoformat()}"
     found = sdk.AnalyticsApi(api_client).post_analytics_conversations_details_query(
