@@ -317,11 +317,24 @@ pub(crate) fn contact_count(conn: &Connection, list_id: &str) -> Result<i64, San
     )?)
 }
 
-fn with_size(conn: &Connection, mut list: ContactList) -> Result<ContactList, SandboxError> {
-    if let Some(id) = list.id.clone() {
+/// The list with its `size` when the caller asked for it (`includeSize=true`), as Genesys
+/// reports it only then.
+fn with_size(
+    conn: &Connection,
+    mut list: ContactList,
+    include: bool,
+) -> Result<ContactList, SandboxError> {
+    list.size = None;
+    if include && let Some(id) = list.id.clone() {
         list.size = Some(contact_count(conn, &id)?);
     }
     Ok(list)
+}
+
+fn include_size(query: &HashMap<String, String>) -> bool {
+    query
+        .get("includeSize")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 pub(crate) async fn create_contact_list(
@@ -339,7 +352,7 @@ pub(crate) async fn create_contact_list(
         date_modified: Some(now),
         version: Some(1),
         division: Some(body.division.clone().unwrap_or_else(home_division)),
-        size: Some(0),
+        size: None,
         trim_whitespace: Some(body.trim_whitespace.unwrap_or(true)),
         automatic_time_zone_mapping: Some(body.automatic_time_zone_mapping.unwrap_or(false)),
         self_uri: Some(format!("{CONTACT_LISTS}/{id}")),
@@ -359,12 +372,13 @@ pub(crate) async fn list_contact_lists(
 ) -> Result<Json<crate::wire::Listing<ContactList>>, ApiError> {
     let (size, number) = paging_params(&query, 100)?;
     let name = query.get("name").map(|n| n.to_lowercase());
+    let include = include_size(&query);
     let all = state
         .store
-        .call(|c| {
+        .call(move |c| {
             store::list_entities::<ContactList>(c, Table::ContactLists)?
                 .into_iter()
-                .map(|l| with_size(c, l))
+                .map(|l| with_size(c, l, include))
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;
@@ -384,13 +398,15 @@ pub(crate) async fn list_contact_lists(
 pub(crate) async fn get_contact_list(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<ContactList>, ApiError> {
     let lookup = id.clone();
+    let include = include_size(&query);
     state
         .store
         .call(move |c| {
             store::get_entity::<ContactList>(c, Table::ContactLists, &lookup)?
-                .map(|l| with_size(c, l))
+                .map(|l| with_size(c, l, include))
                 .transpose()
         })
         .await?

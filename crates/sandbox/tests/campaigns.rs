@@ -231,6 +231,8 @@ async fn contact_lists_validate_columns_and_limits() {
     let list = env.list().await;
     let (s, got) = env.get(&format!("{LISTS}/{list}")).await;
     assert_eq!(s, StatusCode::OK);
+    assert!(got.get("size").is_none(), "size only with includeSize=true");
+    let (_, got) = env.get(&format!("{LISTS}/{list}?includeSize=true")).await;
     assert_eq!(got["size"], 0);
     assert_eq!(got["version"], 1);
     assert_eq!(got["phoneColumns"][0]["callableTimeColumn"], "tz");
@@ -326,11 +328,11 @@ async fn re_uploading_the_same_contacts_is_idempotent() {
     assert_eq!(first[0]["callable"], true);
     // The same batch again (a retried upload) rewrites, never duplicates.
     env.add(&list, &refs(&contacts), "?doNotQueue=true").await;
-    let (_, got) = env.get(&format!("{LISTS}/{list}")).await;
+    let (_, got) = env.get(&format!("{LISTS}/{list}?includeSize=true")).await;
     assert_eq!(got["size"], 3);
     let changed = [("c1", "+13175559999")];
     env.add(&list, &changed, "?doNotQueue=true").await;
-    let (_, got) = env.get(&format!("{LISTS}/{list}")).await;
+    let (_, got) = env.get(&format!("{LISTS}/{list}?includeSize=true")).await;
     assert_eq!(got["size"], 3);
     let (s, bulk) = env
         .post(
@@ -793,7 +795,7 @@ async fn permissions_and_faults_apply_to_the_new_endpoints() {
         "the connection is closed without an answer"
     );
     env.sb.set_faults(Faults::default()).unwrap();
-    let (_, got) = env.get(&format!("{LISTS}/{list}")).await;
+    let (_, got) = env.get(&format!("{LISTS}/{list}?includeSize=true")).await;
     assert_eq!(got["size"], 1);
 }
 
