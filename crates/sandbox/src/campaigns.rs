@@ -1164,24 +1164,25 @@ pub(crate) fn dispatch_pass(
 ) -> Result<usize, SandboxError> {
     let campaigns: Vec<MessagingCampaign> = store::list_entities(conn, Table::MessagingCampaigns)?;
     let mut sent_total = 0;
-    for mut campaign in campaigns {
-        let id = campaign.id.clone().unwrap_or_default();
+    for listed in campaigns {
+        if !matches!(listed.status(), "on" | "stopping" | "forced_stopping") {
+            continue;
+        }
+        let id = listed.id.clone().unwrap_or_default();
+        // Immediate: another sandbox process on the same state file waits for this one, and
+        // the campaign is read again inside the transaction, so no contact is messaged twice.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let Some(mut campaign) =
+            store::get_entity::<MessagingCampaign>(&tx, Table::MessagingCampaigns, &id)?
+        else {
+            continue;
+        };
         match campaign.status() {
-            "stopping" => {
-                campaign.campaign_status = Some("off".to_owned());
-                store::put_entity(conn, Table::MessagingCampaigns, &id, &campaign)?;
-                continue;
-            }
-            "forced_stopping" => {
-                campaign.campaign_status = Some("forced_off".to_owned());
-                store::put_entity(conn, Table::MessagingCampaigns, &id, &campaign)?;
-                continue;
-            }
-            "on" => {}
+            "stopping" => campaign.campaign_status = Some("off".to_owned()),
+            "forced_stopping" => campaign.campaign_status = Some("forced_off".to_owned()),
+            "on" => sent_total += run_campaign(&tx, org, &mut campaign, now)?,
             _ => continue,
         }
-        let tx = conn.transaction()?;
-        sent_total += run_campaign(&tx, org, &mut campaign, now)?;
         store::put_entity(&tx, Table::MessagingCampaigns, &id, &campaign)?;
         tx.commit()?;
     }
