@@ -15,6 +15,11 @@
 //! - `GET|POST /__sandbox/org` — the org set-up ([`crate::OrgSetup`]: provisioned SMS numbers,
 //!   outbound email domains, the OAuth client's permissions); POST replaces the fields it names
 //!
+//! - `GET|POST /__sandbox/outbound-limits` — contact-list limits ([`crate::OutboundLimits`]);
+//!   POST replaces the fields it names
+//! - `POST /__sandbox/messagingcampaigns/dispatch` — runs one dispatcher pass now (the background
+//!   dispatcher runs one every 200 ms of real time; both read the sandbox clock)
+//!
 //! Invariant: admin requests never count against the rate limit and never draw from the
 //! fault generator, so observing the sandbox does not change its fault sequence.
 
@@ -43,6 +48,11 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/dnclists/{id}/phonenumbers", get(dnc_entries))
         .route("/stats", get(stats).delete(reset_stats))
         .route("/org", get(get_org).post(set_org))
+        .route(
+            "/outbound-limits",
+            get(get_outbound_limits).post(set_outbound_limits),
+        )
+        .route("/messagingcampaigns/dispatch", post(dispatch))
 }
 
 async fn get_org(State(state): State<AppState>) -> Json<OrgSetup> {
@@ -219,4 +229,22 @@ pub(crate) async fn limits_namespace(
         _ => Vec::new(),
     };
     Json(LimitsEntityListing { entities })
+}
+
+async fn get_outbound_limits(State(state): State<AppState>) -> Json<crate::OutboundLimits> {
+    Json(state.runtime().outbound_limits.clone())
+}
+
+async fn set_outbound_limits(
+    State(state): State<AppState>,
+    GJson(change): GJson<crate::contactlists::OutboundLimitsChange>,
+) -> Json<crate::OutboundLimits> {
+    let mut rt = state.runtime();
+    rt.outbound_limits.apply(change);
+    Json(rt.outbound_limits.clone())
+}
+
+async fn dispatch(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let sent = crate::app::dispatch_now(&state).await?;
+    Ok(Json(serde_json::json!({ "sent": sent })))
 }

@@ -26,7 +26,9 @@ use crate::org::OrgSetup;
 use crate::ratelimit::{Decision, SlidingWindowLimiter};
 use crate::stats::StatsRecorder;
 use crate::store::Store;
-use crate::{admin, analytics, messaging, oauth, org, outbound, responses};
+use crate::{
+    admin, analytics, campaigns, contactlists, messaging, oauth, org, outbound, responses,
+};
 
 /// Settings and bookkeeping that change while the sandbox runs.
 #[derive(Debug)]
@@ -43,6 +45,8 @@ pub(crate) struct Runtime {
     pub(crate) stats: StatsRecorder,
     /// Provisioned numbers and domains, and the OAuth client's permissions.
     pub(crate) org: OrgSetup,
+    /// Contact-list limits (`/__sandbox/outbound-limits`).
+    pub(crate) outbound_limits: crate::contactlists::OutboundLimits,
 }
 
 /// State shared by every handler.
@@ -99,6 +103,7 @@ impl AppState {
                         .map(|p| (*p).to_owned())
                         .collect(),
                 },
+                outbound_limits: crate::contactlists::OutboundLimits::default(),
             }),
             clock,
         }))
@@ -177,7 +182,65 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route(
             "/api/v2/outbound/dnclists/{dncListId}/phonenumbers",
-            post(outbound::add_phone_numbers),
+            post(outbound::add_phone_numbers).patch(outbound::patch_phone_numbers),
+        )
+        .route(
+            "/api/v2/outbound/contactlists",
+            get(contactlists::list_contact_lists).post(contactlists::create_contact_list),
+        )
+        .route(
+            "/api/v2/outbound/contactlists/{contactListId}",
+            get(contactlists::get_contact_list).delete(contactlists::delete_contact_list),
+        )
+        .route(
+            "/api/v2/outbound/contactlists/{contactListId}/contacts",
+            post(contactlists::add_contacts),
+        )
+        .route(
+            "/api/v2/outbound/contactlists/{contactListId}/contacts/bulk",
+            post(contactlists::bulk_get_contacts),
+        )
+        .route(
+            "/api/v2/outbound/contactlists/{contactListId}/contacts/{contactId}",
+            get(contactlists::get_one_contact),
+        )
+        .route(
+            "/api/v2/outbound/callabletimesets",
+            post(campaigns::create_time_set),
+        )
+        .route(
+            "/api/v2/outbound/callabletimesets/{callableTimeSetId}",
+            get(campaigns::get_time_set),
+        )
+        .route(
+            "/api/v2/outbound/messagingcampaigns",
+            get(campaigns::list_campaigns).post(campaigns::create_campaign),
+        )
+        .route(
+            "/api/v2/outbound/messagingcampaigns/progress",
+            post(campaigns::bulk_progress),
+        )
+        .route(
+            "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}",
+            get(campaigns::get_campaign)
+                .put(campaigns::update_campaign)
+                .delete(campaigns::delete_campaign),
+        )
+        .route(
+            "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}/start",
+            post(campaigns::start_campaign),
+        )
+        .route(
+            "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}/stop",
+            post(campaigns::stop_campaign),
+        )
+        .route(
+            "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}/progress",
+            get(campaigns::get_progress).delete(campaigns::reset_progress),
+        )
+        .route(
+            "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}/diagnostics",
+            get(campaigns::get_diagnostics),
         )
         .route(
             "/api/v2/analytics/conversations/details/query",
@@ -350,4 +413,14 @@ where
             .map(GJson)
             .map_err(|e| ApiError::bad_request(format!("The request could not be understood: {e}")))
     }
+}
+
+/// Runs one dispatcher pass now on the sandbox clock; returns the messages sent.
+pub(crate) async fn dispatch_now(state: &AppState) -> Result<usize, crate::SandboxError> {
+    let org = state.runtime().org.clone();
+    let now = state.now();
+    state
+        .store
+        .call(move |c| campaigns::dispatch_pass(c, &org, now))
+        .await
 }

@@ -1,6 +1,7 @@
 //! `herald-sandbox`: a faithful local emulator of the Genesys Cloud API subset herald uses —
 //! `/oauth/token`, Response Management, agentless SMS and email, message details, DNC lists,
-//! the analytics conversation-details query, the org set-up `herald doctor` reads (token info,
+//! outbound contact lists and messaging campaigns (with a dispatcher that messages their
+//! contacts on the sandbox clock), callable time sets, the analytics conversation-details query, the org set-up `herald doctor` reads (token info,
 //! permissions, SMS numbers, outbound email domains, limits), per-token rate limits — with seeded fault
 //! injection and an admin API under `/__sandbox/`.
 //!
@@ -14,8 +15,10 @@
 mod admin;
 mod analytics;
 mod app;
+mod campaigns;
 pub mod clock;
 mod config;
+mod contactlists;
 mod error;
 mod messaging;
 mod oauth;
@@ -38,6 +41,10 @@ pub use config::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_EMAIL_DOMAIN, DEFAULT_FROM_NUMBER,
     DEFAULT_RATE_LIMIT_PER_MINUTE, DEFAULT_TOKEN_LIFETIME_SECS, Faults, InboundForward,
     SandboxConfig, StateLocation,
+};
+pub use contactlists::{
+    DEFAULT_MAX_CONTACTS_PER_LIST, DEFAULT_MAX_CONTACTS_PER_ORG, DEFAULT_MAX_CONTACTS_PER_REQUEST,
+    OutboundLimits,
 };
 pub use error::{ApiError, SandboxError};
 pub use messaging::{

@@ -190,7 +190,7 @@ fn validate_sms(
 
 /// Closes the connection without a response if this send drew the drop fault; otherwise
 /// returns the response. The message is already committed when this runs.
-async fn answer_or_drop(
+pub(crate) async fn answer_or_drop(
     drop: Option<axum::Extension<DropAfterAccept>>,
     abort: Option<axum::Extension<ConnAbort>>,
     response: Response,

@@ -142,3 +142,66 @@ pub(crate) async fn add_phone_numbers(
         })
         .await?
 }
+
+/// Body of `PATCH …/{dncListId}/phonenumbers` (`DncPatchPhoneNumbersRequest`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PatchPhoneNumbers {
+    #[serde(default)]
+    action: Option<String>,
+    #[serde(default)]
+    phone_numbers: Option<Vec<String>>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    expiration_date_time: Option<String>,
+}
+
+/// `PATCH /api/v2/outbound/dnclists/{dncListId}/phonenumbers`: `Add` or `Remove` numbers of
+/// an internal (`rds`) list.
+pub(crate) async fn patch_phone_numbers(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    GJson(body): GJson<PatchPhoneNumbers>,
+) -> Result<StatusCode, ApiError> {
+    let remove = match body.action.as_deref() {
+        Some(a) if a.eq_ignore_ascii_case("add") => false,
+        Some(a) if a.eq_ignore_ascii_case("remove") => true,
+        Some(a) => {
+            return Err(ApiError::invalid_field(
+                "action",
+                format!("Invalid action '{a}'."),
+            ));
+        }
+        None => return Err(ApiError::missing_field("action")),
+    };
+    let numbers = body.phone_numbers.unwrap_or_default();
+    if numbers.is_empty() {
+        return Err(ApiError::missing_field("phoneNumbers"));
+    }
+    let now = iso(state.now());
+    state
+        .store
+        .call(move |c| {
+            let Some(mut list) = store::get_entity::<DncList>(c, Table::DncLists, &id)? else {
+                return Ok(Err(ApiError::not_found("dnc list", &id)));
+            };
+            if list.dnc_source_type.as_deref() != Some("rds") {
+                return Ok(Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "dnc.source.operation.not.supported",
+                    "Phone numbers can only be added to or removed from internal (rds) DNC lists.",
+                )));
+            }
+            let size = if remove {
+                store::remove_dnc_entries(c, &id, &numbers)?
+            } else {
+                store::add_dnc_entries(c, &id, &numbers)?
+            };
+            list.size = Some(size);
+            list.version = Some(list.version.unwrap_or(1) + 1);
+            list.date_modified = Some(now);
+            store::put_entity(c, Table::DncLists, &id, &list)?;
+            Ok(Ok(StatusCode::NO_CONTENT))
+        })
+        .await?
+}

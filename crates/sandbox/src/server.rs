@@ -65,6 +65,7 @@ pub async fn start_with_clock(
         .map_err(|source| SandboxError::Bind { addr, source })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let app = router(state.clone());
+    let dispatcher = tokio::spawn(dispatch_loop(state.clone(), shutdown_rx.clone()));
     let task = tokio::spawn(accept_loop(listener, app, shutdown_rx));
     tracing::info!(%local, "sandbox listening");
     Ok(RunningSandbox {
@@ -72,8 +73,28 @@ pub async fn start_with_clock(
         state,
         shutdown: shutdown_tx,
         task,
+        dispatcher,
     })
 }
+
+/// Messages the contacts of `on` messaging campaigns: one pass every
+/// [`DISPATCH_INTERVAL`] of real time, each reading the sandbox clock.
+async fn dispatch_loop(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(DISPATCH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => break,
+        }
+        if let Err(err) = crate::app::dispatch_now(&state).await {
+            tracing::warn!(error = %err, "messaging campaign dispatch failed");
+        }
+    }
+}
+
+/// Real time between two background dispatcher passes.
+const DISPATCH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
 async fn accept_loop(
     listener: TcpListener,
@@ -143,6 +164,7 @@ pub struct RunningSandbox {
     state: AppState,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    dispatcher: tokio::task::JoinHandle<()>,
 }
 
 impl RunningSandbox {
@@ -261,9 +283,26 @@ impl RunningSandbox {
             .await
     }
 
+    /// Runs one messaging-campaign dispatcher pass now, on the sandbox clock (the background
+    /// dispatcher also runs one every 200 ms); returns the number of messages it sent.
+    pub async fn dispatch_campaigns(&self) -> Result<usize, SandboxError> {
+        crate::app::dispatch_now(&self.state).await
+    }
+
+    /// The contact-list limits in force.
+    pub fn outbound_limits(&self) -> crate::OutboundLimits {
+        self.state.runtime().outbound_limits.clone()
+    }
+
+    /// Replaces the contact-list limits (same as `POST /__sandbox/outbound-limits`).
+    pub fn set_outbound_limits(&self, limits: crate::OutboundLimits) {
+        self.state.runtime().outbound_limits = limits;
+    }
+
     /// Stops accepting connections, finishes in-flight requests and waits for them.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        let _ = self.dispatcher.await;
     }
 }

@@ -44,6 +44,31 @@ CREATE TABLE IF NOT EXISTS inbound (
     received_at_ms INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS opt_outs (address TEXT PRIMARY KEY, at_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS contact_lists (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS messaging_campaigns (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS callable_time_sets (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS contacts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    list_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    queue_pos INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    UNIQUE (list_id, id)
+);
+CREATE INDEX IF NOT EXISTS contacts_queue ON contacts (list_id, queue_pos);
+CREATE TABLE IF NOT EXISTS campaign_runs (
+    campaign_id TEXT PRIMARY KEY,
+    paced_from_ms INTEGER NOT NULL,
+    sent_since INTEGER NOT NULL,
+    rescheduled INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS campaign_contacts (
+    campaign_id TEXT NOT NULL,
+    contact_id TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    PRIMARY KEY (campaign_id, contact_id)
+);
 ";
 
 /// Channel of an accepted message.
@@ -209,6 +234,9 @@ pub(crate) enum Table {
     Libraries,
     Responses,
     DncLists,
+    ContactLists,
+    MessagingCampaigns,
+    CallableTimeSets,
 }
 
 impl Table {
@@ -217,6 +245,9 @@ impl Table {
             Table::Libraries => "libraries",
             Table::Responses => "responses",
             Table::DncLists => "dnc_lists",
+            Table::ContactLists => "contact_lists",
+            Table::MessagingCampaigns => "messaging_campaigns",
+            Table::CallableTimeSets => "callable_time_sets",
         }
     }
 }
@@ -445,4 +476,25 @@ pub(crate) fn list_dnc_entries(
         .query_map(params![list_id], |row| row.get(0))?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+pub(crate) fn remove_dnc_entries(
+    conn: &mut Connection,
+    list_id: &str,
+    values: &[String],
+) -> Result<i64, SandboxError> {
+    let tx = conn.transaction()?;
+    for v in values {
+        tx.execute(
+            "DELETE FROM dnc_entries WHERE list_id = ?1 AND value = ?2",
+            params![list_id, v],
+        )?;
+    }
+    let size: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM dnc_entries WHERE list_id = ?1",
+        params![list_id],
+        |row| row.get(0),
+    )?;
+    tx.commit()?;
+    Ok(size)
 }

@@ -44,6 +44,10 @@ async fn official_sdk_drives_the_sandbox_unchanged() {
     assert!(stdout.contains("conformance ok"), "{stdout}");
     eprintln!("{stdout}");
     let messages = sandbox.messages().await.unwrap();
-    assert_eq!(messages.len(), 2, "one SMS and one email were accepted");
+    assert_eq!(
+        messages.len(),
+        4,
+        "one SMS and one email were accepted, and the campaign messaged its two contacts"
+    );
     sandbox.shutdown().await;
 }

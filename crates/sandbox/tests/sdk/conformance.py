@@ -273,6 +273,111 @@ def main():
     if outbound.get_outbound_dnclists(name="herald").total != 1:
         fail("DNC list not listed")
 
+    # Outbound messaging campaigns: a contact list, its contacts (uploaded twice: idempotent),
+    # read back in bulk, a campaign bound to the CampaignSmsTemplate, its version check, and
+    # the dispatcher's progress and per-contact evaluations.
+    contact_list = outbound.post_outbound_contactlists(
+        make(models.ContactList,
+            name="herald wave 1",
+            column_names=["phone", "name", "tz"],
+            phone_columns=[make(models.ContactPhoneNumberColumn, column_name="phone", type="cell", callable_time_column="tz")],
+            automatic_time_zone_mapping=False,
+        )
+    )
+    if contact_list.version != 1 or contact_list.phone_columns[0].callable_time_column != "tz":
+        fail(f"unexpected contact list {contact_list}")
+    wave = [
+        make(models.WritableDialerContact, id=f"k{i}", contact_list_id=contact_list.id,
+             data={"phone": f"+1317555020{i}", "name": f"N{i}", "tz": "America/New_York"}, callable=True)
+        for i in range(2)
+    ]
+    for _ in range(2):
+        added = outbound.post_outbound_contactlist_contacts(
+            contact_list.id, wave, priority=False, clear_system_data=False, do_not_queue=True)
+        if [c.id for c in added] != ["k0", "k1"] or added[0].contact_list_id != contact_list.id:
+            fail(f"unexpected added contacts {added}")
+    if outbound.get_outbound_contactlist(contact_list.id).size is not None:
+        fail("size reported without includeSize")
+    if outbound.get_outbound_contactlist(contact_list.id, include_size=True).size != 2:
+        fail("re-uploading the same contact ids changed the list size")
+    bulk = outbound.post_outbound_contactlist_contacts_bulk(contact_list.id, ["k1", "k0"])
+    if [c.id for c in bulk] != ["k1", "k0"] or bulk[0].data["phone"] != "+13175550201":
+        fail(f"unexpected bulk read {bulk}")
+
+    def sms_campaign(**sms):
+        return make(models.MessagingCampaign,
+            name="herald wave 1",
+            contact_list=make(models.DomainEntityRef, id=contact_list.id),
+            campaign_status="off",
+            messages_per_minute=600,
+            dnc_lists=[make(models.DomainEntityRef, id=dnc.id)],
+            contact_sorts=[make(models.ContactSort, field_name="phone", direction="ASC", numeric=False)],
+            sms_config=make(models.SmsConfig,
+                phone_column="phone",
+                sender_sms_phone_number=make(models.SmsPhoneNumberRef, phone_number=from_number),
+                **sms,
+            ),
+        )
+
+    template_ref = make(models.DomainEntityRef, id=created.id)
+    expect_api_error(api_client, lambda: outbound.post_outbound_messagingcampaigns(
+        sms_campaign(content_template=template_ref, message_column="name")), 400, "invalid.value")
+    campaign = outbound.post_outbound_messagingcampaigns(sms_campaign(content_template=template_ref))
+    if campaign.campaign_status != "off" or campaign.version != 1 or campaign.sms_config.content_template.id != created.id:
+        fail(f"unexpected campaign {campaign}")
+    fetched_campaign = outbound.get_outbound_messagingcampaign(campaign.id)
+    fetched_campaign.messages_per_minute = 1200
+    updated_campaign = outbound.put_outbound_messagingcampaign(campaign.id, fetched_campaign)
+    if updated_campaign.version != 2 or updated_campaign.messages_per_minute != 1200:
+        fail(f"campaign update did not apply: {updated_campaign}")
+    expect_api_error(api_client, lambda: outbound.put_outbound_messagingcampaign(campaign.id, campaign), 409, "conflict")
+    progress = outbound.get_outbound_messagingcampaign_progress(campaign.id)
+    if progress.total_number_of_contacts != 2 or progress.number_of_contacts_messaged != 0:
+        fail(f"unexpected progress before start {progress}")
+    diagnostics = outbound.get_outbound_messagingcampaign_diagnostics(campaign.id)
+    if diagnostics.time_zone_rescheduled_contacts_count != 0:
+        fail(f"unexpected diagnostics {diagnostics}")
+    updated_campaign.campaign_status = "on"
+    outbound.put_outbound_messagingcampaign(campaign.id, updated_campaign)
+    deadline = time.time() + 10
+    while outbound.get_outbound_messagingcampaign(campaign.id).campaign_status != "complete":
+        if time.time() > deadline:
+            fail("the messaging campaign never completed")
+        time.sleep(0.2)
+    progress = outbound.get_outbound_messagingcampaign_progress(campaign.id)
+    if progress.number_of_contacts_messaged != 2 or progress.percentage != 100:
+        fail(f"unexpected progress after the run {progress}")
+    all_progress = outbound.post_outbound_messagingcampaigns_progress([campaign.id])
+    if [p.campaign.id for p in all_progress] != [campaign.id]:
+        fail(f"unexpected bulk progress {all_progress}")
+    evaluated = outbound.post_outbound_contactlist_contacts_bulk(contact_list.id, ["k0"])
+    evaluation = evaluated[0].latest_sms_evaluations["phone"]
+    if evaluation.wrapup_code_id != "OUTBOUND_MESSAGE_SENT" or evaluation.message_type != "Sms" or not evaluation.timestamp:
+        fail(f"unexpected evaluation {evaluation}")
+
+    outbound.delete_outbound_messagingcampaign_progress(campaign.id)
+    if outbound.get_outbound_messagingcampaign_progress(campaign.id).number_of_contacts_messaged != 0:
+        fail("DELETE …/progress did not reset the progress")
+    outbound.post_outbound_messagingcampaign_stop(campaign.id)
+    if outbound.get_outbound_messagingcampaign(campaign.id).campaign_status != "off":
+        fail("a reset complete campaign is not off")
+    deleted = outbound.delete_outbound_messagingcampaign(campaign.id)
+    if deleted.id != campaign.id:
+        fail(f"unexpected deleted campaign {deleted}")
+    outbound.delete_outbound_contactlist(contact_list.id)
+    expect_api_error(api_client, lambda: outbound.get_outbound_contactlist(contact_list.id), 404, "not.found")
+    outbound.patch_outbound_dnclist_phonenumbers(
+        dnc.id, make(models.DncPatchPhoneNumbersRequest, action="Add", phone_numbers=["+13175550199"]))
+    if outbound.get_outbound_dnclist(dnc.id).size != 2:
+        fail("PATCH …/phonenumbers did not add the number")
+    time_set = outbound.post_outbound_callabletimesets(make(models.CallableTimeSet,
+        name="daytime",
+        callable_times=[make(models.CallableTime, time_zone_id="America/New_York", time_slots=[
+            make(models.CampaignTimeSlot, start_time="08:00:00", stop_time="20:00:00", day=d) for d in range(1, 8)])],
+    ))
+    if outbound.get_outbound_callabletimeset(time_set.id).callable_times[0].time_zone_id != "America/New_York":
+        fail(f"unexpected callable time set {time_set}")
+
     now = datetime.datetime.now(datetime.timezone.utc)
     interval = f"{(now - datetime.timedelta(hours=1)).isoformat()}/{(now + datetime.timedelta(hours=1)).isoformat()}"
     found = sdk.AnalyticsApi(api_client).post_analytics_conversations_details_query(
@@ -364,7 +469,8 @@ def main():
             paging=make(models.PagingSpec, page_size=1, page_number=1),
         )
     )
-    if page1.total_hits != 1 or len(page1.conversations) != 1:
+    # The agentless SMS and the campaign's two messages.
+    if page1.total_hits != 3 or len(page1.conversations) != 1:
         fail(f"paged query by addressFrom: {page1}")
 
     # 429 handling as the SDK ships it: urllib3 honours Retry-After (seconds) and retries.
