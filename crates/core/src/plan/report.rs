@@ -525,6 +525,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
         if !others.is_empty() {
             let _ = writeln!(out, "      {others}");
         }
+        for (rule, n) in &c.held_by {
+            let _ = writeln!(out, "      held by {rule} {n}");
+        }
         if let Some(line) = zones_line(c) {
             let _ = writeln!(out, "      {line}");
         }
