@@ -176,6 +176,8 @@ const REASONS: &[(&str, &str)] = &[
     ("in_flight", "in flight"),
     ("suppressed", "suppressed"),
     ("no_consent", "no consent"),
+    ("no_consent_evidence", "no consent evidence"),
+    ("consent_expired", "consent expired"),
     ("invalid_address", "invalid address"),
     ("invalid_row", "invalid row"),
     ("render_error", "render error"),

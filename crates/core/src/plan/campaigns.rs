@@ -119,6 +119,8 @@ impl RowDecision {
             Self::Skip(r) => match r {
                 SkipReason::InvalidRow => Reason::InvalidRow,
                 SkipReason::NoConsent => Reason::NoConsent,
+                SkipReason::NoConsentEvidence => Reason::NoConsentEvidence,
+                SkipReason::ConsentExpired => Reason::ConsentExpired,
                 SkipReason::InvalidAddress => Reason::InvalidAddress,
                 SkipReason::RenderError => Reason::RenderError,
                 SkipReason::CardNumber => Reason::CardNumber,

@@ -102,6 +102,8 @@ reasons! {
     BeforeSchedule => before_schedule,
     /// The rendered text holds a probable card number.
     CardNumber => card_number,
+    /// Implied consent older than `policy.consent_expiry` allows.
+    ConsentExpired => consent_expired,
     /// Another row already reached this address.
     DuplicateAddress => duplicate_address,
     /// Another row already has this key.
@@ -127,6 +129,8 @@ reasons! {
     InvalidRow => invalid_row,
     /// The consent column does not say yes.
     NoConsent => no_consent,
+    /// Marketing without the consent evidence the policy requires.
+    NoConsentEvidence => no_consent_evidence,
     /// Over the per-apply cap.
     OverCap => over_cap,
     /// A value is missing or too long.

@@ -17,6 +17,8 @@ const REASONS: &[(Reason, &str)] = &[
     (Reason::InFlight, "in flight"),
     (Reason::Suppressed, "suppressed"),
     (Reason::NoConsent, "no consent"),
+    (Reason::NoConsentEvidence, "no consent evidence"),
+    (Reason::ConsentExpired, "consent expired"),
     (Reason::InvalidAddress, "invalid address"),
     (Reason::InvalidRow, "invalid row"),
     (Reason::RenderError, "render error"),

@@ -25,6 +25,9 @@ pub struct Workspace {
     pub campaigns: BTreeMap<Name, Campaign>,
     /// Every input file (workspace-relative path) with the SHA-256 of its bytes.
     pub files: BTreeMap<String, ContentHash>,
+    /// "Now" for consent expiry (the command's clock, `HERALD_NOW` in tests); without it no
+    /// consent expires.
+    pub clock: Option<jiff::Timestamp>,
 }
 
 /// `herald.yaml`, with defaults applied.
@@ -90,6 +93,12 @@ pub struct Policy {
     pub state_rules: super::state_rules::StateRules,
     /// The sender's postal address every marketing email must show (`policy.postal_address`).
     pub postal_address: Option<String>,
+    /// Marketing SMS rows need consent evidence (`policy.require_consent_evidence`).
+    pub require_consent_evidence: bool,
+    /// Consent expiries (`policy.consent_expiry`, default CASL's).
+    pub consent_expiry: Vec<super::consent::ConsentExpiry>,
+    /// Time zones for number prefixes (`policy.zone_overrides`), longest prefix first.
+    pub zone_overrides: Vec<super::consent::ZoneOverride>,
 }
 
 /// The default denied variable-name patterns (PCI DSS, HIPAA, credentials).
@@ -259,6 +268,10 @@ pub struct Audience {
     pub state: Option<String>,
     /// Consent column.
     pub consent: Option<String>,
+    /// Consent evidence columns.
+    pub consent_evidence: super::ConsentEvidenceDoc,
+    /// Consent-type column.
+    pub consent_type: Option<String>,
     /// Where it was defined.
     #[serde(skip)]
     pub origin: Origin,
