@@ -78,6 +78,14 @@ fn rhode_island_sunday_is_held_and_named_until_monday_nine() {
     let out = plan_text(&ws, now);
     assert!(out.contains("held by Rhode Island: Sunday 1"), "{out}");
     assert!(!out.contains("5550100"), "a full number leaked: {out}");
+    // The reviewer's page names it too.
+    let (code, _, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", now)
+        .args(["preview", "--out", "site"]));
+    assert_eq!(code, 0, "{err}");
+    let page = ws.read("site/index.html");
+    assert!(page.contains("by Rhode Island: Sunday 1"), "{page}");
 }
 
 #[test]
