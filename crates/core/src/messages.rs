@@ -208,6 +208,10 @@ pub struct RowClassifier<'w> {
     expiry: &'w [crate::spec::consent::ConsentExpiry],
     zone_overrides: &'w [crate::spec::consent::ZoneOverride],
     now: Option<jiff::Timestamp>,
+    /// Per expiry rule, the latest consent time that has expired at `now`.
+    expiry_cutoffs: Vec<Option<jiff::Timestamp>>,
+    /// The last consent timestamp value parsed, and its value (rows often share one).
+    last_consent_time: Option<(String, Option<jiff::Timestamp>)>,
     seen_keys: FpMap,
     seen_addresses: FpMap,
     tz_cache: foldhash::HashMap<String, Option<TimeZone>>,
@@ -345,6 +349,14 @@ impl<'w> RowClassifier<'w> {
             expiry: &ws.project.policy.consent_expiry,
             zone_overrides: &ws.project.policy.zone_overrides,
             now: ws.clock,
+            expiry_cutoffs: ws
+                .project
+                .policy
+                .consent_expiry
+                .iter()
+                .map(|e| ws.clock.and_then(|now| e.cutoff(now)))
+                .collect(),
+            last_consent_time: None,
             seen_keys: FpMap::default(),
             seen_addresses: FpMap::default(),
             tz_cache: foldhash::HashMap::default(),
@@ -483,7 +495,7 @@ impl<'w> RowClassifier<'w> {
     /// asks for, and the age of a consent type `policy.consent_expiry` limits. A skipped row
     /// when either fails; its message never quotes the row's values.
     fn consent_evidence<'v>(
-        &self,
+        &mut self,
         line: u64,
         place: &Placement,
         get: &impl Fn(usize) -> Option<&'v str>,
@@ -508,7 +520,14 @@ impl<'w> RowClassifier<'w> {
             }
         }
         let ts_value = value(self.evidence_cols[0]);
-        let given = ts_value.map(crate::spec::consent::parse_consent_time);
+        let given = ts_value.map(|raw| match &self.last_consent_time {
+            Some((last, parsed)) if last == raw => *parsed,
+            _ => {
+                let parsed = crate::spec::consent::parse_consent_time(raw);
+                self.last_consent_time = Some((raw.to_owned(), parsed));
+                parsed
+            }
+        });
         if let Some(None) = given {
             return Some(Self::skip(
                 line,
@@ -519,13 +538,18 @@ impl<'w> RowClassifier<'w> {
                 ),
             ));
         }
-        let (Some(kind), Some(now)) = (value(self.consent_type_col), self.now) else {
+        let (Some(kind), Some(_)) = (value(self.consent_type_col), self.now) else {
             return None;
         };
         let canadian = place
             .states()
             .any(|s| herald_numbering::is_canadian(s.as_str()));
-        let rule = self.expiry.iter().find(|e| e.covers(kind, canadian))?;
+        let (i, rule) = self
+            .expiry
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.covers(kind, canadian))?;
+        let cutoff = self.expiry_cutoffs.get(i).copied().flatten();
         let column = self.audience.consent_type.as_deref().unwrap_or_default();
         match given.flatten() {
             None => Some(Self::skip(
@@ -533,7 +557,7 @@ impl<'w> RowClassifier<'w> {
                 SkipReason::NoConsentEvidence,
                 format!("no consent evidence: `{}` consent (column `{column}`) expires after {}, but the row has no consent timestamp", rule.consent_type, rule.max_age),
             )),
-            Some(at) if rule.expired(at, now) => Some(Self::skip(
+            Some(at) if cutoff.is_some_and(|c| at <= c) => Some(Self::skip(
                 line,
                 SkipReason::ConsentExpired,
                 format!(

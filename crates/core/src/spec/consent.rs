@@ -70,12 +70,18 @@ impl PartialEq for ConsentExpiry {
 }
 
 impl ConsentExpiry {
+    /// The latest consent time that has expired at `now` (`now` minus the age, in UTC
+    /// calendar arithmetic): computed once per run, then each row is one comparison.
+    pub fn cutoff(&self, now: Timestamp) -> Option<Timestamp> {
+        now.to_zoned_datetime(TimeZone::UTC)
+            .checked_sub(self.span)
+            .ok()
+            .map(|z| z.timestamp())
+    }
+
     /// Whether consent given at `given` has expired at `now`.
     pub fn expired(&self, given: Timestamp, now: Timestamp) -> bool {
-        given
-            .to_zoned_datetime(TimeZone::UTC)
-            .checked_add(self.span)
-            .is_ok_and(|ends| ends.timestamp() <= now)
+        self.cutoff(now).is_some_and(|cutoff| given <= cutoff)
     }
 
     /// Whether the expiry covers a row in Canada (`canadian`) with consent type `value`.
