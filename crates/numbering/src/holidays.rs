@@ -327,13 +327,13 @@ static LA_RULES: &[HolidayRule] = &[
 ];
 
 static PA_RULES: &[HolidayRule] = &[
-    fixed("New Year's Day", 1, 1, SundayToMonday),
+    fixed("New Year's Day", 1, 1, Never),
     nth("Martin Luther King, Jr. Day", 1, Monday, 3),
     nth("Presidents' Day", 2, Monday, 3),
     easter_rel("Good Friday", -2),
     last("Memorial Day", 5, Monday),
-    fixed("Flag Day", 6, 14, SundayToMonday),
-    fixed("Independence Day", 7, 4, SundayToMonday),
+    fixed("Flag Day", 6, 14, Never),
+    fixed("Independence Day", 7, 4, Never),
     nth("Labor Day", 9, Monday, 1),
     nth("Columbus Day", 10, Monday, 2),
     HolidayRule {
@@ -343,9 +343,9 @@ static PA_RULES: &[HolidayRule] = &[
         },
         observed: Never,
     },
-    fixed("Veterans Day", 11, 11, SundayToMonday),
+    fixed("Veterans Day", 11, 11, Never),
     nth("Thanksgiving Day", 11, Thursday, 4),
-    fixed("Christmas Day", 12, 25, SundayToMonday),
+    fixed("Christmas Day", 12, 25, Never),
 ];
 
 static RI_RULES: &[HolidayRule] = &[
@@ -423,7 +423,7 @@ pub static PENNSYLVANIA: Calendar = Calendar::new(
     "44 P.S. § 11 (legal holidays), as applied by 73 P.S. § 2245(a)(10) (Act 73 of 2019)",
     "https://dnc.dreamhosters.com/update-pennsylvania-governor-signs-new-robocall-restrictions-law",
     &[PA_RULES],
-    "The list is the one the Act's commentators give; Sunday-to-Monday observance is applied to fixed-date holidays (conservative). Verify against 44 P.S. § 11.",
+    "The list is the one the Act's commentators give. No weekend shifting is applied: none was found in a source (add observed days with `holidays`). Verify against 44 P.S. § 11.",
 );
 
 /// Rhode Island's holidays: the state's (R.I. Gen. Laws § 25-1-1) and the federal ones, since
@@ -534,7 +534,8 @@ mod tests {
         );
         assert_eq!(closed(&UTAH, date(2027, 6, 21)), Some("Juneteenth National Freedom Day")); // Saturday → Monday
         assert_eq!(closed(&PENNSYLVANIA, date(2026, 6, 14)), Some("Flag Day")); // a Sunday
-        assert_eq!(closed(&PENNSYLVANIA, date(2026, 6, 15)), Some("Flag Day"));
+        // No weekend shifting in Pennsylvania's list: none was found in a source.
+        assert_eq!(closed(&PENNSYLVANIA, date(2026, 6, 15)), None);
         assert_eq!(closed(&PENNSYLVANIA, date(2026, 11, 3)), Some("Election Day"));
         assert_eq!(closed(&PENNSYLVANIA, date(2027, 11, 2)), Some("Election Day"));
         assert_eq!(closed(&RHODE_ISLAND, date(2026, 8, 10)), Some("Victory Day"));
