@@ -117,10 +117,7 @@ fn massachusetts_at_20_30_is_held_new_york_is_sent() {
     let ws = workspace(&phones(&["+16175550100", "+12125550101"]), "");
     let c = promo(&ws, now);
     assert_eq!(c["counts"]["to_send"], 1, "{c}");
-    assert_eq!(
-        c["held_by"]["Massachusetts: outside 08:00-20:00"], 1,
-        "{c}"
-    );
+    assert_eq!(c["held_by"]["Massachusetts: outside 08:00-20:00"], 1, "{c}");
     assert_eq!(c["next_opening"], "2026-12-03T13:00:00Z", "{c}");
 }
 
@@ -142,18 +139,25 @@ fn pennsylvania_thanksgiving_and_alabama_christmas_are_held() {
 
 #[test]
 fn a_calendar_can_be_turned_off_and_dates_added_in_policy() {
-    let policy = "  state_rules:\n    AL: { calendar: none }\n    UT: { holidays: [\"2026-07-23\"] }\n";
+    let policy =
+        "  state_rules:\n    AL: { calendar: none }\n    UT: { holidays: [\"2026-07-23\"] }\n";
     let ws = workspace(&phones(&["+12055550100"]), policy);
     let c = promo(&ws, "2026-12-25T18:00:00Z");
     assert_eq!(c["counts"]["to_send"], 1, "{c}");
     let ws = workspace(&phones(&["+18015550100"]), policy);
     let c = promo(&ws, "2026-07-23T18:00:00Z");
     assert_eq!(c["held_by"]["Utah: holiday (configured)"], 1, "{c}");
-    let ws = workspace(&phones(&["+18015550100"]), "  state_rules:\n    UT: { calendar: easter }\n");
+    let ws = workspace(
+        &phones(&["+18015550100"]),
+        "  state_rules:\n    UT: { calendar: easter }\n",
+    );
     let (code, out, err) = run(ws.herald().arg("validate"));
     let out = format!("{out}{err}");
     assert_eq!(code, 3, "{out}");
-    assert!(out.contains("H016") && out.contains("policy.state_rules.UT.calendar"), "{out}");
+    assert!(
+        out.contains("H016") && out.contains("policy.state_rules.UT.calendar"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -193,7 +197,10 @@ fn consent_evidence_can_be_required() {
     let (code, out, err) = run(ws.herald().arg("validate"));
     let out = format!("{out}{err}");
     assert_eq!(code, 3, "{out}");
-    assert!(out.contains("H177") && out.contains("consent_evidence.timestamp"), "{out}");
+    assert!(
+        out.contains("H177") && out.contains("consent_evidence.timestamp"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -218,7 +225,10 @@ fn expired_implied_consent_is_skipped() {
     // validate lists each skipped row with its reason, without the number.
     let (_, out, err) = run(ws.herald().env("HERALD_NOW", now).arg("validate"));
     let out = format!("{out}{err}");
-    assert!(out.contains("consent expired: `ebr` consent given 2025-01-02 lasts 18mo"), "{out}");
+    assert!(
+        out.contains("consent expired: `ebr` consent given 2025-01-02 lasts 18mo"),
+        "{out}"
+    );
     assert!(!out.contains("5550100"), "{out}");
 }
 
@@ -236,13 +246,19 @@ fn casl_two_years_apply_by_default_to_canadian_numbers() {
 
 #[test]
 fn an_impossible_exchange_is_an_invalid_row() {
-    let ws = workspace(&phones(&["+12120550100", "+12121550101", "+12125550102"]), "");
+    let ws = workspace(
+        &phones(&["+12120550100", "+12121550101", "+12125550102"]),
+        "",
+    );
     let c = promo(&ws, "2026-12-03T15:00:00Z");
     assert_eq!(c["counts"]["invalid_address"], 2, "{c}");
     assert_eq!(c["counts"]["to_send"], 1, "{c}");
     let (_, out, err) = run(ws.herald().arg("validate"));
     let out = format!("{out}{err}");
-    assert!(out.contains("exchange (NXX) cannot start with 0 or 1"), "{out}");
+    assert!(
+        out.contains("exchange (NXX) cannot start with 0 or 1"),
+        "{out}"
+    );
     assert!(!out.contains("0550100"), "{out}");
 }
 
@@ -251,11 +267,17 @@ fn saskatchewan_474_and_unalaska_907_581_are_placed_by_the_overrides() {
     // Summer: 2026-07-06 02:30Z is 20:30 in Regina (CST all year), 21:30 in Winnipeg (CDT).
     let ws = workspace(&phones(&["+14745550100"]), "");
     let c = promo(&ws, "2026-07-06T02:30:00Z");
-    assert_eq!(c["counts"]["to_send"], 1, "474 is in Regina, not Winnipeg: {c}");
+    assert_eq!(
+        c["counts"]["to_send"], 1,
+        "474 is in Regina, not Winnipeg: {c}"
+    );
     // Winter: 2026-12-03 06:30Z is 21:30 in Anchorage, 20:30 in Honolulu.
     let ws = workspace(&phones(&["+19075810100"]), "");
     let c = promo(&ws, "2026-12-03T06:30:00Z");
-    assert!(c["counts"].get("to_send").is_none(), "907-581 is in Alaska time: {c}");
+    assert!(
+        c["counts"].get("to_send").is_none(),
+        "907-581 is in Alaska time: {c}"
+    );
     assert_eq!(c["counts"]["held_quiet_hours_zone_from_number"], 1, "{c}");
     assert_eq!(c["next_opening"], "2026-12-03T17:00:00Z", "{c}");
 }
@@ -278,5 +300,8 @@ fn policy_zone_overrides_add_prefixes_and_are_validated() {
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("H017"), "{out}");
     assert!(out.contains("policy.zone_overrides.1212"), "{out}");
-    assert!(out.contains("`Alaska/Anchorage` is not a known IANA time zone"), "{out}");
+    assert!(
+        out.contains("`Alaska/Anchorage` is not a known IANA time zone"),
+        "{out}"
+    );
 }

@@ -356,8 +356,10 @@ pub fn timing(
             .rules()
             .find_map(|r| {
                 zones.iter().find_map(|tz| {
-                    r.closed_at(tz.to_datetime(now), now)
-                        .map(|why| StateHold { state: r.state, why })
+                    r.closed_at(tz.to_datetime(now), now).map(|why| StateHold {
+                        state: r.state,
+                        why,
+                    })
                 })
             })
             .unwrap_or(StateHold {
@@ -766,19 +768,41 @@ mod tests {
         let c = campaign(FEDERAL);
         // Sunday 2026-12-06 12:00 in Providence: held by Rhode Island: Sunday, until Monday
         // 09:00.
-        let t = timing(&c, &marketing(&rules), &at("America/New_York", "RI"), ts("2026-12-06T17:00:00Z"));
-        let Timing::StateQuietHours(opens, hold) = t else { panic!("{t:?}") };
+        let t = timing(
+            &c,
+            &marketing(&rules),
+            &at("America/New_York", "RI"),
+            ts("2026-12-06T17:00:00Z"),
+        );
+        let Timing::StateQuietHours(opens, hold) = t else {
+            panic!("{t:?}")
+        };
         assert_eq!(opens, ts("2026-12-07T14:00:00Z"));
         assert_eq!(hold.to_string(), "Rhode Island: Sunday");
         // Saturday 2026-12-26 at 18:00 (after 17:00): Sunday is closed, Monday 12-28 opens.
         // Christmas 2026 is a Friday; Saturday 12-26 is open 10-17.
-        let t = timing(&c, &marketing(&rules), &at("America/New_York", "RI"), ts("2026-12-26T23:00:00Z"));
-        assert_eq!(t, Timing::StateQuietHours(ts("2026-12-28T14:00:00Z"), hours("RI", 10, 17)));
+        let t = timing(
+            &c,
+            &marketing(&rules),
+            &at("America/New_York", "RI"),
+            ts("2026-12-26T23:00:00Z"),
+        );
+        assert_eq!(
+            t,
+            Timing::StateQuietHours(ts("2026-12-28T14:00:00Z"), hours("RI", 10, 17))
+        );
         // Thursday 2027-12-23 after 18:00. Christmas 2027 is a Saturday: closed itself, observed
         // Friday 12-24 federally and Monday 12-27 in Rhode Island; Sunday is closed: the next
         // opening is Tuesday 09:00.
-        let t = timing(&c, &marketing(&rules), &at("America/New_York", "RI"), ts("2027-12-23T23:30:00Z"));
-        let Timing::StateQuietHours(opens, _) = t else { panic!("{t:?}") };
+        let t = timing(
+            &c,
+            &marketing(&rules),
+            &at("America/New_York", "RI"),
+            ts("2027-12-23T23:30:00Z"),
+        );
+        let Timing::StateQuietHours(opens, _) = t else {
+            panic!("{t:?}")
+        };
         assert_eq!(opens, ts("2027-12-28T14:00:00Z"));
     }
 
@@ -786,12 +810,26 @@ mod tests {
     fn alabama_christmas_and_utah_pioneer_day() {
         let rules = StateRules::built_in();
         let c = campaign(FEDERAL);
-        let t = timing(&c, &marketing(&rules), &at("America/Chicago", "AL"), ts("2026-12-25T18:00:00Z"));
-        let Timing::StateQuietHours(opens, hold) = t else { panic!("{t:?}") };
+        let t = timing(
+            &c,
+            &marketing(&rules),
+            &at("America/Chicago", "AL"),
+            ts("2026-12-25T18:00:00Z"),
+        );
+        let Timing::StateQuietHours(opens, hold) = t else {
+            panic!("{t:?}")
+        };
         assert_eq!(hold.to_string(), "Alabama: Christmas Day");
         assert_eq!(opens, ts("2026-12-26T14:00:00Z"));
-        let t = timing(&c, &marketing(&rules), &at("America/Denver", "UT"), ts("2026-07-24T18:00:00Z"));
-        let Timing::StateQuietHours(opens, hold) = t else { panic!("{t:?}") };
+        let t = timing(
+            &c,
+            &marketing(&rules),
+            &at("America/Denver", "UT"),
+            ts("2026-07-24T18:00:00Z"),
+        );
+        let Timing::StateQuietHours(opens, hold) = t else {
+            panic!("{t:?}")
+        };
         assert_eq!(hold.to_string(), "Utah: Pioneer Day");
         assert_eq!(opens, ts("2026-07-25T14:00:00Z"));
     }
@@ -801,11 +839,29 @@ mod tests {
         let rules = StateRules::built_in();
         let c = campaign(FEDERAL);
         // 08:30 CDT on a summer Monday is 07:30 CST: held until 09:00 CDT.
-        let t = timing(&c, &marketing(&rules), &at("America/Chicago", "MS"), ts("2026-07-06T13:30:00Z"));
-        let Timing::StateQuietHours(opens, hold) = t else { panic!("{t:?}") };
+        let t = timing(
+            &c,
+            &marketing(&rules),
+            &at("America/Chicago", "MS"),
+            ts("2026-07-06T13:30:00Z"),
+        );
+        let Timing::StateQuietHours(opens, hold) = t else {
+            panic!("{t:?}")
+        };
         assert_eq!(opens, ts("2026-07-06T14:00:00Z"));
-        assert_eq!(hold.to_string(), "Mississippi: outside 08:00-20:00 standard time");
+        assert_eq!(
+            hold.to_string(),
+            "Mississippi: outside 08:00-20:00 standard time"
+        );
         // In winter the clocks agree.
-        assert_eq!(timing(&c, &marketing(&rules), &at("America/Chicago", "MS"), ts("2026-12-07T14:30:00Z")), Timing::Now);
+        assert_eq!(
+            timing(
+                &c,
+                &marketing(&rules),
+                &at("America/Chicago", "MS"),
+                ts("2026-12-07T14:30:00Z")
+            ),
+            Timing::Now
+        );
     }
 }

@@ -514,7 +514,9 @@ impl<'w> RowClassifier<'w> {
                     return Some(Self::skip(
                         line,
                         SkipReason::NoConsentEvidence,
-                        format!("no consent evidence: column `{name}` is empty (`policy.require_consent_evidence`)"),
+                        format!(
+                            "no consent evidence: column `{name}` is empty (`policy.require_consent_evidence`)"
+                        ),
                     ));
                 }
             }
@@ -555,7 +557,10 @@ impl<'w> RowClassifier<'w> {
             None => Some(Self::skip(
                 line,
                 SkipReason::NoConsentEvidence,
-                format!("no consent evidence: `{}` consent (column `{column}`) expires after {}, but the row has no consent timestamp", rule.consent_type, rule.max_age),
+                format!(
+                    "no consent evidence: `{}` consent (column `{column}`) expires after {}, but the row has no consent timestamp",
+                    rule.consent_type, rule.max_age
+                ),
             )),
             Some(at) if cutoff.is_some_and(|c| at <= c) => Some(Self::skip(
                 line,
@@ -565,7 +570,11 @@ impl<'w> RowClassifier<'w> {
                     rule.consent_type,
                     at.strftime("%Y-%m-%d"),
                     rule.max_age,
-                    if rule.citation.is_empty() { String::new() } else { format!(" ({})", rule.citation) }
+                    if rule.citation.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", rule.citation)
+                    }
                 ),
             )),
             Some(_) => None,

@@ -21,7 +21,11 @@ pub enum HolidayDate {
     /// A fixed month and day.
     Fixed { month: i8, day: i8 },
     /// The `nth` (1-based) `weekday` of `month`.
-    Nth { month: i8, weekday: Weekday, nth: i8 },
+    Nth {
+        month: i8,
+        weekday: Weekday,
+        nth: i8,
+    },
     /// The last `weekday` of `month`.
     Last { month: i8, weekday: Weekday },
     /// `offset` days from Easter Sunday (Gregorian computus): Good Friday is -2, Mardi Gras -47.
@@ -520,7 +524,10 @@ mod tests {
     #[test]
     fn state_calendars() {
         assert_eq!(closed(&ALABAMA, date(2026, 12, 25)), Some("Christmas Day"));
-        assert_eq!(closed(&LOUISIANA, date(2026, 12, 25)), Some("Christmas Day"));
+        assert_eq!(
+            closed(&LOUISIANA, date(2026, 12, 25)),
+            Some("Christmas Day")
+        );
         assert_eq!(closed(&LOUISIANA, date(2026, 2, 17)), Some("Mardi Gras"));
         assert_eq!(closed(&LOUISIANA, date(2026, 4, 3)), Some("Good Friday"));
         // Louisiana shifts only New Year's Day, Independence Day and Christmas.
@@ -532,19 +539,40 @@ mod tests {
             closed(&UTAH, date(2026, 6, 15)),
             Some("Juneteenth National Freedom Day")
         );
-        assert_eq!(closed(&UTAH, date(2027, 6, 21)), Some("Juneteenth National Freedom Day")); // Saturday → Monday
+        assert_eq!(
+            closed(&UTAH, date(2027, 6, 21)),
+            Some("Juneteenth National Freedom Day")
+        ); // Saturday → Monday
         assert_eq!(closed(&PENNSYLVANIA, date(2026, 6, 14)), Some("Flag Day")); // a Sunday
         // No weekend shifting in Pennsylvania's list: none was found in a source.
         assert_eq!(closed(&PENNSYLVANIA, date(2026, 6, 15)), None);
-        assert_eq!(closed(&PENNSYLVANIA, date(2026, 11, 3)), Some("Election Day"));
-        assert_eq!(closed(&PENNSYLVANIA, date(2027, 11, 2)), Some("Election Day"));
-        assert_eq!(closed(&RHODE_ISLAND, date(2026, 8, 10)), Some("Victory Day"));
-        assert_eq!(closed(&RHODE_ISLAND, date(2026, 11, 3)), Some("Election Day"));
+        assert_eq!(
+            closed(&PENNSYLVANIA, date(2026, 11, 3)),
+            Some("Election Day")
+        );
+        assert_eq!(
+            closed(&PENNSYLVANIA, date(2027, 11, 2)),
+            Some("Election Day")
+        );
+        assert_eq!(
+            closed(&RHODE_ISLAND, date(2026, 8, 10)),
+            Some("Victory Day")
+        );
+        assert_eq!(
+            closed(&RHODE_ISLAND, date(2026, 11, 3)),
+            Some("Election Day")
+        );
         assert_eq!(closed(&RHODE_ISLAND, date(2027, 11, 2)), None);
         // Rhode Island: July 4, 2026 (Saturday) moves to Monday July 6; the federal calendar
         // closes Friday July 3 too.
-        assert_eq!(closed(&RHODE_ISLAND, date(2026, 7, 6)), Some("Independence Day"));
-        assert_eq!(closed(&RHODE_ISLAND, date(2026, 7, 3)), Some("Independence Day"));
+        assert_eq!(
+            closed(&RHODE_ISLAND, date(2026, 7, 6)),
+            Some("Independence Day")
+        );
+        assert_eq!(
+            closed(&RHODE_ISLAND, date(2026, 7, 3)),
+            Some("Independence Day")
+        );
         assert_eq!(
             closed(&RHODE_ISLAND, date(2026, 11, 26)),
             Some("Thanksgiving Day")
@@ -560,7 +588,11 @@ mod tests {
     #[test]
     fn calendars_are_cited() {
         for c in CALENDARS {
-            assert!(!c.citation.is_empty() && c.source.starts_with("http"), "{}", c.id);
+            assert!(
+                !c.citation.is_empty() && c.source.starts_with("http"),
+                "{}",
+                c.id
+            );
             assert!(calendar(c.id).is_some());
         }
     }

@@ -196,17 +196,35 @@ mod tests {
 
     #[test]
     fn zone_overrides_win() {
-        assert_eq!(time_zones("+14745550100"), Zones::Known(&["America/Regina"]));
-        assert_eq!(time_zones("+19075810100"), Zones::Known(&["America/Anchorage"]));
+        assert_eq!(
+            time_zones("+14745550100"),
+            Zones::Known(&["America/Regina"])
+        );
+        assert_eq!(
+            time_zones("+19075810100"),
+            Zones::Known(&["America/Anchorage"])
+        );
     }
 
     #[test]
     fn impossible_nanp_numbers() {
         assert_eq!(nanp_impossible("+12125550100"), None);
         assert_eq!(nanp_impossible("+442079460000"), None);
-        assert!(nanp_impossible("+12120550100").unwrap().contains("exchange"));
-        assert!(nanp_impossible("+12121550100").unwrap().contains("exchange"));
-        assert!(nanp_impossible("+11125550100").unwrap().contains("area code"));
+        assert!(
+            nanp_impossible("+12120550100")
+                .unwrap()
+                .contains("exchange")
+        );
+        assert!(
+            nanp_impossible("+12121550100")
+                .unwrap()
+                .contains("exchange")
+        );
+        assert!(
+            nanp_impossible("+11125550100")
+                .unwrap()
+                .contains("area code")
+        );
         assert!(nanp_impossible("+1212555010").is_some());
     }
 

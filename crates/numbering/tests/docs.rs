@@ -93,8 +93,16 @@ fn no_row_without_a_rule() {
 #[test]
 fn every_calendar_and_zone_override_is_cited() {
     for calendar in herald_numbering::CALENDARS {
-        assert!(DOC.contains(calendar.source), "{}: source missing", calendar.id);
-        assert!(DOC.contains(calendar.citation), "{}: citation missing", calendar.id);
+        assert!(
+            DOC.contains(calendar.source),
+            "{}: source missing",
+            calendar.id
+        );
+        assert!(
+            DOC.contains(calendar.citation),
+            "{}: citation missing",
+            calendar.id
+        );
     }
     for o in herald_numbering::ZONE_OVERRIDES {
         assert!(DOC.contains(o.prefix), "{} missing", o.prefix);

@@ -96,8 +96,7 @@ impl ConsentExpiry {
 }
 
 /// CASL's implied-consent period for an existing business relationship.
-pub const CASL_CITATION: &str =
-    "Canada's Anti-Spam Legislation, S.C. 2010, c. 23, s. 10(9)-(10) (https://laws-lois.justice.gc.ca/eng/acts/E-1.6/page-3.html)";
+pub const CASL_CITATION: &str = "Canada's Anti-Spam Legislation, S.C. 2010, c. 23, s. 10(9)-(10) (https://laws-lois.justice.gc.ca/eng/acts/E-1.6/page-3.html)";
 
 /// The expiries herald applies when `policy.consent_expiry` is not given: CASL's two years for
 /// implied consent to Canadian numbers.
@@ -138,15 +137,15 @@ pub fn expiries(docs: &[ConsentExpiryDoc]) -> Result<Vec<ConsentExpiry>, Vec<(St
     for (i, d) in docs.iter().enumerate() {
         let field = |f: &str| format!("policy.consent_expiry[{i}].{f}");
         if d.consent_type.trim().is_empty() {
-            errors.push((field("type"), "name the `consent_type` value it applies to".into()));
+            errors.push((
+                field("type"),
+                "name the `consent_type` value it applies to".into(),
+            ));
         }
         let Some(span) = parse_age(&d.max_age) else {
             errors.push((
                 field("max_age"),
-                format!(
-                    "`{}` is not an age such as 548d, 18mo or 2y",
-                    d.max_age
-                ),
+                format!("`{}` is not an age such as 548d, 18mo or 2y", d.max_age),
             ));
             continue;
         };
@@ -279,7 +278,12 @@ pub fn zone_overrides(
         });
     }
     // Longest prefix first, so the first match is the most precise.
-    out.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()).then(a.prefix.cmp(&b.prefix)));
+    out.sort_by(|a, b| {
+        b.prefix
+            .len()
+            .cmp(&a.prefix.len())
+            .then(a.prefix.cmp(&b.prefix))
+    });
     if errors.is_empty() {
         Ok(out)
     } else {
@@ -331,15 +335,24 @@ mod tests {
         let fields: Vec<_> = errs.iter().map(|(f, _)| f.as_str()).collect();
         assert_eq!(
             fields,
-            ["policy.consent_expiry[0].type", "policy.consent_expiry[0].max_age"]
+            [
+                "policy.consent_expiry[0].type",
+                "policy.consent_expiry[0].max_age"
+            ]
         );
     }
 
     #[test]
     fn zone_overrides_are_validated_and_longest_first() {
         let docs = [
-            ("+1907".to_owned(), ZonesDoc::One("America/Anchorage".into())),
-            ("+1907581".to_owned(), ZonesDoc::Many(vec!["America/Nome".into()])),
+            (
+                "+1907".to_owned(),
+                ZonesDoc::One("America/Anchorage".into()),
+            ),
+            (
+                "+1907581".to_owned(),
+                ZonesDoc::Many(vec!["America/Nome".into()]),
+            ),
         ]
         .into_iter()
         .collect();

@@ -319,7 +319,8 @@ fn weekday_name(w: Weekday) -> &'static str {
 
 impl fmt::Display for StateHold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = herald_numbering::region_name(self.state.as_str()).unwrap_or(self.state.as_str());
+        let name =
+            herald_numbering::region_name(self.state.as_str()).unwrap_or(self.state.as_str());
         match self.why {
             ClosedBy::Holiday(h) => write!(f, "{name}: {h}"),
             ClosedBy::Day(d) => write!(f, "{name}: {}", weekday_name(d)),
@@ -341,9 +342,7 @@ impl EffectiveStateRule {
             days: rule.days,
             holidays: Vec::new(),
             calendar: rule.holidays.calendar(),
-            standard_time: rule
-                .standard_time
-                .and_then(|h| Offset::from_hours(h).ok()),
+            standard_time: rule.standard_time.and_then(|h| Offset::from_hours(h).ok()),
             cap: rule.cap.map(|c| StateCap {
                 max: c.max,
                 per: c.per,
