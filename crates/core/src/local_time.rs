@@ -352,7 +352,7 @@ pub fn timing(
     let window_alone_open = zones.iter().all(|tz| open_at(&windows, tz, now));
     if bounds.has_rules() && window_alone_open {
         // Name the rule that holds it: the first state rule closed in one of the zones.
-        let hold = bounds
+        let state_hold = bounds
             .rules()
             .find_map(|r| {
                 zones.iter().find_map(|tz| {
@@ -366,7 +366,7 @@ pub fn timing(
                 state: bounds.rules[0].map_or(StateCode::UNKNOWN, |r| r.state),
                 why: crate::spec::state_rules::ClosedBy::Holiday("closed"),
             });
-        Timing::StateQuietHours(at, hold)
+        Timing::StateQuietHours(at, state_hold)
     } else {
         held(at)
     }

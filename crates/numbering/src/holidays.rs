@@ -141,7 +141,9 @@ impl Calendar {
     }
 }
 
-/// Easter Sunday of `year` (Gregorian; the anonymous computus, Meeus/Jones/Butcher).
+/// Easter Sunday of `year` (Gregorian; the anonymous computus, Meeus/Jones/Butcher). The
+/// single letters are the algorithm's own names.
+#[allow(clippy::many_single_char_names)]
 pub fn easter(year: i16) -> Option<Date> {
     let y = i32::from(year);
     let a = y % 19;
@@ -202,11 +204,13 @@ impl HolidayRule {
         match (self.observed, date.weekday()) {
             (Observed::Federal, Weekday::Saturday) => shift(-1),
             (
-                Observed::Federal | Observed::SundayToMonday | Observed::WeekendToMonday,
+                Observed::Federal
+                | Observed::SundayToMonday
+                | Observed::WeekendToMonday
+                | Observed::UtahJuneteenth,
                 Weekday::Sunday,
             ) => shift(1),
             (Observed::WeekendToMonday | Observed::UtahJuneteenth, Weekday::Saturday) => shift(2),
-            (Observed::UtahJuneteenth, Weekday::Sunday) => shift(1),
             (Observed::UtahJuneteenth, Weekday::Monday) => None,
             (Observed::UtahJuneteenth, weekday) => {
                 shift(-i64::from(weekday.to_monday_zero_offset()))

@@ -146,7 +146,7 @@ pub fn zone_override(e164: &str) -> Option<&'static ZoneOverride> {
 ///
 /// A NANP number is `+1 NPA NXX XXXX`: exactly ten digits after the country code, and neither
 /// the area code (NPA) nor the exchange (NXX) may start with 0 or 1 (NANP numbering plan,
-/// https://www.nationalnanpa.com/about_us/abt_nanp.html: "NXX" means N = 2-9).
+/// <https://www.nationalnanpa.com/about_us/abt_nanp.html>: "NXX" means N = 2-9).
 pub fn nanp_impossible(e164: &str) -> Option<&'static str> {
     let digits = e164_digits(e164)?;
     if digits[0] != b'1' {
