@@ -61,9 +61,11 @@ fn row_key(n: usize) -> String {
     format!("R-{n:07}")
 }
 
-/// Area codes of the no-time-zone audience: one zone (NY, WA, HI, FL, OK, MD, TX), two zones
-/// (NV 775), toll-free (800, held as unknown).
-const LOCAL_AREA_CODES: [u16; 10] = [212, 206, 808, 305, 405, 410, 512, 775, 800, 617];
+/// Area codes of the no-time-zone audience: one zone (NY, WA, HI, FL, OK, MD, TX, MA, and the
+/// holiday states RI, UT, PA, AL), two zones (NV 775), toll-free (800, held as unknown).
+const LOCAL_AREA_CODES: [u16; 14] = [
+    212, 206, 808, 305, 405, 410, 512, 775, 800, 617, 401, 801, 215, 205,
+];
 
 /// A phone number of the no-time-zone audience, spread over [`LOCAL_AREA_CODES`].
 fn local_phone(n: usize) -> String {
@@ -90,8 +92,10 @@ fn write_workspace_with(root: &Path, env: &str, rows: usize, local: bool) {
     };
     // The no-zone workspace also sets a frequency cap of its own (besides the built-in state
     // caps), as issue 14's budget asks for inference, state rules and a cap together.
+    // It also requires consent evidence and expires `ebr` consent after 18 months, so every row
+    // goes through the consent checks too.
     let caps = if local {
-        "  frequency_caps:\n    - { channel: sms, category: marketing, max: 3, per: 24h }\n"
+        "  frequency_caps:\n    - { channel: sms, category: marketing, max: 3, per: 24h }\n  require_consent_evidence: true\n  consent_expiry:\n    - { type: ebr, max_age: 18mo }\n"
     } else {
         ""
     };
@@ -105,7 +109,7 @@ fn write_workspace_with(root: &Path, env: &str, rows: usize, local: bool) {
         (
             "marketing",
             "Notice {{ref}}. Reply STOP to opt out.",
-            "",
+            "consent: opt_in\nconsent_evidence: { timestamp: consent_at, source: src }\nconsent_type: kind\n",
             "",
         )
     } else {
@@ -134,11 +138,16 @@ fn write_workspace_with(root: &Path, env: &str, rows: usize, local: bool) {
             "kind: Campaign\nname: {CAMPAIGN}\ntemplate: notice\naudience: recipients\nfrom: \"+15550001111\"\nvariables:\n  ref: {{ column: key }}\nstatus: active\n{window}"
         ),
     );
-    let mut csv = String::with_capacity(rows * 48);
+    let mut csv = String::with_capacity(rows * 72);
     if local {
-        csv.push_str("key,phone\n");
+        csv.push_str("key,phone,opt_in,consent_at,src,kind\n");
         for n in 0..rows {
-            let _ = writeln!(csv, "{},{}", row_key(n), local_phone(n));
+            let _ = writeln!(
+                csv,
+                "{},{},yes,2026-01-05,web,ebr",
+                row_key(n),
+                local_phone(n)
+            );
         }
     } else {
         csv.push_str("key,phone,tz\n");

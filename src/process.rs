@@ -13,6 +13,14 @@ pub(crate) fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// "Now" for a command that resolves no environment (`validate`, `render`): `HERALD_NOW` when
+/// it is an RFC 3339 instant, else the real clock. Only consent expiry reads it there.
+pub(crate) fn workspace_clock() -> jiff::Timestamp {
+    env_var(ENV_NOW)
+        .and_then(|raw| raw.parse().ok())
+        .unwrap_or_else(jiff::Timestamp::now)
+}
+
 impl EnvVars {
     /// Reads the variables, user, host and clock from the process.
     pub(crate) fn from_process() -> Self {

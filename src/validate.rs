@@ -34,6 +34,10 @@ pub struct CampaignStats {
 fn severity(reason: SkipReason) -> Option<(Code, Severity)> {
     match reason {
         SkipReason::NoConsent | SkipReason::DuplicateAddress => None,
+        // Listed (row warnings, H166's family): a counsel reads why each row is not sent.
+        SkipReason::NoConsentEvidence | SkipReason::ConsentExpired => {
+            Some((Code::H166, Severity::Warning))
+        }
         SkipReason::InvalidRow => Some((Code::H164, Severity::Warning)),
         SkipReason::InvalidAddress => Some((Code::H160, Severity::Warning)),
         SkipReason::RenderError => Some((Code::H151, Severity::Warning)),

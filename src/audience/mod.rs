@@ -507,6 +507,8 @@ mod tests {
             default_timezone: None,
             state: None,
             consent: None,
+            consent_evidence: crate::spec::ConsentEvidenceDoc::default(),
+            consent_type: None,
             origin: crate::spec::model::Origin {
                 file: "a.yaml".into(),
                 pos: None,

@@ -69,8 +69,9 @@ fn env_context(
     global: &GlobalArgs,
 ) -> anyhow::Result<(crate::load::Loaded, crate::settings::EnvSettings)> {
     let root = workspace_root(global)?;
-    let loaded = crate::load::load(&root);
+    let mut loaded = crate::load::load(&root);
     let settings = crate::process::resolve_env(&loaded.workspace, global.env.as_deref())?;
+    loaded.workspace.clock = Some(settings.now);
     Ok((loaded, settings))
 }
 

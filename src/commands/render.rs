@@ -18,7 +18,8 @@ pub(crate) fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     let root = super::workspace_root(global)?;
-    let loaded = crate::load::load(&root);
+    let mut loaded = crate::load::load(&root);
+    loaded.workspace.clock = Some(crate::process::workspace_clock());
     let ws = &loaded.workspace;
     let campaign = Name::parse(&args.campaign)
         .ok()

@@ -16,6 +16,7 @@ pub(crate) fn run(
 ) -> anyhow::Result<ExitStatus> {
     let root = super::workspace_root(global)?;
     let mut loaded = crate::load::load(&root);
+    loaded.workspace.clock = Some(crate::process::workspace_clock());
     let stats = crate::validate::check_data(&mut loaded);
     let (errors, warnings) = diag::count(&loaded.diagnostics);
     let ws = &loaded.workspace;

@@ -291,7 +291,7 @@ impl<D: Dispatch> Executor<'_, D> {
                     Timing::QuietHours(t)
                     | Timing::BeforeSchedule(t)
                     | Timing::QuietHoursZoneFromNumber(t)
-                    | Timing::StateQuietHours(t) => {
+                    | Timing::StateQuietHours(t, _) => {
                         handles.push(InFlight::Held(Some(t), Hold::WindowClosed));
                         continue;
                     }

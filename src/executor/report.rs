@@ -90,6 +90,8 @@ fn held_reason(r: Reason) -> bool {
         | Reason::InvalidAddress
         | Reason::InvalidRow
         | Reason::NoConsent
+        | Reason::NoConsentEvidence
+        | Reason::ConsentExpired
         | Reason::OverCap
         | Reason::RenderError
         | Reason::Suppressed

@@ -227,6 +227,7 @@ pub fn load(root: &Path) -> Loaded {
             audiences,
             campaigns,
             files,
+            clock: None,
         },
         diagnostics,
         sources,
@@ -449,6 +450,7 @@ impl Loader {
             .map(|p| p.to_lowercase())
             .collect();
         let frequency_caps = self.frequency_caps(&doc.policy);
+        let (consent_expiry, zone_overrides) = self.consent_and_zones(&doc.policy);
         Project {
             environments,
             default_environment,
@@ -478,8 +480,52 @@ impl Loader {
                     .as_ref()
                     .and_then(|d| d.express_consent_column.clone())
                     .filter(|c| !c.trim().is_empty()),
+                require_consent_evidence: doc.policy.require_consent_evidence.unwrap_or(false),
+                consent_expiry,
+                zone_overrides,
             },
         }
+    }
+
+    /// Validates `policy.consent_expiry` (default: CASL's two years for implied consent to
+    /// Canadian numbers) and `policy.zone_overrides`; every invalid field is an error naming it
+    /// (H017) and is left out.
+    fn consent_and_zones(
+        &mut self,
+        policy: &crate::spec::PolicyDoc,
+    ) -> (
+        Vec<crate::spec::consent::ConsentExpiry>,
+        Vec<crate::spec::consent::ZoneOverride>,
+    ) {
+        use crate::spec::consent;
+        let mut errors = Vec::new();
+        let expiry = match &policy.consent_expiry {
+            None => consent::default_expiries(),
+            Some(docs) => consent::expiries(docs).unwrap_or_else(|e| {
+                errors.extend(e.into_iter().map(|e| ("consent_expiry", e)));
+                Vec::new()
+            }),
+        };
+        let zones = match &policy.zone_overrides {
+            None => Vec::new(),
+            Some(docs) => consent::zone_overrides(docs).unwrap_or_else(|e| {
+                errors.extend(e.into_iter().map(|e| ("zone_overrides", e)));
+                Vec::new()
+            }),
+        };
+        for (key, (field, message)) in errors {
+            let at = self
+                .sources
+                .get(PROJECT_FILE)
+                .and_then(|text| list_item_pos(text, "policy", key));
+            self.diags.push(Diagnostic::error(
+                Code::H017,
+                PROJECT_FILE,
+                at,
+                format!("{field}: {message}"),
+            ));
+        }
+        (expiry, zones)
     }
 
     /// Validates `policy.frequency_caps`; an invalid entry is reported (H018) at its line and
@@ -1130,6 +1176,8 @@ impl Loader {
                     default_timezone,
                     state: doc.state.clone(),
                     consent: doc.consent.clone(),
+                    consent_evidence: doc.consent_evidence.clone().unwrap_or_default(),
+                    consent_type: doc.consent_type.clone(),
                     origin: Origin {
                         file: file.clone(),
                         pos: pos(&doc.name),
@@ -1338,6 +1386,12 @@ impl Loader {
             if let Some(w) = send_window {
                 self.window_within_bounds(&file, &doc, template, w, policy.send_window);
             }
+            if let (Some(t), Some(a)) = (template, audience)
+                && t.category == Category::Marketing
+                && t.channel == Channel::Sms
+            {
+                self.consent_required(&file, &doc, a, policy);
+            }
             if self.diags[before..]
                 .iter()
                 .any(|d| d.severity == crate::diag::Severity::Error)
@@ -1385,6 +1439,46 @@ impl Loader {
             );
         }
         out
+    }
+
+    /// A marketing SMS campaign's audience must name its consent column (TCPA: prior express
+    /// written consent, 47 CFR 64.1200(a)(2)), and, with `policy.require_consent_evidence`,
+    /// the columns holding the consent's timestamp and source (H177).
+    fn consent_required(&mut self, file: &str, doc: &CampaignDoc, a: &Audience, policy: &Policy) {
+        let mut missing = Vec::new();
+        if a.consent.is_none() {
+            missing.push("a consent column (`consent`)");
+        }
+        if policy.require_consent_evidence {
+            if a.consent_evidence.timestamp.is_none() {
+                missing.push("a consent timestamp column (`consent_evidence.timestamp`)");
+            }
+            if a.consent_evidence.source.is_none() {
+                missing.push("a consent source column (`consent_evidence.source`)");
+            }
+        }
+        if missing.is_empty() {
+            return;
+        }
+        self.diags.push(
+            Diagnostic::error(
+                Code::H177,
+                file,
+                pos(&doc.audience),
+                format!(
+                    "marketing campaign `{}` sends texts to audience `{}`, which names no {}",
+                    doc.name.value,
+                    a.name,
+                    missing
+                        .iter()
+                        .map(|m| m.trim_start_matches("a "))
+                        .collect::<Vec<_>>()
+                        .join(" and no ")
+                ),
+            )
+            .related(&a.origin.file, a.origin.pos, "the audience")
+            .help("marketing texts need the recipient's prior express written consent (47 CFR 64.1200(a)(2)): name the audience column that records it, e.g. `consent: sms_opt_in`; rows that do not say yes are skipped"),
+        );
     }
 
     /// A marketing template sent without quiet hours (`send_window: none`, on the campaign or

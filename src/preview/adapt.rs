@@ -99,13 +99,15 @@ pub fn page(i: &Inputs<'_>) -> PreviewPage {
         p.campaigns
             .iter()
             .map(|c| {
-                let holds: Vec<(String, u64)> = HOLDS
+                let mut holds: Vec<(String, u64)> = HOLDS
                     .iter()
                     .filter_map(|(k, label)| {
                         let n = c.counts.get(Reason::parse(k)?);
                         (n > 0).then(|| ((*label).to_owned(), n))
                     })
                     .collect();
+                // The state rule that held them: "by Rhode Island: Sunday".
+                holds.extend(c.held_by.iter().map(|(rule, n)| (format!("by {rule}"), *n)));
                 PreviewCampaign {
                     name: c.name.clone(),
                     status: c.status.to_string(),
@@ -176,6 +178,8 @@ const REASONS: &[(&str, &str)] = &[
     ("in_flight", "in flight"),
     ("suppressed", "suppressed"),
     ("no_consent", "no consent"),
+    ("no_consent_evidence", "no consent evidence"),
+    ("consent_expired", "consent expired"),
     ("invalid_address", "invalid address"),
     ("invalid_row", "invalid row"),
     ("render_error", "render error"),

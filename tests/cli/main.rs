@@ -4,6 +4,7 @@ mod genesys_env;
 mod support;
 
 mod apply;
+mod compliance;
 mod credentials;
 mod dnc;
 mod doctor;

@@ -46,6 +46,9 @@ pub enum Code {
     H012,
     /// H016: an invalid `policy.state_rules` entry.
     H016,
+    /// H017: an invalid consent or numbering policy (`policy.consent_expiry`,
+    /// `policy.zone_overrides`).
+    H017,
     /// H018: an invalid frequency cap (`policy.frequency_caps`).
     H018,
     /// H019: a `genesys` environment's `base_url` in herald.yaml is not a Genesys Cloud API
@@ -132,6 +135,9 @@ pub enum Code {
     /// H176: an audience row's `state` value is not a US state or territory code (nor a
     /// Canadian province); it is ignored and the number's state applies.
     H176,
+    /// H177: a marketing SMS campaign's audience names no consent column (or, with
+    /// `policy.require_consent_evidence`, no consent evidence columns).
+    H177,
 }
 
 impl Code {

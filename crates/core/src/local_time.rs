@@ -26,7 +26,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::schedule::{Timing, timing as schedule_timing, window_opens_at};
 use crate::spec::Category;
 use crate::spec::model::{Campaign, Window, Workspace};
-use crate::spec::state_rules::{EffectiveStateRule, StateCode, StateRules};
+use crate::spec::state_rules::{EffectiveStateRule, StateCode, StateHold, StateRules};
 
 /// Where a row's time zone comes from.
 #[derive(Debug, Clone)]
@@ -236,7 +236,7 @@ const SEARCH_DAYS: i16 = 9;
 
 fn open_at(b: &Bounds<'_>, tz: &TimeZone, t: Timestamp) -> bool {
     let local = tz.to_datetime(t);
-    b.windows().all(|w| w.contains(local.time())) && b.rules().all(|r| r.is_open(local))
+    b.windows().all(|w| w.contains(local.time())) && b.rules().all(|r| r.is_open_at(local, t))
 }
 
 /// The first instant `>= t` at which one zone is open; `t` itself when open.
@@ -254,9 +254,16 @@ fn zone_opens_at(b: &Bounds<'_>, tz: &TimeZone, t: Timestamp) -> Timestamp {
         let mut starts = vec![jiff::civil::Time::midnight()];
         starts.extend(b.windows().map(|w| w.start));
         starts.extend(b.rules().filter_map(|r| r.window_on(date)).map(|w| w.start));
+        // A rule on a standard-time clock opens at its window's start on that clock.
+        let standard = b.rules().filter_map(|r| {
+            let zone = r.standard_zone()?;
+            let w = r.window_on(date)?;
+            zone.to_zoned_datetime(date.to_datetime(w.start)).ok()
+        });
         let best = starts
             .into_iter()
             .filter_map(|s| tz.to_zoned_datetime(date.to_datetime(s)).ok())
+            .chain(standard)
             .map(|z| z.timestamp())
             .filter(|&ts| ts > t && open_at(b, tz, ts))
             .min();
@@ -344,7 +351,22 @@ pub fn timing(
     let windows = bounds.without_rules();
     let window_alone_open = zones.iter().all(|tz| open_at(&windows, tz, now));
     if bounds.has_rules() && window_alone_open {
-        Timing::StateQuietHours(at)
+        // Name the rule that holds it: the first state rule closed in one of the zones.
+        let state_hold = bounds
+            .rules()
+            .find_map(|r| {
+                zones.iter().find_map(|tz| {
+                    r.closed_at(tz.to_datetime(now), now).map(|why| StateHold {
+                        state: r.state,
+                        why,
+                    })
+                })
+            })
+            .unwrap_or(StateHold {
+                state: bounds.rules[0].map_or(StateCode::UNKNOWN, |r| r.state),
+                why: crate::spec::state_rules::ClosedBy::Holiday("closed"),
+            });
+        Timing::StateQuietHours(at, state_hold)
     } else {
         held(at)
     }
@@ -358,6 +380,7 @@ mod tests {
 
     use super::*;
     use crate::spec::model::Origin;
+    use crate::spec::state_rules::ClosedBy;
     use crate::spec::{DedupeBy, Name};
 
     fn campaign(window: Option<Window>) -> Campaign {
@@ -376,6 +399,20 @@ mod tests {
             send_window: window,
             dedupe_by: DedupeBy::Key,
             origin: Origin::default(),
+        }
+    }
+
+    fn hours(state: &str, start: i8, end: i8) -> StateHold {
+        StateHold {
+            state: StateCode::parse(state).unwrap(),
+            why: ClosedBy::Hours(herald_numbering::Window::hours(start, end)),
+        }
+    }
+
+    fn sunday(state: &str) -> StateHold {
+        StateHold {
+            state: StateCode::parse(state).unwrap(),
+            why: ClosedBy::Day(jiff::civil::Weekday::Sunday),
         }
     }
 
@@ -487,7 +524,7 @@ mod tests {
         assert_eq!(fl.state, StateCode::parse("FL"));
         assert_eq!(
             timing(&c, &marketing(&rules), &fl, now),
-            Timing::StateQuietHours(ts("2026-12-03T13:00:00Z"))
+            Timing::StateQuietHours(ts("2026-12-03T13:00:00Z"), hours("FL", 8, 20))
         );
         assert_eq!(
             timing(&c, &marketing(&rules), &from_number("+12125550100"), now),
@@ -510,7 +547,7 @@ mod tests {
         };
         assert_eq!(
             timing(&c, &marketing(&rules), &al, now),
-            Timing::StateQuietHours(ts("2026-12-07T14:00:00Z"))
+            Timing::StateQuietHours(ts("2026-12-07T14:00:00Z"), sunday("AL"))
         );
         let tx = Placement {
             zones: RowZones::Explicit(TimeZone::get("America/Chicago").unwrap()),
@@ -520,7 +557,7 @@ mod tests {
         };
         assert_eq!(
             timing(&c, &marketing(&rules), &tx, now),
-            Timing::StateQuietHours(ts("2026-12-06T18:00:00Z"))
+            Timing::StateQuietHours(ts("2026-12-06T18:00:00Z"), hours("TX", 12, 21))
         );
     }
 
@@ -670,7 +707,7 @@ mod tests {
         for p in [&ny_says_fl, &fl_says_ny] {
             assert_eq!(
                 timing(&c, &marketing(&rules), p, now),
-                Timing::StateQuietHours(ts("2026-12-03T13:00:00Z")),
+                Timing::StateQuietHours(ts("2026-12-03T13:00:00Z"), hours("FL", 8, 20)),
                 "{p:?}"
             );
             assert_eq!(p.states().count(), 2);
@@ -686,7 +723,7 @@ mod tests {
         };
         assert_eq!(
             timing(&c, &marketing(&rules), &p, ts("2026-12-06T16:00:00Z")),
-            Timing::StateQuietHours(ts("2026-12-07T15:00:00Z"))
+            Timing::StateQuietHours(ts("2026-12-07T15:00:00Z"), sunday("AL"))
         );
     }
 
@@ -705,7 +742,7 @@ mod tests {
         let now = ts("2026-12-03T01:30:00Z");
         assert_eq!(
             timing(&c, &marketing(&rules), &p, now),
-            Timing::StateQuietHours(ts("2026-12-03T18:00:00Z"))
+            Timing::StateQuietHours(ts("2026-12-03T18:00:00Z"), hours("FL", 8, 20))
         );
         // 03:00 in Miami is 22:00 in Kiritimati: the federal window is closed in Miami.
         assert!(matches!(
@@ -714,5 +751,117 @@ mod tests {
         ));
         // A transactional notice follows the row's zone.
         assert_eq!(timing(&c, &LocalRules::none(), &p, now), Timing::Now);
+    }
+
+    fn at(zone: &str, state: &str) -> Placement {
+        Placement {
+            zones: RowZones::Explicit(TimeZone::get(zone).unwrap()),
+            state: StateCode::parse(state),
+            number_state: None,
+            number_zones: None,
+        }
+    }
+
+    #[test]
+    fn rhode_island_sunday_and_holiday_are_named_and_opening_skips_them() {
+        let rules = StateRules::built_in();
+        let c = campaign(FEDERAL);
+        // Sunday 2026-12-06 12:00 in Providence: held by Rhode Island: Sunday, until Monday
+        // 09:00.
+        let t = timing(
+            &c,
+            &marketing(&rules),
+            &at("America/New_York", "RI"),
+            ts("2026-12-06T17:00:00Z"),
+        );
+        let Timing::StateQuietHours(opens, hold) = t else {
+            panic!("{t:?}")
+        };
+        assert_eq!(opens, ts("2026-12-07T14:00:00Z"));
+        assert_eq!(hold.to_string(), "Rhode Island: Sunday");
+        // Saturday 2026-12-26 at 18:00 (after 17:00): Sunday is closed, Monday 12-28 opens.
+        // Christmas 2026 is a Friday; Saturday 12-26 is open 10-17.
+        let t = timing(
+            &c,
+            &marketing(&rules),
+            &at("America/New_York", "RI"),
+            ts("2026-12-26T23:00:00Z"),
+        );
+        assert_eq!(
+            t,
+            Timing::StateQuietHours(ts("2026-12-28T14:00:00Z"), hours("RI", 10, 17))
+        );
+        // Thursday 2027-12-23 after 18:00. Christmas 2027 is a Saturday: closed itself, observed
+        // Friday 12-24 federally and Monday 12-27 in Rhode Island; Sunday is closed: the next
+        // opening is Tuesday 09:00.
+        let t = timing(
+            &c,
+            &marketing(&rules),
+            &at("America/New_York", "RI"),
+            ts("2027-12-23T23:30:00Z"),
+        );
+        let Timing::StateQuietHours(opens, _) = t else {
+            panic!("{t:?}")
+        };
+        assert_eq!(opens, ts("2027-12-28T14:00:00Z"));
+    }
+
+    #[test]
+    fn alabama_christmas_and_utah_pioneer_day() {
+        let rules = StateRules::built_in();
+        let c = campaign(FEDERAL);
+        let t = timing(
+            &c,
+            &marketing(&rules),
+            &at("America/Chicago", "AL"),
+            ts("2026-12-25T18:00:00Z"),
+        );
+        let Timing::StateQuietHours(opens, hold) = t else {
+            panic!("{t:?}")
+        };
+        assert_eq!(hold.to_string(), "Alabama: Christmas Day");
+        assert_eq!(opens, ts("2026-12-26T14:00:00Z"));
+        let t = timing(
+            &c,
+            &marketing(&rules),
+            &at("America/Denver", "UT"),
+            ts("2026-07-24T18:00:00Z"),
+        );
+        let Timing::StateQuietHours(opens, hold) = t else {
+            panic!("{t:?}")
+        };
+        assert_eq!(hold.to_string(), "Utah: Pioneer Day");
+        assert_eq!(opens, ts("2026-07-25T14:00:00Z"));
+    }
+
+    #[test]
+    fn mississippi_holds_to_central_standard_time_in_summer() {
+        let rules = StateRules::built_in();
+        let c = campaign(FEDERAL);
+        // 08:30 CDT on a summer Monday is 07:30 CST: held until 09:00 CDT.
+        let t = timing(
+            &c,
+            &marketing(&rules),
+            &at("America/Chicago", "MS"),
+            ts("2026-07-06T13:30:00Z"),
+        );
+        let Timing::StateQuietHours(opens, hold) = t else {
+            panic!("{t:?}")
+        };
+        assert_eq!(opens, ts("2026-07-06T14:00:00Z"));
+        assert_eq!(
+            hold.to_string(),
+            "Mississippi: outside 08:00-20:00 standard time"
+        );
+        // In winter the clocks agree.
+        assert_eq!(
+            timing(
+                &c,
+                &marketing(&rules),
+                &at("America/Chicago", "MS"),
+                ts("2026-12-07T14:30:00Z")
+            ),
+            Timing::Now
+        );
     }
 }

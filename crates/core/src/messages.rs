@@ -108,6 +108,11 @@ pub enum SkipReason {
     InvalidRow,
     /// The consent column does not say yes.
     NoConsent,
+    /// Marketing without the consent evidence the policy requires (or an implied consent
+    /// whose age cannot be checked).
+    NoConsentEvidence,
+    /// Implied consent older than `policy.consent_expiry` allows.
+    ConsentExpired,
     /// The address is not valid for the channel.
     InvalidAddress,
     /// A value is missing or too long, or the SMS is over 765 characters.
@@ -126,6 +131,8 @@ impl SkipReason {
         match self {
             Self::InvalidRow => "invalid row",
             Self::NoConsent => "no consent",
+            Self::NoConsentEvidence => "no consent evidence",
+            Self::ConsentExpired => "consent expired",
             Self::InvalidAddress => "invalid address",
             Self::RenderError => "render error",
             Self::CardNumber => "card number in text",
@@ -197,6 +204,19 @@ pub struct RowClassifier<'w> {
     consent_col: Option<usize>,
     /// The express written consent column (`policy.dnc.express_consent_column`).
     express_col: Option<usize>,
+    /// Consent timestamp, source, seller and type columns.
+    evidence_cols: [Option<usize>; 3],
+    consent_type_col: Option<usize>,
+    /// Whether the campaign is marketing by SMS (consent evidence and expiry apply).
+    marketing_sms: bool,
+    require_evidence: bool,
+    expiry: &'w [crate::spec::consent::ConsentExpiry],
+    zone_overrides: &'w [crate::spec::consent::ZoneOverride],
+    now: Option<jiff::Timestamp>,
+    /// Per expiry rule, the latest consent time that has expired at `now`.
+    expiry_cutoffs: Vec<Option<jiff::Timestamp>>,
+    /// The last consent timestamp value parsed, and its value (rows often share one).
+    last_consent_time: Option<(String, Option<jiff::Timestamp>)>,
     seen_keys: FpMap,
     seen_addresses: FpMap,
     tz_cache: foldhash::HashMap<String, Option<TimeZone>>,
@@ -311,6 +331,13 @@ impl<'w> RowClassifier<'w> {
                     && template.category == crate::spec::Category::Marketing
             })
             .map(&mut push);
+        let ev = &audience.consent_evidence;
+        let evidence_cols = [
+            ev.timestamp.as_deref().map(&mut push),
+            ev.source.as_deref().map(&mut push),
+            ev.seller.as_deref().map(&mut push),
+        ];
+        let consent_type_col = audience.consent_type.as_deref().map(&mut push);
         let mut vars = Vec::new();
         for (name, var) in &template.variables {
             let (col, value) = match campaign.variables.get(name) {
@@ -330,6 +357,22 @@ impl<'w> RowClassifier<'w> {
             state_col,
             consent_col,
             express_col,
+            evidence_cols,
+            consent_type_col,
+            marketing_sms: template.category == crate::spec::Category::Marketing
+                && template.channel == Channel::Sms,
+            require_evidence: ws.project.policy.require_consent_evidence,
+            expiry: &ws.project.policy.consent_expiry,
+            zone_overrides: &ws.project.policy.zone_overrides,
+            now: ws.clock,
+            expiry_cutoffs: ws
+                .project
+                .policy
+                .consent_expiry
+                .iter()
+                .map(|e| ws.clock.and_then(|now| e.cutoff(now)))
+                .collect(),
+            last_consent_time: None,
             seen_keys: FpMap::default(),
             seen_addresses: FpMap::default(),
             tz_cache: foldhash::HashMap::default(),
@@ -375,6 +418,13 @@ impl<'w> RowClassifier<'w> {
         let Address::Phone(p) = address else {
             return None;
         };
+        if let Some(o) = self
+            .zone_overrides
+            .iter()
+            .find(|o| p.as_str().starts_with(o.prefix.as_str()))
+        {
+            return Some(o.zones.clone());
+        }
         match herald_numbering::time_zones(p.as_str()) {
             herald_numbering::Zones::Known(set) => Some(
                 self.number_zones
@@ -457,6 +507,96 @@ impl<'w> RowClassifier<'w> {
         }
     }
 
+    /// For a marketing SMS row with consent: the evidence `policy.require_consent_evidence`
+    /// asks for, and the age of a consent type `policy.consent_expiry` limits. A skipped row
+    /// when either fails; its message never quotes the row's values.
+    fn consent_evidence<'v>(
+        &mut self,
+        line: u64,
+        place: &Placement,
+        get: &impl Fn(usize) -> Option<&'v str>,
+    ) -> Option<Row> {
+        if !self.marketing_sms || self.consent_col.is_none() {
+            return None;
+        }
+        let value = |c: Option<usize>| c.and_then(get).map(str::trim).filter(|v| !v.is_empty());
+        let ev = &self.audience.consent_evidence;
+        if self.require_evidence {
+            let names = [&ev.timestamp, &ev.source, &ev.seller];
+            for (col, name) in self.evidence_cols.iter().zip(names) {
+                if let Some(name) = name
+                    && value(*col).is_none()
+                {
+                    return Some(Self::skip(
+                        line,
+                        SkipReason::NoConsentEvidence,
+                        format!(
+                            "no consent evidence: column `{name}` is empty (`policy.require_consent_evidence`)"
+                        ),
+                    ));
+                }
+            }
+        }
+        let ts_value = value(self.evidence_cols[0]);
+        let given = ts_value.map(|raw| match &self.last_consent_time {
+            Some((last, parsed)) if last == raw => *parsed,
+            _ => {
+                let parsed = crate::spec::consent::parse_consent_time(raw);
+                self.last_consent_time = Some((raw.to_owned(), parsed));
+                parsed
+            }
+        });
+        if let Some(None) = given {
+            return Some(Self::skip(
+                line,
+                SkipReason::NoConsentEvidence,
+                format!(
+                    "no consent evidence: the value in column `{}` is not an RFC 3339 timestamp or a YYYY-MM-DD date",
+                    ev.timestamp.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        let (Some(kind), Some(_)) = (value(self.consent_type_col), self.now) else {
+            return None;
+        };
+        let canadian = place
+            .states()
+            .any(|s| herald_numbering::is_canadian(s.as_str()));
+        let (i, rule) = self
+            .expiry
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.covers(kind, canadian))?;
+        let cutoff = self.expiry_cutoffs.get(i).copied().flatten();
+        let column = self.audience.consent_type.as_deref().unwrap_or_default();
+        match given.flatten() {
+            None => Some(Self::skip(
+                line,
+                SkipReason::NoConsentEvidence,
+                format!(
+                    "no consent evidence: `{}` consent (column `{column}`) expires after {}, but the row has no consent timestamp",
+                    rule.consent_type, rule.max_age
+                ),
+            )),
+            Some(at) if cutoff.is_some_and(|c| at <= c) => Some(Self::skip(
+                line,
+                SkipReason::ConsentExpired,
+                format!(
+                    "consent expired: `{}` consent given {} lasts {}{}",
+                    rule.consent_type,
+                    at.strftime("%Y-%m-%d"),
+                    rule.max_age,
+                    if rule.citation.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", rule.citation)
+                    }
+                ),
+            )),
+            Some(_) => None,
+        }
+    }
+
     /// Classifies the row on `line` whose values of [`Self::columns`] are `values`.
     pub fn classify(&mut self, line: u64, values: &[Option<String>]) -> Row {
         let get = |i: usize| values.get(i).and_then(Option::as_deref);
@@ -531,6 +671,17 @@ impl<'w> RowClassifier<'w> {
             Channel::Email => Email::parse(raw_address).map(Address::Email),
         };
         let address = match address {
+            Ok(Address::Phone(p)) if herald_numbering::nanp_impossible(p.as_str()).is_some() => {
+                let why = herald_numbering::nanp_impossible(p.as_str()).unwrap_or_default();
+                return Self::skip(
+                    line,
+                    SkipReason::InvalidAddress,
+                    format!(
+                        "invalid phone number in column `{}`: {why}",
+                        self.audience.address
+                    ),
+                );
+            }
             Ok(a) => a,
             Err(e) => {
                 let what = match self.template.channel {
@@ -565,6 +716,9 @@ impl<'w> RowClassifier<'w> {
             self.seen_addresses.insert(fp, line);
         }
         let place = self.place(line, &address, &get);
+        if let Some(skipped) = self.consent_evidence(line, &place, &get) {
+            return skipped;
+        }
         // `values` keeps one entry per template variable from row to row, each overwritten in
         // place (no allocation per value): a row reaches rendering only after every variable
         // is set, so no value of an earlier row can be rendered.

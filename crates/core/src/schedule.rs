@@ -23,8 +23,8 @@ pub enum Timing {
     /// window must be open in every candidate zone).
     QuietHoursZoneFromNumber(Timestamp),
     /// Open by the send window but closed by the recipient's state rule for marketing
-    /// messages; opens at this instant.
-    StateQuietHours(Timestamp),
+    /// messages; opens at this instant. The hold names the rule that closed it.
+    StateQuietHours(Timestamp, crate::spec::state_rules::StateHold),
     /// The phone number gives no time zone (toll-free, unassigned area code): held.
     ZoneUnknown,
 }

@@ -21,11 +21,13 @@
 #[rustfmt::skip]
 #[allow(clippy::unreadable_literal, clippy::large_stack_arrays, clippy::doc_markdown)]
 mod generated;
+pub mod holidays;
 mod rules;
 
+pub use holidays::{CALENDARS, Calendar, calendar};
 pub use rules::{
     FEDERAL_WINDOW, FEDERAL_WINDOW_CITATION, FrequencyCap, Holidays, STATE_RULES, StateRule,
-    TextCoverage, Window, state_rule,
+    TextCoverage, Window, is_canadian, region_name, state_rule,
 };
 
 /// Where the prefix data comes from: package, version and licence.
@@ -96,11 +98,71 @@ fn longest_match<T: Copy>(digits: &[u8], prefixes: &[&[u32]], values: &[&[T]]) -
 /// assert_eq!(time_zones("+18005550100"), Zones::Unknown); // toll-free: anywhere
 /// ```
 pub fn time_zones(e164: &str) -> Zones {
+    if let Some(o) = zone_override(e164) {
+        return Zones::Known(o.zones);
+    }
     e164_digits(e164)
         .and_then(|digits| longest_match(digits, &generated::TZ_PREFIXES, &generated::TZ_VALUES))
         .map_or(Zones::Unknown, |set| {
             Zones::Known(generated::ZONE_SETS[usize::from(set)])
         })
+}
+
+/// A correction to libphonenumber's time zones for a prefix, with its source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZoneOverride {
+    /// E.164 prefix with its `+` (`+1474`).
+    pub prefix: &'static str,
+    /// The zones the prefix is in.
+    pub zones: &'static [&'static str],
+    /// Why, and where that is written.
+    pub source: &'static str,
+}
+
+/// Where the numbering data is known to be wrong for time zones. Checked before the generated
+/// table; the longest matching prefix wins.
+pub static ZONE_OVERRIDES: &[ZoneOverride] = &[
+    ZoneOverride {
+        prefix: "+1474",
+        zones: &["America/Regina"],
+        source: "Area code 474 is the 2021 overlay of 306 and 639, Saskatchewan (Canadian Numbering Administrator, https://www.cnac.ca/); Saskatchewan keeps Central Standard Time all year (tz database America/Regina). libphonenumber lists America/Winnipeg.",
+    },
+    ZoneOverride {
+        prefix: "+1907581",
+        zones: &["America/Anchorage"],
+        source: "907-581 is Unalaska/Dutch Harbor (NANPA central office code assignments, https://www.nationalnanpa.com/reports/reports_cocodes_assign.html). Unalaska (166.5° W) keeps Alaska Time; the tz database's America/Adak covers only the Aleutians west of 169.5° W (zone.tab: \"Alaska - western Aleutians\"). libphonenumber lists Pacific/Honolulu.",
+    },
+];
+
+/// The built-in zone override for `e164`, if any (longest prefix).
+pub fn zone_override(e164: &str) -> Option<&'static ZoneOverride> {
+    ZONE_OVERRIDES
+        .iter()
+        .filter(|o| e164.starts_with(o.prefix))
+        .max_by_key(|o| o.prefix.len())
+}
+
+/// Why a +1 (NANP) number cannot exist: `None` when it is not +1 or is plausible.
+///
+/// A NANP number is `+1 NPA NXX XXXX`: exactly ten digits after the country code, and neither
+/// the area code (NPA) nor the exchange (NXX) may start with 0 or 1 (NANP numbering plan,
+/// <https://www.nationalnanpa.com/about_us/abt_nanp.html>: "NXX" means N = 2-9).
+pub fn nanp_impossible(e164: &str) -> Option<&'static str> {
+    let digits = e164_digits(e164)?;
+    if digits[0] != b'1' {
+        return None;
+    }
+    let national = &digits[1..];
+    if national.len() != 10 {
+        return Some("a +1 number has ten digits after the country code");
+    }
+    if matches!(national[0], b'0' | b'1') {
+        return Some("a NANP area code (NPA) cannot start with 0 or 1");
+    }
+    if matches!(national[3], b'0' | b'1') {
+        return Some("a NANP exchange (NXX) cannot start with 0 or 1");
+    }
+    None
 }
 
 /// The region of a +1 number: a two-letter USPS code for a US state, DC or territory, or a
@@ -131,6 +193,40 @@ pub fn us_state(e164: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zone_overrides_win() {
+        assert_eq!(
+            time_zones("+14745550100"),
+            Zones::Known(&["America/Regina"])
+        );
+        assert_eq!(
+            time_zones("+19075810100"),
+            Zones::Known(&["America/Anchorage"])
+        );
+    }
+
+    #[test]
+    fn impossible_nanp_numbers() {
+        assert_eq!(nanp_impossible("+12125550100"), None);
+        assert_eq!(nanp_impossible("+442079460000"), None);
+        assert!(
+            nanp_impossible("+12120550100")
+                .unwrap()
+                .contains("exchange")
+        );
+        assert!(
+            nanp_impossible("+12121550100")
+                .unwrap()
+                .contains("exchange")
+        );
+        assert!(
+            nanp_impossible("+11125550100")
+                .unwrap()
+                .contains("area code")
+        );
+        assert!(nanp_impossible("+1212555010").is_some());
+    }
 
     #[test]
     fn digits_accept_only_plus_and_up_to_fifteen_digits() {

@@ -11,6 +11,8 @@
 use jiff::SignedDuration;
 use jiff::civil::{Date, DateTime, Time};
 
+use crate::holidays::{self, Calendar};
+
 /// A local time-of-day window, `[start, end)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -49,14 +51,34 @@ pub const FEDERAL_WINDOW_CITATION: &str =
     "47 CFR § 64.1200(c)(1) (https://www.ecfr.gov/current/title-47/section-64.1200)";
 
 /// Whether a rule bars the state's legal holidays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Holidays {
     /// The source names no holiday restriction.
     None,
-    /// Solicitation is barred on the state's legal holidays, which are defined elsewhere (and
-    /// may be declared ad hoc). herald ships no holiday calendar: the dates must be listed in
-    /// configuration, and `defined_in` says where the list comes from.
-    StateLegalHolidays { defined_in: &'static str },
+    /// Solicitation is barred on the legal holidays of this calendar (computed per year from
+    /// its rules, see [`crate::holidays`]); days declared ad hoc must be added in configuration.
+    Calendar(&'static Calendar),
+}
+
+impl PartialEq for Holidays {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::None, Self::None) => true,
+            (Self::Calendar(a), Self::Calendar(b)) => a.id == b.id,
+            _ => false,
+        }
+    }
+}
+impl Eq for Holidays {}
+
+impl Holidays {
+    /// The calendar, when holidays are barred.
+    pub fn calendar(self) -> Option<&'static Calendar> {
+        match self {
+            Self::None => None,
+            Self::Calendar(c) => Some(c),
+        }
+    }
 }
 
 /// A cap on marketing messages to one recipient.
@@ -97,6 +119,9 @@ pub struct StateRule {
     pub holidays: Holidays,
     pub cap: Option<FrequencyCap>,
     pub texts: TextCoverage,
+    /// The statute states its hours in standard time (UTC offset in hours, e.g. -6 for
+    /// "Central Standard Time"): the window must hold on that clock as well as the local one.
+    pub standard_time: Option<i8>,
     /// Caveats a reviewer should read.
     pub note: &'static str,
 }
@@ -108,11 +133,11 @@ impl StateRule {
         self.days[index]
     }
 
-    /// Whether a solicitation may go at local date-time `at`. `holidays` are the state's legal
-    /// holiday dates from configuration (ignored when the rule bars no holidays).
+    /// Whether a solicitation may go at local date-time `at`. `holidays` are extra holiday
+    /// dates from configuration (ignored when the rule bars no holidays).
     pub fn is_open(&self, at: DateTime, holidays: &[Date]) -> bool {
-        if matches!(self.holidays, Holidays::StateLegalHolidays { .. })
-            && holidays.contains(&at.date())
+        if let Holidays::Calendar(calendar) = self.holidays
+            && (holidays.contains(&at.date()) || calendar.holiday_on(at.date()).is_some())
         {
             return false;
         }
@@ -124,6 +149,7 @@ impl StateRule {
 const H8_20: Option<Window> = Some(Window::hours(8, 20));
 const EVERY_DAY_8_20: [Option<Window>; 7] = [H8_20; 7];
 const MON_SAT_8_20: [Option<Window>; 7] = [H8_20, H8_20, H8_20, H8_20, H8_20, H8_20, None];
+const H8_21: Option<Window> = Some(Window::hours(8, 21));
 const THREE_PER_DAY: Option<FrequencyCap> = Some(FrequencyCap {
     max: 3,
     per: SignedDuration::from_hours(24),
@@ -140,10 +166,9 @@ pub static STATE_RULES: &[StateRule] = &[
             "https://d1tvxue8o4w0fl.cloudfront.net/regulation/alabama-administrative-code/title-770-alabama-public-service-commission/chapter-770-x-5-telephone-rules/section-770-x-5-17-live-and-automated-solicitations-and-announcements",
         ],
         days: MON_SAT_8_20,
-        holidays: Holidays::StateLegalHolidays {
-            defined_in: "Ala. Code § 1-3-8",
-        },
+        holidays: Holidays::Calendar(&holidays::ALABAMA),
         cap: None,
+        standard_time: None,
         texts: TextCoverage::Unsettled,
         note: "The rule governs automated solicitation calls; \"no solicitation calls are allowed on Sundays or holidays\".",
     },
@@ -159,6 +184,7 @@ pub static STATE_RULES: &[StateRule] = &[
         days: [Some(Window::hours(9, 20)); 7],
         holidays: Holidays::None,
         cap: None,
+        standard_time: None,
         texts: TextCoverage::Explicit,
         note: "The 2023 amendment ended the window at 8 p.m. (was 9 p.m.) and brought text and media messages into \"telephonic sales call\"; calls to a Connecticut area code are presumed to reach Connecticut.",
     },
@@ -174,6 +200,7 @@ pub static STATE_RULES: &[StateRule] = &[
         days: EVERY_DAY_8_20,
         holidays: Holidays::None,
         cap: THREE_PER_DAY,
+        standard_time: None,
         texts: TextCoverage::Explicit,
         note: "The cap counts calls \"from any number to a person over a 24-hour period on the same subject matter or issue, regardless of the phone number used\".",
     },
@@ -186,12 +213,26 @@ pub static STATE_RULES: &[StateRule] = &[
             "https://www.dnc.com/index.php/news/louisiana-governor-declares-july-3-holiday-prompting-call-restrictions",
         ],
         days: MON_SAT_8_20,
-        holidays: Holidays::StateLegalHolidays {
-            defined_in: "La. R.S. 1:55, plus days the governor declares",
-        },
+        holidays: Holidays::Calendar(&holidays::LOUISIANA),
         cap: None,
+        standard_time: None,
         texts: TextCoverage::Unsettled,
         note: "Covers ADAD equipment and live-operator calls for advertising; bars Sundays and \"days declared to be a state holiday\". During a declared state of emergency La. R.S. 45:844.31 bars most telephonic solicitation outright; herald does not track emergencies.",
+    },
+    StateRule {
+        state: "MA",
+        law: "Telemarketing Solicitation (Do Not Call) Act",
+        citation: "Mass. Gen. Laws ch. 159C, § 3; 201 CMR 12.02(2)",
+        sources: &[
+            "https://malegislature.gov/Laws/GeneralLaws/PartI/TitleXXII/Chapter159C/Section3",
+            "https://regulations.justia.com/states/massachusetts/201-cmr/title-201-cmr-12-00/section-12-02",
+        ],
+        days: EVERY_DAY_8_20,
+        holidays: Holidays::None,
+        cap: None,
+        standard_time: None,
+        texts: TextCoverage::Unsettled,
+        note: "No unsolicited telephonic sales call \"between the hours of 8:00 P.M. to 8:00 A.M., local time at the consumer's location\" (201 CMR 12.02(2)).",
     },
     StateRule {
         state: "MD",
@@ -205,6 +246,7 @@ pub static STATE_RULES: &[StateRule] = &[
         days: EVERY_DAY_8_20,
         holidays: Holidays::None,
         cap: THREE_PER_DAY,
+        standard_time: None,
         texts: TextCoverage::Explicit,
         note: "\"Telephone solicitation\" is communicating \"by telephone\"; the consent definition (§ 14-4501(d)) names text messages.",
     },
@@ -220,8 +262,9 @@ pub static STATE_RULES: &[StateRule] = &[
         days: MON_SAT_8_20,
         holidays: Holidays::None,
         cap: None,
+        standard_time: Some(-6),
         texts: TextCoverage::Explicit,
-        note: "The statute says 8:00 a.m. to 8:00 p.m. \"Central Standard Time\"; read literally, during daylight time that is 9:00-21:00 CDT, so counsel may prefer a 9:00-20:00 override in summer. The Act's findings (§ 77-3-703) name text messages. The holiday ban was a Public Service Commission rule repealed after 2023.",
+        note: "The statute says 8:00 a.m. to 8:00 p.m. \"Central Standard Time\"; read literally, during daylight time that is 9:00-21:00 CDT, so herald applies both readings: the window must hold on the local clock and on Central Standard Time (UTC-6), which is 09:00-20:00 CDT in the daylight-time months (turn the second clock off with `standard_time: false`). The Act's findings (§ 77-3-703) name text messages. The holiday ban was a Public Service Commission rule repealed after 2023.",
     },
     StateRule {
         state: "OK",
@@ -235,8 +278,48 @@ pub static STATE_RULES: &[StateRule] = &[
         days: EVERY_DAY_8_20,
         holidays: Holidays::None,
         cap: THREE_PER_DAY,
+        standard_time: None,
         texts: TextCoverage::Explicit,
         note: "A call to an Oklahoma area code is rebuttably presumed to reach a person in Oklahoma; § 775C.2 names text messages.",
+    },
+    StateRule {
+        state: "PA",
+        law: "Telemarketer Registration Act, as amended by Act 73 of 2019 (HB 318, effective 2019-12-03)",
+        citation: "73 P.S. § 2245(a)(10) (no telephone solicitation calls on legal holidays)",
+        sources: &[
+            "https://www.jenkinslaw.org/blog/2019/12/03/amendments-pennsylvanias-telemarketer-registration-act-effective-today",
+            "https://mslawgroup.com/regulatory-alert-pennsylvania-amends-telemarketing-registration-act/",
+            "https://dnc.dreamhosters.com/update-pennsylvania-governor-signs-new-robocall-restrictions-law",
+        ],
+        days: [H8_21; 7],
+        holidays: Holidays::Calendar(&holidays::PENNSYLVANIA),
+        cap: None,
+        standard_time: None,
+        texts: TextCoverage::Unsettled,
+        note: "Legal holidays are barred since 2019. The Act's hours are those of federal law here; a Sunday-afternoon limit some secondary tables list was not found in a primary source and is not built in (add it with `days: { sun: ... }`).",
+    },
+    StateRule {
+        state: "RI",
+        law: "Telephone Sales Solicitation Act",
+        citation: "R.I. Gen. Laws § 5-61-3.6 (hours of operation as defined in § 5-61-2)",
+        sources: &[
+            "http://webserver.rilin.state.ri.us/Statutes/TITLE5/5-61/5-61-3.6.HTM",
+            "https://instalawyer.io/laws/rhode-island-general-laws/section-5-61-2-definitions",
+        ],
+        days: [
+            Some(Window::hours(9, 18)),
+            Some(Window::hours(9, 18)),
+            Some(Window::hours(9, 18)),
+            Some(Window::hours(9, 18)),
+            Some(Window::hours(9, 18)),
+            Some(Window::hours(10, 17)),
+            None,
+        ],
+        holidays: Holidays::Calendar(&holidays::RHODE_ISLAND),
+        cap: None,
+        standard_time: None,
+        texts: TextCoverage::Unsettled,
+        note: "\"Hours of operation\": Monday through Friday, except a state or federal holiday, 9:00 a.m. to 6:00 p.m.; Saturday 10:00 a.m. to 5:00 p.m. Covers calls to \"residential, mobile or telephonic paging device\" numbers. herald closes holidays on Saturdays too.",
     },
     StateRule {
         state: "TX",
@@ -258,8 +341,24 @@ pub static STATE_RULES: &[StateRule] = &[
         ],
         holidays: Holidays::None,
         cap: None,
+        standard_time: None,
         texts: TextCoverage::Explicit,
         note: "9:00-21:00 Monday to Saturday, 12:00-21:00 Sunday.",
+    },
+    StateRule {
+        state: "UT",
+        law: "Telephone and Facsimile Solicitation Act",
+        citation: "Utah Code § 13-25a-103(3)",
+        sources: &[
+            "https://le.utah.gov/xcode/Title13/Chapter25A/13-25a-S103.html",
+            "https://codes.findlaw.com/ut/title-13-commerce-and-trade/ut-code-sect-13-25a-103/",
+        ],
+        days: [H8_21, H8_21, H8_21, H8_21, H8_21, H8_21, None],
+        holidays: Holidays::Calendar(&holidays::UTAH),
+        cap: None,
+        standard_time: None,
+        texts: TextCoverage::Unsettled,
+        note: "No telephone solicitation without prior express consent \"between the hours of 9 p.m. and 8 a.m. local time\", \"on a Sunday\" or \"on a legal holiday\". With prior express consent the statute permits these times; herald applies the rule to every marketing message (override it when counsel relies on consent).",
     },
     StateRule {
         state: "WA",
@@ -269,10 +368,100 @@ pub static STATE_RULES: &[StateRule] = &[
         days: EVERY_DAY_8_20,
         holidays: Holidays::None,
         cap: None,
+        standard_time: None,
         texts: TextCoverage::Unsettled,
         note: "Calls \"received before 8:00 a.m. or after 8:00 p.m. at the call recipient's local time\". Unsolicited commercial text messages are regulated separately (RCW 19.190.060).",
     },
 ];
+
+/// The name of a US state, DC or territory, or a Canadian province or territory, by its
+/// two-letter code; `None` for any other code.
+pub fn region_name(code: &str) -> Option<&'static str> {
+    REGION_NAMES
+        .binary_search_by(|(c, _)| c.cmp(&code))
+        .ok()
+        .map(|i| REGION_NAMES[i].1)
+}
+
+static REGION_NAMES: &[(&str, &str)] = &[
+    ("AB", "Alberta"),
+    ("AK", "Alaska"),
+    ("AL", "Alabama"),
+    ("AR", "Arkansas"),
+    ("AS", "American Samoa"),
+    ("AZ", "Arizona"),
+    ("BC", "British Columbia"),
+    ("CA", "California"),
+    ("CO", "Colorado"),
+    ("CT", "Connecticut"),
+    ("DC", "District of Columbia"),
+    ("DE", "Delaware"),
+    ("FL", "Florida"),
+    ("GA", "Georgia"),
+    ("GU", "Guam"),
+    ("HI", "Hawaii"),
+    ("IA", "Iowa"),
+    ("ID", "Idaho"),
+    ("IL", "Illinois"),
+    ("IN", "Indiana"),
+    ("KS", "Kansas"),
+    ("KY", "Kentucky"),
+    ("LA", "Louisiana"),
+    ("MA", "Massachusetts"),
+    ("MB", "Manitoba"),
+    ("MD", "Maryland"),
+    ("ME", "Maine"),
+    ("MI", "Michigan"),
+    ("MN", "Minnesota"),
+    ("MO", "Missouri"),
+    ("MP", "Northern Mariana Islands"),
+    ("MS", "Mississippi"),
+    ("MT", "Montana"),
+    ("NB", "New Brunswick"),
+    ("NC", "North Carolina"),
+    ("ND", "North Dakota"),
+    ("NE", "Nebraska"),
+    ("NH", "New Hampshire"),
+    ("NJ", "New Jersey"),
+    ("NL", "Newfoundland and Labrador"),
+    ("NM", "New Mexico"),
+    ("NS", "Nova Scotia"),
+    ("NT", "Northwest Territories"),
+    ("NU", "Nunavut"),
+    ("NV", "Nevada"),
+    ("NY", "New York"),
+    ("OH", "Ohio"),
+    ("OK", "Oklahoma"),
+    ("ON", "Ontario"),
+    ("OR", "Oregon"),
+    ("PA", "Pennsylvania"),
+    ("PE", "Prince Edward Island"),
+    ("PR", "Puerto Rico"),
+    ("QC", "Quebec"),
+    ("RI", "Rhode Island"),
+    ("SC", "South Carolina"),
+    ("SD", "South Dakota"),
+    ("SK", "Saskatchewan"),
+    ("TN", "Tennessee"),
+    ("TX", "Texas"),
+    ("UT", "Utah"),
+    ("VA", "Virginia"),
+    ("VI", "U.S. Virgin Islands"),
+    ("VT", "Vermont"),
+    ("WA", "Washington"),
+    ("WI", "Wisconsin"),
+    ("WV", "West Virginia"),
+    ("WY", "Wyoming"),
+    ("YT", "Yukon"),
+];
+
+/// Canada Post codes of the provinces and territories.
+pub fn is_canadian(code: &str) -> bool {
+    matches!(
+        code,
+        "AB" | "BC" | "MB" | "NB" | "NL" | "NS" | "NT" | "NU" | "ON" | "PE" | "QC" | "SK" | "YT"
+    )
+}
 
 /// The built-in rule for a two-letter state code (case-sensitive, upper case).
 pub fn state_rule(state: &str) -> Option<&'static StateRule> {
@@ -352,14 +541,46 @@ mod tests {
         }
         let christmas = date(2026, 12, 25).to_datetime(time(12, 0, 0, 0)); // a Friday
         let al = state_rule("AL").unwrap();
-        assert!(al.is_open(christmas, &[]));
-        assert!(!al.is_open(christmas, &[date(2026, 12, 25)]));
+        assert!(
+            !al.is_open(christmas, &[]),
+            "Alabama's calendar closes Christmas"
+        );
+        let dec_28 = date(2026, 12, 28).to_datetime(time(12, 0, 0, 0));
+        assert!(al.is_open(dec_28, &[]));
+        assert!(!al.is_open(dec_28, &[date(2026, 12, 28)]));
         // Florida bars no holidays, so a configured date does not close it.
         assert!(
             state_rule("FL")
                 .unwrap()
                 .is_open(christmas, &[date(2026, 12, 25)])
         );
+    }
+
+    #[test]
+    fn new_states() {
+        let sunday = date(2026, 12, 6).to_datetime(time(12, 0, 0, 0));
+        let ri = state_rule("RI").unwrap();
+        assert!(!ri.is_open(sunday, &[]));
+        let saturday = date(2026, 12, 5);
+        assert!(!ri.is_open(saturday.to_datetime(time(9, 30, 0, 0)), &[]));
+        assert!(ri.is_open(saturday.to_datetime(time(10, 0, 0, 0)), &[]));
+        assert!(!ri.is_open(saturday.to_datetime(time(17, 0, 0, 0)), &[]));
+        let monday = date(2026, 12, 7);
+        assert!(ri.is_open(monday.to_datetime(time(17, 59, 0, 0)), &[]));
+        assert!(!ri.is_open(monday.to_datetime(time(18, 0, 0, 0)), &[]));
+        assert!(!state_rule("UT").unwrap().is_open(sunday, &[]));
+        let pioneer_day = date(2026, 7, 24).to_datetime(time(12, 0, 0, 0));
+        assert!(!state_rule("UT").unwrap().is_open(pioneer_day, &[]));
+        let ma = state_rule("MA").unwrap();
+        assert!(!ma.is_open(monday.to_datetime(time(20, 30, 0, 0)), &[]));
+        assert!(ma.is_open(monday.to_datetime(time(19, 30, 0, 0)), &[]));
+        let pa = state_rule("PA").unwrap();
+        assert!(pa.is_open(sunday, &[]));
+        assert!(!pa.is_open(date(2026, 11, 26).to_datetime(time(12, 0, 0, 0)), &[]));
+        assert_eq!(state_rule("MS").unwrap().standard_time, Some(-6));
+        assert_eq!(region_name("RI"), Some("Rhode Island"));
+        assert!(REGION_NAMES.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(is_canadian("SK") && !is_canadian("WA"));
     }
 
     #[test]

@@ -45,10 +45,17 @@ fn every_rule_has_a_row_with_its_citation_and_sources() {
         );
         assert_eq!(
             row.contains("holidays barred"),
-            matches!(rule.holidays, Holidays::StateLegalHolidays { .. }),
+            matches!(rule.holidays, Holidays::Calendar(_)),
             "{}: holidays differ",
             rule.state
         );
+        if let Some(calendar) = rule.holidays.calendar() {
+            assert!(
+                row.contains(calendar.citation),
+                "{}: holiday calendar citation missing",
+                rule.state
+            );
+        }
         assert_eq!(
             row.contains("no Sunday"),
             rule.days[6].is_none(),
@@ -80,6 +87,25 @@ fn no_row_without_a_rule() {
             STATE_RULES.iter().any(|rule| rule.state == state),
             "docs/compliance.md lists {state}, which the built-in table lacks"
         );
+    }
+}
+
+#[test]
+fn every_calendar_and_zone_override_is_cited() {
+    for calendar in herald_numbering::CALENDARS {
+        assert!(
+            DOC.contains(calendar.source),
+            "{}: source missing",
+            calendar.id
+        );
+        assert!(
+            DOC.contains(calendar.citation),
+            "{}: citation missing",
+            calendar.id
+        );
+    }
+    for o in herald_numbering::ZONE_OVERRIDES {
+        assert!(DOC.contains(o.prefix), "{} missing", o.prefix);
     }
 }
 

@@ -116,13 +116,15 @@ impl RowDecision {
             Self::Wait(Timing::QuietHours(_)) => Reason::HeldQuietHours,
             Self::Wait(Timing::NoTimezone) => Reason::HeldNoTimezone,
             Self::Wait(Timing::QuietHoursZoneFromNumber(_)) => Reason::HeldQuietHoursZoneFromNumber,
-            Self::Wait(Timing::StateQuietHours(_)) => Reason::HeldStateQuietHours,
+            Self::Wait(Timing::StateQuietHours(..)) => Reason::HeldStateQuietHours,
             Self::Wait(Timing::ZoneUnknown) => Reason::HeldZoneUnknown,
             Self::Wait(Timing::Now) | Self::OverCap => Reason::OverCap,
             Self::FrequencyCap(_) => Reason::HeldFrequencyCap,
             Self::Skip(r) => match r {
                 SkipReason::InvalidRow => Reason::InvalidRow,
                 SkipReason::NoConsent => Reason::NoConsent,
+                SkipReason::NoConsentEvidence => Reason::NoConsentEvidence,
+                SkipReason::ConsentExpired => Reason::ConsentExpired,
                 SkipReason::InvalidAddress => Reason::InvalidAddress,
                 SkipReason::RenderError => Reason::RenderError,
                 SkipReason::CardNumber => Reason::CardNumber,
@@ -451,6 +453,8 @@ pub fn plan_campaign<F: LedgerFacts>(
     let mut samples = SamplePicker::default();
     let mut next_opening: Option<Timestamp> = None;
     let mut frequency_cap_opens: Option<Timestamp> = None;
+    // Rows held by a state rule, by the rule and reason that held them (a handful of kinds).
+    let mut held_by: Vec<(crate::spec::state_rules::StateHold, u64)> = Vec::new();
     // Rows of this audience the ledger already holds, and sendable rows it does not hold yet.
     let mut in_ledger = 0u64;
     let mut added = 0u64;
@@ -470,11 +474,17 @@ pub fn plan_campaign<F: LedgerFacts>(
             zones.add(r.place.zones.source());
         }
         let mut opens = None;
+        if let RowDecision::Wait(Timing::StateQuietHours(_, hold)) = decision {
+            match held_by.iter_mut().find(|(h, _)| *h == hold) {
+                Some((_, n)) => *n += 1,
+                None => held_by.push((hold, 1)),
+            }
+        }
         if let RowDecision::Wait(
             Timing::QuietHours(at)
             | Timing::BeforeSchedule(at)
             | Timing::QuietHoursZoneFromNumber(at)
-            | Timing::StateQuietHours(at),
+            | Timing::StateQuietHours(at, _),
         ) = decision
         {
             next_opening = Some(next_opening.map_or(at, |n| n.min(at)));
@@ -536,6 +546,10 @@ pub fn plan_campaign<F: LedgerFacts>(
         counts,
         next_opening,
         frequency_cap_opens,
+        held_by: held_by
+            .into_iter()
+            .map(|(hold, n)| (hold.to_string(), n))
+            .collect(),
         zones,
         send_keys: decider.key_digest(),
         outcome: decider.outcome_digest(),

@@ -102,6 +102,8 @@ reasons! {
     BeforeSchedule => before_schedule,
     /// The rendered text holds a probable card number.
     CardNumber => card_number,
+    /// Implied consent older than `policy.consent_expiry` allows.
+    ConsentExpired => consent_expired,
     /// The number is on a loaded Do-Not-Call registry (national or a state's) and the row
     /// carries no express written consent the policy accepts (marketing SMS only).
     DoNotCall => do_not_call,
@@ -130,6 +132,8 @@ reasons! {
     InvalidRow => invalid_row,
     /// The consent column does not say yes.
     NoConsent => no_consent,
+    /// Marketing without the consent evidence the policy requires.
+    NoConsentEvidence => no_consent_evidence,
     /// Over the per-apply cap.
     OverCap => over_cap,
     /// A value is missing or too long.

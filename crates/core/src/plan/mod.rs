@@ -358,6 +358,10 @@ pub struct CampaignPlan {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub frequency_cap_opens: Option<jiff::Timestamp>,
+    /// Rows held by a state rule (counted as `held_state_quiet_hours`), by the rule and what
+    /// closed it: `"Rhode Island: Sunday"`, `"Alabama: Christmas Day"`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub held_by: std::collections::BTreeMap<String, u64>,
     /// How the rows were placed in time (explicit zone, from the number, audience default,
     /// unplaced). Absent in plans saved before it existed.
     #[serde(default, skip_serializing_if = "ZonePlacement::is_empty")]

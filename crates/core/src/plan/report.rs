@@ -18,6 +18,8 @@ const REASONS: &[(Reason, &str)] = &[
     (Reason::Suppressed, "suppressed"),
     (Reason::DoNotCall, "do-not-call registry"),
     (Reason::NoConsent, "no consent"),
+    (Reason::NoConsentEvidence, "no consent evidence"),
+    (Reason::ConsentExpired, "consent expired"),
     (Reason::InvalidAddress, "invalid address"),
     (Reason::InvalidRow, "invalid row"),
     (Reason::RenderError, "render error"),
@@ -552,6 +554,9 @@ pub fn text(plan: &Plan, color: bool) -> String {
         let others = other_counts(c);
         if !others.is_empty() {
             let _ = writeln!(out, "      {others}");
+        }
+        for (rule, n) in &c.held_by {
+            let _ = writeln!(out, "      held by {rule} {n}");
         }
         if let Some(line) = zones_line(c) {
             let _ = writeln!(out, "      {line}");

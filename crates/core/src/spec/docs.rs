@@ -118,6 +118,19 @@ pub struct PolicyDoc {
     /// every marketing email must show it, word for word, in its HTML and plain-text parts.
     #[serde(default)]
     pub postal_address: Option<String>,
+    /// Marketing SMS rows must carry consent evidence (the audience's `consent_evidence`
+    /// timestamp and source, and seller when declared); a row without it is skipped.
+    #[serde(default)]
+    pub require_consent_evidence: Option<bool>,
+    /// How long a kind of consent lasts, by the audience's `consent_type` value, e.g.
+    /// `[{ type: ebr, max_age: 18mo }]`. Replaces the default (CASL: `implied` consent to
+    /// Canadian numbers lasts 2 years).
+    #[serde(default)]
+    pub consent_expiry: Option<Vec<super::consent::ConsentExpiryDoc>>,
+    /// Time zones for number prefixes where the numbering data is wrong, e.g.
+    /// `{ "+1907581": America/Anchorage }`; checked before herald's own overrides.
+    #[serde(default)]
+    pub zone_overrides: Option<BTreeMap<String, super::consent::ZonesDoc>>,
     /// Do-Not-Call registries (`herald dnc import`): how a row shows the express written
     /// consent that lets a marketing SMS reach a registered number.
     #[serde(default)]
@@ -334,8 +347,33 @@ pub struct AudienceDoc {
     #[serde(default)]
     pub state: Option<String>,
     /// Optional column saying whether the recipient consented; rows without consent are skipped.
+    /// Required for an audience of a marketing SMS campaign.
     #[serde(default)]
     pub consent: Option<String>,
+    /// Optional columns holding the evidence of each row's consent: when it was given
+    /// (`timestamp`, RFC 3339 or `YYYY-MM-DD`), where (`source`: a form, a keyword, a
+    /// checkout) and to which seller (`seller`).
+    #[serde(default)]
+    pub consent_evidence: Option<ConsentEvidenceDoc>,
+    /// Optional column naming the kind of consent (`express`, `implied`, `ebr`, …), matched
+    /// against `policy.consent_expiry`.
+    #[serde(default)]
+    pub consent_type: Option<String>,
+}
+
+/// The audience columns that hold consent evidence.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentEvidenceDoc {
+    /// Column with the time consent was given.
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    /// Column with where consent was given.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Column with the seller the consent names.
+    #[serde(default)]
+    pub seller: Option<String>,
 }
 
 /// Where a campaign takes a template variable's value.

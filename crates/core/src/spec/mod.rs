@@ -5,6 +5,7 @@
 //! accepts. Nothing here does I/O.
 
 pub mod caps;
+pub mod consent;
 mod docs;
 mod ids;
 pub mod model;

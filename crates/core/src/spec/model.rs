@@ -25,6 +25,9 @@ pub struct Workspace {
     pub campaigns: BTreeMap<Name, Campaign>,
     /// Every input file (workspace-relative path) with the SHA-256 of its bytes.
     pub files: BTreeMap<String, ContentHash>,
+    /// "Now" for consent expiry (the command's clock, `HERALD_NOW` in tests); without it no
+    /// consent expires.
+    pub clock: Option<jiff::Timestamp>,
 }
 
 /// `herald.yaml`, with defaults applied.
@@ -95,6 +98,12 @@ pub struct Policy {
     /// Do-Not-Call registry. Left out of the canonical JSON when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dnc_express_consent_column: Option<String>,
+    /// Marketing SMS rows need consent evidence (`policy.require_consent_evidence`).
+    pub require_consent_evidence: bool,
+    /// Consent expiries (`policy.consent_expiry`, default CASL's).
+    pub consent_expiry: Vec<super::consent::ConsentExpiry>,
+    /// Time zones for number prefixes (`policy.zone_overrides`), longest prefix first.
+    pub zone_overrides: Vec<super::consent::ZoneOverride>,
 }
 
 /// The default denied variable-name patterns (PCI DSS, HIPAA, credentials).
@@ -264,6 +273,10 @@ pub struct Audience {
     pub state: Option<String>,
     /// Consent column.
     pub consent: Option<String>,
+    /// Consent evidence columns.
+    pub consent_evidence: super::ConsentEvidenceDoc,
+    /// Consent-type column.
+    pub consent_type: Option<String>,
     /// Where it was defined.
     #[serde(skip)]
     pub origin: Origin,

@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use herald_numbering::{STATE_RULES, StateRule, Window as DayWindow};
-use jiff::SignedDuration;
-use jiff::civil::{Date, DateTime, Time};
+use herald_numbering::{Calendar, STATE_RULES, StateRule, Window as DayWindow};
+use jiff::civil::{Date, DateTime, Time, Weekday};
+use jiff::tz::{Offset, TimeZone};
+use jiff::{SignedDuration, Timestamp};
 use schemars::JsonSchema;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -22,6 +23,9 @@ use super::docs::{Category, NoneLiteral, WindowDoc};
 pub struct StateCode([u8; 2]);
 
 impl StateCode {
+    /// `??`: a placeholder that names no region.
+    pub const UNKNOWN: Self = Self(*b"??");
+
     /// Two ASCII letters, any case, surrounding blanks ignored.
     pub fn parse(s: &str) -> Option<Self> {
         let b = s.trim().as_bytes();
@@ -159,9 +163,18 @@ pub struct StateRuleDoc {
     /// The allowed weekdays, or per-day windows.
     #[serde(default)]
     pub days: Option<DaysDoc>,
-    /// Dates (`YYYY-MM-DD`, local to the state) on which no marketing message goes.
+    /// Dates (`YYYY-MM-DD`, local to the state) on which no marketing message goes, besides
+    /// the holiday calendar's.
     #[serde(default)]
     pub holidays: Option<Vec<String>>,
+    /// The holiday calendar whose dates are closed (computed per year): `none`, `federal`, or a
+    /// state's code whose calendar herald ships (`AL`, `LA`, `PA`, `RI`, `UT`).
+    #[serde(default)]
+    pub calendar: Option<String>,
+    /// Whether the window must also hold on the standard-time clock the statute names
+    /// (Mississippi: Central Standard Time); `false` checks the local clock only.
+    #[serde(default)]
+    pub standard_time: Option<bool>,
     /// The state's frequency cap.
     #[serde(default)]
     pub cap: Option<StateCapDoc>,
@@ -186,7 +199,9 @@ impl<'de> Deserialize<'de> for StateRuleEntryDoc {
         impl<'de> Visitor<'de> for V {
             type Value = StateRuleEntryDoc;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("`none` or a mapping with window, days, holidays, cap, citation")
+                f.write_str(
+                    "`none` or a mapping with window, days, holidays, calendar, standard_time, cap, citation",
+                )
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
                 if v == "none" {
@@ -230,14 +245,19 @@ pub struct StateCap {
 }
 
 /// One state's effective rule for marketing messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct EffectiveStateRule {
     /// The state.
     pub state: StateCode,
     /// Windows for Monday..Sunday (index 0 = Monday); `None` = closed that day.
     pub days: [Option<DayWindow>; 7],
-    /// Closed local dates.
+    /// Closed local dates given in configuration.
     pub holidays: Vec<Date>,
+    /// The holiday calendar whose dates are closed.
+    pub calendar: Option<&'static Calendar>,
+    /// The statute's standard-time clock (Mississippi: UTC-6), on which the window must hold
+    /// too.
+    pub standard_time: Option<Offset>,
     /// The state's frequency cap.
     pub cap: Option<StateCap>,
     /// The statute or regulation.
@@ -246,12 +266,83 @@ pub struct EffectiveStateRule {
     pub source: RuleSource,
 }
 
+impl PartialEq for EffectiveStateRule {
+    fn eq(&self, o: &Self) -> bool {
+        self.state == o.state
+            && self.days == o.days
+            && self.holidays == o.holidays
+            && self.calendar.map(|c| c.id) == o.calendar.map(|c| c.id)
+            && self.standard_time == o.standard_time
+            && self.cap == o.cap
+            && self.citation == o.citation
+            && self.source == o.source
+    }
+}
+impl Eq for EffectiveStateRule {}
+
+/// The name given to a date closed by `policy.state_rules.*.holidays`.
+pub const CONFIGURED_HOLIDAY: &str = "holiday (configured)";
+
+/// What closed a state rule at an instant: the plan names it ("held by Rhode Island: Sunday").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClosedBy {
+    /// A legal holiday of the rule's calendar, or a configured date.
+    Holiday(&'static str),
+    /// The rule allows no message on this weekday.
+    Day(Weekday),
+    /// Outside the day's window.
+    Hours(DayWindow),
+    /// Outside the window on the statute's standard-time clock.
+    StandardTime(DayWindow),
+}
+
+/// The state rule that held a row, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateHold {
+    /// The state.
+    pub state: StateCode,
+    /// Why its rule is closed.
+    pub why: ClosedBy,
+}
+
+fn weekday_name(w: Weekday) -> &'static str {
+    match w {
+        Weekday::Monday => "Monday",
+        Weekday::Tuesday => "Tuesday",
+        Weekday::Wednesday => "Wednesday",
+        Weekday::Thursday => "Thursday",
+        Weekday::Friday => "Friday",
+        Weekday::Saturday => "Saturday",
+        Weekday::Sunday => "Sunday",
+    }
+}
+
+impl fmt::Display for StateHold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name =
+            herald_numbering::region_name(self.state.as_str()).unwrap_or(self.state.as_str());
+        match self.why {
+            ClosedBy::Holiday(h) => write!(f, "{name}: {h}"),
+            ClosedBy::Day(d) => write!(f, "{name}: {}", weekday_name(d)),
+            ClosedBy::Hours(w) => write!(f, "{name}: outside {}-{}", hhmm(w.start), hhmm(w.end)),
+            ClosedBy::StandardTime(w) => write!(
+                f,
+                "{name}: outside {}-{} standard time",
+                hhmm(w.start),
+                hhmm(w.end)
+            ),
+        }
+    }
+}
+
 impl EffectiveStateRule {
     fn from_builtin(rule: &StateRule) -> Option<Self> {
         Some(Self {
             state: StateCode::parse(rule.state)?,
             days: rule.days,
             holidays: Vec::new(),
+            calendar: rule.holidays.calendar(),
+            standard_time: rule.standard_time.and_then(|h| Offset::from_hours(h).ok()),
             cap: rule.cap.map(|c| StateCap {
                 max: c.max,
                 per: c.per,
@@ -261,19 +352,62 @@ impl EffectiveStateRule {
         })
     }
 
+    /// The holiday that closes local `date`: a configured date or one of the calendar's.
+    pub fn holiday_on(&self, date: Date) -> Option<&'static str> {
+        if self.holidays.contains(&date) {
+            return Some(CONFIGURED_HOLIDAY);
+        }
+        self.calendar.and_then(|c| c.holiday_on(date))
+    }
+
     /// The window on `date`'s weekday, or `None` when that day (or date) is closed.
     pub fn window_on(&self, date: Date) -> Option<DayWindow> {
-        if self.holidays.contains(&date) {
+        if self.holiday_on(date).is_some() {
             return None;
         }
         let index = usize::try_from(date.weekday().to_monday_zero_offset()).unwrap_or(0);
         self.days[index]
     }
 
-    /// Whether a marketing message may go at local date-time `at`.
+    /// Whether a marketing message may go at local date-time `at` (the local clock only).
     pub fn is_open(&self, at: DateTime) -> bool {
         self.window_on(at.date())
             .is_some_and(|w| w.contains(at.time()))
+    }
+
+    /// The statute's standard-time clock, when it names one.
+    pub fn standard_zone(&self) -> Option<TimeZone> {
+        self.standard_time.map(TimeZone::fixed)
+    }
+
+    /// Why a marketing message may not go at instant `t`, whose local date-time is `local`;
+    /// `None` when it may.
+    pub fn closed_at(&self, local: DateTime, t: Timestamp) -> Option<ClosedBy> {
+        if let Some(h) = self.holiday_on(local.date()) {
+            return Some(ClosedBy::Holiday(h));
+        }
+        let index = usize::try_from(local.date().weekday().to_monday_zero_offset()).unwrap_or(0);
+        let Some(w) = self.days[index] else {
+            return Some(ClosedBy::Day(local.date().weekday()));
+        };
+        if !w.contains(local.time()) {
+            return Some(ClosedBy::Hours(w));
+        }
+        if let Some(offset) = self.standard_time {
+            let standard = offset.to_datetime(t);
+            if !self.is_open(standard) {
+                return Some(ClosedBy::StandardTime(w));
+            }
+        }
+        None
+    }
+
+    /// Whether a marketing message may go at instant `t`, whose local date-time is `local`.
+    pub fn is_open_at(&self, local: DateTime, t: Timestamp) -> bool {
+        self.is_open(local)
+            && self
+                .standard_time
+                .is_none_or(|offset| self.is_open(offset.to_datetime(t)))
     }
 }
 
@@ -311,7 +445,12 @@ impl Serialize for EffectiveStateRule {
             }
         }
         use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("StateRule", 6)?;
+        #[derive(Serialize)]
+        struct CalendarRef {
+            id: &'static str,
+            citation: &'static str,
+        }
+        let mut st = s.serialize_struct("StateRule", 8)?;
         st.serialize_field("state", &self.state)?;
         st.serialize_field("source", &self.source)?;
         st.serialize_field("days", &Days(&self.days))?;
@@ -322,6 +461,17 @@ impl Serialize for EffectiveStateRule {
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>(),
+        )?;
+        st.serialize_field(
+            "calendar",
+            &self.calendar.map(|c| CalendarRef {
+                id: c.id,
+                citation: c.citation,
+            }),
+        )?;
+        st.serialize_field(
+            "standard_time",
+            &self.standard_time.map(|o| format!("UTC{o}")),
         )?;
         st.serialize_field(
             "cap",
@@ -536,6 +686,38 @@ fn merge(
             })
             .collect(),
     };
+    let calendar = match doc.calendar.as_deref().map(str::trim) {
+        None => base.and_then(|b| b.calendar),
+        Some("none") => None,
+        Some(id) => {
+            let found = herald_numbering::calendar(id)
+                .or_else(|| herald_numbering::calendar(&id.to_ascii_uppercase()));
+            if found.is_none() {
+                err(
+                    "calendar",
+                    format!(
+                        "`{id}` is not a holiday calendar herald ships: use none, {}",
+                        herald_numbering::CALENDARS
+                            .iter()
+                            .map(|c| c.id)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+            found
+        }
+    };
+    let standard_time = match doc.standard_time {
+        None | Some(true) => base.and_then(|b| b.standard_time),
+        Some(false) => None,
+    };
+    if doc.standard_time == Some(true) && standard_time.is_none() {
+        err(
+            "standard_time",
+            format!("`{state}` has no standard-time clock to check: only `false` is allowed"),
+        );
+    }
     let cap = match &doc.cap {
         None => base.and_then(|b| b.cap),
         Some(c) => {
@@ -578,6 +760,8 @@ fn merge(
         state,
         days,
         holidays,
+        calendar,
+        standard_time,
         cap,
         citation,
         source: if base.is_some() {
