@@ -80,6 +80,7 @@ mod audit;
 mod chain;
 mod checkpoint;
 mod codec;
+mod compact;
 mod dispatch;
 mod error;
 mod fsutil;

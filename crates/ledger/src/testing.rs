@@ -1427,6 +1427,13 @@ pub fn assert_checkpoint_catches(l: &mut dyn Ledger, i: usize) {
     }
 }
 
+/// Makes `verify` keep at most `n` rows of `sends` and of `conversations` per pass, so a
+/// small ledger is checked in several passes (process-wide; the outcome never depends on
+/// it, only memory and time do); 0 restores the default.
+pub fn set_verify_keys_per_pass(n: u64) {
+    crate::compact::set_keys_per_pass(n);
+}
+
 /// Checks that `verify` caught tamper `i` of [`TAMPERS`] and named its table.
 pub fn assert_tamper_caught(l: &dyn Ledger, i: usize) {
     let (table, sql) = TAMPERS[i];
