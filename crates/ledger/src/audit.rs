@@ -184,9 +184,9 @@ pub(crate) fn raw_values(table: RawTable, r: &dyn Cells) -> Result<Vec<RawValue>
 
 /// Expected columns of one row, and the last event that changed it.
 #[derive(Debug, Clone, Default)]
-struct ExpRow {
+pub(crate) struct ExpRow {
     seq: u64,
-    cols: BTreeMap<&'static str, RawValue>,
+    pub(crate) cols: BTreeMap<&'static str, RawValue>,
 }
 
 impl ExpRow {
@@ -199,7 +199,7 @@ impl ExpRow {
 /// `id`, rows in `id` order.
 #[derive(Debug, Default)]
 pub(crate) struct TableState {
-    keyed: BTreeMap<String, ExpRow>,
+    pub(crate) keyed: BTreeMap<String, ExpRow>,
     appended: Vec<ExpRow>,
     /// A secondary index a replay may keep (sends: message id → row keys).
     index: HashMap<String, Vec<String>>,

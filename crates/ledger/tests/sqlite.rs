@@ -666,6 +666,26 @@ fn verify_catches_tampering_with_every_table() {
     }
 }
 
+/// Incremental verify from a recorded verified head: what it checks, what it leaves to the
+/// full verify.
+#[test]
+fn incremental_verify_checks_what_changed_and_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let mut l = SqliteLedger::open(&path, &key()).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    drop_guards(&raw);
+    herald_ledger::testing::incremental_verify_checks(&mut l, &mut |sql| {
+        raw.execute_batch(sql).unwrap();
+    });
+    // A mark edited (moved forward without the key) is ignored.
+    raw.execute_batch(
+        "UPDATE meta SET value = '999' || substr(value, 2) WHERE key = 'verified_head'",
+    )
+    .unwrap();
+    assert_eq!(l.verified_head().unwrap(), None);
+}
+
 /// The same tampering is caught when verify splits `sends` and `conversations` into passes
 /// of one row each (what it does at millions of sends to bound its memory), and an intact
 /// ledger still verifies that way.
