@@ -5,7 +5,7 @@
 //! Owns: a fixed-size expected state per row (keyed 64-bit digests of what the events say
 //! the row holds, plus the few values later events change on their own: the first, last and
 //! last-dispatch event, the run, the newest receipt), filled from the events in `seq` order
-//! and checked against the table streamed in key order; partitioning of the keys into passes
+//! and checked against the table streamed in storage order; partitioning of the keys into passes
 //! when one pass would not fit; and the diagnosis that names the differing row and column.
 //!
 //! How it decides: each row's state is folded exactly as the full replay in [`crate::audit`]
@@ -244,19 +244,28 @@ fn images(event: &Event) -> Option<(&[SendImage], Option<&str>, bool)> {
 }
 
 impl<'s> BigReplay<'s> {
-    /// An empty pass for partition `part` of `parts`, sized for `sends` and `convs` rows in
-    /// all.
-    pub(crate) fn new(seeds: &'s Seeds, part: u64, parts: u64, sends: u64, convs: u64) -> Self {
+    /// An empty pass for partition `part` of `parts`, sized for `n_sends` and `n_convs` rows
+    /// in all.
+    pub(crate) fn new(seeds: &'s Seeds, part: u64, parts: u64, n_sends: u64, n_convs: u64) -> Self {
         let share = |n: u64| usize::try_from(n.div_ceil(parts.max(1))).unwrap_or(0);
         BigReplay {
             seeds,
             part,
             parts: parts.max(1),
             evs: Vec::new(),
-            sends: Map::with_capacity_and_hasher(share(sends), Default::default()),
-            msgs: Map::with_capacity_and_hasher(share(sends), Default::default()),
+            sends: Map::with_capacity_and_hasher(
+                share(n_sends),
+                foldhash::fast::RandomState::default(),
+            ),
+            msgs: Map::with_capacity_and_hasher(
+                share(n_sends),
+                foldhash::fast::RandomState::default(),
+            ),
             more_msgs: HashMap::new(),
-            convs: Map::with_capacity_and_hasher(share(convs), Default::default()),
+            convs: Map::with_capacity_and_hasher(
+                share(n_convs),
+                foldhash::fast::RandomState::default(),
+            ),
             runs: Interner::default(),
             statuses: Interner::default(),
         }
@@ -434,15 +443,12 @@ impl<'s> BigReplay<'s> {
         })
     }
 
-    /// Streams `sends` in key order and checks this pass's rows; returns the rows checked
+    /// Streams `sends` (in storage order) and checks this pass's rows; returns the rows checked
     /// and the first difference.
     pub(crate) fn check_sends(&mut self, db: &mut dyn Db) -> Result<(u64, Option<BrokenLink>)> {
         let table = RawTable::Sends;
-        let sql = format!(
-            "SELECT {} FROM sends ORDER BY {}",
-            table.column_list(),
-            table.order_by()
-        );
+        // Storage order: rows are matched by key hash, so no sort or index walk is needed.
+        let sql = format!("SELECT {} FROM sends", table.column_list());
         let mut rows = 0;
         let mut bad: Option<Bad> = None;
         let this = &mut *self;
@@ -481,17 +487,14 @@ impl<'s> BigReplay<'s> {
         Ok((rows, broken))
     }
 
-    /// Streams `conversations` in key order and checks this pass's rows.
+    /// Streams `conversations` (in storage order) and checks this pass's rows.
     pub(crate) fn check_conversations(
         &mut self,
         db: &mut dyn Db,
     ) -> Result<(u64, Option<BrokenLink>)> {
         let table = RawTable::Conversations;
-        let sql = format!(
-            "SELECT {} FROM conversations ORDER BY {}",
-            table.column_list(),
-            table.order_by()
-        );
+        // Storage order: rows are matched by key hash, so no sort or index walk is needed.
+        let sql = format!("SELECT {} FROM conversations", table.column_list());
         let mut rows = 0;
         let mut bad: Option<Bad> = None;
         let this = &mut *self;
@@ -600,9 +603,9 @@ fn explain(db: &mut dyn Db, seeds: &Seeds, table: RawTable, bad: Bad) -> Result<
         }
         Bad::Differs(key) => key,
     };
-    let sends = table == RawTable::Sends;
+    let is_sends = table == RawTable::Sends;
     let keep = |img: &SendImage| {
-        if sends {
+        if is_sends {
             seeds.send_key(&img.campaign, &img.row_key) == key
         } else {
             seeds.recipient_key(img.recipient.as_str()) == key
@@ -614,18 +617,16 @@ fn explain(db: &mut dyn Db, seeds: &Seeds, table: RawTable, bad: Bad) -> Result<
         let Some(event) = only_rows(event, &keep) else {
             return;
         };
-        if found.is_none() {
-            if let Some((rows, _, _)) = images(&event) {
-                if let Some(img) = rows.first() {
-                    found = Some(if sends {
-                        (img.campaign.clone(), img.row_key.clone())
-                    } else {
-                        (img.recipient.as_str().to_owned(), String::new())
-                    });
-                }
-            }
+        if found.is_none()
+            && let Some(img) = images(&event).and_then(|(rows, _, _)| rows.first())
+        {
+            found = Some(if is_sends {
+                (img.campaign.clone(), img.row_key.clone())
+            } else {
+                (img.recipient.as_str().to_owned(), String::new())
+            });
         }
-        if sends {
+        if is_sends {
             replay_sends(&mut state, seq, at, &event);
         } else {
             replay_conversations(&mut state, seq, at, &event);
@@ -634,7 +635,7 @@ fn explain(db: &mut dyn Db, seeds: &Seeds, table: RawTable, bad: Bad) -> Result<
     let stored = match &found {
         Some((a, b)) => {
             let cols = table.column_list();
-            if sends {
+            if is_sends {
                 let sql = format!("SELECT {cols} FROM sends WHERE campaign = ?1 AND row_key = ?2");
                 db.row(&sql, p![a.as_str(), b.as_str()], |r| raw_values(table, r))?
             } else {
