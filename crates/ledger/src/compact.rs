@@ -200,6 +200,13 @@ pub(crate) struct BigReplay<'s> {
     convs: Map<ConvExp>,
     runs: Interner,
     statuses: Interner,
+    /// Most rows a map may hold: the table's share plus a margin. The events can name more
+    /// keys than the table holds only if rows were deleted behind the chain; past the cap
+    /// the pass stops filing rows (memory stays bounded) and reports that.
+    cap_sends: usize,
+    cap_convs: usize,
+    overflow_sends: bool,
+    overflow_convs: bool,
 }
 
 fn image_digest(seeds: &Seeds, img: &SendImage) -> u64 {
@@ -268,6 +275,10 @@ impl<'s> BigReplay<'s> {
             ),
             runs: Interner::default(),
             statuses: Interner::default(),
+            cap_sends: share(n_sends) * 2 + 1_000,
+            cap_convs: share(n_convs) * 2 + 1_000,
+            overflow_sends: false,
+            overflow_convs: false,
         }
     }
 
@@ -301,7 +312,11 @@ impl<'s> BigReplay<'s> {
         for img in rows {
             let key = self.seeds.send_key(&img.campaign, &img.row_key);
             if self.mine(key) {
-                self.image(key, idx, run, claimed, img);
+                if self.sends.len() >= self.cap_sends && !self.sends.contains_key(&key) {
+                    self.overflow_sends = true;
+                } else {
+                    self.image(key, idx, run, claimed, img);
+                }
             }
             // Only `Found` (→ sent) of a resolution writes the map.
             let conv_write = match writes_convs {
@@ -311,6 +326,10 @@ impl<'s> BigReplay<'s> {
             if let (true, Some(conv)) = (conv_write, &img.conversation_id) {
                 let rkey = self.seeds.recipient_key(img.recipient.as_str());
                 if self.mine(rkey) {
+                    if self.convs.len() >= self.cap_convs && !self.convs.contains_key(&rkey) {
+                        self.overflow_convs = true;
+                        continue;
+                    }
                     let dig = conv_digest(
                         self.seeds,
                         img.recipient.as_str(),
@@ -447,6 +466,9 @@ impl<'s> BigReplay<'s> {
     /// and the first difference.
     pub(crate) fn check_sends(&mut self, db: &mut dyn Db) -> Result<(u64, Option<BrokenLink>)> {
         let table = RawTable::Sends;
+        if self.overflow_sends {
+            return Ok((0, Some(overflow(table, self.cap_sends))));
+        }
         // Storage order: rows are matched by key hash, so no sort or index walk is needed.
         let sql = format!("SELECT {} FROM sends", table.column_list());
         let mut rows = 0;
@@ -493,6 +515,9 @@ impl<'s> BigReplay<'s> {
         db: &mut dyn Db,
     ) -> Result<(u64, Option<BrokenLink>)> {
         let table = RawTable::Conversations;
+        if self.overflow_convs {
+            return Ok((0, Some(overflow(table, self.cap_convs))));
+        }
         // Storage order: rows are matched by key hash, so no sort or index walk is needed.
         let sql = format!("SELECT {} FROM conversations", table.column_list());
         let mut rows = 0;
@@ -534,6 +559,17 @@ impl<'s> BigReplay<'s> {
             Some(bad) => Some(explain(db, self.seeds, table, bad)?),
         };
         Ok((rows, broken))
+    }
+}
+
+fn overflow(table: RawTable, cap: usize) -> BrokenLink {
+    BrokenLink {
+        seq: None,
+        reason: format!(
+            "table `{}`: the events record more than {cap} rows in one pass of verify, more than \
+             twice what the table holds: rows were deleted behind the chain",
+            table.name()
+        ),
     }
 }
 
