@@ -10,8 +10,8 @@
 //! - every keyed link from the mark to the head, and that each new event decodes;
 //! - every `sends` and `conversations` row a new event wrote: the columns that event
 //!   determines (the image, `updated_at`, the run, `dispatched_at` set by a new claim, a
-//!   receipt recorded since) — a row written since the mark and then edited or deleted is
-//!   named;
+//!   receipt for a message sent since) — a row written since the mark and then edited or
+//!   deleted is named;
 //! - the sealed checkpoint against the tables: the row count of every table, the sends per
 //!   state and the keyed digest of the suppressions — so a row deleted or inserted anywhere,
 //!   an already-verified send moved to another state, or a suppression added, removed or
