@@ -29,9 +29,11 @@ use crate::model::{BrokenLink, SendState};
 use crate::raw::RawTable;
 use crate::store::{Cells, Db, p};
 
-/// Rows of one table kept per pass: at most 2²⁰ hash buckets per map, so a pass needs about
-/// 100 MiB whatever the ledger's size.
-pub(crate) const KEYS_PER_PASS: u64 = 900_000;
+/// Rows of one table kept per pass. A pass sizes its maps for its share plus an eighth and
+/// 1,024 (the keyed hash spreads keys evenly), which stays within 2²¹ hash buckets per map,
+/// so a pass needs about 210 MiB whatever the ledger's size, and a ledger of up to 1,600,000
+/// sends is verified in one pass.
+pub(crate) const KEYS_PER_PASS: u64 = 1_600_000;
 
 static PER_PASS: AtomicU64 = AtomicU64::new(0);
 
@@ -200,9 +202,10 @@ pub(crate) struct BigReplay<'s> {
     convs: Map<ConvExp>,
     runs: Interner,
     statuses: Interner,
-    /// Most rows a map may hold: the table's share plus a margin. The events can name more
-    /// keys than the table holds only if rows were deleted behind the chain; past the cap
-    /// the pass stops filing rows (memory stays bounded) and reports that.
+    /// Most rows a map may hold without growing (its allocated capacity: the table's share
+    /// plus a margin). The events can name more keys than the table holds only if rows were
+    /// deleted behind the chain; past the cap the pass stops filing rows (memory stays
+    /// bounded) and reports that.
     cap_sends: usize,
     cap_convs: usize,
     overflow_sends: bool,
@@ -254,29 +257,27 @@ impl<'s> BigReplay<'s> {
     /// An empty pass for partition `part` of `parts`, sized for `n_sends` and `n_convs` rows
     /// in all.
     pub(crate) fn new(seeds: &'s Seeds, part: u64, parts: u64, n_sends: u64, n_convs: u64) -> Self {
-        let share = |n: u64| usize::try_from(n.div_ceil(parts.max(1))).unwrap_or(0);
+        let want = |n: u64| {
+            let share = usize::try_from(n.div_ceil(parts.max(1))).unwrap_or(usize::MAX / 2);
+            share + share / 8 + 1_024
+        };
+        let hasher = foldhash::fast::RandomState::default;
+        let sends: Map<SendExp> = Map::with_capacity_and_hasher(want(n_sends), hasher());
+        let convs: Map<ConvExp> = Map::with_capacity_and_hasher(want(n_convs), hasher());
+        let msgs: Map<u64> = Map::with_capacity_and_hasher(want(n_sends), hasher());
         BigReplay {
             seeds,
             part,
             parts: parts.max(1),
             evs: Vec::new(),
-            sends: Map::with_capacity_and_hasher(
-                share(n_sends),
-                foldhash::fast::RandomState::default(),
-            ),
-            msgs: Map::with_capacity_and_hasher(
-                share(n_sends),
-                foldhash::fast::RandomState::default(),
-            ),
+            cap_sends: sends.capacity(),
+            cap_convs: convs.capacity(),
+            sends,
+            msgs,
             more_msgs: HashMap::new(),
-            convs: Map::with_capacity_and_hasher(
-                share(n_convs),
-                foldhash::fast::RandomState::default(),
-            ),
+            convs,
             runs: Interner::default(),
             statuses: Interner::default(),
-            cap_sends: share(n_sends) * 2 + 1_000,
-            cap_convs: share(n_convs) * 2 + 1_000,
             overflow_sends: false,
             overflow_convs: false,
         }
@@ -567,7 +568,7 @@ fn overflow(table: RawTable, cap: usize) -> BrokenLink {
         seq: None,
         reason: format!(
             "table `{}`: the events record more than {cap} rows in one pass of verify, more than \
-             twice what the table holds: rows were deleted behind the chain",
+             the table holds: rows were deleted behind the chain",
             table.name()
         ),
     }
