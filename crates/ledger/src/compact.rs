@@ -262,20 +262,20 @@ impl<'s> BigReplay<'s> {
             share + share / 8 + 1_024
         };
         let hasher = foldhash::fast::RandomState::default;
-        let sends: Map<SendExp> = Map::with_capacity_and_hasher(want(n_sends), hasher());
-        let convs: Map<ConvExp> = Map::with_capacity_and_hasher(want(n_convs), hasher());
+        let send_map: Map<SendExp> = Map::with_capacity_and_hasher(want(n_sends), hasher());
+        let conv_map: Map<ConvExp> = Map::with_capacity_and_hasher(want(n_convs), hasher());
         let msgs: Map<u64> = Map::with_capacity_and_hasher(want(n_sends), hasher());
         BigReplay {
             seeds,
             part,
             parts: parts.max(1),
             evs: Vec::new(),
-            cap_sends: sends.capacity(),
-            cap_convs: convs.capacity(),
-            sends,
+            cap_sends: send_map.capacity(),
+            cap_convs: conv_map.capacity(),
+            sends: send_map,
             msgs,
             more_msgs: HashMap::new(),
-            convs,
+            convs: conv_map,
             runs: Interner::default(),
             statuses: Interner::default(),
             overflow_sends: false,
