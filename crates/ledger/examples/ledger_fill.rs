@@ -3,15 +3,15 @@
 //! ```sh
 //! cargo build --release -p herald-ledger --example ledger_fill
 //! F=target/release/examples/ledger_fill
-//! $F fill sqlite /tmp/l.db 1000000              # a new SQLite ledger with 1,000,000 sent rows
+//! $F fill sqlite l.db 1000000                   # a new SQLite ledger with 1,000,000 sent rows
 //! $F fill postgres "$URL" 1000000               # the same in a new PostgreSQL schema (URL's search_path)
-//! $F size sqlite /tmp/l.db                      # bytes on disk, bytes per send, per table/index
+//! $F size sqlite l.db                           # bytes on disk, bytes per send, per table/index
 //! $F size postgres "$URL"
-//! /usr/bin/time -v $F verify sqlite /tmp/l.db   # full verify: events, sends, seconds, sends/s
-//! $F verify sqlite /tmp/l.db record             # … and record its head as verified
-//! $F incremental sqlite /tmp/l.db 1000          # 1,000 more sends as `apply` writes them, then
+//! /usr/bin/time -v $F verify sqlite l.db        # full verify: events, sends, seconds, sends/s
+//! $F verify sqlite l.db record                  # … and record its head as verified
+//! $F incremental sqlite l.db 1000               # 1,000 more sends as `apply` writes them, then
 //!                                               # a timed verify from the recorded head
-//! LEDGER_FILL_KEYS_PER_PASS=90000 $F verify sqlite /tmp/l.db   # verify in passes of 90,000 rows
+//! LEDGER_FILL_KEYS_PER_PASS=90000 $F verify sqlite l.db   # verify in passes of 90,000 rows
 //! ```
 //!
 //! The key is fixed (`KEY` below; `HERALD_LEDGER_KEY` overrides it), so the ledgers it writes
