@@ -259,7 +259,7 @@ pub struct DoctorArgs {
 pub enum LedgerCommand {
     /// Check the keyed hash chain and that every table matches it; exit 1 at the first broken link.
     #[command(
-        after_help = "Example:\n  herald ledger verify --env prod\n  herald ledger verify --env prod --expect-head \"$(cat ledger-head.txt)\"   # refuses a truncated or restored ledger"
+        after_help = "Example:\n  herald ledger verify --env prod\n  herald ledger verify --env prod --expect-head \"$(cat ledger-head.txt)\"   # refuses a truncated or restored ledger\n  herald ledger verify --env prod --incremental   # before each apply; a full verify nightly"
     )]
     Verify(VerifyArgs),
     /// Print the chain head (`SEQ:HASH`), the checkpoint to keep for `--expect-head`.
@@ -301,6 +301,13 @@ pub struct VerifyArgs {
     /// printed by the last writing command): it was truncated or restored from a backup.
     #[arg(long, value_name = "SEQ:HASH", value_parser = parse_head)]
     pub expect_head: Option<herald_ledger::ChainHead>,
+    /// Check only what changed since the head the last passing verify recorded (for CI that
+    /// verifies before every apply): the links after it, the rows written since, and the
+    /// sealed checkpoint (row counts, sends per state, the suppressions). A full verify is run
+    /// when no verified head is recorded. Edits in place of older rows that keep those counts
+    /// are left to the full verify; run one regularly.
+    #[arg(long)]
+    pub incremental: bool,
 }
 
 /// Arguments of `herald ledger head`.

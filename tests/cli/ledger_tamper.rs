@@ -176,6 +176,52 @@ fn verify_names_the_table_edited_outside_herald() {
     }
 }
 
+/// `ledger verify --incremental`: a full verify the first time (none recorded yet), then
+/// only what changed since the recorded head plus the checkpoint; an old send moved to
+/// another state is caught, an old send's template hash edited in place is the full verify's.
+#[test]
+fn incremental_verify_checks_since_the_last_verified_head() {
+    let ws = TestWorkspace::fixture("base");
+    write_audience(&ws, 2, "America/New_York");
+    let _sb = LocalSandbox::start(&ws);
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(ws.herald().args(["ledger", "verify", "--incremental"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("running a full verify"), "{err}");
+    assert!(out.contains("2 sends"), "{out}");
+    let (code, out, err) = run(ws.herald().args(["ledger", "verify", "--incremental"]));
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("0 events and 0 sends written since the verified head"),
+        "{out}"
+    );
+
+    let backup = std::fs::read(ledger_path(&ws)).unwrap();
+    raw(&ws)
+        .connection()
+        .execute_batch("UPDATE sends SET template_hash = 'v1:other'")
+        .unwrap();
+    let (code, _, err) = run(ws.herald().args(["ledger", "verify", "--incremental"]));
+    assert_eq!(
+        code, 0,
+        "in-place edits of older rows are the full verify's: {err}"
+    );
+    let (code, _, err) = run(ws.herald().args(["ledger", "verify"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("template_hash"), "{err}");
+    std::fs::write(ledger_path(&ws), &backup).unwrap();
+
+    raw(&ws)
+        .connection()
+        .execute_batch("UPDATE sends SET state = 'pending'")
+        .unwrap();
+    let (code, _, err) = run(ws.herald().args(["ledger", "verify", "--incremental"]));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("checkpoint"), "{err}");
+    std::fs::write(ledger_path(&ws), &backup).unwrap();
+}
+
 #[test]
 fn a_malformed_expect_head_is_a_usage_error() {
     let ws = TestWorkspace::example();

@@ -3,11 +3,15 @@
 //! ```sh
 //! cargo build --release -p herald-ledger --example ledger_fill
 //! F=target/release/examples/ledger_fill
-//! $F fill sqlite /tmp/l.db 1000000              # a new SQLite ledger with 1,000,000 sent rows
+//! $F fill sqlite l.db 1000000                   # a new SQLite ledger with 1,000,000 sent rows
 //! $F fill postgres "$URL" 1000000               # the same in a new PostgreSQL schema (URL's search_path)
-//! $F size sqlite /tmp/l.db                      # bytes on disk, bytes per send, per table/index
+//! $F size sqlite l.db                           # bytes on disk, bytes per send, per table/index
 //! $F size postgres "$URL"
-//! /usr/bin/time -v $F verify sqlite /tmp/l.db   # full verify: events, sends, seconds, sends/s
+//! /usr/bin/time -v $F verify sqlite l.db        # full verify: events, sends, seconds, sends/s
+//! $F verify sqlite l.db record                  # … and record its head as verified
+//! $F incremental sqlite l.db 1000               # 1,000 more sends as `apply` writes them, then
+//!                                               # a timed verify from the recorded head
+//! LEDGER_FILL_KEYS_PER_PASS=90000 $F verify sqlite l.db   # verify in passes of 90,000 rows
 //! ```
 //!
 //! The key is fixed (`KEY` below; `HERALD_LEDGER_KEY` overrides it), so the ledgers it writes
@@ -20,7 +24,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use herald_ledger::synthetic::{FillSpec, fill_sent};
-use herald_ledger::{Ledger, LedgerKey, SqliteLedger};
+use herald_ledger::{
+    Channel, Claim, DispatchHandle, Ledger, LedgerKey, NewRun, Outcome, OutcomeResult, Redo,
+    SqliteLedger, mask_phone,
+};
 
 const KEY: &str = "09e8f43efacc007e0f594d642587925eff81c086398073b0f8c8fd93538ee713";
 
@@ -76,11 +83,17 @@ fn fill(backend: &str, target: &str, sends: u64, batch: Option<u64>) {
     ));
 }
 
-fn verify(backend: &str, target: &str) {
+fn verify(backend: &str, target: &str, record: bool) {
     let k = key();
-    let ledger = open(backend, target, &k);
+    let mut ledger = open(backend, target, &k);
+    let head = ledger.head().expect("head").expect("a head");
     let t = Instant::now();
     let report = ledger.verify().expect("verify");
+    if record && report.ok {
+        ledger
+            .record_verified(&head)
+            .expect("record the verified head");
+    }
     let secs = t.elapsed().as_secs_f64();
     out(&format!(
         "verify ok={} events={} sends={} in {secs:.1} s ({:.0} sends/s)",
@@ -88,6 +101,76 @@ fn verify(backend: &str, target: &str) {
         report.events_checked,
         report.sends_checked,
         report.sends_checked as f64 / secs
+    ));
+    assert!(report.ok, "verify failed: {:?}", report.first_broken);
+}
+
+/// Writes `new` sends the way `apply` does (claims and outcomes in batches of 100), then
+/// times a verify from the recorded verified head.
+fn incremental(backend: &str, target: &str, new: u64) {
+    let k = key();
+    let mut ledger = open(backend, target, &k);
+    let mark = ledger
+        .verified_head()
+        .expect("verified head")
+        .expect("no verified head: run `verify BACKEND TARGET record` first");
+    if new > 0 {
+        let run_id = format!("bench-incremental-{}", now_ms());
+        ledger
+            .begin_run(&NewRun {
+                run_id: run_id.clone(),
+                command: "apply".into(),
+                user: "bench".into(),
+                host: "bench".into(),
+                git_commit: None,
+                plan_hash: None,
+            })
+            .expect("begin run");
+        let ids: Vec<u64> = (0..new).collect();
+        for chunk in ids.chunks(100) {
+            let claims: Vec<Claim> = chunk
+                .iter()
+                .map(|i| {
+                    let phone = format!("+1555{:07}", 9_000_000 + i);
+                    Claim {
+                        row_key: format!("{run_id}-{i}"),
+                        recipient: k.recipient_id(Channel::Sms, &phone),
+                        masked: mask_phone(&phone),
+                        channel: Channel::Sms,
+                        template_hash: "sha256:bench".into(),
+                        category: Some("marketing".into()),
+                        caps: vec![],
+                    }
+                })
+                .collect();
+            ledger
+                .claim_batch(&run_id, "bench-incremental", &claims, Redo::NONE)
+                .expect("claim");
+            let outcomes: Vec<Outcome> = claims
+                .iter()
+                .map(|c| Outcome {
+                    campaign: "bench-incremental".into(),
+                    row_key: c.row_key.clone(),
+                    result: OutcomeResult::Sent {
+                        handle: DispatchHandle::message(
+                            format!("m-{}", c.row_key),
+                            Some(format!("c-{}", c.row_key)),
+                        ),
+                    },
+                })
+                .collect();
+            ledger
+                .record_outcomes(&run_id, &outcomes)
+                .expect("outcomes");
+        }
+        ledger.finish_run(&run_id, "ok").expect("finish run");
+    }
+    let t = Instant::now();
+    let report = ledger.verify_since(&mark).expect("verify since");
+    let secs = t.elapsed().as_secs_f64();
+    out(&format!(
+        "incremental verify from {mark} ok={} events={} sends={} in {secs:.2} s",
+        report.ok, report.events_checked, report.sends_checked
     ));
     assert!(report.ok, "verify failed: {:?}", report.first_broken);
 }
@@ -160,6 +243,10 @@ fn size_postgres(url: &str) {
 }
 
 fn main() {
+    // Rows of `sends` / `conversations` verify keeps per pass (its memory/time trade-off).
+    if let Ok(n) = std::env::var("LEDGER_FILL_KEYS_PER_PASS") {
+        herald_ledger::testing::set_verify_keys_per_pass(n.parse().expect("a number of rows"));
+    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
     match (arg(0), arg(1)) {
@@ -169,12 +256,17 @@ fn main() {
             arg(3).replace('_', "").parse().expect("a number of sends"),
             args.get(4).map(|b| b.parse().expect("a batch size")),
         ),
-        ("verify", backend) => verify(backend, arg(2)),
+        ("verify", backend) => verify(backend, arg(2), arg(3) == "record"),
+        ("incremental", backend) => incremental(
+            backend,
+            arg(2),
+            arg(3).replace('_', "").parse().unwrap_or(0),
+        ),
         ("size", "sqlite") => size_sqlite(arg(2)),
         #[cfg(feature = "postgres")]
         ("size", "postgres") => size_postgres(arg(2)),
         _ => panic!(
-            "usage: ledger_fill fill BACKEND TARGET SENDS [BATCH] | verify BACKEND TARGET | size BACKEND TARGET"
+            "usage: ledger_fill fill BACKEND TARGET SENDS [BATCH] | verify BACKEND TARGET [record] | incremental BACKEND TARGET [NEW] | size BACKEND TARGET"
         ),
     }
 }

@@ -6,14 +6,30 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::chain::{ChainCheck, Event, LinkRule, StoredEvent, SuppressionImage};
 use crate::codec::{corrupt, count, scope_str};
+use crate::compact::{BigReplay, Seeds, each_event, keys_per_pass};
 use crate::error::{LedgerError, Result};
 use crate::model::{BrokenLink, InboundAction, SendState, SuppressionAction, VerifyReport};
 use crate::raw::{RawKind, RawRow, RawTable, RawValue, TableCounts, check_fresh};
 use crate::store::{Cells, Db, Val, p};
 
 /// Replays the chain and compares every row of every table with it, from one snapshot.
+///
+/// The tables that grow with every send (`sends`, `conversations`) are replayed compactly
+/// ([`crate::compact`]): a fixed-size expected state per row, in passes of at most
+/// [`crate::compact::KEYS_PER_PASS`] rows, so memory stays bounded whatever the ledger's size. The other
+/// tables are replayed column by column.
 pub(crate) fn verify_in(db: &mut dyn Db) -> Result<VerifyReport> {
     let key = db.chain_key().clone();
+    let (n_sends, n_convs) = db
+        .row(
+            "SELECT (SELECT COUNT(*) FROM sends), (SELECT COUNT(*) FROM conversations)",
+            &[],
+            |r| Ok((count(r.i(0)?), count(r.i(1)?))),
+        )?
+        .unwrap_or_default();
+    let passes = n_sends.max(n_convs).div_ceil(keys_per_pass()).max(1);
+    let seeds = Seeds::new();
+    let mut big = BigReplay::new(&seeds, 0, passes, n_sends, n_convs);
     let mut chain = ChainCheck::new(LinkRule::Keyed(&key));
     let mut replay = TableReplay::new();
     db.each(
@@ -24,6 +40,7 @@ pub(crate) fn verify_in(db: &mut dyn Db) -> Result<VerifyReport> {
                 let ev = stored_event(r)?;
                 if let Some(event) = chain.feed(&ev) {
                     replay.apply(ev.seq, ev.at_ms, &event);
+                    big.apply(ev.seq, ev.at_ms, &event);
                 }
             }
             Ok(())
@@ -39,7 +56,7 @@ pub(crate) fn verify_in(db: &mut dyn Db) -> Result<VerifyReport> {
             first_broken: Some(broken),
         });
     }
-    let mut first_broken = None;
+    let mut broken_in: HashMap<RawTable, BrokenLink> = HashMap::new();
     let mut checked: HashMap<RawTable, u64> = HashMap::new();
     for table in RawTable::ALL {
         let Some(expected) = replay.tables.remove(&table) else {
@@ -58,11 +75,37 @@ pub(crate) fn verify_in(db: &mut dyn Db) -> Result<VerifyReport> {
             Ok(())
         })?;
         checked.insert(table, cmp.rows);
-        let broken = cmp.finish();
-        if first_broken.is_none() {
-            first_broken = broken;
+        if let Some(broken) = cmp.finish() {
+            broken_in.insert(table, broken);
         }
     }
+    // Each pass checks its share of both tables; a table already found broken is not
+    // checked again, so the first broken table in `RawTable::ALL` order is the one reported.
+    for part in 0..passes {
+        let big_tables = [RawTable::Sends, RawTable::Conversations];
+        if big_tables.iter().all(|t| broken_in.contains_key(t)) {
+            break;
+        }
+        if part > 0 {
+            big = BigReplay::new(&seeds, part, passes, n_sends, n_convs);
+            each_event(db, &mut |seq, at, event| big.apply(seq, at, event))?;
+        }
+        for table in big_tables {
+            if broken_in.contains_key(&table) {
+                continue;
+            }
+            let (rows, broken) = if table == RawTable::Sends {
+                big.check_sends(db)?
+            } else {
+                big.check_conversations(db)?
+            };
+            *checked.entry(table).or_default() += rows;
+            if let Some(b) = broken {
+                broken_in.insert(table, b);
+            }
+        }
+    }
+    let first_broken = RawTable::ALL.iter().find_map(|t| broken_in.remove(t));
     Ok(VerifyReport {
         ok: first_broken.is_none(),
         events_checked: events,
@@ -141,9 +184,9 @@ pub(crate) fn raw_values(table: RawTable, r: &dyn Cells) -> Result<Vec<RawValue>
 
 /// Expected columns of one row, and the last event that changed it.
 #[derive(Debug, Clone, Default)]
-struct ExpRow {
+pub(crate) struct ExpRow {
     seq: u64,
-    cols: BTreeMap<&'static str, RawValue>,
+    pub(crate) cols: BTreeMap<&'static str, RawValue>,
 }
 
 impl ExpRow {
@@ -155,8 +198,8 @@ impl ExpRow {
 /// What one table must hold: keyed rows (by primary key) or, for append-only tables with an
 /// `id`, rows in `id` order.
 #[derive(Debug, Default)]
-struct TableState {
-    keyed: BTreeMap<String, ExpRow>,
+pub(crate) struct TableState {
+    pub(crate) keyed: BTreeMap<String, ExpRow>,
     appended: Vec<ExpRow>,
     /// A secondary index a replay may keep (sends: message id → row keys).
     index: HashMap<String, Vec<String>>,
@@ -177,8 +220,8 @@ const REPLAYS: &[(RawTable, ReplayFn)] = &[
     (RawTable::Runs, replay_runs),
     (RawTable::TemplateBindings, replay_template_bindings),
     (RawTable::TemplateVersions, replay_template_versions),
-    (RawTable::Sends, replay_sends),
-    (RawTable::Conversations, replay_conversations),
+    (RawTable::Sends, replay_sends_at),
+    (RawTable::Conversations, replay_conversations_at),
     (RawTable::Suppressions, replay_suppressions),
     (RawTable::SuppressionAudit, replay_suppression_audit),
     (RawTable::Inbound, replay_inbound),
@@ -316,6 +359,7 @@ impl TableReplay {
         TableReplay {
             tables: REPLAYS
                 .iter()
+                .filter(|(t, _)| !matches!(t, RawTable::Sends | RawTable::Conversations))
                 .map(|(t, _)| (*t, TableState::default()))
                 .collect(),
         }
@@ -422,7 +466,17 @@ fn replay_template_versions(t: &mut TableState, c: &Ctx<'_>) {
     }
 }
 
-fn replay_sends(t: &mut TableState, c: &Ctx<'_>) {
+/// [`replay_sends_at`] for one event (the compact replay's diagnosis).
+pub(crate) fn replay_sends(t: &mut TableState, seq: u64, at: i64, event: &Event) {
+    replay_sends_at(t, &Ctx { seq, at, event });
+}
+
+/// [`replay_conversations_at`] for one event (the compact replay's diagnosis).
+pub(crate) fn replay_conversations(t: &mut TableState, seq: u64, at: i64, event: &Event) {
+    replay_conversations_at(t, &Ctx { seq, at, event });
+}
+
+fn replay_sends_at(t: &mut TableState, c: &Ctx<'_>) {
     let (rows, run_id, claimed) = match c.event {
         Event::SendsClaimed { run_id, rows } => (rows, Some(run_id), true),
         Event::OutcomesRecorded { run_id, rows } | Event::UnknownResolved { run_id, rows } => {
@@ -514,7 +568,7 @@ fn replay_sends(t: &mut TableState, c: &Ctx<'_>) {
     }
 }
 
-fn replay_conversations(t: &mut TableState, c: &Ctx<'_>) {
+fn replay_conversations_at(t: &mut TableState, c: &Ctx<'_>) {
     let rows = match c.event {
         Event::OutcomesRecorded { rows, .. } => rows.iter().collect::<Vec<_>>(),
         // Only `Found` (→ sent) writes the map; `NotFound` keeps an older conversation id.
@@ -656,7 +710,7 @@ pub(crate) fn inbound_action_str(action: InboundAction) -> &'static str {
 }
 
 /// Compares the current rows of one table (streamed in primary-key order) with its replay.
-struct Compare {
+pub(crate) struct Compare {
     table: RawTable,
     expected: TableState,
     next_appended: usize,
@@ -665,7 +719,7 @@ struct Compare {
 }
 
 impl Compare {
-    fn new(table: RawTable, expected: TableState) -> Compare {
+    pub(crate) fn new(table: RawTable, expected: TableState) -> Compare {
         Compare {
             table,
             expected,
@@ -684,7 +738,7 @@ impl Compare {
         }
     }
 
-    fn row(&mut self, values: &[RawValue]) {
+    pub(crate) fn row(&mut self, values: &[RawValue]) {
         self.rows += 1;
         if self.broken.is_some() {
             return;
@@ -737,7 +791,7 @@ impl Compare {
         }
     }
 
-    fn finish(mut self) -> Option<BrokenLink> {
+    pub(crate) fn finish(mut self) -> Option<BrokenLink> {
         if self.broken.is_none() {
             let missing = self
                 .expected

@@ -291,6 +291,18 @@ impl<'k> ChainCheck<'k> {
         }
     }
 
+    /// A check that continues after the intact event `seq` with hash `hash` (the events
+    /// before it are taken as checked).
+    pub(crate) fn resume(rule: LinkRule<'k>, seq: u64, hash: &str) -> ChainCheck<'k> {
+        ChainCheck {
+            rule,
+            prev_hash: hash.to_owned(),
+            next_seq: seq + 1,
+            events: 0,
+            broken: None,
+        }
+    }
+
     /// Whether the chain is still intact (events after a break are not checked).
     pub(crate) fn ok(&self) -> bool {
         self.broken.is_none()

@@ -80,10 +80,12 @@ mod audit;
 mod chain;
 mod checkpoint;
 mod codec;
+mod compact;
 mod dispatch;
 mod dnc;
 mod error;
 mod fsutil;
+mod incremental;
 mod key;
 mod location;
 mod lock;
@@ -306,6 +308,20 @@ pub trait Ledger: Send {
     /// Checks every keyed link of the chain, then replays the events against every table
     /// that influences a decision or an audit answer; the first difference is reported.
     fn verify(&self) -> Result<VerifyReport>;
+    /// The head the last passing verify recorded with [`Ledger::record_verified`], if its
+    /// seal holds under this ledger's key (else `None`: the next verify must be a full one).
+    fn verified_head(&self) -> Result<Option<ChainHead>>;
+    /// Records `head` as verified: a `meta` row sealed under a key derived from the ledger
+    /// key (no event is appended; nobody without the key can move it forward).
+    fn record_verified(&mut self, head: &ChainHead) -> Result<()>;
+    /// Verifies what changed since `since` (a head recorded by [`Ledger::record_verified`]),
+    /// from one snapshot: the chain still holds `since`; every link after it; every `sends`
+    /// and `conversations` row the later events wrote, on the columns they determine; and
+    /// the sealed checkpoint against the tables (row counts, sends per state, the
+    /// suppressions' digest). It does not catch an in-place edit of a row no event wrote
+    /// since `since` that keeps those counts and digests, nor an edited event before
+    /// `since`: [`Ledger::verify`] does.
+    fn verify_since(&self, since: &ChainHead) -> Result<VerifyReport>;
     /// Checks only the keyed links of the chain (streaming, constant memory): the first
     /// broken link, or `ok` with the events checked (row counts are 0: no table is replayed).
     fn verify_chain(&self) -> Result<VerifyReport>;

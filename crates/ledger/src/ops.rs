@@ -613,6 +613,18 @@ impl<S: Store> Ledger for S {
         self.read(table_counts_in)
     }
 
+    fn verified_head(&self) -> Result<Option<ChainHead>> {
+        self.read(crate::incremental::mark_in)
+    }
+
+    fn record_verified(&mut self, head: &ChainHead) -> Result<()> {
+        self.write(|db, _| crate::incremental::record_mark_in(db, head))
+    }
+
+    fn verify_since(&self, since: &ChainHead) -> Result<VerifyReport> {
+        self.snapshot(|db| crate::incremental::verify_since_in(db, since))
+    }
+
     fn verify_chain(&self) -> Result<VerifyReport> {
         self.snapshot(verify_chain_in)
     }

@@ -1423,6 +1423,13 @@ pub fn assert_checkpoint_catches(l: &mut dyn Ledger, i: usize) {
     }
 }
 
+/// Makes `verify` keep at most `n` rows of `sends` and of `conversations` per pass, so a
+/// small ledger is checked in several passes (process-wide; the outcome never depends on
+/// it, only memory and time do); 0 restores the default.
+pub fn set_verify_keys_per_pass(n: u64) {
+    crate::compact::set_keys_per_pass(n);
+}
+
 /// Checks that `verify` caught tamper `i` of [`TAMPERS`] and named its table.
 pub fn assert_tamper_caught(l: &dyn Ledger, i: usize) {
     let (table, sql) = TAMPERS[i];
@@ -1791,4 +1798,100 @@ pub fn dnc_registries_import_lookup_and_audit(l: &mut dyn Ledger) {
     let report = l.verify().unwrap();
     assert!(report.ok, "{report:?}");
     assert!(l.check_checkpoint().unwrap().ok);
+}
+
+/// Incremental verify on a [`populate_every_table`] ledger, `exec` running raw SQL on it as
+/// a tamperer would (append-only guards lifted): what it checks and what it leaves to the
+/// full verify.
+pub fn incremental_verify_checks(l: &mut dyn Ledger, exec: &mut dyn FnMut(&str)) {
+    populate_every_table(l);
+    assert_eq!(l.verified_head().unwrap(), None);
+    let mark = l.head().unwrap().unwrap();
+    l.record_verified(&mark).unwrap();
+    assert_eq!(l.verified_head().unwrap(), Some(mark.clone()));
+    // Nothing since the mark: only the checkpoint is checked.
+    let report = l.verify_since(&mark).unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!((report.events_checked, report.sends_checked), (0, 0));
+
+    // A later apply: two new sends, one old send sent again after a resolution.
+    run(l, "r3");
+    let claims: Vec<Claim> = (4..6).map(|i| sms_claim(&format!("k{i}"), i)).collect();
+    l.claim_batch("r3", "c", &claims, Redo::NONE).unwrap();
+    l.record_outcomes("r3", &[sent("c", "k4", "m4"), sent("c", "k5", "m5")])
+        .unwrap();
+    l.record_receipt("m4", "delivered", None, Timestamp::now())
+        .unwrap();
+    let report = l.verify_since(&mark).unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!((report.events_checked, report.sends_checked), (4, 2));
+    let head = l.head().unwrap().unwrap();
+
+    // A head the chain does not hold is refused.
+    let mut other = mark.clone();
+    other.hash = "0".repeat(64);
+    let report = l.verify_since(&other).unwrap();
+    assert!(!report.ok);
+    assert!(
+        report
+            .first_broken
+            .unwrap()
+            .reason
+            .contains("does not hold"),
+        "a head the chain does not hold"
+    );
+
+    // A row written since the mark, edited: named.
+    exec("UPDATE sends SET template_hash = 'v1:evil' WHERE row_key = 'k5'");
+    let broken = l.verify_since(&mark).unwrap().first_broken.unwrap();
+    assert!(
+        broken.reason.contains("c/k5") && broken.reason.contains("template_hash"),
+        "{}",
+        broken.reason
+    );
+    exec("UPDATE sends SET template_hash = 'v1:aaaa' WHERE row_key = 'k5'");
+    assert!(l.verify_since(&mark).unwrap().ok);
+    // … and deleted: named.
+    exec("DELETE FROM conversations WHERE conversation_id = 'conv-m4'");
+    let broken = l.verify_since(&mark).unwrap().first_broken.unwrap();
+    assert!(
+        broken.reason.contains("table `conversations`"),
+        "{}",
+        broken.reason
+    );
+    assert!(!l.verify().unwrap().ok);
+    exec(
+        "INSERT INTO conversations (recipient, channel, conversation_id, updated_at) \
+         SELECT recipient, channel, conversation_id, updated_at FROM sends WHERE row_key = 'k4'",
+    );
+    assert!(l.verify_since(&mark).unwrap().ok, "restored");
+    assert!(l.verify().unwrap().ok, "restored");
+
+    // A row verified before the mark, moved to another state: the checkpoint's seal
+    // covers the sends per state.
+    exec("UPDATE sends SET state = 'pending' WHERE row_key = 'k0'");
+    let broken = l.verify_since(&head).unwrap().first_broken.unwrap();
+    assert!(broken.reason.contains("state"), "{}", broken.reason);
+    exec("UPDATE sends SET state = 'sent' WHERE row_key = 'k0'");
+    // … a suppression of an old row moved to another channel: the suppressions' digest.
+    exec("UPDATE suppressions SET channel = 'email' WHERE source = 'import'");
+    let broken = l.verify_since(&head).unwrap().first_broken.unwrap();
+    assert!(broken.reason.contains("suppressions"), "{}", broken.reason);
+    exec("UPDATE suppressions SET channel = '*' WHERE source = 'import'");
+    // What only the full verify catches: an old send's template hash, edited in place
+    // (no count, state or suppression changes).
+    exec("UPDATE sends SET template_hash = 'v1:old-evil' WHERE row_key = 'k1'");
+    assert!(l.verify_since(&head).unwrap().ok, "left to the full verify");
+    assert!(!l.verify().unwrap().ok);
+    exec("UPDATE sends SET template_hash = 'v1:aaaa' WHERE row_key = 'k1'");
+    assert!(l.verify().unwrap().ok);
+    // … an old row deleted: the row counts.
+    exec("DELETE FROM inbound WHERE message_id = 'in-11'");
+    let broken = l.verify_since(&head).unwrap().first_broken.unwrap();
+    assert!(
+        broken.reason.contains("table `inbound`"),
+        "{}",
+        broken.reason
+    );
+    assert!(!l.verify().unwrap().ok);
 }

@@ -852,6 +852,25 @@ fn verify_catches_tampering_with_every_table() {
     }
 }
 
+/// Incremental verify from a recorded verified head (the same cases as on SQLite).
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn incremental_verify_checks_what_changed_and_the_checkpoint() {
+    let base = server();
+    let schema = Schema::new(&base);
+    let mut l = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+    let mut c = schema.client();
+    disable_guards(&mut c);
+    herald_ledger::testing::incremental_verify_checks(&mut l, &mut |sql| {
+        c.batch_execute(sql).unwrap();
+    });
+    c.batch_execute(
+        "UPDATE meta SET value = '999' || substr(value, 2) WHERE key = 'verified_head'",
+    )
+    .unwrap();
+    assert_eq!(l.verified_head().unwrap(), None);
+}
+
 /// Editing a row and its event, then recomputing the chain without the key (plain SHA-256,
 /// as the links used to be), is caught: the links are keyed.
 #[test]

@@ -665,6 +665,43 @@ fn verify_catches_tampering_with_every_table() {
     }
 }
 
+/// Incremental verify from a recorded verified head: what it checks, what it leaves to the
+/// full verify.
+#[test]
+fn incremental_verify_checks_what_changed_and_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let mut l = SqliteLedger::open(&path, &key()).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    drop_guards(&raw);
+    herald_ledger::testing::incremental_verify_checks(&mut l, &mut |sql| {
+        raw.execute_batch(sql).unwrap();
+    });
+    // A mark edited (moved forward without the key) is ignored.
+    raw.execute_batch(
+        "UPDATE meta SET value = '999' || substr(value, 2) WHERE key = 'verified_head'",
+    )
+    .unwrap();
+    assert_eq!(l.verified_head().unwrap(), None);
+}
+
+/// The same tampering is caught when verify splits `sends` and `conversations` into passes
+/// of one row each (what it does at millions of sends to bound its memory), and an intact
+/// ledger still verifies that way.
+#[test]
+fn verify_in_several_passes_catches_the_same_tampering() {
+    herald_ledger::testing::set_verify_keys_per_pass(1);
+    for (i, (_, sql)) in herald_ledger::testing::TAMPERS.iter().enumerate() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("ledger.db"), &key()).unwrap();
+        herald_ledger::testing::populate_every_table(&mut l);
+        drop_guards(l.connection());
+        l.connection().execute_batch(sql).unwrap();
+        herald_ledger::testing::assert_tamper_caught(&l, i);
+    }
+    herald_ledger::testing::set_verify_keys_per_pass(0);
+}
+
 /// Editing a row and its event, then recomputing the chain without the key (plain SHA-256,
 /// as the links used to be), is caught: the links are keyed.
 #[test]
@@ -999,7 +1036,68 @@ fn a_synthetic_ledger_verifies_and_catches_tampering() {
             "UPDATE sends SET template_hash = 'sha256:00' WHERE row_key = 'cust-0000001234'",
         )
         .unwrap();
-    assert!(!l.verify().unwrap().ok);
+    let broken = l.verify().unwrap().first_broken.unwrap();
+    assert!(
+        broken.reason.contains("bench-0000/cust-0000001234")
+            && broken.reason.contains("template_hash"),
+        "{}",
+        broken.reason
+    );
+}
+
+/// A synthetic ledger checked in several passes (as verify does past its per-pass budget):
+/// every send is checked once, and an edited conversation or a deleted send is named.
+#[test]
+fn a_synthetic_ledger_verifies_in_several_passes() {
+    use herald_ledger::synthetic::{FillSpec, fill_sent};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let mut l = SqliteLedger::open(&path, &key()).unwrap();
+    let mut spec = FillSpec::new(2_500, 1_700_000_000_000);
+    spec.per_campaign = 2_000;
+    fill_sent(&mut l, &key(), &spec).unwrap();
+    herald_ledger::testing::set_verify_keys_per_pass(700);
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.sends_checked, 2_500);
+    l.connection()
+        .execute_batch(
+            "UPDATE conversations SET conversation_id = 'other' \
+             WHERE recipient = (SELECT recipient FROM sends WHERE row_key = 'cust-0000000042')",
+        )
+        .unwrap();
+    let broken = l.verify().unwrap().first_broken.unwrap();
+    assert!(
+        broken.reason.contains("table `conversations`"),
+        "{}",
+        broken.reason
+    );
+    assert!(
+        broken.reason.contains("conversation_id"),
+        "{}",
+        broken.reason
+    );
+    l.connection()
+        .execute_batch("DELETE FROM sends WHERE row_key = 'cust-0000002001'")
+        .unwrap();
+    let broken = l.verify().unwrap().first_broken.unwrap();
+    assert!(
+        broken.reason.contains("bench-0001/cust-0000002001") && broken.reason.contains("deleted"),
+        "{}",
+        broken.reason
+    );
+    herald_ledger::testing::set_verify_keys_per_pass(0);
+    // Most rows deleted: verify's per-pass state is sized from the table, and the events
+    // naming far more rows stop it (memory stays bounded) with the deletion reported.
+    l.connection()
+        .execute_batch("DELETE FROM sends WHERE row_key > 'cust-0000000010'")
+        .unwrap();
+    let broken = l.verify().unwrap().first_broken.unwrap();
+    assert!(
+        broken.reason.contains("table `sends`") && broken.reason.contains("deleted"),
+        "{}",
+        broken.reason
+    );
 }
 
 /// A schema-7 ledger (made by rolling a new ledger back: the three schema-8 tables dropped,
