@@ -5,6 +5,7 @@ mod support;
 
 mod apply;
 mod credentials;
+mod dispatch;
 mod doctor;
 mod frequency_caps;
 mod hardening;

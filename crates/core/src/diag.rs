@@ -129,6 +129,10 @@ pub enum Code {
     /// H176: an audience row's `state` value is not a US state or territory code (nor a
     /// Canadian province); it is ignored and the number's state applies.
     H176,
+    /// H180: a campaign's dispatch settings are invalid (`messages_per_minute` missing, zero,
+    /// above the email campaign cap, or given without `dispatch: messaging-campaign`;
+    /// `rate_per_minute` with a messaging campaign).
+    H180,
 }
 
 impl Code {

@@ -380,7 +380,7 @@ pub fn differences(
         }
         if now.object.starts_with("campaign ") && changed("settings") {
             why.push(
-                "its effective settings (sender, schedule, window, rate, variables or audience columns) changed since the review"
+                "its effective settings (sender, schedule, window, rate, dispatch, variables or audience columns) changed since the review"
                     .to_owned(),
             );
         }
