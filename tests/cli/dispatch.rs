@@ -207,6 +207,21 @@ fn apply_refuses_a_messaging_campaign_and_sends_nothing() {
     // Nothing in the ledger either: the same plan is still to send.
     let plan = plan_json(&ws);
     assert_eq!(plan_campaign(&plan, "notify")["counts"]["to_send"], 2);
+    // Left out of the run with --campaign, another campaign applies (agentless, as written).
+    ws.write(
+        "campaigns/other.yaml",
+        &NOTIFY.replace("name: notify", "name: other"),
+    );
+    let (code, _, err) = run(ws.herald().env("HERALD_NOW", NOW).args([
+        "apply",
+        "--auto-approve",
+        "--campaign",
+        "other",
+    ]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sb.messages().len(), 2);
+    let plan = plan_json(&ws);
+    assert_eq!(plan_campaign(&plan, "notify")["counts"]["to_send"], 2);
     // Paused, the campaign is planned and nothing is refused.
     ws.write(
         "campaigns/notify.yaml",
@@ -218,5 +233,5 @@ fn apply_refuses_a_messaging_campaign_and_sends_nothing() {
         .env("HERALD_NOW", NOW)
         .args(["apply", "--auto-approve"]));
     assert_eq!(code, 0, "{err}");
-    assert!(sb.messages().is_empty());
+    assert_eq!(sb.messages().len(), 2);
 }

@@ -172,8 +172,7 @@ impl DialerContact {
             .latest_sms_evaluations
             .values()
             .chain(self.latest_email_evaluations.values())
-            .filter_map(|e| e.wrapup_code_id.as_deref())
-            .next();
+            .find_map(|e| e.wrapup_code_id.as_deref());
         match code {
             None => ContactOutcome::Pending,
             Some(c) => classify_wrapup(c),
