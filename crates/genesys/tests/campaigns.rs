@@ -290,3 +290,94 @@ async fn stop_leaves_the_rest_pending() {
     assert_eq!(pending, 70);
     assert_eq!(sb.messages().await.unwrap().len(), 30);
 }
+
+/// Measurement (run with `--ignored --nocapture`): the client's part of handing off 100,000
+/// contacts: list, uploads, campaign created off, started; and reading every outcome back.
+/// Prints the requests the sandbox counted and the wall time of each part.
+#[tokio::test]
+#[ignore = "measurement"]
+async fn measure_a_100k_hand_off() {
+    let (sb, clock) = sandbox().await;
+    let c = client(&sb);
+    let lib = c.create_library("Herald campaigns").await.unwrap();
+    let template = c
+        .create_response(&ResponseDraft {
+            name: "hi".into(),
+            libraries: vec![EntityRef::id(&lib.id)],
+            response_type: Some(ResponseType::CampaignSmsTemplate),
+            texts: vec![ResponseText {
+                content: "Order {{order_id}} shipped".into(),
+                content_type: TextContentType::Plain,
+                text_type: None,
+            }],
+            substitutions: vec![],
+        })
+        .await
+        .unwrap();
+    let n = 100_000;
+    sb.reset_stats();
+    let started = std::time::Instant::now();
+    let list = c
+        .create_contact_list(&ContactListDraft {
+            name: "wave".into(),
+            column_names: vec!["address".into(), "order_id".into()],
+            phone_columns: vec![PhoneColumn {
+                column_name: "address".into(),
+                kind: "cell".into(),
+                callable_time_column: None,
+            }],
+            ..ContactListDraft::default()
+        })
+        .await
+        .unwrap();
+    let all: Vec<WritableContact> = (0..n)
+        .map(|i| WritableContact {
+            id: format!("k{i:06}"),
+            contact_list_id: list.id.clone(),
+            data: BTreeMap::from([
+                ("address".to_owned(), format!("+1212{:07}", 5_550_000 + i)),
+                ("order_id".to_owned(), format!("ORD-{i}")),
+            ]),
+            callable: None,
+        })
+        .collect();
+    c.add_contacts(&list.id, &all, true, &mut |_| {})
+        .await
+        .unwrap();
+    let campaign = c
+        .create_messaging_campaign(&MessagingCampaign {
+            name: "wave".into(),
+            contact_list: Some(EntityRef::id(&list.id)),
+            messages_per_minute: Some(100_000),
+            sms_config: Some(SmsConfig {
+                phone_column: "address".into(),
+                sender_sms_phone_number: SmsPhoneNumberRef {
+                    phone_number: sb.from_number().to_owned(),
+                },
+                content_template: Some(EntityRef::id(&template.id)),
+                message_column: None,
+            }),
+            ..MessagingCampaign::default()
+        })
+        .await
+        .unwrap();
+    let id = campaign.id.unwrap();
+    c.set_messaging_campaign_status(&id, true).await.unwrap();
+    let handed_off = started.elapsed();
+    let hand_off_requests = sb.stats().requests;
+    clock.advance(jiff::SignedDuration::from_mins(2));
+    sb.dispatch_campaigns().await.unwrap();
+    sb.reset_stats();
+    let started = std::time::Instant::now();
+    let ids: Vec<String> = all.iter().map(|w| w.id.clone()).collect();
+    let read = c.get_contacts_bulk(&list.id, &ids).await.unwrap();
+    let read_time = started.elapsed();
+    let sent = read
+        .iter()
+        .filter(|d| d.outcome() == ContactOutcome::Sent)
+        .count();
+    println!(
+        "hand-off of {n}: {hand_off_requests} requests in {handed_off:?}; outcome read: {} requests in {read_time:?}, {sent} sent",
+        sb.stats().requests
+    );
+}
