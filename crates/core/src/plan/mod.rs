@@ -384,7 +384,8 @@ pub struct DispatchRequests {
     pub sends: u64,
     /// Messaging campaign: contact uploads of at most [`CONTACTS_PER_REQUEST`] contacts.
     pub uploads: u64,
-    /// Messaging campaign: create the contact list, create the campaign `off`, start it.
+    /// Messaging campaign: create the contact list, create the campaign `off`, read it and
+    /// start it (a version-guarded PUT of its status).
     pub campaign_calls: u64,
     /// Messaging campaign: progress polls while it runs (see [`poll_interval_seconds`]).
     pub polls: u64,
@@ -400,8 +401,8 @@ pub struct DispatchRequests {
 pub const CONTACTS_PER_REQUEST: u64 = 1000;
 
 /// Requests a messaging campaign wave makes besides uploads, polls and reads: create the
-/// contact list, create the campaign `off`, start it.
-pub const CAMPAIGN_CALLS_PER_WAVE: u64 = 3;
+/// contact list, create the campaign `off`, read it and start it (a version-guarded PUT).
+pub const CAMPAIGN_CALLS_PER_WAVE: u64 = 4;
 
 /// How often a wave's progress is polled, for a wave expected to last `estimated` seconds:
 /// about twenty polls a wave, never more often than every 10 s nor less often than every 5 min.
