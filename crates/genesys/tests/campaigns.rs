@@ -296,6 +296,7 @@ async fn stop_leaves_the_rest_pending() {
 /// Prints the requests the sandbox counted and the wall time of each part.
 #[tokio::test]
 #[ignore = "measurement"]
+#[allow(clippy::print_stdout)] // a measurement prints its figures
 async fn measure_a_100k_hand_off() {
     let (sb, clock) = sandbox().await;
     let c = client(&sb);
