@@ -87,6 +87,25 @@ pub(crate) fn run(
         planned.close();
         return Ok(ExitStatus::Error);
     }
+    let unsupported: Vec<&str> = planned
+        .current
+        .campaigns
+        .iter()
+        .filter(|c| {
+            c.status == crate::plan::CampaignStatus::Active && c.dispatch.is_messaging_campaign()
+        })
+        .map(|c| c.name.as_str())
+        .collect();
+    if !unsupported.is_empty() {
+        printer.error(&format!(
+            "apply refused: {} {} {} `dispatch: messaging-campaign`, which this version of herald plans but cannot send yet; nothing was written or sent (it never falls back to agentless sends). Set `dispatch: agentless` or `status: paused`, or leave it out with --campaign",
+            if unsupported.len() == 1 { "campaign" } else { "campaigns" },
+            unsupported.join(", "),
+            if unsupported.len() == 1 { "uses" } else { "use" }
+        ));
+        planned.close();
+        return Ok(ExitStatus::Error);
+    }
     for (object, why) in &planned.stale {
         printer.error(&format!("stale plan: {object} is not applied: {why}"));
     }

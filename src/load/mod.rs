@@ -18,14 +18,14 @@ use crate::diag::{Code, Diagnostic, Pos, Sources};
 use crate::hash;
 use crate::spec::model::{
     Audience, Campaign, Content, DEFAULT_DENY_PATTERNS, DEFAULT_LIBRARY, DEFAULT_RATE_PER_MINUTE,
-    Environment, Origin, Policy, Project, Source, Template, Variable, VariableSource, Window,
-    Workspace,
+    Dispatch, EMAIL_CAMPAIGN_MAX_PER_MINUTE, Environment, Origin, Policy, Project, Source,
+    Template, Variable, VariableSource, Window, Workspace,
 };
 use crate::spec::state_rules::StateRules;
 use crate::spec::{
-    AudienceDoc, CampaignDoc, CampaignStatus, Category, Channel, E164, Email, EnvironmentDoc,
-    KindProbe, Name, ProjectDoc, SendWindowDoc, SourceDoc, Target, TemplateDoc, TemplateStatus,
-    VariableSourceDoc, WindowDoc,
+    AudienceDoc, CampaignDoc, CampaignStatus, Category, Channel, DispatchDoc, E164, Email,
+    EnvironmentDoc, KindProbe, Name, ProjectDoc, SendWindowDoc, SourceDoc, Target, TemplateDoc,
+    TemplateStatus, VariableSourceDoc, WindowDoc,
 };
 use crate::text::parse_placeholders;
 
@@ -1356,6 +1356,7 @@ impl Loader {
                     "rate_per_minute must be at least 1",
                 ));
             }
+            let dispatch = self.campaign_dispatch(&file, &doc, template);
             let send_window = match doc.send_window.as_ref().map(|w| &w.value) {
                 None => policy.send_window,
                 Some(SendWindowDoc::None(_)) => None,
@@ -1431,6 +1432,7 @@ impl Loader {
                     rate_per_minute: doc.rate_per_minute.as_ref().map(|r| r.value),
                     send_window,
                     dedupe_by: doc.dedupe_by,
+                    dispatch,
                     origin: Origin {
                         file: file.clone(),
                         pos: pos(&doc.name),
@@ -1479,6 +1481,90 @@ impl Loader {
             .related(&a.origin.file, a.origin.pos, "the audience")
             .help("marketing texts need the recipient's prior express written consent (47 CFR 64.1200(a)(2)): name the audience column that records it, e.g. `consent: sms_opt_in`; rows that do not say yes are skipped"),
         );
+    }
+
+    /// The campaign's dispatch: `agentless` unless `dispatch: messaging-campaign`, which needs
+    /// `messages_per_minute` (at least 1; at most [`EMAIL_CAMPAIGN_MAX_PER_MINUTE`] for email)
+    /// and takes no `rate_per_minute` (herald does not pace a Genesys campaign). Each problem
+    /// is an H181 error at the field.
+    fn campaign_dispatch(
+        &mut self,
+        file: &str,
+        doc: &CampaignDoc,
+        template: Option<&Template>,
+    ) -> Dispatch {
+        let kind = doc
+            .dispatch
+            .as_ref()
+            .map_or(DispatchDoc::Agentless, |d| d.value);
+        let mpm = doc.messages_per_minute.as_ref();
+        match kind {
+            DispatchDoc::Agentless => {
+                if let Some(m) = mpm {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::H181,
+                            file,
+                            pos(m),
+                            "messages_per_minute applies only to `dispatch: messaging-campaign`",
+                        )
+                        .help(
+                            "set `dispatch: messaging-campaign`, or pace agentless sends with `rate_per_minute`",
+                        ),
+                    );
+                }
+                Dispatch::Agentless
+            }
+            DispatchDoc::MessagingCampaign => {
+                let at = doc.dispatch.as_ref().and_then(pos);
+                if let Some(r) = &doc.rate_per_minute {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::H181,
+                            file,
+                            pos(r),
+                            "rate_per_minute applies only to agentless dispatch: Genesys paces a messaging campaign",
+                        )
+                        .help("use `messages_per_minute` instead"),
+                    );
+                }
+                let Some(m) = mpm else {
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::H181,
+                            file,
+                            at,
+                            "`dispatch: messaging-campaign` needs `messages_per_minute`",
+                        )
+                        .help("add e.g. `messages_per_minute: 100`"),
+                    );
+                    return Dispatch::Agentless;
+                };
+                if m.value == 0 {
+                    self.diags.push(Diagnostic::error(
+                        Code::H181,
+                        file,
+                        pos(m),
+                        "messages_per_minute must be at least 1",
+                    ));
+                } else if template.is_some_and(|t| t.channel == Channel::Email)
+                    && m.value > EMAIL_CAMPAIGN_MAX_PER_MINUTE
+                {
+                    self.diags.push(Diagnostic::error(
+                        Code::H181,
+                        file,
+                        pos(m),
+                        format!(
+                            "messages_per_minute {} is above {EMAIL_CAMPAIGN_MAX_PER_MINUTE}, Genesys' cap on outbound email campaigns per org",
+                            m.value
+                        ),
+                    ));
+                }
+                Dispatch::MessagingCampaign {
+                    messages_per_minute: m.value,
+                }
+            }
+        }
     }
 
     /// A marketing template sent without quiet hours (`send_window: none`, on the campaign or

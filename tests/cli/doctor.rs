@@ -252,3 +252,34 @@ fn a_short_webhook_secret_fails_as_serve_would() {
         "{out}"
     );
 }
+
+#[test]
+fn a_messaging_campaign_adds_the_campaign_permissions() {
+    let (ws, sb) = setup();
+    // Agentless only: no campaign-permissions check at all.
+    let (code, out, err) = doctor(&ws, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("campaign-permissions"), "{out}");
+    let path = ws.path().join("campaigns/winter-sale.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace("rate_per_minute: 60\n", "");
+    std::fs::write(
+        &path,
+        format!("{text}dispatch: messaging-campaign\nmessages_per_minute: 100\n"),
+    )
+    .unwrap();
+    let (code, out, err) = doctor(&ws, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("✓ campaign-permissions: the OAuth client's roles cover the 7 contact-list and campaign permissions"),
+        "{out}"
+    );
+    let mut org = sb.sandbox().org();
+    org.permissions.retain(|p| p != "outbound:contact:add");
+    sb.sandbox().set_org(org).unwrap();
+    assert_fails(
+        &ws,
+        &[],
+        "✗ campaign-permissions: campaigns winter-sale-2026 use `dispatch: messaging-campaign`; missing: outbound:contact:add (upload a wave's contacts)",
+    );
+}

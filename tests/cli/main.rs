@@ -6,6 +6,7 @@ mod support;
 mod apply;
 mod compliance;
 mod credentials;
+mod dispatch;
 mod dnc;
 mod doctor;
 mod frequency_caps;

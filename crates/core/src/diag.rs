@@ -138,6 +138,10 @@ pub enum Code {
     /// H177: a marketing SMS campaign's audience names no consent column (or, with
     /// `policy.require_consent_evidence`, no consent evidence columns).
     H177,
+    /// H181: a campaign's dispatch settings are invalid (`messages_per_minute` missing, zero,
+    /// above the email campaign cap, or given without `dispatch: messaging-campaign`;
+    /// `rate_per_minute` with a messaging campaign).
+    H181,
 }
 
 impl Code {

@@ -398,6 +398,7 @@ mod tests {
             rate_per_minute: None,
             send_window: window,
             dedupe_by: DedupeBy::Key,
+            dispatch: crate::spec::model::Dispatch::Agentless,
             origin: Origin::default(),
         }
     }

@@ -45,7 +45,10 @@ mod token;
 pub const HERALD_SANDBOX_HEADER: &str = "x-herald-sandbox";
 
 pub use api::{
-    NamedEntity, OrgLimit, OutboundDomain, RoleDivision, SmsPhoneNumber, TokenClient, TokenInfo,
+    CONTACTS_PER_REQUEST, CampaignProgress, ContactList, ContactListDraft, ContactOutcome,
+    DialerContact, EmailColumn, EmailConfig, FromEmailAddress, MessageEvaluation,
+    MessagingCampaign, NamedEntity, OrgLimit, OutboundDomain, PhoneColumn, RoleDivision, SmsConfig,
+    SmsPhoneNumber, SmsPhoneNumberRef, TokenClient, TokenInfo, WritableContact, classify_wrapup,
 };
 pub use client::{ClientConfig, GenesysClient, Timeouts};
 pub use credentials::{
@@ -59,7 +62,8 @@ pub use models::{
     TextType,
 };
 pub use permissions::{
-    REQUIRED_PERMISSIONS, RequiredPermission, grant_covers, missing_permissions,
+    CAMPAIGN_PERMISSIONS, REQUIRED_PERMISSIONS, RequiredPermission, grant_covers, missing_of,
+    missing_permissions,
 };
 pub use redact::scrub_text;
 pub use region::{

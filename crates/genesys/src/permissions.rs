@@ -132,6 +132,72 @@ pub const REQUIRED_PERMISSIONS: &[RequiredPermission] = &[
     },
 ];
 
+/// The endpoints a `dispatch: messaging-campaign` campaign adds, beyond
+/// [`REQUIRED_PERMISSIONS`]. Permission names from the SDK's descriptions (CLI
+/// `build/gc/cmd/outbound_*`); `:start`/`:stop` are checked too, though herald starts and
+/// stops a campaign with a version-guarded PUT of its status (`:edit`). Email campaigns take
+/// the `outbound:emailCampaign:*` permissions instead of `outbound:messagingCampaign:*`.
+pub const CAMPAIGN_PERMISSIONS: &[RequiredPermission] = &[
+    RequiredPermission {
+        any_of: &["outbound:contactList:add"],
+        method: "POST",
+        path: "/api/v2/outbound/contactlists",
+        area: "Outbound campaigns",
+        used_for: "create one contact list per wave",
+    },
+    RequiredPermission {
+        any_of: &["outbound:contactList:view"],
+        method: "GET",
+        path: "/api/v2/outbound/contactlists[/{contactListId}]",
+        area: "Outbound campaigns",
+        used_for: "find a wave's contact list again after a crash",
+    },
+    RequiredPermission {
+        any_of: &["outbound:contact:add"],
+        method: "POST",
+        path: "/api/v2/outbound/contactlists/{contactListId}/contacts",
+        area: "Outbound campaigns",
+        used_for: "upload a wave's contacts",
+    },
+    RequiredPermission {
+        any_of: &["outbound:contact:view"],
+        method: "POST",
+        path: "/api/v2/outbound/contactlists/{contactListId}/contacts/bulk",
+        area: "Outbound campaigns",
+        used_for: "read each contact's outcome (apply and reconcile)",
+    },
+    RequiredPermission {
+        any_of: &[
+            "outbound:messagingCampaign:add",
+            "outbound:emailCampaign:add",
+        ],
+        method: "POST",
+        path: "/api/v2/outbound/messagingcampaigns",
+        area: "Outbound campaigns",
+        used_for: "create one campaign per wave, off",
+    },
+    RequiredPermission {
+        any_of: &[
+            "outbound:messagingCampaign:view",
+            "outbound:emailCampaign:view",
+        ],
+        method: "GET",
+        path: "/api/v2/outbound/messagingcampaigns[/{messagingCampaignId}[/progress]]",
+        area: "Outbound campaigns",
+        used_for: "read a wave's campaign and its progress",
+    },
+    RequiredPermission {
+        any_of: &[
+            "outbound:messagingCampaign:edit",
+            "outbound:emailCampaign:edit",
+        ],
+        method: "PUT",
+        path: "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}",
+        area: "Outbound campaigns",
+        used_for: "start and stop a wave's campaign (its status, version-guarded)",
+    },
+];
+
 /// True when one granted permission (`domain:entity:action`, entity or action possibly `*`)
 /// covers `needed`.
 pub fn grant_covers(granted: &str, needed: &str) -> bool {
@@ -149,7 +215,15 @@ pub fn grant_covers(granted: &str, needed: &str) -> bool {
 
 /// The rows of [`REQUIRED_PERMISSIONS`] that none of `granted` covers.
 pub fn missing_permissions<S: AsRef<str>>(granted: &[S]) -> Vec<&'static RequiredPermission> {
-    REQUIRED_PERMISSIONS
+    missing_of(REQUIRED_PERMISSIONS, granted)
+}
+
+/// The rows of `table` that none of `granted` covers.
+pub fn missing_of<S: AsRef<str>>(
+    table: &'static [RequiredPermission],
+    granted: &[S],
+) -> Vec<&'static RequiredPermission> {
+    table
         .iter()
         .filter(|row| {
             !row.any_of

@@ -276,6 +276,52 @@ fn credentials_source(settings: &EnvSettings) -> String {
     format!("client id and secret resolve (secret from {source})")
 }
 
+/// When a campaign uses `dispatch: messaging-campaign`: the contact-list and campaign
+/// permissions it adds (`herald_genesys::CAMPAIGN_PERMISSIONS`).
+async fn campaign_permission_check(
+    ws: &Workspace,
+    client: &GenesysClient,
+    report: &mut DoctorReport,
+) {
+    let users: Vec<String> = ws
+        .campaigns
+        .values()
+        .filter(|c| !c.dispatch.is_agentless())
+        .map(|c| c.name.to_string())
+        .collect();
+    if users.is_empty() {
+        return;
+    }
+    let Ok(granted) = client.granted_permissions().await else {
+        return;
+    };
+    let missing = herald_genesys::missing_of(herald_genesys::CAMPAIGN_PERMISSIONS, &granted);
+    if missing.is_empty() {
+        report.ok(
+            "campaign-permissions",
+            format!(
+                "the OAuth client's roles cover the {} contact-list and campaign permissions of `dispatch: messaging-campaign` ({})",
+                herald_genesys::CAMPAIGN_PERMISSIONS.len(),
+                users.join(", ")
+            ),
+        );
+    } else {
+        let names: Vec<String> = missing
+            .iter()
+            .map(|m| format!("{} ({})", m.any_of.join(" or "), m.used_for))
+            .collect();
+        report.fail(
+            "campaign-permissions",
+            format!(
+                "campaigns {} use `dispatch: messaging-campaign`; missing: {}",
+                users.join(", "),
+                names.join(", ")
+            ),
+            "add them to the OAuth client's role (docs/permissions.md), or use `dispatch: agentless`",
+        );
+    }
+}
+
 async fn org_checks(
     ws: &Workspace,
     settings: &EnvSettings,
@@ -312,6 +358,7 @@ async fn org_checks(
             "check the OAuth client's roles in Genesys Cloud → Admin → OAuth",
         ),
     }
+    campaign_permission_check(ws, client, report).await;
     let library = &settings.env.library;
     match client.find_library_by_name(library).await {
         Ok(Some(_)) => report.ok("library", format!("managed library `{library}` exists")),

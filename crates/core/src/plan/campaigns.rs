@@ -10,15 +10,15 @@ use sha2::{Digest, Sha256};
 
 use super::observed::{LedgerFacts, SendState, cap_opening};
 use super::{
-    CampaignChanges, CampaignPlan, CampaignStatus, Counts, KeyDigest, MAX_SAMPLES, Reason, Sample,
-    SmsCost, ZonePlacement,
+    CampaignChanges, CampaignPlan, CampaignStatus, Counts, DispatchPlan, KeyDigest, MAX_SAMPLES,
+    Reason, Sample, SmsCost, ZonePlacement,
 };
 use crate::local_time::{LocalRules, RowZones, timing};
 use crate::messages::{Message, Recipient, Row, SkipReason};
 use crate::schedule::Timing;
 use crate::send::Redo;
 use crate::spec::caps::CapRules;
-use crate::spec::model::{Campaign, Workspace};
+use crate::spec::model::{Campaign, Dispatch, Workspace};
 use crate::spec::state_rules::StateCode;
 use crate::spec::{Category, Channel, DedupeBy};
 
@@ -523,7 +523,14 @@ pub fn plan_campaign<F: LedgerFacts>(
         settings: Vec::new(),
     };
     let samples = samples.finish();
-    let rate = campaign.rate_per_minute.unwrap_or(ctx.default_rate).max(1);
+    let rate = match campaign.dispatch {
+        Dispatch::MessagingCampaign {
+            messages_per_minute,
+        } => messages_per_minute,
+        Dispatch::Agentless => campaign.rate_per_minute.unwrap_or(ctx.default_rate),
+    }
+    .max(1);
+    let estimated_seconds = (counts.to_send * 60).div_ceil(u64::from(rate));
     let to_send = counts.to_send;
     let plan_status = if blocked_by.is_some() {
         CampaignStatus::Blocked
@@ -555,7 +562,8 @@ pub fn plan_campaign<F: LedgerFacts>(
         outcome: decider.outcome_digest(),
         segments,
         rate_per_minute: rate,
-        estimated_seconds: (to_send * 60).div_ceil(u64::from(rate)),
+        estimated_seconds,
+        dispatch: DispatchPlan::new(campaign.dispatch, to_send, estimated_seconds),
         sample: samples
             .first()
             .filter(|s| s.reason() == Reason::ToSend)

@@ -377,6 +377,10 @@ pub struct CampaignPlan {
     pub rate_per_minute: u32,
     /// Estimated duration of sending now, in seconds.
     pub estimated_seconds: u64,
+    /// How the messages leave herald and the Genesys API requests that takes (absent in plans
+    /// saved before the choice existed: agentless).
+    #[serde(default)]
+    pub dispatch: DispatchPlan,
     /// A masked rendered example.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sample: Option<Sample>,
@@ -391,6 +395,111 @@ pub struct CampaignPlan {
     /// again (`--retry-failed`); counted in `counts.to_send` too.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub retry_failed: u64,
+}
+
+/// How a campaign's messages leave herald, and what sending now costs in API requests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DispatchPlan {
+    /// `agentless` or `messaging-campaign`.
+    pub kind: String,
+    /// A messaging campaign's `messagesPerMinute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_minute: Option<u32>,
+    /// Contacts uploaded to a Genesys contact list now (messaging campaign; 0 for agentless).
+    #[serde(default)]
+    pub contacts: u64,
+    /// The Genesys API requests sending now makes (an estimate: retries not counted).
+    #[serde(default)]
+    pub requests: DispatchRequests,
+}
+
+impl Default for DispatchPlan {
+    fn default() -> Self {
+        Self {
+            kind: "agentless".to_owned(),
+            messages_per_minute: None,
+            contacts: 0,
+            requests: DispatchRequests::default(),
+        }
+    }
+}
+
+/// The Genesys API requests of one send, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DispatchRequests {
+    /// Agentless: one request per message.
+    pub sends: u64,
+    /// Messaging campaign: contact uploads of at most [`CONTACTS_PER_REQUEST`] contacts.
+    pub uploads: u64,
+    /// Messaging campaign: create the contact list, create the campaign `off`, read it and
+    /// start it (a version-guarded PUT of its status).
+    pub campaign_calls: u64,
+    /// Messaging campaign: progress polls while it runs (see [`poll_interval_seconds`]).
+    pub polls: u64,
+    /// Messaging campaign: bulk reads of the contacts' evaluations (at most
+    /// [`CONTACTS_PER_REQUEST`] each) to record each outcome.
+    pub outcome_reads: u64,
+    /// All of them.
+    pub total: u64,
+}
+
+/// Contacts per upload (`POST …/contactlists/{id}/contacts`) and per bulk read
+/// (`POST …/contacts/bulk`): Genesys' documented limit per upload request.
+pub const CONTACTS_PER_REQUEST: u64 = 1000;
+
+/// Requests a messaging campaign wave makes besides uploads, polls and reads: create the
+/// contact list, create the campaign `off`, read it and start it (a version-guarded PUT).
+pub const CAMPAIGN_CALLS_PER_WAVE: u64 = 4;
+
+/// How often a wave's progress is polled, for a wave expected to last `estimated` seconds:
+/// about twenty polls a wave, never more often than every 10 s nor less often than every 5 min.
+pub fn poll_interval_seconds(estimated: u64) -> u64 {
+    (estimated / 20).clamp(10, 300)
+}
+
+impl DispatchPlan {
+    /// The plan of sending `to_send` messages through `dispatch`, taking `estimated_seconds`.
+    pub fn new(
+        dispatch: crate::spec::model::Dispatch,
+        to_send: u64,
+        estimated_seconds: u64,
+    ) -> Self {
+        use crate::spec::model::Dispatch;
+        match dispatch {
+            Dispatch::Agentless => Self {
+                requests: DispatchRequests {
+                    sends: to_send,
+                    total: to_send,
+                    ..DispatchRequests::default()
+                },
+                ..Self::default()
+            },
+            Dispatch::MessagingCampaign {
+                messages_per_minute,
+            } => {
+                let mut r = DispatchRequests::default();
+                if to_send > 0 {
+                    r.uploads = to_send.div_ceil(CONTACTS_PER_REQUEST);
+                    r.campaign_calls = CAMPAIGN_CALLS_PER_WAVE;
+                    r.polls =
+                        estimated_seconds.div_ceil(poll_interval_seconds(estimated_seconds)) + 1;
+                    r.outcome_reads = to_send.div_ceil(CONTACTS_PER_REQUEST);
+                    r.total = r.uploads + r.campaign_calls + r.polls + r.outcome_reads;
+                }
+                Self {
+                    kind: dispatch.as_str().to_owned(),
+                    messages_per_minute: Some(messages_per_minute),
+                    contacts: to_send,
+                    requests: r,
+                }
+            }
+        }
+    }
+
+    /// Whether the messages go through a Genesys messaging campaign.
+    pub fn is_messaging_campaign(&self) -> bool {
+        self.kind == "messaging-campaign"
+    }
 }
 
 /// The most samples a campaign's plan keeps.

@@ -542,9 +542,12 @@ pub fn text(plan: &Plan, color: bool) -> String {
         let _ = writeln!(out, "  {sym} {:<32} {headline}", c.name);
         let _ = writeln!(
             out,
-            "      {} · {} rows in {} · template {}",
-            c.channel, c.rows, c.audience_file, c.template
+            "      {} · {} rows in {} · template {} · dispatch {}",
+            c.channel, c.rows, c.audience_file, c.template, c.dispatch.kind
         );
+        if let Some(line) = dispatch_line(c) {
+            let _ = writeln!(out, "      {line}");
+        }
         if let Some(line) = changes_line(c) {
             let _ = writeln!(out, "      {}", st.paint(&line, "33"));
         }
@@ -594,6 +597,33 @@ pub fn text(plan: &Plan, color: bool) -> String {
 }
 
 /// "time zones: …" when any row's zone did not come from its `timezone` value.
+/// What a messaging campaign's wave costs: contacts, API requests by kind, duration at its
+/// rate. `None` for agentless (one request per message, shown by the headline).
+pub fn dispatch_line(c: &CampaignPlan) -> Option<String> {
+    let d = &c.dispatch;
+    if !d.is_messaging_campaign() {
+        return None;
+    }
+    let rate = d.messages_per_minute.unwrap_or(c.rate_per_minute);
+    if d.contacts == 0 {
+        return Some(format!(
+            "Genesys messaging campaign at {rate}/min: no contacts to hand off now"
+        ));
+    }
+    let r = &d.requests;
+    Some(format!(
+        "Genesys messaging campaign at {rate}/min: {} contacts, ~{} API requests ({} uploads of ≤{}, {} campaign calls, ~{} progress polls, {} outcome reads), ~{}",
+        d.contacts,
+        r.total,
+        r.uploads,
+        super::CONTACTS_PER_REQUEST,
+        r.campaign_calls,
+        r.polls,
+        r.outcome_reads,
+        duration(c.estimated_seconds)
+    ))
+}
+
 fn zones_line(c: &CampaignPlan) -> Option<String> {
     let z = &c.zones;
     if z.inferred + z.audience_default + z.unplaced == 0 {
@@ -721,7 +751,7 @@ pub fn markdown(plan: &Plan) -> String {
     }
     let _ = writeln!(
         out,
-        "\n### Campaigns\n\n| campaign | status | to send now | segments | est. time | opens at | not sent | changes |\n|---|---|---:|---:|---:|---|---|---|"
+        "\n### Campaigns\n\n| campaign | status | dispatch | to send now | segments | est. time | opens at | not sent | changes |\n|---|---|---|---:|---:|---:|---|---|---|"
     );
     for c in &plan.campaigns {
         let status = match c.status {
@@ -736,8 +766,12 @@ pub fn markdown(plan: &Plan) -> String {
         let others = other_counts(c);
         let _ = writeln!(
             out,
-            "| {} | {status} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {status} | {} | {} | {} | {} | {} | {} | {} |",
             md_code(&c.name),
+            c.dispatch.messages_per_minute.map_or_else(
+                || c.dispatch.kind.clone(),
+                |m| format!("{} ({m}/min)", c.dispatch.kind)
+            ),
             c.to_send(),
             if c.channel == "sms" {
                 c.segments.to_string()
@@ -756,6 +790,16 @@ pub fn markdown(plan: &Plan) -> String {
             },
             changes_cell(c)
         );
+    }
+    let costs: Vec<String> = plan
+        .campaigns
+        .iter()
+        .filter_map(|c| {
+            dispatch_line(c).map(|l| format!("- {}: {}", md_code(&c.name), md_sentence(&l)))
+        })
+        .collect();
+    if !costs.is_empty() {
+        let _ = writeln!(out, "\n{}", costs.join("\n"));
     }
     let samples: Vec<_> = plan
         .campaigns

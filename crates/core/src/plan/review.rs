@@ -27,7 +27,8 @@
 //!   Genesys response the plan was made against (`none` when there is none yet).
 //! - `template`: the content hash of the campaign's template; `definition`: SHA-256 of the
 //!   campaign's definition file; `audience`: SHA-256 of the audience's definition file;
-//!   `settings`: SHA-256 of the effective campaign and audience model as canonical JSON;
+//!   `settings`: SHA-256 of the effective campaign and audience model as canonical JSON (with
+//!   the campaign's dispatch and `messages_per_minute` unless it is the default agentless);
 //!   `data`: SHA-256 of the audience data file's bytes; `rows`: rows in the audience data;
 //!   `keys`: the count and digest of the send keys (the keys apply may send to, now or once
 //!   held rows open); `outcome`: the count and digest of what those rows send (key, address,
@@ -380,7 +381,7 @@ pub fn differences(
         }
         if now.object.starts_with("campaign ") && changed("settings") {
             why.push(
-                "its effective settings (sender, schedule, window, rate, variables or audience columns) changed since the review"
+                "its effective settings (sender, schedule, window, rate, dispatch, variables or audience columns) changed since the review"
                     .to_owned(),
             );
         }

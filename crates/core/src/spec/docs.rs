@@ -471,6 +471,29 @@ pub struct CampaignDoc {
     /// `key` (one message per row) or `address` (one per recipient address).
     #[serde(default)]
     pub dedupe_by: DedupeBy,
+    /// How messages leave herald: `agentless` (default; one API call per message, paced by
+    /// `rate_per_minute`) or `messaging-campaign` (a Genesys outbound messaging campaign over
+    /// a contact list herald uploads; needs `messages_per_minute`).
+    #[serde(default)]
+    #[schemars(with = "Option<DispatchDoc>")]
+    pub dispatch: Option<Spanned<DispatchDoc>>,
+    /// `dispatch: messaging-campaign` only: the Genesys campaign's `messagesPerMinute`
+    /// (at least 1; email campaigns at most 1200, the per-org cap).
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    pub messages_per_minute: Option<Spanned<u32>>,
+}
+
+/// How a campaign's messages leave herald.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum DispatchDoc {
+    /// One agentless Genesys API call per message, paced by herald (`rate_per_minute`).
+    #[default]
+    Agentless,
+    /// A Genesys outbound messaging campaign over a contact list herald uploads for each wave,
+    /// paced by Genesys at `messages_per_minute`.
+    MessagingCampaign,
 }
 
 /// Just enough of any document to dispatch on its `kind`.

@@ -333,7 +333,46 @@ pub struct Campaign {
     pub send_window: Option<Window>,
     /// Dedupe rule.
     pub dedupe_by: DedupeBy,
+    /// How its messages leave herald. Left out of the canonical JSON when agentless (the
+    /// default), so the settings hash of a campaign written before the choice existed holds.
+    #[serde(skip_serializing_if = "Dispatch::is_agentless")]
+    pub dispatch: Dispatch,
     /// Where it was defined.
     #[serde(skip)]
     pub origin: Origin,
+}
+
+/// Genesys' cap on outbound email campaign throughput per org, in messages per minute
+/// (Genesys help, "Create a messaging campaign"); a campaign may not ask for more.
+pub const EMAIL_CAMPAIGN_MAX_PER_MINUTE: u32 = 1200;
+
+/// How a campaign's messages leave herald.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Dispatch {
+    /// One agentless Genesys API call per message, paced by herald.
+    #[default]
+    Agentless,
+    /// A Genesys outbound messaging campaign over a contact list herald uploads per wave;
+    /// Genesys paces it at `messages_per_minute`.
+    MessagingCampaign {
+        /// The campaign's `messagesPerMinute`.
+        messages_per_minute: u32,
+    },
+}
+
+impl Dispatch {
+    /// Whether this is the default, agentless dispatch.
+    #[allow(clippy::trivially_copy_pass_by_ref)] // serde passes fields by reference
+    pub fn is_agentless(&self) -> bool {
+        matches!(self, Self::Agentless)
+    }
+
+    /// The spelling in campaign YAML.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Agentless => "agentless",
+            Self::MessagingCampaign { .. } => "messaging-campaign",
+        }
+    }
 }

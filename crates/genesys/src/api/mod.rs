@@ -5,12 +5,18 @@
 //! (reference/genesys-api.md); path segments taken from callers are percent-encoded.
 
 mod analytics;
+mod campaigns;
 mod messaging;
 mod organization;
 mod outbound;
 mod responses;
 mod setup;
 
+pub use campaigns::{
+    CONTACTS_PER_REQUEST, CampaignProgress, ContactList, ContactListDraft, ContactOutcome,
+    DialerContact, EmailColumn, EmailConfig, FromEmailAddress, MessageEvaluation,
+    MessagingCampaign, PhoneColumn, SmsConfig, SmsPhoneNumberRef, WritableContact, classify_wrapup,
+};
 pub use setup::{
     NamedEntity, OrgLimit, OutboundDomain, RoleDivision, SmsPhoneNumber, TokenClient, TokenInfo,
 };
