@@ -308,6 +308,10 @@ pub struct VerifyArgs {
     /// are left to the full verify; run one regularly.
     #[arg(long)]
     pub incremental: bool,
+    /// Output format: `json` prints one object (`ok`, what was checked, the first broken
+    /// link, the head) on stdout, also when verification fails.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Arguments of `herald ledger head`.

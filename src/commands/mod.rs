@@ -11,6 +11,7 @@ mod doctor;
 mod import;
 mod init;
 mod ledger;
+mod ledger_verify;
 mod plan;
 mod preview;
 mod receipts;

@@ -306,3 +306,36 @@ fn a_restored_or_swapped_ledger_is_refused_by_the_org_witness() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(sb.messages().len(), 5);
 }
+
+/// `ledger verify --format json`: one object on stdout, `ok` true on a sound ledger, and on
+/// an edited one `ok` false with the broken link's reason (exit 1 either way for a failure).
+#[test]
+fn verify_as_json_says_what_was_checked_and_what_broke() {
+    let ws = TestWorkspace::fixture("base");
+    write_audience(&ws, 2, "America/New_York");
+    let _sb = LocalSandbox::start(&ws);
+    let (code, _, err) = apply(&ws, &[]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(ws.herald().args(["ledger", "verify", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["mode"], "full");
+    assert_eq!(doc["sends_checked"], 2);
+    assert!(doc["ledger"]["head"].is_string(), "{doc}");
+
+    raw(&ws)
+        .connection()
+        .execute_batch("DELETE FROM conversations")
+        .unwrap();
+    let (code, out, _) = run(ws.herald().args(["ledger", "verify", "--format", "json"]));
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    assert_eq!(doc["ok"], false);
+    assert!(
+        doc["first_broken"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("table `conversations`")),
+        "{doc}"
+    );
+}
