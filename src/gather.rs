@@ -349,18 +349,21 @@ struct DncScan {
 
 /// Reads a marketing SMS campaign's audience once more, looking its recipients up in the
 /// loaded registries in batches (a registry is never loaded whole), and noting which
-/// registries cover its rows.
+/// registries cover its rows. Rows `known` to be final in the ledger (already sent, say) are
+/// never sent again, so they are neither classified nor looked up.
 fn dnc_scan(
     ws: &Workspace,
     ledger: &dyn Ledger,
     key: &LedgerKey,
     campaign: &Campaign,
+    known: impl Fn(&str) -> bool,
 ) -> anyhow::Result<DncScan> {
     let mut scan = DncScan::default();
     let mut ignored = Vec::new();
     let Some(rows) = crate::validate::open_rows(ws, campaign, false, &mut ignored) else {
         return Ok(scan);
     };
+    let rows = rows.skip_known(known);
     let mut batch: Vec<RecipientId> = Vec::with_capacity(DNC_LOOKUP_BATCH);
     let flush = |batch: &mut Vec<RecipientId>, scan: &mut DncScan| -> anyhow::Result<()> {
         for (rid, source) in ledger.dnc_lookup(batch)? {
@@ -410,7 +413,9 @@ fn dnc_facts(
     {
         return Ok(());
     }
-    let scan = dnc_scan(ws, ledger, key, campaign)?;
+    let scan = dnc_scan(ws, ledger, key, campaign, |k: &str| {
+        facts.is_final(k, ctx.redo)
+    })?;
     for r in registries {
         let age = crate::plan::campaigns::dnc_age_days(r.downloaded_on, today);
         let covers = if r.source == "national" {
