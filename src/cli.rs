@@ -205,6 +205,9 @@ pub struct DncImportArgs {
     /// Full list or change list.
     #[arg(long, value_enum, default_value_t = DncKindArg::Full)]
     pub kind: DncKindArg,
+    /// Output format: `json` prints one object on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Output format of `herald audit`.
@@ -331,6 +334,10 @@ pub struct MigrateArgs {
     /// Target (must be new and empty): `sqlite:PATH`, a path, or a `postgres://` URL.
     #[arg(long)]
     pub to: String,
+    /// Output format: `json` prints one object on stdout (rows per table, what was verified,
+    /// the target's head).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Export formats.
@@ -473,6 +480,9 @@ pub struct SuppressArgs {
     /// Why (kept in the audit trail).
     #[arg(long, default_value = "manual")]
     pub reason: String,
+    /// Output format: `json` prints one object on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Arguments of `herald suppress list`.
@@ -494,6 +504,9 @@ pub struct ImportArgs {
     /// Why (kept in the audit trail).
     #[arg(long, default_value = "import")]
     pub reason: String,
+    /// Output format: `json` prints one object on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Arguments of `herald serve`.
@@ -578,6 +591,9 @@ pub struct PushArgs {
     /// Show the counts, change nothing in Genesys.
     #[arg(long)]
     pub dry_run: bool,
+    /// Output format: `json` prints one object on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `herald sandbox …`
@@ -759,6 +775,10 @@ pub struct ImportTemplatesArgs {
     /// Import every campaign template in the managed library.
     #[arg(long, conflicts_with = "names")]
     pub all: bool,
+    /// Output format: `json` prints one object on stdout (imported, not found, refused, the
+    /// ledger head).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[cfg(test)]

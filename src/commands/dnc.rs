@@ -36,6 +36,26 @@ pub(crate) fn run(
                 DncKindArg::Changes => DncFileKind::Changes,
             };
             let r = import(ledger.as_mut(), &key, &args.path, &source, downloaded, kind)?;
+            let age = age_days(downloaded, today);
+            if args.format == Format::Json {
+                let head = ledger.head()?;
+                printer.out(&format!(
+                    "{}\n",
+                    serde_json::json!({
+                        "source": source,
+                        "downloaded": downloaded.to_string(),
+                        "kind": if kind == DncFileKind::Full { "full" } else { "changes" },
+                        "read": r.read,
+                        "added": r.added,
+                        "removed": r.removed,
+                        "numbers": r.numbers,
+                        "age_days": age,
+                        "stale": age > MAX_AGE_DAYS,
+                        "ledger": super::head_json(head.as_ref()),
+                    })
+                ))?;
+                return Ok(ExitStatus::Success);
+            }
             let what = match kind {
                 DncFileKind::Full => {
                     format!("full list: {} numbers replace {}", r.added, r.removed)
@@ -49,7 +69,6 @@ pub(crate) fn run(
                 "do-not-call registry {source} (downloaded {downloaded}): {what}; it now holds {} numbers\n",
                 r.numbers
             ))?;
-            let age = age_days(downloaded, today);
             if age > MAX_AGE_DAYS {
                 printer.warn(&format!(
                     "this download is {age} days old: marketing to the numbers it covers is refused until a download at most {MAX_AGE_DAYS} days old is imported"

@@ -2,7 +2,7 @@
 //! bind them in the ledger (see [`crate::engine::import`]).
 
 use crate::ExitStatus;
-use crate::cli::{GlobalArgs, ImportTemplatesArgs};
+use crate::cli::{Format, GlobalArgs, ImportTemplatesArgs};
 use crate::engine::import::{ImportEvent, import_templates};
 use crate::output::Printer;
 
@@ -17,7 +17,27 @@ pub(crate) fn run(
     );
     let (loaded, settings) = super::env_context(global)?;
     let library = settings.env.library.clone();
+    let json = args.format == Format::Json;
+    let (mut imported, mut missing, mut refused) = (Vec::new(), Vec::new(), Vec::new());
     let mut on_event = |e: ImportEvent| -> anyhow::Result<()> {
+        if json {
+            match e {
+                ImportEvent::NoSuchResponse(n) => missing.push(n),
+                ImportEvent::Refused(why) => refused.push(why),
+                ImportEvent::Imported {
+                    name,
+                    id,
+                    version,
+                    file,
+                } => imported.push(serde_json::json!({
+                    "name": name,
+                    "response_id": id,
+                    "version": version,
+                    "file": file.display().to_string(),
+                })),
+            }
+            return Ok(());
+        }
         match e {
             ImportEvent::NoSuchResponse(n) => {
                 printer.error(&format!(
@@ -50,9 +70,27 @@ pub(crate) fn run(
             return Ok(ExitStatus::Locked);
         }
     };
+    if json {
+        printer.out(&format!(
+            "{}\n",
+            serde_json::json!({
+                "imported": imported,
+                "not_found": missing,
+                "refused": refused,
+                "ledger": super::head_json(summary.ledger_head.as_ref()),
+            })
+        ))?;
+    }
     if summary.selected == 0 {
         printer.error("nothing to import");
         return Ok(ExitStatus::Error);
+    }
+    if json {
+        return Ok(if summary.problems == 0 {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Error
+        });
     }
     printer.info(&format!(
         "{} imported; run `herald validate` and `herald plan`, then commit the YAML for review",

@@ -20,6 +20,23 @@ pub(crate) fn run(
         let (report, target, from, to) =
             crate::engine::ledger::migrate(&args.from, &args.to, &key)?;
         let rows: u64 = report.tables.values().sum();
+        if args.format == Format::Json {
+            let head = target.head()?;
+            printer.out(&format!(
+                "{}\n",
+                serde_json::json!({
+                    "from": from.to_string(),
+                    "to": to.to_string(),
+                    "rows": rows,
+                    "tables": report.tables,
+                    "events_verified": report.events_verified,
+                    "sends_verified": report.sends_verified,
+                    "suppressions_verified": report.suppressions_verified,
+                    "ledger": super::head_json(head.as_ref()),
+                })
+            ))?;
+            return Ok(ExitStatus::Success);
+        }
         printer.out(&format!(
             "migrated {rows} rows from {from} to {to}: {} events, {} sends, {} suppressions verified on both sides\n",
             report.events_verified, report.sends_verified, report.suppressions_verified

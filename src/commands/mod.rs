@@ -22,6 +22,7 @@ mod schema;
 mod serve;
 mod status;
 mod suppress;
+mod suppress_push;
 mod validate;
 
 use std::path::PathBuf;

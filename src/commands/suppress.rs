@@ -6,14 +6,14 @@ use std::fmt::Write as _;
 use herald_ledger::{Channel, Suppression};
 
 use crate::ExitStatus;
-use crate::cli::{ChannelArg, Format, GlobalArgs, PushArgs, SuppressArgs, SuppressCommand};
+use crate::cli::{ChannelArg, Format, GlobalArgs, SuppressArgs, SuppressCommand};
 use crate::engine::suppress::{
-    BadAddresses, parse_address, push_to_dnc, read_address_file, select_push, suppression,
+    BadAddresses, parse_address, read_address_file, select_push, suppression,
 };
 use crate::messages::Address;
 use crate::output::Printer;
 
-fn plural(one: bool, s: &'static str) -> &'static str {
+pub(super) fn plural(one: bool, s: &'static str) -> &'static str {
     if one { "" } else { s }
 }
 
@@ -50,16 +50,30 @@ pub(crate) fn run(
                 args.from_audiences,
             )
             .map_err(|e| show_bad_lines(e, printer))?;
-            return push(&settings, &sel, args, printer);
+            return super::suppress_push::push(&settings, &sel, args, printer);
         }
         SuppressCommand::Add(SuppressArgs {
             address: raw,
             channel,
             reason,
+            format,
         }) => {
             let a = address(raw)?;
             let s = suppression(&key, &a, ChannelArg::covers(*channel, &a), reason, &source);
             let new = ledger.suppress(&s)?;
+            if *format == Format::Json {
+                let head = ledger.head()?;
+                printer.out(&format!(
+                    "{}\n",
+                    serde_json::json!({
+                        "suppressed": new,
+                        "masked": a.masked(),
+                        "channel": s.channel.map_or("all", Channel::as_str),
+                        "ledger": super::head_json(head.as_ref()),
+                    })
+                ))?;
+                return Ok(ExitStatus::Success);
+            }
             printer.out(&format!(
                 "{} {} ({})\n",
                 if new {
@@ -78,6 +92,7 @@ pub(crate) fn run(
             address: raw,
             channel,
             reason,
+            format,
         }) => {
             let a = address(raw)?;
             let recipient = key.recipient_id(a.channel(), &a.normalized());
@@ -87,6 +102,17 @@ pub(crate) fn run(
                 reason,
                 &source,
             )?;
+            if *format == Format::Json {
+                let head = ledger.head()?;
+                printer.out(&format!(
+                    "{}\n",
+                    serde_json::json!({
+                        "removed": n,
+                        "masked": a.masked(),
+                        "ledger": super::head_json(head.as_ref()),
+                    })
+                ))?;
+            }
             if n == 0 {
                 let scope_note = if channel.is_some() {
                     " on that channel"
@@ -95,6 +121,9 @@ pub(crate) fn run(
                 };
                 printer.warn(&format!("{} was not suppressed{scope_note}", a.masked()));
                 return Ok(ExitStatus::Error);
+            }
+            if *format == Format::Json {
+                return Ok(ExitStatus::Success);
             }
             printer.out(&format!(
                 "removed {n} suppression{} of {}\n",
@@ -143,6 +172,18 @@ pub(crate) fn run(
                 .map(|(a, covers)| suppression(&key, a, covers, &args.reason, &source))
                 .collect();
             let new = ledger.suppress_many(&batch)?;
+            if args.format == Format::Json {
+                let head = ledger.head()?;
+                printer.out(&format!(
+                    "{}\n",
+                    serde_json::json!({
+                        "addresses": batch.len(),
+                        "newly_suppressed": new,
+                        "ledger": super::head_json(head.as_ref()),
+                    })
+                ))?;
+                return Ok(ExitStatus::Success);
+            }
             printer.out(&format!(
                 "imported {} addresses: {new} newly suppressed\n",
                 batch.len()
@@ -152,42 +193,5 @@ pub(crate) fn run(
             }
         }
     }
-    Ok(ExitStatus::Success)
-}
-
-/// `herald suppress push`: see the command's help for the design.
-fn push(
-    settings: &crate::settings::EnvSettings,
-    sel: &crate::engine::suppress::PushSelection,
-    args: &PushArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    for w in &sel.warnings {
-        printer.warn(w);
-    }
-    let pushed = sel.numbers.len();
-    let summary = format!(
-        "{} candidate number{}, {pushed} suppressed for SMS; {} suppressed number{} not in the candidates (not pushed)",
-        sel.candidates,
-        plural(sel.candidates == 1, "s"),
-        sel.unmatched,
-        plural(sel.unmatched == 1, "s"),
-    );
-    if args.dry_run {
-        printer.out(&format!(
-            "{summary}\ndry run: would push {pushed} number{} to DNC list `{}`\n",
-            plural(pushed == 1, "s"),
-            args.dnc_list
-        ))?;
-        return Ok(ExitStatus::Success);
-    }
-    let done = push_to_dnc(settings, &args.dnc_list, &sel.numbers)?;
-    printer.out(&format!(
-        "{summary}\npushed {pushed} number{} to {}DNC list `{}` ({}); numbers already on it are unchanged\n",
-        plural(pushed == 1, "s"),
-        if done.created { "new " } else { "" },
-        args.dnc_list,
-        done.list_id
-    ))?;
     Ok(ExitStatus::Success)
 }

@@ -9,6 +9,7 @@ mod credentials;
 mod dispatch;
 mod dnc;
 mod doctor;
+mod formats;
 mod frequency_caps;
 mod hardening;
 mod hash;
