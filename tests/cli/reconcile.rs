@@ -145,10 +145,14 @@ fn import_adopts_a_drifted_remote_text_and_the_plan_is_then_clean() {
     );
     let plan = plan_json(&ws);
     assert_eq!(plan["templates"][0]["action"], "drift");
-    let (code, out, err) = run(ws
-        .herald()
-        .args(["import", "order-shipped", "nope", "--format", "json"]));
-    assert_eq!(code, 0, "as in text, a name not found is reported, not fatal: {err}");
+    let (code, out, err) =
+        run(ws
+            .herald()
+            .args(["import", "order-shipped", "nope", "--format", "json"]));
+    assert_eq!(
+        code, 0,
+        "as in text, a name not found is reported, not fatal: {err}"
+    );
     let doc: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
     assert_eq!(doc["imported"][0]["name"], "order-shipped", "{doc}");
     assert_eq!(doc["not_found"], serde_json::json!(["nope"]), "{doc}");
