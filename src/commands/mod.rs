@@ -4,7 +4,9 @@
 //! code that prints.
 
 mod apply;
+mod apply_report;
 mod audit;
+mod audit_report;
 mod completions;
 mod dnc;
 mod doctor;

@@ -1,0 +1,189 @@
+//! How `herald audit` prints one recipient's record: text, one JSON document, or CSV; the
+//! recipient only masked.
+
+use std::fmt::Write as _;
+
+use herald_ledger::{Channel, RecipientAudit, SuppressionAction};
+use serde_json::{Value, json};
+
+fn facts_value(facts: Option<&str>) -> Value {
+    facts
+        .and_then(|f| serde_json::from_str(f).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// `key: value; …` of a facts object, in its stored order.
+fn facts_text(facts: &Value) -> String {
+    match facts {
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => format!("{k}: {s}"),
+                Value::Array(a) => format!(
+                    "{k}: {}",
+                    a.iter()
+                        .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                other => format!("{k}: {other}"),
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => {
+            "not recorded (sent before herald recorded send facts, or not claimed by apply)".into()
+        }
+    }
+}
+
+pub(super) fn document(masked: &str, channel: Channel, a: &RecipientAudit) -> Value {
+    json!({
+        "recipient": masked,
+        "channel": channel.as_str(),
+        "sends": a.sends.iter().map(|(s, facts)| json!({
+            "campaign": s.campaign,
+            "row_key": s.row_key,
+            "channel": s.channel.as_str(),
+            "state": s.state.as_str(),
+            "attempts": s.attempts,
+            "template_hash": s.template_hash,
+            "message_id": s.message_id,
+            "error_code": s.error_code,
+            "note": s.note,
+            "run_id": s.run_id,
+            "dispatched_at": s.dispatched_at.map(|t| t.to_string()),
+            "updated_at": s.updated_at.to_string(),
+            "next_attempt_at": s.next_attempt_at.map(|t| t.to_string()),
+            "facts": facts_value(facts.as_deref()),
+        })).collect::<Vec<_>>(),
+        "suppressions": a.suppressions.iter().map(|s| json!({
+            "action": match s.action { SuppressionAction::Add => "add", SuppressionAction::Remove => "remove" },
+            "channel": s.suppression.channel.map_or("all", Channel::as_str),
+            "reason": s.suppression.reason,
+            "source": s.suppression.source,
+            "at": s.at.to_string(),
+        })).collect::<Vec<_>>(),
+        "registries": a.registries.iter().map(|r| json!({
+            "source": r.source,
+            "downloaded_on": r.downloaded_on.to_string(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub(super) fn text(masked: &str, channel: Channel, a: &RecipientAudit) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "recipient {masked} ({})", channel.as_str());
+    let _ = writeln!(out, "sends: {}", a.sends.len());
+    for (s, facts) in &a.sends {
+        let _ = writeln!(
+            out,
+            "  {}  {}/{}  {}  attempts {}{}{}",
+            s.dispatched_at.unwrap_or(s.updated_at),
+            s.campaign,
+            s.row_key,
+            s.state.as_str(),
+            s.attempts,
+            s.message_id
+                .as_deref()
+                .map(|m| format!("  message {m}"))
+                .unwrap_or_default(),
+            s.note
+                .as_deref()
+                .or(s.error_code.as_deref())
+                .map(|n| format!("  ({n})"))
+                .unwrap_or_default(),
+        );
+        let _ = writeln!(
+            out,
+            "    why: {}",
+            facts_text(&facts_value(facts.as_deref()))
+        );
+    }
+    let _ = writeln!(out, "suppression changes: {}", a.suppressions.len());
+    for s in &a.suppressions {
+        let _ = writeln!(
+            out,
+            "  {}  {} {}  reason {}  source {}",
+            s.at,
+            match s.action {
+                SuppressionAction::Add => "add",
+                SuppressionAction::Remove => "remove",
+            },
+            s.suppression.channel.map_or("all", Channel::as_str),
+            s.suppression.reason,
+            s.suppression.source,
+        );
+    }
+    if a.registries.is_empty() {
+        out.push_str("do-not-call registries: not listed on any loaded registry\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "do-not-call registries: listed on {}",
+            a.registries
+                .iter()
+                .map(|r| format!("{} (downloaded {})", r.source, r.downloaded_on))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    out
+}
+
+pub(super) fn csv(masked: &str, a: &RecipientAudit) -> anyhow::Result<String> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "kind",
+        "at",
+        "recipient",
+        "campaign",
+        "row_key",
+        "channel",
+        "state",
+        "detail",
+        "facts",
+    ])?;
+    for (s, facts) in &a.sends {
+        w.write_record([
+            "send",
+            &s.dispatched_at.unwrap_or(s.updated_at).to_string(),
+            masked,
+            &s.campaign,
+            &s.row_key,
+            s.channel.as_str(),
+            s.state.as_str(),
+            s.message_id.as_deref().unwrap_or(""),
+            &facts_value(facts.as_deref()).to_string(),
+        ])?;
+    }
+    for s in &a.suppressions {
+        w.write_record([
+            "suppression",
+            &s.at.to_string(),
+            masked,
+            "",
+            "",
+            s.suppression.channel.map_or("all", Channel::as_str),
+            match s.action {
+                SuppressionAction::Add => "add",
+                SuppressionAction::Remove => "remove",
+            },
+            &format!("{} ({})", s.suppression.reason, s.suppression.source),
+            "",
+        ])?;
+    }
+    for r in &a.registries {
+        w.write_record([
+            "registry",
+            &r.downloaded_on.to_string(),
+            masked,
+            "",
+            "",
+            "sms",
+            "listed",
+            &r.source,
+            "",
+        ])?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}
