@@ -51,6 +51,7 @@ impl Count {
                 SendState::Failed => "skipped_failed",
                 SendState::Unknown => "skipped_unknown",
                 SendState::Suppressed => "skipped_suppressed",
+                SendState::HandedOff => "skipped_handed_off",
             },
         }
     }

@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 ///
 /// `pending → dispatching → sent | failed | unknown | pending`; `unknown → sent | pending`
 /// through reconciliation; `suppressed` rows were skipped because the recipient was
-/// suppressed and are re-checked by the next claim.
+/// suppressed and are re-checked by the next claim. A row sent through a Genesys outbound
+/// messaging campaign goes `pending → handed_off → sent | failed | unknown | pending`: the
+/// wave's outcome read (or `reconcile`) resolves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum SendState {
     /// Not yet dispatched (new, retryable, or held by quiet hours until its next attempt).
     Pending,
@@ -25,17 +27,22 @@ pub enum SendState {
     Unknown,
     /// Skipped at claim time because the recipient is suppressed; re-checked on the next claim.
     Suppressed,
+    /// Handed to a Genesys outbound messaging campaign (a contact of one wave's contact
+    /// list). Not an outcome: the wave's outcome read or `reconcile` resolves it. Until then
+    /// it is never handed off again nor sent agentless, whatever the redo policy.
+    HandedOff,
 }
 
 impl SendState {
     /// Every state, in display order.
-    pub const ALL: [SendState; 6] = [
+    pub const ALL: [SendState; 7] = [
         SendState::Pending,
         SendState::Dispatching,
         SendState::Sent,
         SendState::Failed,
         SendState::Unknown,
         SendState::Suppressed,
+        SendState::HandedOff,
     ];
 
     /// The stored spelling.
@@ -47,6 +54,7 @@ impl SendState {
             SendState::Failed => "failed",
             SendState::Unknown => "unknown",
             SendState::Suppressed => "suppressed",
+            SendState::HandedOff => "handed_off",
         }
     }
 
@@ -57,10 +65,11 @@ impl SendState {
 
     /// The final-state rule: whether a row in this state is never sent again by a run that
     /// redoes `redo` (`unknown` is sent again only with `--resend-unknown`, `failed` only with
-    /// `--retry-failed`). The plan predicts with it and the ledger's claim enforces it.
+    /// `--retry-failed`; `handed_off` is in Genesys' hands until resolved, so it is skipped
+    /// like `dispatching`). The plan predicts with it and the ledger's claim enforces it.
     pub fn is_final(self, redo: Redo) -> bool {
         match self {
-            Self::Sent | Self::Dispatching => true,
+            Self::Sent | Self::Dispatching | Self::HandedOff => true,
             Self::Failed => !redo.failed,
             Self::Unknown => !redo.unknown,
             Self::Pending | Self::Suppressed => false,
@@ -134,7 +143,8 @@ mod tests {
                 SendState::Dispatching,
                 SendState::Sent,
                 SendState::Failed,
-                SendState::Unknown
+                SendState::Unknown,
+                SendState::HandedOff
             ]
         );
         assert!(!SendState::Unknown.is_final(Redo::UNKNOWN));
@@ -147,6 +157,10 @@ mod tests {
                 "a sent message is never sent again"
             );
             assert!(SendState::Dispatching.is_final(redo));
+            assert!(
+                SendState::HandedOff.is_final(redo),
+                "a handed-off row is never handed off again nor sent agentless"
+            );
         }
         for s in SendState::ALL {
             assert_eq!(SendState::parse(s.as_str()), Some(s));

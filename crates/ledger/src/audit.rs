@@ -226,6 +226,7 @@ const REPLAYS: &[(RawTable, ReplayFn)] = &[
     (RawTable::SuppressionAudit, replay_suppression_audit),
     (RawTable::Inbound, replay_inbound),
     (RawTable::Receipts, replay_receipts),
+    (RawTable::Waves, replay_waves),
 ];
 
 /// Every column a replay function sets, per table.
@@ -339,6 +340,21 @@ const COVERED: &[(RawTable, &[&str])] = &[
     (
         RawTable::Receipts,
         &["message_id", "status", "reason", "at", "recorded_at"],
+    ),
+    (
+        RawTable::Waves,
+        &[
+            "campaign",
+            "wave",
+            "channel",
+            "status",
+            "contacts",
+            "contact_list_id",
+            "genesys_campaign_id",
+            "run_id",
+            "created_at",
+            "updated_at",
+        ],
     ),
 ];
 
@@ -555,8 +571,8 @@ fn replay_sends_at(t: &mut TableState, c: &Ctx<'_>) {
         if let Some(run_id) = run_id {
             row.set("run_id", txt(run_id));
         }
-        // A claim that dispatches (attempts + 1) stamps `dispatched_at`.
-        if claimed && img.state == SendState::Dispatching {
+        // A claim that dispatches or hands off (attempts + 1) stamps `dispatched_at`.
+        if claimed && matches!(img.state, SendState::Dispatching | SendState::HandedOff) {
             row.set("dispatched_at", RawValue::Int(c.at));
         }
         if let Some(m) = &img.message_id {
@@ -673,6 +689,33 @@ fn replay_inbound(t: &mut TableState, c: &Ctx<'_>) {
             row.set("text_mac", txt(m));
         }
         t.keyed.insert(message_id.clone(), row);
+    }
+}
+
+fn replay_waves(t: &mut TableState, c: &Ctx<'_>) {
+    if let Event::WaveRecorded { run_id, wave: w } = c.event {
+        let key = key_of(&[&w.campaign, &w.wave.to_string()]);
+        let row = t.keyed.entry(key).or_insert_with(|| {
+            let mut row = ExpRow::default();
+            row.set("created_at", RawValue::Int(c.at));
+            row
+        });
+        row.seq = c.seq;
+        row.set("campaign", txt(&w.campaign));
+        row.set("wave", RawValue::Int(i64::from(w.wave)));
+        row.set("channel", txt(w.channel.as_str()));
+        row.set("status", txt(w.status.as_str()));
+        row.set(
+            "contacts",
+            RawValue::Int(i64::try_from(w.contacts).unwrap_or(i64::MAX)),
+        );
+        row.set("contact_list_id", otxt(w.contact_list_id.as_deref()));
+        row.set(
+            "genesys_campaign_id",
+            otxt(w.genesys_campaign_id.as_deref()),
+        );
+        row.set("run_id", txt(run_id));
+        row.set("updated_at", RawValue::Int(c.at));
     }
 }
 
@@ -826,6 +869,7 @@ fn primary_key(table: RawTable) -> &'static [&'static str] {
         RawTable::Conversations => &["recipient"],
         RawTable::Suppressions => &["recipient", "channel"],
         RawTable::Inbound => &["message_id"],
+        RawTable::Waves => &["campaign", "wave"],
         RawTable::Events => &["seq"],
         RawTable::TemplateVersions | RawTable::SuppressionAudit | RawTable::Receipts => &["id"],
     }

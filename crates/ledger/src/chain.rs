@@ -163,6 +163,12 @@ pub(crate) enum Event {
         /// Numbers the source holds after the import.
         numbers: u64,
     },
+    /// A wave of a messaging-campaign dispatch was recorded or moved forward (schema 9): its
+    /// post-image.
+    WaveRecorded {
+        run_id: String,
+        wave: crate::waves::Wave,
+    },
     /// An old ledger's plain SHA-256 chain was verified and re-linked under the keyed rule.
     ChainKeyed {
         /// `SEQ:HASH` of the last plain link before re-linking.
@@ -190,6 +196,7 @@ impl Event {
             Event::InboundConflict { .. } => "inbound_conflict",
             Event::ReceiptRecorded { .. } => "receipt_recorded",
             Event::DncImported { .. } => "dnc_imported",
+            Event::WaveRecorded { .. } => "wave_recorded",
             Event::ChainKeyed { .. } => "chain_keyed",
         }
     }

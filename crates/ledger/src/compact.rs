@@ -366,7 +366,7 @@ impl<'s> BigReplay<'s> {
         if let Some(run) = run {
             e.run = run;
         }
-        if claimed && img.state == SendState::Dispatching {
+        if claimed && matches!(img.state, SendState::Dispatching | SendState::HandedOff) {
             e.dispatched = idx;
         }
         if msg != 0 {

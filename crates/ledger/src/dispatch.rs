@@ -5,11 +5,11 @@ use serde::{Deserialize, Serialize};
 
 /// How a dispatched send is named by the service that took it.
 ///
-/// Today every send is one agentless message, named by its message id. A sender that hands
-/// messages over in bulk (a contact in an outbound messaging campaign's contact list) would
-/// add its own variant here, say `Contact { contact_list_id, contact_id }`; the claim and
-/// the `dispatching` → outcome transition stay as they are, and only the columns the new
-/// variant is stored in would be new.
+/// An agentless send is named by its message id (stored in `message_id`, where receipts
+/// and reconcile find it). A send handed to a messaging campaign is a contact of its wave's
+/// contact list, named by its contact id: a keyed id of (campaign, row key) that is derived
+/// again whenever needed ([`crate::LedgerKey::contact_id`]), so it is not stored; the row's
+/// note names its wave (`wave N`), and the wave's row names the contact list.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "handle", rename_all = "snake_case")]
 pub enum DispatchHandle {
@@ -20,6 +20,11 @@ pub enum DispatchHandle {
         message_id: String,
         /// Genesys conversation id.
         conversation_id: Option<String>,
+    },
+    /// A contact of a messaging campaign's contact list, messaged by Genesys.
+    Contact {
+        /// The contact id (derived; not stored with the send).
+        contact_id: String,
     },
 }
 
@@ -32,10 +37,18 @@ impl DispatchHandle {
         }
     }
 
+    /// A handle for a contact of a messaging campaign's contact list.
+    pub fn contact(contact_id: impl Into<String>) -> Self {
+        Self::Contact {
+            contact_id: contact_id.into(),
+        }
+    }
+
     /// The message id stored with the send (receipts and reconcile look sends up by it).
     pub fn message_id(&self) -> Option<&str> {
         match self {
             Self::MessageId { message_id, .. } => Some(message_id),
+            Self::Contact { .. } => None,
         }
     }
 
@@ -45,6 +58,7 @@ impl DispatchHandle {
             Self::MessageId {
                 conversation_id, ..
             } => conversation_id.as_deref(),
+            Self::Contact { .. } => None,
         }
     }
 }
@@ -59,5 +73,7 @@ mod tests {
         assert_eq!(h.message_id(), Some("m-1"));
         assert_eq!(h.conversation_id(), Some("c-1"));
         assert_eq!(DispatchHandle::message("m-2", None).conversation_id(), None);
+        let c = DispatchHandle::contact("0123");
+        assert_eq!((c.message_id(), c.conversation_id()), (None, None));
     }
 }

@@ -87,6 +87,9 @@ pub enum LedgerError {
         /// Its identifier.
         name: String,
     },
+    /// A write the ledger's rules refuse (e.g. a wave moved backwards).
+    #[error("{0}")]
+    Refused(String),
     /// Stored data could not be decoded (corruption or tampering).
     #[error("ledger data is corrupt: {0}")]
     Corrupt(String),

@@ -300,6 +300,23 @@ impl LedgerKey {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// The Genesys contact id of one send handed to a messaging campaign: 32 hex digits of
+    /// `HMAC-SHA256(derived key, len(campaign) ‖ campaign ‖ row key)` (the length as 8 bytes
+    /// big-endian, so no two pairs share an input), the key derived from the ledger
+    /// key under its own label. Deterministic (a retried upload rewrites the same contact,
+    /// `reconcile` finds it again) and never derived from an address.
+    pub fn contact_id(&self, campaign: &str, row_key: &str) -> String {
+        let derived = self.derive(b"herald-contact-id:v1");
+        let mut mac =
+            <Hmac<Sha256>>::new_from_slice(&derived).expect("HMAC accepts keys of any length");
+        mac.update(&(campaign.len() as u64).to_be_bytes());
+        mac.update(campaign.as_bytes());
+        mac.update(row_key.as_bytes());
+        let mut id = hex::encode(mac.finalize().into_bytes());
+        id.truncate(32);
+        id
+    }
+
     /// A sub-key for one purpose: `HMAC-SHA256(key, label)`; each label is used once.
     pub(crate) fn derive(&self, label: &[u8]) -> [u8; 32] {
         let mut mac =
@@ -339,6 +356,20 @@ mod tests {
         assert_ne!(a, k2.text_mac("STOP"));
         assert_ne!(a, k1.mac(b"STOP"));
         assert!(!a.contains("STOP"));
+    }
+
+    #[test]
+    fn contact_ids_are_keyed_per_campaign_and_row() {
+        let k = LedgerKey::from_weak_secret_for_tests("contact-id-key-one");
+        let other = LedgerKey::from_weak_secret_for_tests("contact-id-key-two");
+        let id = k.contact_id("spring", "R-1");
+        assert_eq!(id.len(), 32);
+        assert_eq!(id, k.contact_id("spring", "R-1"), "deterministic");
+        assert_ne!(id, k.contact_id("spring", "R-2"));
+        assert_ne!(id, k.contact_id("autumn", "R-1"));
+        assert_ne!(id, other.contact_id("spring", "R-1"), "keyed");
+        // The length prefix keeps (campaign, row key) pairs apart.
+        assert_ne!(k.contact_id("a", "b\nc"), k.contact_id("a\nb", "c"));
     }
 
     #[test]

@@ -103,6 +103,7 @@ mod store;
 pub mod synthetic;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod waves;
 mod writes;
 
 use std::collections::HashSet;
@@ -138,6 +139,7 @@ pub use raw::{
     migrate_ledger,
 };
 pub use sqlite::SqliteLedger;
+pub use waves::{Wave, WaveRecord, WaveStatus, wave_note, wave_of_note};
 
 /// Storage behind plan, apply and the receiver. Synchronous and object-safe
 /// (`Box<dyn Ledger>`); call it from a blocking thread.
@@ -203,6 +205,29 @@ pub trait Ledger: Send {
     /// Records outcomes of `dispatching` rows in one transaction (all or none); `Sent` also
     /// upserts the conversation map. Any row not `dispatching` fails the whole batch.
     fn record_outcomes(&mut self, run_id: &str, outcomes: &[Outcome]) -> Result<()>;
+
+    /// Records a wave of a messaging-campaign dispatch with a `wave_recorded` event: a new
+    /// wave must be [`WaveStatus::Recorded`]; an existing one only moves forward
+    /// ([`WaveStatus::may_become`]) and keeps the Genesys ids it recorded. The run must exist.
+    fn record_wave(&mut self, run_id: &str, wave: &Wave) -> Result<()>;
+    /// Every recorded wave, for one campaign or all, by campaign and wave number.
+    fn waves(&self, campaign: Option<&str>) -> Result<Vec<WaveRecord>>;
+    /// Claims a batch for wave `wave` of a messaging campaign, in one transaction: exactly
+    /// [`Ledger::claim_batch`]'s rules (final states skipped, suppressions, frequency caps),
+    /// except that a row that may go becomes `handed_off` (note `wave N`) instead of
+    /// `dispatching`. The wave must be recorded and still [`WaveStatus::Recorded`].
+    fn hand_off_batch(
+        &mut self,
+        run_id: &str,
+        campaign: &str,
+        wave: u32,
+        claims: &[Claim],
+        redo: Redo,
+    ) -> Result<Vec<ClaimResult>>;
+    /// Records outcomes of `handed_off` rows (read back from the wave's contacts) in one
+    /// transaction, all or none; a row keeps its `wave N` note unless the outcome brings its
+    /// own. Any row not `handed_off` fails the whole batch.
+    fn record_wave_outcomes(&mut self, run_id: &str, outcomes: &[Outcome]) -> Result<()>;
     /// Rows in a state, for one campaign or all, ordered by campaign and row key.
     fn sends_in_state(&self, campaign: Option<&str>, state: SendState) -> Result<Vec<SendRecord>>;
     /// One send row.

@@ -35,7 +35,7 @@ use crate::writes::{
 };
 
 /// Newest schema version this build writes (both backends).
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 const EXPORT_PAGE: i64 = 2_000;
 
@@ -228,7 +228,7 @@ impl<S: Store> Ledger for S {
                  AND channel = ?3",
                 p![since.as_millisecond(), category, channel.as_str()],
                 &mut |r| {
-                    if matches!(r.str(2)?, "dispatching" | "sent" | "unknown") {
+                    if matches!(r.str(2)?, "dispatching" | "sent" | "unknown" | "handed_off") {
                         let recipient = crate::key::recipient_bytes(r.str(0)?)
                             .ok_or_else(|| LedgerError::Corrupt("malformed recipient id".into()))?;
                         pairs.push((recipient, r.i(1)?));
@@ -296,11 +296,34 @@ impl<S: Store> Ledger for S {
         claims: &[Claim],
         redo: Redo,
     ) -> Result<Vec<ClaimResult>> {
-        self.write(|db, at| claim_in(db, at, run_id, campaign, claims, redo))
+        self.write(|db, at| claim_in(db, at, run_id, campaign, claims, redo, None))
     }
 
     fn record_outcomes(&mut self, run_id: &str, outcomes: &[Outcome]) -> Result<()> {
-        self.write(|db, at| outcomes_in(db, at, run_id, outcomes))
+        self.write(|db, at| outcomes_in(db, at, run_id, outcomes, SendState::Dispatching))
+    }
+
+    fn record_wave(&mut self, run_id: &str, wave: &crate::Wave) -> Result<()> {
+        self.write(|db, at| crate::waves::record_wave_in(db, at, run_id, wave))
+    }
+
+    fn waves(&self, campaign: Option<&str>) -> Result<Vec<crate::WaveRecord>> {
+        self.read(|db| crate::waves::waves_in(db, campaign))
+    }
+
+    fn hand_off_batch(
+        &mut self,
+        run_id: &str,
+        campaign: &str,
+        wave: u32,
+        claims: &[Claim],
+        redo: Redo,
+    ) -> Result<Vec<ClaimResult>> {
+        self.write(|db, at| claim_in(db, at, run_id, campaign, claims, redo, Some(wave)))
+    }
+
+    fn record_wave_outcomes(&mut self, run_id: &str, outcomes: &[Outcome]) -> Result<()> {
+        self.write(|db, at| outcomes_in(db, at, run_id, outcomes, SendState::HandedOff))
     }
 
     fn sends_in_state(&self, campaign: Option<&str>, state: SendState) -> Result<Vec<SendRecord>> {

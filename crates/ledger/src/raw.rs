@@ -70,13 +70,15 @@ pub enum RawTable {
     Inbound,
     /// `receipts`.
     Receipts,
+    /// `waves` (schema 9).
+    Waves,
     /// `events` (the hash chain).
     Events,
 }
 
 impl RawTable {
     /// Every table, in copy order.
-    pub const ALL: [RawTable; 11] = [
+    pub const ALL: [RawTable; 12] = [
         RawTable::Meta,
         RawTable::Runs,
         RawTable::TemplateBindings,
@@ -87,6 +89,7 @@ impl RawTable {
         RawTable::SuppressionAudit,
         RawTable::Inbound,
         RawTable::Receipts,
+        RawTable::Waves,
         RawTable::Events,
     ];
 
@@ -103,6 +106,7 @@ impl RawTable {
             RawTable::SuppressionAudit => "suppression_audit",
             RawTable::Inbound => "inbound",
             RawTable::Receipts => "receipts",
+            RawTable::Waves => "waves",
             RawTable::Events => "events",
         }
     }
@@ -246,6 +250,22 @@ impl RawTable {
                     ]
                 }
             }
+            RawTable::Waves => {
+                const {
+                    &[
+                        t("campaign"),
+                        i("wave"),
+                        t("channel"),
+                        t("status"),
+                        i("contacts"),
+                        t("contact_list_id"),
+                        t("genesys_campaign_id"),
+                        t("run_id"),
+                        i("created_at"),
+                        i("updated_at"),
+                    ]
+                }
+            }
             RawTable::Events => {
                 const {
                     &[
@@ -281,6 +301,7 @@ impl RawTable {
             RawTable::Conversations => "recipient",
             RawTable::Suppressions => "recipient, channel",
             RawTable::Inbound => "message_id",
+            RawTable::Waves => "campaign, wave",
             RawTable::Events => "seq",
         }
     }

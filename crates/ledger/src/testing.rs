@@ -64,6 +64,10 @@ pub const CASES: &[(&str, Case)] = &[
         "dnc_registries_import_lookup_and_audit",
         dnc_registries_import_lookup_and_audit,
     ),
+    (
+        "waves_hand_off_and_resolve_rows",
+        waves_hand_off_and_resolve_rows,
+    ),
 ];
 
 /// Generates one `#[test]` per conformance case, each on a fresh ledger, plus a test that
@@ -102,7 +106,8 @@ macro_rules! conformance_tests {
             probe_write_keeps_nothing,
             head_checkpoints,
             frequency_caps_hold_claims_across_campaigns,
-            dnc_registries_import_lookup_and_audit
+            dnc_registries_import_lookup_and_audit,
+            waves_hand_off_and_resolve_rows
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),* $(,)?) => {
@@ -1166,10 +1171,14 @@ pub const CUT_TAIL: &[&str] = &[
 // Tampering (used by each backend's own tests, which run the SQL on their connection).
 // ---------------------------------------------------------------------------------------
 
-/// Writes at least two rows into every table `verify` replays (runs, template bindings and
-/// versions, sends with receipts, the conversation map, suppressions and their audit,
-/// inbound, receipts), leaving a ledger that verifies.
-pub fn populate_every_table(l: &mut dyn Ledger) {
+/// What [`populate_every_table`] writes into the tables of schema 8 and before (every table
+/// but `waves`, no `handed_off` row): a ledger to roll back to schema 8.
+pub fn populate_schema_8_tables(l: &mut dyn Ledger) {
+    populate_before_last(l);
+    suppress_legal(l);
+}
+
+fn populate_before_last(l: &mut dyn Ledger) {
     run(l, "r1");
     run(l, "r2");
     l.finish_run("r2", "ok").unwrap();
@@ -1230,6 +1239,10 @@ pub fn populate_every_table(l: &mut dyn Ledger) {
     .unwrap();
     l.unsuppress(&sms_recipient(12), None, "re-consented", "cli")
         .unwrap();
+}
+
+/// The last write of [`populate_every_table`] (what [`CUT_TAIL`] removes).
+fn suppress_legal(l: &mut dyn Ledger) {
     l.suppress(&Suppression {
         recipient: sms_recipient(13),
         masked: mask_phone(&phone(13)),
@@ -1238,8 +1251,188 @@ pub fn populate_every_table(l: &mut dyn Ledger) {
         source: "import".into(),
     })
     .unwrap();
+}
+
+/// Writes at least two rows into every table `verify` replays (runs, template bindings and
+/// versions, sends with receipts, the conversation map, suppressions and their audit,
+/// inbound, receipts, a messaging-campaign wave with handed-off rows), leaving a ledger that
+/// verifies.
+pub fn populate_every_table(l: &mut dyn Ledger) {
+    populate_before_last(l);
+    // A messaging-campaign wave: two rows handed off, one resolved sent, one still handed off.
+    let mut w = wave("mc", 1, crate::WaveStatus::Recorded);
+    l.record_wave("r1", &w).unwrap();
+    let claims: Vec<Claim> = (30..32).map(|i| sms_claim(&format!("h{i}"), i)).collect();
+    l.hand_off_batch("r1", "mc", 1, &claims, Redo::NONE)
+        .unwrap();
+    w.status = crate::WaveStatus::Started;
+    w.contacts = 2;
+    w.contact_list_id = Some("list-1".into());
+    w.genesys_campaign_id = Some("mcamp-1".into());
+    l.record_wave("r1", &w).unwrap();
+    l.record_wave_outcomes("r1", &[contact_sent("mc", "h30")])
+        .unwrap();
+    suppress_legal(l);
     let report = l.verify().unwrap();
     assert!(report.ok, "{report:?}");
+}
+
+fn wave(campaign: &str, n: u32, status: crate::WaveStatus) -> crate::Wave {
+    crate::Wave {
+        campaign: campaign.to_owned(),
+        wave: n,
+        channel: Channel::Sms,
+        status,
+        contacts: 0,
+        contact_list_id: None,
+        genesys_campaign_id: None,
+    }
+}
+
+fn contact_sent(campaign: &str, row: &str) -> Outcome {
+    outcome(
+        campaign,
+        row,
+        OutcomeResult::Sent {
+            handle: crate::DispatchHandle::contact(key().contact_id(campaign, row)),
+        },
+    )
+}
+
+/// Conformance case (see [`CASES`]).
+pub fn waves_hand_off_and_resolve_rows(l: &mut dyn Ledger) {
+    run(l, "wr1");
+    let claims: Vec<Claim> = (0..4).map(|i| sms_claim(&format!("k{i}"), i)).collect();
+    // No wave recorded yet: nothing is handed off.
+    let err = l
+        .hand_off_batch("wr1", "mc", 1, &claims, Redo::NONE)
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::Refused(_)), "{err}");
+    assert_eq!(state(l, "mc", "k0"), None);
+    // A new wave starts `recorded`.
+    let err = l
+        .record_wave("wr1", &wave("mc", 1, crate::WaveStatus::Started))
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::Refused(_)), "{err}");
+    let mut w = wave("mc", 1, crate::WaveStatus::Recorded);
+    l.record_wave("wr1", &w).unwrap();
+    l.suppress(&Suppression {
+        recipient: sms_recipient(3),
+        masked: mask_phone(&phone(3)),
+        channel: None,
+        reason: "manual".into(),
+        source: "cli".into(),
+    })
+    .unwrap();
+    let res = l
+        .hand_off_batch("wr1", "mc", 1, &claims, Redo::NONE)
+        .unwrap();
+    assert_eq!(
+        res,
+        [
+            ClaimResult::Claimed,
+            ClaimResult::Claimed,
+            ClaimResult::Claimed,
+            ClaimResult::Suppressed
+        ]
+    );
+    let rec = l.send("mc", "k0").unwrap().unwrap();
+    assert_eq!(rec.state, SendState::HandedOff);
+    assert_eq!(rec.note.as_deref(), Some("wave 1"));
+    assert_eq!(crate::wave_of_note(rec.note.as_deref()), Some(1));
+    assert_eq!(rec.attempts, 1);
+    // Handed off = in Genesys' hands: never claimed again, whatever the redo policy, nor
+    // handed off again.
+    for redo in [Redo::NONE, Redo::UNKNOWN, Redo::FAILED] {
+        let again = l.claim_batch("wr1", "mc", &claims[..1], redo).unwrap();
+        assert_eq!(again, [ClaimResult::Skipped(SendState::HandedOff)]);
+        let again = l
+            .hand_off_batch("wr1", "mc", 1, &claims[..1], redo)
+            .unwrap();
+        assert_eq!(again, [ClaimResult::Skipped(SendState::HandedOff)]);
+    }
+    // Nor recovered as `dispatching` would be.
+    assert_eq!(l.recover_dispatching().unwrap(), 0);
+    assert_eq!(state(l, "mc", "k1"), Some(SendState::HandedOff));
+    // Once uploaded, the wave takes no more rows.
+    w.status = crate::WaveStatus::Uploaded;
+    w.contacts = 3;
+    w.contact_list_id = Some("list-1".into());
+    l.record_wave("wr1", &w).unwrap();
+    let more = [sms_claim("k9", 9)];
+    let err = l
+        .hand_off_batch("wr1", "mc", 1, &more, Redo::NONE)
+        .unwrap_err();
+    assert!(matches!(err, LedgerError::Refused(_)), "{err}");
+    assert_eq!(state(l, "mc", "k9"), None);
+    // Its status never goes back, and its Genesys ids never change.
+    let mut back = w.clone();
+    back.status = crate::WaveStatus::Recorded;
+    assert!(l.record_wave("wr1", &back).is_err());
+    let mut other = w.clone();
+    other.contact_list_id = Some("list-2".into());
+    assert!(l.record_wave("wr1", &other).is_err());
+    w.status = crate::WaveStatus::Started;
+    w.genesys_campaign_id = Some("mcamp-1".into());
+    l.record_wave("wr1", &w).unwrap();
+    // An agentless outcome cannot touch a handed-off row, and a wave outcome needs one.
+    let err = l
+        .record_outcomes("wr1", &[sent("mc", "k0", "m0")])
+        .unwrap_err();
+    assert!(
+        matches!(err, LedgerError::InvalidTransition { .. }),
+        "{err}"
+    );
+    // Outcomes read back from the contacts: all or none.
+    let batch = [
+        contact_sent("mc", "k0"),
+        outcome(
+            "mc",
+            "k1",
+            OutcomeResult::Failed {
+                code: "ININ_OUTBOUND_DNC_SKIPPED".into(),
+            },
+        ),
+        outcome("mc", "k3", OutcomeResult::Failed { code: "x".into() }),
+    ];
+    let err = l.record_wave_outcomes("wr1", &batch).unwrap_err();
+    assert!(
+        matches!(err, LedgerError::InvalidTransition { .. }),
+        "{err}"
+    );
+    assert_eq!(state(l, "mc", "k0"), Some(SendState::HandedOff));
+    l.record_wave_outcomes("wr1", &batch[..2]).unwrap();
+    let rec = l.send("mc", "k0").unwrap().unwrap();
+    assert_eq!(rec.state, SendState::Sent);
+    assert_eq!(rec.note.as_deref(), Some("wave 1"), "the wave stays named");
+    assert_eq!(rec.message_id, None);
+    assert_eq!(state(l, "mc", "k1"), Some(SendState::Failed));
+    // Not messaged by a stopped wave: back to pending for a later wave.
+    l.record_wave_outcomes(
+        "wr1",
+        &[outcome(
+            "mc",
+            "k2",
+            OutcomeResult::Pending {
+                next_attempt_at: None,
+                reason: "not messaged by wave 1".into(),
+            },
+        )],
+    )
+    .unwrap();
+    let rec = l.send("mc", "k2").unwrap().unwrap();
+    assert_eq!(rec.state, SendState::Pending);
+    assert_eq!(rec.note.as_deref(), Some("not messaged by wave 1"));
+    let waves = l.waves(Some("mc")).unwrap();
+    assert_eq!(waves.len(), 1);
+    assert_eq!(waves[0].wave, w);
+    assert_eq!(waves[0].run_id.as_deref(), Some("wr1"));
+    assert!(l.waves(Some("other")).unwrap().is_empty());
+    let counts = l.campaign_counts(Some("mc"), Timestamp::now()).unwrap();
+    assert_eq!(counts[0].by_state.get(&SendState::Sent), Some(&1));
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert!(l.check_checkpoint().unwrap().ok);
 }
 
 /// One tampering per table and kind (UPDATE of a column, DELETE of a row, INSERT of a row),
@@ -1364,6 +1557,24 @@ pub const TAMPERS: &[(&str, &str)] = &[
     ),
     ("receipts", "DELETE FROM receipts WHERE message_id = 'm1'"),
     (
+        "waves",
+        "UPDATE waves SET status = 'recorded' WHERE wave = 1",
+    ),
+    (
+        "waves",
+        "UPDATE waves SET genesys_campaign_id = 'other' WHERE wave = 1",
+    ),
+    ("waves", "DELETE FROM waves"),
+    (
+        "waves",
+        "INSERT INTO waves (campaign, wave, channel, status, contacts, created_at, updated_at) \
+         SELECT campaign, 2, channel, 'recorded', 0, created_at, updated_at FROM waves WHERE wave = 1",
+    ),
+    (
+        "sends",
+        "UPDATE sends SET state = 'pending', note = NULL WHERE state = 'handed_off'",
+    ),
+    (
         "receipts",
         "INSERT INTO receipts (message_id, status, reason, at, recorded_at) \
          SELECT message_id, 'delivered', reason, at, recorded_at FROM receipts WHERE message_id = 'm1'",
@@ -1391,6 +1602,11 @@ pub const CHECKPOINT_TAMPERS: &[(&str, &str)] = &[
     ),
     ("table `inbound`", "DELETE FROM inbound"),
     ("table `runs`", "DELETE FROM runs WHERE run_id = 'r2'"),
+    ("table `waves`", "DELETE FROM waves"),
+    (
+        "sends in state `",
+        "UPDATE sends SET state = 'pending' WHERE state = 'handed_off'",
+    ),
 ];
 
 /// Checks that the checkpoint caught tamper `i` of [`CHECKPOINT_TAMPERS`], still catches it

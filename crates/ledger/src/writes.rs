@@ -281,7 +281,7 @@ fn write_claim(
     campaign: &str,
     c: &Claim,
     from: Option<SendState>,
-    (state, bump): (SendState, i64),
+    (state, bump, note): (SendState, i64, Option<&str>),
     at: i64,
 ) -> Result<Option<RawSend>> {
     let state = state.as_str();
@@ -289,8 +289,8 @@ fn write_claim(
         None => db.change_send(
             &send_change!(
                 "INSERT INTO sends (campaign, row_key, recipient, masked, channel, template_hash, state, attempts, \
-                   run_id, created_at, dispatched_at, updated_at, category) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN CAST(?8 AS BIGINT) > 0 THEN CAST(?10 AS BIGINT) END, ?10, ?11) \
+                   run_id, created_at, dispatched_at, updated_at, category, note) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN CAST(?8 AS BIGINT) > 0 THEN CAST(?10 AS BIGINT) END, ?10, ?11, ?12) \
                  ON CONFLICT (campaign, row_key) DO NOTHING",
             ),
             p![
@@ -304,14 +304,15 @@ fn write_claim(
                 bump,
                 run_id,
                 at,
-                c.category.as_deref()
+                c.category.as_deref(),
+                note
             ],
         ),
         Some(from) => db.change_send(
             &send_change!(
                 "UPDATE sends SET recipient = ?3, masked = ?4, channel = ?5, template_hash = ?6, state = ?7, \
                    attempts = attempts + CAST(?8 AS BIGINT), next_attempt_at = NULL, message_id = NULL, \
-                   conversation_id = NULL, error_code = NULL, note = NULL, run_id = ?9, \
+                   conversation_id = NULL, error_code = NULL, note = ?13, run_id = ?9, \
                    dispatched_at = CASE WHEN CAST(?8 AS BIGINT) > 0 THEN ?10 ELSE dispatched_at END, updated_at = ?10, \
                    category = COALESCE(?12, category) \
                  WHERE campaign = ?1 AND row_key = ?2 AND state = ?11",
@@ -328,7 +329,8 @@ fn write_claim(
                 run_id,
                 at,
                 from.as_str(),
-                c.category.as_deref()
+                c.category.as_deref(),
+                note
             ],
         ),
     }
@@ -412,7 +414,7 @@ fn cap_until(db: &mut dyn Db, c: &Claim, at: i64) -> Result<Option<i64>> {
         let max = i64::from(cap.max);
         let times = db.rows(
             "SELECT dispatched_at FROM sends WHERE recipient = ?1 AND dispatched_at > ?2 \
-             AND channel = ?3 AND category = ?4 AND state IN ('dispatching', 'sent', 'unknown') \
+             AND channel = ?3 AND category = ?4 AND state IN ('dispatching', 'sent', 'unknown', 'handed_off') \
              ORDER BY dispatched_at DESC LIMIT ?5",
             p![
                 c.recipient.as_str(),
@@ -432,6 +434,9 @@ fn cap_until(db: &mut dyn Db, c: &Claim, at: i64) -> Result<Option<i64>> {
     Ok(until)
 }
 
+/// Claims a batch: a claim that may go becomes `dispatching` (`hand_off: None`) or, handed to
+/// wave `n` of a messaging campaign (`hand_off: Some(n)`; the wave must be `recorded`),
+/// `handed_off` with the note `wave n`. Suppressions and frequency caps apply the same way.
 pub(crate) fn claim_in(
     db: &mut dyn Db,
     at: i64,
@@ -439,8 +444,23 @@ pub(crate) fn claim_in(
     campaign: &str,
     claims: &[Claim],
     redo: Redo,
+    hand_off: Option<u32>,
 ) -> Result<Vec<ClaimResult>> {
     run_exists(db, run_id)?;
+    let note = match hand_off {
+        None => None,
+        Some(n) => {
+            let status = crate::waves::wave_in(db, campaign, n)?.map(|w| w.wave.status);
+            if status != Some(crate::waves::WaveStatus::Recorded) {
+                return Err(LedgerError::Refused(format!(
+                    "wave {n} of campaign {campaign} is {}: rows are handed off only to a wave \
+                     that is recorded and not yet uploaded",
+                    status.map_or("not recorded", |s| s.as_str())
+                )));
+            }
+            Some(crate::waves::wave_note(n))
+        }
+    };
     // Suppressions of every recipient in the batch, in one lookup.
     let recipients: Vec<&str> = claims.iter().map(|c| c.recipient.as_str()).collect();
     let mut suppressed: HashMap<String, Vec<String>> = HashMap::new();
@@ -489,6 +509,12 @@ pub(crate) fn claim_in(
                 }
                 continue;
             }
+            let write = match (write.0, &note) {
+                (SendState::Dispatching, Some(note)) => {
+                    (SendState::HandedOff, write.1, Some(note.as_str()))
+                }
+                (state, _) => (state, write.1, None),
+            };
             if let Some(raw) = write_claim(db, run_id, campaign, c, existing, write, at)? {
                 images.push(raw.image()?);
                 written = Some(if sup {
@@ -519,20 +545,25 @@ pub(crate) fn claim_in(
     Ok(results)
 }
 
+/// Records outcomes of rows in state `from` (`dispatching`, or `handed_off` for a wave's
+/// contacts, whose `wave N` note stays unless the outcome brings its own).
 pub(crate) fn outcomes_in(
     db: &mut dyn Db,
     at: i64,
     run_id: &str,
     outcomes: &[Outcome],
+    from: SendState,
 ) -> Result<()> {
     let mut images = Vec::with_capacity(outcomes.len());
+    let keep_note = from == SendState::HandedOff;
     for o in outcomes {
         let cols = OutcomeColumns::of(&o.result);
         let row = db.change_send(
             &send_change!(
                 "UPDATE sends SET state = ?3, message_id = ?4, conversation_id = ?5, error_code = ?6, \
-                 next_attempt_at = ?7, note = ?8, run_id = ?9, updated_at = ?10 \
-                 WHERE campaign = ?1 AND row_key = ?2 AND state = 'dispatching'",
+                 next_attempt_at = ?7, note = CASE WHEN CAST(?12 AS BIGINT) = 1 THEN COALESCE(?8, note) ELSE ?8 END, \
+                 run_id = ?9, updated_at = ?10 \
+                 WHERE campaign = ?1 AND row_key = ?2 AND state = ?11",
             ),
             p![
                 &o.campaign,
@@ -544,7 +575,9 @@ pub(crate) fn outcomes_in(
                 cols.next_attempt_at,
                 cols.note,
                 run_id,
-                at
+                at,
+                from.as_str(),
+                i64::from(keep_note)
             ],
         )?;
         let Some(raw) = row else {

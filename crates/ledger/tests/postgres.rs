@@ -562,11 +562,25 @@ fn migrate_sqlite_to_postgres_and_back() {
     let dir = tempfile::tempdir().unwrap();
     let mut lite = SqliteLedger::open(&dir.path().join("ledger.db"), &key()).unwrap();
     populate(&mut lite);
+    // A messaging-campaign wave with a handed-off row: `waves` is copied too.
+    let wave = herald_ledger::Wave {
+        campaign: "mc".into(),
+        wave: 1,
+        channel: Channel::Sms,
+        status: herald_ledger::WaveStatus::Recorded,
+        contacts: 0,
+        contact_list_id: None,
+        genesys_campaign_id: None,
+    };
+    lite.record_wave("r1", &wave).unwrap();
+    lite.hand_off_batch("r1", "mc", 1, &[claim(&key(), "row-h", 40)], Redo::NONE)
+        .unwrap();
 
     let schema = Schema::new(&base);
     let mut pg = PostgresLedger::connect(&schema.url(), &key()).unwrap();
     let report = migrate_ledger(&lite, &mut pg).unwrap();
-    assert_eq!(report.tables["sends"], 12);
+    assert_eq!(report.tables["sends"], 13);
+    assert_eq!(report.tables["waves"], 1);
     assert_eq!(
         report.tables["events"],
         lite.events(0, 10_000).unwrap().len() as u64
@@ -577,8 +591,9 @@ fn migrate_sqlite_to_postgres_and_back() {
         "{:?}",
         report.tables
     );
-    assert_eq!(report.sends_verified, 12);
+    assert_eq!(report.sends_verified, 13);
     assert_same(&lite, &pg);
+    assert_eq!(pg.waves(None).unwrap(), lite.waves(None).unwrap());
 
     // A second copy into a ledger that now holds data is refused, and changes nothing.
     let before = pg.table_counts().unwrap();
@@ -943,7 +958,7 @@ fn a_schema_1_ledger_migrates_and_verifies() {
     schema
         .client()
         .batch_execute(
-            "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; \
+            "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; DROP TABLE waves; \
              DROP INDEX inbound_recipient; ALTER TABLE inbound DROP COLUMN text_mac; \
              DROP INDEX sends_recent; DROP INDEX sends_recent_by_time; \
              ALTER TABLE sends DROP COLUMN category; \
@@ -1020,7 +1035,7 @@ const CHANNEL_CHECKS: &str = "ALTER TABLE sends ADD CONSTRAINT sends_channel_che
        CHECK (channel IN ('sms', 'email', '*'));";
 
 /// Back to what schema 5 had: no checkpoint, no row counts (and the channel lists).
-const TO_SCHEMA_5: &str = "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; \
+const TO_SCHEMA_5: &str = "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; DROP TABLE waves; \
      DROP TABLE checkpoint; DROP TABLE row_counts; \
      DROP FUNCTION herald_count_rows() CASCADE; DROP FUNCTION herald_count_send_states() CASCADE; \
      UPDATE herald_meta SET schema_version = 5";
@@ -1036,7 +1051,7 @@ fn a_schema_5_ledger_gets_its_first_checkpoint_only_if_it_verifies() {
         let schema = Schema::new(&base);
         let url = schema.url();
         let mut l = PostgresLedger::connect(&url, &key()).unwrap();
-        herald_ledger::testing::populate_every_table(&mut l);
+        herald_ledger::testing::populate_schema_8_tables(&mut l);
         drop(l);
         schema.client().batch_execute(CHANNEL_CHECKS).unwrap();
         schema.client().batch_execute(TO_SCHEMA_5).unwrap();
@@ -1067,7 +1082,7 @@ fn a_schema_6_ledger_migrates_to_7_without_channel_lists() {
     let schema = Schema::new(&base);
     let url = schema.url();
     let mut l = PostgresLedger::connect(&url, &key()).unwrap();
-    herald_ledger::testing::populate_every_table(&mut l);
+    herald_ledger::testing::populate_schema_8_tables(&mut l);
     let counts = l.table_counts().unwrap();
     drop(l);
     // Back to schema 6: the channel lists, and the row counts kept by row-level triggers
@@ -1222,7 +1237,8 @@ fn a_schema_7_ledger_migrates_to_8() {
     schema
         .client()
         .batch_execute(
-            "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; \
+            "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; DROP TABLE waves; \
+             DELETE FROM row_counts WHERE name IN ('waves', 'sends:handed_off'); \
              UPDATE herald_meta SET schema_version = 7",
         )
         .unwrap();
@@ -1235,4 +1251,42 @@ fn a_schema_7_ledger_migrates_to_8() {
     assert!(l.dnc_registries().unwrap().is_empty());
     let mut l = l;
     herald_ledger::testing::dnc_registries_import_lookup_and_audit(&mut l);
+}
+
+/// A PostgreSQL ledger at schema 8 (before messaging-campaign waves) migrates to 9 on
+/// connect: its rows and chain are kept, `sends` takes `handed_off`, the `waves` table is
+/// empty and usable, the checkpoint still holds, and it verifies.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_schema_8_ledger_migrates_to_9() {
+    let base = server();
+    let schema = Schema::new(&base);
+    let url = schema.url();
+    let mut l = PostgresLedger::connect(&url, &key()).unwrap();
+    herald_ledger::testing::populate_schema_8_tables(&mut l);
+    let before = l.verify().unwrap();
+    drop(l);
+    schema
+        .client()
+        .batch_execute(
+            "DROP TABLE waves; DELETE FROM row_counts WHERE name IN ('waves', 'sends:handed_off'); \
+             ALTER TABLE sends DROP CONSTRAINT sends_state_check; \
+             ALTER TABLE sends ADD CONSTRAINT sends_state_check CHECK \
+             (state IN ('pending', 'dispatching', 'sent', 'failed', 'unknown', 'suppressed')); \
+             UPDATE herald_meta SET schema_version = 8",
+        )
+        .unwrap();
+    let refused = schema
+        .client()
+        .batch_execute("UPDATE sends SET state = 'handed_off' WHERE row_key = 'k0'");
+    assert!(refused.is_err(), "a schema-8 `sends` took `handed_off`");
+    let l = PostgresLedger::connect(&url, &key()).unwrap();
+    assert_eq!(l.open_report().migrated_from, Some(8));
+    let after = l.verify().unwrap();
+    assert!(after.ok, "{after:?}");
+    assert_eq!(after.events_checked, before.events_checked);
+    assert!(l.check_checkpoint().unwrap().ok);
+    assert!(l.waves(None).unwrap().is_empty());
+    let mut l = l;
+    herald_ledger::testing::waves_hand_off_and_resolve_rows(&mut l);
 }
