@@ -106,11 +106,15 @@ pub enum Command {
         after_help = "Example:\n  herald apply                        # plan, show, ask\n  herald apply --auto-approve         # CI: no prompt\n  herald apply plan.json              # exactly the reviewed plan; stale objects are refused\n  herald apply --max-sends 10         # canary"
     )]
     Apply(ApplyArgs),
-    /// Resolve `unknown` sends (maybe sent) through the analytics conversation-details query.
+    /// Resolve sends whose outcome is not known: rows handed to a Genesys messaging campaign
+    /// (read back by contact id) and `unknown` sends (through the analytics query).
     #[command(
         after_help = "Example:\n  herald reconcile\n  herald reconcile --campaign winter-sale-2026 --settle-secs 900"
     )]
     Reconcile(ReconcileArgs),
+    /// Control a campaign's Genesys messaging campaigns (`dispatch: messaging-campaign`).
+    #[command(subcommand)]
+    Campaign(CampaignCommand),
     /// Adopt existing Genesys templates (responses in the managed library) as YAML.
     #[command(
         after_help = "Example:\n  herald import order-shipped\n  herald import --all --env prod"
@@ -164,6 +168,25 @@ pub enum Command {
     /// Run the built-in Genesys Cloud emulator.
     #[command(subcommand)]
     Sandbox(SandboxCommand),
+}
+
+/// `herald campaign …`
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Stop the campaign's running Genesys messaging campaigns: no new messages; the ledger
+    /// then shows who was messaged (sent) and who was not (pending, for a later apply).
+    #[command(after_help = "Example:\n  herald campaign stop winter-sale-2026 --env prod")]
+    Stop(CampaignStopArgs),
+}
+
+/// Arguments of `herald campaign stop`.
+#[derive(Debug, Args)]
+pub struct CampaignStopArgs {
+    /// The campaign (its `name:`).
+    pub name: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `herald dnc …`

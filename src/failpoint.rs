@@ -21,13 +21,29 @@ pub const BEFORE_RECORD: &str = "apply-before-record";
 /// After the outcome transaction committed, before the next batch.
 pub const AFTER_RECORD: &str = "apply-after-record";
 
+/// A messaging-campaign wave: after its first batch is recorded `handed_off`, before upload.
+pub const WAVE_BEFORE_UPLOAD: &str = "wave-before-upload";
+/// A wave: after its first upload request, before the rest.
+pub const WAVE_MID_UPLOAD: &str = "wave-mid-upload";
+/// A wave: after Genesys created its campaign, before the ledger records it.
+pub const WAVE_AFTER_CREATE: &str = "wave-after-create";
+/// A wave: after its campaign was switched on, before the ledger records it.
+pub const WAVE_AFTER_START: &str = "wave-after-start";
+/// A wave: while Genesys messages its contacts (the first progress read that shows some).
+pub const WAVE_MID_DISPATCH: &str = "wave-mid-dispatch";
+
 /// Every failpoint, for documentation and tests.
-pub const ALL: [&str; 5] = [
+pub const ALL: [&str; 10] = [
     AFTER_CLAIM,
     AFTER_SEND,
     MID_BATCH,
     BEFORE_RECORD,
     AFTER_RECORD,
+    WAVE_BEFORE_UPLOAD,
+    WAVE_MID_UPLOAD,
+    WAVE_AFTER_CREATE,
+    WAVE_AFTER_START,
+    WAVE_MID_DISPATCH,
 ];
 
 fn active() -> Option<&'static str> {

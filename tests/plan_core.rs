@@ -76,6 +76,7 @@ fn ready(key: &str, phone: &str) -> Row {
             info: herald::text::analyze_sms(&text),
             text,
         },
+        variables: Vec::new(),
         express_consent: false,
     }))
 }

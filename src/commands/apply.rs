@@ -86,25 +86,6 @@ pub(crate) fn run(
         planned.close();
         return Ok(ExitStatus::Error);
     }
-    let unsupported: Vec<&str> = planned
-        .current
-        .campaigns
-        .iter()
-        .filter(|c| {
-            c.status == crate::plan::CampaignStatus::Active && c.dispatch.is_messaging_campaign()
-        })
-        .map(|c| c.name.as_str())
-        .collect();
-    if !unsupported.is_empty() {
-        printer.error(&format!(
-            "apply refused: {} {} {} `dispatch: messaging-campaign`, which this version of herald plans but cannot send yet; nothing was written or sent (it never falls back to agentless sends). Set `dispatch: agentless` or `status: paused`, or leave it out with --campaign",
-            if unsupported.len() == 1 { "campaign" } else { "campaigns" },
-            unsupported.join(", "),
-            if unsupported.len() == 1 { "uses" } else { "use" }
-        ));
-        planned.close();
-        return Ok(ExitStatus::Error);
-    }
     for (object, why) in &planned.stale {
         printer.error(&format!("stale plan: {object} is not applied: {why}"));
     }
@@ -114,7 +95,7 @@ pub(crate) fn run(
             printer.color_stderr(),
         ));
     }
-    if !planned.has_work(args.wait) {
+    if !planned.has_work(args.wait) && !planned.has_open_waves()? {
         printer.info("nothing to do");
         let stale = !planned.stale.is_empty();
         planned.close();
@@ -155,6 +136,21 @@ pub(crate) fn run(
             // What was written in Genesys, as it happens; a failure is told once, with the
             // run's problems.
             printer.info(&format!("template {name}: {action} (version {v})"));
+        }
+        if let (
+            false,
+            Event::Wave {
+                campaign,
+                wave,
+                status,
+                processed,
+                contacts,
+            },
+        ) = (json, e)
+        {
+            printer.info(&format!(
+                "campaign {campaign} wave {wave}: {processed}/{contacts} contacts processed by Genesys ({status})"
+            ));
         }
         if let (Some(pb), Event::Batch { counts, .. }) = (&progress, e) {
             pb.inc(counts.values().sum());

@@ -7,6 +7,7 @@ mod apply;
 mod apply_report;
 mod audit;
 mod audit_report;
+mod campaign;
 mod completions;
 mod dnc;
 mod doctor;
@@ -44,6 +45,7 @@ pub(crate) fn dispatch(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus
         Command::Init(args) => init::run(&args, printer),
         Command::Apply(args) => apply::run(&cli.global, &args, printer),
         Command::Reconcile(args) => reconcile::run(&cli.global, &args, printer),
+        Command::Campaign(cmd) => campaign::run(&cli.global, &cmd, printer),
         Command::Import(args) => import::run(&cli.global, &args, printer),
         Command::Plan(args) => plan::run(&cli.global, &args, printer),
         Command::Preview(args) => preview::run(&cli.global, &args, printer),

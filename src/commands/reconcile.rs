@@ -18,6 +18,22 @@ pub(crate) fn run(
     let Some((loaded, settings)) = super::valid_env_context(global, printer)? else {
         return Ok(ExitStatus::Invalid);
     };
+    // Rows handed to Genesys messaging campaigns first: read back by contact id.
+    let waves = match crate::engine::waves::run(
+        &loaded.workspace,
+        &settings,
+        crate::engine::waves::Action::Reconcile(args.campaign.as_deref()),
+    )? {
+        Ok(r) => r,
+        Err(e) => {
+            printer.error(&e.to_string());
+            return Ok(ExitStatus::Locked);
+        }
+    };
+    let json = args.format == crate::cli::Format::Json;
+    if !waves.waves.is_empty() && !json {
+        printer.out(&super::campaign::lines(&waves))?;
+    }
     let settle = SignedDuration::from_secs(i64::try_from(args.settle_secs).unwrap_or(i64::MAX));
     // How many unknown sends there are is known once the ledger is read: the bar's length is
     // set by the first report.
@@ -45,8 +61,10 @@ pub(crate) fn run(
             return Ok(ExitStatus::Locked);
         }
     };
-    if args.format == crate::cli::Format::Json {
-        printer.out(&format!("{}\n", json_report(&report)))?;
+    if json {
+        let mut doc = json_report(&report);
+        doc["waves"] = super::campaign::json(&waves)["waves"].clone();
+        printer.out(&format!("{doc}\n"))?;
         return Ok(ExitStatus::Success);
     }
     if report.rows.is_empty() {

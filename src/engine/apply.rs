@@ -405,6 +405,27 @@ impl Planned<'_> {
         self.current.has_changes() || waits
     }
 
+    /// Whether a messaging-campaign wave of an earlier run is still open (rows handed off to
+    /// Genesys, or a wave not finished): `apply` resolves it even with nothing new to send.
+    pub(crate) fn has_open_waves(&self) -> anyhow::Result<bool> {
+        let ledger = &self.locked.ledger;
+        let unfinished = ledger
+            .waves(None)?
+            .iter()
+            .any(|r| r.wave.status < herald_ledger::WaveStatus::Stopped);
+        let handed_off = ledger
+            .campaign_counts(None, Timestamp::now())?
+            .iter()
+            .any(|c| {
+                c.by_state
+                    .get(&herald_ledger::SendState::HandedOff)
+                    .copied()
+                    .unwrap_or(0)
+                    > 0
+            });
+        Ok(unfinished || handed_off)
+    }
+
     /// Messages the current plan sends (for a progress bar).
     pub(crate) fn total_to_send(&self) -> u64 {
         self.current
@@ -519,6 +540,7 @@ impl Planned<'_> {
             sent_in_run: 0,
             on_event,
             fixed_now: settings.fixed_now(),
+            wave: None,
         };
         // Then campaigns (again when held rows open, with --wait).
         let can_wait = !settings.now_pinned;
@@ -527,6 +549,7 @@ impl Planned<'_> {
         loop {
             campaign_phase(
                 &mut exec,
+                &remote.client,
                 &plan_now,
                 &mut inputs,
                 &stale,
@@ -730,6 +753,7 @@ fn template_phase(
 #[allow(clippy::too_many_arguments)]
 fn campaign_phase(
     exec: &mut Executor<'_, Agentless>,
+    client: &herald_genesys::GenesysClient,
     plan: &Plan,
     inputs: &mut BTreeMap<String, CampaignInputs>,
     stale: &StaleSet,
@@ -765,7 +789,11 @@ fn campaign_phase(
             }
             None => continue,
         };
-        if cplan.to_send() == 0 && (cplan.counts.get(Reason::Unknown) == 0 || !resend_unknown) {
+        let wave = !campaign.dispatch.is_agentless();
+        if !wave
+            && cplan.to_send() == 0
+            && (cplan.counts.get(Reason::Unknown) == 0 || !resend_unknown)
+        {
             continue;
         }
         let Some(read) = inputs.get_mut(&cplan.name) else {
@@ -779,16 +807,29 @@ fn campaign_phase(
             .facts
             .refresh_recent_sends(&*exec.ledger, ws, campaign)
             .and_then(|()| {
-                exec.run_campaign(
-                    campaign,
-                    cplan,
-                    &response_id,
-                    &tplan.desired_remote_hash,
-                    read,
-                )
+                if wave {
+                    exec.run_wave(
+                        campaign,
+                        cplan,
+                        &response_id,
+                        &tplan.desired_remote_hash,
+                        read,
+                        client,
+                    )
+                } else {
+                    exec.run_campaign(
+                        campaign,
+                        cplan,
+                        &response_id,
+                        &tplan.desired_remote_hash,
+                        read,
+                    )
+                    .map(Some)
+                }
             });
         match sent {
-            Ok(report) => {
+            Ok(None) => {}
+            Ok(Some(report)) => {
                 if let Some(h) = &report.halted {
                     problems.push(format!("campaign {}: {h}", report.campaign));
                 }

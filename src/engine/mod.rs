@@ -23,6 +23,7 @@ pub(crate) mod reconcile;
 pub(crate) mod stale;
 pub(crate) mod status;
 pub(crate) mod suppress;
+pub(crate) mod waves;
 pub(crate) mod witness;
 
 /// The async runtime for work that talks to Genesys.

@@ -75,7 +75,7 @@ enum InFlight {
 impl<D: Dispatch> Executor<'_, D> {
     /// Records why each claimed message of a batch was allowed (see [`super::facts`]), in one
     /// write before any of them is sent.
-    fn record_facts(
+    pub(super) fn record_facts(
         &mut self,
         run: &Run<'_>,
         claimed: &[Box<Recipient>],
@@ -124,6 +124,32 @@ impl<D: Dispatch> Executor<'_, D> {
         self.ledger.record_send_facts(&facts)
     }
 
+    /// The ledger claims of a batch's rows (their recipient ids computed once).
+    pub(super) fn claims(&self, run: &Run<'_>, batch: &mut [Pending]) -> Vec<Claim> {
+        let template = run.template;
+        let channel = template.channel;
+        let cap_rules = crate::spec::caps::CapRules::of(&self.ws.project.policy);
+        batch
+            .iter_mut()
+            .map(|(r, rid)| Claim {
+                row_key: r.key.clone(),
+                recipient: rid
+                    .take()
+                    .unwrap_or_else(|| self.key.recipient_id(channel, &r.address.normalized())),
+                masked: r.address.masked(),
+                channel,
+                template_hash: template.hash.to_string(),
+                category: Some(template.category.as_str().to_owned()),
+                caps: ledger_caps(
+                    cap_rules,
+                    template.channel,
+                    template.category,
+                    r.place.states(),
+                ),
+            })
+            .collect()
+    }
+
     /// Sends one batch and records its outcomes (the batch is emptied); `Err` stops the
     /// campaign, after anything dispatched was recorded.
     pub(super) fn flush(
@@ -148,28 +174,7 @@ impl<D: Dispatch> Executor<'_, D> {
             return Err(why.into());
         }
         *batches += 1;
-        let template = run.template;
-        let channel = template.channel;
-        let cap_rules = crate::spec::caps::CapRules::of(&self.ws.project.policy);
-        let claims: Vec<Claim> = batch
-            .iter_mut()
-            .map(|(r, rid)| Claim {
-                row_key: r.key.clone(),
-                recipient: rid
-                    .take()
-                    .unwrap_or_else(|| self.key.recipient_id(channel, &r.address.normalized())),
-                masked: r.address.masked(),
-                channel,
-                template_hash: template.hash.to_string(),
-                category: Some(template.category.as_str().to_owned()),
-                caps: ledger_caps(
-                    cap_rules,
-                    template.channel,
-                    template.category,
-                    r.place.states(),
-                ),
-            })
-            .collect();
+        let claims = self.claims(run, batch);
         let policy = self.options.redo;
         let results = self
             .ledger

@@ -29,6 +29,8 @@ pub(crate) mod report;
 pub(crate) mod templates;
 #[cfg(test)]
 mod tests;
+pub(crate) mod wave;
+pub(crate) mod wave_drive;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -135,6 +137,9 @@ pub(crate) struct Executor<'a, D: Dispatch> {
     pub(crate) on_event: &'a mut dyn FnMut(&Event),
     /// A fixed clock for tests (`HERALD_NOW`), else real time.
     pub(crate) fixed_now: Option<Timestamp>,
+    /// The messaging-campaign wave the current campaign hands its rows to, if it has
+    /// `dispatch: messaging-campaign` (see [`wave`]).
+    pub(crate) wave: Option<wave::WaveRun>,
 }
 
 /// A claimed-to-be row on its way to a batch: the recipient and, when deciding it needed
@@ -209,7 +214,13 @@ impl<D: Dispatch> Executor<'_, D> {
             "audience lacks columns {}",
             missing.join(", ")
         );
-        let mut batch: Vec<Pending> = Vec::with_capacity(BATCH_SIZE);
+        // A wave hands rows off in batches of one upload request.
+        let size = if self.wave.is_some() {
+            herald_genesys::CONTACTS_PER_REQUEST
+        } else {
+            BATCH_SIZE
+        };
+        let mut batch: Vec<Pending> = Vec::with_capacity(size);
         let mut batches = 0usize;
         let mut halted = None;
         let run = batch::Run {
@@ -236,8 +247,8 @@ impl<D: Dispatch> Executor<'_, D> {
                 (RowDecision::Send, Row::Ready(r)) => batch.push((r, decider.take_recipient_id())),
                 (d, _) => report.add(Count::Row(d.reason()), 1),
             }
-            if batch.len() == BATCH_SIZE
-                && let Err(why) = self.flush(&run, &mut batch, &mut batches, &mut report)
+            if batch.len() == size
+                && let Err(why) = self.flush_any(&run, &mut batch, &mut batches, &mut report)
             {
                 halted = Some(why);
                 break;
@@ -245,13 +256,28 @@ impl<D: Dispatch> Executor<'_, D> {
         }
         if halted.is_none()
             && !batch.is_empty()
-            && let Err(why) = self.flush(&run, &mut batch, &mut batches, &mut report)
+            && let Err(why) = self.flush_any(&run, &mut batch, &mut batches, &mut report)
         {
             halted = Some(why);
         }
         report.halted = halted;
         (self.on_event)(&Event::Campaign(report.clone()));
         Ok(report)
+    }
+
+    /// One batch: sent (agentless) or handed to the wave being built.
+    fn flush_any(
+        &mut self,
+        run: &batch::Run<'_>,
+        batch: &mut Vec<Pending>,
+        batches: &mut usize,
+        report: &mut CampaignReport,
+    ) -> Result<(), Halt> {
+        if self.wave.is_some() {
+            self.flush_wave(run, batch, batches, report)
+        } else {
+            self.flush(run, batch, batches, report)
+        }
     }
 
     /// Reports a campaign that stopped before its first row.

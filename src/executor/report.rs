@@ -29,6 +29,8 @@ pub(crate) enum Count {
     NotStarted,
     /// Left unchanged by the claim: the row already was in this state.
     Skipped(SendState),
+    /// Handed to a Genesys messaging campaign (a contact of this run's wave).
+    HandedOff,
 }
 
 impl Count {
@@ -44,6 +46,7 @@ impl Count {
             Self::Pending => "pending",
             Self::Held => "held",
             Self::NotStarted => "not_started",
+            Self::HandedOff => "handed_off",
             Self::Skipped(state) => match state {
                 SendState::Pending => "skipped_pending",
                 SendState::Dispatching => "skipped_dispatching",
@@ -62,9 +65,12 @@ impl Count {
         match self {
             Self::Held => true,
             Self::Row(r) => held_reason(r),
-            Self::Sent | Self::Failed | Self::Pending | Self::NotStarted | Self::Skipped(_) => {
-                false
-            }
+            Self::Sent
+            | Self::Failed
+            | Self::Pending
+            | Self::NotStarted
+            | Self::Skipped(_)
+            | Self::HandedOff => false,
         }
     }
 }
@@ -179,6 +185,19 @@ pub(crate) enum Event {
     },
     /// A campaign finished (or halted).
     Campaign(CampaignReport),
+    /// A messaging-campaign wave's progress, as Genesys reports it.
+    Wave {
+        /// herald campaign.
+        campaign: String,
+        /// Wave number.
+        wave: u32,
+        /// The Genesys campaign's status (`on`, `complete`, …).
+        status: String,
+        /// Contacts processed (messaged or skipped).
+        processed: u64,
+        /// Contacts in the wave.
+        contacts: u64,
+    },
 }
 
 /// What happened to one campaign in this run.

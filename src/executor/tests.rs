@@ -204,6 +204,7 @@ fn run(s: &mut Setup, fake: &Fake, run_id: &str, tamper: bool) -> (CampaignRepor
         sent_in_run: 0,
         on_event: &mut on_event,
         fixed_now: Some(now),
+        wave: None,
     };
     let report = exec
         .run_campaign(campaign, &planned.plan, "r-1", "h", &planned.inputs)

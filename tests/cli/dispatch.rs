@@ -1,6 +1,6 @@
 //! `dispatch:` on a campaign: validation (file, line, field), what `herald plan` shows for a
-//! messaging campaign in every format, the review digest binding it, and apply refusing a
-//! messaging campaign it cannot send (never falling back to agentless sends).
+//! messaging campaign in every format, the review digest binding it, and apply handing a
+//! messaging campaign to Genesys once (never falling back to agentless sends).
 
 use crate::support::{LocalSandbox, TestWorkspace, plan_campaign, plan_json, run, write_audience};
 
@@ -190,48 +190,38 @@ fn the_review_digest_binds_the_dispatch() {
 }
 
 #[test]
-fn apply_refuses_a_messaging_campaign_and_sends_nothing() {
-    let ws = with_dispatch("dispatch: messaging-campaign\nmessages_per_minute: 100\n");
+fn apply_hands_a_messaging_campaign_to_genesys_once() {
+    let ws = with_dispatch("dispatch: messaging-campaign\nmessages_per_minute: 6000\n");
     let sb = LocalSandbox::start(&ws);
     let (code, out, err) = run(ws
         .herald()
         .env("HERALD_NOW", NOW)
         .args(["apply", "--auto-approve"]));
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(
-        err.contains("apply refused: campaign notify uses `dispatch: messaging-campaign`"),
-        "{err}"
-    );
-    assert!(err.contains("never falls back to agentless"), "{err}");
-    assert!(sb.messages().is_empty());
-    // Nothing in the ledger either: the same plan is still to send.
+    assert_eq!(code, 0, "{out}{err}");
+    // Genesys messaged each recipient once, from the campaign's contact list.
+    let per = sb.per_address();
+    assert_eq!(per.len(), 2, "{per:?}");
+    assert!(per.values().all(|n| *n == 1), "{per:?}");
+    assert!(err.contains("wave 1"), "{err}");
+    // No full address in what herald printed.
+    for addr in per.keys() {
+        assert!(
+            !out.contains(addr.as_str()) && !err.contains(addr.as_str()),
+            "{out}{err}"
+        );
+    }
+    // The ledger answers for both: sent, nothing left to send.
     let plan = plan_json(&ws);
-    assert_eq!(plan_campaign(&plan, "notify")["counts"]["to_send"], 2);
-    // Left out of the run with --campaign, another campaign applies (agentless, as written).
-    ws.write(
-        "campaigns/other.yaml",
-        &NOTIFY.replace("name: notify", "name: other"),
-    );
-    let (code, _, err) = run(ws.herald().env("HERALD_NOW", NOW).args([
-        "apply",
-        "--auto-approve",
-        "--campaign",
-        "other",
-    ]));
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(sb.messages().len(), 2);
-    let plan = plan_json(&ws);
-    assert_eq!(plan_campaign(&plan, "notify")["counts"]["to_send"], 2);
-    // Paused, the campaign is planned and nothing is refused.
-    ws.write(
-        "campaigns/notify.yaml",
-        &format!("{NOTIFY}dispatch: messaging-campaign\nmessages_per_minute: 100\n")
-            .replace("status: active", "status: paused"),
-    );
-    let (code, _, err) = run(ws
+    let c = plan_campaign(&plan, "notify");
+    assert!(c["counts"].get("to_send").is_none(), "{c}");
+    assert_eq!(c["counts"]["already_sent"], 2, "{c}");
+    // A re-run makes no new wave and messages nobody again.
+    let (code, out, err) = run(ws
         .herald()
         .env("HERALD_NOW", NOW)
         .args(["apply", "--auto-approve"]));
-    assert_eq!(code, 0, "{err}");
+    assert_eq!(code, 0, "{out}{err}");
     assert_eq!(sb.messages().len(), 2);
+    let (code, out, err) = run(ws.herald().args(["ledger", "verify"]));
+    assert_eq!(code, 0, "{out}{err}");
 }

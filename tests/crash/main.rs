@@ -15,6 +15,7 @@
 
 mod postgres;
 mod support;
+mod waves;
 
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt as _;

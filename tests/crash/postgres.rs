@@ -17,14 +17,14 @@ use crate::support::{LEDGER_KEY, Sandbox, Workspace, duplicates};
 const ROWS: usize = 400;
 
 /// A fresh schema on the test server, dropped at the end.
-struct Schema {
+pub(crate) struct Schema {
     admin: postgres::Client,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Schema {
-    fn create(base: &str) -> Self {
+    pub(crate) fn create(base: &str) -> Self {
         let mut admin = postgres::Client::connect(base, postgres::NoTls).unwrap_or_else(|e| {
             panic!("HERALD_TEST_POSTGRES_URL is set but PostgreSQL is unreachable: {e}")
         });

@@ -150,6 +150,13 @@ impl Workspace {
         self.dir.path()
     }
 
+    /// Appends campaign settings (e.g. `dispatch: messaging-campaign`) to the campaign.
+    pub(crate) fn dispatch(&self, extra: &str) {
+        let p = self.path().join("campaigns/notice.yaml");
+        let text = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(p, format!("{text}{extra}")).unwrap();
+    }
+
     pub(crate) fn ledger_path(&self) -> PathBuf {
         self.path().join(".herald/ledger-crash.db")
     }

@@ -95,6 +95,9 @@ pub struct Recipient {
     pub place: Placement,
     /// The rendered message.
     pub message: Message,
+    /// The template variables' values it was rendered with, by name (a messaging campaign's
+    /// contact columns: Genesys renders the reviewed template with them).
+    pub variables: Vec<(String, String)>,
     /// The row's express written consent column (`policy.dnc.express_consent_column`) says
     /// yes: Do-Not-Call registries do not hold it.
     pub express_consent: bool,
@@ -836,6 +839,11 @@ impl<'w> RowClassifier<'w> {
             address,
             place,
             message,
+            variables: self
+                .values
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             express_consent,
         }))
     }
