@@ -153,21 +153,27 @@ impl Driver<'_> {
             self.record(&w)?;
         }
         let id = w.genesys_campaign_id.clone().unwrap_or_default();
-        if w.status == WaveStatus::Created && mode == Mode::Apply {
-            tally.requests += 2;
+        if w.status == WaveStatus::Created {
+            // Off: never started (herald records a stop before making it). Anything else:
+            // started by a run that stopped before recording it.
+            tally.requests += 1;
             let now = self.api(
                 "reading the wave's campaign",
                 self.client.get_messaging_campaign(&id),
             )?;
-            if now.status() == "off" {
+            let start = now.status() == "off" && mode == Mode::Apply;
+            if start {
+                tally.requests += 2;
                 self.api(
                     "starting the wave's campaign",
                     self.client.set_messaging_campaign_status(&id, true),
                 )?;
                 failpoint::hit(failpoint::WAVE_AFTER_START);
             }
-            w.status = WaveStatus::Started;
-            self.record(&w)?;
+            if start || now.status() != "off" {
+                w.status = WaveStatus::Started;
+                self.record(&w)?;
+            }
         }
         if w.status == WaveStatus::Stopped {
             // Stopped by `herald campaign stop`: make sure Genesys stopped it too.
@@ -327,14 +333,17 @@ impl Driver<'_> {
             }
             stopped.push(w.wave);
             // Genesys may take a pass to go from `stopping` to `off`.
-            for _ in 0..40 {
-                let t = self.drive(w.clone(), Mode::Reconcile)?;
-                let settled = t.handed_off == 0;
-                if settled || self.interrupted() {
-                    tally.add(t);
+            for round in 0..40 {
+                let mut t = self.drive(w.clone(), Mode::Reconcile)?;
+                let settled = t.handed_off == 0 || round == 39 || self.interrupted();
+                if !settled {
+                    // Read again next round: only the last read's remainder counts.
+                    t.handed_off = 0;
+                }
+                tally.add(t);
+                if settled {
                     break;
                 }
-                tally.requests += t.requests;
                 std::thread::sleep(Duration::from_millis(500));
             }
         }

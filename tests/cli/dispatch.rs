@@ -225,3 +225,91 @@ fn apply_hands_a_messaging_campaign_to_genesys_once() {
     let (code, out, err) = run(ws.herald().args(["ledger", "verify"]));
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// Waits until the sandbox accepted `n` messages (the wave's campaign runs on without herald).
+fn wait_for_messages(sb: &LocalSandbox, n: usize) {
+    let started = std::time::Instant::now();
+    while sb.messages().len() < n {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "the sandbox sent {} of {n}",
+            sb.messages().len()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn reconcile_resolves_a_crashed_wave_by_contact_id() {
+    let ws = with_dispatch("dispatch: messaging-campaign\nmessages_per_minute: 6000\n");
+    let sb = LocalSandbox::start(&ws);
+    let (code, _, _) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .env("HERALD_FAILPOINT", "wave-after-start")
+        .args(["apply", "--auto-approve"]));
+    assert_ne!(code, 0, "the run was aborted after starting the wave");
+    wait_for_messages(&sb, 2);
+    let (code, out, err) = run(ws.herald().args(["reconcile", "--format", "json"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let w = &doc["waves"][0];
+    assert_eq!(w["wave"], 1, "{doc}");
+    assert_eq!(w["sent"], 2, "{doc}");
+    assert_eq!(w["handed_off"], 0, "{doc}");
+    assert_eq!(w["status"], "done", "{doc}");
+    // Two contacts: one bulk read, plus the campaign and its progress.
+    assert!(w["requests"].as_u64().unwrap() <= 4, "{doc}");
+    let plan = plan_json(&ws);
+    assert_eq!(plan_campaign(&plan, "notify")["counts"]["already_sent"], 2);
+    // Nothing to reconcile any more, and nobody was messaged twice.
+    let (code, out, err) = run(ws.herald().args(["reconcile"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("wave 1"), "{out}");
+    assert_eq!(sb.messages().len(), 2);
+}
+
+#[test]
+fn campaign_stop_stops_a_running_wave_and_the_rest_goes_in_the_next() {
+    let ws = with_dispatch("dispatch: messaging-campaign\nmessages_per_minute: 6000\n");
+    write_audience(&ws, 1000, "America/New_York");
+    let sb = LocalSandbox::start(&ws);
+    // The run dies while Genesys messages the wave (its campaign keeps going).
+    let (code, _, _) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .env("HERALD_FAILPOINT", "wave-mid-dispatch")
+        .args(["apply", "--auto-approve"]));
+    assert_ne!(code, 0);
+    let (code, out, err) = run(ws
+        .herald()
+        .args(["campaign", "stop", "notify", "--format", "json"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    let w = &doc["waves"][0];
+    assert_eq!(w["status"], "stopped", "{doc}");
+    let (sent, pending) = (w["sent"].as_u64().unwrap(), w["pending"].as_u64().unwrap());
+    assert_eq!(sent + pending, 1000, "{doc}");
+    assert!(pending > 0, "stopped before the end: {doc}");
+    // No new messages after the stop.
+    let stopped_at = sb.messages().len();
+    assert_eq!(stopped_at as u64, sent, "the ledger shows who was messaged");
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(sb.messages().len(), stopped_at, "messages after the stop");
+    // The next apply hands the rest to a new wave: everybody once.
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["apply", "--auto-approve"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("wave 2"), "{err}");
+    let per = sb.per_address();
+    assert_eq!(per.len(), 1000);
+    assert!(per.values().all(|n| *n == 1));
+    // Stopping with nothing running says so.
+    let (code, out, _) = run(ws.herald().args(["campaign", "stop", "notify"]));
+    assert_eq!(code, 0);
+    assert!(out.contains("nothing to stop"), "{out}");
+}
