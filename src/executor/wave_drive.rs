@@ -214,7 +214,7 @@ impl Driver<'_> {
             let mpm = c.messages_per_minute.unwrap_or(1).max(1);
             let per_minute = u64::try_from(mpm).unwrap_or(1);
             let expected = Duration::from_millis(w.contacts.saturating_mul(60_000) / per_minute);
-            poll = (expected / 20).clamp(Duration::from_millis(500), Duration::from_secs(60));
+            poll = (expected / 20).clamp(Duration::from_millis(500), Duration::from_secs(300));
             std::thread::sleep(poll);
         };
         let _ = poll;
