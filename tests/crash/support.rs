@@ -59,6 +59,11 @@ impl Sandbox {
         self.inner().base_url()
     }
 
+    /// Requests the sandbox counted so far.
+    pub(crate) fn requests(&self) -> u64 {
+        self.inner().stats().requests
+    }
+
     pub(crate) fn client_secret(&self) -> String {
         self.inner().client_secret().to_owned()
     }
@@ -139,7 +144,7 @@ impl Workspace {
         let mut csv = String::from("key,phone,tz\n");
         for (i, key) in keys.iter().enumerate() {
             // Distinct numbers in the fictional 555 exchange of a few area codes.
-            let area = [212, 312, 415, 617][i / 10_000];
+            let area = [212, 312, 415, 617, 718, 202, 305, 404, 503, 602][i / 10_000];
             let _ = writeln!(csv, "{key},+1{area}555{:04},America/New_York", i % 10_000);
         }
         write("campaigns/data/recipients.csv", &csv);

@@ -135,3 +135,77 @@ fn every_wave_crash_point_on_postgres() {
         crash_and_recover(point, Some(&schema.url));
     }
 }
+
+/// `/usr/bin/time -f '%e %U %S %M'` of `cmd`: (wall s, CPU s, max RSS MiB).
+fn timed(cmd: &mut std::process::Command) -> (f64, f64, f64) {
+    let prog = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
+    let mut timed = std::process::Command::new("/usr/bin/time");
+    timed.arg("-f").arg("TIME %e %U %S %M").arg(prog).args(args);
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => timed.env(k, v),
+            None => timed.env_remove(k),
+        };
+    }
+    if let Some(dir) = cmd.get_current_dir() {
+        timed.current_dir(dir);
+    }
+    let out = timed.stdin(std::process::Stdio::null()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let line = err.lines().rev().find(|l| l.starts_with("TIME ")).unwrap();
+    let v: Vec<f64> = line[5..].split(' ').map(|x| x.parse().unwrap()).collect();
+    (v[0], v[1] + v[2], v[3] / 1024.0)
+}
+
+/// Measures a wave on the sandbox: `HERALD_BENCH_ROWS` recipients (100,000) at
+/// `HERALD_BENCH_MPM` messages a minute (600,000), then the reconcile of a wave of the same
+/// size whose apply was killed after the start. Prints requests, wall and CPU time, RSS.
+///
+/// `cargo test --release --test crash measure_wave -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement: cargo test --release --test crash measure_wave -- --ignored --nocapture"]
+fn measure_wave() {
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let rows = env("HERALD_BENCH_ROWS", 100_000);
+    let mpm = env("HERALD_BENCH_MPM", 600_000);
+    let dispatch = format!("dispatch: messaging-campaign\nmessages_per_minute: {mpm}\n");
+    // apply: decide, hand off, upload, create, start, follow, read outcomes.
+    let sandbox = Sandbox::start(Faults::default(), 3);
+    let ws = Workspace::new(&sandbox, rows);
+    ws.dispatch(&dispatch);
+    let before = sandbox.requests();
+    let (wall, cpu, rss) = timed(&mut ws.apply());
+    let requests = sandbox.requests() - before;
+    assert_eq!(sandbox.accepted_keys().len(), rows);
+    eprintln!(
+        "apply: {rows} recipients at {mpm}/min: {requests} requests, {wall:.1} s wall, {cpu:.1} s CPU, {rss:.0} MiB RSS"
+    );
+    // reconcile of a wave whose apply died right after starting it.
+    let sandbox = Sandbox::start(Faults::default(), 4);
+    let ws = Workspace::new(&sandbox, rows);
+    ws.dispatch(&dispatch);
+    let crashed = ws
+        .apply()
+        .env("HERALD_FAILPOINT", failpoint::WAVE_AFTER_START)
+        .output()
+        .unwrap();
+    assert_eq!(crashed.status.signal(), Some(6));
+    while sandbox.accepted_keys().len() < rows {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let before = sandbox.requests();
+    let mut cmd = ws.herald();
+    cmd.args(["reconcile"]);
+    let (wall, cpu, rss) = timed(&mut cmd);
+    let requests = sandbox.requests() - before;
+    eprintln!(
+        "reconcile: {rows}-contact wave: {requests} requests, {wall:.1} s wall, {cpu:.1} s CPU, {rss:.0} MiB RSS"
+    );
+}
