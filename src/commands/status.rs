@@ -83,6 +83,13 @@ pub(crate) fn run(
             if unknown > 0 {
                 printer.warn(&format!("{unknown} sends are `unknown` (maybe sent): run `herald reconcile` before resending"));
             }
+            let handed: u64 = counts
+                .iter()
+                .map(|c| c.by_state.get(&SendState::HandedOff).copied().unwrap_or(0))
+                .sum();
+            if handed > 0 {
+                printer.info(&format!("{handed} sends are handed off to a Genesys messaging campaign (not in the columns above): `herald apply` follows the wave, `herald reconcile` reads it back"));
+            }
         }
     }
     Ok(ExitStatus::Success)

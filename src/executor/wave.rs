@@ -153,6 +153,14 @@ impl<D: Dispatch> Executor<'_, D> {
         }
         w.status = WaveStatus::Uploaded;
         self.ledger.record_wave(self.run_id, &w)?;
+        if let Err(why) = self
+            .rt
+            .block_on(self.dispatch.preflight(response_id, expected_hash))
+        {
+            // Not created: the next apply puts the wave's rows back to pending.
+            handed.halted = Some(why.into());
+            return Ok(Some(handed));
+        }
         let body = campaign_body(self, campaign, &w, response_id, client)?;
         let created = self
             .rt
@@ -188,7 +196,9 @@ impl<D: Dispatch> Executor<'_, D> {
             batch.clear();
             return Err(Halt::Interrupted);
         }
-        if (*batches).is_multiple_of(self.options.preflight_every.max(1))
+        // The template is checked on the first batch and once more before the wave's
+        // campaign is bound to it (not per batch: the messages leave only after that).
+        if *batches == 0
             && let Err(why) = self
                 .rt
                 .block_on(self.dispatch.preflight(run.response_id, run.expected_hash))

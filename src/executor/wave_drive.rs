@@ -183,22 +183,31 @@ impl Driver<'_> {
                 self.client.set_messaging_campaign_status(&id, false),
             )?;
         }
-        let mut poll = Duration::from_millis(500);
+        // The campaign's status is read on the first poll, then only when the progress says
+        // the list is done or every tenth poll (a stop or an invalid campaign): a poll is
+        // one request, about twenty over the wave's expected duration.
+        let mut c = None;
+        let mut polls = 0u32;
         let status = loop {
-            tally.requests += 2;
-            let c = self.api(
-                "reading the wave's campaign",
-                self.client.get_messaging_campaign(&id),
-            )?;
+            tally.requests += 1;
             let p = self.api(
                 "reading the wave's progress",
                 self.client.get_messaging_campaign_progress(&id),
             )?;
             let processed = u64::try_from(p.processed()).unwrap_or(0);
+            if c.is_none() || processed >= w.contacts || polls % 10 == 9 {
+                tally.requests += 1;
+                c = Some(self.api(
+                    "reading the wave's campaign",
+                    self.client.get_messaging_campaign(&id),
+                )?);
+            }
+            let campaign = c.as_ref().expect("read on the first poll");
+            polls += 1;
             (self.on_event)(&Event::Wave {
                 campaign: w.campaign.clone(),
                 wave: w.wave,
-                status: c.status().to_owned(),
+                status: campaign.status().to_owned(),
                 processed,
                 contacts: w.contacts,
             });
@@ -206,18 +215,22 @@ impl Driver<'_> {
                 failpoint::hit(failpoint::WAVE_MID_DISPATCH);
             }
             // A created campaign that is off was never started: not finished.
-            let done = finished(c.status()) && w.status != WaveStatus::Created;
+            let done = finished(campaign.status()) && w.status != WaveStatus::Created;
             if done || mode == Mode::Reconcile || self.interrupted() {
-                break c.status().to_owned();
+                break campaign.status().to_owned();
             }
-            // About twenty polls over the wave's expected duration, at most one a minute.
-            let mpm = c.messages_per_minute.unwrap_or(1).max(1);
-            let per_minute = u64::try_from(mpm).unwrap_or(1);
+            // About twenty polls over the wave's expected duration, at most one in 5 min.
+            let per_minute = u64::try_from(campaign.messages_per_minute.unwrap_or(1))
+                .unwrap_or(1)
+                .max(1);
             let expected = Duration::from_millis(w.contacts.saturating_mul(60_000) / per_minute);
-            poll = (expected / 20).clamp(Duration::from_millis(500), Duration::from_secs(300));
+            let poll = (expected / 20).clamp(Duration::from_millis(500), Duration::from_secs(300));
             std::thread::sleep(poll);
+            // Read the campaign again once the progress has reached the end.
+            if processed >= w.contacts {
+                c = None;
+            }
         };
-        let _ = poll;
         let done = finished(&status) && w.status != WaveStatus::Created;
         tally.add(self.read_outcomes(&w, done, true)?);
         if done && w.status != WaveStatus::Stopped {

@@ -249,6 +249,9 @@ fn reconcile_resolves_a_crashed_wave_by_contact_id() {
         .env("HERALD_FAILPOINT", "wave-after-start")
         .args(["apply", "--auto-approve"]));
     assert_ne!(code, 0, "the run was aborted after starting the wave");
+    let (code, _, err) = run(ws.herald().args(["status"]));
+    assert_eq!(code, 0);
+    assert!(err.contains("2 sends are handed off"), "{err}");
     wait_for_messages(&sb, 2);
     let (code, out, err) = run(ws.herald().args(["reconcile", "--format", "json"]));
     assert_eq!(code, 0, "{out}{err}");

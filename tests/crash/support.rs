@@ -59,6 +59,16 @@ impl Sandbox {
         self.inner().base_url()
     }
 
+    /// Limits each token to `per_minute` requests (`None`: unlimited).
+    pub(crate) fn set_rate_limit(&self, per_minute: Option<u32>) {
+        self.inner().set_rate_limit(per_minute);
+    }
+
+    /// Answers 429 so far.
+    pub(crate) fn answered_429(&self) -> u64 {
+        self.inner().answered_429()
+    }
+
     /// Requests the sandbox counted so far.
     pub(crate) fn requests(&self) -> u64 {
         self.inner().stats().requests

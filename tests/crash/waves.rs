@@ -209,3 +209,35 @@ fn measure_wave() {
         "reconcile: {rows}-contact wave: {requests} requests, {wall:.1} s wall, {cpu:.1} s CPU, {rss:.0} MiB RSS"
     );
 }
+
+/// 20,000 recipients (`HERALD_BENCH_ROWS`) through a messaging campaign on a sandbox that
+/// admits 300 requests a minute per token, at each of `HERALD_BENCH_MPMS` messages a minute
+/// (6000,12000): the end-to-end time follows `messagesPerMinute`, not the request budget.
+///
+/// `cargo test --release --test crash measure_side_by_side -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement: cargo test --release --test crash measure_side_by_side -- --ignored --nocapture"]
+fn measure_side_by_side() {
+    let rows: usize = std::env::var("HERALD_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let mpms = std::env::var("HERALD_BENCH_MPMS").unwrap_or_else(|_| "6000,12000".into());
+    for mpm in mpms.split(',').map(|m| m.trim().parse::<u32>().unwrap()) {
+        let sandbox = Sandbox::start(Faults::default(), 5);
+        sandbox.set_rate_limit(Some(300));
+        let ws = Workspace::new(&sandbox, rows);
+        ws.dispatch(&format!(
+            "dispatch: messaging-campaign\nmessages_per_minute: {mpm}\n"
+        ));
+        let before = sandbox.requests();
+        let (wall, cpu, rss) = timed(&mut ws.apply());
+        let requests = sandbox.requests() - before;
+        assert_eq!(sandbox.accepted_keys().len(), rows);
+        eprintln!(
+            "side by side: {rows} recipients at {mpm}/min under 300 requests/min: {wall:.1} s wall (contacts/mpm = {:.1} s), {requests} requests, {} answered 429, {cpu:.1} s CPU, {rss:.0} MiB RSS",
+            f64::from(u32::try_from(rows).unwrap()) * 60.0 / f64::from(mpm),
+            sandbox.answered_429()
+        );
+    }
+}
