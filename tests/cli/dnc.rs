@@ -128,6 +128,23 @@ fn a_registry_hit_is_held_and_a_deletion_lifts_it() {
     );
     assert!(text.contains("do-not-call registry 1"), "{text}");
     let digest_before = plan_doc["review_digest"].clone();
+    // Registries too large to hold in memory are looked up in batches instead: same plan.
+    let (code, batched, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .env("HERALD_DNC_IN_MEMORY", "0")
+        .args(["plan", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let batched: serde_json::Value = serde_json::from_str(&batched).unwrap();
+    assert_eq!(plan_campaign(&batched, "promo")["counts"], *counts);
+    assert_eq!(batched["review_digest"], digest_before);
+    let (code, _, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .env("HERALD_DNC_IN_MEMORY", "lots")
+        .arg("plan"));
+    assert_ne!(code, 0);
+    assert!(err.contains("HERALD_DNC_IN_MEMORY"), "{err}");
     let (code, out, err) = run(ws
         .herald()
         .env("HERALD_NOW", NOW)
@@ -232,6 +249,14 @@ fn a_stale_registry_refuses_marketing() {
         all.contains("the national do-not-call registry covers, but its download is 32 days old (downloaded 2026-10-31); the limit is 31 days"),
         "{all}"
     );
+    // The same refusal when the registries are looked up in batches instead of held.
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .env("HERALD_DNC_IN_MEMORY", "0")
+        .arg("plan"));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(format!("{out}{err}").contains("H180"), "{out}{err}");
     let (code, out, err) = run(ws
         .herald()
         .env("HERALD_NOW", NOW)

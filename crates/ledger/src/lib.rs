@@ -112,7 +112,8 @@ use jiff::Timestamp;
 pub use checkpoint::CheckpointReport;
 pub use dispatch::DispatchHandle;
 pub use dnc::{
-    DncChange, DncFileKind, DncImport, DncImportReport, DncRegistry, RecipientAudit, SendFacts,
+    DncChange, DncFileKind, DncImport, DncImportReport, DncRegistry, DncSet, RecipientAudit,
+    SendFacts,
 };
 pub use error::{LedgerError, Result};
 pub use key::{
@@ -299,6 +300,10 @@ pub trait Ledger: Send {
     /// `(recipient, source)` of each of `recipients` that a loaded registry lists (batched
     /// queries; the planner asks for an audience's recipients, never loads a registry whole).
     fn dnc_lookup(&self, recipients: &[RecipientId]) -> Result<Vec<(RecipientId, String)>>;
+    /// Every number of every loaded registry, read once into a compact in-memory set (18
+    /// bytes a number): for registries small enough to hold, the planner checks its rows
+    /// against this in its single pass instead of looking each batch up.
+    fn dnc_set(&self) -> Result<DncSet>;
     /// Records why claimed sends were allowed (one JSON object each, no raw personal data);
     /// a row's later facts replace its earlier ones.
     fn record_send_facts(&mut self, facts: &[SendFacts]) -> Result<()>;

@@ -520,6 +520,10 @@ impl<S: Store> Ledger for S {
         self.read(|db| crate::dnc::lookup_in(db, recipients))
     }
 
+    fn dnc_set(&self) -> Result<crate::DncSet> {
+        self.read(crate::dnc::set_in)
+    }
+
     fn record_send_facts(&mut self, facts: &[crate::SendFacts]) -> Result<()> {
         if facts.is_empty() {
             return Ok(());

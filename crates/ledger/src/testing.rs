@@ -1745,6 +1745,27 @@ pub fn dnc_registries_import_lookup_and_audit(l: &mut dyn Ledger) {
             (5, "national".to_owned()),
         ]
     );
+    // The in-memory set read once agrees with the look-ups, registries in source order.
+    let set = l.dnc_set().unwrap();
+    assert_eq!(set.len(), 4);
+    let listed: Vec<(u32, Vec<&str>)> = (1..=6)
+        .map(|n| {
+            (
+                n,
+                set.sources_of(&sms_recipient(n + 40)).collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, s)| !s.is_empty())
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (2, vec!["FL", "national"]),
+            (4, vec!["national"]),
+            (5, vec!["national"]),
+        ]
+    );
+    assert!(set.contains(&sms_recipient(44)) && !set.contains(&sms_recipient(41)));
     assert_eq!(imports(l) - imports_before, 4);
     // Facts of a claimed send, then the recipient's audit.
     run(l, "dnc-r1");
