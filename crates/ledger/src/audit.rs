@@ -226,6 +226,7 @@ const REPLAYS: &[(RawTable, ReplayFn)] = &[
     (RawTable::SuppressionAudit, replay_suppression_audit),
     (RawTable::Inbound, replay_inbound),
     (RawTable::Receipts, replay_receipts),
+    (RawTable::KeywordReplies, replay_keyword_replies),
 ];
 
 /// Every column a replay function sets, per table.
@@ -339,6 +340,21 @@ const COVERED: &[(RawTable, &[&str])] = &[
     (
         RawTable::Receipts,
         &["message_id", "status", "reason", "at", "recorded_at"],
+    ),
+    (
+        RawTable::KeywordReplies,
+        &[
+            "inbound_id",
+            "kind",
+            "recipient",
+            "masked",
+            "state",
+            "text_hash",
+            "message_id",
+            "note",
+            "claimed_at",
+            "updated_at",
+        ],
     ),
 ];
 
@@ -699,6 +715,51 @@ fn replay_receipts(t: &mut TableState, c: &Ctx<'_>) {
     }
 }
 
+fn replay_keyword_replies(t: &mut TableState, c: &Ctx<'_>) {
+    match c.event {
+        Event::ReplyClaimed {
+            inbound_id,
+            reply: kind,
+            recipient,
+            masked,
+            state,
+            text_hash,
+            note,
+        } => {
+            let mut row = ExpRow {
+                seq: c.seq,
+                ..ExpRow::default()
+            };
+            row.set("inbound_id", txt(inbound_id));
+            row.set("kind", txt(kind));
+            row.set("recipient", txt(recipient.as_str()));
+            row.set("masked", txt(masked));
+            row.set("state", txt(state));
+            row.set("text_hash", txt(text_hash));
+            row.set("message_id", RawValue::Null);
+            row.set("note", otxt(note.as_deref()));
+            row.set("claimed_at", RawValue::Int(c.at));
+            row.set("updated_at", RawValue::Int(c.at));
+            t.keyed.insert(inbound_id.clone(), row);
+        }
+        Event::ReplyRecorded {
+            inbound_id,
+            state,
+            message_id,
+            note,
+        } => {
+            if let Some(row) = t.keyed.get_mut(inbound_id) {
+                row.seq = c.seq;
+                row.set("state", txt(state));
+                row.set("message_id", otxt(message_id.as_deref()));
+                row.set("note", otxt(note.as_deref()));
+                row.set("updated_at", RawValue::Int(c.at));
+            }
+        }
+        _ => {}
+    }
+}
+
 /// The stored spelling of an inbound action.
 pub(crate) fn inbound_action_str(action: InboundAction) -> &'static str {
     match action {
@@ -826,6 +887,7 @@ fn primary_key(table: RawTable) -> &'static [&'static str] {
         RawTable::Conversations => &["recipient"],
         RawTable::Suppressions => &["recipient", "channel"],
         RawTable::Inbound => &["message_id"],
+        RawTable::KeywordReplies => &["inbound_id"],
         RawTable::Events => &["seq"],
         RawTable::TemplateVersions | RawTable::SuppressionAudit | RawTable::Receipts => &["id"],
     }

@@ -163,6 +163,29 @@ pub(crate) enum Event {
         /// Numbers the source holds after the import.
         numbers: u64,
     },
+    /// `herald serve` claimed the reply to an inbound message (schema 9): `dispatching`
+    /// (about to be sent) or `skipped` (with the reason).
+    ReplyClaimed {
+        inbound_id: String,
+        /// `help` or `opt_out_confirmation`.
+        reply: String,
+        recipient: RecipientId,
+        masked: String,
+        state: String,
+        /// SHA-256 (hex) of the reply's text.
+        text_hash: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// The outcome of a claimed reply (schema 9): `sent` (with its message id) or `failed`.
+    ReplyRecorded {
+        inbound_id: String,
+        state: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
     /// An old ledger's plain SHA-256 chain was verified and re-linked under the keyed rule.
     ChainKeyed {
         /// `SEQ:HASH` of the last plain link before re-linking.
@@ -190,6 +213,8 @@ impl Event {
             Event::InboundConflict { .. } => "inbound_conflict",
             Event::ReceiptRecorded { .. } => "receipt_recorded",
             Event::DncImported { .. } => "dnc_imported",
+            Event::ReplyClaimed { .. } => "reply_claimed",
+            Event::ReplyRecorded { .. } => "reply_recorded",
             Event::ChainKeyed { .. } => "chain_keyed",
         }
     }

@@ -33,7 +33,7 @@ use crate::model::{SendState, SuppressionAction};
 use crate::store::{Db, p};
 
 /// The tables whose rows the checkpoint counts (every table but `events` and `meta`).
-pub(crate) const COUNTED: [&str; 9] = [
+pub(crate) const COUNTED: [&str; 10] = [
     "runs",
     "template_bindings",
     "template_versions",
@@ -43,6 +43,7 @@ pub(crate) const COUNTED: [&str; 9] = [
     "suppression_audit",
     "inbound",
     "receipts",
+    "keyword_replies",
 ];
 
 /// The checkpoint's sealed content.

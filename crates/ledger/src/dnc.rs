@@ -118,6 +118,9 @@ pub struct RecipientAudit {
     pub suppressions: Vec<SuppressionAudit>,
     /// The registries that list the recipient now.
     pub registries: Vec<DncRegistry>,
+    /// `herald serve`'s keyword replies to the recipient (HELP answers, opt-out
+    /// confirmations), oldest first.
+    pub replies: Vec<crate::ReplyRecord>,
 }
 
 /// Every number of the loaded registries, read once into memory: what the planner checks an
@@ -418,9 +421,11 @@ pub(crate) fn audit_in(db: &mut dyn Db, recipient: &RecipientId) -> Result<Recip
         p![rid],
         registry,
     )?;
+    let replies = crate::replies::of_recipient_in(db, recipient)?;
     Ok(RecipientAudit {
         sends,
         suppressions,
         registries,
+        replies,
     })
 }

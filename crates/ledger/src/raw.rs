@@ -70,13 +70,15 @@ pub enum RawTable {
     Inbound,
     /// `receipts`.
     Receipts,
+    /// `keyword_replies` (schema 9).
+    KeywordReplies,
     /// `events` (the hash chain).
     Events,
 }
 
 impl RawTable {
     /// Every table, in copy order.
-    pub const ALL: [RawTable; 11] = [
+    pub const ALL: [RawTable; 12] = [
         RawTable::Meta,
         RawTable::Runs,
         RawTable::TemplateBindings,
@@ -87,6 +89,7 @@ impl RawTable {
         RawTable::SuppressionAudit,
         RawTable::Inbound,
         RawTable::Receipts,
+        RawTable::KeywordReplies,
         RawTable::Events,
     ];
 
@@ -103,6 +106,7 @@ impl RawTable {
             RawTable::SuppressionAudit => "suppression_audit",
             RawTable::Inbound => "inbound",
             RawTable::Receipts => "receipts",
+            RawTable::KeywordReplies => "keyword_replies",
             RawTable::Events => "events",
         }
     }
@@ -246,6 +250,22 @@ impl RawTable {
                     ]
                 }
             }
+            RawTable::KeywordReplies => {
+                const {
+                    &[
+                        t("inbound_id"),
+                        t("kind"),
+                        t("recipient"),
+                        t("masked"),
+                        t("state"),
+                        t("text_hash"),
+                        t("message_id"),
+                        t("note"),
+                        i("claimed_at"),
+                        i("updated_at"),
+                    ]
+                }
+            }
             RawTable::Events => {
                 const {
                     &[
@@ -281,6 +301,7 @@ impl RawTable {
             RawTable::Conversations => "recipient",
             RawTable::Suppressions => "recipient, channel",
             RawTable::Inbound => "message_id",
+            RawTable::KeywordReplies => "inbound_id",
             RawTable::Events => "seq",
         }
     }

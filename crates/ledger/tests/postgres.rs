@@ -471,6 +471,28 @@ fn advisory_lock_is_released_when_the_holder_is_killed() {
 
 /// A ledger with every kind of row: runs, templates, sends in several states,
 /// suppressions (added and removed), inbound replies and receipts.
+/// A keyword reply (schema 9) to the opted-out number of [`populate`].
+fn add_reply(l: &mut dyn Ledger) {
+    let k = key();
+    assert_eq!(
+        l.claim_reply(&herald_ledger::ReplyClaim {
+            inbound_id: "in-1".into(),
+            kind: herald_ledger::ReplyKind::Help,
+            recipient: k.recipient_id(Channel::Sms, &phone(3)),
+            masked: mask_phone(&phone(3)),
+            text_hash: "0".repeat(64),
+            skip: None,
+        })
+        .unwrap(),
+        herald_ledger::ReplyClaimResult::Claimed
+    );
+    l.record_reply(
+        "in-1",
+        &herald_ledger::ReplyOutcome::Sent("m-confirm".into()),
+    )
+    .unwrap();
+}
+
 fn populate(l: &mut dyn Ledger) {
     let k = key();
     new_run(l, "r1");
@@ -562,6 +584,7 @@ fn migrate_sqlite_to_postgres_and_back() {
     let dir = tempfile::tempdir().unwrap();
     let mut lite = SqliteLedger::open(&dir.path().join("ledger.db"), &key()).unwrap();
     populate(&mut lite);
+    add_reply(&mut lite);
 
     let schema = Schema::new(&base);
     let mut pg = PostgresLedger::connect(&schema.url(), &key()).unwrap();
@@ -943,7 +966,7 @@ fn a_schema_1_ledger_migrates_and_verifies() {
     schema
         .client()
         .batch_execute(
-            "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; \
+            "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; DROP TABLE keyword_replies; DELETE FROM row_counts WHERE name = 'keyword_replies'; \
              DROP INDEX inbound_recipient; ALTER TABLE inbound DROP COLUMN text_mac; \
              DROP INDEX sends_recent; DROP INDEX sends_recent_by_time; \
              ALTER TABLE sends DROP COLUMN category; \
@@ -1020,7 +1043,7 @@ const CHANNEL_CHECKS: &str = "ALTER TABLE sends ADD CONSTRAINT sends_channel_che
        CHECK (channel IN ('sms', 'email', '*'));";
 
 /// Back to what schema 5 had: no checkpoint, no row counts (and the channel lists).
-const TO_SCHEMA_5: &str = "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; \
+const TO_SCHEMA_5: &str = "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; DROP TABLE keyword_replies; DELETE FROM row_counts WHERE name = 'keyword_replies'; \
      DROP TABLE checkpoint; DROP TABLE row_counts; \
      DROP FUNCTION herald_count_rows() CASCADE; DROP FUNCTION herald_count_send_states() CASCADE; \
      UPDATE herald_meta SET schema_version = 5";
@@ -1222,7 +1245,7 @@ fn a_schema_7_ledger_migrates_to_8() {
     schema
         .client()
         .batch_execute(
-            "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; \
+            "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; DROP TABLE keyword_replies; DELETE FROM row_counts WHERE name = 'keyword_replies'; \
              UPDATE herald_meta SET schema_version = 7",
         )
         .unwrap();
