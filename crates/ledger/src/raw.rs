@@ -70,6 +70,12 @@ pub enum RawTable {
     Inbound,
     /// `receipts`.
     Receipts,
+    /// `dnc_registries` (schema 8).
+    DncRegistries,
+    /// `dnc_numbers` (schema 8).
+    DncNumbers,
+    /// `send_facts` (schema 8).
+    SendFacts,
     /// `keyword_replies` (schema 9).
     KeywordReplies,
     /// `events` (the hash chain).
@@ -78,7 +84,7 @@ pub enum RawTable {
 
 impl RawTable {
     /// Every table, in copy order.
-    pub const ALL: [RawTable; 12] = [
+    pub const ALL: [RawTable; 15] = [
         RawTable::Meta,
         RawTable::Runs,
         RawTable::TemplateBindings,
@@ -89,6 +95,9 @@ impl RawTable {
         RawTable::SuppressionAudit,
         RawTable::Inbound,
         RawTable::Receipts,
+        RawTable::DncRegistries,
+        RawTable::DncNumbers,
+        RawTable::SendFacts,
         RawTable::KeywordReplies,
         RawTable::Events,
     ];
@@ -106,6 +115,9 @@ impl RawTable {
             RawTable::SuppressionAudit => "suppression_audit",
             RawTable::Inbound => "inbound",
             RawTable::Receipts => "receipts",
+            RawTable::DncRegistries => "dnc_registries",
+            RawTable::DncNumbers => "dnc_numbers",
+            RawTable::SendFacts => "send_facts",
             RawTable::KeywordReplies => "keyword_replies",
             RawTable::Events => "events",
         }
@@ -250,6 +262,22 @@ impl RawTable {
                     ]
                 }
             }
+            RawTable::DncRegistries => {
+                const {
+                    &[
+                        t("source"),
+                        t("downloaded_on"),
+                        i("imported_at"),
+                        i("numbers"),
+                        t("file_digest"),
+                        t("file_kind"),
+                    ]
+                }
+            }
+            RawTable::DncNumbers => const { &[t("recipient"), t("source")] },
+            RawTable::SendFacts => {
+                const { &[t("campaign"), t("row_key"), i("recorded_at"), t("facts")] }
+            }
             RawTable::KeywordReplies => {
                 const {
                     &[
@@ -297,10 +325,12 @@ impl RawTable {
             RawTable::Runs => "run_id",
             RawTable::TemplateBindings => "name",
             RawTable::TemplateVersions | RawTable::SuppressionAudit | RawTable::Receipts => "id",
-            RawTable::Sends => "campaign, row_key",
+            RawTable::Sends | RawTable::SendFacts => "campaign, row_key",
             RawTable::Conversations => "recipient",
             RawTable::Suppressions => "recipient, channel",
             RawTable::Inbound => "message_id",
+            RawTable::DncRegistries => "source",
+            RawTable::DncNumbers => "recipient, source",
             RawTable::KeywordReplies => "inbound_id",
             RawTable::Events => "seq",
         }

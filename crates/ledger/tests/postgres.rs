@@ -471,9 +471,30 @@ fn advisory_lock_is_released_when_the_holder_is_killed() {
 
 /// A ledger with every kind of row: runs, templates, sends in several states,
 /// suppressions (added and removed), inbound replies and receipts.
-/// A keyword reply (schema 9) to the opted-out number of [`populate`].
+/// A registry and a send's facts (schema 8) and a keyword reply (schema 9) for the numbers
+/// of [`populate`].
 fn add_reply(l: &mut dyn Ledger) {
     let k = key();
+    let mut numbers = Some(vec![herald_ledger::DncChange {
+        recipient: k.recipient_id(Channel::Sms, &phone(3)),
+        add: true,
+    }]);
+    l.dnc_import(
+        &herald_ledger::DncImport {
+            source: "national".into(),
+            downloaded_on: "2026-12-01".parse().unwrap(),
+            kind: herald_ledger::DncFileKind::Full,
+            file_digest: "sha256:00".into(),
+        },
+        &mut || Ok(numbers.take()),
+    )
+    .unwrap();
+    l.record_send_facts(&[herald_ledger::SendFacts {
+        campaign: "c".into(),
+        row_key: "row-00".into(),
+        facts: r#"{"zones":["America/New_York"]}"#.into(),
+    }])
+    .unwrap();
     assert_eq!(
         l.claim_reply(&herald_ledger::ReplyClaim {
             inbound_id: "in-1".into(),

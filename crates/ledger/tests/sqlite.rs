@@ -561,6 +561,61 @@ fn reopening_tightens_a_ledger_left_readable_by_others() {
     drop(l);
 }
 
+/// Schema 8's registries and send facts (and schema 9's keyword replies) move with the
+/// ledger: a copy answers `audit` and the registry check as the source does.
+#[test]
+fn migrate_copies_registries_send_facts_and_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = populated(dir.path());
+    let k = key();
+    let phone = "+15550100003";
+    let rid = k.recipient_id(Channel::Sms, phone);
+    let mut numbers = Some(vec![herald_ledger::DncChange {
+        recipient: rid.clone(),
+        add: true,
+    }]);
+    source
+        .dnc_import(
+            &herald_ledger::DncImport {
+                source: "national".into(),
+                downloaded_on: "2026-12-01".parse().unwrap(),
+                kind: herald_ledger::DncFileKind::Full,
+                file_digest: "sha256:00".into(),
+            },
+            &mut || Ok(numbers.take()),
+        )
+        .unwrap();
+    source
+        .record_send_facts(&[herald_ledger::SendFacts {
+            campaign: "c".into(),
+            row_key: "row-3".into(),
+            facts: r#"{"zones":["America/New_York"]}"#.into(),
+        }])
+        .unwrap();
+    let mut target = SqliteLedger::open(&dir.path().join("copy.db"), &key()).unwrap();
+    let report = migrate_ledger(&source, &mut target).unwrap();
+    assert_eq!(report.tables, source.table_counts().unwrap());
+    assert_eq!(
+        target.dnc_registries().unwrap(),
+        source.dnc_registries().unwrap()
+    );
+    assert!(target.dnc_set().unwrap().contains(&rid));
+    let (a, b) = (
+        source.recipient_audit(&rid).unwrap(),
+        target.recipient_audit(&rid).unwrap(),
+    );
+    assert_eq!(a, b);
+    assert!(
+        b.sends[0]
+            .1
+            .as_deref()
+            .is_some_and(|f| f.contains("New_York"))
+    );
+    assert_eq!(b.registries.len(), 1);
+    assert!(target.verify().unwrap().ok);
+    assert!(target.check_checkpoint().unwrap().ok);
+}
+
 #[test]
 fn migrate_copies_rows_and_chain_verbatim_into_a_fresh_ledger() {
     let dir = tempfile::tempdir().unwrap();
