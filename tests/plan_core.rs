@@ -77,6 +77,7 @@ fn ready(key: &str, phone: &str) -> Row {
             text,
         },
         express_consent: false,
+        consent_evidence: None,
     }))
 }
 

@@ -458,3 +458,57 @@ fn registries_and_audit_on_a_postgres_ledger() {
     let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// Each send records its consent evidence as a keyed reference (§5): the same evidence gives
+/// the same reference, other evidence another, and neither the values nor the number appear
+/// in `herald audit`.
+#[test]
+fn each_send_records_its_consent_evidence_as_a_keyed_reference() {
+    let ws = workspace(false);
+    let _sb = LocalSandbox::start(&ws);
+    let mut csv = String::from("id,phone,tz,opt_in,consented_at,consent_src\n");
+    for (id, phone, src) in [
+        ("C-1", LISTED, "web-form-77"),
+        ("C-2", CLEAR, "web-form-77"),
+        ("C-3", CONSENTED, "kiosk-12"),
+    ] {
+        let _ = writeln!(
+            csv,
+            "{id},{phone},America/New_York,yes,2026-11-01T10:00:00Z,{src}"
+        );
+    }
+    ws.write("campaigns/data/promo-list.csv", &csv).write(
+        "campaigns/promo-list.yaml",
+        "kind: Audience\nname: promo-list\nsource: { csv: data/promo-list.csv }\nkey: id\naddress: phone\ntimezone: tz\nconsent: opt_in\nconsent_evidence: { timestamp: consented_at, source: consent_src }\n",
+    );
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["apply", "--auto-approve"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let facts = |phone: &str| {
+        let (code, out, err) = run(ws.herald().args(["audit", phone, "--format", "json"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            !out.contains("web-form-77") && !out.contains("kiosk-12") && !out.contains(&phone[2..]),
+            "{out}"
+        );
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        doc["sends"][0]["facts"].clone()
+    };
+    let (a, b, c) = (facts(LISTED), facts(CLEAR), facts(CONSENTED));
+    let reference =
+        |f: &serde_json::Value| f["consent_ref"].as_str().unwrap_or_default().to_owned();
+    assert!(reference(&a).starts_with("ck1:"), "{a}");
+    assert_eq!(reference(&a).len(), 4 + 32, "{a}");
+    assert_eq!(reference(&a), reference(&b));
+    assert_ne!(reference(&a), reference(&c));
+    assert_eq!(
+        a["consent_evidence"],
+        "timestamp consented_at, source consent_src"
+    );
+    // The other facts of §5 are there too.
+    for field in ["zones", "states", "local_time", "rules", "rule_data", "dnc"] {
+        assert!(!a[field].is_null(), "{field} missing: {a}");
+    }
+}
