@@ -202,9 +202,13 @@ pub struct CampaignFacts {
     /// The real clock when `recent` was read: caps are judged at it (see
     /// [`observed::LedgerFacts::cap_clock`]).
     pub read_at: jiff::Timestamp,
-    /// The campaign's recipients a loaded Do-Not-Call registry lists, by registry (only read
-    /// for marketing SMS while a registry is loaded).
+    /// The campaign's recipients a loaded Do-Not-Call registry lists, by registry, when the
+    /// registries are too large to hold in memory (looked up in batches; see [`DNC_IN_MEMORY`]).
     pub dnc: std::collections::HashMap<RecipientId, Vec<String>>,
+    /// Every number of the loaded registries, when they are small enough to hold (only read
+    /// for marketing SMS while a registry is loaded): rows are checked against it as they
+    /// are decided.
+    pub dnc_set: Option<std::sync::Arc<herald_ledger::DncSet>>,
 }
 
 impl CampaignFacts {
@@ -271,11 +275,12 @@ impl observed::LedgerFacts for CampaignFacts {
     }
 
     fn any_dnc(&self) -> bool {
-        !self.dnc.is_empty()
+        !self.dnc.is_empty() || self.dnc_set.as_ref().is_some_and(|s| !s.is_empty())
     }
 
     fn dnc_listed(&self, recipient: &RecipientId) -> bool {
         self.dnc.contains_key(recipient)
+            || self.dnc_set.as_ref().is_some_and(|s| s.contains(recipient))
     }
 
     fn ledger_rows(&self) -> Option<u64> {
@@ -325,6 +330,7 @@ pub fn ledger_facts(
         recent: recent_sends(ledger, ws, campaign, read_at)?,
         read_at,
         dnc: std::collections::HashMap::new(),
+        dnc_set: None,
     })
 }
 
@@ -337,37 +343,87 @@ const CANADA: [&str; 13] = [
 /// Ids per registry lookup while scanning an audience.
 const DNC_LOOKUP_BATCH: usize = 10_000;
 
-/// What a scan of a marketing SMS audience against the loaded registries found.
+/// The most (number, registry) pairs the plan holds in memory by default (18 bytes each,
+/// 36 MiB): up to this many, the registries are read once and each row is checked as it is
+/// decided; above it (a whole national list), the audience is read a second time and its
+/// recipients are looked up in batches, so memory stays flat whatever the registry's size.
+/// `HERALD_DNC_IN_MEMORY` sets another limit (`0`: always look up).
+pub const DNC_IN_MEMORY: u64 = 2_000_000;
+
+/// The environment variable that overrides [`DNC_IN_MEMORY`].
+const ENV_DNC_IN_MEMORY: &str = "HERALD_DNC_IN_MEMORY";
+
+fn dnc_in_memory() -> anyhow::Result<u64> {
+    match std::env::var(ENV_DNC_IN_MEMORY) {
+        Err(std::env::VarError::NotPresent) => Ok(DNC_IN_MEMORY),
+        Ok(v) => v.trim().parse().map_err(|_| {
+            anyhow::anyhow!(
+                "{ENV_DNC_IN_MEMORY}={v:?} is not a whole number (the most registry numbers a plan holds in memory; default {DNC_IN_MEMORY})"
+            )
+        }),
+        Err(e) => Err(anyhow::anyhow!("{ENV_DNC_IN_MEMORY}: {e}")),
+    }
+}
+
+/// Which loaded registries cover a marketing SMS audience's rows, noted as the rows are read.
 #[derive(Default)]
-struct DncScan {
-    listed: std::collections::HashMap<RecipientId, Vec<String>>,
+pub struct DncCoverage {
     /// Whether any row has a US number (covered by the national registry).
     any_us: bool,
     /// The states of the rows' numbers (and `state` values).
     states: BTreeSet<String>,
 }
 
+impl DncCoverage {
+    /// Notes one row.
+    fn visit(&mut self, row: &crate::messages::Row) {
+        let crate::messages::Row::Ready(r) = row else {
+            return;
+        };
+        // A +1 number placed in a US state or territory (by its area code or the row's
+        // `state`), not a Canadian province.
+        if !self.any_us {
+            self.any_us = r.address.normalized().starts_with("+1")
+                && r.place.states().any(|s| !CANADA.contains(&s.as_str()));
+        }
+        for s in [r.place.number_state, r.place.state].into_iter().flatten() {
+            if !self.states.contains(s.as_str()) {
+                self.states.insert(s.as_str().to_owned());
+            }
+        }
+    }
+
+    fn covers(&self, registry: &herald_ledger::DncRegistry) -> bool {
+        if registry.source == "national" {
+            self.any_us
+        } else {
+            self.states.contains(&registry.source)
+        }
+    }
+}
+
 /// Reads a marketing SMS campaign's audience once more, looking its recipients up in the
-/// loaded registries in batches (a registry is never loaded whole), and noting which
-/// registries cover its rows. Rows `known` to be final in the ledger (already sent, say) are
-/// never sent again, so they are neither classified nor looked up.
+/// loaded registries in batches (for registries too large to hold in memory). Rows `known`
+/// to be final in the ledger (already sent, say) are never sent again, so they are neither
+/// classified nor looked up.
 fn dnc_scan(
     ws: &Workspace,
     ledger: &dyn Ledger,
     key: &LedgerKey,
     campaign: &Campaign,
     known: impl Fn(&str) -> bool,
-) -> anyhow::Result<DncScan> {
-    let mut scan = DncScan::default();
+) -> anyhow::Result<std::collections::HashMap<RecipientId, Vec<String>>> {
+    let mut listed: std::collections::HashMap<RecipientId, Vec<String>> =
+        std::collections::HashMap::new();
     let mut ignored = Vec::new();
     let Some(rows) = crate::validate::open_rows(ws, campaign, false, &mut ignored) else {
-        return Ok(scan);
+        return Ok(listed);
     };
     let rows = rows.skip_known(known);
     let mut batch: Vec<RecipientId> = Vec::with_capacity(DNC_LOOKUP_BATCH);
-    let flush = |batch: &mut Vec<RecipientId>, scan: &mut DncScan| -> anyhow::Result<()> {
+    let mut flush = |batch: &mut Vec<RecipientId>| -> anyhow::Result<()> {
         for (rid, source) in ledger.dnc_lookup(batch)? {
-            scan.listed.entry(rid).or_default().push(source);
+            listed.entry(rid).or_default().push(source);
         }
         batch.clear();
         Ok(())
@@ -376,26 +432,19 @@ fn dnc_scan(
         let crate::messages::Row::Ready(r) = row else {
             continue;
         };
-        let normalized = r.address.normalized();
-        // A +1 number placed in a US state or territory (by its area code or the row's
-        // `state`), not a Canadian province.
-        scan.any_us |=
-            normalized.starts_with("+1") && r.place.states().any(|s| !CANADA.contains(&s.as_str()));
-        for s in [r.place.number_state, r.place.state].into_iter().flatten() {
-            scan.states.insert(s.as_str().to_owned());
-        }
-        batch.push(key.recipient_id(Channel::Sms, &normalized));
+        batch.push(key.recipient_id(Channel::Sms, &r.address.normalized()));
         if batch.len() == DNC_LOOKUP_BATCH {
-            flush(&mut batch, &mut scan)?;
+            flush(&mut batch)?;
         }
     }
-    flush(&mut batch, &mut scan)?;
-    Ok(scan)
+    flush(&mut batch)?;
+    Ok(listed)
 }
 
-/// The Do-Not-Call facts of one marketing SMS campaign: the recipients the loaded registries
-/// list, and an error (H180) for each registry that covers its rows but was downloaded more
-/// than 31 days before the plan's day (16 CFR 310.4(b)(3)(iv)).
+/// Reads what the registry check of one marketing SMS campaign needs before its rows are
+/// decided: nothing when no registry is loaded or registries do not apply; else the whole
+/// registry set (up to [`DNC_IN_MEMORY`] pairs) or, above that, the campaign's listed
+/// recipients from a batched scan. Returns whether the check applies.
 fn dnc_facts(
     ctx: &PlanContext<'_>,
     ledger: &dyn Ledger,
@@ -403,27 +452,37 @@ fn dnc_facts(
     campaign: &Campaign,
     registries: &[herald_ledger::DncRegistry],
     facts: &mut CampaignFacts,
-    diags: &mut Vec<Diagnostic>,
-) -> anyhow::Result<()> {
-    let ws = ctx.ws;
-    let today = jiff::tz::TimeZone::UTC.to_datetime(ctx.now).date();
-    let template = &ws.templates[&campaign.template];
+) -> anyhow::Result<bool> {
+    let template = &ctx.ws.templates[&campaign.template];
     if registries.is_empty()
         || !crate::plan::campaigns::dnc_applies(template.channel, template.category)
     {
-        return Ok(());
+        return Ok(false);
     }
-    let scan = dnc_scan(ws, ledger, key, campaign, |k: &str| {
-        facts.is_final(k, ctx.redo)
-    })?;
+    let pairs: u64 = registries.iter().map(|r| r.numbers).sum();
+    if pairs <= dnc_in_memory()? {
+        facts.dnc_set = Some(std::sync::Arc::new(ledger.dnc_set()?));
+    } else {
+        facts.dnc = dnc_scan(ctx.ws, ledger, key, campaign, |k: &str| {
+            facts.is_final(k, ctx.redo)
+        })?;
+    }
+    Ok(true)
+}
+
+/// An error (H180) for each registry that covers the campaign's rows but was downloaded more
+/// than 31 days before the plan's day (16 CFR 310.4(b)(3)(iv)).
+fn stale_registries(
+    ctx: &PlanContext<'_>,
+    campaign: &Campaign,
+    registries: &[herald_ledger::DncRegistry],
+    coverage: &DncCoverage,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let today = jiff::tz::TimeZone::UTC.to_datetime(ctx.now).date();
     for r in registries {
         let age = crate::plan::campaigns::dnc_age_days(r.downloaded_on, today);
-        let covers = if r.source == "national" {
-            scan.any_us
-        } else {
-            scan.states.contains(&r.source)
-        };
-        if covers && age > crate::plan::campaigns::DNC_MAX_AGE_DAYS {
+        if coverage.covers(r) && age > crate::plan::campaigns::DNC_MAX_AGE_DAYS {
             diags.push(
                 Diagnostic::error(
                     crate::diag::Code::H180,
@@ -444,8 +503,6 @@ fn dnc_facts(
             );
         }
     }
-    facts.dnc = scan.listed;
-    Ok(())
 }
 
 /// The plan-side bindings, by template name.
@@ -584,22 +641,26 @@ pub fn plan_one(
 ) -> anyhow::Result<PlannedCampaign> {
     let mut facts = ledger_facts(ledger, key, ctx.ws, campaign)?;
     let registries = ledger.dnc_registries()?;
-    dnc_facts(ctx, ledger, key, campaign, &registries, &mut facts, diags)?;
+    let dnc = dnc_facts(ctx, ledger, key, campaign, &registries, &mut facts)?;
     let audience = &ctx.ws.audiences[&campaign.audience];
     let ws = ctx.ws;
-    let (mut plan, read_diags, (hash, sealed)) = std::thread::scope(|scope| {
+    let (mut plan, read_diags, (hash, sealed), coverage) = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<crate::messages::Row>>(8);
         let facts = &facts;
         let reader = scope.spawn(move || {
             let mut diags = Vec::new();
+            let mut coverage = DncCoverage::default();
             let Some(rows) = crate::validate::open_rows(ws, campaign, seal, &mut diags) else {
-                return (diags, (None, None));
+                return (diags, (None, None), coverage);
             };
             let mut rows = rows.skip_known(|k: &str| facts.is_final(k, ctx.redo));
             let mut checker = crate::validate::RowChecker::new(ws, campaign);
             let mut batch = Vec::with_capacity(ROW_BATCH);
             for row in rows.by_ref() {
                 checker.visit(&row);
+                if dnc {
+                    coverage.visit(&row);
+                }
                 batch.push(row);
                 if batch.len() == ROW_BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(ROW_BATCH));
@@ -619,15 +680,18 @@ pub fn plan_one(
             } else {
                 (rows.content_hash().map(|h| h.to_string()), None)
             };
-            (diags, read)
+            (diags, read, coverage)
         });
         let plan = plan_campaign(ctx, campaign, facts, None, planned, rx.iter().flatten());
-        let (read_diags, read) = reader
+        let (read_diags, read, coverage) = reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (plan, read_diags, read)
+        (plan, read_diags, read, coverage)
     });
     diags.extend(read_diags);
+    if dnc {
+        stale_registries(ctx, campaign, &registries, &coverage, diags);
+    }
     plan.audience_hash = match hash {
         Some(h) => h,
         None => sha256_file(audience.source.path())

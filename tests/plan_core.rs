@@ -78,6 +78,7 @@ fn ready(key: &str, phone: &str) -> Row {
         },
         variables: Vec::new(),
         express_consent: false,
+        consent_evidence: None,
     }))
 }
 

@@ -67,6 +67,10 @@ pub(super) fn document(masked: &str, channel: Channel, a: &RecipientAudit) -> Va
             "source": r.source,
             "downloaded_on": r.downloaded_on.to_string(),
         })).collect::<Vec<_>>(),
+        "replies": a.replies.iter().map(|r| json!({
+            "kind": r.kind, "state": r.state, "inbound_id": r.inbound_id,
+            "message_id": r.message_id, "note": r.note, "at": r.claimed_at.to_string(),
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -112,6 +116,19 @@ pub(super) fn text(masked: &str, channel: Channel, a: &RecipientAudit) -> String
             s.suppression.channel.map_or("all", Channel::as_str),
             s.suppression.reason,
             s.suppression.source,
+        );
+    }
+    let _ = writeln!(out, "keyword replies: {}", a.replies.len());
+    for r in &a.replies {
+        let note = r
+            .note
+            .as_deref()
+            .map(|n| format!("  ({n})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {}  {} to {}  {}{note}",
+            r.claimed_at, r.kind, r.inbound_id, r.state
         );
     }
     if a.registries.is_empty() {
@@ -170,6 +187,21 @@ pub(super) fn csv(masked: &str, a: &RecipientAudit) -> anyhow::Result<String> {
             },
             &format!("{} ({})", s.suppression.reason, s.suppression.source),
             "",
+        ])?;
+    }
+    for r in &a.replies {
+        let at = r.claimed_at.to_string();
+        let detail = r.note.as_deref().or(r.message_id.as_deref()).unwrap_or("");
+        w.write_record([
+            "reply",
+            &at,
+            masked,
+            "",
+            &r.inbound_id,
+            "sms",
+            &r.state,
+            detail,
+            &r.kind,
         ])?;
     }
     for r in &a.registries {

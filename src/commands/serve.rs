@@ -31,7 +31,7 @@ pub(crate) fn run(
     let ledger = crate::ledger_access::open(&settings, &key)?;
     let extra = &loaded.workspace.project.policy.extra_opt_out_keywords;
     let shared = Arc::new(Mutex::new(ledger));
-    let state = herald_inbound::ReceiverState::new(Arc::clone(&shared), key, &secrets)
+    let mut state = herald_inbound::ReceiverState::new(Arc::clone(&shared), key, &secrets)
         .map_err(|e| anyhow::anyhow!("{e} (from {})", settings.webhook_secret_source()))?
         .with_extra_keywords(extra)
         .with_body_timeout(body_timeout)
@@ -50,7 +50,15 @@ pub(crate) fn run(
             printer.info(text);
         }
     };
+    let policy = &loaded.workspace.project.policy;
     rt.block_on(async {
+        let remote = match crate::engine::keyword_replies::connect(&settings, policy).await? {
+            Some((replies, remote)) => {
+                state = state.with_replies(replies);
+                Some(remote)
+            }
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -66,17 +74,21 @@ pub(crate) fn run(
             }
         }
         say(&format!(
-            "environment `{}`: {} secret{}, {} extra opt-out keyword{}; POST /v1/inbound, GET /healthz, /livez, /metrics; Ctrl-C to stop",
+            "environment `{}`: {} secret{}, {} extra opt-out keyword{}, {}; POST /v1/inbound, GET /healthz, /livez, /metrics; Ctrl-C to stop",
             settings.env.name,
             secrets.len(),
             if secrets.len() == 1 { "" } else { "s" },
             extra.len(),
             if extra.len() == 1 { "" } else { "s" },
+            if remote.is_some() { "keyword replies on" } else { "no keyword replies" },
         ));
         printer.out(&format!("listening on http://{addr}/v1/inbound\n"))?;
         herald_inbound::serve_with(listener, state, options, shutdown_signal())
             .await
             .context("serving inbound messages")?;
+        if let Some(remote) = remote {
+            remote.shutdown().await;
+        }
         say("stopped; every answered request is committed");
         anyhow::Ok(())
     })?;

@@ -15,6 +15,7 @@ pub(crate) mod apply;
 pub(crate) mod dnc;
 pub(crate) mod doctor;
 pub(crate) mod import;
+pub(crate) mod keyword_replies;
 pub(crate) mod last_apply;
 pub(crate) mod ledger;
 pub(crate) mod preview;

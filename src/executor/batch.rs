@@ -99,6 +99,7 @@ impl<D: Dispatch> Executor<'_, D> {
             }
         }
         let check = super::facts::DncCheck {
+            key: self.key,
             applies,
             registries: &registries,
             listed: &listed,

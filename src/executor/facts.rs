@@ -14,8 +14,11 @@ use crate::messages::Recipient;
 use crate::spec::Category;
 use crate::spec::model::{Campaign, Template, Workspace};
 
-/// What the registry check of one batch found.
+/// What the facts of one batch share: the registry check's findings and the ledger key (for
+/// the keyed consent reference).
 pub(super) struct DncCheck<'a> {
+    /// The ledger key.
+    pub(super) key: &'a herald_ledger::LedgerKey,
     /// Whether registries apply to the campaign (marketing SMS).
     pub(super) applies: bool,
     /// Every loaded registry.
@@ -96,6 +99,39 @@ pub(super) fn send_facts(
         None => "no consent column".to_owned(),
     };
     m.insert("consent".into(), json!(consent));
+    // The evidence the row carried, as a keyed reference only (never the values).
+    let ev = &audience.consent_evidence;
+    let declared: Vec<String> = [
+        ("timestamp", &ev.timestamp),
+        ("source", &ev.source),
+        ("seller", &ev.seller),
+        ("type", &audience.consent_type),
+    ]
+    .into_iter()
+    .filter_map(|(what, col)| col.as_ref().map(|c| format!("{what} {c}")))
+    .collect();
+    if !declared.is_empty() {
+        m.insert("consent_evidence".into(), json!(declared.join(", ")));
+        m.insert(
+            "consent_ref".into(),
+            json!(r.consent_evidence.as_deref().map_or_else(
+                || "none (evidence columns empty)".to_owned(),
+                |e| dnc.key.consent_ref(e)
+            )),
+        );
+    }
+    if policy.state_rules.applies_to(template.category) {
+        let calendars: Vec<String> = r
+            .place
+            .states()
+            .filter_map(|s| policy.state_rules.get(s).map(|rule| (s, rule)))
+            .filter(|(_, rule)| !rule.holidays.is_empty())
+            .map(|(s, _)| s.as_str().to_owned())
+            .collect();
+        if !calendars.is_empty() {
+            m.insert("holiday_calendars".into(), json!(calendars));
+        }
+    }
     let check = if !dnc.applies {
         "not applicable (not a marketing SMS)".to_owned()
     } else if dnc.registries.is_empty() {

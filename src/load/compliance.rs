@@ -258,6 +258,69 @@ pub fn contains_address(text: &str, address: &str) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle.as_slice())
 }
 
+/// The longest SMS text the agentless messaging API takes.
+const MAX_REPLY_CHARS: usize = 765;
+
+/// Validates `policy.keyword_replies`: `from` an E.164 number, each text non-empty and at most
+/// 765 characters, the HELP answer carrying an opt-out instruction (CTIA). Errors are
+/// `(field, message)`.
+pub(crate) fn keyword_replies(
+    doc: &crate::spec::KeywordRepliesDoc,
+    extra_keywords: &[String],
+) -> Result<crate::spec::model::KeywordReplies, Vec<(String, String)>> {
+    let mut errors = Vec::new();
+    let from = doc.from.trim();
+    let digits = from.strip_prefix('+').unwrap_or("");
+    if !((8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0'))
+    {
+        errors.push((
+            "from".to_owned(),
+            "must be the org's SMS number in E.164 form, e.g. \"+15550001111\"".to_owned(),
+        ));
+    }
+    let mut text = |field: &str, value: &Option<String>| -> Option<String> {
+        let v = value.as_deref()?.trim();
+        if v.is_empty() {
+            errors.push((
+                field.to_owned(),
+                "must not be empty (leave it out for no reply)".to_owned(),
+            ));
+            return None;
+        }
+        if v.chars().count() > MAX_REPLY_CHARS {
+            errors.push((
+                field.to_owned(),
+                format!(
+                    "is {} characters; an SMS reply takes at most {MAX_REPLY_CHARS}",
+                    v.chars().count()
+                ),
+            ));
+        }
+        Some(v.to_owned())
+    };
+    let help = text("help", &doc.help);
+    let confirmation = text("opt_out_confirmation", &doc.opt_out_confirmation);
+    if let Some(h) = &help
+        && !sms_has_opt_out(h, extra_keywords)
+    {
+        errors.push((
+            "help".to_owned(),
+            "must say how to opt out, e.g. \"Reply STOP to opt out\" (CTIA: a HELP answer gives the opt-out instructions)".to_owned(),
+        ));
+    }
+    if errors.is_empty() {
+        Ok(crate::spec::model::KeywordReplies {
+            from: from.to_owned(),
+            help,
+            opt_out_confirmation: confirmation,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

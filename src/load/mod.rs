@@ -451,6 +451,7 @@ impl Loader {
             .collect();
         let frequency_caps = self.frequency_caps(&doc.policy);
         let (consent_expiry, zone_overrides) = self.consent_and_zones(&doc.policy);
+        let keyword_replies = self.keyword_replies(&doc.policy);
         Project {
             environments,
             default_environment,
@@ -483,7 +484,36 @@ impl Loader {
                 require_consent_evidence: doc.policy.require_consent_evidence.unwrap_or(false),
                 consent_expiry,
                 zone_overrides,
+                keyword_replies,
             },
+        }
+    }
+
+    /// Validates `policy.keyword_replies`; each invalid field is an error naming it (H017),
+    /// and then no reply is configured.
+    fn keyword_replies(
+        &mut self,
+        policy: &crate::spec::PolicyDoc,
+    ) -> Option<crate::spec::model::KeywordReplies> {
+        let doc = policy.keyword_replies.as_ref()?;
+        let extra = policy.extra_opt_out_keywords.clone().unwrap_or_default();
+        match compliance::keyword_replies(doc, &extra) {
+            Ok(replies) => Some(replies),
+            Err(errors) => {
+                let at = self
+                    .sources
+                    .get(PROJECT_FILE)
+                    .and_then(|text| list_item_pos(text, "policy", "keyword_replies"));
+                for (field, message) in errors {
+                    self.diags.push(Diagnostic::error(
+                        Code::H017,
+                        PROJECT_FILE,
+                        at,
+                        format!("policy.keyword_replies.{field}: {message}"),
+                    ));
+                }
+                None
+            }
         }
     }
 

@@ -128,6 +128,23 @@ fn a_registry_hit_is_held_and_a_deletion_lifts_it() {
     );
     assert!(text.contains("do-not-call registry 1"), "{text}");
     let digest_before = plan_doc["review_digest"].clone();
+    // Registries too large to hold in memory are looked up in batches instead: same plan.
+    let (code, batched, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .env("HERALD_DNC_IN_MEMORY", "0")
+        .args(["plan", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let batched: serde_json::Value = serde_json::from_str(&batched).unwrap();
+    assert_eq!(plan_campaign(&batched, "promo")["counts"], *counts);
+    assert_eq!(batched["review_digest"], digest_before);
+    let (code, _, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .env("HERALD_DNC_IN_MEMORY", "lots")
+        .arg("plan"));
+    assert_ne!(code, 0);
+    assert!(err.contains("HERALD_DNC_IN_MEMORY"), "{err}");
     let (code, out, err) = run(ws
         .herald()
         .env("HERALD_NOW", NOW)
@@ -232,6 +249,14 @@ fn a_stale_registry_refuses_marketing() {
         all.contains("the national do-not-call registry covers, but its download is 32 days old (downloaded 2026-10-31); the limit is 31 days"),
         "{all}"
     );
+    // The same refusal when the registries are looked up in batches instead of held.
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .env("HERALD_DNC_IN_MEMORY", "0")
+        .arg("plan"));
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(format!("{out}{err}").contains("H180"), "{out}{err}");
     let (code, out, err) = run(ws
         .herald()
         .env("HERALD_NOW", NOW)
@@ -432,4 +457,58 @@ fn registries_and_audit_on_a_postgres_ledger() {
     let (code, out, err) = herald(&["ledger", "verify"]);
     let _ = admin.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
     assert_eq!(code, 0, "{out}{err}");
+}
+
+/// Each send records its consent evidence as a keyed reference (§5): the same evidence gives
+/// the same reference, other evidence another, and neither the values nor the number appear
+/// in `herald audit`.
+#[test]
+fn each_send_records_its_consent_evidence_as_a_keyed_reference() {
+    let ws = workspace(false);
+    let _sb = LocalSandbox::start(&ws);
+    let mut csv = String::from("id,phone,tz,opt_in,consented_at,consent_src\n");
+    for (id, phone, src) in [
+        ("C-1", LISTED, "web-form-77"),
+        ("C-2", CLEAR, "web-form-77"),
+        ("C-3", CONSENTED, "kiosk-12"),
+    ] {
+        let _ = writeln!(
+            csv,
+            "{id},{phone},America/New_York,yes,2026-11-01T10:00:00Z,{src}"
+        );
+    }
+    ws.write("campaigns/data/promo-list.csv", &csv).write(
+        "campaigns/promo-list.yaml",
+        "kind: Audience\nname: promo-list\nsource: { csv: data/promo-list.csv }\nkey: id\naddress: phone\ntimezone: tz\nconsent: opt_in\nconsent_evidence: { timestamp: consented_at, source: consent_src }\n",
+    );
+    let (code, out, err) = run(ws
+        .herald()
+        .env("HERALD_NOW", NOW)
+        .args(["apply", "--auto-approve"]));
+    assert_eq!(code, 0, "{out}{err}");
+    let facts = |phone: &str| {
+        let (code, out, err) = run(ws.herald().args(["audit", phone, "--format", "json"]));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            !out.contains("web-form-77") && !out.contains("kiosk-12") && !out.contains(&phone[2..]),
+            "{out}"
+        );
+        let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+        doc["sends"][0]["facts"].clone()
+    };
+    let (a, b, c) = (facts(LISTED), facts(CLEAR), facts(CONSENTED));
+    let reference =
+        |f: &serde_json::Value| f["consent_ref"].as_str().unwrap_or_default().to_owned();
+    assert!(reference(&a).starts_with("ck1:"), "{a}");
+    assert_eq!(reference(&a).len(), 4 + 32, "{a}");
+    assert_eq!(reference(&a), reference(&b));
+    assert_ne!(reference(&a), reference(&c));
+    assert_eq!(
+        a["consent_evidence"],
+        "timestamp consented_at, source consent_src"
+    );
+    // The other facts of §5 are there too.
+    for field in ["zones", "states", "local_time", "rules", "rule_data", "dnc"] {
+        assert!(!a[field].is_null(), "{field} missing: {a}");
+    }
 }

@@ -15,6 +15,7 @@ mod hardening;
 mod hash;
 mod help;
 mod init;
+mod keyword_replies;
 mod ledger;
 mod ledger_tamper;
 mod local_time;

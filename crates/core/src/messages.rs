@@ -101,6 +101,10 @@ pub struct Recipient {
     /// The row's express written consent column (`policy.dnc.express_consent_column`) says
     /// yes: Do-Not-Call registries do not hold it.
     pub express_consent: bool,
+    /// The row's consent evidence (the audience's `consent_evidence` timestamp, source and
+    /// seller and its `consent_type`, joined by U+001F), when any of those columns is
+    /// declared and filled: recorded with a send only as a keyed reference, never raw.
+    pub consent_evidence: Option<String>,
 }
 
 /// Why a row is not sent.
@@ -668,6 +672,21 @@ impl<'w> RowClassifier<'w> {
             .express_col
             .and_then(get)
             .is_some_and(|v| parse_consent(v) == Some(true));
+        let consent_evidence =
+            if self.evidence_cols.iter().any(Option::is_some) || self.consent_type_col.is_some() {
+                let parts: Vec<&str> = self
+                    .evidence_cols
+                    .iter()
+                    .chain(std::iter::once(&self.consent_type_col))
+                    .map(|c| c.and_then(get).map_or("", str::trim))
+                    .collect();
+                parts
+                    .iter()
+                    .any(|p| !p.is_empty())
+                    .then(|| parts.join("\u{1f}"))
+            } else {
+                None
+            };
         let raw_address = get(1).unwrap_or("").trim();
         let address = match self.template.channel {
             Channel::Sms => E164::parse(raw_address).map(Address::Phone),
@@ -845,6 +864,7 @@ impl<'w> RowClassifier<'w> {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             express_consent,
+            consent_evidence,
         }))
     }
 }

@@ -35,6 +35,7 @@
 pub mod keywords;
 pub mod metrics;
 pub mod receiver;
+pub mod replies;
 
 pub use herald_ledger::InboundAction;
 pub use keywords::{
@@ -45,3 +46,4 @@ pub use receiver::{
     DEFAULT_MAX_BODY_BYTES, MAX_SECRETS, MIN_SECRET_LEN, RETRY_AFTER_SECS, ReceiverState,
     SECRET_HEADER, ServeOptions, SharedLedger, router, serve, serve_with,
 };
+pub use replies::{KeywordReplies, ReplySender, SendFuture};

@@ -131,6 +131,7 @@ pub struct ReceiverState {
     health_timeout: Duration,
     metrics: Metrics,
     health: tokio::sync::Mutex<HealthProbe>,
+    replies: Option<crate::replies::KeywordReplies>,
 }
 
 impl std::fmt::Debug for ReceiverState {
@@ -196,6 +197,7 @@ impl ReceiverState {
             health_timeout: DEFAULT_HEALTH_TIMEOUT,
             metrics: Metrics::new(),
             health: tokio::sync::Mutex::new(HealthProbe::default()),
+            replies: None,
         })
     }
 
@@ -212,6 +214,14 @@ impl ReceiverState {
     #[must_use]
     pub fn with_extra_keywords(mut self, extra: &[String]) -> ReceiverState {
         self.keywords = KeywordSet::new(extra);
+        self
+    }
+
+    /// Answers HELP/INFO and confirms opt-outs with these texts, through this sender (see
+    /// [`crate::replies`]).
+    #[must_use]
+    pub fn with_replies(mut self, replies: crate::replies::KeywordReplies) -> ReceiverState {
+        self.replies = Some(replies);
         self
     }
 
@@ -790,7 +800,10 @@ async fn record(state: &Arc<ReceiverState>, message: Inbound) -> (Outcome, Respo
     drop(text);
     let masked = mask_phone(&from);
     let recipient = state.key.recipient_id(Channel::Sms, &from);
+    // Kept only while a reply may go to it; never logged.
+    let reply_to = state.replies.is_some().then(|| from.clone());
     drop(from);
+    let received_at = timestamp.unwrap_or_else(Timestamp::now);
     let record = InboundRecord {
         message_id: message_id.clone(),
         recipient: recipient.clone(),
@@ -798,12 +811,45 @@ async fn record(state: &Arc<ReceiverState>, message: Inbound) -> (Outcome, Respo
         channel: Channel::Sms,
         action: classification.action,
         flagged: classification.flagged,
-        received_at: timestamp.unwrap_or_else(Timestamp::now),
+        received_at,
         text_mac: Some(text_mac),
     };
     let outcome = with_ledger(state, move |ledger| ledger.record_inbound(&record)).await;
     let action = action_str(classification.action);
     let keyword = classification.keyword.as_deref().unwrap_or("-");
+    // A first delivery or a replay of the same message may be answered (the ledger keeps it
+    // to one reply per message id); a conflicting replay never is.
+    let reply = match (&outcome, reply_to) {
+        (Ok(Ok(InboundResult::Recorded { .. } | InboundResult::Duplicate)), Some(to)) => {
+            let kind = match classification.action {
+                InboundAction::Help => Some(herald_ledger::ReplyKind::Help),
+                InboundAction::Suppress => Some(herald_ledger::ReplyKind::OptOutConfirmation),
+                InboundAction::Resubscribe | InboundAction::None => None,
+            };
+            match kind {
+                Some(kind) => {
+                    send_reply(
+                        state,
+                        &message_id,
+                        kind,
+                        to,
+                        recipient,
+                        &masked,
+                        received_at,
+                    )
+                    .await
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    };
+    let with_reply = |mut body: Value| {
+        if let (Some(r), Some(map)) = (reply, body.as_object_mut()) {
+            map.insert("reply".into(), Value::from(r));
+        }
+        axum::Json(body)
+    };
     match outcome {
         Ok(Ok(InboundResult::Recorded {
             suppression_changed,
@@ -836,7 +882,7 @@ async fn record(state: &Arc<ReceiverState>, message: Inbound) -> (Outcome, Respo
                 Outcome::Recorded,
                 (
                     StatusCode::OK,
-                    axum::Json(json!({
+                    with_reply(json!({
                         "status": "recorded",
                         "action": action,
                         "flagged": classification.flagged,
@@ -849,7 +895,7 @@ async fn record(state: &Arc<ReceiverState>, message: Inbound) -> (Outcome, Respo
             tracing::info!(message_id, from = masked, "inbound reply already recorded");
             (
                 Outcome::Duplicate,
-                (StatusCode::OK, axum::Json(json!({ "status": "duplicate" }))).into_response(),
+                (StatusCode::OK, with_reply(json!({ "status": "duplicate" }))).into_response(),
             )
         }
         Ok(Ok(InboundResult::Conflict {
@@ -869,6 +915,79 @@ async fn record(state: &Arc<ReceiverState>, message: Inbound) -> (Outcome, Respo
             (Outcome::Unavailable, unavailable())
         }
     }
+}
+
+/// Claims, sends and records the reply of `kind` to inbound message `message_id` (nothing
+/// when no text is configured for it); returns what happened (`sent`, `skipped`, `failed`,
+/// `already_answered`, `error`). Logged with the masked number only.
+async fn send_reply(
+    state: &Arc<ReceiverState>,
+    message_id: &str,
+    kind: herald_ledger::ReplyKind,
+    to: String,
+    recipient: herald_ledger::RecipientId,
+    masked: &str,
+    received_at: Timestamp,
+) -> Option<&'static str> {
+    let replies = state.replies.as_ref()?;
+    let text = replies.text(kind)?.to_owned();
+    let claim = crate::replies::claim(
+        message_id,
+        kind,
+        recipient,
+        masked.to_owned(),
+        &text,
+        received_at,
+        Timestamp::now(),
+    );
+    let claimed = with_ledger(state, move |ledger| ledger.claim_reply(&claim))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    let sent = if matches!(claimed, Ok(herald_ledger::ReplyClaimResult::Claimed)) {
+        let sending = replies.sender.send(&to, &text);
+        drop(to);
+        let sent = match tokio::time::timeout(crate::replies::SEND_TIMEOUT, sending).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "no answer within {} s",
+                crate::replies::SEND_TIMEOUT.as_secs()
+            )),
+        };
+        let outcome = crate::replies::outcome(&sent);
+        let id = message_id.to_owned();
+        let recorded = with_ledger(state, move |ledger| ledger.record_reply(&id, &outcome)).await;
+        if !matches!(recorded, Ok(Ok(()))) {
+            tracing::error!(
+                message_id,
+                from = masked,
+                "keyword reply outcome NOT recorded: the ledger failed; it stays `dispatching` and is never sent again"
+            );
+        }
+        Some(sent)
+    } else {
+        None
+    };
+    let what = crate::replies::describe(&claimed, sent.as_ref());
+    match (&claimed, &sent) {
+        (Err(e), _) => {
+            tracing::error!(message_id, from = masked, reply = kind.as_str(), error = %e, "keyword reply not claimed: ledger error; not sent");
+        }
+        (Ok(herald_ledger::ReplyClaimResult::Skipped(why)), _) => {
+            tracing::info!(message_id, from = masked, reply = kind.as_str(), reason = %why, "keyword reply skipped");
+        }
+        (_, Some(Err(why))) => {
+            tracing::warn!(message_id, from = masked, reply = kind.as_str(), error = %why, "keyword reply failed; not retried");
+        }
+        _ => tracing::info!(
+            message_id,
+            from = masked,
+            reply = kind.as_str(),
+            outcome = what,
+            "keyword reply"
+        ),
+    }
+    Some(what)
 }
 
 /// A recorded message id arrived again with a different text: a mis-mapped id (e.g. the

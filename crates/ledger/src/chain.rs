@@ -169,6 +169,29 @@ pub(crate) enum Event {
         run_id: String,
         wave: crate::waves::Wave,
     },
+    /// `herald serve` claimed the reply to an inbound message (schema 10): `dispatching`
+    /// (about to be sent) or `skipped` (with the reason).
+    ReplyClaimed {
+        inbound_id: String,
+        /// `help` or `opt_out_confirmation`.
+        reply: String,
+        recipient: RecipientId,
+        masked: String,
+        state: String,
+        /// SHA-256 (hex) of the reply's text.
+        text_hash: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
+    /// The outcome of a claimed reply (schema 10): `sent` (with its message id) or `failed`.
+    ReplyRecorded {
+        inbound_id: String,
+        state: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+    },
     /// An old ledger's plain SHA-256 chain was verified and re-linked under the keyed rule.
     ChainKeyed {
         /// `SEQ:HASH` of the last plain link before re-linking.
@@ -197,6 +220,8 @@ impl Event {
             Event::ReceiptRecorded { .. } => "receipt_recorded",
             Event::DncImported { .. } => "dnc_imported",
             Event::WaveRecorded { .. } => "wave_recorded",
+            Event::ReplyClaimed { .. } => "reply_claimed",
+            Event::ReplyRecorded { .. } => "reply_recorded",
             Event::ChainKeyed { .. } => "chain_keyed",
         }
     }

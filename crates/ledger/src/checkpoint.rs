@@ -33,7 +33,7 @@ use crate::model::{SendState, SuppressionAction};
 use crate::store::{Db, p};
 
 /// The tables whose rows the checkpoint counts (every table but `events` and `meta`).
-pub(crate) const COUNTED: [&str; 10] = [
+pub(crate) const COUNTED: [&str; 11] = [
     "runs",
     "template_bindings",
     "template_versions",
@@ -44,6 +44,7 @@ pub(crate) const COUNTED: [&str; 10] = [
     "inbound",
     "receipts",
     "waves",
+    "keyword_replies",
 ];
 
 /// The checkpoint's sealed content.

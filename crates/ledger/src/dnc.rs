@@ -118,6 +118,110 @@ pub struct RecipientAudit {
     pub suppressions: Vec<SuppressionAudit>,
     /// The registries that list the recipient now.
     pub registries: Vec<DncRegistry>,
+    /// `herald serve`'s keyword replies to the recipient (HELP answers, opt-out
+    /// confirmations), oldest first.
+    pub replies: Vec<crate::ReplyRecord>,
+}
+
+/// Every number of the loaded registries, read once into memory: what the planner checks an
+/// audience's rows against in its single pass (see [`crate::Ledger::dnc_set`]).
+///
+/// Compact: one entry per (number, registry) pair, the number as the first 16 bytes of its
+/// keyed id (a MAC under the ledger key, so ids are uniformly spread and nobody without the
+/// key can make two collide; 128 bits make an accidental collision between any two of a few
+/// hundred million numbers about as likely as 2^-70) and the registry as an index into
+/// `sources`: 18 bytes a pair, sorted for binary search.
+#[derive(Clone, Default)]
+pub struct DncSet {
+    /// Id prefixes, sorted (one per pair; a number on two registries appears twice).
+    ids: Vec<u128>,
+    /// `sources[registry[i]]` lists `ids[i]`.
+    registry: Vec<u16>,
+    /// Registry sources, sorted.
+    sources: Vec<String>,
+}
+
+impl std::fmt::Debug for DncSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DncSet")
+            .field("pairs", &self.ids.len())
+            .field("sources", &self.sources)
+            .finish_non_exhaustive()
+    }
+}
+
+fn id_prefix(mac: &[u8; 32]) -> u128 {
+    let mut head = [0u8; 16];
+    head.copy_from_slice(&mac[..16]);
+    u128::from_be_bytes(head)
+}
+
+impl DncSet {
+    /// Builds the set from `(recipient MAC, source)` pairs in any order.
+    ///
+    /// # Errors
+    /// With more than 65,536 distinct sources.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = ([u8; 32], String)>) -> Result<DncSet> {
+        let mut sources: Vec<String> = Vec::new();
+        let mut entries: Vec<(u128, u16)> = Vec::new();
+        for (mac, source) in pairs {
+            let index = if let Some(i) = sources.iter().position(|s| *s == source) {
+                i
+            } else {
+                sources.push(source);
+                sources.len() - 1
+            };
+            let index = u16::try_from(index)
+                .map_err(|_| LedgerError::Backend("more than 65,536 registries".into()))?;
+            entries.push((id_prefix(&mac), index));
+        }
+        // Sources sorted, so that a number's registries come out in source order.
+        let mut order: Vec<usize> = (0..sources.len()).collect();
+        order.sort_by(|a, b| sources[*a].cmp(&sources[*b]));
+        let mut rank = vec![0u16; sources.len()];
+        for (r, i) in order.iter().enumerate() {
+            rank[*i] = u16::try_from(r).expect("checked above");
+        }
+        for e in &mut entries {
+            e.1 = rank[e.1 as usize];
+        }
+        entries.sort_unstable();
+        let sources = order.into_iter().map(|i| sources[i].clone()).collect();
+        Ok(DncSet {
+            ids: entries.iter().map(|e| e.0).collect(),
+            registry: entries.iter().map(|e| e.1).collect(),
+            sources,
+        })
+    }
+
+    /// The registries that list `recipient`, by source (empty when none).
+    pub fn sources_of(&self, recipient: &RecipientId) -> impl Iterator<Item = &str> {
+        let id = id_prefix(&recipient.to_bytes());
+        let start = self.ids.partition_point(|x| *x < id);
+        let end = start + self.ids[start..].partition_point(|x| *x == id);
+        self.registry[start..end]
+            .iter()
+            .map(|r| self.sources[*r as usize].as_str())
+    }
+
+    /// Whether a loaded registry lists `recipient`.
+    pub fn contains(&self, recipient: &RecipientId) -> bool {
+        if self.ids.is_empty() {
+            return false;
+        }
+        let id = id_prefix(&recipient.to_bytes());
+        self.ids.binary_search(&id).is_ok()
+    }
+
+    /// (number, registry) pairs held.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no registry lists any number.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
 }
 
 /// Rows per statement of an import or a lookup.
@@ -246,6 +350,18 @@ pub(crate) fn lookup_in(
     Ok(out)
 }
 
+/// Every (number, registry) pair of the loaded registries, streamed into a [`DncSet`].
+pub(crate) fn set_in(db: &mut dyn Db) -> Result<DncSet> {
+    let mut pairs = Vec::new();
+    db.each("SELECT recipient, source FROM dnc_numbers", &[], &mut |r| {
+        let mac = crate::key::recipient_bytes(r.str(0)?)
+            .ok_or_else(|| LedgerError::Corrupt("malformed recipient id in dnc_numbers".into()))?;
+        pairs.push((mac, r.s(1)?));
+        Ok(())
+    })?;
+    DncSet::from_pairs(pairs)
+}
+
 /// Stores the facts of claimed sends (a resent row's facts replace the earlier ones).
 pub(crate) fn record_facts_in(db: &mut dyn Db, at: i64, facts: &[SendFacts]) -> Result<()> {
     for f in facts {
@@ -305,9 +421,11 @@ pub(crate) fn audit_in(db: &mut dyn Db, recipient: &RecipientId) -> Result<Recip
         p![rid],
         registry,
     )?;
+    let replies = crate::replies::of_recipient_in(db, recipient)?;
     Ok(RecipientAudit {
         sends,
         suppressions,
         registries,
+        replies,
     })
 }

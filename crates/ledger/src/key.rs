@@ -287,6 +287,19 @@ impl LedgerKey {
         RecipientId(self.mac(&input))
     }
 
+    /// The keyed reference of a send's consent evidence (`ck1:` + 32 hex digits of an HMAC
+    /// under a key derived from the ledger key with its own label): the same evidence always
+    /// gives the same reference, so a counsel holding the consent record can match it, but
+    /// the evidence cannot be read back or guessed without the ledger key.
+    pub fn consent_ref(&self, evidence: &str) -> String {
+        let derived = self.derive(b"herald-consent-ref-key:v1");
+        let mut mac =
+            <Hmac<Sha256>>::new_from_slice(&derived).expect("HMAC accepts keys of any length");
+        mac.update(evidence.as_bytes());
+        let full = hex::encode(mac.finalize().into_bytes());
+        format!("ck1:{}", &full[..32])
+    }
+
     /// A keyed digest of an inbound reply's text (hex HMAC-SHA256), stored instead of the
     /// text so that a replayed message id with a different text is recognised. The MAC key
     /// is derived from the ledger key under its own domain label, so a text MAC can never

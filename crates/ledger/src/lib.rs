@@ -96,6 +96,7 @@ mod pg_lock;
 #[cfg(feature = "postgres")]
 mod postgres;
 mod raw;
+mod replies;
 mod rules;
 mod sqlite;
 mod store;
@@ -113,7 +114,8 @@ use jiff::Timestamp;
 pub use checkpoint::CheckpointReport;
 pub use dispatch::DispatchHandle;
 pub use dnc::{
-    DncChange, DncFileKind, DncImport, DncImportReport, DncRegistry, RecipientAudit, SendFacts,
+    DncChange, DncFileKind, DncImport, DncImportReport, DncRegistry, DncSet, RecipientAudit,
+    SendFacts,
 };
 pub use error::{LedgerError, Result};
 pub use key::{
@@ -138,6 +140,7 @@ pub use raw::{
     MigrateReport, RawColumn, RawKind, RawRow, RawSink, RawTable, RawValue, TableCounts,
     migrate_ledger,
 };
+pub use replies::{ReplyClaim, ReplyClaimResult, ReplyKind, ReplyOutcome, ReplyRecord};
 pub use sqlite::SqliteLedger;
 pub use waves::{Wave, WaveRecord, WaveStatus, wave_note, wave_of_note};
 
@@ -324,6 +327,19 @@ pub trait Ledger: Send {
     /// `(recipient, source)` of each of `recipients` that a loaded registry lists (batched
     /// queries; the planner asks for an audience's recipients, never loads a registry whole).
     fn dnc_lookup(&self, recipients: &[RecipientId]) -> Result<Vec<(RecipientId, String)>>;
+    /// Every number of every loaded registry, read once into a compact in-memory set (18
+    /// bytes a number): for registries small enough to hold, the planner checks its rows
+    /// against this in its single pass instead of looking each batch up.
+    fn dnc_set(&self) -> Result<DncSet>;
+    /// Claims the reply to an inbound message (HELP answer or opt-out confirmation) before it
+    /// is sent: at most one per inbound message, ever; an opt-out confirmation only while
+    /// the number is suppressed on SMS (else it is recorded `skipped`). One transaction with
+    /// a `reply_claimed` event.
+    fn claim_reply(&mut self, claim: &ReplyClaim) -> Result<ReplyClaimResult>;
+    /// Records how a claimed reply ended (a `reply_recorded` event).
+    fn record_reply(&mut self, inbound_id: &str, outcome: &ReplyOutcome) -> Result<()>;
+    /// Every keyword reply to `recipient`, oldest first.
+    fn replies_to(&self, recipient: &RecipientId) -> Result<Vec<ReplyRecord>>;
     /// Records why claimed sends were allowed (one JSON object each, no raw personal data);
     /// a row's later facts replace its earlier ones.
     fn record_send_facts(&mut self, facts: &[SendFacts]) -> Result<()>;

@@ -35,7 +35,7 @@ use crate::writes::{
 };
 
 /// Newest schema version this build writes (both backends).
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 const EXPORT_PAGE: i64 = 2_000;
 
@@ -541,6 +541,22 @@ impl<S: Store> Ledger for S {
 
     fn dnc_lookup(&self, recipients: &[RecipientId]) -> Result<Vec<(RecipientId, String)>> {
         self.read(|db| crate::dnc::lookup_in(db, recipients))
+    }
+
+    fn dnc_set(&self) -> Result<crate::DncSet> {
+        self.read(crate::dnc::set_in)
+    }
+
+    fn claim_reply(&mut self, claim: &crate::ReplyClaim) -> Result<crate::ReplyClaimResult> {
+        self.write(|db, at| crate::replies::claim_in(db, at, claim))
+    }
+
+    fn record_reply(&mut self, inbound_id: &str, outcome: &crate::ReplyOutcome) -> Result<()> {
+        self.write(|db, at| crate::replies::record_in(db, at, inbound_id, outcome))
+    }
+
+    fn replies_to(&self, recipient: &RecipientId) -> Result<Vec<crate::ReplyRecord>> {
+        self.read(|db| crate::replies::of_recipient_in(db, recipient))
     }
 
     fn record_send_facts(&mut self, facts: &[crate::SendFacts]) -> Result<()> {

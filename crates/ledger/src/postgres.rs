@@ -58,6 +58,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0007_channel_list.sql"),
     include_str!("migrations/postgres/0008_dnc_registries.sql"),
     include_str!("migrations/postgres/0009_handed_off_waves.sql"),
+    include_str!("migrations/postgres/0010_keyword_replies.sql"),
 ];
 
 // Both backends always carry the same schema version.

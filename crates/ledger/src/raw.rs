@@ -72,13 +72,21 @@ pub enum RawTable {
     Receipts,
     /// `waves` (schema 9).
     Waves,
+    /// `dnc_registries` (schema 8).
+    DncRegistries,
+    /// `dnc_numbers` (schema 8).
+    DncNumbers,
+    /// `send_facts` (schema 8).
+    SendFacts,
+    /// `keyword_replies` (schema 10).
+    KeywordReplies,
     /// `events` (the hash chain).
     Events,
 }
 
 impl RawTable {
     /// Every table, in copy order.
-    pub const ALL: [RawTable; 12] = [
+    pub const ALL: [RawTable; 16] = [
         RawTable::Meta,
         RawTable::Runs,
         RawTable::TemplateBindings,
@@ -90,6 +98,10 @@ impl RawTable {
         RawTable::Inbound,
         RawTable::Receipts,
         RawTable::Waves,
+        RawTable::DncRegistries,
+        RawTable::DncNumbers,
+        RawTable::SendFacts,
+        RawTable::KeywordReplies,
         RawTable::Events,
     ];
 
@@ -107,6 +119,10 @@ impl RawTable {
             RawTable::Inbound => "inbound",
             RawTable::Receipts => "receipts",
             RawTable::Waves => "waves",
+            RawTable::DncRegistries => "dnc_registries",
+            RawTable::DncNumbers => "dnc_numbers",
+            RawTable::SendFacts => "send_facts",
+            RawTable::KeywordReplies => "keyword_replies",
             RawTable::Events => "events",
         }
     }
@@ -266,6 +282,38 @@ impl RawTable {
                     ]
                 }
             }
+            RawTable::DncRegistries => {
+                const {
+                    &[
+                        t("source"),
+                        t("downloaded_on"),
+                        i("imported_at"),
+                        i("numbers"),
+                        t("file_digest"),
+                        t("file_kind"),
+                    ]
+                }
+            }
+            RawTable::DncNumbers => const { &[t("recipient"), t("source")] },
+            RawTable::SendFacts => {
+                const { &[t("campaign"), t("row_key"), i("recorded_at"), t("facts")] }
+            }
+            RawTable::KeywordReplies => {
+                const {
+                    &[
+                        t("inbound_id"),
+                        t("kind"),
+                        t("recipient"),
+                        t("masked"),
+                        t("state"),
+                        t("text_hash"),
+                        t("message_id"),
+                        t("note"),
+                        i("claimed_at"),
+                        i("updated_at"),
+                    ]
+                }
+            }
             RawTable::Events => {
                 const {
                     &[
@@ -297,11 +345,14 @@ impl RawTable {
             RawTable::Runs => "run_id",
             RawTable::TemplateBindings => "name",
             RawTable::TemplateVersions | RawTable::SuppressionAudit | RawTable::Receipts => "id",
-            RawTable::Sends => "campaign, row_key",
+            RawTable::Sends | RawTable::SendFacts => "campaign, row_key",
             RawTable::Conversations => "recipient",
             RawTable::Suppressions => "recipient, channel",
             RawTable::Inbound => "message_id",
             RawTable::Waves => "campaign, wave",
+            RawTable::DncRegistries => "source",
+            RawTable::DncNumbers => "recipient, source",
+            RawTable::KeywordReplies => "inbound_id",
             RawTable::Events => "seq",
         }
     }

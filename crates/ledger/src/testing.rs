@@ -68,6 +68,10 @@ pub const CASES: &[(&str, Case)] = &[
         "waves_hand_off_and_resolve_rows",
         waves_hand_off_and_resolve_rows,
     ),
+    (
+        "keyword_replies_are_claimed_once_and_confirm_only_suppressed_numbers",
+        keyword_replies_are_claimed_once_and_confirm_only_suppressed_numbers,
+    ),
 ];
 
 /// Generates one `#[test]` per conformance case, each on a fresh ledger, plus a test that
@@ -107,7 +111,8 @@ macro_rules! conformance_tests {
             head_checkpoints,
             frequency_caps_hold_claims_across_campaigns,
             dnc_registries_import_lookup_and_audit,
-            waves_hand_off_and_resolve_rows
+            waves_hand_off_and_resolve_rows,
+            keyword_replies_are_claimed_once_and_confirm_only_suppressed_numbers
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),* $(,)?) => {
@@ -1961,6 +1966,27 @@ pub fn dnc_registries_import_lookup_and_audit(l: &mut dyn Ledger) {
             (5, "national".to_owned()),
         ]
     );
+    // The in-memory set read once agrees with the look-ups, registries in source order.
+    let set = l.dnc_set().unwrap();
+    assert_eq!(set.len(), 4);
+    let listed: Vec<(u32, Vec<&str>)> = (1..=6)
+        .map(|n| {
+            (
+                n,
+                set.sources_of(&sms_recipient(n + 40)).collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, s)| !s.is_empty())
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (2, vec!["FL", "national"]),
+            (4, vec!["national"]),
+            (5, vec!["national"]),
+        ]
+    );
+    assert!(set.contains(&sms_recipient(44)) && !set.contains(&sms_recipient(41)));
     assert_eq!(imports(l) - imports_before, 4);
     // Facts of a claimed send, then the recipient's audit.
     run(l, "dnc-r1");
@@ -2110,4 +2136,94 @@ pub fn incremental_verify_checks(l: &mut dyn Ledger, exec: &mut dyn FnMut(&str))
         broken.reason
     );
     assert!(!l.verify().unwrap().ok);
+}
+
+/// A reply is claimed at most once per inbound message; an opt-out confirmation is claimed
+/// only while the number is suppressed (a START dated after the STOP means `skipped`); the
+/// outcome is recorded once; the table is covered by verify and the checkpoint.
+pub fn keyword_replies_are_claimed_once_and_confirm_only_suppressed_numbers(l: &mut dyn Ledger) {
+    use crate::{ReplyClaim, ReplyClaimResult, ReplyKind, ReplyOutcome};
+    let claim = |id: &str, n: u32, kind: ReplyKind| ReplyClaim {
+        inbound_id: id.into(),
+        kind,
+        recipient: sms_recipient(n),
+        masked: mask_phone(&phone(n)),
+        text_hash: "0".repeat(64),
+        skip: None,
+    };
+    // HELP is answered whatever the suppressions say.
+    assert_eq!(
+        l.claim_reply(&claim("help-1", 1, ReplyKind::Help)).unwrap(),
+        ReplyClaimResult::Claimed
+    );
+    l.record_reply("help-1", &ReplyOutcome::Sent("m-help".into()))
+        .unwrap();
+    assert_eq!(
+        l.claim_reply(&claim("help-1", 1, ReplyKind::Help)).unwrap(),
+        ReplyClaimResult::AlreadyClaimed
+    );
+    assert!(
+        l.record_reply("help-1", &ReplyOutcome::Sent("again".into()))
+            .is_err()
+    );
+    // A STOP: confirmed once.
+    l.record_inbound(&reply("stop-2", 2, InboundAction::Suppress, 10))
+        .unwrap();
+    assert_eq!(
+        l.claim_reply(&claim("stop-2", 2, ReplyKind::OptOutConfirmation))
+            .unwrap(),
+        ReplyClaimResult::Claimed
+    );
+    l.record_reply("stop-2", &ReplyOutcome::Failed("HTTP 400".into()))
+        .unwrap();
+    assert_eq!(
+        l.claim_reply(&claim("stop-2", 2, ReplyKind::OptOutConfirmation))
+            .unwrap(),
+        ReplyClaimResult::AlreadyClaimed
+    );
+    // A START dated after the STOP arrived first: no confirmation.
+    l.record_inbound(&reply("start-3", 3, InboundAction::Resubscribe, 30))
+        .unwrap();
+    l.record_inbound(&reply("stop-3", 3, InboundAction::Suppress, 20))
+        .unwrap();
+    assert!(matches!(
+        l.claim_reply(&claim("stop-3", 3, ReplyKind::OptOutConfirmation))
+            .unwrap(),
+        ReplyClaimResult::Skipped(_)
+    ));
+    // The caller's own reason is recorded too.
+    let mut late = claim("stop-4", 2, ReplyKind::OptOutConfirmation);
+    late.skip = Some("late".into());
+    assert_eq!(
+        l.claim_reply(&late).unwrap(),
+        ReplyClaimResult::Skipped("late".into())
+    );
+    let states: Vec<(String, String)> = l
+        .replies_to(&sms_recipient(2))
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.inbound_id, r.state))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("stop-2".to_owned(), "failed".to_owned()),
+            ("stop-4".to_owned(), "skipped".to_owned())
+        ]
+    );
+    let sent = l.replies_to(&sms_recipient(1)).unwrap();
+    assert_eq!(sent[0].message_id.as_deref(), Some("m-help"));
+    assert!(!sent[0].masked.contains(&phone(1)[2..]));
+    let kinds: Vec<String> = l
+        .events(0, 1_000)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .filter(|k| k.starts_with("reply_"))
+        .collect();
+    assert_eq!(kinds.len(), 6, "{kinds:?}");
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    let check = l.check_checkpoint().unwrap();
+    assert!(check.ok, "{check:?}");
 }

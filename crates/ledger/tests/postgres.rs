@@ -471,6 +471,49 @@ fn advisory_lock_is_released_when_the_holder_is_killed() {
 
 /// A ledger with every kind of row: runs, templates, sends in several states,
 /// suppressions (added and removed), inbound replies and receipts.
+/// A registry and a send's facts (schema 8) and a keyword reply (schema 10) for the numbers
+/// of [`populate`].
+fn add_reply(l: &mut dyn Ledger) {
+    let k = key();
+    let mut numbers = Some(vec![herald_ledger::DncChange {
+        recipient: k.recipient_id(Channel::Sms, &phone(3)),
+        add: true,
+    }]);
+    l.dnc_import(
+        &herald_ledger::DncImport {
+            source: "national".into(),
+            downloaded_on: "2026-12-01".parse().unwrap(),
+            kind: herald_ledger::DncFileKind::Full,
+            file_digest: "sha256:00".into(),
+        },
+        &mut || Ok(numbers.take()),
+    )
+    .unwrap();
+    l.record_send_facts(&[herald_ledger::SendFacts {
+        campaign: "c".into(),
+        row_key: "row-00".into(),
+        facts: r#"{"zones":["America/New_York"]}"#.into(),
+    }])
+    .unwrap();
+    assert_eq!(
+        l.claim_reply(&herald_ledger::ReplyClaim {
+            inbound_id: "in-1".into(),
+            kind: herald_ledger::ReplyKind::Help,
+            recipient: k.recipient_id(Channel::Sms, &phone(3)),
+            masked: mask_phone(&phone(3)),
+            text_hash: "0".repeat(64),
+            skip: None,
+        })
+        .unwrap(),
+        herald_ledger::ReplyClaimResult::Claimed
+    );
+    l.record_reply(
+        "in-1",
+        &herald_ledger::ReplyOutcome::Sent("m-confirm".into()),
+    )
+    .unwrap();
+}
+
 fn populate(l: &mut dyn Ledger) {
     let k = key();
     new_run(l, "r1");
@@ -575,6 +618,7 @@ fn migrate_sqlite_to_postgres_and_back() {
     lite.record_wave("r1", &wave).unwrap();
     lite.hand_off_batch("r1", "mc", 1, &[claim(&key(), "row-h", 40)], Redo::NONE)
         .unwrap();
+    add_reply(&mut lite);
 
     let schema = Schema::new(&base);
     let mut pg = PostgresLedger::connect(&schema.url(), &key()).unwrap();
@@ -958,7 +1002,7 @@ fn a_schema_1_ledger_migrates_and_verifies() {
     schema
         .client()
         .batch_execute(
-            "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; DROP TABLE waves; \
+            "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; DROP TABLE waves; DROP TABLE keyword_replies; DELETE FROM row_counts WHERE name = 'keyword_replies'; \
              DROP INDEX inbound_recipient; ALTER TABLE inbound DROP COLUMN text_mac; \
              DROP INDEX sends_recent; DROP INDEX sends_recent_by_time; \
              ALTER TABLE sends DROP COLUMN category; \
@@ -1035,7 +1079,7 @@ const CHANNEL_CHECKS: &str = "ALTER TABLE sends ADD CONSTRAINT sends_channel_che
        CHECK (channel IN ('sms', 'email', '*'));";
 
 /// Back to what schema 5 had: no checkpoint, no row counts (and the channel lists).
-const TO_SCHEMA_5: &str = "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; DROP TABLE waves; \
+const TO_SCHEMA_5: &str = "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; DROP TABLE waves; DROP TABLE keyword_replies; DELETE FROM row_counts WHERE name = 'keyword_replies'; \
      DROP TABLE checkpoint; DROP TABLE row_counts; \
      DROP FUNCTION herald_count_rows() CASCADE; DROP FUNCTION herald_count_send_states() CASCADE; \
      UPDATE herald_meta SET schema_version = 5";
@@ -1237,7 +1281,7 @@ fn a_schema_7_ledger_migrates_to_8() {
     schema
         .client()
         .batch_execute(
-            "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; DROP TABLE waves; \
+            "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; DROP TABLE waves; DROP TABLE keyword_replies; DELETE FROM row_counts WHERE name = 'keyword_replies'; \
              DELETE FROM row_counts WHERE name IN ('waves', 'sends:handed_off'); \
              UPDATE herald_meta SET schema_version = 7",
         )
@@ -1269,7 +1313,7 @@ fn a_schema_8_ledger_migrates_to_9() {
     schema
         .client()
         .batch_execute(
-            "DROP TABLE waves; DELETE FROM row_counts WHERE name IN ('waves', 'sends:handed_off'); \
+            "DROP TABLE keyword_replies; DROP TABLE waves; DELETE FROM row_counts WHERE name IN ('waves', 'sends:handed_off', 'keyword_replies'); \
              ALTER TABLE sends DROP CONSTRAINT sends_state_check; \
              ALTER TABLE sends ADD CONSTRAINT sends_state_check CHECK \
              (state IN ('pending', 'dispatching', 'sent', 'failed', 'unknown', 'suppressed')); \

@@ -561,6 +561,61 @@ fn reopening_tightens_a_ledger_left_readable_by_others() {
     drop(l);
 }
 
+/// Schema 8's registries and send facts (and schema 10's keyword replies) move with the
+/// ledger: a copy answers `audit` and the registry check as the source does.
+#[test]
+fn migrate_copies_registries_send_facts_and_replies() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = populated(dir.path());
+    let k = key();
+    let phone = "+15550100003";
+    let rid = k.recipient_id(Channel::Sms, phone);
+    let mut numbers = Some(vec![herald_ledger::DncChange {
+        recipient: rid.clone(),
+        add: true,
+    }]);
+    source
+        .dnc_import(
+            &herald_ledger::DncImport {
+                source: "national".into(),
+                downloaded_on: "2026-12-01".parse().unwrap(),
+                kind: herald_ledger::DncFileKind::Full,
+                file_digest: "sha256:00".into(),
+            },
+            &mut || Ok(numbers.take()),
+        )
+        .unwrap();
+    source
+        .record_send_facts(&[herald_ledger::SendFacts {
+            campaign: "c".into(),
+            row_key: "row-3".into(),
+            facts: r#"{"zones":["America/New_York"]}"#.into(),
+        }])
+        .unwrap();
+    let mut target = SqliteLedger::open(&dir.path().join("copy.db"), &key()).unwrap();
+    let report = migrate_ledger(&source, &mut target).unwrap();
+    assert_eq!(report.tables, source.table_counts().unwrap());
+    assert_eq!(
+        target.dnc_registries().unwrap(),
+        source.dnc_registries().unwrap()
+    );
+    assert!(target.dnc_set().unwrap().contains(&rid));
+    let (a, b) = (
+        source.recipient_audit(&rid).unwrap(),
+        target.recipient_audit(&rid).unwrap(),
+    );
+    assert_eq!(a, b);
+    assert!(
+        b.sends[0]
+            .1
+            .as_deref()
+            .is_some_and(|f| f.contains("New_York"))
+    );
+    assert_eq!(b.registries.len(), 1);
+    assert!(target.verify().unwrap().ok);
+    assert!(target.check_checkpoint().unwrap().ok);
+}
+
 #[test]
 fn migrate_copies_rows_and_chain_verbatim_into_a_fresh_ledger() {
     let dir = tempfile::tempdir().unwrap();
@@ -870,13 +925,13 @@ fn a_schema_5_ledger_gets_its_first_checkpoint_only_if_it_verifies() {
                 .unwrap()
                 .collect::<rusqlite::Result<_>>()
                 .unwrap();
-            assert_eq!(triggers.len(), 23, "{triggers:?}");
+            assert_eq!(triggers.len(), 25, "{triggers:?}");
             for t in triggers {
                 c.execute_batch(&format!("DROP TRIGGER {t}")).unwrap();
             }
             c.execute_batch(
                 "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; \
-                 DROP TABLE waves; DROP TABLE checkpoint; DROP TABLE row_counts; \
+                 DROP TABLE waves; DROP TABLE keyword_replies; DELETE FROM row_counts WHERE name = 'keyword_replies'; DROP TABLE checkpoint; DROP TABLE row_counts; \
                  PRAGMA user_version = 5;",
             )
             .unwrap();
@@ -965,10 +1020,17 @@ fn a_schema_6_ledger_migrates_to_7_without_channel_lists() {
         for (name, sql) in schema_objects(c, "table") {
             assert!(!sql.contains("'sms'"), "{name} still lists channels: {sql}");
         }
-        assert_eq!(schema_objects(c, "index"), indexes);
-        let mut now = schema_objects(c, "trigger");
-        now.retain(|(name, _)| !name.starts_with("waves_"));
-        assert_eq!(now, triggers);
+        // Schema 9's and 10's tables come back with its own index and triggers.
+        let without_replies = |objects: Vec<(String, String)>| {
+            objects
+                .into_iter()
+                .filter(|(name, _)| {
+                    !name.starts_with("keyword_replies") && !name.starts_with("waves_")
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(without_replies(schema_objects(c, "index")), indexes);
+        assert_eq!(without_replies(schema_objects(c, "trigger")), triggers);
         assert_eq!(
             all_rows(c, "SELECT * FROM sends ORDER BY campaign, row_key"),
             sends
@@ -1117,7 +1179,7 @@ fn a_schema_7_ledger_migrates_to_8() {
     l.connection()
         .execute_batch(
             "DROP TABLE dnc_registries; DROP TABLE dnc_numbers; DROP TABLE send_facts; \
-             DROP TABLE waves; DELETE FROM row_counts WHERE name IN ('waves', 'sends:handed_off'); \
+             DROP TABLE waves; DROP TABLE keyword_replies; DELETE FROM row_counts WHERE name = 'keyword_replies'; DELETE FROM row_counts WHERE name IN ('waves', 'sends:handed_off'); \
              PRAGMA user_version = 7;",
         )
         .unwrap();
@@ -1146,7 +1208,8 @@ fn a_schema_8_ledger_migrates_to_9() {
     let rows_before = l.table_counts().unwrap();
     l.connection()
         .execute_batch(&format!(
-            "DROP TABLE waves; DELETE FROM row_counts WHERE name IN ('waves', 'sends:handed_off'); {} \
+            "DROP TABLE keyword_replies; DROP TABLE waves; \
+             DELETE FROM row_counts WHERE name IN ('waves', 'sends:handed_off', 'keyword_replies'); {} \
              PRAGMA user_version = 8;",
             include_str!("../src/migrations/0007_channel_list.sql")
         ))

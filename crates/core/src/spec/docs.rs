@@ -135,6 +135,27 @@ pub struct PolicyDoc {
     /// consent that lets a marketing SMS reach a registered number.
     #[serde(default)]
     pub dnc: Option<DncPolicyDoc>,
+    /// What `herald serve` answers to HELP/INFO and the one confirmation it sends after a
+    /// STOP (CTIA), through the agentless messaging API. Unset: no replies.
+    #[serde(default)]
+    pub keyword_replies: Option<KeywordRepliesDoc>,
+}
+
+/// `policy.keyword_replies`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeywordRepliesDoc {
+    /// The org's SMS number (E.164) the replies are sent from.
+    pub from: String,
+    /// The answer to HELP and INFO: the program's name, how to get help, how often messages
+    /// come, "Msg & data rates may apply" and how to opt out (it must say how: "Reply STOP to
+    /// opt out"). Unset: HELP is recorded, not answered.
+    #[serde(default)]
+    pub help: Option<String>,
+    /// The one confirmation sent after a STOP, within five minutes: no marketing, only that
+    /// no more messages will be sent. Unset: no confirmation.
+    #[serde(default)]
+    pub opt_out_confirmation: Option<String>,
 }
 
 /// `policy.dnc`.

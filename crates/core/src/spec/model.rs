@@ -104,6 +104,21 @@ pub struct Policy {
     pub consent_expiry: Vec<super::consent::ConsentExpiry>,
     /// Time zones for number prefixes (`policy.zone_overrides`), longest prefix first.
     pub zone_overrides: Vec<super::consent::ZoneOverride>,
+    /// `herald serve`'s HELP answer and opt-out confirmation (`policy.keyword_replies`).
+    /// Left out of the canonical JSON when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyword_replies: Option<KeywordReplies>,
+}
+
+/// `policy.keyword_replies`, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeywordReplies {
+    /// The E.164 number replies are sent from.
+    pub from: String,
+    /// The HELP/INFO answer.
+    pub help: Option<String>,
+    /// The opt-out confirmation.
+    pub opt_out_confirmation: Option<String>,
 }
 
 /// The default denied variable-name patterns (PCI DSS, HIPAA, credentials).
