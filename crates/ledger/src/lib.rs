@@ -97,6 +97,7 @@ mod pg_lock;
 mod postgres;
 mod raw;
 mod rules;
+mod seal;
 mod sqlite;
 mod store;
 #[cfg(feature = "testing")]

@@ -57,6 +57,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0006_checkpoint.sql"),
     include_str!("migrations/postgres/0007_channel_list.sql"),
     include_str!("migrations/postgres/0008_dnc_registries.sql"),
+    include_str!("migrations/postgres/0009_sealed_rows.sql"),
 ];
 
 // Both backends always carry the same schema version.

@@ -177,6 +177,9 @@ impl RawTable {
                         t("receipt_status"),
                         i("receipt_at"),
                         t("category"),
+                        i("seq"),
+                        i("mac"),
+                        i("tags"),
                     ]
                 }
             }
@@ -187,6 +190,9 @@ impl RawTable {
                         t("channel"),
                         t("conversation_id"),
                         i("updated_at"),
+                        i("seq"),
+                        i("mac"),
+                        i("tags"),
                     ]
                 }
             }

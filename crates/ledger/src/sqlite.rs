@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_checkpoint.sql"),
     include_str!("migrations/0007_channel_list.sql"),
     include_str!("migrations/0008_dnc_registries.sql"),
+    include_str!("migrations/0009_sealed_rows.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1852,6 +1852,9 @@ pub fn incremental_verify_checks(l: &mut dyn Ledger, exec: &mut dyn FnMut(&str))
     exec("UPDATE sends SET template_hash = 'v1:aaaa' WHERE row_key = 'k5'");
     assert!(l.verify_since(&mark).unwrap().ok);
     // … and deleted: named.
+    exec(
+        "CREATE TABLE kept_conversation AS SELECT * FROM conversations WHERE conversation_id = 'conv-m4'",
+    );
     exec("DELETE FROM conversations WHERE conversation_id = 'conv-m4'");
     let broken = l.verify_since(&mark).unwrap().first_broken.unwrap();
     assert!(
@@ -1860,10 +1863,17 @@ pub fn incremental_verify_checks(l: &mut dyn Ledger, exec: &mut dyn FnMut(&str))
         broken.reason
     );
     assert!(!l.verify().unwrap().ok);
+    // Put back with the same values but without its seal: still refused (nobody without the
+    // key can seal a row).
     exec(
         "INSERT INTO conversations (recipient, channel, conversation_id, updated_at) \
          SELECT recipient, channel, conversation_id, updated_at FROM sends WHERE row_key = 'k4'",
     );
+    let broken = l.verify_since(&mark).unwrap().first_broken.unwrap();
+    assert!(broken.reason.contains("no seal"), "{}", broken.reason);
+    exec("DELETE FROM conversations WHERE conversation_id = 'conv-m4'");
+    exec("INSERT INTO conversations SELECT * FROM kept_conversation");
+    exec("DROP TABLE kept_conversation");
     assert!(l.verify_since(&mark).unwrap().ok, "restored");
     assert!(l.verify().unwrap().ok, "restored");
 

@@ -808,7 +808,7 @@ fn a_ledger_written_by_the_previous_backends_migrates_and_verifies() {
             report.sends_verified,
             report.suppressions_verified
         ),
-        (22, 12, 2)
+        (23, 12, 2)
     );
     new_run(&mut pg, "run-3");
     let res = pg
@@ -822,7 +822,7 @@ fn a_ledger_written_by_the_previous_backends_migrates_and_verifies() {
     assert_eq!(res, [ClaimResult::Claimed, ClaimResult::Claimed]);
     let report = pg.verify().unwrap();
     assert!(report.ok, "{report:?}");
-    assert_eq!(report.events_checked, 24);
+    assert_eq!(report.events_checked, 25);
 }
 
 /// Lifts the append-only guards someone with the schema owner's rights can disable.
@@ -883,7 +883,7 @@ fn a_chain_recomputed_without_the_key_is_refused() {
     let mut c = schema.client();
     disable_guards(&mut c);
     c.batch_execute(
-        "UPDATE events SET payload_json = replace(payload_json, '\"m3\"', '\"mX\"') \
+        "UPDATE events SET payload_json = replace(payload_json, '\"sum\":', '\"sum\":1') \
          WHERE kind = 'outcomes_recorded'; \
          UPDATE sends SET message_id = 'mX' WHERE row_key = 'row-03';",
     )
