@@ -11,7 +11,6 @@
 //! $F verify sqlite l.db record                  # … and record its head as verified
 //! $F incremental sqlite l.db 1000               # 1,000 more sends as `apply` writes them, then
 //!                                               # a timed verify from the recorded head
-//! LEDGER_FILL_KEYS_PER_PASS=90000 $F verify sqlite l.db   # verify in passes of 90,000 rows
 //! ```
 //!
 //! The key is fixed (`KEY` below; `HERALD_LEDGER_KEY` overrides it), so the ledgers it writes
@@ -243,10 +242,6 @@ fn size_postgres(url: &str) {
 }
 
 fn main() {
-    // Rows of `sends` / `conversations` verify keeps per pass (its memory/time trade-off).
-    if let Ok(n) = std::env::var("LEDGER_FILL_KEYS_PER_PASS") {
-        herald_ledger::testing::set_verify_keys_per_pass(n.parse().expect("a number of rows"));
-    }
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
     match (arg(0), arg(1)) {

@@ -102,21 +102,26 @@ impl SealKey {
         i64::try_from(h.finish() & 7).unwrap_or(0)
     }
 
-    /// The seal of a row of `table` whose sealed columns (every column but `mac` and `tags`,
+    /// The MAC of a row of `table` whose sealed columns (every column but `mac` and `tags`,
     /// `seq` last) are `values`.
-    pub(crate) fn seal(&self, table: RawTable, values: &[V<'_>]) -> Seal {
+    pub(crate) fn mac(&self, table: RawTable, values: &[V<'_>]) -> i64 {
         let mut h = SipHasher24::new_with_keys(self.mac.0, self.mac.1);
         h.write(table.name().as_bytes());
         h.write_u64(values.len() as u64);
-        let mut tags = 0i64;
-        for (i, v) in values.iter().enumerate() {
+        for v in values {
             write_value(&mut h, *v);
-            if i < 21 {
-                tags |= self.tag(table, i, *v) << (3 * i);
-            }
+        }
+        h.finish().cast_signed()
+    }
+
+    /// The seal (MAC and column tags) of such a row.
+    pub(crate) fn seal(&self, table: RawTable, values: &[V<'_>]) -> Seal {
+        let mut tags = 0i64;
+        for (i, v) in values.iter().enumerate().take(21) {
+            tags |= self.tag(table, i, *v) << (3 * i);
         }
         Seal {
-            mac: h.finish().cast_signed(),
+            mac: self.mac(table, values),
             tags,
         }
     }
@@ -337,8 +342,8 @@ pub(crate) fn check_table(
             V::Int(s) => u64::try_from(s).ok(),
             _ => None,
         };
-        let label = row_label(table, &values);
         let (Some(seq), Some(mac), Some(tags)) = (seq, mac, tags) else {
+            let label = row_label(table, &values);
             bad = Some(BrokenLink {
                 seq: None,
                 reason: format!(
@@ -348,8 +353,8 @@ pub(crate) fn check_table(
             });
             return Ok(());
         };
-        let seal = key.seal(table, &values);
-        if seal.mac != mac {
+        if key.mac(table, &values) != mac {
+            let label = row_label(table, &values);
             let col = key
                 .differing_column(table, &values, tags)
                 .map_or_else(

@@ -203,9 +203,7 @@ pub fn fill_sent(ledger: &mut dyn Ledger, key: &LedgerKey, spec: &FillSpec) -> R
             let (claim_seq, outcome_seq) = seqs(b);
             let claimed = send_row(key, spec, i, false, claim_seq);
             let sum = &mut sums[usize::try_from(b).unwrap_or(0)];
-            let mac = seal
-                .seal(RawTable::Sends, &claimed.sealed_values(claimed.seq))
-                .mac;
+            let mac = seal.mac(RawTable::Sends, &claimed.sealed_values(claimed.seq));
             sum.claimed = sum.claimed.wrapping_add(mac.cast_unsigned());
             let row = send_row(key, spec, i, true, outcome_seq);
             let (s, values) = sealed(&seal, RawTable::Sends, &row.sealed_values(row.seq));

@@ -1423,9 +1423,10 @@ pub fn assert_checkpoint_catches(l: &mut dyn Ledger, i: usize) {
     }
 }
 
-/// Makes `verify` keep at most `n` rows of `sends` and of `conversations` per pass, so a
-/// small ledger is checked in several passes (process-wide; the outcome never depends on
-/// it, only memory and time do); 0 restores the default.
+/// Makes the verify of a ledger written before schema 9 (run once, when its rows are sealed)
+/// keep at most `n` rows of `sends` and of `conversations` per pass, so a small ledger is
+/// checked in several passes (process-wide; the outcome never depends on it, only memory and
+/// time do); 0 restores the default. The verify of sealed rows has no passes.
 pub fn set_verify_keys_per_pass(n: u64) {
     crate::compact::set_keys_per_pass(n);
 }

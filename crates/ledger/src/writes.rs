@@ -80,10 +80,7 @@ impl Sealer {
 
     /// A `sends` row as it was before this write changed it.
     pub(crate) fn replaced_send(&mut self, pre: &RawSend) {
-        let mac = self
-            .key
-            .seal(RawTable::Sends, &pre.sealed_values(pre.seq))
-            .mac;
+        let mac = self.key.mac(RawTable::Sends, &pre.sealed_values(pre.seq));
         self.sends.replaced(pre.seq, mac);
     }
 
@@ -123,7 +120,7 @@ impl Sealer {
                 V::from(*upd),
                 V::from(*seq),
             ];
-            let mac = self.key.seal(RawTable::Conversations, &values).mac;
+            let mac = self.key.mac(RawTable::Conversations, &values);
             self.convs.replaced(*seq, mac);
         }
         let seq = self.seq_i64()?;
