@@ -11,7 +11,7 @@
 //! fills of the same size hold the same rows.
 
 use crate::Ledger;
-use crate::chain::{ChainKey, Event, GENESIS, LinkRule, event_hash};
+use crate::chain::{ChainKey, Event, GENESIS, LinkRule, SendImage, event_hash};
 use crate::codec::RawSend;
 use crate::error::Result;
 use crate::key::{Channel, LedgerKey, mask_phone};
@@ -31,6 +31,10 @@ pub struct FillSpec {
     pub per_campaign: u64,
     /// Unix ms of the first event; each batch is one ms later than the previous one.
     pub start_ms: i64,
+    /// Write what a schema-8 ledger holds instead: events that carry every row's image and
+    /// rows without seals (to test and time the conversion to sealed rows; the ledger must
+    /// then be marked unconverted, see [`mark_unsealed_sql`]).
+    pub images: bool,
 }
 
 impl FillSpec {
@@ -41,6 +45,7 @@ impl FillSpec {
             batch: 1_000,
             per_campaign: 1_000_000,
             start_ms,
+            images: false,
         }
     }
 }
@@ -87,6 +92,32 @@ fn send_row(key: &LedgerKey, spec: &FillSpec, i: u64, sent: bool, seq: i64) -> R
         receipt_at: None,
         category: Some("marketing".to_owned()),
         seq: Some(seq),
+    }
+}
+
+/// The statements that make a ledger filled with [`FillSpec::images`] what a schema-8
+/// ledger is: the rows' mark removed, so the next open with the key verifies the images and
+/// seals the rows. (The seal columns stay, empty: what migration 0009 adds.)
+pub fn mark_unsealed_sql() -> &'static str {
+    "DELETE FROM meta WHERE key = 'rows'"
+}
+
+fn image_of(row: &RawSend) -> SendImage {
+    SendImage {
+        campaign: row.campaign.clone(),
+        row_key: row.row_key.clone(),
+        recipient: crate::key::RecipientId::from_hex(&row.recipient).expect("a recipient id"),
+        masked: row.masked.clone(),
+        channel: Channel::Sms,
+        template_hash: row.template_hash.clone(),
+        state: SendState::parse(&row.state).expect("a state"),
+        attempts: 1,
+        next_attempt_at: None,
+        message_id: row.message_id.clone(),
+        conversation_id: row.conversation_id.clone(),
+        error_code: None,
+        note: None,
+        category: row.category.clone(),
     }
 }
 
@@ -206,8 +237,14 @@ pub fn fill_sent(ledger: &mut dyn Ledger, key: &LedgerKey, spec: &FillSpec) -> R
             let mac = seal.mac(RawTable::Sends, &claimed.sealed_values(claimed.seq));
             sum.claimed = sum.claimed.wrapping_add(mac.cast_unsigned());
             let row = send_row(key, spec, i, true, outcome_seq);
-            let (s, values) = sealed(&seal, RawTable::Sends, &row.sealed_values(row.seq));
+            let (s, mut values) = sealed(&seal, RawTable::Sends, &row.sealed_values(row.seq));
             sum.sent = sum.sent.wrapping_add(s.mac.cast_unsigned());
+            if spec.images {
+                let n = values.len();
+                for v in &mut values[n - 3..] {
+                    *v = RawValue::Null;
+                }
+            }
             sink(RawRow {
                 table: RawTable::Sends,
                 values,
@@ -224,7 +261,13 @@ pub fn fill_sent(ledger: &mut dyn Ledger, key: &LedgerKey, spec: &FillSpec) -> R
                 V::Int(row.updated_at),
                 V::Int(outcome_seq),
             ];
-            let (s, values) = sealed(&seal, RawTable::Conversations, &conv);
+            let (s, mut values) = sealed(&seal, RawTable::Conversations, &conv);
+            if spec.images {
+                let n = values.len();
+                for v in &mut values[n - 3..] {
+                    *v = RawValue::Null;
+                }
+            }
             let sum = &mut sums[usize::try_from(b).unwrap_or(0)];
             sum.convs = sum.convs.wrapping_add(s.mac.cast_unsigned());
             sink(RawRow {
@@ -239,7 +282,7 @@ pub fn fill_sent(ledger: &mut dyn Ledger, key: &LedgerKey, spec: &FillSpec) -> R
         };
         let created = Event::LedgerCreated {
             key_fingerprint: key.fingerprint(),
-            schema_version: SCHEMA_VERSION,
+            schema_version: if spec.images { 8 } else { SCHEMA_VERSION },
         };
         sink(chain.row(spec.start_ms, &created))?;
         sink(chain.row(spec.start_ms, &Event::RunStarted { run: run.clone() }))?;
@@ -248,6 +291,29 @@ pub fn fill_sent(ledger: &mut dyn Ledger, key: &LedgerKey, spec: &FillSpec) -> R
             let (claim, outcome) = times(spec, b);
             let (claim_seq, _) = seqs(b);
             let sum = sums[usize::try_from(b).unwrap_or(0)];
+            if spec.images {
+                let rows = b * batch..((b + 1) * batch).min(spec.sends);
+                let (c, o) = seqs(b);
+                let claimed = Event::SendsClaimed {
+                    run_id: RUN_ID.to_owned(),
+                    rows: rows
+                        .clone()
+                        .map(|i| image_of(&send_row(key, spec, i, false, c)))
+                        .collect(),
+                    digest: None,
+                };
+                sink(chain.row(claim, &claimed))?;
+                let recorded = Event::OutcomesRecorded {
+                    run_id: RUN_ID.to_owned(),
+                    rows: rows
+                        .map(|i| image_of(&send_row(key, spec, i, true, o)))
+                        .collect(),
+                    digest: None,
+                    conversations: None,
+                };
+                sink(chain.row(outcome, &recorded))?;
+                continue;
+            }
             let claimed = Event::SendsClaimed {
                 run_id: RUN_ID.to_owned(),
                 rows: Vec::new(),

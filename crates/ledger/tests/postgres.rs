@@ -1236,3 +1236,80 @@ fn a_schema_7_ledger_migrates_to_8() {
     let mut l = l;
     herald_ledger::testing::dnc_registries_import_lookup_and_audit(&mut l);
 }
+
+/// A PostgreSQL ledger at schema 8 (events that carry every send's image, rows without
+/// seals) migrates to 9 on connect: verified against its images, every `sends` and
+/// `conversations` row sealed in one `rows_sealed` event, and it verifies; an edited row is
+/// still named with its column. A schema-8 ledger whose rows were edited is refused and its
+/// rows stay unsealed.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_schema_8_ledger_is_sealed_on_connect_and_verifies() {
+    use herald_ledger::synthetic::{FillSpec, fill_sent, mark_unsealed_sql};
+    let base = server();
+    for tampered in [false, true] {
+        let schema = Schema::new(&base);
+        let url = schema.url();
+        let mut l = PostgresLedger::connect(&url, &key()).unwrap();
+        let mut spec = FillSpec::new(2_500, 1_700_000_000_000);
+        spec.per_campaign = 2_000;
+        spec.images = true;
+        fill_sent(&mut l, &key(), &spec).unwrap();
+        let events = l.events(0, usize::MAX).unwrap().len();
+        drop(l);
+        let mut c = schema.client();
+        c.batch_execute(mark_unsealed_sql()).unwrap();
+        c.batch_execute(
+            "ALTER TABLE sends DROP COLUMN seq, DROP COLUMN mac, DROP COLUMN tags; \
+             ALTER TABLE conversations DROP COLUMN seq, DROP COLUMN mac, DROP COLUMN tags; \
+             UPDATE herald_meta SET schema_version = 8",
+        )
+        .unwrap();
+        if tampered {
+            c.batch_execute(
+                "UPDATE sends SET template_hash = 'v1:evil' WHERE row_key = 'cust-0000000042'",
+            )
+            .unwrap();
+        }
+        let opened = PostgresLedger::connect(&url, &key());
+        if tampered {
+            let Err(err) = opened else {
+                panic!("a tampered schema-8 ledger is refused")
+            };
+            let err = err.to_string();
+            assert!(
+                err.contains("cannot convert") && err.contains("template_hash"),
+                "{err}"
+            );
+            let row = c
+                .query_one(
+                    "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM sends WHERE mac IS NOT NULL)",
+                    &[],
+                )
+                .unwrap();
+            let (n, sealed): (i64, i64) = (row.get(0), row.get(1));
+            assert_eq!((n, sealed), (i64::try_from(events).unwrap(), 0));
+            continue;
+        }
+        let l = opened.unwrap();
+        assert_eq!(l.open_report().migrated_from, Some(8));
+        let all = l.events(0, usize::MAX).unwrap();
+        assert_eq!(all.len(), events + 1);
+        assert_eq!(all.last().unwrap().kind, "rows_sealed");
+        let report = l.verify().unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.sends_checked, 2_500);
+        assert!(l.check_checkpoint().unwrap().ok);
+        c.batch_execute(
+            "UPDATE sends SET template_hash = 'v1:evil' WHERE row_key = 'cust-0000000042'",
+        )
+        .unwrap();
+        let broken = l.verify().unwrap().first_broken.unwrap();
+        assert!(
+            broken.reason.contains("bench-0000/cust-0000000042")
+                && broken.reason.contains("template_hash"),
+            "{}",
+            broken.reason
+        );
+    }
+}

@@ -1155,3 +1155,123 @@ fn a_schema_7_ledger_migrates_to_8() {
     assert!(l.dnc_registries().unwrap().is_empty());
     herald_ledger::testing::dnc_registries_import_lookup_and_audit(&mut l);
 }
+
+/// A schema-8 ledger (events that carry every send's image, rows without seals) migrates to 9
+/// on the first open with the key: it is verified against its images, every `sends` and
+/// `conversations` row is sealed in one `rows_sealed` event, and it verifies — an edited row
+/// is still named with its column, and later writes are sealed. A schema-8 ledger whose rows
+/// were edited is refused, its rows left unsealed and its chain unchanged.
+#[test]
+fn a_schema_8_ledger_is_sealed_on_first_open_and_verifies() {
+    use herald_ledger::synthetic::{FillSpec, fill_sent, mark_unsealed_sql};
+    for tampered in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let mut l = SqliteLedger::open(&path, &key()).unwrap();
+        let mut spec = FillSpec::new(2_500, 1_700_000_000_000);
+        spec.per_campaign = 2_000;
+        spec.images = true;
+        fill_sent(&mut l, &key(), &spec).unwrap();
+        let events = l.events(0, usize::MAX).unwrap().len();
+        assert!(
+            l.events(0, 5).unwrap()[2]
+                .payload_json
+                .contains("cust-0000000000"),
+            "schema-8 events carry the rows' images"
+        );
+        l.connection().execute_batch(mark_unsealed_sql()).unwrap();
+        l.connection()
+            .execute_batch(
+                "ALTER TABLE sends DROP COLUMN seq; ALTER TABLE sends DROP COLUMN mac; \
+                 ALTER TABLE sends DROP COLUMN tags; ALTER TABLE conversations DROP COLUMN seq; \
+                 ALTER TABLE conversations DROP COLUMN mac; ALTER TABLE conversations DROP COLUMN tags; \
+                 PRAGMA user_version = 8;",
+            )
+            .unwrap();
+        if tampered {
+            l.connection()
+                .execute_batch(
+                    "UPDATE sends SET template_hash = 'v1:evil' WHERE row_key = 'cust-0000000042'",
+                )
+                .unwrap();
+        }
+        drop(l);
+        let opened = SqliteLedger::open(&path, &key());
+        if tampered {
+            let Err(err) = opened else {
+                panic!("a tampered schema-8 ledger is refused")
+            };
+            let err = err.to_string();
+            assert!(
+                err.contains("cannot convert") && err.contains("template_hash"),
+                "{err}"
+            );
+            let c = rusqlite::Connection::open(&path).unwrap();
+            let (n, sealed, mark): (i64, i64, i64) = c
+                .query_row(
+                    "SELECT (SELECT COUNT(*) FROM events), (SELECT COUNT(*) FROM sends WHERE mac IS NOT NULL), \
+                     (SELECT COUNT(*) FROM meta WHERE key = 'rows')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap();
+            assert_eq!((n, sealed, mark), (i64::try_from(events).unwrap(), 0, 0));
+            continue;
+        }
+        let l = opened.unwrap();
+        assert_eq!(l.open_report().migrated_from, Some(8));
+        let all = l.events(0, usize::MAX).unwrap();
+        assert_eq!(all.len(), events + 1);
+        assert_eq!(all.last().unwrap().kind, "rows_sealed");
+        let report = l.verify().unwrap();
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.sends_checked, 2_500);
+        assert!(l.check_checkpoint().unwrap().ok);
+        let unsealed: i64 = l
+            .connection()
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM sends WHERE mac IS NULL) + \
+                 (SELECT COUNT(*) FROM conversations WHERE mac IS NULL)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unsealed, 0);
+        // Reopening does not convert again.
+        drop(l);
+        let mut l = SqliteLedger::open(&path, &key()).unwrap();
+        assert_eq!(l.events(0, usize::MAX).unwrap().len(), events + 1);
+        // Later writes are sealed and verify.
+        l.begin_run(&NewRun {
+            run_id: "after".into(),
+            command: "apply".into(),
+            user: "t".into(),
+            host: "h".into(),
+            git_commit: None,
+            plan_hash: None,
+        })
+        .unwrap();
+        let matched = l
+            .record_receipt(
+                "4e7a11ce-0000-4000-0000-000000000007",
+                "delivered",
+                None,
+                Timestamp::now(),
+            )
+            .unwrap();
+        assert_eq!(matched.unwrap().row_key, "cust-0000000007");
+        assert!(l.verify().unwrap().ok);
+        l.connection()
+            .execute_batch(
+                "UPDATE sends SET template_hash = 'v1:evil' WHERE row_key = 'cust-0000000042'",
+            )
+            .unwrap();
+        let broken = l.verify().unwrap().first_broken.unwrap();
+        assert!(
+            broken.reason.contains("bench-0000/cust-0000000042")
+                && broken.reason.contains("template_hash"),
+            "{}",
+            broken.reason
+        );
+    }
+}
