@@ -10,6 +10,25 @@
 ALTER TABLE sends ADD COLUMN seq INTEGER;
 ALTER TABLE sends ADD COLUMN mac INTEGER;
 ALTER TABLE sends ADD COLUMN tags INTEGER;
-ALTER TABLE conversations ADD COLUMN seq INTEGER;
-ALTER TABLE conversations ADD COLUMN mac INTEGER;
-ALTER TABLE conversations ADD COLUMN tags INTEGER;
+
+-- `conversations` becomes a WITHOUT ROWID table keyed by the recipient: the rows live in the
+-- key's B-tree instead of a rowid table plus an index on the key that repeated the 64-character
+-- recipient (84 bytes per send at 1,000,000 sends). Same columns and rows, the seal columns
+-- added; the copy fires no trigger, so `row_counts` and the checkpoint stay as they were.
+CREATE TABLE conversations_v9 (
+    recipient       TEXT PRIMARY KEY,
+    channel         TEXT NOT NULL,
+    conversation_id TEXT NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    seq             INTEGER,
+    mac             INTEGER,
+    tags            INTEGER
+) WITHOUT ROWID;
+INSERT INTO conversations_v9 (recipient, channel, conversation_id, updated_at)
+SELECT recipient, channel, conversation_id, updated_at FROM conversations ORDER BY recipient;
+DROP TABLE conversations;
+ALTER TABLE conversations_v9 RENAME TO conversations;
+CREATE TRIGGER conversations_count_insert AFTER INSERT ON conversations
+BEGIN UPDATE row_counts SET n = n + 1 WHERE name = 'conversations'; END;
+CREATE TRIGGER conversations_count_delete AFTER DELETE ON conversations
+BEGIN UPDATE row_counts SET n = n - 1 WHERE name = 'conversations'; END;
