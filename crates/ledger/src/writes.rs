@@ -21,8 +21,8 @@ use crate::model::{
 };
 use crate::raw::RawTable;
 use crate::rules::{Decision, OutcomeColumns, decide, resolved_state};
-use crate::seal::{DigestBuilder, SealKey, V};
-use crate::store::{Db, Store, p, send_change};
+use crate::seal::{DigestBuilder, Seal, SealKey, V};
+use crate::store::{Db, Store, Val, p, send_change};
 
 use crate::ops::SCHEMA_VERSION;
 
@@ -162,9 +162,16 @@ impl Sealer {
             )?;
             let Some(last) = page.last() else { break };
             after = (last.campaign.clone(), last.row_key.clone());
+            let seq = self.seq_i64()?;
+            let mut sealed = Vec::with_capacity(page.len());
             for raw in &page {
-                self.write_send(db, raw)?;
+                let seal = self
+                    .key
+                    .seal(RawTable::Sends, &raw.sealed_values(Some(seq)));
+                self.sends.written(seal.mac);
+                sealed.push((vec![raw.campaign.as_str(), raw.row_key.as_str()], seal));
             }
+            set_seals(db, RawTable::Sends, seq, &sealed)?;
         }
         let seq = self.seq_i64()?;
         let mut after = String::new();
@@ -188,6 +195,7 @@ impl Sealer {
         page: &[(String, String, String, i64)],
         seq: i64,
     ) -> Result<()> {
+        let mut sealed = Vec::with_capacity(page.len());
         for (recipient, channel, conv, at) in page {
             let values = [
                 V::Text(recipient),
@@ -197,14 +205,64 @@ impl Sealer {
                 V::Int(seq),
             ];
             let seal = self.key.seal(RawTable::Conversations, &values);
-            db.execute(
-                "UPDATE conversations SET seq = ?2, mac = ?3, tags = ?4 WHERE recipient = ?1",
-                p![recipient, seq, seal.mac, seal.tags],
-            )?;
             self.convs.written(seal.mac);
+            sealed.push((vec![recipient.as_str()], seal));
         }
-        Ok(())
+        set_seals(db, RawTable::Conversations, seq, &sealed)
     }
+}
+
+/// Sets `seq` and the seals of many rows of `table` (each named by its primary key), in
+/// statements of up to 500 rows: one round trip per statement, not per row.
+fn set_seals(
+    db: &mut dyn Db,
+    table: RawTable,
+    seq: i64,
+    rows: &[(Vec<&str>, Seal)],
+) -> Result<()> {
+    let keys: &[&str] = match table {
+        RawTable::Sends => &["campaign", "row_key"],
+        _ => &["recipient"],
+    };
+    for chunk in rows.chunks(500) {
+        let mut params = vec![Val::Int(seq)];
+        let mut tuples = Vec::with_capacity(chunk.len());
+        for (key, seal) in chunk {
+            let mut cols = Vec::with_capacity(keys.len() + 2);
+            for part in key {
+                params.push(Val::Text(part));
+                cols.push(format!("?{}", params.len()));
+            }
+            for n in [seal.mac, seal.tags] {
+                params.push(Val::Int(n));
+                cols.push(format!("CAST(?{} AS BIGINT)", params.len()));
+            }
+            tuples.push(format!("({})", cols.join(", ")));
+        }
+        let on = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{t}.{k} = v.column{}", i + 1, t = table.name()))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let sql = format!(
+            "UPDATE {t} SET seq = CAST(?1 AS BIGINT), mac = v.column{m}, tags = v.column{g} \
+             FROM (VALUES {values}) AS v WHERE {on}",
+            t = table.name(),
+            m = keys.len() + 1,
+            g = keys.len() + 2,
+            values = tuples.join(", "),
+        );
+        let changed = db.execute(&sql, &params)?;
+        if changed != chunk.len() as u64 {
+            return Err(LedgerError::Backend(format!(
+                "sealing {} rows of {} changed {changed}",
+                chunk.len(),
+                table.name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `meta.rows` of a ledger whose `sends` and `conversations` rows are sealed.
