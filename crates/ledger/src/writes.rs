@@ -214,12 +214,7 @@ impl Sealer {
 
 /// Sets `seq` and the seals of many rows of `table` (each named by its primary key), in
 /// statements of up to 500 rows: one round trip per statement, not per row.
-fn set_seals(
-    db: &mut dyn Db,
-    table: RawTable,
-    seq: i64,
-    rows: &[(Vec<&str>, Seal)],
-) -> Result<()> {
+fn set_seals(db: &mut dyn Db, table: RawTable, seq: i64, rows: &[(Vec<&str>, Seal)]) -> Result<()> {
     let keys: &[&str] = match table {
         RawTable::Sends => &["campaign", "row_key"],
         _ => &["recipient"],
