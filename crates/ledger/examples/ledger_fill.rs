@@ -5,13 +5,14 @@
 //! F=target/release/examples/ledger_fill
 //! $F fill sqlite l.db 1000000                   # a new SQLite ledger with 1,000,000 sent rows
 //! $F fill postgres "$URL" 1000000               # the same in a new PostgreSQL schema (URL's search_path)
+//! $F fill sqlite l8.db 1000000 1000 v8          # what schema 8 held: image events, unsealed rows
+//! $F open sqlite l8.db                          # time the first open: verify the images, seal
 //! $F size sqlite l.db                           # bytes on disk, bytes per send, per table/index
 //! $F size postgres "$URL"
 //! /usr/bin/time -v $F verify sqlite l.db        # full verify: events, sends, seconds, sends/s
 //! $F verify sqlite l.db record                  # … and record its head as verified
 //! $F incremental sqlite l.db 1000               # 1,000 more sends as `apply` writes them, then
 //!                                               # a timed verify from the recorded head
-//! LEDGER_FILL_KEYS_PER_PASS=90000 $F verify sqlite l.db   # verify in passes of 90,000 rows
 //! ```
 //!
 //! The key is fixed (`KEY` below; `HERALD_LEDGER_KEY` overrides it), so the ledgers it writes
@@ -56,7 +57,20 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-fn fill(backend: &str, target: &str, sends: u64, batch: Option<u64>) {
+/// Times an open (on a ledger filled with `v8`: the conversion to sealed rows).
+fn open_timed(backend: &str, target: &str) {
+    let k = key();
+    let t = Instant::now();
+    let ledger = open(backend, target, &k);
+    let secs = t.elapsed().as_secs_f64();
+    let events = ledger.events(0, usize::MAX).expect("events");
+    out(&format!(
+        "opened in {secs:.1} s; last event {}",
+        events.last().map_or("none", |e| e.kind.as_str())
+    ));
+}
+
+fn fill(backend: &str, target: &str, sends: u64, batch: Option<u64>, v8: bool) {
     let k = key();
     let mut ledger = if backend == "sqlite" {
         let l = SqliteLedger::open(Path::new(target), &k).expect("open SQLite ledger");
@@ -73,9 +87,15 @@ fn fill(backend: &str, target: &str, sends: u64, batch: Option<u64>) {
     if let Some(b) = batch {
         spec.batch = b;
     }
+    spec.images = v8;
     let t = Instant::now();
     let counts = fill_sent(ledger.as_mut(), &k, &spec).expect("fill");
     let secs = t.elapsed().as_secs_f64();
+    if v8 {
+        let sql = herald_ledger::synthetic::mark_unsealed_sql();
+        drop(ledger);
+        mark_unsealed(backend, target, sql);
+    }
     out(&format!(
         "filled {sends} sends ({} events) in {secs:.1} s ({:.0} sends/s)",
         counts.get("events").copied().unwrap_or(0),
@@ -242,11 +262,22 @@ fn size_postgres(url: &str) {
     });
 }
 
-fn main() {
-    // Rows of `sends` / `conversations` verify keeps per pass (its memory/time trade-off).
-    if let Ok(n) = std::env::var("LEDGER_FILL_KEYS_PER_PASS") {
-        herald_ledger::testing::set_verify_keys_per_pass(n.parse().expect("a number of rows"));
+/// Runs `sql` on the ledger directly (not through herald).
+fn mark_unsealed(backend: &str, target: &str, sql: &str) {
+    if backend == "sqlite" {
+        rusqlite::Connection::open(target)
+            .and_then(|c| c.execute_batch(sql))
+            .expect("mark the ledger unsealed");
+        return;
     }
+    #[cfg(feature = "postgres")]
+    {
+        let mut c = postgres::Client::connect(target, postgres::NoTls).expect("connect");
+        c.batch_execute(sql).expect("mark the ledger unsealed");
+    }
+}
+
+fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or_default();
     match (arg(0), arg(1)) {
@@ -255,7 +286,9 @@ fn main() {
             arg(2),
             arg(3).replace('_', "").parse().expect("a number of sends"),
             args.get(4).map(|b| b.parse().expect("a batch size")),
+            arg(5) == "v8",
         ),
+        ("open", backend) => open_timed(backend, arg(2)),
         ("verify", backend) => verify(backend, arg(2), arg(3) == "record"),
         ("incremental", backend) => incremental(
             backend,

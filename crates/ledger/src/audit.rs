@@ -10,15 +10,185 @@ use crate::compact::{BigReplay, Seeds, each_event, keys_per_pass};
 use crate::error::{LedgerError, Result};
 use crate::model::{BrokenLink, InboundAction, SendState, SuppressionAction, VerifyReport};
 use crate::raw::{RawKind, RawRow, RawTable, RawValue, TableCounts, check_fresh};
+use crate::seal::{Groups, SealKey, check_table};
 use crate::store::{Cells, Db, Val, p};
 
-/// Replays the chain and compares every row of every table with it, from one snapshot.
+/// Checks the chain and compares every row of every table with it, from one snapshot.
 ///
-/// The tables that grow with every send (`sends`, `conversations`) are replayed compactly
-/// ([`crate::compact`]): a fixed-size expected state per row, in passes of at most
-/// [`crate::compact::KEYS_PER_PASS`] rows, so memory stays bounded whatever the ledger's size. The other
-/// tables are replayed column by column.
+/// The tables that grow with every send (`sends`, `conversations`) are checked against the
+/// digests their events carry ([`crate::seal`]): one stream of each table, memory one entry
+/// per event. The other tables are replayed column by column.
 pub(crate) fn verify_in(db: &mut dyn Db) -> Result<VerifyReport> {
+    let key = db.chain_key().clone();
+    let mut chain = ChainCheck::new(LinkRule::Keyed(&key));
+    let mut replay = TableReplay::new();
+    let mut digests = Digests::new(0);
+    db.each(
+        "SELECT seq, at, kind, payload_json, prev_hash, hash FROM events ORDER BY seq",
+        &[],
+        &mut |r| {
+            if chain.ok() {
+                let ev = stored_event(r)?;
+                if let Some(event) = chain.feed(&ev) {
+                    replay.apply(ev.seq, ev.at_ms, &event);
+                    digests.apply(ev.seq, &event);
+                }
+            }
+            Ok(())
+        },
+    )?;
+    let events = chain.events();
+    if let Some(broken) = chain.into_broken() {
+        return Ok(VerifyReport {
+            ok: false,
+            events_checked: events,
+            sends_checked: 0,
+            suppressions_checked: 0,
+            first_broken: Some(broken),
+        });
+    }
+    let mut broken_in: HashMap<RawTable, BrokenLink> = HashMap::new();
+    let mut checked: HashMap<RawTable, u64> = HashMap::new();
+    for table in RawTable::ALL {
+        let Some(expected) = replay.tables.remove(&table) else {
+            continue;
+        };
+        let (rows, broken) = compare_table(db, table, expected)?;
+        checked.insert(table, rows);
+        if let Some(broken) = broken {
+            broken_in.insert(table, broken);
+        }
+    }
+    for (table, rows, broken) in digests.check(db)? {
+        checked.insert(table, rows);
+        if let Some(broken) = broken {
+            broken_in.insert(table, broken);
+        }
+    }
+    let first_broken = RawTable::ALL.iter().find_map(|t| broken_in.remove(t));
+    Ok(VerifyReport {
+        ok: first_broken.is_none(),
+        events_checked: events,
+        sends_checked: checked.get(&RawTable::Sends).copied().unwrap_or(0),
+        suppressions_checked: checked.get(&RawTable::Suppressions).copied().unwrap_or(0),
+        first_broken,
+    })
+}
+
+fn compare_table(
+    db: &mut dyn Db,
+    table: RawTable,
+    expected: TableState,
+) -> Result<(u64, Option<BrokenLink>)> {
+    let mut cmp = Compare::new(table, expected);
+    let sql = format!(
+        "SELECT {} FROM {} ORDER BY {}",
+        table.column_list(),
+        table.name(),
+        table.order_by()
+    );
+    db.each(&sql, &[], &mut |r| {
+        let values = raw_values(table, r)?;
+        cmp.row(&values);
+        Ok(())
+    })?;
+    let rows = cmp.rows;
+    Ok((rows, cmp.finish()))
+}
+
+/// The digests of `sends` and `conversations` rows the events carry, folded in `seq` order,
+/// and the check of both tables against them (see [`crate::seal`]).
+pub(crate) struct Digests {
+    sends: Groups,
+    convs: Groups,
+    /// The last event that carried row images (written before schema 11), and the last
+    /// `rows_sealed` event: images after the last seal were never sealed.
+    last_images: Option<u64>,
+    last_sealed: Option<u64>,
+}
+
+impl Digests {
+    /// Digests of the events after `after` (0: all).
+    pub(crate) fn new(after: u64) -> Digests {
+        Digests {
+            sends: Groups::after(after),
+            convs: Groups::after(after),
+            last_images: None,
+            last_sealed: None,
+        }
+    }
+
+    pub(crate) fn apply(&mut self, seq: u64, event: &Event) {
+        let kind = event.kind();
+        let (rows, sends, convs) = match event {
+            Event::SendsClaimed { rows, digest, .. }
+            | Event::DispatchingRecovered { rows, digest } => (!rows.is_empty(), digest, &None),
+            Event::OutcomesRecorded {
+                rows,
+                digest,
+                conversations,
+                ..
+            }
+            | Event::UnknownResolved {
+                rows,
+                digest,
+                conversations,
+                ..
+            } => (!rows.is_empty(), digest, conversations),
+            Event::ReceiptRecorded { digest, .. } => (false, digest, &None),
+            Event::RowsSealed {
+                sends,
+                conversations,
+            } => {
+                self.last_sealed = Some(seq);
+                self.sends.apply(seq, kind, sends);
+                self.convs.apply(seq, kind, conversations);
+                return;
+            }
+            _ => return,
+        };
+        if rows {
+            self.last_images = Some(seq);
+        }
+        if let Some(d) = sends {
+            self.sends.apply(seq, kind, d);
+        }
+        if let Some(d) = convs {
+            self.convs.apply(seq, kind, d);
+        }
+    }
+
+    /// Streams both tables against the digests: `(table, rows checked, first problem)`.
+    pub(crate) fn check(
+        mut self,
+        db: &mut dyn Db,
+    ) -> Result<Vec<(RawTable, u64, Option<BrokenLink>)>> {
+        if let Some(seq) = self.last_images
+            && self.last_sealed.is_none_or(|s| s < seq)
+        {
+            let broken = BrokenLink {
+                seq: Some(seq),
+                reason: format!(
+                    "table `sends`: event #{seq} carries row images that no `rows_sealed` event \
+                     sealed: the ledger was not converted by herald"
+                ),
+            };
+            return Ok(vec![(RawTable::Sends, 0, Some(broken))]);
+        }
+        let key = SealKey::derive(db.chain_key());
+        let (n_sends, sends) = check_table(db, &key, RawTable::Sends, &mut self.sends)?;
+        let (n_convs, convs) = check_table(db, &key, RawTable::Conversations, &mut self.convs)?;
+        Ok(vec![
+            (RawTable::Sends, n_sends, sends),
+            (RawTable::Conversations, n_convs, convs),
+        ])
+    }
+}
+
+/// The verify of a ledger written before schema 11, whose events carry every send's image:
+/// the same checks, with `sends` and `conversations` replayed from the images
+/// ([`crate::compact`], in bounded passes). Run once, when such a ledger is converted.
+pub(crate) fn verify_images_in(db: &mut dyn Db) -> Result<VerifyReport> {
     let key = db.chain_key().clone();
     let (n_sends, n_convs) = db
         .row(
@@ -385,9 +555,16 @@ const NOT_REPLAYED: &[RawTable] = &[
     RawTable::SendFacts,
 ];
 
-/// Columns deliberately not compared: the `id` of append-only tables (compared by order).
+/// Columns deliberately not compared: the `id` of append-only tables (compared by order),
+/// and the seals of `sends` and `conversations` rows (checked by [`crate::seal`]).
 #[cfg(test)]
 const EXEMPT: &[(RawTable, &str)] = &[
+    (RawTable::Sends, "seq"),
+    (RawTable::Sends, "mac"),
+    (RawTable::Sends, "tags"),
+    (RawTable::Conversations, "seq"),
+    (RawTable::Conversations, "mac"),
+    (RawTable::Conversations, "tags"),
     (RawTable::TemplateVersions, "id"),
     (RawTable::SuppressionAudit, "id"),
     (RawTable::Receipts, "id"),
@@ -521,11 +698,10 @@ pub(crate) fn replay_conversations(t: &mut TableState, seq: u64, at: i64, event:
 
 fn replay_sends_at(t: &mut TableState, c: &Ctx<'_>) {
     let (rows, run_id, claimed) = match c.event {
-        Event::SendsClaimed { run_id, rows } => (rows, Some(run_id), true),
-        Event::OutcomesRecorded { run_id, rows } | Event::UnknownResolved { run_id, rows } => {
-            (rows, Some(run_id), false)
-        }
-        Event::DispatchingRecovered { rows } => (rows, None, false),
+        Event::SendsClaimed { run_id, rows, .. } => (rows, Some(run_id), true),
+        Event::OutcomesRecorded { run_id, rows, .. }
+        | Event::UnknownResolved { run_id, rows, .. } => (rows, Some(run_id), false),
+        Event::DispatchingRecovered { rows, .. } => (rows, None, false),
         Event::ReceiptRecorded {
             message_id,
             status,
@@ -752,6 +928,7 @@ fn replay_receipts(t: &mut TableState, c: &Ctx<'_>) {
         status,
         reason,
         receipt_at,
+        ..
     } = c.event
     {
         let mut row = ExpRow {

@@ -25,6 +25,7 @@ use crate::key::{Channel, LedgerKey, RecipientId};
 use crate::model::{
     BrokenLink, InboundAction, NewRun, SendState, SuppressionAction, TemplateWrite,
 };
+use crate::seal::RowsDigest;
 
 /// `prev_hash` of the first event.
 pub(crate) const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -93,18 +94,40 @@ pub(crate) enum Event {
     },
     SendsClaimed {
         run_id: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rows: Vec<SendImage>,
+        /// The rows' digest (schema 11; `rows` is empty then).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<RowsDigest>,
     },
     OutcomesRecorded {
         run_id: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rows: Vec<SendImage>,
+        /// The rows' digest (schema 11; `rows` is empty then).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<RowsDigest>,
+        /// The `conversations` rows it wrote (schema 11).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversations: Option<RowsDigest>,
     },
     DispatchingRecovered {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rows: Vec<SendImage>,
+        /// The rows' digest (schema 11; `rows` is empty then).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<RowsDigest>,
     },
     UnknownResolved {
         run_id: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
         rows: Vec<SendImage>,
+        /// The rows' digest (schema 11; `rows` is empty then).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<RowsDigest>,
+        /// The `conversations` rows it wrote (schema 11).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conversations: Option<RowsDigest>,
     },
     SuppressionChanged {
         #[serde(flatten)]
@@ -146,6 +169,9 @@ pub(crate) enum Event {
         /// The receipt's own time (Unix ms); absent in events written before the keyed chain.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         receipt_at: Option<i64>,
+        /// The `sends` rows whose receipt status it changed (schema 9).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<RowsDigest>,
     },
     /// A Do-Not-Call registry file was imported (schema 8): a full list replaced the
     /// source's set, or a change list added and deleted numbers.
@@ -192,6 +218,13 @@ pub(crate) enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         note: Option<String>,
     },
+    /// An older ledger's `sends` and `conversations` rows were verified against their images
+    /// in the events and sealed (schema 11): every row now carries this event's seal, and
+    /// from here on events carry digests of the rows they write instead of their images.
+    RowsSealed {
+        sends: RowsDigest,
+        conversations: RowsDigest,
+    },
     /// An old ledger's plain SHA-256 chain was verified and re-linked under the keyed rule.
     ChainKeyed {
         /// `SEQ:HASH` of the last plain link before re-linking.
@@ -222,6 +255,7 @@ impl Event {
             Event::WaveRecorded { .. } => "wave_recorded",
             Event::ReplyClaimed { .. } => "reply_claimed",
             Event::ReplyRecorded { .. } => "reply_recorded",
+            Event::RowsSealed { .. } => "rows_sealed",
             Event::ChainKeyed { .. } => "chain_keyed",
         }
     }

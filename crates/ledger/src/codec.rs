@@ -6,21 +6,21 @@
 
 use jiff::Timestamp;
 
-use crate::chain::SendImage;
 use crate::error::{LedgerError, Result};
 use crate::key::{Channel, RecipientId};
 use crate::model::{
     ExportRow, NewRun, RunRecord, SendRecord, SendState, Suppression, TemplateBinding,
     TemplateVersionRecord, TemplateWrite,
 };
+use crate::seal::V;
 use crate::store::Cells;
 
-/// The columns of a `sends` row, in [`RawSend`] order.
+/// The columns of a `sends` row, in [`RawSend`] order (which is [`crate::RawTable::Sends`]'s).
 macro_rules! send_cols {
     () => {
         "campaign, row_key, recipient, masked, channel, template_hash, state, attempts, \
-         next_attempt_at, message_id, conversation_id, error_code, note, run_id, dispatched_at, \
-         updated_at, category"
+         next_attempt_at, message_id, conversation_id, error_code, note, run_id, created_at, \
+         dispatched_at, updated_at, receipt_status, receipt_at, category, seq, mac, tags"
     };
 }
 pub(crate) use send_cols;
@@ -105,9 +105,15 @@ pub(crate) struct RawSend {
     pub(crate) error_code: Option<String>,
     pub(crate) note: Option<String>,
     pub(crate) run_id: Option<String>,
+    pub(crate) created_at: i64,
     pub(crate) dispatched_at: Option<i64>,
     pub(crate) updated_at: i64,
+    pub(crate) receipt_status: Option<String>,
+    pub(crate) receipt_at: Option<i64>,
     pub(crate) category: Option<String>,
+    /// The event that last sealed the row (see [`crate::seal`]); `None` on a row no event
+    /// sealed.
+    pub(crate) seq: Option<i64>,
 }
 
 impl RawSend {
@@ -127,29 +133,41 @@ impl RawSend {
             error_code: r.os(11)?,
             note: r.os(12)?,
             run_id: r.os(13)?,
-            dispatched_at: r.int(14)?,
-            updated_at: r.i(15)?,
-            category: r.os(16)?,
+            created_at: r.i(14)?,
+            dispatched_at: r.int(15)?,
+            updated_at: r.i(16)?,
+            receipt_status: r.os(17)?,
+            receipt_at: r.int(18)?,
+            category: r.os(19)?,
+            seq: r.int(20)?,
         })
     }
 
-    pub(crate) fn image(&self) -> Result<SendImage> {
-        Ok(SendImage {
-            campaign: self.campaign.clone(),
-            row_key: self.row_key.clone(),
-            recipient: parse_recipient(&self.recipient)?,
-            masked: self.masked.clone(),
-            channel: parse_channel(&self.channel)?,
-            template_hash: self.template_hash.clone(),
-            state: parse_state(&self.state)?,
-            attempts: u32_of(self.attempts)?,
-            next_attempt_at: self.next_attempt_at,
-            message_id: self.message_id.clone(),
-            conversation_id: self.conversation_id.clone(),
-            error_code: self.error_code.clone(),
-            note: self.note.clone(),
-            category: self.category.clone(),
-        })
+    /// The sealed values (see [`crate::seal`]), with `seq` as given.
+    pub(crate) fn sealed_values(&self, seq: Option<i64>) -> [V<'_>; 21] {
+        [
+            V::Text(&self.campaign),
+            V::Text(&self.row_key),
+            V::Text(&self.recipient),
+            V::Text(&self.masked),
+            V::Text(&self.channel),
+            V::Text(&self.template_hash),
+            V::Text(&self.state),
+            V::Int(self.attempts),
+            V::from(self.next_attempt_at),
+            V::from(self.message_id.as_deref()),
+            V::from(self.conversation_id.as_deref()),
+            V::from(self.error_code.as_deref()),
+            V::from(self.note.as_deref()),
+            V::from(self.run_id.as_deref()),
+            V::Int(self.created_at),
+            V::from(self.dispatched_at),
+            V::Int(self.updated_at),
+            V::from(self.receipt_status.as_deref()),
+            V::from(self.receipt_at),
+            V::from(self.category.as_deref()),
+            V::from(seq),
+        ]
     }
 
     pub(crate) fn record(self) -> Result<SendRecord> {

@@ -244,11 +244,10 @@ fn conv_digest(seeds: &Seeds, recipient: &str, channel: &str, conv: &str) -> u64
 /// The send images an event carries, its run id, and whether it is a claim.
 fn images(event: &Event) -> Option<(&[SendImage], Option<&str>, bool)> {
     match event {
-        Event::SendsClaimed { run_id, rows } => Some((rows, Some(run_id), true)),
-        Event::OutcomesRecorded { run_id, rows } | Event::UnknownResolved { run_id, rows } => {
-            Some((rows, Some(run_id), false))
-        }
-        Event::DispatchingRecovered { rows } => Some((rows, None, false)),
+        Event::SendsClaimed { run_id, rows, .. } => Some((rows, Some(run_id), true)),
+        Event::OutcomesRecorded { run_id, rows, .. }
+        | Event::UnknownResolved { run_id, rows, .. } => Some((rows, Some(run_id), false)),
+        Event::DispatchingRecovered { rows, .. } => Some((rows, None, false)),
         _ => None,
     }
 }
@@ -606,23 +605,16 @@ pub(crate) fn each_event(db: &mut dyn Db, f: &mut dyn FnMut(u64, i64, &Event)) -
 /// The event with only the send images that `keep` accepts (receipts pass whole).
 fn only_rows(event: &Event, keep: &dyn Fn(&SendImage) -> bool) -> Option<Event> {
     let pick = |rows: &[SendImage]| rows.iter().filter(|r| keep(r)).cloned().collect();
-    Some(match event {
-        Event::SendsClaimed { run_id, rows } => Event::SendsClaimed {
-            run_id: run_id.clone(),
-            rows: pick(rows),
-        },
-        Event::OutcomesRecorded { run_id, rows } => Event::OutcomesRecorded {
-            run_id: run_id.clone(),
-            rows: pick(rows),
-        },
-        Event::UnknownResolved { run_id, rows } => Event::UnknownResolved {
-            run_id: run_id.clone(),
-            rows: pick(rows),
-        },
-        Event::DispatchingRecovered { rows } => Event::DispatchingRecovered { rows: pick(rows) },
-        Event::ReceiptRecorded { .. } => event.clone(),
+    let mut out = event.clone();
+    match &mut out {
+        Event::SendsClaimed { rows, .. }
+        | Event::OutcomesRecorded { rows, .. }
+        | Event::UnknownResolved { rows, .. }
+        | Event::DispatchingRecovered { rows, .. } => *rows = pick(rows),
+        Event::ReceiptRecorded { .. } => {}
         _ => return None,
-    })
+    }
+    Some(out)
 }
 
 /// Names the difference the way the full replay does: replays the events of that one row

@@ -8,10 +8,11 @@
 //! - the mark's seal, and that the chain still holds the marked event with the marked hash
 //!   (a truncated, restored or rewritten ledger is refused);
 //! - every keyed link from the mark to the head, and that each new event decodes;
-//! - every `sends` and `conversations` row a new event wrote: the columns that event
-//!   determines (the image, `updated_at`, the run, `dispatched_at` set by a new claim, a
-//!   receipt for a message sent since) — a row written since the mark and then edited or
-//!   deleted is named;
+//! - every `sends` and `conversations` row a new event sealed (`seq` after the mark): its
+//!   seal, and per new event that the rows it wrote and no later event changed are all there
+//!   with the MACs its digest records ([`crate::seal`]) — a row written since the mark and
+//!   then edited is named, one deleted or restored from an older copy is counted against
+//!   the event that wrote it;
 //! - the sealed checkpoint against the tables: the row count of every table, the sends per
 //!   state and the keyed digest of the suppressions — so a row deleted or inserted anywhere,
 //!   an already-verified send moved to another state, or a suppression added, removed or
@@ -27,13 +28,11 @@
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use sha2::Sha256;
 
-use crate::audit::{
-    Compare, TableState, raw_values, replay_conversations, replay_sends, stored_event,
-};
+use crate::audit::{Digests, stored_event};
 use crate::chain::{ChainCheck, ChainKey, LinkRule};
 use crate::error::{LedgerError, Result};
 use crate::model::{BrokenLink, ChainHead, VerifyReport};
-use crate::raw::{RawTable, RawValue};
+use crate::raw::RawTable;
 use crate::store::{Db, p};
 
 /// The `meta` key of the verified mark.
@@ -96,22 +95,6 @@ fn failed(events: u64, seq: Option<u64>, reason: String) -> VerifyReport {
     }
 }
 
-/// Keeps in an expected row only the columns the events since the mark determine (a row
-/// first written before the mark has older `created_at`, `dispatched_at`, run and receipt).
-fn since_mark_only(table: RawTable, state: &mut TableState) {
-    if table != RawTable::Sends {
-        return;
-    }
-    for row in state.keyed.values_mut() {
-        row.cols.remove("created_at");
-        for col in ["dispatched_at", "run_id", "receipt_status", "receipt_at"] {
-            if row.cols.get(col) == Some(&RawValue::Null) {
-                row.cols.remove(col);
-            }
-        }
-    }
-}
-
 /// Verifies what changed since `since` (see the module docs).
 pub(crate) fn verify_since_in(db: &mut dyn Db, since: &ChainHead) -> Result<VerifyReport> {
     let stored = db.row(
@@ -132,8 +115,7 @@ pub(crate) fn verify_since_in(db: &mut dyn Db, since: &ChainHead) -> Result<Veri
     };
     let key = db.chain_key().clone();
     let mut chain = ChainCheck::resume(LinkRule::Keyed(&key), since.seq, &stored);
-    let mut sends = TableState::default();
-    let mut convs = TableState::default();
+    let mut digests = Digests::new(since.seq);
     let from = i64::try_from(since.seq).unwrap_or(i64::MAX);
     db.each(
         "SELECT seq, at, kind, payload_json, prev_hash, hash FROM events WHERE seq > ?1 ORDER BY seq",
@@ -142,8 +124,7 @@ pub(crate) fn verify_since_in(db: &mut dyn Db, since: &ChainHead) -> Result<Veri
             if chain.ok() {
                 let ev = stored_event(r)?;
                 if let Some(event) = chain.feed(&ev) {
-                    replay_sends(&mut sends, ev.seq, ev.at_ms, &event);
-                    replay_conversations(&mut convs, ev.seq, ev.at_ms, &event);
+                    digests.apply(ev.seq, &event);
                 }
             }
             Ok(())
@@ -160,45 +141,11 @@ pub(crate) fn verify_since_in(db: &mut dyn Db, since: &ChainHead) -> Result<Veri
         });
     }
     let mut sends_checked = 0;
-    for (table, mut state) in [(RawTable::Sends, sends), (RawTable::Conversations, convs)] {
-        since_mark_only(table, &mut state);
-        let keys: Vec<(String, String)> = match table {
-            RawTable::Sends => state
-                .keyed
-                .values()
-                .filter_map(
-                    |row| match (row.cols.get("campaign"), row.cols.get("row_key")) {
-                        (Some(RawValue::Text(c)), Some(RawValue::Text(k))) => {
-                            Some((c.clone(), k.clone()))
-                        }
-                        _ => None,
-                    },
-                )
-                .collect(),
-            _ => state
-                .keyed
-                .keys()
-                .map(|k| (k.clone(), String::new()))
-                .collect(),
-        };
-        let cols = table.column_list();
-        let mut cmp = Compare::new(table, state);
-        for (a, b) in &keys {
-            let row = if table == RawTable::Sends {
-                let sql = format!("SELECT {cols} FROM sends WHERE campaign = ?1 AND row_key = ?2");
-                db.row(&sql, p![a.as_str(), b.as_str()], |r| raw_values(table, r))?
-            } else {
-                let sql = format!("SELECT {cols} FROM conversations WHERE recipient = ?1");
-                db.row(&sql, p![a.as_str()], |r| raw_values(table, r))?
-            };
-            if let Some(values) = row {
-                cmp.row(&values);
-            }
-        }
+    for (table, rows, broken) in digests.check(db)? {
         if table == RawTable::Sends {
-            sends_checked = keys.len() as u64;
+            sends_checked = rows;
         }
-        if let Some(broken) = cmp.finish() {
+        if let Some(broken) = broken {
             return Ok(VerifyReport {
                 ok: false,
                 events_checked: events,

@@ -98,6 +98,7 @@ mod postgres;
 mod raw;
 mod replies;
 mod rules;
+mod seal;
 mod sqlite;
 mod store;
 #[cfg(feature = "testing")]

@@ -30,12 +30,12 @@ use crate::model::{
 use crate::raw::{RawKind, RawRow, RawSink, RawTable, RawValue, TableCounts};
 use crate::store::{Store, p};
 use crate::writes::{
-    append_event, claim_in, inbound_in, outcomes_in, receipts_in, resolve_in, run_exists,
-    suppress_in, unsuppress_in,
+    Sealer, append_event, append_sealed, claim_in, inbound_in, outcomes_in, receipts_in,
+    resolve_in, run_exists, suppress_in, unsuppress_in,
 };
 
 /// Newest schema version this build writes (both backends).
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 const EXPORT_PAGE: i64 = 2_000;
 
@@ -53,21 +53,42 @@ fn counts_entry<'a>(
 impl<S: Store> Ledger for S {
     fn recover_dispatching(&mut self) -> Result<u64> {
         self.write(|db, at| {
-            let mut images = db.rows(
+            let mut sealer = Sealer::new(db)?;
+            let pre = db.rows(
                 concat!(
-                    "UPDATE sends SET state = 'unknown', note = 'interrupted while dispatching', updated_at = ?1 \
-                     WHERE state = 'dispatching' RETURNING ",
-                    send_cols!()
+                    "SELECT ",
+                    send_cols!(),
+                    " FROM sends WHERE state = 'dispatching' ORDER BY campaign, row_key"
                 ),
-                p![at],
-                |r| RawSend::from_row(r)?.image(),
+                &[],
+                RawSend::from_row,
             )?;
-            if images.is_empty() {
+            if pre.is_empty() {
                 return Ok(0);
             }
-            images.sort_by(|a, b| (&a.campaign, &a.row_key).cmp(&(&b.campaign, &b.row_key)));
-            let n = images.len() as u64;
-            append_event(db, at, &Event::DispatchingRecovered { rows: images })?;
+            for old in &pre {
+                sealer.replaced_send(old);
+                let post = db
+                    .rows(
+                        concat!(
+                            "UPDATE sends SET state = 'unknown', note = 'interrupted while dispatching', updated_at = ?3 \
+                             WHERE campaign = ?1 AND row_key = ?2 AND state = 'dispatching' RETURNING ",
+                            send_cols!()
+                        ),
+                        p![&old.campaign, &old.row_key, at],
+                        RawSend::from_row,
+                    )?
+                    .pop()
+                    .ok_or_else(|| LedgerError::Backend("a dispatching send vanished".into()))?;
+                sealer.write_send(db, &post)?;
+            }
+            let n = pre.len() as u64;
+            let seq = sealer.seq();
+            let event = Event::DispatchingRecovered {
+                rows: Vec::new(),
+                digest: sealer.sends.finish(),
+            };
+            append_sealed(db, at, &event, seq)?;
             Ok(n)
         })
     }

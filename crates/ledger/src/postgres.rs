@@ -59,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0008_dnc_registries.sql"),
     include_str!("migrations/postgres/0009_handed_off_waves.sql"),
     include_str!("migrations/postgres/0010_keyword_replies.sql"),
+    include_str!("migrations/postgres/0011_sealed_rows.sql"),
 ];
 
 // Both backends always carry the same schema version.

@@ -197,6 +197,9 @@ impl RawTable {
                         t("receipt_status"),
                         i("receipt_at"),
                         t("category"),
+                        i("seq"),
+                        i("mac"),
+                        i("tags"),
                     ]
                 }
             }
@@ -207,6 +210,9 @@ impl RawTable {
                         t("channel"),
                         t("conversation_id"),
                         i("updated_at"),
+                        i("seq"),
+                        i("mac"),
+                        i("tags"),
                     ]
                 }
             }

@@ -44,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_dnc_registries.sql"),
     include_str!("migrations/0009_handed_off_waves.sql"),
     include_str!("migrations/0010_keyword_replies.sql"),
+    include_str!("migrations/0011_sealed_rows.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1644,9 +1644,10 @@ pub fn assert_checkpoint_catches(l: &mut dyn Ledger, i: usize) {
     }
 }
 
-/// Makes `verify` keep at most `n` rows of `sends` and of `conversations` per pass, so a
-/// small ledger is checked in several passes (process-wide; the outcome never depends on
-/// it, only memory and time do); 0 restores the default.
+/// Makes the verify of a ledger written before schema 11 (run once, when its rows are sealed)
+/// keep at most `n` rows of `sends` and of `conversations` per pass, so a small ledger is
+/// checked in several passes (process-wide; the outcome never depends on it, only memory and
+/// time do); 0 restores the default. The verify of sealed rows has no passes.
 pub fn set_verify_keys_per_pass(n: u64) {
     crate::compact::set_keys_per_pass(n);
 }
@@ -2094,6 +2095,9 @@ pub fn incremental_verify_checks(l: &mut dyn Ledger, exec: &mut dyn FnMut(&str))
     exec("UPDATE sends SET template_hash = 'v1:aaaa' WHERE row_key = 'k5'");
     assert!(l.verify_since(&mark).unwrap().ok);
     // … and deleted: named.
+    exec(
+        "CREATE TABLE kept_conversation AS SELECT * FROM conversations WHERE conversation_id = 'conv-m4'",
+    );
     exec("DELETE FROM conversations WHERE conversation_id = 'conv-m4'");
     let broken = l.verify_since(&mark).unwrap().first_broken.unwrap();
     assert!(
@@ -2102,10 +2106,17 @@ pub fn incremental_verify_checks(l: &mut dyn Ledger, exec: &mut dyn FnMut(&str))
         broken.reason
     );
     assert!(!l.verify().unwrap().ok);
+    // Put back with the same values but without its seal: still refused (nobody without the
+    // key can seal a row).
     exec(
         "INSERT INTO conversations (recipient, channel, conversation_id, updated_at) \
          SELECT recipient, channel, conversation_id, updated_at FROM sends WHERE row_key = 'k4'",
     );
+    let broken = l.verify_since(&mark).unwrap().first_broken.unwrap();
+    assert!(broken.reason.contains("no seal"), "{}", broken.reason);
+    exec("DELETE FROM conversations WHERE conversation_id = 'conv-m4'");
+    exec("INSERT INTO conversations SELECT * FROM kept_conversation");
+    exec("DROP TABLE kept_conversation");
     assert!(l.verify_since(&mark).unwrap().ok, "restored");
     assert!(l.verify().unwrap().ok, "restored");
 

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use crate::audit::{inbound_action_str, stored_event};
 use crate::chain::{ChainCheck, Event, GENESIS, LinkRule, SuppressionImage, event_hash};
 use crate::codec::{
-    RawSend, parse_channel, parse_recipient, parse_scope, parse_state, scope_str, seq_of,
+    RawSend, SEND_BY_KEY, parse_channel, parse_recipient, parse_scope, parse_state, scope_str,
+    send_cols, seq_of,
 };
 use crate::error::{LedgerError, Result};
 use crate::key::{Channel, LedgerKey, RecipientId};
@@ -18,13 +19,284 @@ use crate::model::{
     Claim, ClaimResult, InboundAction, InboundRecord, InboundResult, Outcome, Receipt,
     ReceiptMatch, Redo, Resolution, SendState, Suppression, SuppressionAction,
 };
+use crate::raw::RawTable;
 use crate::rules::{Decision, OutcomeColumns, decide, resolved_state};
-use crate::store::{Db, Store, p, send_change};
+use crate::seal::{DigestBuilder, Seal, SealKey, V};
+use crate::store::{Db, Store, Val, p, send_change};
 
 use crate::ops::SCHEMA_VERSION;
 
 /// Appends one event to the chain inside the caller's write transaction.
 pub(crate) fn append_event(db: &mut dyn Db, at_ms: i64, event: &Event) -> Result<()> {
+    append(db, at_ms, event).map(|_| ())
+}
+
+/// The number the next event will get.
+pub(crate) fn next_seq(db: &mut dyn Db) -> Result<u64> {
+    Ok(db
+        .row("SELECT MAX(seq) FROM events", &[], |r| r.int(0))?
+        .flatten()
+        .map_or(Ok(0), seq_of)?
+        + 1)
+}
+
+/// Appends the event whose rows were sealed with `seq` (see [`Sealer`]).
+pub(crate) fn append_sealed(db: &mut dyn Db, at_ms: i64, event: &Event, seq: u64) -> Result<()> {
+    let got = append(db, at_ms, event)?;
+    if got != seq {
+        return Err(LedgerError::Backend(format!(
+            "rows were sealed for event #{seq} but the event became #{got}"
+        )));
+    }
+    Ok(())
+}
+
+/// The rows one write changes in `sends` and `conversations`, sealed for the event that
+/// records them (see [`crate::seal`]).
+pub(crate) struct Sealer {
+    key: SealKey,
+    pub(crate) sends: DigestBuilder,
+    pub(crate) convs: DigestBuilder,
+}
+
+impl Sealer {
+    /// Rows sealed for the next event of the chain.
+    pub(crate) fn new(db: &mut dyn Db) -> Result<Sealer> {
+        let seq = next_seq(db)?;
+        Ok(Sealer {
+            key: SealKey::derive(db.chain_key()),
+            sends: DigestBuilder::new(seq),
+            convs: DigestBuilder::new(seq),
+        })
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.sends.seq()
+    }
+
+    fn seq_i64(&self) -> Result<i64> {
+        i64::try_from(self.seq()).map_err(|_| LedgerError::Corrupt("event seq overflow".into()))
+    }
+
+    /// A `sends` row as it was before this write changed it.
+    pub(crate) fn replaced_send(&mut self, pre: &RawSend) {
+        let mac = self.key.mac(RawTable::Sends, &pre.sealed_values(pre.seq));
+        self.sends.replaced(pre.seq, mac);
+    }
+
+    /// Seals a `sends` row as this write left it.
+    pub(crate) fn write_send(&mut self, db: &mut dyn Db, post: &RawSend) -> Result<()> {
+        let seq = self.seq_i64()?;
+        let seal = self
+            .key
+            .seal(RawTable::Sends, &post.sealed_values(Some(seq)));
+        db.execute(
+            "UPDATE sends SET seq = ?3, mac = ?4, tags = ?5 WHERE campaign = ?1 AND row_key = ?2",
+            p![&post.campaign, &post.row_key, seq, seal.mac, seal.tags],
+        )?;
+        self.sends.written(seal.mac);
+        Ok(())
+    }
+
+    /// Writes (inserts or replaces) and seals the conversation of `recipient`.
+    pub(crate) fn conversation(
+        &mut self,
+        db: &mut dyn Db,
+        recipient: &str,
+        channel: &str,
+        conversation: &str,
+        at: i64,
+    ) -> Result<()> {
+        let pre = db.row(
+            "SELECT recipient, channel, conversation_id, updated_at, seq FROM conversations WHERE recipient = ?1",
+            p![recipient],
+            |r| Ok((r.os(0)?, r.os(1)?, r.os(2)?, r.int(3)?, r.int(4)?)),
+        )?;
+        if let Some((r, ch, conv, upd, seq)) = &pre {
+            let values = [
+                V::from(r.as_deref()),
+                V::from(ch.as_deref()),
+                V::from(conv.as_deref()),
+                V::from(*upd),
+                V::from(*seq),
+            ];
+            let mac = self.key.mac(RawTable::Conversations, &values);
+            self.convs.replaced(*seq, mac);
+        }
+        let seq = self.seq_i64()?;
+        let values = [
+            V::Text(recipient),
+            V::Text(channel),
+            V::Text(conversation),
+            V::Int(at),
+            V::Int(seq),
+        ];
+        let seal = self.key.seal(RawTable::Conversations, &values);
+        db.execute(
+            "INSERT INTO conversations (recipient, channel, conversation_id, updated_at, seq, mac, tags) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (recipient) DO UPDATE SET channel = excluded.channel, \
+             conversation_id = excluded.conversation_id, updated_at = excluded.updated_at, \
+             seq = excluded.seq, mac = excluded.mac, tags = excluded.tags",
+            p![recipient, channel, conversation, at, seq, seal.mac, seal.tags],
+        )?;
+        self.convs.written(seal.mac);
+        Ok(())
+    }
+
+    /// Seals every `sends` and `conversations` row of the ledger with event `seq` (the
+    /// conversion of an older ledger; see [`seal_rows`]).
+    fn seal_all(&mut self, db: &mut dyn Db) -> Result<()> {
+        // In pages by key, so memory stays flat whatever the ledger's size.
+        let mut after = (String::new(), String::new());
+        loop {
+            let page = db.rows(
+                concat!(
+                    "SELECT ",
+                    send_cols!(),
+                    " FROM sends WHERE campaign > ?1 OR (campaign = ?1 AND row_key > ?2) \
+                     ORDER BY campaign, row_key LIMIT 10000"
+                ),
+                p![&after.0, &after.1],
+                RawSend::from_row,
+            )?;
+            let Some(last) = page.last() else { break };
+            after = (last.campaign.clone(), last.row_key.clone());
+            let seq = self.seq_i64()?;
+            let mut sealed = Vec::with_capacity(page.len());
+            for raw in &page {
+                let seal = self
+                    .key
+                    .seal(RawTable::Sends, &raw.sealed_values(Some(seq)));
+                self.sends.written(seal.mac);
+                sealed.push((vec![raw.campaign.as_str(), raw.row_key.as_str()], seal));
+            }
+            set_seals(db, RawTable::Sends, seq, &sealed)?;
+        }
+        let seq = self.seq_i64()?;
+        let mut after = String::new();
+        loop {
+            let page = db.rows(
+                "SELECT recipient, channel, conversation_id, updated_at FROM conversations \
+                 WHERE recipient > ?1 ORDER BY recipient LIMIT 10000",
+                p![&after],
+                |r| Ok((r.s(0)?, r.s(1)?, r.s(2)?, r.i(3)?)),
+            )?;
+            let Some(last) = page.last() else { break };
+            after.clone_from(&last.0);
+            self.seal_conversations(db, &page, seq)?;
+        }
+        Ok(())
+    }
+
+    fn seal_conversations(
+        &mut self,
+        db: &mut dyn Db,
+        page: &[(String, String, String, i64)],
+        seq: i64,
+    ) -> Result<()> {
+        let mut sealed = Vec::with_capacity(page.len());
+        for (recipient, channel, conv, at) in page {
+            let values = [
+                V::Text(recipient),
+                V::Text(channel),
+                V::Text(conv),
+                V::Int(*at),
+                V::Int(seq),
+            ];
+            let seal = self.key.seal(RawTable::Conversations, &values);
+            self.convs.written(seal.mac);
+            sealed.push((vec![recipient.as_str()], seal));
+        }
+        set_seals(db, RawTable::Conversations, seq, &sealed)
+    }
+}
+
+/// Sets `seq` and the seals of many rows of `table` (each named by its primary key), in
+/// statements of up to 500 rows: one round trip per statement, not per row.
+fn set_seals(db: &mut dyn Db, table: RawTable, seq: i64, rows: &[(Vec<&str>, Seal)]) -> Result<()> {
+    let keys: &[&str] = match table {
+        RawTable::Sends => &["campaign", "row_key"],
+        _ => &["recipient"],
+    };
+    for chunk in rows.chunks(500) {
+        let mut params = vec![Val::Int(seq)];
+        let mut tuples = Vec::with_capacity(chunk.len());
+        for (key, seal) in chunk {
+            let mut cols = Vec::with_capacity(keys.len() + 2);
+            for part in key {
+                params.push(Val::Text(part));
+                cols.push(format!("?{}", params.len()));
+            }
+            for n in [seal.mac, seal.tags] {
+                params.push(Val::Int(n));
+                cols.push(format!("CAST(?{} AS BIGINT)", params.len()));
+            }
+            tuples.push(format!("({})", cols.join(", ")));
+        }
+        let on = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| format!("{t}.{k} = v.column{}", i + 1, t = table.name()))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let sql = format!(
+            "UPDATE {t} SET seq = CAST(?1 AS BIGINT), mac = v.column{m}, tags = v.column{g} \
+             FROM (VALUES {values}) AS v WHERE {on}",
+            t = table.name(),
+            m = keys.len() + 1,
+            g = keys.len() + 2,
+            values = tuples.join(", "),
+        );
+        let changed = db.execute(&sql, &params)?;
+        if changed != chunk.len() as u64 {
+            return Err(LedgerError::Backend(format!(
+                "sealing {} rows of {} changed {changed}",
+                chunk.len(),
+                table.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `meta.rows` of a ledger whose `sends` and `conversations` rows are sealed.
+pub(crate) const ROWS_MARK: &str = "sealed-v1";
+
+/// The conversion of a ledger written before schema 9 (whose events carry every send's
+/// image): verifies it in full against those images (a ledger that fails is refused, never
+/// sealed: that would launder the tampering), seals every `sends` and `conversations` row
+/// with one `rows_sealed` event, and marks the ledger — in the caller's write transaction.
+fn seal_rows(db: &mut dyn Db, at: i64) -> Result<()> {
+    let report = crate::audit::verify_images_in(db)?;
+    if let Some(broken) = report.first_broken {
+        return Err(LedgerError::Corrupt(format!(
+            "cannot convert this ledger to sealed rows: it fails verification ({}); \
+             nothing was changed",
+            broken.reason
+        )));
+    }
+    let mut sealer = Sealer::new(db)?;
+    sealer.seal_all(db)?;
+    let seq = sealer.seq();
+    let event = Event::RowsSealed {
+        sends: sealer.sends.finish().unwrap_or_default(),
+        conversations: sealer.convs.finish().unwrap_or_default(),
+    };
+    append_sealed(db, at, &event, seq)?;
+    set_rows_mark(db)
+}
+
+fn set_rows_mark(db: &mut dyn Db) -> Result<()> {
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES ('rows', ?1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        p![ROWS_MARK],
+    )?;
+    Ok(())
+}
+
+fn append(db: &mut dyn Db, at_ms: i64, event: &Event) -> Result<u64> {
     let last = db.row(
         "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1",
         &[],
@@ -36,12 +308,12 @@ pub(crate) fn append_event(db: &mut dyn Db, at_ms: i64, event: &Event) -> Result
     };
     let payload = event.to_payload();
     let hash = event_hash(LinkRule::Keyed(db.chain_key()), &prev, seq, at_ms, &payload);
-    let seq = i64::try_from(seq).map_err(|_| LedgerError::Corrupt("event seq overflow".into()))?;
+    let n = i64::try_from(seq).map_err(|_| LedgerError::Corrupt("event seq overflow".into()))?;
     db.execute(
         "INSERT INTO events (seq, at, kind, payload_json, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        p![seq, at_ms, event.kind(), &payload, &prev, &hash],
+        p![n, at_ms, event.kind(), &payload, &prev, &hash],
     )?;
-    Ok(())
+    Ok(seq)
 }
 
 /// `meta.chain` of a ledger whose links are keyed.
@@ -62,10 +334,14 @@ pub(crate) fn check_key(store: &mut impl Store, key: &LedgerKey) -> Result<()> {
                 let mark = db.row("SELECT value FROM meta WHERE key = 'chain'", &[], |r| {
                     r.s(0)
                 })?;
-                if mark.as_deref() == Some(CHAIN_MARK) {
+                if mark.as_deref() != Some(CHAIN_MARK) {
+                    relink(db, at)?;
+                }
+                let rows = db.row("SELECT value FROM meta WHERE key = 'rows'", &[], |r| r.s(0))?;
+                if rows.as_deref() == Some(ROWS_MARK) {
                     Ok(())
                 } else {
-                    relink(db, at)
+                    seal_rows(db, at)
                 }
             }
             Some(expected) => Err(LedgerError::WrongKey { expected, actual }),
@@ -79,6 +355,7 @@ pub(crate) fn check_key(store: &mut impl Store, key: &LedgerKey) -> Result<()> {
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     p![CHAIN_MARK],
                 )?;
+                set_rows_mark(db)?;
                 append_event(
                     db,
                     at,
@@ -261,16 +538,6 @@ pub(crate) fn unsuppress_in(
         audit_in(db, at, SuppressionAction::Remove, &s)?;
     }
     Ok(removed.len() as u64)
-}
-
-fn upsert_conversation(db: &mut dyn Db, raw: &RawSend, conversation: &str, at: i64) -> Result<()> {
-    db.execute(
-        "INSERT INTO conversations (recipient, channel, conversation_id, updated_at) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (recipient) DO UPDATE SET channel = excluded.channel, \
-         conversation_id = excluded.conversation_id, updated_at = excluded.updated_at",
-        p![&raw.recipient, &raw.channel, conversation, at],
-    )?;
-    Ok(())
 }
 
 /// Writes one claim's row (insert, or move from `from`); `None` if a concurrent writer got
@@ -473,11 +740,12 @@ pub(crate) fn claim_in(
             .is_some_and(|scopes| scopes.iter().any(|s| s == "*" || s == c.channel.as_str()))
     };
     let state_sql = format!(
-        "SELECT state FROM sends WHERE campaign = ?1 AND row_key = ?2{}",
+        "SELECT {} FROM sends WHERE campaign = ?1 AND row_key = ?2{}",
+        send_cols!(),
         db.row_lock()
     );
     let mut results = Vec::with_capacity(claims.len());
-    let mut images = Vec::new();
+    let mut sealer = Sealer::new(db)?;
     for c in claims {
         let sup = is_suppressed(c);
         // At most two rounds: a row inserted by a concurrent claimer between the lookup and
@@ -485,9 +753,8 @@ pub(crate) fn claim_in(
         let mut written = None;
         for _ in 0..2 {
             // Locks the row (if any, where the engine can) until commit.
-            let existing = db.row(&state_sql, p![campaign, &c.row_key], |r| {
-                parse_state(r.str(0)?)
-            })?;
+            let pre = db.row(&state_sql, p![campaign, &c.row_key], RawSend::from_row)?;
+            let existing = pre.as_ref().map(|r| parse_state(&r.state)).transpose()?;
             let write = match decide(existing, sup, redo) {
                 Decision::Skip(s) => {
                     written = Some(ClaimResult::Skipped(s));
@@ -503,7 +770,10 @@ pub(crate) fn claim_in(
                 && let Some(until) = cap_until(db, c, at)?
             {
                 if let Some(raw) = hold_claim(db, run_id, campaign, c, existing, until, at)? {
-                    images.push(raw.image()?);
+                    if let Some(pre) = &pre {
+                        sealer.replaced_send(pre);
+                    }
+                    sealer.write_send(db, &raw)?;
                     written = Some(ClaimResult::Capped(until));
                     break;
                 }
@@ -516,7 +786,10 @@ pub(crate) fn claim_in(
                 (state, _) => (state, write.1, None),
             };
             if let Some(raw) = write_claim(db, run_id, campaign, c, existing, write, at)? {
-                images.push(raw.image()?);
+                if let Some(pre) = &pre {
+                    sealer.replaced_send(pre);
+                }
+                sealer.write_send(db, &raw)?;
                 written = Some(if sup {
                     ClaimResult::Suppressed
                 } else {
@@ -532,15 +805,14 @@ pub(crate) fn claim_in(
             ))
         })?);
     }
-    if !images.is_empty() {
-        append_event(
-            db,
-            at,
-            &Event::SendsClaimed {
-                run_id: run_id.to_owned(),
-                rows: images,
-            },
-        )?;
+    let seq = sealer.seq();
+    if let Some(digest) = sealer.sends.finish() {
+        let event = Event::SendsClaimed {
+            run_id: run_id.to_owned(),
+            rows: Vec::new(),
+            digest: Some(digest),
+        };
+        append_sealed(db, at, &event, seq)?;
     }
     Ok(results)
 }
@@ -554,10 +826,11 @@ pub(crate) fn outcomes_in(
     outcomes: &[Outcome],
     from: SendState,
 ) -> Result<()> {
-    let mut images = Vec::with_capacity(outcomes.len());
+    let mut sealer = Sealer::new(db)?;
     let keep_note = from == SendState::HandedOff;
     for o in outcomes {
         let cols = OutcomeColumns::of(&o.result);
+        let pre = db.row(SEND_BY_KEY, p![&o.campaign, &o.row_key], RawSend::from_row)?;
         let row = db.change_send(
             &send_change!(
                 "UPDATE sends SET state = ?3, message_id = ?4, conversation_id = ?5, error_code = ?6, \
@@ -588,20 +861,24 @@ pub(crate) fn outcomes_in(
                 to: cols.state.as_str().to_owned(),
             });
         };
-        if let Some(conv) = cols.conversation_id {
-            upsert_conversation(db, &raw, conv, at)?;
+        if let Some(pre) = &pre {
+            sealer.replaced_send(pre);
         }
-        images.push(raw.image()?);
+        sealer.write_send(db, &raw)?;
+        if let Some(conv) = cols.conversation_id {
+            sealer.conversation(db, &raw.recipient, &raw.channel, conv, at)?;
+        }
     }
-    if !images.is_empty() {
-        append_event(
-            db,
-            at,
-            &Event::OutcomesRecorded {
-                run_id: run_id.to_owned(),
-                rows: images,
-            },
-        )?;
+    let seq = sealer.seq();
+    let conversations = sealer.convs.finish();
+    if let Some(digest) = sealer.sends.finish() {
+        let event = Event::OutcomesRecorded {
+            run_id: run_id.to_owned(),
+            rows: Vec::new(),
+            digest: Some(digest),
+            conversations,
+        };
+        append_sealed(db, at, &event, seq)?;
     }
     Ok(())
 }
@@ -614,6 +891,8 @@ pub(crate) fn resolve_in(
     row_key: &str,
     resolution: &Resolution,
 ) -> Result<()> {
+    let mut sealer = Sealer::new(db)?;
+    let pre = db.row(SEND_BY_KEY, p![campaign, row_key], RawSend::from_row)?;
     let row = match resolution {
         Resolution::Found {
             message_id,
@@ -641,21 +920,25 @@ pub(crate) fn resolve_in(
             to: resolved_state(resolution).as_str().to_owned(),
         });
     };
+    if let Some(pre) = &pre {
+        sealer.replaced_send(pre);
+    }
+    sealer.write_send(db, &raw)?;
     if let Resolution::Found {
         conversation_id: Some(conv),
         ..
     } = resolution
     {
-        upsert_conversation(db, &raw, conv, at)?;
+        sealer.conversation(db, &raw.recipient, &raw.channel, conv, at)?;
     }
-    append_event(
-        db,
-        at,
-        &Event::UnknownResolved {
-            run_id: run_id.to_owned(),
-            rows: vec![raw.image()?],
-        },
-    )
+    let seq = sealer.seq();
+    let event = Event::UnknownResolved {
+        run_id: run_id.to_owned(),
+        rows: Vec::new(),
+        digest: sealer.sends.finish(),
+        conversations: sealer.convs.finish(),
+    };
+    append_sealed(db, at, &event, seq)
 }
 
 /// Suppression sources a re-subscribe keyword may lift: an inbound STOP recorded by
@@ -870,11 +1153,32 @@ pub(crate) fn receipts_in(
             "INSERT INTO receipts (message_id, status, reason, at, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             p![&rc.message_id, &rc.status, &rc.reason, at_ms, now],
         )?;
+        let mut sealer = Sealer::new(db)?;
+        let pre = db.rows(
+            concat!(
+                "SELECT ",
+                send_cols!(),
+                " FROM sends WHERE message_id = ?1 AND (receipt_at IS NULL OR receipt_at <= ?2)"
+            ),
+            p![&rc.message_id, at_ms],
+            RawSend::from_row,
+        )?;
         db.execute(
             "UPDATE sends SET receipt_status = ?2, receipt_at = ?3 \
              WHERE message_id = ?1 AND (receipt_at IS NULL OR receipt_at <= ?3)",
             p![&rc.message_id, &rc.status, at_ms],
         )?;
+        for old in &pre {
+            sealer.replaced_send(old);
+            let post = db
+                .row(
+                    SEND_BY_KEY,
+                    p![&old.campaign, &old.row_key],
+                    RawSend::from_row,
+                )?
+                .ok_or_else(|| LedgerError::Backend("a receipt's send vanished".into()))?;
+            sealer.write_send(db, &post)?;
+        }
         let found = db.row(
             "SELECT campaign, row_key, recipient, masked, channel FROM sends WHERE message_id = ?1 \
              ORDER BY campaign, row_key LIMIT 1",
@@ -889,16 +1193,15 @@ pub(crate) fn receipts_in(
                 })
             },
         )?;
-        append_event(
-            db,
-            now,
-            &Event::ReceiptRecorded {
-                message_id: rc.message_id.clone(),
-                status: rc.status.clone(),
-                reason: rc.reason.clone(),
-                receipt_at: Some(at_ms),
-            },
-        )?;
+        let seq = sealer.seq();
+        let event = Event::ReceiptRecorded {
+            message_id: rc.message_id.clone(),
+            status: rc.status.clone(),
+            reason: rc.reason.clone(),
+            receipt_at: Some(at_ms),
+            digest: sealer.sends.finish(),
+        };
+        append_sealed(db, now, &event, seq)?;
         found_all.push(found);
     }
     Ok(found_all)
