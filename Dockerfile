@@ -1,5 +1,5 @@
 # herald in a container: `docker build -t herald .`, then
-#   docker run --rm -v "$PWD:/work" -w /work -e GENESYSCLOUD_OAUTHCLIENT_ID -e ... herald plan
+#   docker run --rm -v "$PWD:/workspace" -w /workspace -e GENESYSCLOUD_OAUTHCLIENT_ID -e ... herald plan
 # The image holds only the binary and CA certificates; it runs as an unprivileged user.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -13,6 +13,6 @@ RUN apt-get update \
  && useradd --create-home --uid 10001 herald
 COPY --from=build /src/target/release/herald /usr/local/bin/herald
 USER herald
-WORKDIR /work
+WORKDIR /workspace
 ENTRYPOINT ["herald"]
 CMD ["--help"]
