@@ -97,7 +97,7 @@ fn send_row(key: &LedgerKey, spec: &FillSpec, i: u64, sent: bool, seq: i64) -> R
 
 /// The statements that make a ledger filled with [`FillSpec::images`] what a schema-10
 /// ledger is: the rows' mark removed, so the next open with the key verifies the images and
-/// seals the rows. (The seal columns stay, empty: what migration 0009 adds.)
+/// seals the rows. (The seal columns stay, empty: what migration 0011 adds.)
 pub fn mark_unsealed_sql() -> &'static str {
     "DELETE FROM meta WHERE key = 'rows'"
 }
