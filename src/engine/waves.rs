@@ -85,7 +85,7 @@ pub(crate) fn run(
     let result = match action {
         Action::Reconcile(_) => open.into_iter().try_for_each(|w| {
             let (campaign, wave) = (w.campaign.clone(), w.wave);
-            let tally = driver.drive(w, Mode::Reconcile)?;
+            let tally = driver.drive(w, Mode::Reconcile, None)?;
             report
                 .waves
                 .push(summary(&*driver.ledger, campaign, wave, tally)?);

@@ -85,7 +85,7 @@ impl<D: Dispatch> Executor<'_, D> {
             for w in driver.open_waves(Some(name))? {
                 last = last.max(w.wave);
                 resumed = true;
-                let t = driver.drive(w, Mode::Apply)?;
+                let t = driver.drive(w, Mode::Apply, None)?;
                 tally = add(tally, t);
             }
         }
@@ -167,13 +167,14 @@ impl<D: Dispatch> Executor<'_, D> {
             .block_on(client.create_messaging_campaign(&body))
             .map_err(|e| anyhow::anyhow!(super::agentless::describe(&e)))?;
         failpoint::hit(failpoint::WAVE_AFTER_CREATE);
-        w.genesys_campaign_id = created.id;
+        w.genesys_campaign_id.clone_from(&created.id);
         w.status = WaveStatus::Created;
         self.ledger.record_wave(self.run_id, &w)?;
         let mut events: Vec<Event> = Vec::new();
         let t = {
             let mut on_event = |e: &Event| events.push(e.clone());
-            self.driver(client, &mut on_event).drive(w, Mode::Apply)
+            self.driver(client, &mut on_event)
+                .drive(w, Mode::Apply, Some(created))
         };
         for e in &events {
             (self.on_event)(e);

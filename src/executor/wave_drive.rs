@@ -12,20 +12,58 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use herald_genesys::{ApiError, ContactOutcome, GenesysClient};
-use herald_ledger::{
-    DispatchHandle, Ledger, LedgerKey, Outcome, OutcomeResult, SendState, Wave, WaveStatus,
-    wave_of_note,
-};
+use herald_genesys::{ApiError, ContactOutcome, GenesysClient, MessagingCampaign};
+use herald_ledger::{DispatchHandle, Ledger, LedgerKey, Outcome, OutcomeResult, Wave, WaveStatus};
 
 use super::report::Event;
 use crate::failpoint;
+use crate::plan::{POLL_MAX_SECONDS, POLL_MIN_SECONDS, POLLS_PER_WAVE};
 
 /// Contacts per bulk read (as per upload).
 const READ_BATCH: usize = herald_genesys::CONTACTS_PER_REQUEST;
+/// The time between two polls of wave `w`: its expected duration (contacts / messages per
+/// minute) over [`POLLS_PER_WAVE`], within [`POLL_MIN_SECONDS`]..=[`POLL_MAX_SECONDS`] (the
+/// cadence `herald plan` counts).
+fn poll_interval(w: &Wave, campaign: &MessagingCampaign) -> Duration {
+    let per_minute = u64::try_from(campaign.messages_per_minute.unwrap_or(1))
+        .unwrap_or(1)
+        .max(1);
+    let expected = Duration::from_millis(w.contacts.saturating_mul(60_000) / per_minute);
+    (expected / u32::try_from(POLLS_PER_WAVE).unwrap_or(1)).clamp(
+        Duration::from_secs(POLL_MIN_SECONDS),
+        Duration::from_secs(POLL_MAX_SECONDS),
+    )
+}
+
+/// The time until the next poll: when the rest of the list should be done at the rate seen
+/// since `seen` (a tenth more, so the poll finds it done), never sooner than
+/// [`poll_interval`] nor later than [`POLL_MAX_SECONDS`]; [`poll_interval`] when no rate is
+/// known yet (`first` poll of a wave started earlier, nothing processed since).
+fn next_poll(
+    w: &Wave,
+    campaign: &MessagingCampaign,
+    seen: (Instant, u64),
+    processed: u64,
+    first: bool,
+) -> Duration {
+    let base = poll_interval(w, campaign);
+    let done = processed.saturating_sub(seen.1);
+    if first || done == 0 || processed >= w.contacts {
+        return base;
+    }
+    let rest = w.contacts - processed;
+    let ms = seen
+        .0
+        .elapsed()
+        .as_millis()
+        .saturating_mul(u128::from(rest) * 11)
+        / (u128::from(done) * 10);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+        .clamp(base, Duration::from_secs(POLL_MAX_SECONDS))
+}
 
 /// What a driver may do to the wave's campaign.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +131,17 @@ impl Driver<'_> {
             .is_some_and(|f| f.load(Ordering::SeqCst))
     }
 
+    /// Sleeps `d`, or less when interrupted (Ctrl-C is seen within a quarter of a second).
+    fn pause(&self, d: Duration) {
+        let step = Duration::from_millis(250);
+        let mut left = d;
+        while !left.is_zero() && !self.interrupted() {
+            let now = left.min(step);
+            std::thread::sleep(now);
+            left -= now;
+        }
+    }
+
     fn api<T>(
         &self,
         what: &str,
@@ -109,27 +158,31 @@ impl Driver<'_> {
         Ok(())
     }
 
-    /// The waves of `campaign` (or all) that may still have rows in Genesys' hands.
+    /// The waves of `campaign` (or all) that may still have rows in Genesys' hands: not
+    /// finished, or finished with rows still handed off (one bounded look-up per wave).
     pub(crate) fn open_waves(&self, campaign: Option<&str>) -> anyhow::Result<Vec<Wave>> {
-        let held: std::collections::BTreeSet<(String, u32)> = self
-            .ledger
-            .sends_in_state(campaign, SendState::HandedOff)?
-            .into_iter()
-            .filter_map(|s| wave_of_note(s.note.as_deref()).map(|n| (s.campaign, n)))
-            .collect();
-        Ok(self
-            .ledger
-            .waves(campaign)?
-            .into_iter()
-            .map(|r| r.wave)
-            .filter(|w| {
-                w.status < WaveStatus::Stopped || held.contains(&(w.campaign.clone(), w.wave))
-            })
-            .collect())
+        let mut open = Vec::new();
+        for w in self.ledger.waves(campaign)?.into_iter().map(|r| r.wave) {
+            if w.status < WaveStatus::Stopped
+                || !self
+                    .ledger
+                    .handed_off_page(&w.campaign, w.wave, None, 1)?
+                    .is_empty()
+            {
+                open.push(w);
+            }
+        }
+        Ok(open)
     }
 
-    /// Brings one wave as far as `mode` allows and reads its outcomes.
-    pub(crate) fn drive(&mut self, mut w: Wave, mode: Mode) -> anyhow::Result<Tally> {
+    /// Brings one wave as far as `mode` allows and reads its outcomes. `created`: the
+    /// campaign as this run just created it (spares reading it again before the start).
+    pub(crate) fn drive(
+        &mut self,
+        mut w: Wave,
+        mode: Mode,
+        created: Option<MessagingCampaign>,
+    ) -> anyhow::Result<Tally> {
         let mut tally = Tally::default();
         let name = genesys_name(self.key, &w.campaign, w.wave);
         if w.genesys_campaign_id.is_none() {
@@ -153,21 +206,44 @@ impl Driver<'_> {
             self.record(&w)?;
         }
         let id = w.genesys_campaign_id.clone().unwrap_or_default();
+        // The campaign as last seen, when this call switched it on (no need to read it on
+        // the first poll).
+        let mut c: Option<MessagingCampaign> = None;
         if w.status == WaveStatus::Created {
             // Off: never started (herald records a stop before making it). Anything else:
-            // started by a run that stopped before recording it.
-            tally.requests += 1;
-            let now = self.api(
-                "reading the wave's campaign",
-                self.client.get_messaging_campaign(&id),
-            )?;
+            // started by a run that stopped before recording it. As just created, it needs
+            // no read; the start is a version-guarded PUT of it either way.
+            let known = created.filter(|k| k.version.is_some() && k.id.is_some());
+            let as_created = known.is_some();
+            let now = if let Some(k) = known {
+                k
+            } else {
+                tally.requests += 1;
+                self.api(
+                    "reading the wave's campaign",
+                    self.client.get_messaging_campaign(&id),
+                )?
+            };
             let start = now.status() == "off" && mode == Mode::Apply;
             if start {
-                tally.requests += 2;
-                self.api(
-                    "starting the wave's campaign",
-                    self.client.set_messaging_campaign_status(&id, true),
-                )?;
+                tally.requests += 1;
+                let put = self
+                    .rt
+                    .block_on(self.client.switch_messaging_campaign(now.clone(), true));
+                c = Some(match put {
+                    // Changed since it was created: start it as it is now (a `complete` one
+                    // is refused, an `on` one left as is).
+                    Err(ApiError::Conflict { .. }) if as_created => {
+                        tally.requests += 2;
+                        self.api(
+                            "starting the wave's campaign",
+                            self.client.set_messaging_campaign_status(&id, true),
+                        )?
+                    }
+                    put => put
+                        .map_err(|e| anyhow::anyhow!(super::agentless::describe(&e)))
+                        .context("starting the wave's campaign")?,
+                });
                 failpoint::hit(failpoint::WAVE_AFTER_START);
             }
             if start || now.status() != "off" {
@@ -183,19 +259,30 @@ impl Driver<'_> {
                 self.client.set_messaging_campaign_status(&id, false),
             )?;
         }
-        // The campaign's status is read on the first poll, then only when the progress says
-        // the list is done or every tenth poll (a stop or an invalid campaign): a poll is
-        // one request, about twenty over the wave's expected duration.
-        let mut c = None;
+        // A poll reads the progress (one request); the campaign's status is read too when it
+        // is not known, when the progress says the list is done, and when the progress has
+        // not moved since the last poll (a stop, an invalid or a `complete` campaign: Genesys
+        // sends nothing more, so the progress stalls). A wave just started shows nothing
+        // yet: its first poll waits one interval. Then the next poll is due when the rest
+        // should be done at the rate seen so far.
+        let mut seen: (Instant, u64) = (Instant::now(), 0);
+        if let Some(campaign) = &c {
+            self.pause(poll_interval(&w, campaign));
+        }
         let mut polls = 0u32;
+        let mut last: Option<u64> = None;
         let status = loop {
+            polls += 1;
             tally.requests += 1;
             let p = self.api(
                 "reading the wave's progress",
                 self.client.get_messaging_campaign_progress(&id),
             )?;
             let processed = u64::try_from(p.processed()).unwrap_or(0);
-            if c.is_none() || processed >= w.contacts || polls % 10 == 9 {
+            let first = polls == 1 && c.is_none();
+            let stalled = last.is_some_and(|l| processed <= l);
+            last = Some(processed);
+            if c.is_none() || processed >= w.contacts || stalled {
                 tally.requests += 1;
                 c = Some(self.api(
                     "reading the wave's campaign",
@@ -203,7 +290,6 @@ impl Driver<'_> {
                 )?);
             }
             let campaign = c.as_ref().expect("read on the first poll");
-            polls += 1;
             (self.on_event)(&Event::Wave {
                 campaign: w.campaign.clone(),
                 wave: w.wave,
@@ -219,17 +305,12 @@ impl Driver<'_> {
             if done || mode == Mode::Reconcile || self.interrupted() {
                 break campaign.status().to_owned();
             }
-            // About twenty polls over the wave's expected duration, at most one in 5 min.
-            let per_minute = u64::try_from(campaign.messages_per_minute.unwrap_or(1))
-                .unwrap_or(1)
-                .max(1);
-            let expected = Duration::from_millis(w.contacts.saturating_mul(60_000) / per_minute);
-            let poll = (expected / 20).clamp(Duration::from_millis(500), Duration::from_secs(300));
-            std::thread::sleep(poll);
-            // Read the campaign again once the progress has reached the end.
-            if processed >= w.contacts {
-                c = None;
+            let wait = next_poll(&w, campaign, seen, processed, first);
+            if first {
+                // Following a wave started earlier: its rate is measured from here.
+                seen = (Instant::now(), processed);
             }
+            self.pause(wait);
         };
         let done = finished(&status) && w.status != WaveStatus::Created;
         tally.add(self.read_outcomes(&w, done, true)?);
@@ -240,21 +321,22 @@ impl Driver<'_> {
         Ok(tally)
     }
 
-    /// Reads the outcome of every handed-off row of wave `w`, by contact id, in requests of
-    /// at most [`READ_BATCH`] (`ask`: the list exists and may be read). A contact without
-    /// an evaluation goes back to `pending` when the wave sends nothing more (`done`), else
-    /// stays handed off.
+    /// Reads the outcome of every handed-off row of wave `w`, by contact id, in pages and
+    /// requests of at most [`READ_BATCH`] (`ask`: the list exists and may be read). A contact
+    /// without an evaluation goes back to `pending` when the wave sends nothing more (`done`),
+    /// else stays handed off.
     fn read_outcomes(&mut self, w: &Wave, done: bool, ask: bool) -> anyhow::Result<Tally> {
         let mut tally = Tally::default();
-        let rows: Vec<String> = self
-            .ledger
-            .sends_in_state(Some(&w.campaign), SendState::HandedOff)?
-            .into_iter()
-            .filter(|s| wave_of_note(s.note.as_deref()) == Some(w.wave))
-            .map(|s| s.row_key)
-            .collect();
         let list = w.contact_list_id.clone().filter(|_| ask);
-        for chunk in rows.chunks(READ_BATCH) {
+        // The wave's rows in pages by row key (memory does not grow with the wave). A row
+        // recorded below leaves `handed_off`; one left handed off is behind the next page.
+        let mut after: Option<String> = None;
+        loop {
+            let chunk =
+                self.ledger
+                    .handed_off_page(&w.campaign, w.wave, after.as_deref(), READ_BATCH)?;
+            let Some(end) = chunk.last() else { break };
+            after = Some(end.clone());
             let ids: Vec<String> = chunk
                 .iter()
                 .map(|k| self.key.contact_id(&w.campaign, k))
@@ -347,7 +429,7 @@ impl Driver<'_> {
             stopped.push(w.wave);
             // Genesys may take a pass to go from `stopping` to `off`.
             for round in 0..40 {
-                let mut t = self.drive(w.clone(), Mode::Reconcile)?;
+                let mut t = self.drive(w.clone(), Mode::Reconcile, None)?;
                 let settled = t.handed_off == 0 || round == 39 || self.interrupted();
                 if !settled {
                     // Read again next round: only the last read's remainder counts.

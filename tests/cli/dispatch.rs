@@ -120,20 +120,21 @@ fn plan_shows_the_dispatch_contacts_requests_and_duration() {
     assert_eq!(d["kind"], "messaging-campaign");
     assert_eq!(d["messages_per_minute"], 100);
     assert_eq!(d["contacts"], 2500);
-    // 3 uploads of ≤1,000; list + campaign + read and start it; a poll every 75 s of
-    // 25 min and one more; 3 bulk reads of the outcomes.
+    // 3 uploads of ≤1,000; list look-up and creation, campaign creation and start; a poll
+    // every 5 min (a quarter of 25 min, at most 5 min) and a status read at the end; 3 bulk
+    // reads of the outcomes.
     assert_eq!(d["requests"]["uploads"], 3);
     assert_eq!(d["requests"]["campaign_calls"], 4);
-    assert_eq!(d["requests"]["polls"], 21);
+    assert_eq!(d["requests"]["polls"], 6);
     assert_eq!(d["requests"]["outcome_reads"], 3);
     assert_eq!(d["requests"]["sends"], 0);
-    assert_eq!(d["requests"]["total"], 31);
+    assert_eq!(d["requests"]["total"], 16);
 
     let (code, text, err) = run(ws.herald().env("HERALD_NOW", NOW).args(["plan"]));
     assert_eq!(code, 0, "{err}");
     assert!(text.contains("dispatch messaging-campaign"), "{text}");
     assert!(
-        text.contains("Genesys messaging campaign at 100/min: 2500 contacts, ~31 API requests (3 uploads of ≤1000, 4 campaign calls, ~21 progress polls, 3 outcome reads), ~25m"),
+        text.contains("Genesys messaging campaign at 100/min: 2500 contacts, ~16 API requests (3 uploads of ≤1000, 4 campaign calls, ~6 polls, 3 outcome reads), ~25m"),
         "{text}"
     );
     assert!(text.contains("at 100/min"), "{text}");
@@ -143,7 +144,7 @@ fn plan_shows_the_dispatch_contacts_requests_and_duration() {
         .args(["plan", "--format", "markdown"]));
     assert_eq!(code, 0, "{err}");
     assert!(md.contains("| messaging-campaign (100/min) |"), "{md}");
-    assert!(md.contains("2500 contacts, ~31 API requests"), "{md}");
+    assert!(md.contains("2500 contacts, ~16 API requests"), "{md}");
 
     // Agentless: one request per message, at the environment's rate.
     let ws = with_dispatch("");

@@ -74,6 +74,16 @@ impl Sandbox {
         self.inner().stats().requests
     }
 
+    /// Requests the sandbox counted so far, per method and route template.
+    pub(crate) fn stats(&self) -> herald_sandbox::SandboxStats {
+        self.inner().stats()
+    }
+
+    /// Starts counting requests afresh.
+    pub(crate) fn reset_stats(&self) {
+        self.inner().reset_stats();
+    }
+
     pub(crate) fn client_secret(&self) -> String {
         self.inner().client_secret().to_owned()
     }

@@ -136,6 +136,71 @@ fn every_wave_crash_point_on_postgres() {
     }
 }
 
+const MC_ROUTE: &str = "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}";
+const PROGRESS: &str = "/api/v2/outbound/messagingcampaigns/{messagingCampaignId}/progress";
+const UPLOAD: &str = "/api/v2/outbound/contactlists/{contactListId}/contacts";
+const BULK_READ: &str = "/api/v2/outbound/contactlists/{contactListId}/contacts/bulk";
+
+/// Prints the requests counted since the last reset, per route, most first.
+fn by_route(stats: &herald_sandbox::SandboxStats) -> String {
+    let mut routes: Vec<_> = stats.routes.iter().collect();
+    routes.sort_by_key(|r| std::cmp::Reverse(r.requests));
+    routes
+        .iter()
+        .map(|r| format!("  {:>6} {} {}", r.requests, r.method, r.route))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A wave's hand-off spends its requests on the contacts: 2,500 rows (3 uploads) take the
+/// list's look-up and creation, the DNC-list look-up, the campaign's creation and one start (a PUT of the campaign as created, no read before it),
+/// then a few polls: the first after a quarter of the expected duration (at least 1 s), the
+/// next when the rest should be done at the rate seen, the status read with the last.
+#[test]
+fn a_wave_spends_its_requests_on_the_contacts() {
+    let sandbox = Sandbox::start(Faults::default(), 12);
+    let ws = Workspace::new(&sandbox, ROWS);
+    ws.dispatch("dispatch: messaging-campaign\nmessages_per_minute: 60000\n");
+    sandbox.reset_stats();
+    let started = std::time::Instant::now();
+    let out = ws.apply().output().unwrap();
+    let elapsed = started.elapsed().as_secs();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sandbox.accepted_keys().len(), ROWS);
+    let stats = sandbox.stats();
+    let routes = by_route(&stats);
+    assert_eq!(stats.requests_to("POST", UPLOAD), 3, "{routes}");
+    assert_eq!(stats.requests_to("POST", BULK_READ), 3, "{routes}");
+    assert_eq!(stats.requests_to("PUT", MC_ROUTE), 1, "{routes}");
+    let polls = stats.requests_to("GET", PROGRESS);
+    assert!(
+        polls >= 1 && polls <= elapsed + 1,
+        "{polls} polls in {elapsed} s\n{routes}"
+    );
+    // Outbound: the uploads, the setup (5) and at most six poll requests (progress and
+    // status); the template's own sync and checks are not the wave's.
+    let hand_off: u64 = stats
+        .routes
+        .iter()
+        .filter(|r| r.route.starts_with("/api/v2/outbound/") && r.route != BULK_READ)
+        .map(|r| r.requests)
+        .sum();
+    assert!(hand_off <= 3 + 5 + 6, "{hand_off} requests\n{routes}");
+    for r in &stats.routes {
+        if r.route.starts_with("/api/v2/outbound/")
+            && r.method == "GET"
+            && r.route != PROGRESS
+            && r.route != MC_ROUTE
+        {
+            assert_eq!(r.requests, 1, "one look-up each\n{routes}");
+        }
+    }
+}
+
 /// `/usr/bin/time -f '%e %U %S %M'` of `cmd`: (wall s, CPU s, max RSS MiB).
 fn timed(cmd: &mut std::process::Command) -> (f64, f64, f64) {
     let prog = cmd.get_program().to_owned();
@@ -180,12 +245,15 @@ fn measure_wave() {
     let sandbox = Sandbox::start(Faults::default(), 3);
     let ws = Workspace::new(&sandbox, rows);
     ws.dispatch(&dispatch);
-    let before = sandbox.requests();
+    sandbox.reset_stats();
     let (wall, cpu, rss) = timed(&mut ws.apply());
-    let requests = sandbox.requests() - before;
+    let stats = sandbox.stats();
+    let requests = stats.requests;
     assert_eq!(sandbox.accepted_keys().len(), rows);
     eprintln!(
-        "apply: {rows} recipients at {mpm}/min: {requests} requests, {wall:.1} s wall, {cpu:.1} s CPU, {rss:.0} MiB RSS"
+        "apply: {rows} recipients at {mpm}/min: {requests} requests ({} without the outcome reads), {wall:.1} s wall, {cpu:.1} s CPU, {rss:.0} MiB RSS\n{}",
+        requests - stats.requests_to("POST", BULK_READ),
+        by_route(&stats)
     );
     // reconcile of a wave whose apply died right after starting it.
     let sandbox = Sandbox::start(Faults::default(), 4);
@@ -200,11 +268,11 @@ fn measure_wave() {
     while sandbox.accepted_keys().len() < rows {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let before = sandbox.requests();
+    sandbox.reset_stats();
     let mut cmd = ws.herald();
     cmd.args(["reconcile"]);
     let (wall, cpu, rss) = timed(&mut cmd);
-    let requests = sandbox.requests() - before;
+    let requests = sandbox.stats().requests;
     eprintln!(
         "reconcile: {rows}-contact wave: {requests} requests, {wall:.1} s wall, {cpu:.1} s CPU, {rss:.0} MiB RSS"
     );

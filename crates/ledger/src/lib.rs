@@ -232,6 +232,16 @@ pub trait Ledger: Send {
     /// transaction, all or none; a row keeps its `wave N` note unless the outcome brings its
     /// own. Any row not `handed_off` fails the whole batch.
     fn record_wave_outcomes(&mut self, run_id: &str, outcomes: &[Outcome]) -> Result<()>;
+    /// Up to `limit` row keys of wave `wave` of `campaign` still `handed_off`, in row-key
+    /// order, after `after` (keyset pagination: pass the last key of the previous page), so a
+    /// wave of any size is read in pages of bounded memory.
+    fn handed_off_page(
+        &self,
+        campaign: &str,
+        wave: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>>;
     /// Rows in a state, for one campaign or all, ordered by campaign and row key.
     fn sends_in_state(&self, campaign: Option<&str>, state: SendState) -> Result<Vec<SendRecord>>;
     /// One send row.

@@ -347,6 +347,26 @@ impl<S: Store> Ledger for S {
         self.write(|db, at| outcomes_in(db, at, run_id, outcomes, SendState::HandedOff))
     }
 
+    fn handed_off_page(
+        &self,
+        campaign: &str,
+        wave: u32,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let note = crate::waves::wave_note(wave);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(|db| {
+            db.rows(
+                "SELECT row_key FROM sends WHERE campaign = ?1 AND state = ?2 AND note = ?3 \
+                 AND (CAST(?4 AS TEXT) IS NULL OR row_key > CAST(?4 AS TEXT)) \
+                 ORDER BY row_key LIMIT ?5",
+                p![campaign, SendState::HandedOff.as_str(), &note, after, limit],
+                |r| r.str(0).map(str::to_owned),
+            )
+        })
+    }
+
     fn sends_in_state(&self, campaign: Option<&str>, state: SendState) -> Result<Vec<SendRecord>> {
         self.read(|db| {
             db.rows(

@@ -68,6 +68,7 @@ pub const CASES: &[(&str, Case)] = &[
         "waves_hand_off_and_resolve_rows",
         waves_hand_off_and_resolve_rows,
     ),
+    ("handed_off_rows_page_by_key", handed_off_rows_page_by_key),
     (
         "keyword_replies_are_claimed_once_and_confirm_only_suppressed_numbers",
         keyword_replies_are_claimed_once_and_confirm_only_suppressed_numbers,
@@ -112,6 +113,7 @@ macro_rules! conformance_tests {
             frequency_caps_hold_claims_across_campaigns,
             dnc_registries_import_lookup_and_audit,
             waves_hand_off_and_resolve_rows,
+            handed_off_rows_page_by_key,
             keyword_replies_are_claimed_once_and_confirm_only_suppressed_numbers
         );
     };
@@ -1302,6 +1304,38 @@ fn contact_sent(campaign: &str, row: &str) -> Outcome {
             handle: crate::DispatchHandle::contact(key().contact_id(campaign, row)),
         },
     )
+}
+
+/// Conformance case (see [`CASES`]).
+pub fn handed_off_rows_page_by_key(l: &mut dyn Ledger) {
+    run(l, "hp1");
+    for n in [1, 2] {
+        l.record_wave("hp1", &wave("hp", n, crate::WaveStatus::Recorded))
+            .unwrap();
+    }
+    let claims: Vec<Claim> = (0..5).map(|i| sms_claim(&format!("k{i}"), i)).collect();
+    l.hand_off_batch("hp1", "hp", 1, &claims, Redo::NONE)
+        .unwrap();
+    l.hand_off_batch("hp1", "hp", 2, &[sms_claim("k9", 9)], Redo::NONE)
+        .unwrap();
+    // Pages of two, each after the last key of the one before; only wave 1's rows.
+    let mut keys = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = l.handed_off_page("hp", 1, after.as_deref(), 2).unwrap();
+        assert!(page.len() <= 2, "{page:?}");
+        let Some(last) = page.last() else { break };
+        after = Some(last.clone());
+        keys.extend(page);
+    }
+    assert_eq!(keys, ["k0", "k1", "k2", "k3", "k4"]);
+    assert_eq!(l.handed_off_page("hp", 2, None, 10).unwrap(), ["k9"]);
+    assert!(l.handed_off_page("other", 1, None, 10).unwrap().is_empty());
+    // A row with an outcome leaves the pages; the rest page on from where they were.
+    l.record_wave_outcomes("hp1", &[contact_sent("hp", "k1"), contact_sent("hp", "k3")])
+        .unwrap();
+    assert_eq!(l.handed_off_page("hp", 1, None, 2).unwrap(), ["k0", "k2"]);
+    assert_eq!(l.handed_off_page("hp", 1, Some("k2"), 2).unwrap(), ["k4"]);
 }
 
 /// Conformance case (see [`CASES`]).

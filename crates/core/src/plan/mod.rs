@@ -431,10 +431,10 @@ pub struct DispatchRequests {
     pub sends: u64,
     /// Messaging campaign: contact uploads of at most [`CONTACTS_PER_REQUEST`] contacts.
     pub uploads: u64,
-    /// Messaging campaign: create the contact list, create the campaign `off`, read it and
-    /// start it (a version-guarded PUT of its status).
+    /// Messaging campaign: look up and create the contact list, create the campaign `off` and
+    /// start it (see [`CAMPAIGN_CALLS_PER_WAVE`]).
     pub campaign_calls: u64,
-    /// Messaging campaign: progress polls while it runs (see [`poll_interval_seconds`]).
+    /// Messaging campaign: progress and status reads while it runs (see [`poll_requests`]).
     pub polls: u64,
     /// Messaging campaign: bulk reads of the contacts' evaluations (at most
     /// [`CONTACTS_PER_REQUEST`] each) to record each outcome.
@@ -447,14 +447,30 @@ pub struct DispatchRequests {
 /// (`POST …/contacts/bulk`): Genesys' documented limit per upload request.
 pub const CONTACTS_PER_REQUEST: u64 = 1000;
 
-/// Requests a messaging campaign wave makes besides uploads, polls and reads: create the
-/// contact list, create the campaign `off`, read it and start it (a version-guarded PUT).
+/// Requests a messaging campaign wave makes besides uploads, polls and reads: look up and
+/// create the contact list, create the campaign `off` and start it (a version-guarded PUT of
+/// the campaign as created).
 pub const CAMPAIGN_CALLS_PER_WAVE: u64 = 4;
 
+/// Polls over a wave's expected duration.
+pub const POLLS_PER_WAVE: u64 = 4;
+/// The shortest time between two polls of a wave, in seconds.
+pub const POLL_MIN_SECONDS: u64 = 1;
+/// The longest time between two polls of a wave, in seconds.
+pub const POLL_MAX_SECONDS: u64 = 300;
 /// How often a wave's progress is polled, for a wave expected to last `estimated` seconds:
-/// about twenty polls a wave, never more often than every 10 s nor less often than every 5 min.
+/// [`POLLS_PER_WAVE`] polls a wave, between [`POLL_MIN_SECONDS`] and [`POLL_MAX_SECONDS`]
+/// apart.
 pub fn poll_interval_seconds(estimated: u64) -> u64 {
-    (estimated / 20).clamp(10, 300)
+    (estimated / POLLS_PER_WAVE).clamp(POLL_MIN_SECONDS, POLL_MAX_SECONDS)
+}
+
+/// The poll requests of a wave expected to last `estimated` seconds: a progress read every
+/// [`poll_interval_seconds`] after the start and a read of the campaign's status once the list
+/// is done (`herald apply` reads it too whenever the progress stalls: a stop, an invalid
+/// campaign).
+pub fn poll_requests(estimated: u64) -> u64 {
+    estimated.div_ceil(poll_interval_seconds(estimated)).max(1) + 1
 }
 
 impl DispatchPlan {
@@ -481,8 +497,7 @@ impl DispatchPlan {
                 if to_send > 0 {
                     r.uploads = to_send.div_ceil(CONTACTS_PER_REQUEST);
                     r.campaign_calls = CAMPAIGN_CALLS_PER_WAVE;
-                    r.polls =
-                        estimated_seconds.div_ceil(poll_interval_seconds(estimated_seconds)) + 1;
+                    r.polls = poll_requests(estimated_seconds);
                     r.outcome_reads = to_send.div_ceil(CONTACTS_PER_REQUEST);
                     r.total = r.uploads + r.campaign_calls + r.polls + r.outcome_reads;
                 }

@@ -612,7 +612,7 @@ pub fn dispatch_line(c: &CampaignPlan) -> Option<String> {
     }
     let r = &d.requests;
     Some(format!(
-        "Genesys messaging campaign at {rate}/min: {} contacts, ~{} API requests ({} uploads of ≤{}, {} campaign calls, ~{} progress polls, {} outcome reads), ~{}",
+        "Genesys messaging campaign at {rate}/min: {} contacts, ~{} API requests ({} uploads of ≤{}, {} campaign calls, ~{} polls, {} outcome reads), ~{}",
         d.contacts,
         r.total,
         r.uploads,

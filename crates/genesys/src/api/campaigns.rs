@@ -487,7 +487,23 @@ impl GenesysClient {
         id: &str,
         on: bool,
     ) -> Result<MessagingCampaign, ApiError> {
-        let mut now = self.get_messaging_campaign(id).await?;
+        let now = self.get_messaging_campaign(id).await?;
+        self.switch_messaging_campaign(now, on).await
+    }
+
+    /// [`Self::set_messaging_campaign_status`] from the campaign as the caller last read it
+    /// (e.g. the answer to its creation): one request instead of two. The PUT is
+    /// version-guarded, so a campaign changed since is [`ApiError::Conflict`], never
+    /// overwritten.
+    #[instrument(skip_all)]
+    pub async fn switch_messaging_campaign(
+        &self,
+        mut now: MessagingCampaign,
+        on: bool,
+    ) -> Result<MessagingCampaign, ApiError> {
+        let id = now.id.clone().ok_or_else(|| ApiError::Config {
+            reason: "a messaging campaign update needs its id".to_owned(),
+        })?;
         let want = if on { "on" } else { "off" };
         if on {
             refuse_restart(&now)?;
@@ -500,7 +516,7 @@ impl GenesysClient {
         now.campaign_status = Some(want.to_owned());
         let call = Call::new(
             Method::PUT,
-            format!("{CAMPAIGNS}/{}", seg(id)),
+            format!("{CAMPAIGNS}/{}", seg(&id)),
             Class::Idempotent,
         )
         .json(&now)?;
