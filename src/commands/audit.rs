@@ -2,7 +2,8 @@
 //! registry listing of one recipient, from the ledger alone. The recipient is matched by its
 //! keyed id and shown only masked.
 
-use super::audit_report::{csv, document, text};
+use super::audit_csv::csv;
+use super::audit_report::{document, text};
 use crate::ExitStatus;
 use crate::cli::{AuditArgs, AuditFormat, GlobalArgs};
 use crate::engine::suppress::parse_address;

@@ -6,6 +6,7 @@
 mod apply;
 mod apply_report;
 mod audit;
+mod audit_csv;
 mod audit_report;
 mod campaign;
 mod completions;
