@@ -136,6 +136,10 @@ impl Digests {
                 ..
             } => (!rows.is_empty(), digest, conversations),
             Event::ReceiptRecorded { digest, .. } => (false, digest, &None),
+            Event::Archived { sends, .. } => {
+                self.sends.apply(seq, kind, sends);
+                return;
+            }
             Event::RowsSealed {
                 sends,
                 conversations,

@@ -67,6 +67,14 @@ pub(crate) struct SuppressionImage {
     pub(crate) source: String,
 }
 
+/// What one cut moved of one campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ArchivedCounts {
+    pub(crate) campaign: String,
+    pub(crate) sends: u64,
+    pub(crate) facts: u64,
+}
+
 /// One state change. The serde tag is also stored in the `kind` column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -225,6 +233,23 @@ pub(crate) enum Event {
         sends: RowsDigest,
         conversations: RowsDigest,
     },
+    /// `herald ledger archive` moved whole campaigns' sends and their facts into an archive
+    /// file (see [`crate::archive`]) and removed them from this ledger.
+    Archived {
+        /// The archive's file name (no directory).
+        archive: String,
+        /// The hash of the archive chain's last entry.
+        archive_head: String,
+        /// `SEQ:HASH` of this ledger's head the archive chain starts from.
+        ledger_head: String,
+        /// The cut date (Unix ms): every moved campaign's last update is before it.
+        before: i64,
+        /// Per campaign: the send rows and facts moved.
+        campaigns: Vec<ArchivedCounts>,
+        /// The `sends` rows removed: `n` and `sum` are 0, `prev` holds per earlier event how
+        /// many of its rows were removed and their MAC sum.
+        sends: RowsDigest,
+    },
     /// An old ledger's plain SHA-256 chain was verified and re-linked under the keyed rule.
     ChainKeyed {
         /// `SEQ:HASH` of the last plain link before re-linking.
@@ -257,6 +282,7 @@ impl Event {
             Event::ReplyRecorded { .. } => "reply_recorded",
             Event::RowsSealed { .. } => "rows_sealed",
             Event::ChainKeyed { .. } => "chain_keyed",
+            Event::Archived { .. } => "archived",
         }
     }
 

@@ -76,11 +76,13 @@
 //! # Ok(()) }
 //! ```
 
+mod archive;
 mod audit;
 mod chain;
 mod checkpoint;
 mod codec;
 mod compact;
+mod cut;
 mod dispatch;
 mod dnc;
 mod error;
@@ -112,7 +114,12 @@ use std::collections::HashSet;
 
 use jiff::Timestamp;
 
+pub use archive::{
+    ARCHIVE_FORMAT, ArchiveCheck, ArchiveCut, ArchiveCutRecord, ArchiveOptions, ArchiveReport,
+    CampaignDigest, archive_ledger, archived_sends_of, export_archive, verify_archive,
+};
 pub use checkpoint::CheckpointReport;
+pub use cut::ArchiveCandidate;
 pub use dispatch::DispatchHandle;
 pub use dnc::{
     DncChange, DncFileKind, DncImport, DncImportReport, DncRegistry, DncSet, RecipientAudit,
@@ -417,4 +424,19 @@ pub trait Ledger: Send {
         &mut self,
         feed: &mut dyn FnMut(&mut RawSink<'_>) -> Result<()>,
     ) -> Result<TableCounts>;
+
+    /// Every campaign with send rows and whether a cut before `before` may move it: every row
+    /// in a final state (`sent`, `failed`, `suppressed`), no open wave, last update before
+    /// `before` (else [`ArchiveCandidate::kept`] says why not). Used by [`archive_ledger`].
+    fn archive_candidates(&self, before: Timestamp) -> Result<Vec<ArchiveCandidate>>;
+    /// Streams the `sends` rows, then the `send_facts` rows, of each campaign (logical
+    /// columns, row-key order) from one snapshot. The sink must not call back into this
+    /// ledger.
+    fn archive_rows(&self, campaigns: &[String], sink: &mut RawSink<'_>) -> Result<()>;
+    /// The cut (one transaction): re-checks that each campaign may move and still holds
+    /// exactly the rows the archive holds, removes them and their facts, and appends the
+    /// `archived` event, which must become event `cut.seq`. Returns that event.
+    fn archive_cut(&mut self, cut: &ArchiveCut) -> Result<ChainHead>;
+    /// Every cut the chain records, oldest first.
+    fn archive_cuts(&self) -> Result<Vec<ArchiveCutRecord>>;
 }

@@ -784,4 +784,20 @@ impl<S: Store> Ledger for S {
     ) -> Result<TableCounts> {
         Store::import_raw(self, feed)
     }
+
+    fn archive_candidates(&self, before: Timestamp) -> Result<Vec<crate::ArchiveCandidate>> {
+        self.snapshot(|db| crate::cut::candidates_in(db, before))
+    }
+
+    fn archive_rows(&self, campaigns: &[String], sink: &mut RawSink<'_>) -> Result<()> {
+        self.snapshot(|db| crate::cut::rows_in(db, campaigns, sink))
+    }
+
+    fn archive_cut(&mut self, cut: &crate::ArchiveCut) -> Result<ChainHead> {
+        self.write(|db, at| crate::cut::cut_in(db, at, cut))
+    }
+
+    fn archive_cuts(&self) -> Result<Vec<crate::ArchiveCutRecord>> {
+        self.read(crate::cut::archived_in)
+    }
 }

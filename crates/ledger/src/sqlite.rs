@@ -161,7 +161,7 @@ impl SqliteLedger {
 }
 
 /// One SQLite connection (or the transaction open on it).
-struct Lite<'c>(&'c Connection, &'c ChainKey);
+pub(crate) struct Lite<'c>(pub(crate) &'c Connection, pub(crate) &'c ChainKey);
 
 impl rusqlite::ToSql for Val<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {

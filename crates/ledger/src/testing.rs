@@ -73,6 +73,14 @@ pub const CASES: &[(&str, Case)] = &[
         "keyword_replies_are_claimed_once_and_confirm_only_suppressed_numbers",
         keyword_replies_are_claimed_once_and_confirm_only_suppressed_numbers,
     ),
+    (
+        "archive_moves_finished_campaigns_and_verifies",
+        archive_moves_finished_campaigns_and_verifies,
+    ),
+    (
+        "archive_refuses_tampered_archives",
+        archive_refuses_tampered_archives,
+    ),
 ];
 
 /// Generates one `#[test]` per conformance case, each on a fresh ledger, plus a test that
@@ -114,7 +122,9 @@ macro_rules! conformance_tests {
             dnc_registries_import_lookup_and_audit,
             waves_hand_off_and_resolve_rows,
             handed_off_rows_page_by_key,
-            keyword_replies_are_claimed_once_and_confirm_only_suppressed_numbers
+            keyword_replies_are_claimed_once_and_confirm_only_suppressed_numbers,
+            archive_moves_finished_campaigns_and_verifies,
+            archive_refuses_tampered_archives
         );
     };
     (@cases $attrs:tt $make:expr; $($case:ident),* $(,)?) => {
@@ -2271,4 +2281,324 @@ pub fn keyword_replies_are_claimed_once_and_confirm_only_suppressed_numbers(l: &
     assert!(report.ok, "{report:?}");
     let check = l.check_checkpoint().unwrap();
     assert!(check.ok, "{check:?}");
+}
+
+/// The key `l` was created with: this module's, or the one the backends' test files use.
+fn ledger_key(l: &dyn Ledger) -> LedgerKey {
+    let first = l.events(0, 1).unwrap();
+    let payload = &first[0].payload_json;
+    let other =
+        LedgerKey::from_secret("28baf7906fef728df014749cc7ce4cd7bd433c8a56b2a9d693cf931f34123be8")
+            .unwrap();
+    if payload.contains(&other.fingerprint()) {
+        other
+    } else {
+        key()
+    }
+}
+
+fn pause() {
+    std::thread::sleep(std::time::Duration::from_millis(5));
+}
+
+/// Campaign `old` (finished, with facts), then the cut date, then `open` (a pending row) and
+/// `new` (finished after the cut date). Returns the cut date.
+fn archive_fixture(l: &mut dyn Ledger) -> Timestamp {
+    run(l, "ar1");
+    let claims: Vec<Claim> = (0..3).map(|i| sms_claim(&format!("o{i}"), i)).collect();
+    l.claim_batch("ar1", "old", &claims, Redo::NONE).unwrap();
+    l.record_send_facts(&[crate::SendFacts {
+        campaign: "old".into(),
+        row_key: "o1".into(),
+        facts: r#"{"consent":"ck1:test"}"#.into(),
+    }])
+    .unwrap();
+    l.record_outcomes(
+        "ar1",
+        &[
+            sent("old", "o0", "am0"),
+            sent("old", "o1", "am1"),
+            outcome(
+                "old",
+                "o2",
+                OutcomeResult::Failed {
+                    code: "bad.address".into(),
+                },
+            ),
+        ],
+    )
+    .unwrap();
+    pause();
+    let cut = Timestamp::now();
+    pause();
+    l.claim_batch("ar1", "open", &[sms_claim("p0", 1)], Redo::NONE)
+        .unwrap();
+    l.record_outcomes(
+        "ar1",
+        &[outcome(
+            "open",
+            "p0",
+            OutcomeResult::Pending {
+                next_attempt_at: None,
+                reason: "quiet hours".into(),
+            },
+        )],
+    )
+    .unwrap();
+    l.claim_batch("ar1", "new", &[sms_claim("n0", 1)], Redo::NONE)
+        .unwrap();
+    l.record_outcomes("ar1", &[sent("new", "n0", "an0")])
+        .unwrap();
+    l.finish_run("ar1", "ok").unwrap();
+    cut
+}
+
+fn archive_opts(dir: &std::path::Path, before: Timestamp) -> crate::ArchiveOptions {
+    crate::ArchiveOptions {
+        before,
+        dir: dir.join("archive"),
+        prefix: "test".into(),
+        out: None,
+    }
+}
+
+fn exported(l: &dyn Ledger, campaign: Option<&str>) -> Vec<crate::ExportRow> {
+    let mut rows = Vec::new();
+    l.export(campaign, &mut |r| {
+        rows.push(r);
+        Ok(())
+    })
+    .unwrap();
+    rows
+}
+
+/// Conformance case (see [`CASES`]).
+pub fn archive_moves_finished_campaigns_and_verifies(l: &mut dyn Ledger) {
+    let before = archive_fixture(l);
+    let k = ledger_key(l);
+    let dir = tempfile::tempdir().unwrap();
+    assert!(l.verify().unwrap().ok);
+    let audit_before = l.recipient_audit(&sms_recipient(1)).unwrap();
+    let export_before = exported(l, Some("old"));
+    assert_eq!(export_before.len(), 3);
+    let counts_before: Vec<_> = l
+        .campaign_counts(None, Timestamp::now())
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.campaign != "old")
+        .collect();
+
+    let mut hooks = Vec::new();
+    let report = crate::archive_ledger(l, &k, &archive_opts(dir.path(), before), &mut |h| {
+        hooks.push(h.to_owned());
+    })
+    .unwrap();
+    assert_eq!(
+        hooks,
+        [
+            "archive-before-rename",
+            "archive-before-cut",
+            "archive-after-cut"
+        ]
+    );
+    let moved: Vec<_> = report
+        .moved
+        .iter()
+        .map(|c| (c.campaign.as_str(), c.sends, c.facts))
+        .collect();
+    assert_eq!(moved, [("old", 3, 1)]);
+    let kept: Vec<_> = report
+        .kept
+        .iter()
+        .map(|c| (c.campaign.as_str(), c.kept.clone().unwrap()))
+        .collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(
+        kept[0].0 == "new" && kept[0].1.contains("after the cut date"),
+        "{kept:?}"
+    );
+    assert!(
+        kept[1].0 == "open" && kept[1].1.contains("1 pending"),
+        "{kept:?}"
+    );
+    let path = report.path.clone().unwrap();
+    let cut = report.cut.clone().unwrap();
+    assert_eq!(
+        path.file_name().unwrap().to_string_lossy(),
+        format!("test-cut-{}.sqlite", cut.seq)
+    );
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    // The hot ledger alone still verifies, its checkpoint holds, and `old` is gone from it.
+    let v = l.verify().unwrap();
+    assert!(v.ok, "{:?}", v.first_broken);
+    assert!(l.check_checkpoint().unwrap().ok);
+    assert!(l.campaign_keys("old").unwrap().is_empty());
+    assert_eq!(l.campaign_keys("open").unwrap().len(), 1);
+    let counts_after = l.campaign_counts(None, Timestamp::now()).unwrap();
+    assert_eq!(counts_after, counts_before);
+    let cuts = l.archive_cuts().unwrap();
+    assert_eq!(cuts.len(), 1);
+    assert_eq!(cuts[0].seq, cut.seq);
+    assert_eq!(cuts[0].campaigns, [("old".to_owned(), 3, 1)]);
+    assert_eq!(l.head().unwrap().unwrap().seq, cut.seq);
+
+    // The archive verifies, and audit and export read the same rows from it.
+    let check = crate::verify_archive(l, &k, &path).unwrap();
+    assert!(check.ok, "{:?}", check.problem);
+    assert_eq!(
+        (check.cut_seq, check.campaigns, check.sends, check.facts),
+        (Some(cut.seq), 1, 3, 1)
+    );
+    let hot_now = l.recipient_audit(&sms_recipient(1)).unwrap();
+    let mut joined = crate::archived_sends_of(l, &k, &path, &sms_recipient(1)).unwrap();
+    joined.extend(hot_now.sends);
+    let mut want = audit_before.sends.clone();
+    want.sort_by(|a, b| (&a.0.campaign, &a.0.row_key).cmp(&(&b.0.campaign, &b.0.row_key)));
+    joined.sort_by(|a, b| (&a.0.campaign, &a.0.row_key).cmp(&(&b.0.campaign, &b.0.row_key)));
+    assert_eq!(joined, want);
+    assert!(joined.iter().any(|(s, f)| s.row_key == "o1" && f.is_some()));
+    let mut from_archive = Vec::new();
+    let n = crate::export_archive(l, &k, &path, None, &mut |r| {
+        from_archive.push(r);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(from_archive, export_before);
+
+    // A second archive at the same date finds nothing more to move.
+    let again =
+        crate::archive_ledger(l, &k, &archive_opts(dir.path(), before), &mut |_| {}).unwrap();
+    assert!(again.path.is_none() && again.moved.is_empty());
+    assert_eq!(l.head().unwrap().unwrap().seq, cut.seq);
+
+    // A cut whose archive does not match the rows is refused, and removes nothing.
+    let forged = crate::ArchiveCut {
+        seq: cut.seq + 1,
+        archive: "x.sqlite".into(),
+        archive_head: "00".into(),
+        ledger_head: cut.clone(),
+        before_ms: Timestamp::now().as_millisecond() + 60_000,
+        campaigns: vec![crate::CampaignDigest {
+            campaign: "new".into(),
+            sends: 1,
+            ..crate::CampaignDigest::default()
+        }],
+    };
+    let err = l.archive_cut(&forged).unwrap_err();
+    assert!(
+        err.to_string().contains("changed after the archive"),
+        "{err}"
+    );
+    assert_eq!(l.campaign_keys("new").unwrap().len(), 1);
+    assert!(l.verify().unwrap().ok);
+}
+
+fn tamper(path: &std::path::Path, sql: &str) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(sql).unwrap();
+}
+
+fn problem(l: &dyn Ledger, path: &std::path::Path) -> String {
+    let check = crate::verify_archive(l, &ledger_key(l), path).unwrap();
+    assert!(!check.ok, "{} was accepted", path.display());
+    check.problem.unwrap()
+}
+
+/// Conformance case (see [`CASES`]).
+pub fn archive_refuses_tampered_archives(l: &mut dyn Ledger) {
+    let before = archive_fixture(l);
+    let k = ledger_key(l);
+    let dir = tempfile::tempdir().unwrap();
+    let first =
+        crate::archive_ledger(l, &k, &archive_opts(dir.path(), before), &mut |_| {}).unwrap();
+    let path = first.path.unwrap();
+    // Each copy keeps the archive's file name, in a directory of its own.
+    let name = path.file_name().unwrap().to_owned();
+    let copy = |sub: &str| {
+        let d = dir.path().join(sub);
+        std::fs::create_dir(&d).unwrap();
+        let p = d.join(&name);
+        std::fs::copy(&path, &p).unwrap();
+        p
+    };
+
+    let edited = copy("edited");
+    tamper(
+        &edited,
+        "UPDATE sends SET state = 'failed' WHERE row_key = 'o0'",
+    );
+    let why = problem(l, &edited);
+    assert!(why.contains("o0") && why.contains("edited"), "{why}");
+
+    let deleted = copy("deleted");
+    tamper(&deleted, "DELETE FROM send_facts");
+    let why = problem(l, &deleted);
+    assert!(why.contains("deleted"), "{why}");
+
+    let chain_cut = copy("chain");
+    tamper(
+        &chain_cut,
+        "DELETE FROM chain WHERE seq = (SELECT MAX(seq) FROM chain)",
+    );
+    let why = problem(l, &chain_cut);
+    assert!(why.contains("truncated"), "{why}");
+
+    let renamed = dir.path().join("renamed.sqlite");
+    std::fs::copy(&path, &renamed).unwrap();
+    let why = problem(l, &renamed);
+    assert!(why.contains("swapped"), "{why}");
+
+    let truncated = copy("truncated");
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let why = problem(l, &truncated);
+    assert!(!why.is_empty());
+
+    // An archive of a later cut of the same ledger, put where the first one was.
+    l.claim_batch("ar1", "open", &[sms_claim("p0", 1)], Redo::NONE)
+        .unwrap();
+    l.record_outcomes("ar1", &[sent("open", "p0", "am9")])
+        .unwrap();
+    pause();
+    let second = crate::archive_ledger(
+        l,
+        &k,
+        &archive_opts(dir.path(), Timestamp::now()),
+        &mut |_| {},
+    )
+    .unwrap();
+    let second = second.path.unwrap();
+    assert!(crate::verify_archive(l, &k, &second).unwrap().ok);
+    let sub = dir.path().join("s");
+    std::fs::create_dir(&sub).unwrap();
+    let swapped = sub.join(&name);
+    std::fs::copy(&second, &swapped).unwrap();
+    let why = problem(l, &swapped);
+    assert!(why.contains("swapped"), "{why}");
+
+    // An archive of another ledger made with the same key.
+    let other_dir = tempfile::tempdir().unwrap();
+    let mut other = crate::SqliteLedger::open(&other_dir.path().join("o.db"), &k).unwrap();
+    let other_before = archive_fixture(&mut other);
+    let theirs = crate::archive_ledger(
+        &mut other,
+        &k,
+        &archive_opts(other_dir.path(), other_before),
+        &mut |_| {},
+    )
+    .unwrap()
+    .path
+    .unwrap();
+    let why = problem(l, &theirs);
+    assert!(why.contains("another ledger"), "{why}");
+
+    // The originals still verify.
+    assert!(crate::verify_archive(l, &k, &path).unwrap().ok);
+    assert!(l.verify().unwrap().ok);
 }
