@@ -250,6 +250,10 @@ pub enum AuditFormat {
 pub struct AuditArgs {
     /// The recipient: an E.164 phone number or an email address.
     pub recipient: String,
+    /// Also read this archive file (repeatable; verified first): its sends of the recipient
+    /// are listed with the ledger's.
+    #[arg(long, value_name = "FILE")]
+    pub archive: Vec<std::path::PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
     pub format: AuditFormat,
@@ -301,6 +305,12 @@ pub enum LedgerCommand {
     /// Template versions written to Genesys, with git commits.
     #[command(after_help = "Example:\n  herald ledger history order-shipped")]
     History(HistoryArgs),
+    /// Move finished campaigns last updated before DATE (sends and their facts) into a
+    /// verifiable archive file, and remove them from the ledger in one recorded cut.
+    #[command(
+        after_help = "Example:\n  herald ledger archive --env prod --before 2026-01-01\n  herald ledger verify --env prod --archive .herald/archive/prod-cut-1234.sqlite"
+    )]
+    Archive(ArchiveArgs),
     /// Copy a ledger to another location or backend (e.g. SQLite to PostgreSQL), verified on both sides.
     #[command(
         after_help = "Example:\n  herald ledger migrate --from sqlite:.herald/ledger-prod.db \\\n    --to 'postgres://herald@db.internal/herald?options=-csearch_path%3Dherald_prod'"
@@ -334,10 +344,45 @@ pub struct VerifyArgs {
     /// are left to the full verify; run one regularly.
     #[arg(long)]
     pub incremental: bool,
+    /// Also verify this archive file (repeatable): its chain, every row's MAC, and that it is
+    /// the archive a cut of this ledger names.
+    #[arg(long, value_name = "FILE")]
+    pub archive: Vec<std::path::PathBuf>,
     /// Output format: `json` prints one object (`ok`, what was checked, the first broken
     /// link, the head) on stdout, also when verification fails.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// Arguments of `herald ledger archive`.
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// The cut date: `YYYY-MM-DD` (midnight UTC) or an RFC 3339 timestamp. Campaigns whose
+    /// every send is final and whose last update is before it move.
+    #[arg(long, value_name = "DATE", value_parser = parse_cut_date)]
+    pub before: jiff::Timestamp,
+    /// The archive file to write (must not exist); default
+    /// `.herald/archive/ENV-cut-SEQ.sqlite`.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 timestamp.
+pub(crate) fn parse_cut_date(s: &str) -> Result<jiff::Timestamp, String> {
+    let s = s.trim();
+    if let Ok(d) = s.parse::<jiff::civil::Date>()
+        && s.len() == 10
+    {
+        return jiff::tz::TimeZone::UTC
+            .to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+            .map_err(|e| format!("`{s}`: {e}"));
+    }
+    s.parse::<jiff::Timestamp>().map_err(|_| {
+        format!("`{s}` is not a date: expected YYYY-MM-DD (midnight UTC) or an RFC 3339 timestamp such as 2026-01-01T00:00:00Z")
+    })
 }
 
 /// Arguments of `herald ledger head`.
@@ -378,6 +423,10 @@ pub struct ExportArgs {
     /// Only this campaign.
     #[arg(long)]
     pub campaign: Option<String>,
+    /// Also export the sends of this archive file (repeatable; verified first), before the
+    /// ledger's own.
+    #[arg(long, value_name = "FILE")]
+    pub archive: Vec<std::path::PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
     pub format: ExportFormat,

@@ -32,8 +32,15 @@ pub const WAVE_AFTER_START: &str = "wave-after-start";
 /// A wave: while Genesys messages its contacts (the first progress read that shows some).
 pub const WAVE_MID_DISPATCH: &str = "wave-mid-dispatch";
 
+/// `ledger archive`: the archive is written and fsynced under its temporary name.
+pub const ARCHIVE_BEFORE_RENAME: &str = "archive-before-rename";
+/// `ledger archive`: the archive is in place, before the cut's transaction.
+pub const ARCHIVE_BEFORE_CUT: &str = "archive-before-cut";
+/// `ledger archive`: the cut is committed, before the report.
+pub const ARCHIVE_AFTER_CUT: &str = "archive-after-cut";
+
 /// Every failpoint, for documentation and tests.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 13] = [
     AFTER_CLAIM,
     AFTER_SEND,
     MID_BATCH,
@@ -44,6 +51,9 @@ pub const ALL: [&str; 10] = [
     WAVE_AFTER_CREATE,
     WAVE_AFTER_START,
     WAVE_MID_DISPATCH,
+    ARCHIVE_BEFORE_RENAME,
+    ARCHIVE_BEFORE_CUT,
+    ARCHIVE_AFTER_CUT,
 ];
 
 fn active() -> Option<&'static str> {

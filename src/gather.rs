@@ -307,6 +307,25 @@ fn recent_sends(
     Ok(ledger.recent_sends(since, template.channel, template.category.as_str())?)
 }
 
+/// Refuses a campaign a cut moved to an archive: its sends are no longer in the ledger, so
+/// planning it again would reach everyone it already reached.
+fn refuse_archived(ledger: &dyn Ledger, name: &str) -> anyhow::Result<()> {
+    let cuts = ledger.archive_cuts()?;
+    if let Some(cut) = cuts
+        .iter()
+        .find(|c| c.campaigns.iter().any(|(n, _, _)| n == name))
+    {
+        anyhow::bail!(
+            "campaign `{name}` was archived by cut #{} into {}: its sends are no longer in the \
+             ledger, so it is never planned or applied again (it would reach everyone it already \
+             reached); remove its file, or give a new send a new campaign name",
+            cut.seq,
+            cut.archive
+        );
+    }
+    Ok(())
+}
+
 /// Reads the ledger facts for one campaign (recipients only for `dedupe_by: address`, the one
 /// rule that needs them).
 pub fn ledger_facts(
@@ -317,6 +336,7 @@ pub fn ledger_facts(
 ) -> anyhow::Result<CampaignFacts> {
     let read_at = jiff::Timestamp::now();
     let name = campaign.name.as_str();
+    refuse_archived(ledger, name)?;
     let recipients = if campaign.dedupe_by == DedupeBy::Address {
         ledger.campaign_recipients(name)?
     } else {

@@ -1,4 +1,4 @@
-//! `herald ledger verify|head|export|history|migrate|keygen`.
+//! `herald ledger verify|head|export|history|migrate|keygen|archive`.
 
 use std::fmt::Write as _;
 
@@ -44,9 +44,14 @@ pub(crate) fn run(
         super::print_head(printer, target.as_ref())?;
         return Ok(ExitStatus::Success);
     }
+    if let LedgerCommand::Archive(args) = cmd {
+        return super::ledger_archive::run(global, &settings, &key, args, printer);
+    }
     let mut ledger = crate::ledger_access::open(&settings, &key)?;
     match cmd {
-        LedgerCommand::Migrate(_) | LedgerCommand::Keygen => unreachable!("handled above"),
+        LedgerCommand::Migrate(_) | LedgerCommand::Keygen | LedgerCommand::Archive(_) => {
+            unreachable!("handled above")
+        }
         LedgerCommand::Head(args) => {
             let head = ledger.head()?;
             match args.format {
@@ -55,11 +60,15 @@ pub(crate) fn run(
             }
             Ok(ExitStatus::Success)
         }
-        LedgerCommand::Verify(args) => super::ledger_verify::run(ledger.as_mut(), args, printer),
+        LedgerCommand::Verify(args) => {
+            super::ledger_verify::run(ledger.as_mut(), &key, args, printer)
+        }
         LedgerCommand::Export(args) => {
             let out = std::io::BufWriter::new(printer.stream());
+            let archives: Vec<_> = args.archive.iter().map(|p| (p.clone(), &key)).collect();
             let n = crate::engine::ledger::export(
                 ledger.as_ref(),
+                &archives,
                 args.campaign.as_deref(),
                 args.format == ExportFormat::Csv,
                 out,

@@ -1,4 +1,5 @@
-//! `herald ledger verify [--expect-head SEQ:HASH] [--incremental] [--format text|json]`.
+//! `herald ledger verify [--expect-head SEQ:HASH] [--incremental] [--archive FILE]…
+//! [--format text|json]`.
 
 use crate::ExitStatus;
 use crate::cli::{Format, VerifyArgs};
@@ -6,6 +7,7 @@ use crate::output::Printer;
 
 pub(crate) fn run(
     ledger: &mut dyn herald_ledger::Ledger,
+    key: &herald_ledger::LedgerKey,
     args: &VerifyArgs,
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
@@ -71,6 +73,25 @@ pub(crate) fn run(
         ),
     };
     let broken = report.first_broken.as_ref();
+    // Each archive: its chain, its rows, and the cut of this ledger that names it.
+    let mut archives = Vec::with_capacity(args.archive.len());
+    for path in &args.archive {
+        archives.push((path, herald_ledger::verify_archive(ledger, key, path)?));
+    }
+    let archives_json: Vec<_> = archives
+        .iter()
+        .map(|(path, c)| {
+            serde_json::json!({
+                "file": path.display().to_string(),
+                "ok": c.ok,
+                "cut": c.cut_seq,
+                "campaigns": c.campaigns,
+                "sends": c.sends,
+                "facts": c.facts,
+                "problem": c.problem,
+            })
+        })
+        .collect();
     let doc = |ok: bool, head: Option<&herald_ledger::ChainHead>| {
         serde_json::json!({
             "ok": ok,
@@ -81,6 +102,7 @@ pub(crate) fn run(
             "suppressions_checked": report.suppressions_checked,
             "first_broken": broken.map(|b| serde_json::json!({ "seq": b.seq, "reason": b.reason })),
             "integrity": integrity,
+            "archives": archives_json,
             "ledger": super::head_json(head),
         })
     };
@@ -92,6 +114,16 @@ pub(crate) fn run(
                     .and_then(|b| b.seq)
                     .map_or_else(|| "?".to_owned(), |s| s.to_string()),
                 broken.map_or("unknown", |b| b.reason.as_str())
+            ),
+            doc(false, before.as_ref()),
+        );
+    }
+    if let Some((path, c)) = archives.iter().find(|(_, c)| !c.ok) {
+        return refuse(
+            format!(
+                "archive verification failed for {}: {}",
+                path.display(),
+                c.problem.as_deref().unwrap_or("unknown")
             ),
             doc(false, before.as_ref()),
         );
@@ -111,8 +143,19 @@ pub(crate) fn run(
     if json {
         printer.out(&format!("{}\n", doc(true, head.as_ref())))?;
     } else {
+        let mut lines = String::new();
+        for (path, c) in &archives {
+            lines.push_str(&format!(
+                "archive {} ok: cut #{}, {} campaigns, {} sends, {} facts checked\n",
+                path.display(),
+                c.cut_seq.unwrap_or(0),
+                c.campaigns,
+                c.sends,
+                c.facts
+            ));
+        }
         printer.out(&format!(
-            "ledger ok: {summary}\n{}\n",
+            "ledger ok: {summary}\n{lines}{}\n",
             super::head_line(head.as_ref())
         ))?;
     }

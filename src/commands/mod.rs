@@ -15,6 +15,7 @@ mod doctor;
 mod import;
 mod init;
 mod ledger;
+mod ledger_archive;
 mod ledger_verify;
 mod plan;
 mod preview;

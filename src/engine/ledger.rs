@@ -89,10 +89,19 @@ pub(crate) fn migrate(
 /// spreadsheet shows them instead of running them.
 pub(crate) fn export(
     ledger: &dyn herald_ledger::Ledger,
+    archives: &[(std::path::PathBuf, &herald_ledger::LedgerKey)],
     campaign: Option<&str>,
     as_csv: bool,
     mut out: impl std::io::Write,
 ) -> anyhow::Result<u64> {
+    // The archives' rows (verified first), then the ledger's own.
+    let stream = |sink: &mut dyn FnMut(herald_ledger::ExportRow) -> herald_ledger::Result<()>| {
+        let mut n = 0;
+        for (path, key) in archives {
+            n += herald_ledger::export_archive(ledger, key, path, campaign, sink)?;
+        }
+        Ok::<u64, herald_ledger::LedgerError>(n + ledger.export(campaign, sink)?)
+    };
     Ok(if as_csv {
         let mut w = csv::Writer::from_writer(out);
         // Header cells are constant and safe.
@@ -112,7 +121,7 @@ pub(crate) fn export(
             "receipt_status",
             "updated_at",
         ])?;
-        let n = ledger.export(campaign, &mut |row| {
+        let n = stream(&mut |row| {
             let row = escaped(row);
             let opt = |o: &Option<String>| o.clone().unwrap_or_default();
             w.write_record(
@@ -140,7 +149,7 @@ pub(crate) fn export(
         w.flush()?;
         n
     } else {
-        let n = ledger.export(campaign, &mut |row| {
+        let n = stream(&mut |row| {
             serde_json::to_writer(&mut out, &escaped(row))
                 .map_err(std::io::Error::other)
                 .and_then(|()| out.write_all(b"\n"))

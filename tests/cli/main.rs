@@ -4,6 +4,7 @@ mod genesys_env;
 mod support;
 
 mod apply;
+mod archive;
 mod compliance;
 mod credentials;
 mod dispatch;
