@@ -13,6 +13,7 @@
 // The suites report seeds and kill counts on stderr so a failure can be replayed.
 #![allow(clippy::print_stderr)]
 
+mod archive;
 mod postgres;
 mod support;
 mod waves;
