@@ -80,7 +80,7 @@ pub(crate) fn run(
             .workspace_root
             .join(crate::settings::STATE_DIR)
             .join("archive"),
-        prefix: settings.env.name.to_string(),
+        prefix: settings.env.name.clone(),
         out: args.out.clone(),
     };
     let report = herald_ledger::archive_ledger(locked.ledger.as_mut(), key, &opts, &mut |at| {

@@ -1,6 +1,8 @@
 //! `herald ledger verify [--expect-head SEQ:HASH] [--incremental] [--archive FILE]…
 //! [--format text|json]`.
 
+use std::fmt::Write as _;
+
 use crate::ExitStatus;
 use crate::cli::{Format, VerifyArgs};
 use crate::output::Printer;
@@ -145,14 +147,15 @@ pub(crate) fn run(
     } else {
         let mut lines = String::new();
         for (path, c) in &archives {
-            lines.push_str(&format!(
-                "archive {} ok: cut #{}, {} campaigns, {} sends, {} facts checked\n",
+            let _ = writeln!(
+                lines,
+                "archive {} ok: cut #{}, {} campaigns, {} sends, {} facts checked",
                 path.display(),
                 c.cut_seq.unwrap_or(0),
                 c.campaigns,
                 c.sends,
                 c.facts
-            ));
+            );
         }
         printer.out(&format!(
             "ledger ok: {summary}\n{lines}{}\n",

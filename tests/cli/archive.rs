@@ -54,7 +54,7 @@ fn archive_keeps_verify_audit_export_and_apply_in_agreement() {
         assert_eq!(mode, 0o600);
     }
     let db = std::fs::read(&file).unwrap();
-    assert!(!db.windows(11).any(|w| w == phone(1)[1..].as_bytes()));
+    assert!(!db.windows(11).any(|w| w == &phone(1).as_bytes()[1..]));
     let file_arg = file.to_str().unwrap();
 
     // The hot ledger alone verifies (fewer sends), and with the archive the counts add up.

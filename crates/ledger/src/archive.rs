@@ -302,14 +302,17 @@ fn remove_stale(dir: &Path, prefix: &str, cuts: &[ArchiveCutRecord]) -> Result<V
         let Some(rest) = name.strip_prefix(&start) else {
             continue;
         };
-        let base = rest.strip_suffix(".tmp").unwrap_or(rest);
+        let (base, tmp) = match rest.strip_suffix(".tmp") {
+            Some(b) => (b, true),
+            None => (rest, false),
+        };
         let Some(seq) = base.strip_suffix(".sqlite") else {
             continue;
         };
         if seq.parse::<u64>().is_err() {
             continue;
         }
-        let named = !name.ends_with(".tmp") && cuts.iter().any(|c| c.archive == name);
+        let named = !tmp && cuts.iter().any(|c| c.archive == name);
         if named {
             continue;
         }

@@ -86,10 +86,13 @@ pub struct ArchiveCandidate {
     pub kept: Option<String>,
 }
 
+/// Per campaign: rows, last update, and the rows in states that are not final.
+type Seen = (u64, i64, Vec<(String, u64)>);
+
 /// Every campaign with send rows and whether it may move at a cut before `before`.
 pub(crate) fn candidates_in(db: &mut dyn Db, before: Timestamp) -> Result<Vec<ArchiveCandidate>> {
     let before_ms = before.as_millisecond();
-    let mut by: BTreeMap<String, (u64, i64, Vec<(String, u64)>)> = BTreeMap::new();
+    let mut by: BTreeMap<String, Seen> = BTreeMap::new();
     for (campaign, state, n, last) in campaign_states_in(db)? {
         let e = by.entry(campaign).or_insert((0, i64::MIN, Vec::new()));
         e.0 += n;
