@@ -149,12 +149,13 @@ pub(crate) fn run(
             c.kept.as_deref().unwrap_or("")
         );
     }
-    if report.path.is_some()
-        && matches!(settings.ledger, crate::settings::LedgerLocation::Sqlite(_))
+    if let (Some(_), crate::settings::LedgerLocation::Sqlite(db)) = (&report.path, &settings.ledger)
     {
         let _ = writeln!(
             out,
-            "the ledger file keeps its size until SQLite reuses the freed pages; to shrink it now, stop every writer and run `sqlite3 LEDGER 'VACUUM'`"
+            "the ledger file keeps its size (SQLite reuses the freed pages for new sends); to \
+             shrink it now, stop every writer and run: sqlite3 {} 'VACUUM'",
+            shown(settings, db)
         );
     }
     let _ = writeln!(out, "{}", super::head_line(head.as_ref()));
