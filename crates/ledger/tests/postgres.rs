@@ -1413,3 +1413,16 @@ fn a_schema_10_ledger_is_sealed_on_connect_and_verifies() {
         );
     }
 }
+
+/// After a cut, the hot ledger's verify still balances every event and still catches a hot row
+/// deleted behind the chain (the same case as on SQLite).
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn verify_after_an_archive_still_catches_a_deleted_row() {
+    let schema = Schema::new(&server());
+    let mut l = PostgresLedger::connect(&schema.url(), &key()).unwrap();
+    let mut c = schema.client();
+    herald_ledger::testing::archive_then_hot_row_deleted(&mut l, &mut |sql| {
+        c.batch_execute(sql).unwrap();
+    });
+}
