@@ -11,7 +11,8 @@
 //! Layout: every [`Ledger`] operation is written once (`ops` for reads and dispatch, `writes`
 //! for changes and the hash-chain append, `audit` for verify replay and raw copies, `rules`
 //! for the claim decision and the outcome → columns mapping, `codec` for row decoding,
-//! `checkpoint` for the sealed per-table checkpoint every write carries forward; `synthetic`,
+//! `checkpoint` for the sealed per-table checkpoint every write carries forward; `cut` for
+//! the hot side of `herald ledger archive` and `archive` for its archive files; `synthetic`,
 //! behind the `testing` feature, for benchmark ledgers of a given size) over a
 //! small private transaction trait (`store`). The backends (`sqlite`, `postgres`) keep only
 //! connections, migrations, transactions and their dialect points (row locks in claims, array
