@@ -75,7 +75,16 @@ fn planned_holds(
     let mut planned = crate::plan::campaigns::PlannedSends::default();
     let mut diags = Vec::new();
     let mut out = std::collections::BTreeMap::new();
+    // An archived campaign is never planned again (`plan` refuses it): nothing is held.
+    let archived: std::collections::HashSet<String> = ledger
+        .archive_cuts()?
+        .into_iter()
+        .flat_map(|cut| cut.campaigns.into_iter().map(|(name, _, _)| name))
+        .collect();
     for c in ws.campaigns.values() {
+        if archived.contains(c.name.as_str()) {
+            continue;
+        }
         let p = crate::gather::plan_one(&ctx, ledger, key, c, false, &mut planned, &mut diags)?;
         out.insert(p.plan.name.clone(), p.plan.counts.held());
     }

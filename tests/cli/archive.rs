@@ -93,6 +93,9 @@ fn archive_keeps_verify_audit_export_and_apply_in_agreement() {
     let (code, _, err) = herald_at(&ws, NOW, &["plan"]);
     assert_ne!(code, 0);
     assert!(err.contains("`notify` was archived"), "{err}");
+    // `status` still works with the archived campaign in the workspace.
+    let (code, _, err) = herald_at(&ws, NOW, &["status"]);
+    assert_eq!(code, 0, "{err}");
     assert!(sb.per_address().values().all(|n| *n == 1));
     assert_eq!(sb.per_address().len(), 4);
 
