@@ -35,7 +35,7 @@ use crate::writes::{
 };
 
 /// Newest schema version this build writes (both backends).
-pub const SCHEMA_VERSION: i64 = 11;
+pub const SCHEMA_VERSION: i64 = 12;
 
 const EXPORT_PAGE: i64 = 2_000;
 

@@ -60,6 +60,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0009_handed_off_waves.sql"),
     include_str!("migrations/postgres/0010_keyword_replies.sql"),
     include_str!("migrations/postgres/0011_sealed_rows.sql"),
+    include_str!("migrations/postgres/0012_archived_cuts.sql"),
 ];
 
 // Both backends always carry the same schema version.

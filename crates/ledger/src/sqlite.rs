@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_handed_off_waves.sql"),
     include_str!("migrations/0010_keyword_replies.sql"),
     include_str!("migrations/0011_sealed_rows.sql"),
+    include_str!("migrations/0012_archived_cuts.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -1426,3 +1426,49 @@ fn verify_after_an_archive_still_catches_a_deleted_row() {
         c.batch_execute(sql).unwrap();
     });
 }
+
+/// A schema-11 PostgreSQL ledger (no `events_kind` index) migrates to 12 on connect: its rows,
+/// chain and checkpoint are kept and the index is added.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
+fn a_schema_11_ledger_migrates_to_12() {
+    let schema = Schema::new(&server());
+    let url = schema.url();
+    let mut l = PostgresLedger::connect(&url, &key()).unwrap();
+    l.begin_run(&NewRun {
+        run_id: "r1".into(),
+        command: "apply".into(),
+        user: "t".into(),
+        host: "h".into(),
+        git_commit: None,
+        plan_hash: None,
+    })
+    .unwrap();
+    l.suppress(&Suppression {
+        recipient: key().recipient_id(Channel::Sms, "+15550100000"),
+        masked: mask_phone("+15550100000"),
+        channel: Some(Channel::Sms),
+        reason: "test".into(),
+        source: "cli:test".into(),
+    })
+    .unwrap();
+    let events = l.events(0, usize::MAX).unwrap().len();
+    drop(l);
+    let mut c = schema.client();
+    c.batch_execute("DROP INDEX events_kind; UPDATE herald_meta SET schema_version = 11")
+        .unwrap();
+    let l = PostgresLedger::connect(&url, &key()).unwrap();
+    assert_eq!(l.open_report().migrated_from, Some(11));
+    assert_eq!(l.events(0, usize::MAX).unwrap().len(), events);
+    let n: i64 = c
+        .query_one(
+            "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'events_kind' \
+             AND schemaname = current_schema()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+    assert!(l.verify().unwrap().ok);
+    assert!(l.check_checkpoint().unwrap().ok);
+}

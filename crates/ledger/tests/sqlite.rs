@@ -1081,13 +1081,15 @@ fn a_schema_6_ledger_migrates_to_7_without_channel_lists() {
             assert!(!sql.contains("'sms'"), "{name} still lists channels: {sql}");
         }
         // Schemas 9 and 10 add tables with their own index and triggers; schema 11 keeps
-        // `conversations` in its key's B-tree (WITHOUT ROWID): no index on the key beside it.
-        // Every other index is as it was.
+        // `conversations` in its key's B-tree (WITHOUT ROWID): no index on the key beside it;
+        // schema 12 indexes the events by kind. Every other index is as it was.
         let without_new = |objects: Vec<(String, String)>| {
             objects
                 .into_iter()
                 .filter(|(name, _)| {
-                    !name.starts_with("keyword_replies") && !name.starts_with("waves_")
+                    !name.starts_with("keyword_replies")
+                        && !name.starts_with("waves_")
+                        && name != "events_kind"
                 })
                 .collect::<Vec<_>>()
         };
@@ -1451,4 +1453,58 @@ fn verify_after_an_archive_still_catches_a_deleted_row() {
             .execute_batch(sql)
             .unwrap();
     });
+}
+
+/// A schema-11 ledger (no `events_kind` index, `user_version` 11) migrates to 12 on open: its
+/// rows, chain and checkpoint are kept, the index is added, and an archive cut works on it.
+#[test]
+fn a_schema_11_ledger_migrates_to_12_and_archives() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let k = key();
+    let mut l = SqliteLedger::open(&path, &k).unwrap();
+    new_run(&mut l, "r1");
+    l.claim_batch("r1", "old", &[claim(&k, "k0", "+15550100000")], Redo::NONE)
+        .unwrap();
+    l.record_outcomes(
+        "r1",
+        &[Outcome {
+            campaign: "old".into(),
+            row_key: "k0".into(),
+            result: OutcomeResult::Sent {
+                handle: herald_ledger::DispatchHandle::message("m-0", None),
+            },
+        }],
+    )
+    .unwrap();
+    let events = l.events(0, usize::MAX).unwrap().len();
+    l.connection()
+        .execute_batch("DROP INDEX events_kind; PRAGMA user_version = 11;")
+        .unwrap();
+    drop(l);
+    let mut l = SqliteLedger::open(&path, &k).unwrap();
+    assert_eq!(l.open_report().migrated_from, Some(11));
+    assert_eq!(l.events(0, usize::MAX).unwrap().len(), events);
+    let indexed: i64 = l
+        .connection()
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'events_kind'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexed, 1);
+    assert!(l.verify().unwrap().ok);
+    assert!(l.check_checkpoint().unwrap().ok);
+    std::thread::sleep(Duration::from_millis(5));
+    let opts = herald_ledger::ArchiveOptions {
+        before: Timestamp::now(),
+        dir: dir.path().join("archive"),
+        prefix: "t".into(),
+        out: None,
+    };
+    let report = herald_ledger::archive_ledger(&mut l, &k, &opts, &mut |_| {}).unwrap();
+    assert_eq!(report.sends(), 1);
+    assert_eq!(l.archive_cuts().unwrap().len(), 1);
+    assert!(l.verify().unwrap().ok);
 }
