@@ -258,7 +258,7 @@ fn scale_names(spec: &FillSpec, i: u64) -> RowNames {
     let (row, conversation) = if j < once {
         (half + j, true)
     } else {
-        (half + once + (j - once) / 3, (j - once) % 3 == 0)
+        (half + once + (j - once) / 3, (j - once).is_multiple_of(3))
     };
     RowNames {
         campaign: format!("promo-{:02}", j / 1_000_000),
