@@ -3,6 +3,7 @@
 //! ```text
 //! cargo build --release --bin herald --example bench
 //! target/release/examples/bench plan-setup DIR          # 1,000,000 rows, 500,000 in the ledger
+//! target/release/examples/bench plan-setup-scale DIR ROWS   # ROWS rows, a ledger of ROWS sends
 //! target/release/examples/bench rate HERALD SECS        # apply at 300/min, measured over SECS
 //! target/release/examples/bench unlimited HERALD ROWS [PYTHON]
 //! target/release/examples/bench sdk-limited PYTHON ROWS       # the SDK loop at 300/min
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use herald_ledger::synthetic::{FillSpec, RowNames, fill_sqlite};
 use herald_ledger::{
     Channel, Claim, Ledger as _, LedgerKey, NewRun, Outcome, OutcomeResult, Redo, SqliteLedger,
     mask_phone,
@@ -67,11 +69,13 @@ const LOCAL_AREA_CODES: [u16; 14] = [
     212, 206, 808, 305, 405, 410, 512, 775, 800, 617, 401, 801, 215, 205,
 ];
 
-/// A phone number of the no-time-zone audience, spread over [`LOCAL_AREA_CODES`].
+/// A phone number of the no-time-zone audience, spread over [`LOCAL_AREA_CODES`]: each its
+/// own up to 98,000,000 rows (the exchanges repeat every 7,000,000 rows, so the area codes
+/// shift by one each time).
 fn local_phone(n: usize) -> String {
     format!(
         "+1{}{:03}{:04}",
-        LOCAL_AREA_CODES[n % LOCAL_AREA_CODES.len()],
+        LOCAL_AREA_CODES[(n + n / 7_000_000) % LOCAL_AREA_CODES.len()],
         200 + (n / 10_000) % 700,
         n % 10_000
     )
@@ -231,6 +235,61 @@ fn plan_setup(dir: &Path, local: bool) {
     println!("setup_seconds={:.1}", t.elapsed().as_secs_f64());
 }
 
+/// Who send `i` of the `plan-setup-scale` ledger went to (its size `R` is `spec.sends`, the
+/// audience's size too): sends `0..R/2` are the campaign's own rows `0..R/2` (sent, so the
+/// plan skips them as final); the other half are marketing sends of other campaigns
+/// (`promo-NN`, a million each) to the audience's unsent rows, inside the frequency cap's
+/// window: `0.4·R` rows (`R/2..0.9·R`) had one, and `0.1·R` sends went three at a time to rows
+/// `0.9·R..` (about `R/30` rows), which the cap of 3 a day then holds.
+fn scale_names(spec: &FillSpec, i: u64) -> RowNames {
+    let rows = spec.sends;
+    let half = rows / 2;
+    if i < half {
+        let n = i as usize;
+        return RowNames {
+            campaign: CAMPAIGN.to_owned(),
+            row_key: row_key(n),
+            phone: local_phone(n),
+            conversation: true,
+        };
+    }
+    let j = i - half;
+    let once = rows * 2 / 5;
+    let (row, conversation) = if j < once {
+        (half + j, true)
+    } else {
+        (half + once + (j - once) / 3, (j - once).is_multiple_of(3))
+    };
+    RowNames {
+        campaign: format!("promo-{:02}", j / 1_000_000),
+        row_key: format!("P-{j:08}"),
+        phone: local_phone(row as usize),
+        conversation,
+    }
+}
+
+/// `plan-setup-scale DIR ROWS`: the `plan-setup-local` workspace with `ROWS` rows, and a
+/// ledger of `ROWS` sends written in one bulk import (see [`scale_names`]), all within the
+/// last three hours.
+fn plan_setup_scale(dir: &Path, rows: usize) {
+    let t = Instant::now();
+    write_workspace_with(dir, "  bench: { target: sandbox }\n", rows, true);
+    let csv_secs = t.elapsed().as_secs_f64();
+    let key = LedgerKey::from_secret(LEDGER_KEY).unwrap();
+    let path = dir.join(".herald/ledger-bench.db");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let mut ledger = SqliteLedger::open(&path, &key).unwrap();
+    let now = jiff::Timestamp::now().as_millisecond();
+    let mut spec = FillSpec::new(rows as u64, now - 3 * 3_600_000);
+    spec.names = scale_names;
+    let (_, row_secs, index_secs) = fill_sqlite(&mut ledger, &key, &spec).unwrap();
+    println!("setup_rows={rows}");
+    println!("setup_ledger_sends={rows}");
+    println!("setup_csv_seconds={csv_secs:.1}");
+    println!("setup_ledger_seconds={:.1}", row_secs + index_secs);
+    println!("setup_seconds={:.1}", t.elapsed().as_secs_f64());
+}
+
 fn start_sandbox(rt: &tokio::runtime::Runtime, limit: Option<u32>) -> RunningSandbox {
     rt.block_on(herald_sandbox::start(
         SandboxConfig {
@@ -347,6 +406,20 @@ fn unlimited(herald: &Path, rows: usize, python: Option<&Path>) {
     let dir = tempfile::tempdir().unwrap();
     let env = genesys_env(&sandbox, dir.path(), 1_000_000);
     write_workspace(dir.path(), &env, rows);
+    // `BENCH_LEDGER_SENDS=N`: the ledger already holds N sends of other campaigns (a bulk
+    // fill), to see what apply's memory does with the ledger's size.
+    if let Some(sends) = std::env::var("BENCH_LEDGER_SENDS")
+        .ok()
+        .map(|n| n.parse::<u64>().expect("BENCH_LEDGER_SENDS: a number"))
+    {
+        let key = LedgerKey::from_secret(LEDGER_KEY).unwrap();
+        let path = dir.path().join(".herald/ledger-bench.db");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut ledger = SqliteLedger::open(&path, &key).unwrap();
+        let now = jiff::Timestamp::now().as_millisecond();
+        fill_sqlite(&mut ledger, &key, &FillSpec::new(sends, now - 3_600_000)).unwrap();
+        println!("ledger_sends={sends}");
+    }
     let wall = apply(herald, dir.path());
     let t = accepted_secs(&rt, &sandbox);
     let span = t.last().copied().unwrap_or(0.0).max(1e-3);
@@ -570,6 +643,7 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("plan-setup") => plan_setup(&path(1), false),
         Some("plan-setup-local") => plan_setup(&path(1), true),
+        Some("plan-setup-scale") => plan_setup_scale(&path(1), num(2)),
         Some("rate") => rate(&path(1), num(2) as u64),
         Some("unlimited") => unlimited(&path(1), num(2), args.get(3).map(Path::new)),
         Some("sdk-limited") => sdk_limited(&path(1), num(2)),
@@ -583,7 +657,7 @@ fn main() {
         ),
         _ => {
             eprintln!(
-                "usage: bench plan-setup DIR | plan-setup-local DIR | rate HERALD SECS | rate-standalone HERALD SECS [PYTHON] | unlimited HERALD ROWS [PYTHON] | sdk-limited PYTHON ROWS | sdk-crash PYTHON ROWS SHARE"
+                "usage: bench plan-setup DIR | plan-setup-local DIR | plan-setup-scale DIR ROWS | rate HERALD SECS | rate-standalone HERALD SECS [PYTHON] | unlimited HERALD ROWS [PYTHON] | sdk-limited PYTHON ROWS | sdk-crash PYTHON ROWS SHARE"
             );
             std::process::exit(2);
         }

@@ -24,7 +24,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::Instant;
 
-use herald_ledger::synthetic::{FillSpec, fill_sent};
+use herald_ledger::synthetic::{FillSpec, fill_sent, fill_sqlite};
 use herald_ledger::{
     Channel, Claim, DispatchHandle, Ledger, LedgerKey, NewRun, Outcome, OutcomeResult, Redo,
     SqliteLedger, mask_phone,
@@ -72,30 +72,26 @@ fn open_timed(backend: &str, target: &str) {
 
 fn fill(backend: &str, target: &str, sends: u64, batch: Option<u64>, v8: bool) {
     let k = key();
-    let mut ledger = if backend == "sqlite" {
-        let l = SqliteLedger::open(Path::new(target), &k).expect("open SQLite ledger");
-        // One transaction writes everything: keep the indexes being filled in memory
-        // (2 MiB by default) instead of re-reading their pages from the file.
-        l.connection()
-            .execute_batch("PRAGMA cache_size = -1048576")
-            .expect("cache size");
-        Box::new(l)
-    } else {
-        open(backend, target, &k)
-    };
+    let t = Instant::now();
     let mut spec = FillSpec::new(sends, now_ms() - 86_400_000);
     if let Some(b) = batch {
         spec.batch = b;
     }
     spec.images = v8;
-    let t = Instant::now();
-    let counts = fill_sent(ledger.as_mut(), &k, &spec).expect("fill");
-    let secs = t.elapsed().as_secs_f64();
+    let counts = if backend == "sqlite" {
+        let mut l = SqliteLedger::open(Path::new(target), &k).expect("open SQLite ledger");
+        let (counts, rows, indexes) = fill_sqlite(&mut l, &k, &spec).expect("fill");
+        out(&format!("rows in {rows:.1} s, indexes in {indexes:.1} s"));
+        counts
+    } else {
+        let mut l = open(backend, target, &k);
+        fill_sent(l.as_mut(), &k, &spec).expect("fill")
+    };
     if v8 {
         let sql = herald_ledger::synthetic::mark_unsealed_sql();
-        drop(ledger);
         mark_unsealed(backend, target, sql);
     }
+    let secs = t.elapsed().as_secs_f64();
     out(&format!(
         "filled {sends} sends ({} events) in {secs:.1} s ({:.0} sends/s)",
         counts.get("events").copied().unwrap_or(0),

@@ -136,9 +136,10 @@ pub use lock::{LedgerLock, LockError, LockInfo, RunLock};
 pub use model::{
     BrokenLink, CampaignCounts, ChainHead, Claim, ClaimResult, EventRecord, ExportRow,
     FrequencyCap, InboundAction, InboundRecord, InboundResult, KeySet, NewRun, OpenReport, Outcome,
-    OutcomeResult, Receipt, ReceiptMatch, RecentSends, Redo, Resolution, RunRecord, SendRecord,
-    SendState, SentMessage, Suppression, SuppressionAction, SuppressionAudit, SuppressionRow,
-    SuppressionSet, TemplateBinding, TemplateVersionRecord, TemplateWrite, VerifyReport,
+    OutcomeResult, Receipt, ReceiptMatch, RecentPairs, RecentSends, Redo, Resolution, RunRecord,
+    SendRecord, SendState, SentMessage, Suppression, SuppressionAction, SuppressionAudit,
+    SuppressionRow, SuppressionSet, TemplateBinding, TemplateVersionRecord, TemplateWrite,
+    VerifyReport,
 };
 pub use ops::SCHEMA_VERSION;
 #[cfg(feature = "postgres")]

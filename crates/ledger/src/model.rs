@@ -128,22 +128,44 @@ pub struct FrequencyCap {
 /// Each recipient's recent sends of one channel and category that count towards frequency
 /// caps (see [`Ledger::recent_sends`]): their send times (Unix ms, ascending), by recipient.
 ///
-/// Compact because a plan holds one per campaign while it streams the audience: a recipient is
-/// its MAC's 32 bytes (not the 64-character hex string), the times share one array, and the
-/// lookup table holds 4-byte indexes hashed by the MAC's first 8 bytes (a keyed MAC is already
-/// uniformly spread, and without the ledger key nobody can choose one). Most lookups are for
-/// recipients with no recent send and end in the table's control bytes.
+/// Compact because a plan holds one per campaign while it streams the audience, and a ledger
+/// of ten million recent sends must fit in a plan's few hundred MiB: a recipient is the first
+/// 8 bytes of its MAC (a keyed MAC is uniformly spread, and without the ledger key nobody can
+/// choose one), one per send, sorted, next to the send's time — 16 bytes a send — and a
+/// bucket index by the top bits of those 8 bytes (4 bytes per one or two sends) finds a
+/// recipient's sends in one or two cache misses. Two recipients sharing their first 8 bytes
+/// (a chance of about one in 2^64 per pair) are counted as one: a cap may then hold a message
+/// early, never send one more.
 ///
 /// [`Ledger::recent_sends`]: crate::Ledger::recent_sends
 #[derive(Clone, Default)]
 pub struct RecentSends {
-    /// Recipients, sorted.
-    recipients: Vec<[u8; 32]>,
-    /// `times[starts[i]..starts[i + 1]]` are recipient `i`'s send times.
-    starts: Vec<u32>,
+    /// Each send's recipient (its MAC's first 8 bytes, little-endian), sorted.
+    keys: Vec<u64>,
+    /// `times[i]` is the time of send `i`; a recipient's sends are ascending.
     times: Vec<i64>,
-    /// Indexes into `recipients`.
-    table: hashbrown::HashTable<u32>,
+    /// `keys[buckets[b]..buckets[b + 1]]` are the keys whose top `bits` bits are `b`.
+    buckets: Vec<u32>,
+    bits: u32,
+    recipients: usize,
+}
+
+/// `(recipient, time)` pairs read from a ledger, for [`RecentSends::from_pairs`]: 16 bytes a
+/// send (a recipient's MAC is cut to its first 8 bytes as it is pushed).
+#[derive(Default)]
+pub struct RecentPairs(Vec<(u64, i64)>);
+
+impl RecentPairs {
+    /// Adds one send.
+    pub fn push(&mut self, (mac, at): ([u8; 32], i64)) {
+        self.0.push((mac_hash(&mac), at));
+    }
+}
+
+impl From<Vec<([u8; 32], i64)>> for RecentPairs {
+    fn from(pairs: Vec<([u8; 32], i64)>) -> Self {
+        RecentPairs(pairs.into_iter().map(|(m, t)| (mac_hash(&m), t)).collect())
+    }
 }
 
 fn mac_hash(mac: &[u8; 32]) -> u64 {
@@ -157,59 +179,69 @@ impl RecentSends {
     ///
     /// # Panics
     /// With more than `u32::MAX` sends.
-    pub fn from_pairs(mut pairs: Vec<([u8; 32], i64)>) -> Self {
+    pub fn from_pairs(pairs: impl Into<RecentPairs>) -> Self {
+        let mut pairs = pairs.into().0;
         pairs.sort_unstable();
-        let count = pairs.chunk_by(|a, b| a.0 == b.0).count();
-        let mut out = RecentSends {
-            recipients: Vec::with_capacity(count),
-            starts: Vec::with_capacity(count + 1),
-            times: Vec::with_capacity(pairs.len()),
-            table: hashbrown::HashTable::with_capacity(count),
-        };
-        for group in pairs.chunk_by(|a, b| a.0 == b.0) {
-            let index = u32::try_from(out.recipients.len()).expect("under 2^32 recipients");
-            out.starts
-                .push(u32::try_from(out.times.len()).expect("under 2^32 sends"));
-            out.times.extend(group.iter().map(|(_, t)| *t));
-            out.recipients.push(group[0].0);
-            let recipients = &out.recipients;
-            out.table.insert_unique(mac_hash(&group[0].0), index, |&i| {
-                mac_hash(&recipients[i as usize])
-            });
+        let times: Vec<i64> = pairs.iter().map(|p| p.1).collect();
+        // Collected in place: the pairs' buffer becomes the keys'.
+        let mut keys: Vec<u64> = pairs.into_iter().map(|p| p.0).collect();
+        keys.shrink_to_fit();
+        assert!(u32::try_from(keys.len()).is_ok(), "under 2^32 sends");
+        let recipients = keys.chunk_by(|a, b| a == b).count();
+        // About one bucket per one or two sends.
+        let bits = usize::BITS - keys.len().leading_zeros();
+        let bits = bits.saturating_sub(1).min(32);
+        let mut buckets = Vec::with_capacity((1usize << bits) + 1);
+        let mut at = 0usize;
+        for b in 0..(1u64 << bits) {
+            while at < keys.len() && bucket_of(keys[at], bits) < b {
+                at += 1;
+            }
+            buckets.push(u32::try_from(at).unwrap_or(u32::MAX));
         }
-        out.starts
-            .push(u32::try_from(out.times.len()).expect("under 2^32 sends"));
-        out
+        buckets.push(u32::try_from(keys.len()).unwrap_or(u32::MAX));
+        RecentSends {
+            keys,
+            times,
+            buckets,
+            bits,
+            recipients,
+        }
     }
 
     /// The send times of `recipient`, ascending (empty when none).
     pub fn get(&self, recipient: &RecipientId) -> &[i64] {
-        if self.recipients.is_empty() {
+        if self.keys.is_empty() {
             return &[];
         }
-        let mac = recipient.to_bytes();
-        self.table
-            .find(mac_hash(&mac), |&i| self.recipients[i as usize] == mac)
-            .map_or(&[], |&i| {
-                let i = i as usize;
-                &self.times[self.starts[i] as usize..self.starts[i + 1] as usize]
-            })
+        let key = mac_hash(&recipient.to_bytes());
+        let b = usize::try_from(bucket_of(key, self.bits)).unwrap_or(0);
+        let (lo, hi) = (self.buckets[b] as usize, self.buckets[b + 1] as usize);
+        let bucket = &self.keys[lo..hi];
+        let first = bucket.partition_point(|k| *k < key);
+        let n = bucket[first..].iter().take_while(|k| **k == key).count();
+        &self.times[lo + first..lo + first + n]
     }
 
     /// Recipients with at least one recent send.
     pub fn recipients(&self) -> usize {
-        self.recipients.len()
+        self.recipients
     }
 
     /// Whether no recipient has a recent send.
     pub fn is_empty(&self) -> bool {
-        self.recipients.is_empty()
+        self.keys.is_empty()
     }
 
     /// Every send counted.
     pub fn sends(&self) -> usize {
         self.times.len()
     }
+}
+
+/// The bucket of `key` among `2^bits`: its top `bits` bits.
+fn bucket_of(key: u64, bits: u32) -> u64 {
+    if bits == 0 { 0 } else { key >> (64 - bits) }
 }
 
 impl fmt::Debug for RecentSends {
@@ -330,49 +362,80 @@ pub struct SendRecord {
 /// Existing sends of one campaign, for the planner: row key → state.
 ///
 /// A plan loads every row key of a campaign and looks up each audience row here, so the keys
-/// share one string buffer and the table holds only (offset, length, state): half a million
-/// keys load without half a million allocations and are freed at once. The table is hashed
-/// with foldhash, randomly seeded like the standard hasher and several times faster than
-/// `SipHash` on short keys.
+/// share one string buffer and the table holds one `u64` per key — offset (40 bits), length
+/// (21 bits) and state (3 bits), 9 bytes a slot with its control byte, where (offset, length,
+/// state) took 17: five million keys load without five million allocations and are freed at
+/// once. A key of 2 MiB or more, or past the first TiB of keys, is kept apart. The table is
+/// hashed with foldhash, randomly seeded like the standard hasher and several times faster
+/// than `SipHash` on short keys.
 #[derive(Clone, Default)]
 pub struct KeySet {
     text: String,
-    table: hashbrown::HashTable<(usize, u32, SendState)>,
+    table: hashbrown::HashTable<u64>,
+    /// Keys that do not fit an entry (see above).
+    long: std::collections::HashMap<String, SendState>,
     hasher: foldhash::fast::RandomState,
 }
 
+const KEY_LEN_BITS: u32 = 21;
+const KEY_OFFSET_BITS: u32 = 40;
+
+fn state_index(state: SendState) -> u64 {
+    SendState::ALL
+        .iter()
+        .position(|s| *s == state)
+        .map_or(0, |i| i as u64)
+}
+
 impl KeySet {
-    fn key_of<'t>(text: &'t str, entry: &(usize, u32, SendState)) -> &'t str {
-        &text[entry.0..entry.0 + entry.1 as usize]
+    fn key_of(text: &str, entry: u64) -> &str {
+        let offset = (entry >> (KEY_LEN_BITS + 3)) as usize;
+        let len = ((entry >> 3) & ((1 << KEY_LEN_BITS) - 1)) as usize;
+        &text[offset..offset + len]
+    }
+
+    fn state_of(entry: u64) -> SendState {
+        SendState::ALL[(entry & 7) as usize]
     }
 
     /// State of `row_key`, if the ledger has it.
     pub fn get(&self, row_key: &str) -> Option<SendState> {
         let hash = self.hasher.hash_one(row_key);
         self.table
-            .find(hash, |e| Self::key_of(&self.text, e) == row_key)
-            .map(|e| e.2)
+            .find(hash, |e| Self::key_of(&self.text, *e) == row_key)
+            .map(|e| Self::state_of(*e))
+            .or_else(|| {
+                if self.long.is_empty() {
+                    None
+                } else {
+                    self.long.get(row_key).copied()
+                }
+            })
     }
 
     /// Records `row_key` in `state`; the state it had, if it was there.
-    ///
-    /// # Panics
-    /// If a key is longer than 4 GiB.
     pub fn insert(&mut self, row_key: &str, state: SendState) -> Option<SendState> {
+        let offset = self.text.len() as u64;
+        let len = row_key.len() as u64;
+        if len >= 1 << KEY_LEN_BITS || offset + len >= 1 << KEY_OFFSET_BITS {
+            return self.long.insert(row_key.to_owned(), state);
+        }
         let hash = self.hasher.hash_one(row_key);
         let (text, hasher) = (&self.text, &self.hasher);
         let entry = self.table.entry(
             hash,
-            |e| Self::key_of(text, e) == row_key,
-            |e| hasher.hash_one(Self::key_of(text, e)),
+            |e| Self::key_of(text, *e) == row_key,
+            |e| hasher.hash_one(Self::key_of(text, *e)),
         );
         match entry {
             hashbrown::hash_table::Entry::Occupied(mut o) => {
-                Some(std::mem::replace(&mut o.get_mut().2, state))
+                let old = Self::state_of(*o.get());
+                let e = o.get_mut();
+                *e = (*e & !7) | state_index(state);
+                Some(old)
             }
             hashbrown::hash_table::Entry::Vacant(v) => {
-                let len = u32::try_from(row_key.len()).expect("a row key under 4 GiB");
-                v.insert((self.text.len(), len, state));
+                v.insert((offset << (KEY_LEN_BITS + 3)) | (len << 3) | state_index(state));
                 self.text.push_str(row_key);
                 None
             }
@@ -383,17 +446,18 @@ impl KeySet {
     pub fn iter(&self) -> impl Iterator<Item = (&str, SendState)> {
         self.table
             .iter()
-            .map(|e| (Self::key_of(&self.text, e), e.2))
+            .map(|e| (Self::key_of(&self.text, *e), Self::state_of(*e)))
+            .chain(self.long.iter().map(|(k, s)| (k.as_str(), *s)))
     }
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.table.len() + self.long.len()
     }
 
     /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.table.is_empty() && self.long.is_empty()
     }
 }
 
@@ -781,6 +845,35 @@ mod tests {
         assert_ne!(set, other);
     }
 
+    /// Every state survives the packed entry, and a key too long for one is kept apart.
+    #[test]
+    fn a_key_set_keeps_every_state_and_keys_of_any_length() {
+        let mut set = KeySet::default();
+        for (i, s) in SendState::ALL.into_iter().enumerate() {
+            set.insert(&format!("k{i}"), s);
+        }
+        let long = "x".repeat(1 << 21);
+        let longer = "y".repeat((1 << 21) + 1);
+        assert_eq!(set.insert(&long, SendState::Unknown), None);
+        assert_eq!(set.insert(&longer, SendState::Sent), None);
+        assert_eq!(set.insert("after", SendState::HandedOff), None);
+        for (i, s) in SendState::ALL.into_iter().enumerate() {
+            assert_eq!(set.get(&format!("k{i}")), Some(s));
+        }
+        assert_eq!(set.get(&long), Some(SendState::Unknown));
+        assert_eq!(
+            set.insert(&long, SendState::Failed),
+            Some(SendState::Unknown)
+        );
+        assert_eq!(set.get(&long), Some(SendState::Failed));
+        assert_eq!(set.get(&longer), Some(SendState::Sent));
+        assert_eq!(set.get(&long[1..]), None);
+        assert_eq!(set.get("after"), Some(SendState::HandedOff));
+        assert_eq!(set.len(), SendState::ALL.len() + 3);
+        assert_eq!(set.iter().count(), set.len());
+        assert!(set.iter().any(|(k, s)| k == long && s == SendState::Failed));
+    }
+
     #[test]
     fn recent_sends_group_by_recipient_in_time_order() {
         let a = [1u8; 32];
@@ -793,11 +886,11 @@ mod tests {
         assert!(sends.get(&id([3u8; 32])).is_empty());
         assert!(RecentSends::default().is_empty());
         assert!(RecentSends::default().get(&id(a)).is_empty());
-        // Many recipients, several sharing their first eight bytes (one hash).
+        // Many recipients, spread over the buckets and crowded into a few of them.
         let mac = |n: u32| {
             let mut m = [0u8; 32];
-            m[..4].copy_from_slice(&(n % 7).to_le_bytes());
-            m[28..].copy_from_slice(&n.to_le_bytes());
+            m[..4].copy_from_slice(&n.to_le_bytes());
+            m[4..8].copy_from_slice(&(n % 7).wrapping_mul(0x2545_f491).to_le_bytes());
             m
         };
         let pairs: Vec<_> = (0..3_000u32)
@@ -810,5 +903,26 @@ mod tests {
             assert_eq!(sends.get(&id(mac(n))), want, "{n}");
         }
         assert!(sends.get(&id(mac(3_000))).is_empty());
+        assert!(sends.get(&id([0xff; 32])).is_empty());
+    }
+
+    /// Recipients are told apart by their MAC's first 8 bytes: two that share them (about one
+    /// chance in 2^64 per pair with keyed MACs) count as one, which can only hold a message.
+    #[test]
+    fn recent_sends_of_recipients_sharing_eight_bytes_are_counted_together() {
+        let id = |bytes: [u8; 32]| RecipientId::from_hex(&hex::encode(bytes)).unwrap();
+        let mut a = [7u8; 32];
+        let mut b = a;
+        a[31] = 1;
+        b[31] = 2;
+        let mut pairs = RecentPairs::default();
+        for p in [(a, 10), (b, 5), ([9u8; 32], 1)] {
+            pairs.push(p);
+        }
+        let sends = RecentSends::from_pairs(pairs);
+        assert_eq!((sends.recipients(), sends.sends()), (2, 3));
+        assert_eq!(sends.get(&id(a)), [5, 10]);
+        assert_eq!(sends.get(&id(b)), [5, 10]);
+        assert_eq!(sends.get(&id([9u8; 32])), [1]);
     }
 }

@@ -242,7 +242,7 @@ impl<S: Store> Ledger for S {
             // The state is filtered here, not in SQL: given `state IN (…)`, SQLite's planner
             // walks the `sends_state` index over every sent row of every campaign (half a
             // second on a million-row ledger) instead of the partial time index.
-            let mut pairs = Vec::new();
+            let mut pairs = crate::model::RecentPairs::default();
             db.each(
                 "SELECT recipient, dispatched_at, state FROM sends \
                  WHERE dispatched_at > ?1 AND category IS NOT NULL AND category = ?2 \

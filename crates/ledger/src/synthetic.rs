@@ -9,6 +9,10 @@
 //! (it verifies, its checkpoint is sealed by the import), but it is written without a claim
 //! round trip per batch. Rows, recipients and ids are derived from the row number, so two
 //! fills of the same size hold the same rows.
+//!
+//! Each row is computed once (one keyed recipient id, two seals), on a thread of its own while
+//! the ledger writes the rows before it; conversations are written in key order (sorted by
+//! recipient), so that no table is filled in random order.
 
 use crate::Ledger;
 use crate::chain::{ChainKey, Event, GENESIS, LinkRule, SendImage, event_hash};
@@ -35,6 +39,40 @@ pub struct FillSpec {
     /// rows without seals (to test and time the conversion to sealed rows; the ledger must
     /// then be marked unconverted, see [`mark_unsealed_sql`]).
     pub images: bool,
+    /// The campaign, row key and number of row `i` (default: [`bench_names`]). Rows are
+    /// written in row order, fastest when that is `(campaign, row_key)` order.
+    pub names: fn(&FillSpec, u64) -> RowNames,
+}
+
+/// Who row `i` of a fill was sent to, and for which campaign.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowNames {
+    /// The campaign.
+    pub campaign: String,
+    /// The row key in the campaign.
+    pub row_key: String,
+    /// The recipient's number (E.164).
+    pub phone: String,
+    /// Whether the send opened the recipient's conversation (it has a conversation id and a
+    /// `conversations` row). At most one send per number may: a number sent to again is
+    /// sent without one.
+    pub conversation: bool,
+}
+
+/// The default names: campaign `bench-NNNN` per `per_campaign` rows, row key `cust-` and the
+/// row number, number `+1555` and seven digits (`+44770…` past ten million), each its own.
+pub fn bench_names(spec: &FillSpec, i: u64) -> RowNames {
+    let phone = if i < 10_000_000 {
+        format!("+1555{i:07}")
+    } else {
+        format!("+44770{i:07}")
+    };
+    RowNames {
+        campaign: format!("bench-{:04}", i / spec.per_campaign.max(1)),
+        row_key: format!("cust-{i:010}"),
+        phone,
+        conversation: true,
+    }
 }
 
 impl FillSpec {
@@ -46,6 +84,7 @@ impl FillSpec {
             per_campaign: 1_000_000,
             start_ms,
             images: false,
+            names: bench_names,
         }
     }
 }
@@ -53,46 +92,71 @@ impl FillSpec {
 const RUN_ID: &str = "20260101T000000Z-apply-5eed0000";
 const TEMPLATE: &str = "sha256:9f2c1e0d4b7a6c5e8f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f70";
 
-/// Row `i` after its claim (`dispatching`) or its outcome (`sent`), sealed with `seq`.
-fn send_row(key: &LedgerKey, spec: &FillSpec, i: u64, sent: bool, seq: i64) -> RawSend {
-    let phone = format!("+1555{:07}", i % 10_000_000);
-    let phone = if i < 10_000_000 {
-        phone
-    } else {
-        format!("+44770{i:07}")
-    };
+/// Row `i` as its outcome left it (`sent`), sealed with `seq`.
+fn sent_row(key: &LedgerKey, spec: &FillSpec, i: u64, seq: i64) -> RawSend {
+    let names = (spec.names)(spec, i);
     let id = uuid::Uuid::from_u64_pair(0x4e7a_11ce_0000_4000, i);
     let conv = uuid::Uuid::from_u64_pair(0xc0_4e55_0000_4000, i);
     let (claim, outcome) = times(spec, i / spec.batch.max(1));
     RawSend {
-        campaign: format!("bench-{:04}", i / spec.per_campaign.max(1)),
-        row_key: format!("cust-{i:010}"),
-        recipient: key.recipient_id(Channel::Sms, &phone).as_str().to_owned(),
-        masked: mask_phone(&phone),
+        campaign: names.campaign,
+        row_key: names.row_key,
+        recipient: key
+            .recipient_id(Channel::Sms, &names.phone)
+            .as_str()
+            .to_owned(),
+        masked: mask_phone(&names.phone),
         channel: Channel::Sms.as_str().to_owned(),
         template_hash: TEMPLATE.to_owned(),
-        state: if sent {
-            SendState::Sent
-        } else {
-            SendState::Dispatching
-        }
-        .as_str()
-        .to_owned(),
+        state: SendState::Sent.as_str().to_owned(),
         attempts: 1,
         next_attempt_at: None,
-        message_id: sent.then(|| id.to_string()),
-        conversation_id: sent.then(|| conv.to_string()),
+        message_id: Some(id.to_string()),
+        conversation_id: names.conversation.then(|| conv.to_string()),
         error_code: None,
         note: None,
         run_id: Some(RUN_ID.to_owned()),
         created_at: claim,
         dispatched_at: Some(claim),
-        updated_at: if sent { outcome } else { claim },
+        updated_at: outcome,
         receipt_status: None,
         receipt_at: None,
         category: Some("marketing".to_owned()),
         seq: Some(seq),
     }
+}
+
+/// The same row after its claim (`dispatching`), sealed with `seq`.
+fn claimed_row(sent: &RawSend, seq: i64) -> RawSend {
+    RawSend {
+        campaign: sent.campaign.clone(),
+        row_key: sent.row_key.clone(),
+        recipient: sent.recipient.clone(),
+        masked: sent.masked.clone(),
+        channel: sent.channel.clone(),
+        template_hash: sent.template_hash.clone(),
+        state: SendState::Dispatching.as_str().to_owned(),
+        attempts: sent.attempts,
+        next_attempt_at: sent.next_attempt_at,
+        message_id: None,
+        conversation_id: None,
+        error_code: None,
+        note: None,
+        run_id: sent.run_id.clone(),
+        created_at: sent.created_at,
+        dispatched_at: sent.dispatched_at,
+        updated_at: sent.created_at,
+        receipt_status: None,
+        receipt_at: None,
+        category: sent.category.clone(),
+        seq: Some(seq),
+    }
+}
+
+/// Row `i` after its claim (`dispatching`) or its outcome (`sent`), sealed with `seq`.
+fn send_row(key: &LedgerKey, spec: &FillSpec, i: u64, sent: bool, seq: i64) -> RawSend {
+    let row = sent_row(key, spec, i, seq);
+    if sent { row } else { claimed_row(&row, seq) }
 }
 
 /// The statements that make a ledger filled with [`FillSpec::images`] what a schema-10
@@ -148,6 +212,120 @@ struct Sums {
     claimed: u64,
     sent: u64,
     convs: u64,
+    /// Conversations the batch opened.
+    conv_n: u64,
+}
+
+/// Rows per message from the thread that computes them to the one that writes them.
+const CHUNK: usize = 4_096;
+
+/// Writes every `sends` row, then every `conversations` row (in key order), into `sink`,
+/// computing them on a second thread; returns each batch's MAC sums.
+fn write_rows(
+    key: &LedgerKey,
+    spec: &FillSpec,
+    seal: &SealKey,
+    batches: u64,
+    sink: &mut RawSink<'_>,
+) -> Result<Vec<Sums>> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<RawRow>>(8);
+        let producer = scope.spawn(move || make_rows(key, spec, seal, batches, &tx));
+        let mut written = Ok(());
+        'chunks: for chunk in &rx {
+            for row in chunk {
+                written = sink(row);
+                if written.is_err() {
+                    break 'chunks;
+                }
+            }
+        }
+        // A failed write stops the producer at its next chunk.
+        drop(rx);
+        let sums = producer.join().expect("the row producer panicked");
+        written.map(|()| sums)
+    })
+}
+
+/// Computes the rows [`write_rows`] writes and sends them in chunks to `tx` (stops early when
+/// the writer is gone).
+fn make_rows(
+    key: &LedgerKey,
+    spec: &FillSpec,
+    seal: &SealKey,
+    batches: u64,
+    tx: &std::sync::mpsc::SyncSender<Vec<RawRow>>,
+) -> Vec<Sums> {
+    let batch = spec.batch.max(1);
+    let mut sums = vec![Sums::default(); usize::try_from(batches).unwrap_or(0)];
+    // The conversations to write: recipient and row, sorted by recipient after the sends.
+    let mut convs: Vec<([u8; 32], u64)> = Vec::new();
+    let mut chunk = Vec::with_capacity(CHUNK);
+    let flush = |chunk: &mut Vec<RawRow>| {
+        let full = std::mem::replace(chunk, Vec::with_capacity(CHUNK));
+        tx.send(full).is_ok()
+    };
+    for i in 0..spec.sends {
+        let b = i / batch;
+        let (claim_seq, outcome_seq) = seqs(b);
+        let row = sent_row(key, spec, i, outcome_seq);
+        let claimed = claimed_row(&row, claim_seq);
+        let sum = &mut sums[usize::try_from(b).unwrap_or(0)];
+        let mac = seal.mac(RawTable::Sends, &claimed.sealed_values(claimed.seq));
+        sum.claimed = sum.claimed.wrapping_add(mac.cast_unsigned());
+        let (s, mut values) = sealed(seal, RawTable::Sends, &row.sealed_values(row.seq));
+        sum.sent = sum.sent.wrapping_add(s.mac.cast_unsigned());
+        if spec.images {
+            let n = values.len();
+            for v in &mut values[n - 3..] {
+                *v = RawValue::Null;
+            }
+        }
+        if row.conversation_id.is_some() {
+            let id = crate::key::recipient_bytes(&row.recipient).expect("a recipient id");
+            convs.push((id, i));
+        }
+        chunk.push(RawRow {
+            table: RawTable::Sends,
+            values,
+        });
+        if chunk.len() == CHUNK && !flush(&mut chunk) {
+            return sums;
+        }
+    }
+    convs.sort_unstable();
+    for (id, i) in convs {
+        let b = i / batch;
+        let (_, outcome_seq) = seqs(b);
+        let recipient = hex::encode(id);
+        let conversation = uuid::Uuid::from_u64_pair(0xc0_4e55_0000_4000, i).to_string();
+        let conv = [
+            V::Text(&recipient),
+            V::Text(Channel::Sms.as_str()),
+            V::Text(&conversation),
+            V::Int(times(spec, b).1),
+            V::Int(outcome_seq),
+        ];
+        let (s, mut values) = sealed(seal, RawTable::Conversations, &conv);
+        if spec.images {
+            let n = values.len();
+            for v in &mut values[n - 3..] {
+                *v = RawValue::Null;
+            }
+        }
+        let sum = &mut sums[usize::try_from(b).unwrap_or(0)];
+        sum.convs = sum.convs.wrapping_add(s.mac.cast_unsigned());
+        sum.conv_n += 1;
+        chunk.push(RawRow {
+            table: RawTable::Conversations,
+            values,
+        });
+        if chunk.len() == CHUNK && !flush(&mut chunk) {
+            return sums;
+        }
+    }
+    flush(&mut chunk);
+    sums
 }
 
 fn text(s: &str) -> RawValue {
@@ -197,6 +375,75 @@ impl Chain<'_> {
     }
 }
 
+/// [`fill_sent`] into a fresh SQLite ledger loaded as a throwaway file: no rollback journal and
+/// no syncs while it is written (a failure leaves a file to delete, not a ledger), a 1 GiB
+/// page cache, and the secondary indexes keyed by recipient (see [`random_order`]) built once
+/// the rows are in (by sorting) instead of filled row by row in random order; the others grow
+/// in order with the rows, which is cheaper than a build. The ledger is back in
+/// WAL mode, with every index, when this returns. Returns the rows written per table and the
+/// seconds spent on the rows and on the indexes.
+///
+/// # Errors
+/// As [`fill_sent`], and any failure of the settings or of an index build.
+pub fn fill_sqlite(
+    ledger: &mut crate::SqliteLedger,
+    key: &LedgerKey,
+    spec: &FillSpec,
+) -> Result<(TableCounts, f64, f64)> {
+    let t = std::time::Instant::now();
+    let conn = ledger.connection();
+    let mode: String = conn.query_row("PRAGMA journal_mode = OFF", [], |r| r.get(0))?;
+    if mode != "off" {
+        return Err(crate::LedgerError::Corrupt(format!(
+            "journal mode stayed {mode}"
+        )));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = OFF; PRAGMA cache_size = -1048576; PRAGMA threads = 2",
+    )?;
+    let indexes: Vec<(String, String)> = conn
+        .prepare(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+             AND tbl_name IN ('sends', 'conversations')",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<(String, String)>>>()?
+        .into_iter()
+        .filter(|(_, sql)| random_order(sql))
+        .collect();
+    for (name, _) in &indexes {
+        conn.execute_batch(&format!("DROP INDEX \"{name}\""))?;
+    }
+    let counts = fill_sent(ledger, key, spec)?;
+    let rows = t.elapsed().as_secs_f64();
+    let conn = ledger.connection();
+    for (_, sql) in &indexes {
+        conn.execute_batch(sql)?;
+    }
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if mode != "wal" {
+        return Err(crate::LedgerError::Corrupt(format!(
+            "journal mode stayed {mode}"
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA cache_size = -2000")?;
+    Ok((counts, rows, t.elapsed().as_secs_f64() - rows))
+}
+
+/// Whether the index `CREATE INDEX …` statement `sql` leads with the recipient (or with the
+/// campaign and then the recipient): a keyed, random order, in which a bulk load would
+/// touch a random page of the index for every row.
+fn random_order(sql: &str) -> bool {
+    let Some(columns) = sql
+        .split_once('(')
+        .and_then(|(_, rest)| rest.split_once(')'))
+    else {
+        return false;
+    };
+    let columns: Vec<&str> = columns.0.split(',').map(str::trim).collect();
+    columns.iter().take(2).any(|c| *c == "recipient")
+}
+
 /// Writes `spec.sends` sent rows and their events into `ledger`, which must be fresh and
 /// opened with `key`. Returns the rows written per table.
 pub fn fill_sent(ledger: &mut dyn Ledger, key: &LedgerKey, spec: &FillSpec) -> Result<TableCounts> {
@@ -228,53 +475,7 @@ pub fn fill_sent(ledger: &mut dyn Ledger, key: &LedgerKey, spec: &FillSpec) -> R
             ],
         })?;
         let seal = SealKey::derive(&chain_key);
-        let mut sums = vec![Sums::default(); usize::try_from(batches).unwrap_or(0)];
-        for i in 0..spec.sends {
-            let b = i / batch;
-            let (claim_seq, outcome_seq) = seqs(b);
-            let claimed = send_row(key, spec, i, false, claim_seq);
-            let sum = &mut sums[usize::try_from(b).unwrap_or(0)];
-            let mac = seal.mac(RawTable::Sends, &claimed.sealed_values(claimed.seq));
-            sum.claimed = sum.claimed.wrapping_add(mac.cast_unsigned());
-            let row = send_row(key, spec, i, true, outcome_seq);
-            let (s, mut values) = sealed(&seal, RawTable::Sends, &row.sealed_values(row.seq));
-            sum.sent = sum.sent.wrapping_add(s.mac.cast_unsigned());
-            if spec.images {
-                let n = values.len();
-                for v in &mut values[n - 3..] {
-                    *v = RawValue::Null;
-                }
-            }
-            sink(RawRow {
-                table: RawTable::Sends,
-                values,
-            })?;
-        }
-        for i in 0..spec.sends {
-            let b = i / batch;
-            let (_, outcome_seq) = seqs(b);
-            let row = send_row(key, spec, i, true, outcome_seq);
-            let conv = [
-                V::Text(&row.recipient),
-                V::Text(&row.channel),
-                V::from(row.conversation_id.as_deref()),
-                V::Int(row.updated_at),
-                V::Int(outcome_seq),
-            ];
-            let (s, mut values) = sealed(&seal, RawTable::Conversations, &conv);
-            if spec.images {
-                let n = values.len();
-                for v in &mut values[n - 3..] {
-                    *v = RawValue::Null;
-                }
-            }
-            let sum = &mut sums[usize::try_from(b).unwrap_or(0)];
-            sum.convs = sum.convs.wrapping_add(s.mac.cast_unsigned());
-            sink(RawRow {
-                table: RawTable::Conversations,
-                values,
-            })?;
-        }
+        let sums = write_rows(key, spec, &seal, batches, sink)?;
         let mut chain = Chain {
             key: &chain_key,
             seq: 0,
@@ -332,8 +533,8 @@ pub fn fill_sent(ledger: &mut dyn Ledger, key: &LedgerKey, spec: &FillSpec) -> R
                     sum: sum.sent,
                     prev: vec![[claim_seq.cast_unsigned(), n, sum.claimed]],
                 }),
-                conversations: Some(RowsDigest {
-                    n,
+                conversations: (sum.conv_n > 0).then(|| RowsDigest {
+                    n: sum.conv_n,
                     sum: sum.convs,
                     prev: Vec::new(),
                 }),

@@ -1145,6 +1145,58 @@ fn a_schema_6_ledger_migrates_to_7_without_channel_lists() {
     assert!(l.suppressions().is_err());
 }
 
+/// The benchmark helper writes the same ledger however it is made fast (rows computed once,
+/// in parallel, conversations in key order, indexes built after the load): the chain's head,
+/// which seals the digest of every row and conversation, is the one the row-by-row fill wrote.
+#[test]
+fn a_synthetic_ledger_is_the_same_however_it_is_filled() {
+    use herald_ledger::synthetic::{FillSpec, fill_sent, fill_sqlite};
+    let indexes = |l: &SqliteLedger| -> Vec<String> {
+        let mut stmt = l
+            .connection()
+            .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = SqliteLedger::open(&dir.path().join("fresh.db"), &key()).unwrap();
+    let mut spec = FillSpec::new(2_500, 1_700_000_000_000);
+    spec.batch = 1_000;
+    spec.per_campaign = 2_000;
+    for bulk in [false, true] {
+        let path = dir.path().join(format!("ledger-{bulk}.db"));
+        let mut l = SqliteLedger::open(&path, &key()).unwrap();
+        if bulk {
+            fill_sqlite(&mut l, &key(), &spec).unwrap();
+        } else {
+            fill_sent(&mut l, &key(), &spec).unwrap();
+        }
+        let head = l.head().unwrap().unwrap();
+        assert_eq!(
+            (head.seq, head.hash.as_str()),
+            (
+                9,
+                "0bbeecf75b613bc0910171e7b366b965f95e67a350d994666f5200085a7b655a"
+            ),
+            "bulk: {bulk}"
+        );
+        assert!(l.verify().unwrap().ok);
+        assert!(l.check_checkpoint().unwrap().ok);
+        assert_eq!(indexes(&l), indexes(&fresh), "bulk: {bulk}");
+        drop(l);
+        let l = SqliteLedger::open(&path, &key()).unwrap();
+        let mode: String = l
+            .connection()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert!(l.verify().unwrap().ok);
+    }
+}
+
 /// The benchmark helper's synthetic ledger is one `apply` could have written: it verifies
 /// (every send against its events), its checkpoint holds, the planner sees its rows as sent,
 /// and an edited row is caught.
