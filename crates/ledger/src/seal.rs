@@ -326,7 +326,7 @@ pub(crate) fn check_table(
     };
     let sql = format!(
         "SELECT {} FROM {}{filter}",
-        table.column_list(),
+        table.select_list(),
         table.name()
     );
     let mut rows = 0u64;

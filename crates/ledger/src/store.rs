@@ -103,6 +103,8 @@ pub(crate) trait Cells {
     fn text(&self, i: usize) -> Result<Option<&str>>;
     /// An integer (or boolean, as 0/1) column (`None` for NULL); any other kind is corrupt.
     fn int(&self, i: usize) -> Result<Option<i64>>;
+    /// A byte column (`None` for NULL, or when the column holds text: read it with `text`).
+    fn blob(&self, i: usize) -> Result<Option<&[u8]>>;
 }
 
 fn null_at(i: usize) -> LedgerError {
