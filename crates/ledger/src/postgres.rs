@@ -230,6 +230,16 @@ impl Cells for PgRow<'_> {
         Ok(self.0.try_get(i)?)
     }
 
+    fn packed(&self, i: usize) -> Result<Option<String>> {
+        match self.0.columns().get(i).map(|c| c.type_().clone()) {
+            Some(Type::BYTEA) => Ok(self
+                .0
+                .try_get::<_, Option<&[u8]>>(i)?
+                .map(crate::packed::unpack)),
+            _ => Ok(self.text(i)?.map(str::to_owned)),
+        }
+    }
+
     fn blob(&self, i: usize) -> Result<Option<&[u8]>> {
         let ty = self.0.columns().get(i).map(|c| c.type_().clone());
         Ok(match ty {

@@ -137,14 +137,38 @@ pub(crate) fn sealed_len(table: RawTable) -> usize {
     table.columns().len() - 2
 }
 
-/// The sealed values of a row read with [`RawTable::column_list`].
-pub(crate) fn values_of(table: RawTable, r: &dyn Cells) -> Result<Vec<V<'_>>> {
+/// The keyed ids of a row read with [`RawTable::column_list`] (stored as bytes, schema 12),
+/// decoded: `Some` at each such column, `None` elsewhere.
+fn decoded_ids(table: RawTable, r: &dyn Cells) -> Result<Vec<Option<Option<String>>>> {
+    table
+        .columns()
+        .iter()
+        .take(sealed_len(table))
+        .enumerate()
+        .map(|(i, c)| {
+            if crate::packed::is_packed(table, c.name) {
+                r.packed(i).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .collect()
+}
+
+/// The sealed values of a row read with [`RawTable::column_list`], its ids from `ids`
+/// ([`decoded_ids`]).
+fn values_with<'a>(
+    table: RawTable,
+    r: &'a dyn Cells,
+    ids: &'a [Option<Option<String>>],
+) -> Result<Vec<V<'a>>> {
     let cols = table.columns();
     let mut out = Vec::with_capacity(cols.len());
     for (i, c) in cols.iter().take(sealed_len(table)).enumerate() {
-        out.push(match c.kind {
-            RawKind::Text => V::from(r.text(i)?),
-            RawKind::Int | RawKind::Bool => V::from(r.int(i)?),
+        out.push(match (&ids[i], c.kind) {
+            (Some(id), _) => V::from(id.as_deref()),
+            (None, RawKind::Text) => V::from(r.text(i)?),
+            (None, RawKind::Int | RawKind::Bool) => V::from(r.int(i)?),
         });
     }
     Ok(out)
@@ -324,9 +348,10 @@ pub(crate) fn check_table(
     } else {
         String::new()
     };
+    // The ids are read as stored and decoded here: cheaper than `id_unpack` in SQL.
     let sql = format!(
         "SELECT {} FROM {}{filter}",
-        table.select_list(),
+        table.column_list(),
         table.name()
     );
     let mut rows = 0u64;
@@ -336,7 +361,8 @@ pub(crate) fn check_table(
         if bad.is_some() {
             return Ok(());
         }
-        let values = values_of(table, r)?;
+        let ids = decoded_ids(table, r)?;
+        let values = values_with(table, r, &ids)?;
         let (mac, tags) = (r.int(n)?, r.int(n + 1)?);
         let seq = match values[n - 1] {
             V::Int(s) => u64::try_from(s).ok(),

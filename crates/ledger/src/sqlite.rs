@@ -194,6 +194,17 @@ impl Cells for LiteRow<'_, '_> {
         }
     }
 
+    fn packed(&self, i: usize) -> Result<Option<String>> {
+        // As `id_unpack` reads it: bytes decoded, anything else as its text.
+        Ok(match self.0.get_ref(i)? {
+            ValueRef::Null => None,
+            ValueRef::Blob(b) => Some(crate::packed::unpack(b)),
+            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Integer(n) => Some(n.to_string()),
+            ValueRef::Real(f) => Some(f.to_string()),
+        })
+    }
+
     fn blob(&self, i: usize) -> Result<Option<&[u8]>> {
         match self.0.get_ref(i)? {
             ValueRef::Blob(b) => Ok(Some(b)),
