@@ -137,9 +137,15 @@ pub(crate) fn sealed_len(table: RawTable) -> usize {
     table.columns().len() - 2
 }
 
-/// The keyed ids of a row read with [`RawTable::column_list`] (stored as bytes, schema 12),
-/// decoded: `Some` at each such column, `None` elsewhere.
-fn decoded_ids(table: RawTable, r: &dyn Cells) -> Result<Vec<Option<Option<String>>>> {
+/// One sealed column of a row read with [`RawTable::column_list`]: a keyed id stored as bytes
+/// (schema 12), decoded, or any other column, read in place.
+enum Decoded {
+    Id(Option<String>),
+    InPlace,
+}
+
+/// The keyed ids of a row read with [`RawTable::column_list`], decoded.
+fn decoded_ids(table: RawTable, r: &dyn Cells) -> Result<Vec<Decoded>> {
     table
         .columns()
         .iter()
@@ -147,9 +153,9 @@ fn decoded_ids(table: RawTable, r: &dyn Cells) -> Result<Vec<Option<Option<Strin
         .enumerate()
         .map(|(i, c)| {
             if crate::packed::is_packed(table, c.name) {
-                r.packed(i).map(Some)
+                r.packed(i).map(Decoded::Id)
             } else {
-                Ok(None)
+                Ok(Decoded::InPlace)
             }
         })
         .collect()
@@ -157,18 +163,14 @@ fn decoded_ids(table: RawTable, r: &dyn Cells) -> Result<Vec<Option<Option<Strin
 
 /// The sealed values of a row read with [`RawTable::column_list`], its ids from `ids`
 /// ([`decoded_ids`]).
-fn values_with<'a>(
-    table: RawTable,
-    r: &'a dyn Cells,
-    ids: &'a [Option<Option<String>>],
-) -> Result<Vec<V<'a>>> {
+fn values_with<'a>(table: RawTable, r: &'a dyn Cells, ids: &'a [Decoded]) -> Result<Vec<V<'a>>> {
     let cols = table.columns();
     let mut out = Vec::with_capacity(cols.len());
     for (i, c) in cols.iter().take(sealed_len(table)).enumerate() {
         out.push(match (&ids[i], c.kind) {
-            (Some(id), _) => V::from(id.as_deref()),
-            (None, RawKind::Text) => V::from(r.text(i)?),
-            (None, RawKind::Int | RawKind::Bool) => V::from(r.int(i)?),
+            (Decoded::Id(id), _) => V::from(id.as_deref()),
+            (Decoded::InPlace, RawKind::Text) => V::from(r.text(i)?),
+            (Decoded::InPlace, RawKind::Int | RawKind::Bool) => V::from(r.int(i)?),
         });
     }
     Ok(out)
