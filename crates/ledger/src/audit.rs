@@ -83,7 +83,7 @@ fn compare_table(
     let mut cmp = Compare::new(table, expected);
     let sql = format!(
         "SELECT {} FROM {} ORDER BY {}",
-        table.column_list(),
+        table.select_list(),
         table.name(),
         table.order_by()
     );
@@ -239,7 +239,7 @@ pub(crate) fn verify_images_in(db: &mut dyn Db) -> Result<VerifyReport> {
         let mut cmp = Compare::new(table, expected);
         let sql = format!(
             "SELECT {} FROM {} ORDER BY {}",
-            table.column_list(),
+            table.select_list(),
             table.name(),
             table.order_by()
         );

@@ -18,8 +18,8 @@ use crate::store::Cells;
 /// The columns of a `sends` row, in [`RawSend`] order (which is [`crate::RawTable::Sends`]'s).
 macro_rules! send_cols {
     () => {
-        "campaign, row_key, recipient, masked, channel, template_hash, state, attempts, \
-         next_attempt_at, message_id, conversation_id, error_code, note, run_id, created_at, \
+        "campaign, row_key, id_unpack(recipient), masked, channel, id_unpack(template_hash), state, attempts, \
+         next_attempt_at, id_unpack(message_id), id_unpack(conversation_id), error_code, note, run_id, created_at, \
          dispatched_at, updated_at, receipt_status, receipt_at, category, seq, mac, tags"
     };
 }

@@ -470,7 +470,7 @@ impl<'s> BigReplay<'s> {
             return Ok((0, Some(overflow(table, self.cap_sends))));
         }
         // Storage order: rows are matched by key hash, so no sort or index walk is needed.
-        let sql = format!("SELECT {} FROM sends", table.column_list());
+        let sql = format!("SELECT {} FROM sends", table.select_list());
         let mut rows = 0;
         let mut bad: Option<Bad> = None;
         let this = &mut *self;
@@ -519,7 +519,7 @@ impl<'s> BigReplay<'s> {
             return Ok((0, Some(overflow(table, self.cap_convs))));
         }
         // Storage order: rows are matched by key hash, so no sort or index walk is needed.
-        let sql = format!("SELECT {} FROM conversations", table.column_list());
+        let sql = format!("SELECT {} FROM conversations", table.select_list());
         let mut rows = 0;
         let mut bad: Option<Bad> = None;
         let this = &mut *self;
@@ -663,12 +663,12 @@ fn explain(db: &mut dyn Db, seeds: &Seeds, table: RawTable, bad: Bad) -> Result<
     })?;
     let stored = match &found {
         Some((a, b)) => {
-            let cols = table.column_list();
+            let cols = table.select_list();
             if is_sends {
                 let sql = format!("SELECT {cols} FROM sends WHERE campaign = ?1 AND row_key = ?2");
                 db.row(&sql, p![a.as_str(), b.as_str()], |r| raw_values(table, r))?
             } else {
-                let sql = format!("SELECT {cols} FROM conversations WHERE recipient = ?1");
+                let sql = format!("SELECT {cols} FROM conversations WHERE recipient = id_pack(?1)");
                 db.row(&sql, p![a.as_str()], |r| raw_values(table, r))?
             }
         }

@@ -385,13 +385,16 @@ pub(crate) fn audit_in(db: &mut dyn Db, recipient: &RecipientId) -> Result<Recip
     let rid = recipient.as_str();
     let cols = send_cols!()
         .split(", ")
-        .map(|c| format!("s.{}", c.trim()))
+        .map(|c| match c.trim().strip_prefix("id_unpack(") {
+            Some(packed) => format!("id_unpack(s.{packed}"),
+            None => format!("s.{}", c.trim()),
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
         "SELECT {cols}, f.facts FROM sends s LEFT JOIN send_facts f \
          ON f.campaign = s.campaign AND f.row_key = s.row_key \
-         WHERE s.recipient = ?1 ORDER BY s.updated_at, s.campaign, s.row_key"
+         WHERE s.recipient = id_pack(?1) ORDER BY s.updated_at, s.campaign, s.row_key"
     );
     let facts_at = send_cols!().split(',').count();
     let sends = db.rows(&sql, p![rid], |r| {

@@ -89,6 +89,11 @@ impl RecipientId {
         &self.0
     }
 
+    /// The id of the MAC's 32 bytes.
+    pub(crate) fn from_bytes(bytes: [u8; 32]) -> RecipientId {
+        RecipientId(hex::encode(bytes))
+    }
+
     /// The MAC's 32 bytes, for compact in-memory sets.
     pub fn to_bytes(&self) -> [u8; 32] {
         recipient_bytes(&self.0).expect("a recipient id is 64 hex digits")

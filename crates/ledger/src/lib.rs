@@ -94,6 +94,7 @@ mod location;
 mod lock;
 mod model;
 mod ops;
+mod packed;
 #[cfg(feature = "postgres")]
 mod pg_lock;
 #[cfg(feature = "postgres")]

@@ -35,7 +35,7 @@ use crate::writes::{
 };
 
 /// Newest schema version this build writes (both backends).
-pub const SCHEMA_VERSION: i64 = 12;
+pub const SCHEMA_VERSION: i64 = 13;
 
 const EXPORT_PAGE: i64 = 2_000;
 
@@ -58,7 +58,7 @@ impl<S: Store> Ledger for S {
                 concat!(
                     "SELECT ",
                     send_cols!(),
-                    " FROM sends WHERE state = 'dispatching' ORDER BY campaign, row_key"
+                    " FROM sends WHERE state = 'dispatching' AND state <> 'sent' ORDER BY campaign, row_key"
                 ),
                 &[],
                 RawSend::from_row,
@@ -250,8 +250,7 @@ impl<S: Store> Ledger for S {
                 p![since.as_millisecond(), category, channel.as_str()],
                 &mut |r| {
                     if matches!(r.str(2)?, "dispatching" | "sent" | "unknown" | "handed_off") {
-                        let recipient = crate::key::recipient_bytes(r.str(0)?)
-                            .ok_or_else(|| LedgerError::Corrupt("malformed recipient id".into()))?;
+                        let recipient = crate::packed::recipient_cell(r, 0)?;
                         pairs.push((recipient, r.i(1)?));
                     }
                     Ok(())
@@ -280,10 +279,12 @@ impl<S: Store> Ledger for S {
         self.read(|db| {
             let mut set = HashSet::new();
             db.each(
-                "SELECT DISTINCT recipient FROM sends WHERE campaign = ?1 AND state <> 'suppressed'",
+                "SELECT recipient FROM sends WHERE campaign = ?1 AND state <> 'suppressed'",
                 p![campaign],
                 &mut |r| {
-                    set.insert(parse_recipient(r.str(0)?)?);
+                    set.insert(RecipientId::from_bytes(crate::packed::recipient_cell(
+                        r, 0,
+                    )?));
                     Ok(())
                 },
             )?;
@@ -368,17 +369,26 @@ impl<S: Store> Ledger for S {
     }
 
     fn sends_in_state(&self, campaign: Option<&str>, state: SendState) -> Result<Vec<SendRecord>> {
-        self.read(|db| {
-            db.rows(
-                concat!(
-                    "SELECT ",
-                    send_cols!(),
-                    " FROM sends WHERE state = ?1 AND (CAST(?2 AS TEXT) IS NULL OR campaign = CAST(?2 AS TEXT)) \
-                     ORDER BY campaign, row_key"
-                ),
-                p![state.as_str(), campaign],
-                |r| RawSend::from_row(r)?.record(),
+        // `sends_state` holds only the rows not `sent`; the extra term lets the planner use it.
+        let sql = if state == SendState::Sent {
+            concat!(
+                "SELECT ",
+                send_cols!(),
+                " FROM sends WHERE state = ?1 AND (CAST(?2 AS TEXT) IS NULL OR campaign = CAST(?2 AS TEXT)) \
+                 ORDER BY campaign, row_key"
             )
+        } else {
+            concat!(
+                "SELECT ",
+                send_cols!(),
+                " FROM sends WHERE state = ?1 AND state <> 'sent' \
+                 AND (CAST(?2 AS TEXT) IS NULL OR campaign = CAST(?2 AS TEXT)) ORDER BY campaign, row_key"
+            )
+        };
+        self.read(|db| {
+            db.rows(sql, p![state.as_str(), campaign], |r| {
+                RawSend::from_row(r)?.record()
+            })
         })
     }
 
@@ -438,7 +448,7 @@ impl<S: Store> Ledger for S {
     fn conversation_for(&self, recipient: &RecipientId) -> Result<Option<String>> {
         self.read(|db| {
             db.row(
-                "SELECT conversation_id FROM conversations WHERE recipient = ?1",
+                "SELECT id_unpack(conversation_id) FROM conversations WHERE recipient = id_pack(?1)",
                 p![recipient.as_str()],
                 |r| r.s(0),
             )
@@ -530,7 +540,7 @@ impl<S: Store> Ledger for S {
     fn recent_sent(&self, since: Timestamp, n: usize) -> Result<Vec<SentMessage>> {
         self.read(|db| {
             db.rows(
-                "SELECT campaign, row_key, message_id, channel, updated_at, receipt_status, conversation_id FROM sends \
+                "SELECT campaign, row_key, id_unpack(message_id), channel, updated_at, receipt_status, id_unpack(conversation_id) FROM sends \
                  WHERE state = 'sent' AND message_id IS NOT NULL AND updated_at >= ?1 \
                  ORDER BY updated_at, campaign, row_key LIMIT ?2",
                 p![since.as_millisecond(), limit(n)],
@@ -643,8 +653,8 @@ impl<S: Store> Ledger for S {
         loop {
             let rows = self.read(|db| {
                 db.rows(
-                    "SELECT s.campaign, s.row_key, s.recipient, s.masked, s.channel, s.state, s.attempts, s.template_hash, \
-                     s.message_id, s.conversation_id, s.error_code, r.git_commit, s.receipt_status, s.updated_at \
+                    "SELECT s.campaign, s.row_key, id_unpack(s.recipient), s.masked, s.channel, s.state, s.attempts, id_unpack(s.template_hash), \
+                     id_unpack(s.message_id), id_unpack(s.conversation_id), s.error_code, r.git_commit, s.receipt_status, s.updated_at \
                      FROM sends s LEFT JOIN runs r ON r.run_id = s.run_id \
                      WHERE (CAST(?1 AS TEXT) IS NULL OR s.campaign = CAST(?1 AS TEXT)) \
                      AND (?2 OR (s.campaign, s.row_key) > (?3, ?4)) \
@@ -747,7 +757,7 @@ impl<S: Store> Ledger for S {
             for table in RawTable::ALL {
                 let sql = format!(
                     "SELECT {} FROM {} ORDER BY {}",
-                    table.column_list(),
+                    table.select_list(),
                     table.name(),
                     table.order_by()
                 );

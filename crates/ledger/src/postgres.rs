@@ -60,7 +60,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0009_handed_off_waves.sql"),
     include_str!("migrations/postgres/0010_keyword_replies.sql"),
     include_str!("migrations/postgres/0011_sealed_rows.sql"),
-    include_str!("migrations/postgres/0012_archived_cuts.sql"),
+    include_str!("migrations/postgres/0012_packed_ids.sql"),
+    include_str!("migrations/postgres/0013_archived_cuts.sql"),
 ];
 
 // Both backends always carry the same schema version.
@@ -186,6 +187,7 @@ enum Arg<'a> {
     I32(Option<i32>),
     Bool(Option<bool>),
     Texts(&'a [&'a str]),
+    Bytes(Option<Vec<u8>>),
 }
 
 impl Arg<'_> {
@@ -196,6 +198,7 @@ impl Arg<'_> {
             Arg::I32(v) => v,
             Arg::Bool(v) => v,
             Arg::Texts(v) => v,
+            Arg::Bytes(v) => v,
         }
     }
 }
@@ -226,6 +229,24 @@ struct PgRow<'r>(&'r Row);
 impl Cells for PgRow<'_> {
     fn text(&self, i: usize) -> Result<Option<&str>> {
         Ok(self.0.try_get(i)?)
+    }
+
+    fn packed(&self, i: usize) -> Result<Option<String>> {
+        match self.0.columns().get(i).map(|c| c.type_().clone()) {
+            Some(Type::BYTEA) => Ok(self
+                .0
+                .try_get::<_, Option<&[u8]>>(i)?
+                .map(crate::packed::unpack)),
+            _ => Ok(self.text(i)?.map(str::to_owned)),
+        }
+    }
+
+    fn blob(&self, i: usize) -> Result<Option<&[u8]>> {
+        let ty = self.0.columns().get(i).map(|c| c.type_().clone());
+        Ok(match ty {
+            Some(Type::BYTEA) => self.0.try_get(i)?,
+            _ => None,
+        })
     }
 
     fn int(&self, i: usize) -> Result<Option<i64>> {
@@ -596,6 +617,7 @@ fn copy_rows(tx: &mut Transaction<'_>, rows: &[RawRow]) -> Result<()> {
         .columns()
         .iter()
         .map(|c| match c.kind {
+            RawKind::Text if crate::packed::is_packed(table, c.name) => Type::BYTEA,
             RawKind::Text => Type::TEXT,
             RawKind::Int => Type::INT8,
             RawKind::Bool => Type::BOOL,
@@ -616,6 +638,10 @@ fn copy_rows(tx: &mut Transaction<'_>, rows: &[RawRow]) -> Result<()> {
             .iter()
             .zip(&row.values)
             .map(|(c, v)| match (c.kind, v) {
+                (RawKind::Text, RawValue::Text(t)) if crate::packed::is_packed(table, c.name) => {
+                    Arg::Bytes(Some(crate::packed::pack(t)))
+                }
+                (RawKind::Text, _) if crate::packed::is_packed(table, c.name) => Arg::Bytes(None),
                 (RawKind::Text, RawValue::Text(t)) => Arg::Text(Some(t)),
                 (RawKind::Text, _) => Arg::Text(None),
                 (RawKind::Int, RawValue::Int(n)) => Arg::I64(Some(*n)),

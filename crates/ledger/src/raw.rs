@@ -344,6 +344,23 @@ impl RawTable {
             .join(", ")
     }
 
+    /// The `SELECT` list that reads every column as exchanged (keyed ids stored as bytes read
+    /// back as their strings), in [`RawTable::columns`] order.
+    pub(crate) fn select_list(self) -> String {
+        crate::packed::select_list(self)
+    }
+
+    /// The `VALUES` list of an `INSERT` of [`RawTable::column_list`] (`?1`, … with keyed ids
+    /// packed into bytes).
+    pub(crate) fn values_list(self) -> String {
+        self.columns()
+            .iter()
+            .enumerate()
+            .map(|(i, c)| crate::packed::insert_value(self, c.name, i + 1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// The primary-key order rows are exported in.
     pub(crate) fn order_by(self) -> &'static str {
         match self {

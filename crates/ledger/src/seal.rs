@@ -137,14 +137,40 @@ pub(crate) fn sealed_len(table: RawTable) -> usize {
     table.columns().len() - 2
 }
 
-/// The sealed values of a row read with [`RawTable::column_list`].
-pub(crate) fn values_of(table: RawTable, r: &dyn Cells) -> Result<Vec<V<'_>>> {
+/// One sealed column of a row read with [`RawTable::column_list`]: a keyed id stored as bytes
+/// (schema 12), decoded, or any other column, read in place.
+enum Decoded {
+    Id(Option<String>),
+    InPlace,
+}
+
+/// The keyed ids of a row read with [`RawTable::column_list`], decoded.
+fn decoded_ids(table: RawTable, r: &dyn Cells) -> Result<Vec<Decoded>> {
+    table
+        .columns()
+        .iter()
+        .take(sealed_len(table))
+        .enumerate()
+        .map(|(i, c)| {
+            if crate::packed::is_packed(table, c.name) {
+                r.packed(i).map(Decoded::Id)
+            } else {
+                Ok(Decoded::InPlace)
+            }
+        })
+        .collect()
+}
+
+/// The sealed values of a row read with [`RawTable::column_list`], its ids from `ids`
+/// ([`decoded_ids`]).
+fn values_with<'a>(table: RawTable, r: &'a dyn Cells, ids: &'a [Decoded]) -> Result<Vec<V<'a>>> {
     let cols = table.columns();
     let mut out = Vec::with_capacity(cols.len());
     for (i, c) in cols.iter().take(sealed_len(table)).enumerate() {
-        out.push(match c.kind {
-            RawKind::Text => V::from(r.text(i)?),
-            RawKind::Int | RawKind::Bool => V::from(r.int(i)?),
+        out.push(match (&ids[i], c.kind) {
+            (Decoded::Id(id), _) => V::from(id.as_deref()),
+            (Decoded::InPlace, RawKind::Text) => V::from(r.text(i)?),
+            (Decoded::InPlace, RawKind::Int | RawKind::Bool) => V::from(r.int(i)?),
         });
     }
     Ok(out)
@@ -324,6 +350,7 @@ pub(crate) fn check_table(
     } else {
         String::new()
     };
+    // The ids are read as stored and decoded here: cheaper than `id_unpack` in SQL.
     let sql = format!(
         "SELECT {} FROM {}{filter}",
         table.column_list(),
@@ -336,7 +363,8 @@ pub(crate) fn check_table(
         if bad.is_some() {
             return Ok(());
         }
-        let values = values_of(table, r)?;
+        let ids = decoded_ids(table, r)?;
+        let values = values_with(table, r, &ids)?;
         let (mac, tags) = (r.int(n)?, r.int(n + 1)?);
         let seq = match values[n - 1] {
             V::Int(s) => u64::try_from(s).ok(),

@@ -45,7 +45,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_handed_off_waves.sql"),
     include_str!("migrations/0010_keyword_replies.sql"),
     include_str!("migrations/0011_sealed_rows.sql"),
-    include_str!("migrations/0012_archived_cuts.sql"),
+    include_str!("migrations/0012_packed_ids.sql"),
+    include_str!("migrations/0013_archived_cuts.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -82,6 +83,7 @@ impl SqliteLedger {
             }
         }
         let conn = Connection::open(path)?;
+        crate::packed::register_sqlite(&conn)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Every shared statement is cached; a claim-and-record cycle uses about a dozen.
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -190,6 +192,24 @@ impl Cells for LiteRow<'_, '_> {
                 .map(Some)
                 .map_err(|_| LedgerError::Corrupt(format!("non-UTF-8 text in column {i}"))),
             _ => Err(LedgerError::Corrupt(format!("column {i} is not text"))),
+        }
+    }
+
+    fn packed(&self, i: usize) -> Result<Option<String>> {
+        // As `id_unpack` reads it: bytes decoded, anything else as its text.
+        Ok(match self.0.get_ref(i)? {
+            ValueRef::Null => None,
+            ValueRef::Blob(b) => Some(crate::packed::unpack(b)),
+            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Integer(n) => Some(n.to_string()),
+            ValueRef::Real(f) => Some(f.to_string()),
+        })
+    }
+
+    fn blob(&self, i: usize) -> Result<Option<&[u8]>> {
+        match self.0.get_ref(i)? {
+            ValueRef::Blob(b) => Ok(Some(b)),
+            _ => Ok(None),
         }
     }
 
@@ -322,15 +342,12 @@ impl Store for SqliteLedger {
                     return import_meta(db, key, value);
                 }
                 let table = row.table;
-                let placeholders = (1..=table.columns().len())
-                    .map(|i| format!("?{i}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
                 db.execute(
                     &format!(
-                        "INSERT INTO {} ({}) VALUES ({placeholders})",
+                        "INSERT INTO {} ({}) VALUES ({})",
                         table.name(),
-                        table.column_list()
+                        table.column_list(),
+                        table.values_list()
                     ),
                     &raw_params(&row),
                 )?;

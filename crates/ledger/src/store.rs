@@ -103,6 +103,10 @@ pub(crate) trait Cells {
     fn text(&self, i: usize) -> Result<Option<&str>>;
     /// An integer (or boolean, as 0/1) column (`None` for NULL); any other kind is corrupt.
     fn int(&self, i: usize) -> Result<Option<i64>>;
+    /// A byte column (`None` for NULL, or when the column holds text: read it with `text`).
+    fn blob(&self, i: usize) -> Result<Option<&[u8]>>;
+    /// A keyed-id column read raw (schema 12: bytes), as its string (`id_unpack` in Rust).
+    fn packed(&self, i: usize) -> Result<Option<String>>;
 }
 
 fn null_at(i: usize) -> LedgerError {

@@ -213,6 +213,13 @@ fn state(l: &dyn Ledger, campaign: &str, row: &str) -> Option<SendState> {
     l.send(campaign, row).expect("send").map(|s| s.state)
 }
 
+/// Registers the SQL functions a SQLite ledger's connection has (`id_pack`, `id_unpack`:
+/// keyed ids stored as bytes, schema 12) on another connection to the same file, so raw SQL
+/// written against the ledger's logical values runs there too.
+pub fn register_sql_functions(conn: &rusqlite::Connection) {
+    crate::packed::register_sqlite(conn).expect("register id_pack / id_unpack");
+}
+
 /// Conformance case (see [`CASES`]).
 pub fn claim_and_outcomes(l: &mut dyn Ledger) {
     run(l, "r1");
@@ -1270,6 +1277,57 @@ fn suppress_legal(l: &mut dyn Ledger) {
     .unwrap();
 }
 
+/// A [`populate_every_table`] ledger plus sends whose ids take every form schema 12 stores
+/// (a canonical UUID, an uppercase one kept verbatim, a plain string, non-ASCII text, a
+/// `sha256:` template hash in lowercase and in uppercase hex); it verifies.
+pub fn populate_packed_ids(l: &mut dyn Ledger) {
+    populate_every_table(l);
+    run(l, "r-packed");
+    let mut claims: Vec<Claim> = (40..43).map(|i| sms_claim(&format!("u{i}"), i)).collect();
+    claims[0].template_hash = format!("sha256:{}", "9f".repeat(32));
+    claims[1].template_hash = format!("sha256:{}", "9F".repeat(32));
+    l.claim_batch("r-packed", "u", &claims, Redo::NONE).unwrap();
+    let sent_as = |row: &str, msg: &str, conv: &str| {
+        outcome(
+            "u",
+            row,
+            OutcomeResult::Sent {
+                handle: crate::DispatchHandle::message(msg.to_owned(), Some(conv.to_owned())),
+            },
+        )
+    };
+    l.record_outcomes(
+        "r-packed",
+        &[
+            sent_as(
+                "u40",
+                "4e7a11ce-0000-4000-8000-00000000002a",
+                "c04e5500-0000-4000-8000-00000000002a",
+            ),
+            sent_as(
+                "u41",
+                "4E7A11CE-0000-4000-8000-00000000002B",
+                "conv ünïcødé",
+            ),
+            sent_as("u42", "m-plain", "c04e5500-0000-4000-8000-00000000002c"),
+        ],
+    )
+    .unwrap();
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+}
+
+/// Every row of every table as [`Ledger::export_raw`] gives it (the logical values).
+pub fn logical_rows(l: &dyn Ledger) -> Vec<crate::RawRow> {
+    let mut rows = Vec::new();
+    l.export_raw(&mut |row| {
+        rows.push(row);
+        Ok(())
+    })
+    .unwrap();
+    rows
+}
+
 /// Writes at least two rows into every table `verify` replays (runs, template bindings and
 /// versions, sends with receipts, the conversation map, suppressions and their audit,
 /// inbound, receipts, a messaging-campaign wave with handed-off rows), leaving a ledger that
@@ -1548,16 +1606,16 @@ pub const TAMPERS: &[(&str, &str)] = &[
     ),
     (
         "conversations",
-        "UPDATE conversations SET conversation_id = 'conv-evil' WHERE conversation_id = 'conv-m0'",
+        "UPDATE conversations SET conversation_id = id_pack('conv-evil') WHERE conversation_id = id_pack('conv-m0')",
     ),
     (
         "conversations",
-        "DELETE FROM conversations WHERE conversation_id = 'conv-m1'",
+        "DELETE FROM conversations WHERE conversation_id = id_pack('conv-m1')",
     ),
     (
         "conversations",
         "INSERT INTO conversations (recipient, channel, conversation_id, updated_at) \
-         SELECT recipient, 'sms', 'conv-forged', 1 FROM suppressions",
+         SELECT id_pack(recipient), 'sms', id_pack('conv-forged'), 1 FROM suppressions",
     ),
     ("suppressions", "UPDATE suppressions SET since = since + 1"),
     (
@@ -2129,20 +2187,20 @@ pub fn incremental_verify_checks(l: &mut dyn Ledger, exec: &mut dyn FnMut(&str))
     );
 
     // A row written since the mark, edited: named.
-    exec("UPDATE sends SET template_hash = 'v1:evil' WHERE row_key = 'k5'");
+    exec("UPDATE sends SET template_hash = id_pack('v1:evil') WHERE row_key = 'k5'");
     let broken = l.verify_since(&mark).unwrap().first_broken.unwrap();
     assert!(
         broken.reason.contains("c/k5") && broken.reason.contains("template_hash"),
         "{}",
         broken.reason
     );
-    exec("UPDATE sends SET template_hash = 'v1:aaaa' WHERE row_key = 'k5'");
+    exec("UPDATE sends SET template_hash = id_pack('v1:aaaa') WHERE row_key = 'k5'");
     assert!(l.verify_since(&mark).unwrap().ok);
     // … and deleted: named.
     exec(
-        "CREATE TABLE kept_conversation AS SELECT * FROM conversations WHERE conversation_id = 'conv-m4'",
+        "CREATE TABLE kept_conversation AS SELECT * FROM conversations WHERE conversation_id = id_pack('conv-m4')",
     );
-    exec("DELETE FROM conversations WHERE conversation_id = 'conv-m4'");
+    exec("DELETE FROM conversations WHERE conversation_id = id_pack('conv-m4')");
     let broken = l.verify_since(&mark).unwrap().first_broken.unwrap();
     assert!(
         broken.reason.contains("table `conversations`"),
@@ -2158,7 +2216,7 @@ pub fn incremental_verify_checks(l: &mut dyn Ledger, exec: &mut dyn FnMut(&str))
     );
     let broken = l.verify_since(&mark).unwrap().first_broken.unwrap();
     assert!(broken.reason.contains("no seal"), "{}", broken.reason);
-    exec("DELETE FROM conversations WHERE conversation_id = 'conv-m4'");
+    exec("DELETE FROM conversations WHERE conversation_id = id_pack('conv-m4')");
     exec("INSERT INTO conversations SELECT * FROM kept_conversation");
     exec("DROP TABLE kept_conversation");
     assert!(l.verify_since(&mark).unwrap().ok, "restored");
@@ -2177,10 +2235,10 @@ pub fn incremental_verify_checks(l: &mut dyn Ledger, exec: &mut dyn FnMut(&str))
     exec("UPDATE suppressions SET channel = '*' WHERE source = 'import'");
     // What only the full verify catches: an old send's template hash, edited in place
     // (no count, state or suppression changes).
-    exec("UPDATE sends SET template_hash = 'v1:old-evil' WHERE row_key = 'k1'");
+    exec("UPDATE sends SET template_hash = id_pack('v1:old-evil') WHERE row_key = 'k1'");
     assert!(l.verify_since(&head).unwrap().ok, "left to the full verify");
     assert!(!l.verify().unwrap().ok);
-    exec("UPDATE sends SET template_hash = 'v1:aaaa' WHERE row_key = 'k1'");
+    exec("UPDATE sends SET template_hash = id_pack('v1:aaaa') WHERE row_key = 'k1'");
     assert!(l.verify().unwrap().ok);
     // … an old row deleted: the row counts.
     exec("DELETE FROM inbound WHERE message_id = 'in-11'");

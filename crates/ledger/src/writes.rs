@@ -108,7 +108,8 @@ impl Sealer {
         at: i64,
     ) -> Result<()> {
         let pre = db.row(
-            "SELECT recipient, channel, conversation_id, updated_at, seq FROM conversations WHERE recipient = ?1",
+            "SELECT id_unpack(recipient), channel, id_unpack(conversation_id), updated_at, seq FROM conversations \
+             WHERE recipient = id_pack(?1)",
             p![recipient],
             |r| Ok((r.os(0)?, r.os(1)?, r.os(2)?, r.int(3)?, r.int(4)?)),
         )?;
@@ -134,7 +135,7 @@ impl Sealer {
         let seal = self.key.seal(RawTable::Conversations, &values);
         db.execute(
             "INSERT INTO conversations (recipient, channel, conversation_id, updated_at, seq, mac, tags) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             VALUES (id_pack(?1), ?2, id_pack(?3), ?4, ?5, ?6, ?7) \
              ON CONFLICT (recipient) DO UPDATE SET channel = excluded.channel, \
              conversation_id = excluded.conversation_id, updated_at = excluded.updated_at, \
              seq = excluded.seq, mac = excluded.mac, tags = excluded.tags",
@@ -177,8 +178,8 @@ impl Sealer {
         let mut after = String::new();
         loop {
             let page = db.rows(
-                "SELECT recipient, channel, conversation_id, updated_at FROM conversations \
-                 WHERE recipient > ?1 ORDER BY recipient LIMIT 10000",
+                "SELECT id_unpack(recipient), channel, id_unpack(conversation_id), updated_at FROM conversations \
+                 WHERE recipient > id_pack(?1) ORDER BY recipient LIMIT 10000",
                 p![&after],
                 |r| Ok((r.s(0)?, r.s(1)?, r.s(2)?, r.i(3)?)),
             )?;
@@ -224,9 +225,9 @@ fn set_seals(db: &mut dyn Db, table: RawTable, seq: i64, rows: &[(Vec<&str>, Sea
         let mut tuples = Vec::with_capacity(chunk.len());
         for (key, seal) in chunk {
             let mut cols = Vec::with_capacity(keys.len() + 2);
-            for part in key {
+            for (part, name) in key.iter().zip(keys) {
                 params.push(Val::Text(part));
-                cols.push(format!("?{}", params.len()));
+                cols.push(crate::packed::insert_value(table, name, params.len()));
             }
             for n in [seal.mac, seal.tags] {
                 params.push(Val::Int(n));
@@ -557,7 +558,7 @@ fn write_claim(
             &send_change!(
                 "INSERT INTO sends (campaign, row_key, recipient, masked, channel, template_hash, state, attempts, \
                    run_id, created_at, dispatched_at, updated_at, category, note) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, CASE WHEN CAST(?8 AS BIGINT) > 0 THEN CAST(?10 AS BIGINT) END, ?10, ?11, ?12) \
+                 VALUES (?1, ?2, id_pack(?3), ?4, ?5, id_pack(?6), ?7, ?8, ?9, ?10, CASE WHEN CAST(?8 AS BIGINT) > 0 THEN CAST(?10 AS BIGINT) END, ?10, ?11, ?12) \
                  ON CONFLICT (campaign, row_key) DO NOTHING",
             ),
             p![
@@ -577,7 +578,7 @@ fn write_claim(
         ),
         Some(from) => db.change_send(
             &send_change!(
-                "UPDATE sends SET recipient = ?3, masked = ?4, channel = ?5, template_hash = ?6, state = ?7, \
+                "UPDATE sends SET recipient = id_pack(?3), masked = ?4, channel = ?5, template_hash = id_pack(?6), state = ?7, \
                    attempts = attempts + CAST(?8 AS BIGINT), next_attempt_at = NULL, message_id = NULL, \
                    conversation_id = NULL, error_code = NULL, note = ?13, run_id = ?9, \
                    dispatched_at = CASE WHEN CAST(?8 AS BIGINT) > 0 THEN ?10 ELSE dispatched_at END, updated_at = ?10, \
@@ -619,7 +620,7 @@ fn hold_claim(
             &send_change!(
                 "INSERT INTO sends (campaign, row_key, recipient, masked, channel, template_hash, state, attempts, \
                    next_attempt_at, note, run_id, created_at, updated_at, category) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?8, ?9, ?10, ?10, ?11) \
+                 VALUES (?1, ?2, id_pack(?3), ?4, ?5, id_pack(?6), 'pending', 0, ?7, ?8, ?9, ?10, ?10, ?11) \
                  ON CONFLICT (campaign, row_key) DO NOTHING",
             ),
             p![
@@ -638,7 +639,7 @@ fn hold_claim(
         ),
         Some(from) => db.change_send(
             &send_change!(
-                "UPDATE sends SET recipient = ?3, masked = ?4, channel = ?5, template_hash = ?6, state = 'pending', \
+                "UPDATE sends SET recipient = id_pack(?3), masked = ?4, channel = ?5, template_hash = id_pack(?6), state = 'pending', \
                    next_attempt_at = ?7, note = ?8, message_id = NULL, conversation_id = NULL, error_code = NULL, \
                    run_id = ?9, updated_at = ?10, category = COALESCE(?12, category) \
                  WHERE campaign = ?1 AND row_key = ?2 AND state = ?11",
@@ -680,7 +681,7 @@ fn cap_until(db: &mut dyn Db, c: &Claim, at: i64) -> Result<Option<i64>> {
     for cap in &c.caps {
         let max = i64::from(cap.max);
         let times = db.rows(
-            "SELECT dispatched_at FROM sends WHERE recipient = ?1 AND dispatched_at > ?2 \
+            "SELECT dispatched_at FROM sends WHERE recipient = id_pack(?1) AND dispatched_at > ?2 \
              AND channel = ?3 AND category = ?4 AND state IN ('dispatching', 'sent', 'unknown', 'handed_off') \
              ORDER BY dispatched_at DESC LIMIT ?5",
             p![
@@ -833,7 +834,7 @@ pub(crate) fn outcomes_in(
         let pre = db.row(SEND_BY_KEY, p![&o.campaign, &o.row_key], RawSend::from_row)?;
         let row = db.change_send(
             &send_change!(
-                "UPDATE sends SET state = ?3, message_id = ?4, conversation_id = ?5, error_code = ?6, \
+                "UPDATE sends SET state = ?3, message_id = id_pack(?4), conversation_id = id_pack(?5), error_code = ?6, \
                  next_attempt_at = ?7, note = CASE WHEN CAST(?12 AS BIGINT) = 1 THEN COALESCE(?8, note) ELSE ?8 END, \
                  run_id = ?9, updated_at = ?10 \
                  WHERE campaign = ?1 AND row_key = ?2 AND state = ?11",
@@ -899,7 +900,7 @@ pub(crate) fn resolve_in(
             conversation_id,
         } => db.change_send(
             &send_change!(
-                "UPDATE sends SET state = 'sent', message_id = ?3, conversation_id = ?4, note = 'found by reconcile', \
+                "UPDATE sends SET state = 'sent', message_id = id_pack(?3), conversation_id = id_pack(?4), note = 'found by reconcile', \
                  run_id = ?5, updated_at = ?6 WHERE campaign = ?1 AND row_key = ?2 AND state = 'unknown'",
             ),
             p![campaign, row_key, message_id, conversation_id, run_id, at],
@@ -1158,14 +1159,14 @@ pub(crate) fn receipts_in(
             concat!(
                 "SELECT ",
                 send_cols!(),
-                " FROM sends WHERE message_id = ?1 AND (receipt_at IS NULL OR receipt_at <= ?2)"
+                " FROM sends WHERE message_id = id_pack(?1) AND (receipt_at IS NULL OR receipt_at <= ?2)"
             ),
             p![&rc.message_id, at_ms],
             RawSend::from_row,
         )?;
         db.execute(
             "UPDATE sends SET receipt_status = ?2, receipt_at = ?3 \
-             WHERE message_id = ?1 AND (receipt_at IS NULL OR receipt_at <= ?3)",
+             WHERE message_id = id_pack(?1) AND (receipt_at IS NULL OR receipt_at <= ?3)",
             p![&rc.message_id, &rc.status, at_ms],
         )?;
         for old in &pre {
@@ -1180,7 +1181,7 @@ pub(crate) fn receipts_in(
             sealer.write_send(db, &post)?;
         }
         let found = db.row(
-            "SELECT campaign, row_key, recipient, masked, channel FROM sends WHERE message_id = ?1 \
+            "SELECT campaign, row_key, id_unpack(recipient), masked, channel FROM sends WHERE message_id = id_pack(?1) \
              ORDER BY campaign, row_key LIMIT 1",
             p![&rc.message_id],
             |r| {

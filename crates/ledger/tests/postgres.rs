@@ -1427,11 +1427,11 @@ fn verify_after_an_archive_still_catches_a_deleted_row() {
     });
 }
 
-/// A schema-11 PostgreSQL ledger (no `events_kind` index) migrates to 12 on connect: its rows,
+/// A schema-12 PostgreSQL ledger (no `events_kind` index) migrates to 13 on connect: its rows,
 /// chain and checkpoint are kept and the index is added.
 #[test]
 #[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and run with --include-ignored"]
-fn a_schema_11_ledger_migrates_to_12() {
+fn a_schema_11_ledger_migrates_to_13() {
     let schema = Schema::new(&server());
     let url = schema.url();
     let mut l = PostgresLedger::connect(&url, &key()).unwrap();
@@ -1455,10 +1455,10 @@ fn a_schema_11_ledger_migrates_to_12() {
     let events = l.events(0, usize::MAX).unwrap().len();
     drop(l);
     let mut c = schema.client();
-    c.batch_execute("DROP INDEX events_kind; UPDATE herald_meta SET schema_version = 11")
+    c.batch_execute("DROP INDEX events_kind; UPDATE herald_meta SET schema_version = 12")
         .unwrap();
     let l = PostgresLedger::connect(&url, &key()).unwrap();
-    assert_eq!(l.open_report().migrated_from, Some(11));
+    assert_eq!(l.open_report().migrated_from, Some(12));
     assert_eq!(l.events(0, usize::MAX).unwrap().len(), events);
     let n: i64 = c
         .query_one(
@@ -1471,4 +1471,105 @@ fn a_schema_11_ledger_migrates_to_12() {
     assert_eq!(n, 1);
     assert!(l.verify().unwrap().ok);
     assert!(l.check_checkpoint().unwrap().ok);
+}
+
+/// A schema-11 ledger (ids as text, `sends_recipient` and the whole of `sends_state`, no
+/// `id_pack` / `id_unpack` functions) migrates to 12 on connect: its ids are stored as bytes
+/// and read back as the same strings (every form, a non-UUID id included), and it still
+/// verifies without resealing, its checkpoint holds, and an id edited in its bytes is named
+/// with its column.
+#[test]
+#[ignore = "needs PostgreSQL: set HERALD_TEST_POSTGRES_URL and pass --include-ignored"]
+fn a_schema_11_ledger_migrates_to_12() {
+    let base = server();
+    let schema = Schema::new(&base);
+    let url = schema.url();
+    let mut l = PostgresLedger::connect(&url, &key()).unwrap();
+    herald_ledger::testing::populate_packed_ids(&mut l);
+    let before = herald_ledger::testing::logical_rows(&l);
+    let events = l.events(0, usize::MAX).unwrap().len();
+    drop(l);
+    let mut c = schema.client();
+    let id_types = |c: &mut postgres::Client| -> Vec<String> {
+        c.query(
+            "SELECT DISTINCT data_type FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name IN ('sends', 'conversations') \
+             AND column_name IN ('recipient', 'template_hash', 'message_id', 'conversation_id')",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    c.batch_execute(
+        "ALTER TABLE sends \
+           ALTER COLUMN recipient TYPE text COLLATE \"C\" USING id_unpack(recipient), \
+           ALTER COLUMN template_hash TYPE text USING id_unpack(template_hash), \
+           ALTER COLUMN message_id TYPE text COLLATE \"C\" USING id_unpack(message_id), \
+           ALTER COLUMN conversation_id TYPE text USING id_unpack(conversation_id); \
+         ALTER TABLE conversations \
+           ALTER COLUMN recipient TYPE text COLLATE \"C\" USING id_unpack(recipient), \
+           ALTER COLUMN conversation_id TYPE text USING id_unpack(conversation_id); \
+         DROP INDEX sends_state; \
+         CREATE INDEX sends_state ON sends (state, campaign); \
+         CREATE INDEX sends_recipient ON sends (campaign, recipient); \
+         DROP FUNCTION id_pack(text); DROP FUNCTION id_unpack(bytea); \
+         UPDATE herald_meta SET schema_version = 11",
+    )
+    .unwrap();
+    assert_eq!(id_types(&mut c), ["text"]);
+
+    let l = PostgresLedger::connect(&url, &key()).unwrap();
+    assert_eq!(l.open_report().migrated_from, Some(11));
+    assert_eq!(id_types(&mut c), ["bytea"]);
+    assert_eq!(herald_ledger::testing::logical_rows(&l), before);
+    assert_eq!(l.events(0, usize::MAX).unwrap().len(), events, "no reseal");
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert!(l.check_checkpoint().unwrap().ok);
+    let indexes: Vec<String> = c
+        .query(
+            "SELECT indexname || ': ' || indexdef FROM pg_indexes \
+             WHERE schemaname = current_schema() AND tablename = 'sends'",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        !indexes.iter().any(|i| i.starts_with("sends_recipient")),
+        "{indexes:?}"
+    );
+    assert!(
+        indexes
+            .iter()
+            .any(|i| i.starts_with("sends_state") && i.contains("WHERE (state <> 'sent'")),
+        "{indexes:?}"
+    );
+    let lens: Vec<(String, i32)> = c
+        .query(
+            "SELECT row_key, length(message_id) FROM sends WHERE campaign = 'u' ORDER BY row_key",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        lens,
+        [("u40".into(), 17), ("u41".into(), 37), ("u42".into(), 8)]
+    );
+    c.batch_execute(
+        "UPDATE sends SET message_id = id_pack('4e7a11ce-0000-4000-8000-00000000002b') \
+         WHERE row_key = 'u40'",
+    )
+    .unwrap();
+    let broken = l.verify().unwrap().first_broken.unwrap();
+    assert!(
+        broken.reason.contains("u/u40") && broken.reason.contains("message_id"),
+        "{}",
+        broken.reason
+    );
 }

@@ -730,6 +730,7 @@ fn incremental_verify_checks_what_changed_and_the_checkpoint() {
     let path = dir.path().join("ledger.db");
     let mut l = SqliteLedger::open(&path, &key()).unwrap();
     let raw = rusqlite::Connection::open(&path).unwrap();
+    herald_ledger::testing::register_sql_functions(&raw);
     drop_guards(&raw);
     herald_ledger::testing::incremental_verify_checks(&mut l, &mut |sql| {
         raw.execute_batch(sql).unwrap();
@@ -1010,6 +1011,12 @@ fn a_schema_5_ledger_gets_its_first_checkpoint_only_if_it_verifies() {
     }
 }
 
+/// Every `sends` row with its ids as strings (schema 12 stores them as bytes).
+const LOGICAL_SENDS: &str = "SELECT campaign, row_key, id_unpack(recipient), masked, channel, \
+     id_unpack(template_hash), state, attempts, next_attempt_at, id_unpack(message_id), \
+     id_unpack(conversation_id), error_code, note, run_id, created_at, dispatched_at, updated_at, \
+     receipt_status, receipt_at, category, seq, mac, tags FROM sends ORDER BY campaign, row_key";
+
 /// Index and trigger names with the SQL of every table, as `sqlite_master` holds them.
 fn schema_objects(c: &rusqlite::Connection, kind: &str) -> Vec<(String, String)> {
     c.prepare("SELECT name, COALESCE(sql, '') FROM sqlite_master WHERE type = ?1 ORDER BY name")
@@ -1093,16 +1100,27 @@ fn a_schema_6_ledger_migrates_to_7_without_channel_lists() {
                 })
                 .collect::<Vec<_>>()
         };
+        // Schema 12 drops `sends_recipient` and keeps only the rows not `sent` in
+        // `sends_state`.
         let expected: Vec<_> = indexes
             .iter()
-            .filter(|(name, _)| name != "sqlite_autoindex_conversations_1")
-            .cloned()
+            .filter(|(name, _)| {
+                name != "sqlite_autoindex_conversations_1" && name != "sends_recipient"
+            })
+            .map(|(name, sql)| {
+                if name == "sends_state" {
+                    (name.clone(), format!("{sql} WHERE state <> 'sent'"))
+                } else {
+                    (name.clone(), sql.clone())
+                }
+            })
             .collect();
-        assert_eq!(expected.len(), indexes.len() - 1);
+        assert_eq!(expected.len(), indexes.len() - 2);
         assert_eq!(without_new(schema_objects(c, "index")), expected);
         assert_eq!(without_new(schema_objects(c, "trigger")), triggers);
-        // The rows are kept as they were, and sealed (schema 11) by the first open with the key.
-        let now = all_rows(c, "SELECT * FROM sends ORDER BY campaign, row_key");
+        // The rows are kept as they were (their ids read back from bytes, schema 12), and
+        // sealed (schema 11) by the first open with the key.
+        let now = all_rows(c, LOGICAL_SENDS);
         let old: Vec<Vec<String>> = now.iter().map(|r| r[..r.len() - 3].to_vec()).collect();
         assert_eq!(old, sends);
         assert!(
@@ -1507,10 +1525,10 @@ fn verify_after_an_archive_still_catches_a_deleted_row() {
     });
 }
 
-/// A schema-11 ledger (no `events_kind` index, `user_version` 11) migrates to 12 on open: its
+/// A schema-12 ledger (no `events_kind` index, `user_version` 12) migrates to 13 on open: its
 /// rows, chain and checkpoint are kept, the index is added, and an archive cut works on it.
 #[test]
-fn a_schema_11_ledger_migrates_to_12_and_archives() {
+fn a_schema_11_ledger_migrates_to_13_and_archives() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.db");
     let k = key();
@@ -1531,11 +1549,11 @@ fn a_schema_11_ledger_migrates_to_12_and_archives() {
     .unwrap();
     let events = l.events(0, usize::MAX).unwrap().len();
     l.connection()
-        .execute_batch("DROP INDEX events_kind; PRAGMA user_version = 11;")
+        .execute_batch("DROP INDEX events_kind; PRAGMA user_version = 12;")
         .unwrap();
     drop(l);
     let mut l = SqliteLedger::open(&path, &k).unwrap();
-    assert_eq!(l.open_report().migrated_from, Some(11));
+    assert_eq!(l.open_report().migrated_from, Some(12));
     assert_eq!(l.events(0, usize::MAX).unwrap().len(), events);
     let indexed: i64 = l
         .connection()
@@ -1559,4 +1577,138 @@ fn a_schema_11_ledger_migrates_to_12_and_archives() {
     assert_eq!(report.sends(), 1);
     assert_eq!(l.archive_cuts().unwrap().len(), 1);
     assert!(l.verify().unwrap().ok);
+}
+
+/// What schema 11 held: `sends` and `conversations` with their ids as text, `sends_recipient`
+/// and the whole of `sends_state` (run on a ledger's own connection: `id_unpack`).
+const ROLL_BACK_TO_11: &str = "
+CREATE TABLE sends_v11 (
+    campaign TEXT NOT NULL, row_key TEXT NOT NULL, recipient TEXT NOT NULL, masked TEXT NOT NULL,
+    channel TEXT NOT NULL, template_hash TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'dispatching', 'sent', 'failed', 'unknown', 'suppressed', 'handed_off')),
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at INTEGER, message_id TEXT, conversation_id TEXT,
+    error_code TEXT, note TEXT, run_id TEXT REFERENCES runs (run_id), created_at INTEGER NOT NULL,
+    dispatched_at INTEGER, updated_at INTEGER NOT NULL, receipt_status TEXT, receipt_at INTEGER,
+    category TEXT, seq INTEGER, mac INTEGER, tags INTEGER,
+    PRIMARY KEY (campaign, row_key)
+) WITHOUT ROWID;
+INSERT INTO sends_v11 SELECT campaign, row_key, id_unpack(recipient), masked, channel,
+    id_unpack(template_hash), state, attempts, next_attempt_at, id_unpack(message_id),
+    id_unpack(conversation_id), error_code, note, run_id, created_at, dispatched_at, updated_at,
+    receipt_status, receipt_at, category, seq, mac, tags FROM sends;
+DROP TABLE sends;
+ALTER TABLE sends_v11 RENAME TO sends;
+CREATE INDEX sends_state ON sends (state, campaign);
+CREATE INDEX sends_recipient ON sends (campaign, recipient);
+CREATE INDEX sends_message ON sends (message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX sends_sent_at ON sends (updated_at) WHERE state = 'sent';
+CREATE INDEX sends_recent ON sends (recipient, dispatched_at) WHERE dispatched_at IS NOT NULL;
+CREATE INDEX sends_recent_by_time ON sends (dispatched_at, category, channel, state, recipient)
+    WHERE category IS NOT NULL;
+CREATE TRIGGER sends_count_insert AFTER INSERT ON sends
+BEGIN UPDATE row_counts SET n = n + 1 WHERE name = 'sends'; END;
+CREATE TRIGGER sends_count_delete AFTER DELETE ON sends
+BEGIN UPDATE row_counts SET n = n - 1 WHERE name = 'sends'; END;
+CREATE TRIGGER sends_state_count_insert AFTER INSERT ON sends
+BEGIN UPDATE row_counts SET n = n + 1 WHERE name = 'sends:' || NEW.state; END;
+CREATE TRIGGER sends_state_count_update AFTER UPDATE OF state ON sends WHEN OLD.state <> NEW.state
+BEGIN
+    UPDATE row_counts SET n = n - 1 WHERE name = 'sends:' || OLD.state;
+    UPDATE row_counts SET n = n + 1 WHERE name = 'sends:' || NEW.state;
+END;
+CREATE TRIGGER sends_state_count_delete AFTER DELETE ON sends
+BEGIN UPDATE row_counts SET n = n - 1 WHERE name = 'sends:' || OLD.state; END;
+CREATE TABLE conversations_v11 (
+    recipient TEXT PRIMARY KEY, channel TEXT NOT NULL, conversation_id TEXT NOT NULL,
+    updated_at INTEGER NOT NULL, seq INTEGER, mac INTEGER, tags INTEGER
+) WITHOUT ROWID;
+INSERT INTO conversations_v11 SELECT id_unpack(recipient), channel, id_unpack(conversation_id),
+    updated_at, seq, mac, tags FROM conversations;
+DROP TABLE conversations;
+ALTER TABLE conversations_v11 RENAME TO conversations;
+CREATE TRIGGER conversations_count_insert AFTER INSERT ON conversations
+BEGIN UPDATE row_counts SET n = n + 1 WHERE name = 'conversations'; END;
+CREATE TRIGGER conversations_count_delete AFTER DELETE ON conversations
+BEGIN UPDATE row_counts SET n = n - 1 WHERE name = 'conversations'; END;
+PRAGMA user_version = 11;";
+
+/// Storage classes of the id columns, as `typeof` names them.
+fn id_types(c: &rusqlite::Connection) -> Vec<String> {
+    all_rows(
+        c,
+        "SELECT DISTINCT typeof(recipient) || typeof(template_hash) FROM sends \
+         UNION SELECT DISTINCT typeof(message_id) || typeof(conversation_id) FROM sends WHERE message_id IS NOT NULL \
+         UNION SELECT DISTINCT typeof(recipient) || typeof(conversation_id) FROM conversations",
+    )
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// A schema-11 ledger (ids as text, every index of schema 11) migrates to 12 on open: its ids
+/// are stored as bytes and read back as the same strings (every form, a non-UUID id
+/// included), `sends_recipient` and the `sent` rows of `sends_state` are gone, and it still
+/// verifies without resealing (seals are over the strings), its checkpoint holds, and an id
+/// edited in its bytes is named with its column.
+#[test]
+fn a_schema_11_ledger_migrates_to_12() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ledger.db");
+    let mut l = SqliteLedger::open(&path, &key()).unwrap();
+    herald_ledger::testing::populate_packed_ids(&mut l);
+    let before = herald_ledger::testing::logical_rows(&l);
+    let events = l.events(0, usize::MAX).unwrap().len();
+    l.connection().execute_batch(ROLL_BACK_TO_11).unwrap();
+    assert_eq!(id_types(l.connection()), ["Text(\"texttext\")"]);
+    drop(l);
+
+    let l = SqliteLedger::open(&path, &key()).unwrap();
+    assert_eq!(l.open_report().migrated_from, Some(11));
+    assert_eq!(id_types(l.connection()), ["Text(\"blobblob\")"]);
+    assert_eq!(herald_ledger::testing::logical_rows(&l), before);
+    assert_eq!(l.events(0, usize::MAX).unwrap().len(), events, "no reseal");
+    let report = l.verify().unwrap();
+    assert!(report.ok, "{report:?}");
+    assert!(l.check_checkpoint().unwrap().ok);
+    let indexes: Vec<String> = schema_objects(l.connection(), "index")
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("sends_"))
+        .map(|(name, sql)| format!("{name}: {sql}"))
+        .collect();
+    assert!(
+        !indexes.iter().any(|i| i.starts_with("sends_recipient")),
+        "{indexes:?}"
+    );
+    assert!(
+        indexes
+            .iter()
+            .any(|i| i.starts_with("sends_state") && i.ends_with("WHERE state <> 'sent'")),
+        "{indexes:?}"
+    );
+    // A canonical UUID takes 17 bytes, the uppercase one is kept verbatim.
+    let lens = all_rows(
+        l.connection(),
+        "SELECT row_key, length(message_id) FROM sends WHERE campaign = 'u' ORDER BY row_key",
+    );
+    assert_eq!(
+        lens,
+        [
+            ["Text(\"u40\")", "Integer(17)"],
+            ["Text(\"u41\")", "Integer(37)"],
+            ["Text(\"u42\")", "Integer(8)"]
+        ]
+    );
+    // One byte of a packed id edited: named with its column.
+    l.connection()
+        .execute_batch(
+            "UPDATE sends SET message_id = id_pack('4e7a11ce-0000-4000-8000-00000000002b') \
+             WHERE row_key = 'u40'",
+        )
+        .unwrap();
+    let broken = l.verify().unwrap().first_broken.unwrap();
+    assert!(
+        broken.reason.contains("u/u40") && broken.reason.contains("message_id"),
+        "{}",
+        broken.reason
+    );
 }

@@ -1,4 +1,4 @@
--- herald ledger schema, version 12: `herald ledger archive`.
+-- herald ledger schema, version 13: `herald ledger archive`.
 -- Additive only. A cut is an `archived` event in the chain (it names the archive file, its head,
 -- the campaigns moved and, per earlier event, the send rows removed); `plan` and `apply` read
 -- the `archived` events to refuse an archived campaign, so they are found by kind through this
