@@ -1163,7 +1163,7 @@ fn a_schema_6_ledger_migrates_to_7_without_channel_lists() {
     assert!(l.suppressions().is_err());
 }
 
-/// The benchmark helper writes the same ledger however it is made fast (rows computed once,
+/// The benchmark fill writes the same ledger however it is made fast (rows computed once,
 /// in parallel, conversations in key order, indexes built after the load): the chain's head,
 /// which seals the digest of every row and conversation, is the one the row-by-row fill wrote.
 #[test]
