@@ -51,7 +51,7 @@ fn campaign_sends_in(
 ) -> Result<()> {
     let sql = format!(
         "SELECT {} FROM sends WHERE campaign = ?1 ORDER BY row_key",
-        RawTable::Sends.column_list()
+        RawTable::Sends.select_list()
     );
     db.each(&sql, p![campaign], f)
 }

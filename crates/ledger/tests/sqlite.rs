@@ -1184,6 +1184,7 @@ fn a_synthetic_ledger_is_the_same_however_it_is_filled() {
     let mut spec = FillSpec::new(2_500, 1_700_000_000_000);
     spec.batch = 1_000;
     spec.per_campaign = 2_000;
+    let mut first_head: Option<String> = None;
     for bulk in [false, true] {
         let path = dir.path().join(format!("ledger-{bulk}.db"));
         let mut l = SqliteLedger::open(&path, &key()).unwrap();
@@ -1192,15 +1193,14 @@ fn a_synthetic_ledger_is_the_same_however_it_is_filled() {
         } else {
             fill_sent(&mut l, &key(), &spec).unwrap();
         }
+        // The chain head seals the digest of every row and conversation (and the schema
+        // version the run was recorded under): the two fills must give the same one.
         let head = l.head().unwrap().unwrap();
-        assert_eq!(
-            (head.seq, head.hash.as_str()),
-            (
-                9,
-                "0bbeecf75b613bc0910171e7b366b965f95e67a350d994666f5200085a7b655a"
-            ),
-            "bulk: {bulk}"
-        );
+        assert_eq!(head.seq, 9, "bulk: {bulk}");
+        match &first_head {
+            None => first_head = Some(head.hash.clone()),
+            Some(h) => assert_eq!(&head.hash, h, "bulk: {bulk}"),
+        }
         assert!(l.verify().unwrap().ok);
         assert!(l.check_checkpoint().unwrap().ok);
         assert_eq!(indexes(&l), indexes(&fresh), "bulk: {bulk}");
